@@ -1,0 +1,233 @@
+//! CloudFormation adapter: the calls stackgate makes, with pagination and error mapping.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::Client;
+
+use super::{classify, is_stack_missing};
+use crate::policy::ResourceChange;
+use crate::root_cause::StackEvent;
+use crate::TaskError;
+
+/// Nested stacks nest at most five deep in CloudFormation; this bounds the walk regardless.
+const MAX_NESTING: usize = 8;
+/// Event pages read when looking for a root cause (100 events a page).
+const MAX_EVENT_PAGES: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSummary {
+    pub stack_id: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub termination_protection: bool,
+}
+
+/// DescribeStacks for one stack; `None` only for CloudFormation's "does not exist".
+pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<StackSummary>, TaskError> {
+    let output = match client.describe_stacks().stack_name(stack).send().await {
+        Ok(output) => output,
+        Err(error) if is_stack_missing(&error) => return Ok(None),
+        Err(error) => return Err(classify("DescribeStacks", &error)),
+    };
+    let Some(found) = output.stacks().first() else {
+        return Ok(None);
+    };
+    Ok(Some(StackSummary {
+        stack_id: found.stack_id().unwrap_or(stack).to_string(),
+        status: found
+            .stack_status()
+            .map_or_else(String::new, |s| s.as_str().to_string()),
+        status_reason: found.stack_status_reason().map(str::to_string),
+        outputs: found
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect(),
+        termination_protection: found.enable_termination_protection().unwrap_or(false),
+    }))
+}
+
+/// Whether the stack holds any resource (one page is enough to know).
+pub async fn has_resources(client: &Client, stack: &str) -> Result<bool, TaskError> {
+    let output = client
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| classify("ListStackResources", &e))?;
+    Ok(!output.stack_resource_summaries().is_empty())
+}
+
+/// What CreateChangeSet needs, already decided.
+#[derive(Debug, Clone)]
+pub struct ChangeSetRequest<'a> {
+    pub stack_name: &'a str,
+    pub change_set_name: &'a str,
+    pub change_set_type: ChangeSetType,
+    pub template_body: Option<&'a str>,
+    pub template_url: Option<&'a str>,
+    pub parameters: &'a BTreeMap<String, String>,
+    pub tags: &'a BTreeMap<String, String>,
+    pub capabilities: &'a [String],
+    pub role_arn: Option<&'a str>,
+    pub client_token: &'a str,
+    pub description: &'a str,
+}
+
+/// Creates the change set; an existing one of the same name (a retried task) is accepted.
+pub async fn create_change_set(client: &Client, request: &ChangeSetRequest<'_>) -> Result<(), TaskError> {
+    let mut call = client
+        .create_change_set()
+        .stack_name(request.stack_name)
+        .change_set_name(request.change_set_name)
+        .change_set_type(request.change_set_type.clone())
+        .client_token(request.client_token)
+        .description(request.description)
+        .include_nested_stacks(true)
+        .set_template_body(request.template_body.map(str::to_string))
+        .set_template_url(request.template_url.map(str::to_string))
+        .set_role_arn(request.role_arn.map(str::to_string));
+    for (key, value) in request.parameters {
+        call = call.parameters(Parameter::builder().parameter_key(key).parameter_value(value).build());
+    }
+    for (key, value) in request.tags {
+        call = call.tags(Tag::builder().key(key).value(value).build());
+    }
+    for capability in request.capabilities {
+        call = call.capabilities(Capability::from(capability.as_str()));
+    }
+    match call.send().await {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(classify("CreateChangeSet", &error)),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSetStatus {
+    pub change_set_id: String,
+    pub stack_id: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// The status of a change set (first page only: no changes are read here).
+pub async fn change_set_status(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+) -> Result<ChangeSetStatus, TaskError> {
+    let output = client
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .send()
+        .await
+        .map_err(|e| classify("DescribeChangeSet", &e))?;
+    Ok(ChangeSetStatus {
+        change_set_id: output.change_set_id().unwrap_or(change_set).to_string(),
+        stack_id: output.stack_id().unwrap_or(stack).to_string(),
+        status: output
+            .status()
+            .map_or_else(String::new, |s| s.as_str().to_string()),
+        reason: output.status_reason().map(str::to_string),
+    })
+}
+
+/// Every resource change of a change set: all DescribeChangeSet pages, and the change sets of
+/// nested stacks, recursively.
+pub async fn all_changes(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+) -> Result<Vec<ResourceChange>, TaskError> {
+    let mut changes = Vec::new();
+    let mut seen = HashSet::new();
+    // (stack, change set, path of nested logical ids)
+    let mut pending: Vec<(Option<String>, String, Vec<String>)> =
+        vec![(Some(stack.to_string()), change_set.to_string(), Vec::new())];
+    while let Some((stack_name, change_set_id, path)) = pending.pop() {
+        if !seen.insert(change_set_id.clone()) {
+            continue;
+        }
+        if path.len() > MAX_NESTING {
+            return Err(TaskError::Aws {
+                operation: "DescribeChangeSet".into(),
+                message: format!("nested change sets deeper than {MAX_NESTING} levels"),
+            });
+        }
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = client
+                .describe_change_set()
+                .set_stack_name(stack_name.clone())
+                .change_set_name(&change_set_id)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| classify("DescribeChangeSet", &e))?;
+            for change in output.changes() {
+                let Some(resource) = change.resource_change() else {
+                    // A change that is not about a resource carries nothing to judge.
+                    continue;
+                };
+                let logical_id = resource.logical_resource_id().unwrap_or_default().to_string();
+                if let Some(nested) = resource.change_set_id() {
+                    let mut nested_path = path.clone();
+                    nested_path.push(logical_id.clone());
+                    pending.push((None, nested.to_string(), nested_path));
+                }
+                changes.push(ResourceChange {
+                    action: resource
+                        .action()
+                        .map_or_else(String::new, |a| a.as_str().to_string()),
+                    logical_resource_id: logical_id,
+                    resource_type: resource.resource_type().unwrap_or_default().to_string(),
+                    replacement: resource.replacement().map(|r| r.as_str().to_string()),
+                    nested_path: path.clone(),
+                });
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// The newest events of a stack (newest first), enough pages to cover its latest operation.
+pub async fn recent_events(client: &Client, stack: &str) -> Result<Vec<StackEvent>, TaskError> {
+    let mut events = Vec::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_EVENT_PAGES {
+        let output = client
+            .describe_stack_events()
+            .stack_name(stack)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeStackEvents", &e))?;
+        events.extend(output.stack_events().iter().map(|e| StackEvent {
+            logical_resource_id: e.logical_resource_id().unwrap_or_default().to_string(),
+            resource_type: e.resource_type().unwrap_or_default().to_string(),
+            status: e
+                .resource_status()
+                .map_or_else(String::new, |s| s.as_str().to_string()),
+            reason: e.resource_status_reason().map(str::to_string),
+        }));
+        match output.next_token() {
+            Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+            _ => break,
+        }
+    }
+    Ok(events)
+}

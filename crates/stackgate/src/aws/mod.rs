@@ -1,0 +1,138 @@
+//! AWS adapters, one module per service, and the translation of SDK errors into task errors.
+
+pub mod cloudformation;
+pub mod s3;
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::TaskError;
+
+/// Settings read once per process from the function's environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bucket for templates too large for an inline body (`STAGING_BUCKET`).
+    pub staging_bucket: Option<String>,
+    /// Service role CloudFormation deploys with (`CLOUDFORMATION_ROLE_ARN`).
+    pub cloudformation_role_arn: Option<String>,
+    /// Longest a single invocation waits before handing back to the state machine's Retry.
+    pub wait_budget: Duration,
+    pub poll_interval: Duration,
+    /// Base URL of S3 for staged templates when an endpoint override is in use (local stack).
+    pub s3_endpoint: Option<String>,
+    pub region: String,
+}
+
+impl Settings {
+    pub fn from_env(endpoint: Option<String>, region: String) -> Self {
+        let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let seconds = |name: &str, default: u64| {
+            non_empty(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(Duration::from_secs(default), Duration::from_secs)
+        };
+        Settings {
+            staging_bucket: non_empty("STAGING_BUCKET"),
+            cloudformation_role_arn: non_empty("CLOUDFORMATION_ROLE_ARN"),
+            wait_budget: seconds("STACKGATE_WAIT_SECONDS", 600),
+            poll_interval: seconds("STACKGATE_POLL_SECONDS", 5),
+            s3_endpoint: endpoint,
+            region,
+        }
+    }
+}
+
+/// The SDK clients a function uses, built once per process and shared by every invocation.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub settings: Settings,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_config(&config)
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        let endpoint = config.endpoint_url().map(str::to_string);
+        // Path-style addressing is what S3 emulators (and bucket names with dots) need.
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(endpoint.is_some())
+            .build();
+        let region = config
+            .region()
+            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
+        Clients {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            settings: Settings::from_env(endpoint, region),
+        }
+    }
+}
+
+const THROTTLING_CODES: [&str; 8] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "SlowDown",
+    "ServiceUnavailable",
+];
+const ACCESS_DENIED_CODES: [&str; 5] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+];
+
+/// Maps an SDK error to a task error: transient faults are retried by the state machine, access
+/// problems and everything else are reported, and none of them is ever read as "not found".
+pub fn classify<E, R>(operation: &str, error: &SdkError<E, R>) -> TaskError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let operation = operation.to_string();
+    let message = DisplayErrorContext(error).to_string();
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            TaskError::AwsTransient { operation, message }
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            let message = service.err().message().map_or(message, |m| format!("{code}: {m}"));
+            if THROTTLING_CODES.contains(&code) || code.starts_with("InternalFailure") {
+                TaskError::AwsTransient { operation, message }
+            } else if ACCESS_DENIED_CODES.contains(&code) {
+                TaskError::AwsAccessDenied { operation, message }
+            } else {
+                TaskError::Aws { operation, message }
+            }
+        }
+        _ => TaskError::Aws { operation, message },
+    }
+}
+
+/// Whether the error is CloudFormation's "Stack with id X does not exist" (and only that).
+pub fn is_stack_missing<E, R>(error: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            service.err().code() == Some("ValidationError")
+                && service
+                    .err()
+                    .message()
+                    .is_some_and(|m| m.contains("does not exist"))
+        }
+        _ => false,
+    }
+}

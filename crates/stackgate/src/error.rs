@@ -1,0 +1,73 @@
+//! The typed errors a task returns. Each has a stable `errorType` so that the state machines'
+//! `Retry`/`Catch` can target it by name (`ErrorEquals`).
+
+use lambda_runtime::Diagnostic;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TaskError {
+    /// The request itself is wrong; retrying cannot help.
+    #[error("invalid input: field `{field}`: {message}")]
+    InvalidInput { field: String, message: String },
+    #[error("stack {stack} is busy ({status}); try again when its current operation has finished")]
+    StackBusy { stack: String, status: String },
+    #[error("stack {stack} is in {status} and needs an operator: {hint}")]
+    StackNeedsAttention {
+        stack: String,
+        status: String,
+        hint: String,
+    },
+    #[error("template: {0}")]
+    InvalidTemplate(String),
+    #[error("change set {change_set} failed: {reason}")]
+    ChangeSetFailed { change_set: String, reason: String },
+    /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
+    #[error("change set {0} is still being created")]
+    ChangeSetPending(String),
+    /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
+    #[error("stack {stack} is still {status}")]
+    StackStillInProgress { stack: String, status: String },
+    #[error("{0}")]
+    StackOperationFailed(String),
+    /// Throttling, 5xx, timeouts: worth a retry.
+    #[error("transient AWS error in {operation}: {message}")]
+    AwsTransient { operation: String, message: String },
+    #[error("access denied in {operation}: {message}")]
+    AwsAccessDenied { operation: String, message: String },
+    #[error("AWS error in {operation}: {message}")]
+    Aws { operation: String, message: String },
+}
+
+impl TaskError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        TaskError::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The `errorType` the Lambda runtime reports and the state machines match on.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            TaskError::InvalidInput { .. } => "InvalidInput",
+            TaskError::StackBusy { .. } => "StackBusy",
+            TaskError::StackNeedsAttention { .. } => "StackNeedsAttention",
+            TaskError::InvalidTemplate(_) => "InvalidTemplate",
+            TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
+            TaskError::ChangeSetPending(_) => "ChangeSetPending",
+            TaskError::StackStillInProgress { .. } => "StackStillInProgress",
+            TaskError::StackOperationFailed(_) => "StackOperationFailed",
+            TaskError::AwsTransient { .. } => "AwsTransientError",
+            TaskError::AwsAccessDenied { .. } => "AwsAccessDenied",
+            TaskError::Aws { .. } => "AwsError",
+        }
+    }
+}
+
+impl From<TaskError> for Diagnostic {
+    fn from(error: TaskError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}

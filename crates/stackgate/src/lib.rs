@@ -1,0 +1,14 @@
+//! stackgate's domain: the decisions that keep a CloudFormation deployment safe, as pure functions,
+//! plus one adapter module per AWS service and the task handlers that glue them together.
+
+pub mod aws;
+pub mod error;
+pub mod lifecycle;
+pub mod policy;
+pub mod request;
+pub mod root_cause;
+pub mod tasks;
+pub mod telemetry;
+pub mod template;
+
+pub use error::TaskError;

@@ -1,0 +1,197 @@
+//! The change-set safety policy: nothing is removed or replaced without a human saying yes.
+//!
+//! Fails closed: an action or replacement value this code does not know is unsafe.
+
+use serde::{Deserialize, Serialize};
+
+/// One resource change, as read from DescribeChangeSet (of the root or of a nested stack).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourceChange {
+    pub action: String,
+    pub logical_resource_id: String,
+    pub resource_type: String,
+    /// `True`, `False`, `Conditional`, or absent.
+    pub replacement: Option<String>,
+    /// Logical ids of the nested stacks leading to this change, outermost first.
+    pub nested_path: Vec<String>,
+}
+
+/// The judgement on one change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgedChange {
+    pub action: String,
+    /// Nested changes are named `Parent/Child`.
+    pub logical_resource_id: String,
+    pub resource_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    pub safe: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Safe,
+    Unsafe,
+    Empty,
+}
+
+/// Why a change is unsafe, or `None` when it is safe.
+pub fn unsafe_reason(change: &ResourceChange) -> Option<String> {
+    match change.action.as_str() {
+        "Add" | "Import" | "SyncWithActual" => None,
+        "Remove" => Some("the resource would be deleted".into()),
+        "Dynamic" => Some(
+            "the change is only decided at execution time (dynamic reference or macro); it may delete or replace"
+                .into(),
+        ),
+        "Modify" => match change.replacement.as_deref() {
+            None | Some("False") => None,
+            Some("True") => Some("the resource would be replaced (deleted and re-created)".into()),
+            Some("Conditional") => {
+                Some("the resource may be replaced, depending on property values".into())
+            }
+            Some(other) => Some(format!("unknown replacement value {other:?}")),
+        },
+        other => Some(format!("unknown change action {other:?}")),
+    }
+}
+
+fn qualified_id(change: &ResourceChange) -> String {
+    let mut parts = change.nested_path.clone();
+    parts.push(change.logical_resource_id.clone());
+    parts.join("/")
+}
+
+/// Judges every change and the change set as a whole.
+pub fn judge(changes: &[ResourceChange]) -> (Verdict, Vec<JudgedChange>) {
+    let judged: Vec<JudgedChange> = changes
+        .iter()
+        .map(|change| {
+            let reason = unsafe_reason(change);
+            JudgedChange {
+                action: change.action.clone(),
+                logical_resource_id: qualified_id(change),
+                resource_type: change.resource_type.clone(),
+                replacement: change.replacement.clone(),
+                safe: reason.is_none(),
+                reason: reason.unwrap_or_else(|| match change.action.as_str() {
+                    "Add" => "new resource".into(),
+                    "Modify" => "updated in place".into(),
+                    _ => "does not delete or replace".into(),
+                }),
+            }
+        })
+        .collect();
+    let verdict = if judged.is_empty() {
+        Verdict::Empty
+    } else if judged.iter().any(|c| !c.safe) {
+        Verdict::Unsafe
+    } else {
+        Verdict::Safe
+    };
+    (verdict, judged)
+}
+
+/// The diff as `+ / ~ / -` lines, replacements marked; unsafe lines first.
+pub fn render_diff(judged: &[JudgedChange]) -> String {
+    let mut lines: Vec<(bool, String)> = judged
+        .iter()
+        .map(|c| {
+            let sign = match c.action.as_str() {
+                "Add" | "Import" => '+',
+                "Remove" => '-',
+                _ => '~',
+            };
+            let marker = match c.replacement.as_deref() {
+                Some("True") => " [REPLACE]",
+                Some("Conditional") => " [MAY REPLACE]",
+                _ if c.action == "Dynamic" => " [DYNAMIC]",
+                _ => "",
+            };
+            (
+                c.safe,
+                format!("{sign} {} ({}){marker}", c.logical_resource_id, c.resource_type),
+            )
+        })
+        .collect();
+    lines.sort_by_key(|(safe, _)| *safe);
+    lines
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: &str, replacement: Option<&str>) -> ResourceChange {
+        ResourceChange {
+            action: action.into(),
+            logical_resource_id: "Res".into(),
+            resource_type: "AWS::S3::Bucket".into(),
+            replacement: replacement.map(str::to_string),
+            nested_path: vec![],
+        }
+    }
+
+    #[test]
+    fn every_action_and_replacement_combination() {
+        let replacements = [None, Some("True"), Some("False"), Some("Conditional"), Some("Maybe")];
+        for action in ["Add", "Modify", "Remove", "Import", "Dynamic", "SyncWithActual", "Delete", "Teleport"] {
+            for replacement in replacements {
+                let safe = unsafe_reason(&change(action, replacement)).is_none();
+                let expected = match (action, replacement) {
+                    ("Add" | "Import" | "SyncWithActual", _) => true,
+                    ("Modify", None | Some("False")) => true,
+                    _ => false,
+                };
+                assert_eq!(safe, expected, "{action} / {replacement:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn remove_is_unsafe_unlike_the_original_sample() {
+        // The original sample looked for "Delete", which CloudFormation never sends.
+        let (verdict, judged) = judge(&[change("Add", None), change("Remove", None)]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(judged[1].reason.contains("deleted"));
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(judge(&[]).0, Verdict::Empty);
+        assert_eq!(judge(&[change("Add", None), change("Modify", Some("False"))]).0, Verdict::Safe);
+        assert_eq!(judge(&[change("Modify", Some("Conditional"))]).0, Verdict::Unsafe);
+        assert_eq!(judge(&[change("Dynamic", None)]).0, Verdict::Unsafe);
+    }
+
+    #[test]
+    fn nested_changes_are_named_by_path_and_judged() {
+        let mut nested = change("Modify", Some("True"));
+        nested.nested_path = vec!["Network".into()];
+        nested.logical_resource_id = "Vpc".into();
+        let (verdict, judged) = judge(&[change("Modify", Some("False")), nested]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert_eq!(judged[1].logical_resource_id, "Network/Vpc");
+    }
+
+    #[test]
+    fn diff_lines_mark_replacements_and_put_unsafe_first() {
+        let (_, judged) = judge(&[
+            change("Add", None),
+            change("Modify", Some("True")),
+            change("Remove", None),
+        ]);
+        let diff = render_diff(&judged);
+        let lines: Vec<&str> = diff.lines().collect();
+        assert_eq!(lines[0], "~ Res (AWS::S3::Bucket) [REPLACE]");
+        assert_eq!(lines[1], "- Res (AWS::S3::Bucket)");
+        assert_eq!(lines[2], "+ Res (AWS::S3::Bucket)");
+    }
+}

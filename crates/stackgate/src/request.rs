@@ -1,0 +1,467 @@
+//! The safe-deploy input contract: parsed from raw JSON so that every mistake names its field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::TaskError;
+
+/// CloudFormation's own limit for a stack name.
+pub const MAX_STACK_NAME: usize = 128;
+const MAX_TAGS: usize = 50;
+const MAX_PARAMETERS: usize = 200;
+const KNOWN_CAPABILITIES: [&str; 3] = [
+    "CAPABILITY_IAM",
+    "CAPABILITY_NAMED_IAM",
+    "CAPABILITY_AUTO_EXPAND",
+];
+const KNOWN_FIELDS: [&str; 13] = [
+    "environmentName",
+    "stackName",
+    "templatePath",
+    "revisionS3Bucket",
+    "revisionS3Key",
+    "templateUrl",
+    "templateS3Bucket",
+    "templateS3Key",
+    "parameters",
+    "tags",
+    "capabilities",
+    "onUnsafe",
+    "blueGreenSuffix",
+];
+
+/// Where the template comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TemplateSource {
+    /// A file inside a zip in S3 (a CodePipeline input artifact).
+    #[serde(rename_all = "camelCase")]
+    Revision {
+        bucket: String,
+        key: String,
+        template_path: String,
+    },
+    /// An S3 object holding the template itself.
+    #[serde(rename_all = "camelCase")]
+    S3Object { bucket: String, key: String },
+    /// A URL CloudFormation fetches itself.
+    #[serde(rename_all = "camelCase")]
+    Url { url: String },
+}
+
+/// What to do when a change set would delete or replace something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnUnsafe {
+    Fail,
+    BlueGreen,
+}
+
+/// A validated deployment request; what the later states of the workflow work from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub environment_name: String,
+    /// `<environmentName>-<stackName>`.
+    pub stack_name: String,
+    pub source: TemplateSource,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub capabilities: Vec<String>,
+    pub on_unsafe: OnUnsafe,
+    /// The stack a blue/green deployment creates instead of replacing resources.
+    pub blue_green_stack_name: String,
+}
+
+/// Checks a name against CloudFormation's rule: a letter, then letters, digits and hyphens.
+pub fn validate_stack_name(field: &str, name: &str) -> Result<(), TaskError> {
+    if name.is_empty() {
+        return Err(TaskError::invalid(field, "must not be empty"));
+    }
+    if name.len() > MAX_STACK_NAME {
+        return Err(TaskError::invalid(
+            field,
+            format!("must be at most {MAX_STACK_NAME} characters (got {})", name.len()),
+        ));
+    }
+    let mut chars = name.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return Err(TaskError::invalid(field, "must start with a letter"));
+    }
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+        return Err(TaskError::invalid(
+            field,
+            format!("may hold only letters, digits and hyphens (found {bad:?})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A path inside the revision zip: relative, without `..`, so it cannot escape the archive root.
+pub fn validate_template_path(path: &str) -> Result<String, TaskError> {
+    const FIELD: &str = "templatePath";
+    if path.is_empty() {
+        return Err(TaskError::invalid(FIELD, "must not be empty"));
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return Err(TaskError::invalid(FIELD, "must use '/' separators only"));
+    }
+    if path.starts_with('/') {
+        return Err(TaskError::invalid(FIELD, "must be relative to the revision root"));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.contains(&"..") {
+        return Err(TaskError::invalid(FIELD, "must not contain '..'"));
+    }
+    if parts.is_empty() {
+        return Err(TaskError::invalid(FIELD, "must name a file"));
+    }
+    Ok(parts.join("/"))
+}
+
+fn string_field(object: &Map<String, Value>, field: &str) -> Result<Option<String>, TaskError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(TaskError::invalid(field, "must not be empty"))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(TaskError::invalid(
+            field,
+            format!("must be a string, got {}", json_kind(other)),
+        )),
+    }
+}
+
+fn required(object: &Map<String, Value>, field: &str) -> Result<String, TaskError> {
+    string_field(object, field)?.ok_or_else(|| TaskError::invalid(field, "is required"))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A map of strings; numbers and booleans are accepted and written as CloudFormation would read them.
+fn string_map(
+    object: &Map<String, Value>,
+    field: &str,
+    limit: usize,
+) -> Result<BTreeMap<String, String>, TaskError> {
+    let entries = match object.get(field) {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(entries)) => entries,
+        Some(other) => {
+            return Err(TaskError::invalid(
+                field,
+                format!("must be an object of strings, got {}", json_kind(other)),
+            ))
+        }
+    };
+    if entries.len() > limit {
+        return Err(TaskError::invalid(
+            field,
+            format!("holds {} entries, at most {limit} are allowed", entries.len()),
+        ));
+    }
+    entries
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(TaskError::invalid(
+                        format!("{field}.{key}"),
+                        format!("must be a string, got {}", json_kind(other)),
+                    ))
+                }
+            };
+            if key.is_empty() {
+                return Err(TaskError::invalid(field, "keys must not be empty"));
+            }
+            Ok((key.clone(), text))
+        })
+        .collect()
+}
+
+fn capabilities(object: &Map<String, Value>) -> Result<Vec<String>, TaskError> {
+    const FIELD: &str = "capabilities";
+    let items = match object.get(FIELD) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(TaskError::invalid(
+                FIELD,
+                format!("must be a list, got {}", json_kind(other)),
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(name) = item.as_str() else {
+            return Err(TaskError::invalid(FIELD, "entries must be strings"));
+        };
+        if !KNOWN_CAPABILITIES.contains(&name) {
+            return Err(TaskError::invalid(
+                FIELD,
+                format!(
+                    "unknown capability {name:?}; expected one of {}",
+                    KNOWN_CAPABILITIES.join(", ")
+                ),
+            ));
+        }
+        if !out.iter().any(|c| c == name) {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn on_unsafe(object: &Map<String, Value>) -> Result<OnUnsafe, TaskError> {
+    match string_field(object, "onUnsafe")?.as_deref() {
+        None | Some("fail") => Ok(OnUnsafe::Fail),
+        Some("blueGreen") => Ok(OnUnsafe::BlueGreen),
+        Some(other) => Err(TaskError::invalid(
+            "onUnsafe",
+            format!("must be \"fail\" or \"blueGreen\", got {other:?}"),
+        )),
+    }
+}
+
+fn template_source(object: &Map<String, Value>) -> Result<TemplateSource, TaskError> {
+    let revision_bucket = string_field(object, "revisionS3Bucket")?;
+    let revision_key = string_field(object, "revisionS3Key")?;
+    let template_path = string_field(object, "templatePath")?;
+    let url = string_field(object, "templateUrl")?;
+    let bucket = string_field(object, "templateS3Bucket")?;
+    let key = string_field(object, "templateS3Key")?;
+
+    let revision = revision_bucket.is_some() || revision_key.is_some();
+    let s3_object = bucket.is_some() || key.is_some();
+    let given = [revision, url.is_some(), s3_object]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if given == 0 {
+        return Err(TaskError::invalid(
+            "templateUrl",
+            "no template given: set revisionS3Bucket+revisionS3Key+templatePath, templateUrl, or templateS3Bucket+templateS3Key",
+        ));
+    }
+    if given > 1 {
+        return Err(TaskError::invalid(
+            "templateUrl",
+            "give exactly one template source: a revision, templateUrl, or templateS3Bucket+templateS3Key",
+        ));
+    }
+    if revision {
+        let bucket = revision_bucket.ok_or_else(|| TaskError::invalid("revisionS3Bucket", "is required with revisionS3Key"))?;
+        let key = revision_key.ok_or_else(|| TaskError::invalid("revisionS3Key", "is required with revisionS3Bucket"))?;
+        let path = template_path
+            .ok_or_else(|| TaskError::invalid("templatePath", "is required with a revision"))?;
+        return Ok(TemplateSource::Revision {
+            bucket,
+            key,
+            template_path: validate_template_path(&path)?,
+        });
+    }
+    if let Some(url) = url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(TaskError::invalid(
+                "templateUrl",
+                "must be an http(s) URL of an S3 object",
+            ));
+        }
+        return Ok(TemplateSource::Url { url });
+    }
+    let bucket = bucket.ok_or_else(|| TaskError::invalid("templateS3Bucket", "is required with templateS3Key"))?;
+    let key = key.ok_or_else(|| TaskError::invalid("templateS3Key", "is required with templateS3Bucket"))?;
+    Ok(TemplateSource::S3Object { bucket, key })
+}
+
+/// A short, name-safe suffix for the blue/green stack, stable for one execution.
+pub fn default_blue_green_suffix(execution_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(execution_name.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("g{hex}")
+}
+
+/// Validates the raw workflow input. `execution_name` seeds the blue/green suffix.
+pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deployment, TaskError> {
+    let Value::Object(object) = input else {
+        return Err(TaskError::invalid(
+            "$",
+            format!("the input must be a JSON object, got {}", json_kind(input)),
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+        return Err(TaskError::invalid(
+            unknown.as_str(),
+            format!("unknown field; expected one of {}", KNOWN_FIELDS.join(", ")),
+        ));
+    }
+    let environment_name = required(object, "environmentName")?;
+    validate_stack_name("environmentName", &environment_name)?;
+    let short_name = required(object, "stackName")?;
+    let stack_name = format!("{environment_name}-{short_name}");
+    if short_name.starts_with('-') {
+        return Err(TaskError::invalid("stackName", "must not start with a hyphen"));
+    }
+    validate_stack_name("stackName", &stack_name)?;
+
+    let suffix = match string_field(object, "blueGreenSuffix")? {
+        Some(s) => s,
+        None => default_blue_green_suffix(execution_name),
+    };
+    let blue_green_stack_name = format!("{stack_name}-{suffix}");
+    validate_stack_name("blueGreenSuffix", &blue_green_stack_name)?;
+
+    Ok(Deployment {
+        environment_name,
+        stack_name,
+        source: template_source(object)?,
+        parameters: string_map(object, "parameters", MAX_PARAMETERS)?,
+        tags: string_map(object, "tags", MAX_TAGS)?,
+        capabilities: capabilities(object)?,
+        on_unsafe: on_unsafe(object)?,
+        blue_green_stack_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(result: Result<Deployment, TaskError>) -> String {
+        match result {
+            Err(TaskError::InvalidInput { field, .. }) => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    fn revision_input() -> Value {
+        json!({
+            "environmentName": "prod",
+            "stackName": "sample-app",
+            "templatePath": "infra/app.yaml",
+            "revisionS3Bucket": "artifacts",
+            "revisionS3Key": "pipeline/source/abc"
+        })
+    }
+
+    #[test]
+    fn seed_input_parses_with_prefixed_stack_name() {
+        let d = parse_deployment(&revision_input(), "exec-1").unwrap();
+        assert_eq!(d.stack_name, "prod-sample-app");
+        assert_eq!(d.on_unsafe, OnUnsafe::Fail);
+        assert_eq!(
+            d.source,
+            TemplateSource::Revision {
+                bucket: "artifacts".into(),
+                key: "pipeline/source/abc".into(),
+                template_path: "infra/app.yaml".into()
+            }
+        );
+        assert!(d.blue_green_stack_name.starts_with("prod-sample-app-g"));
+    }
+
+    #[test]
+    fn alternative_sources_parse() {
+        let url = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateUrl":"https://b.s3.amazonaws.com/t.yaml"}),
+            "e",
+        )
+        .unwrap();
+        assert!(matches!(url.source, TemplateSource::Url { .. }));
+        let obj = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b","templateS3Key":"k"}),
+            "e",
+        )
+        .unwrap();
+        assert!(matches!(obj.source, TemplateSource::S3Object { .. }));
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let cases = [
+            (json!([]), "$"),
+            (json!({"stackName":"a","templateUrl":"https://x/y"}), "environmentName"),
+            (json!({"environmentName":"dev","templateUrl":"https://x/y"}), "stackName"),
+            (json!({"environmentName":"dev","stackName":"a_b","templateUrl":"https://x/y"}), "stackName"),
+            (json!({"environmentName":"1dev","stackName":"a","templateUrl":"https://x/y"}), "environmentName"),
+            (json!({"environmentName":"dev","stackName":"a"}), "templateUrl"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"ftp://x"}), "templateUrl"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","templateS3Bucket":"b","templateS3Key":"k"}), "templateUrl"),
+            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k"}), "templatePath"),
+            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","templatePath":"t"}), "revisionS3Key"),
+            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"../etc/passwd"}), "templatePath"),
+            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"/abs"}), "templatePath"),
+            (json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b"}), "templateS3Key"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":[1]}), "parameters"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":{"P":{"x":1}}}), "parameters.P"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","tags":"x"}), "tags"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","capabilities":["CAPABILITY_ROOT"]}), "capabilities"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","onUnsafe":"yolo"}), "onUnsafe"),
+            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","stackname":"typo"}), "stackname"),
+            (json!({"environmentName":"dev","stackName":42,"templateUrl":"https://x/y"}), "stackName"),
+            (json!({"environmentName":"dev","stackName":"  ","templateUrl":"https://x/y"}), "stackName"),
+        ];
+        for (input, field) in cases {
+            assert_eq!(field_of(parse_deployment(&input, "e")), field, "input {input}");
+        }
+    }
+
+    #[test]
+    fn stack_name_rule_matches_cloudformation() {
+        assert!(validate_stack_name("f", "a").is_ok());
+        assert!(validate_stack_name("f", &"a".repeat(128)).is_ok());
+        assert!(validate_stack_name("f", &"a".repeat(129)).is_err());
+        assert!(validate_stack_name("f", "a-B-9").is_ok());
+        assert!(validate_stack_name("f", "9a").is_err());
+        assert!(validate_stack_name("f", "a.b").is_err());
+        assert!(validate_stack_name("f", "").is_err());
+        let long = json!({"environmentName":"dev","stackName":"a".repeat(125),"templateUrl":"https://x/y"});
+        assert_eq!(field_of(parse_deployment(&long, "e")), "stackName");
+    }
+
+    #[test]
+    fn template_path_is_normalised_and_confined() {
+        assert_eq!(validate_template_path("./infra//t.yaml").unwrap(), "infra/t.yaml");
+        for bad in ["", "/t", "a/../../t", "..", "a\\b", ".", "./"] {
+            assert!(validate_template_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn maps_and_capabilities_are_normalised() {
+        let d = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                    "parameters":{"Size":3,"Flag":true,"Name":"n"},
+                    "capabilities":["CAPABILITY_IAM","CAPABILITY_IAM"],"onUnsafe":"blueGreen"}),
+            "e",
+        )
+        .unwrap();
+        assert_eq!(d.parameters["Size"], "3");
+        assert_eq!(d.parameters["Flag"], "true");
+        assert_eq!(d.capabilities, vec!["CAPABILITY_IAM"]);
+        assert_eq!(d.on_unsafe, OnUnsafe::BlueGreen);
+    }
+
+    #[test]
+    fn blue_green_suffix_is_stable_per_execution() {
+        assert_eq!(default_blue_green_suffix("x"), default_blue_green_suffix("x"));
+        assert_ne!(default_blue_green_suffix("x"), default_blue_green_suffix("y"));
+    }
+}

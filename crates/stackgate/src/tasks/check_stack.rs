@@ -1,0 +1,93 @@
+//! `check-stack`: validates the deployment request and decides create / update / recreate.
+
+use std::collections::BTreeMap;
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{parse_input, to_output};
+use crate::aws::{cloudformation, Clients};
+use crate::lifecycle::{decide, Blocked, StackAction, StackState};
+use crate::request::{parse_deployment, Deployment};
+use crate::TaskError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    /// The workflow's raw input.
+    request: Value,
+    /// `$$.Execution.Name`: seeds names that must be stable across retries.
+    execution_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub deployment: Deployment,
+    pub stack: StackFacts,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackFacts {
+    pub stack_name: String,
+    pub action: StackAction,
+    /// CREATE or UPDATE: the change set type once any recreate delete has happened.
+    pub change_set_type: &'static str,
+    pub stack_id: Option<String>,
+    pub status: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let input: Input = parse_input(event.payload)?;
+    let output = check(clients, &input.request, &input.execution_name).await?;
+    to_output(&output)
+}
+
+pub async fn check(clients: &Clients, request: &Value, execution_name: &str) -> Result<Output, TaskError> {
+    let deployment = parse_deployment(request, execution_name)?;
+    let name = deployment.stack_name.clone();
+    let summary = cloudformation::describe_stack(&clients.cloudformation, &name).await?;
+    let has_resources = match &summary {
+        Some(s) if s.status == "REVIEW_IN_PROGRESS" => {
+            cloudformation::has_resources(&clients.cloudformation, &name).await?
+        }
+        _ => false,
+    };
+    let state = summary.as_ref().map(|s| StackState {
+        status: &s.status,
+        has_resources,
+    });
+    let status = summary.as_ref().map(|s| s.status.clone());
+    let action = decide(state.as_ref()).map_err(|blocked| {
+        let status = status.clone().unwrap_or_default();
+        match blocked {
+            Blocked::Busy => TaskError::StackBusy {
+                stack: name.clone(),
+                status,
+            },
+            Blocked::NeedsAttention(hint) => TaskError::StackNeedsAttention {
+                stack: name.clone(),
+                status,
+                hint: hint.to_string(),
+            },
+        }
+    })?;
+    tracing::info!(stack = %name, ?action, status = status.as_deref().unwrap_or("MISSING"), "stack checked");
+    Ok(Output {
+        stack: StackFacts {
+            stack_name: name,
+            action,
+            change_set_type: match action {
+                StackAction::Update => "UPDATE",
+                StackAction::Create | StackAction::Recreate => "CREATE",
+            },
+            stack_id: summary.as_ref().map(|s| s.stack_id.clone()),
+            status,
+            outputs: summary.map(|s| s.outputs).unwrap_or_default(),
+        },
+        deployment,
+    })
+}

@@ -1,0 +1,217 @@
+//! `create-change-set`: reads the template, creates the change set and waits until it is ready
+//! (or reports that there is nothing to change). Idempotent: a retry finds the same change set.
+
+use std::time::Instant;
+
+use aws_sdk_cloudformation::types::ChangeSetType;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{parse_input, to_output, wait_budget};
+use crate::aws::{cloudformation, s3, Clients};
+use crate::request::{Deployment, TemplateSource};
+use crate::template::{self, Delivery};
+use crate::TaskError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Target {
+    /// The requested stack.
+    Primary,
+    /// The separate stack of a blue/green deployment.
+    BlueGreen,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    deployment: Deployment,
+    change_set_type: String,
+    execution_name: String,
+    target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Readiness {
+    Ready,
+    NoChanges,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub stack_name: String,
+    pub change_set_name: String,
+    pub change_set_id: String,
+    pub stack_id: String,
+    pub status: Readiness,
+    /// What the deployment reports when this change set has been executed.
+    pub outcome: &'static str,
+}
+
+/// A change set name (and client token) stable for one execution and target.
+pub fn change_set_name(execution_name: &str, target: Target) -> String {
+    let digest = Sha256::digest(format!("{execution_name}/{target:?}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("stackgate-{hex}")
+}
+
+/// CloudFormation's ways of saying "nothing to do" (on FAILED change sets).
+pub fn means_no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let deadline = event.context.deadline;
+    let input: Input = parse_input(event.payload)?;
+    let output = create_and_wait(clients, &input, wait_budget(clients.settings.wait_budget, deadline)).await?;
+    to_output(&output)
+}
+
+async fn read_template(clients: &Clients, source: &TemplateSource) -> Result<Option<String>, TaskError> {
+    match source {
+        TemplateSource::Url { .. } => Ok(None),
+        TemplateSource::S3Object { bucket, key } => {
+            let bytes = s3::get_object(&clients.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
+            template::template_text(bytes, key).map(Some)
+        }
+        TemplateSource::Revision {
+            bucket,
+            key,
+            template_path,
+        } => {
+            let archive = s3::get_object(&clients.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
+            template::extract_from_zip(&archive, template_path).map(Some)
+        }
+    }
+}
+
+async fn create_and_wait(
+    clients: &Clients,
+    input: &Input,
+    budget: std::time::Duration,
+) -> Result<Output, TaskError> {
+    let started = Instant::now();
+    let deployment = &input.deployment;
+    let (stack_name, change_set_type, outcome) = match input.target {
+        Target::BlueGreen => (&deployment.blue_green_stack_name, ChangeSetType::Create, "BLUE_GREEN"),
+        Target::Primary => match input.change_set_type.as_str() {
+            "CREATE" => (&deployment.stack_name, ChangeSetType::Create, "CREATED"),
+            "UPDATE" => (&deployment.stack_name, ChangeSetType::Update, "UPDATED"),
+            other => {
+                return Err(TaskError::invalid(
+                    "changeSetType",
+                    format!("must be CREATE or UPDATE, got {other:?}"),
+                ))
+            }
+        },
+    };
+    let name = change_set_name(&input.execution_name, input.target);
+
+    let body = read_template(clients, &deployment.source).await?;
+    let mut template_url = match &deployment.source {
+        TemplateSource::Url { url } => Some(url.clone()),
+        _ => None,
+    };
+    let mut template_body = None;
+    if let Some(body) = &body {
+        match template::delivery_for(body.len()) {
+            Delivery::Body => template_body = Some(body.as_str()),
+            Delivery::StagedUrl => {
+                let bucket = clients.settings.staging_bucket.as_deref().ok_or_else(|| {
+                    TaskError::InvalidTemplate(format!(
+                        "the template is {} bytes, above the {}-byte inline limit, and no STAGING_BUCKET is configured",
+                        body.len(),
+                        template::MAX_TEMPLATE_BODY
+                    ))
+                })?;
+                let key = format!("templates/{stack_name}/{name}.template");
+                s3::put_template(&clients.s3, bucket, &key, body).await?;
+                template_url = Some(s3::object_url(
+                    clients.settings.s3_endpoint.as_deref(),
+                    &clients.settings.region,
+                    bucket,
+                    &key,
+                ));
+            }
+        }
+    }
+
+    let description = format!("stackgate execution {}", input.execution_name);
+    cloudformation::create_change_set(
+        &clients.cloudformation,
+        &cloudformation::ChangeSetRequest {
+            stack_name,
+            change_set_name: &name,
+            change_set_type,
+            template_body,
+            template_url: template_url.as_deref(),
+            parameters: &deployment.parameters,
+            tags: &deployment.tags,
+            capabilities: &deployment.capabilities,
+            role_arn: clients.settings.cloudformation_role_arn.as_deref(),
+            client_token: &name,
+            description: &description,
+        },
+    )
+    .await?;
+    tracing::info!(stack = %stack_name, change_set = %name, "change set requested");
+
+    loop {
+        let status = cloudformation::change_set_status(&clients.cloudformation, stack_name, &name).await?;
+        let readiness = match status.status.as_str() {
+            "CREATE_COMPLETE" => Some(Readiness::Ready),
+            "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {
+                Some(Readiness::NoChanges)
+            }
+            "FAILED" | "DELETE_FAILED" | "DELETE_COMPLETE" | "DELETE_IN_PROGRESS" => {
+                return Err(TaskError::ChangeSetFailed {
+                    change_set: name,
+                    reason: status
+                        .reason
+                        .unwrap_or_else(|| format!("change set is {}", status.status)),
+                })
+            }
+            _ => None,
+        };
+        if let Some(readiness) = readiness {
+            tracing::info!(stack = %stack_name, change_set = %name, ?readiness, "change set settled");
+            return Ok(Output {
+                stack_name: stack_name.clone(),
+                change_set_name: name,
+                change_set_id: status.change_set_id,
+                stack_id: status.stack_id,
+                status: readiness,
+                outcome,
+            });
+        }
+        if started.elapsed() + clients.settings.poll_interval > budget {
+            return Err(TaskError::ChangeSetPending(name));
+        }
+        tokio::time::sleep(clients.settings.poll_interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_valid_and_distinct_per_target() {
+        let a = change_set_name("exec-1", Target::Primary);
+        assert_eq!(a, change_set_name("exec-1", Target::Primary));
+        assert_ne!(a, change_set_name("exec-1", Target::BlueGreen));
+        assert_ne!(a, change_set_name("exec-2", Target::Primary));
+        crate::request::validate_stack_name("changeSetName", &a).unwrap();
+    }
+
+    #[test]
+    fn no_change_reasons() {
+        assert!(means_no_changes("The submitted information didn't contain changes. Submit different information to create a change set."));
+        assert!(means_no_changes("No updates are to be performed."));
+        assert!(!means_no_changes("Template format error"));
+    }
+}

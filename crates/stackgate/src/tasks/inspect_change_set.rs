@@ -1,0 +1,61 @@
+//! `inspect-change-set`: judges every change (all pages, nested stacks) against the safety policy.
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{parse_input, to_output};
+use crate::aws::{cloudformation, Clients};
+use crate::policy::{judge, render_diff, JudgedChange, Verdict};
+use crate::TaskError;
+
+/// Changes listed in the output at most; unsafe ones come first, so none of them is cut before a safe one.
+/// Keeps the state well under Step Functions' 256 KB limit.
+pub const MAX_LISTED_CHANGES: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    stack_name: String,
+    change_set_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub verdict: Verdict,
+    pub changes: Vec<JudgedChange>,
+    pub total_changes: usize,
+    pub unsafe_changes: usize,
+    /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
+    pub summary: String,
+}
+
+pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let input: Input = parse_input(event.payload)?;
+    let output = inspect(clients, &input.stack_name, &input.change_set_name).await?;
+    to_output(&output)
+}
+
+pub async fn inspect(clients: &Clients, stack: &str, change_set: &str) -> Result<Output, TaskError> {
+    let changes = cloudformation::all_changes(&clients.cloudformation, stack, change_set).await?;
+    let output = summarise(&changes);
+    tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
+    Ok(output)
+}
+
+pub fn summarise(changes: &[crate::policy::ResourceChange]) -> Output {
+    let (verdict, mut judged) = judge(changes);
+    judged.sort_by_key(|c| c.safe);
+    let total_changes = judged.len();
+    let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
+    let summary = render_diff(&judged[..total_changes.min(MAX_LISTED_CHANGES)]);
+    judged.truncate(MAX_LISTED_CHANGES);
+    Output {
+        verdict,
+        changes: judged,
+        total_changes,
+        unsafe_changes,
+        summary,
+    }
+}

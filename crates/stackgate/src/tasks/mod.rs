@@ -1,0 +1,73 @@
+//! Task handlers: thin glue between a state's JSON and the domain, one module per function.
+
+pub mod check_stack;
+pub mod create_change_set;
+pub mod inspect_change_set;
+pub mod wait_stack;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::TaskError;
+
+/// Deserialises a task's input; a mismatch is an `InvalidInput` naming the field serde complains about.
+pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> {
+    serde_json::from_value(payload).map_err(|e| {
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .map_or_else(|| "$".to_string(), str::to_string);
+        TaskError::invalid(field, message)
+    })
+}
+
+/// Serialises a task's output.
+pub fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, TaskError> {
+    serde_json::to_value(value).map_err(|e| TaskError::invalid("$", format!("unserialisable output: {e}")))
+}
+
+/// How long an invocation may keep polling: the configured budget, less what the Lambda deadline
+/// leaves (with a margin to answer in time).
+pub fn wait_budget(configured: Duration, deadline_ms: u64) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(15);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if deadline_ms == 0 {
+        return configured;
+    }
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    configured
+        .min(remaining.saturating_sub(MARGIN))
+        .max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Probe {
+        stack_name: String,
+    }
+
+    #[test]
+    fn input_errors_name_the_field() {
+        let err = parse_input::<Probe>(serde_json::json!({})).unwrap_err();
+        assert!(matches!(err, TaskError::InvalidInput { ref field, .. } if field == "stackName"), "{err:?}");
+    }
+
+    #[test]
+    fn budget_respects_the_deadline() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        assert_eq!(wait_budget(Duration::from_secs(600), 0), Duration::from_secs(600));
+        let budget = wait_budget(Duration::from_secs(600), now + 60_000);
+        assert!(budget <= Duration::from_secs(45) && budget >= Duration::from_secs(40), "{budget:?}");
+        assert_eq!(wait_budget(Duration::from_secs(600), now), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,112 @@
+//! `wait-stack`: waits for a stack operation to settle and says how it ended, naming the root cause
+//! of a failure. Bounded: past its budget it raises `StackStillInProgress` for the state machine to retry.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{parse_input, to_output, wait_budget};
+use crate::aws::{cloudformation, Clients};
+use crate::lifecycle::{delete_outcome, deploy_outcome, is_settled, OperationEnd};
+use crate::root_cause;
+use crate::TaskError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Operation {
+    Deploy,
+    Delete,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    /// A name or, for deletes, preferably the stack id (a deleted stack is only visible by id).
+    stack_name: String,
+    operation: Operation,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub stack_name: String,
+    pub stack_id: String,
+    pub status: String,
+    pub outputs: BTreeMap<String, String>,
+}
+
+pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let deadline = event.context.deadline;
+    let input: Input = parse_input(event.payload)?;
+    let budget = wait_budget(clients.settings.wait_budget, deadline);
+    let output = wait(clients, &input.stack_name, input.operation, budget).await?;
+    to_output(&output)
+}
+
+pub async fn wait(
+    clients: &Clients,
+    stack: &str,
+    operation: Operation,
+    budget: std::time::Duration,
+) -> Result<Output, TaskError> {
+    let started = Instant::now();
+    loop {
+        let summary = cloudformation::describe_stack(&clients.cloudformation, stack).await?;
+        let Some(summary) = summary else {
+            return match operation {
+                Operation::Delete => Ok(Output {
+                    stack_name: stack.to_string(),
+                    stack_id: stack.to_string(),
+                    status: "DELETE_COMPLETE".into(),
+                    outputs: BTreeMap::new(),
+                }),
+                Operation::Deploy => Err(TaskError::StackOperationFailed(format!(
+                    "stack {stack} disappeared while it was being deployed"
+                ))),
+            };
+        };
+        if is_settled(&summary.status) {
+            let end = match operation {
+                Operation::Deploy => deploy_outcome(&summary.status),
+                Operation::Delete => delete_outcome(&summary.status),
+            };
+            if end == OperationEnd::Failed {
+                return Err(failure(clients, stack, &summary).await);
+            }
+            tracing::info!(stack, status = %summary.status, "stack settled");
+            return Ok(Output {
+                stack_name: stack.to_string(),
+                stack_id: summary.stack_id,
+                status: summary.status,
+                outputs: summary.outputs,
+            });
+        }
+        if started.elapsed() + clients.settings.poll_interval > budget {
+            return Err(TaskError::StackStillInProgress {
+                stack: stack.to_string(),
+                status: summary.status,
+            });
+        }
+        tokio::time::sleep(clients.settings.poll_interval).await;
+    }
+}
+
+/// Builds the failure message from the root-cause event (falling back to the stack's own reason).
+async fn failure(clients: &Clients, stack: &str, summary: &cloudformation::StackSummary) -> TaskError {
+    let events = cloudformation::recent_events(&clients.cloudformation, &summary.stack_id).await;
+    let stack_name = stack.rsplit('/').nth(1).filter(|_| stack.starts_with("arn:")).unwrap_or(stack);
+    let cause = match events {
+        Ok(events) => root_cause::find(&events, stack_name).map(|c| c.to_string()),
+        Err(error) => Some(format!("(stack events unavailable: {error})")),
+    };
+    let cause = cause
+        .or_else(|| summary.status_reason.clone())
+        .unwrap_or_else(|| "no failure reason was recorded".into());
+    TaskError::StackOperationFailed(format!(
+        "stack {stack_name} ended in {}; root cause: {cause}",
+        summary.status
+    ))
+}
