@@ -116,15 +116,20 @@ mod tests {
         for status in StackStatus::values() {
             let decision = decide_status(status);
             let expected = match *status {
-                "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE"
-                | "IMPORT_COMPLETE" | "IMPORT_ROLLBACK_COMPLETE" | "UPDATE_FAILED" => {
-                    Ok(StackAction::Update)
-                }
+                "CREATE_COMPLETE"
+                | "UPDATE_COMPLETE"
+                | "UPDATE_ROLLBACK_COMPLETE"
+                | "IMPORT_COMPLETE"
+                | "IMPORT_ROLLBACK_COMPLETE"
+                | "UPDATE_FAILED" => Ok(StackAction::Update),
                 "DELETE_COMPLETE" => Ok(StackAction::Create),
                 "ROLLBACK_COMPLETE" | "CREATE_FAILED" | "ROLLBACK_FAILED"
                 | "REVIEW_IN_PROGRESS" => Ok(StackAction::Recreate),
                 "DELETE_FAILED" | "UPDATE_ROLLBACK_FAILED" | "IMPORT_ROLLBACK_FAILED" => {
-                    assert!(matches!(decision, Err(Blocked::NeedsAttention(_))), "{status}");
+                    assert!(
+                        matches!(decision, Err(Blocked::NeedsAttention(_))),
+                        "{status}"
+                    );
                     continue;
                 }
                 s if s.ends_with("_IN_PROGRESS") => Err(Blocked::Busy),
@@ -140,7 +145,10 @@ mod tests {
             status: "REVIEW_IN_PROGRESS",
             has_resources: true,
         };
-        assert!(matches!(decide(Some(&state)), Err(Blocked::NeedsAttention(_))));
+        assert!(matches!(
+            decide(Some(&state)),
+            Err(Blocked::NeedsAttention(_))
+        ));
     }
 
     #[test]

@@ -113,7 +113,10 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
             };
             (
                 c.safe,
-                format!("{sign} {} ({}){marker}", c.logical_resource_id, c.resource_type),
+                format!(
+                    "{sign} {} ({}){marker}",
+                    c.logical_resource_id, c.resource_type
+                ),
             )
         })
         .collect();
@@ -141,8 +144,23 @@ mod tests {
 
     #[test]
     fn every_action_and_replacement_combination() {
-        let replacements = [None, Some("True"), Some("False"), Some("Conditional"), Some("Maybe")];
-        for action in ["Add", "Modify", "Remove", "Import", "Dynamic", "SyncWithActual", "Delete", "Teleport"] {
+        let replacements = [
+            None,
+            Some("True"),
+            Some("False"),
+            Some("Conditional"),
+            Some("Maybe"),
+        ];
+        for action in [
+            "Add",
+            "Modify",
+            "Remove",
+            "Import",
+            "Dynamic",
+            "SyncWithActual",
+            "Delete",
+            "Teleport",
+        ] {
             for replacement in replacements {
                 let safe = unsafe_reason(&change(action, replacement)).is_none();
                 let expected = match (action, replacement) {
@@ -166,8 +184,14 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(judge(&[]).0, Verdict::Empty);
-        assert_eq!(judge(&[change("Add", None), change("Modify", Some("False"))]).0, Verdict::Safe);
-        assert_eq!(judge(&[change("Modify", Some("Conditional"))]).0, Verdict::Unsafe);
+        assert_eq!(
+            judge(&[change("Add", None), change("Modify", Some("False"))]).0,
+            Verdict::Safe
+        );
+        assert_eq!(
+            judge(&[change("Modify", Some("Conditional"))]).0,
+            Verdict::Unsafe
+        );
         assert_eq!(judge(&[change("Dynamic", None)]).0, Verdict::Unsafe);
     }
 

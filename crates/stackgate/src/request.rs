@@ -83,7 +83,10 @@ pub fn validate_stack_name(field: &str, name: &str) -> Result<(), TaskError> {
     if name.len() > MAX_STACK_NAME {
         return Err(TaskError::invalid(
             field,
-            format!("must be at most {MAX_STACK_NAME} characters (got {})", name.len()),
+            format!(
+                "must be at most {MAX_STACK_NAME} characters (got {})",
+                name.len()
+            ),
         ));
     }
     let mut chars = name.chars();
@@ -109,9 +112,15 @@ pub fn validate_template_path(path: &str) -> Result<String, TaskError> {
         return Err(TaskError::invalid(FIELD, "must use '/' separators only"));
     }
     if path.starts_with('/') {
-        return Err(TaskError::invalid(FIELD, "must be relative to the revision root"));
+        return Err(TaskError::invalid(
+            FIELD,
+            "must be relative to the revision root",
+        ));
     }
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     if parts.contains(&"..") {
         return Err(TaskError::invalid(FIELD, "must not contain '..'"));
     }
@@ -169,7 +178,10 @@ fn string_map(
     if entries.len() > limit {
         return Err(TaskError::invalid(
             field,
-            format!("holds {} entries, at most {limit} are allowed", entries.len()),
+            format!(
+                "holds {} entries, at most {limit} are allowed",
+                entries.len()
+            ),
         ));
     }
     entries
@@ -265,8 +277,12 @@ fn template_source(object: &Map<String, Value>) -> Result<TemplateSource, TaskEr
         ));
     }
     if revision {
-        let bucket = revision_bucket.ok_or_else(|| TaskError::invalid("revisionS3Bucket", "is required with revisionS3Key"))?;
-        let key = revision_key.ok_or_else(|| TaskError::invalid("revisionS3Key", "is required with revisionS3Bucket"))?;
+        let bucket = revision_bucket.ok_or_else(|| {
+            TaskError::invalid("revisionS3Bucket", "is required with revisionS3Key")
+        })?;
+        let key = revision_key.ok_or_else(|| {
+            TaskError::invalid("revisionS3Key", "is required with revisionS3Bucket")
+        })?;
         let path = template_path
             .ok_or_else(|| TaskError::invalid("templatePath", "is required with a revision"))?;
         return Ok(TemplateSource::Revision {
@@ -284,8 +300,10 @@ fn template_source(object: &Map<String, Value>) -> Result<TemplateSource, TaskEr
         }
         return Ok(TemplateSource::Url { url });
     }
-    let bucket = bucket.ok_or_else(|| TaskError::invalid("templateS3Bucket", "is required with templateS3Key"))?;
-    let key = key.ok_or_else(|| TaskError::invalid("templateS3Key", "is required with templateS3Bucket"))?;
+    let bucket = bucket
+        .ok_or_else(|| TaskError::invalid("templateS3Bucket", "is required with templateS3Key"))?;
+    let key = key
+        .ok_or_else(|| TaskError::invalid("templateS3Key", "is required with templateS3Bucket"))?;
     Ok(TemplateSource::S3Object { bucket, key })
 }
 
@@ -316,7 +334,10 @@ pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deploymen
     let short_name = required(object, "stackName")?;
     let stack_name = format!("{environment_name}-{short_name}");
     if short_name.starts_with('-') {
-        return Err(TaskError::invalid("stackName", "must not start with a hyphen"));
+        return Err(TaskError::invalid(
+            "stackName",
+            "must not start with a hyphen",
+        ));
     }
     validate_stack_name("stackName", &stack_name)?;
 
@@ -397,29 +418,93 @@ mod tests {
     fn every_mistake_names_its_field() {
         let cases = [
             (json!([]), "$"),
-            (json!({"stackName":"a","templateUrl":"https://x/y"}), "environmentName"),
-            (json!({"environmentName":"dev","templateUrl":"https://x/y"}), "stackName"),
-            (json!({"environmentName":"dev","stackName":"a_b","templateUrl":"https://x/y"}), "stackName"),
-            (json!({"environmentName":"1dev","stackName":"a","templateUrl":"https://x/y"}), "environmentName"),
-            (json!({"environmentName":"dev","stackName":"a"}), "templateUrl"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"ftp://x"}), "templateUrl"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","templateS3Bucket":"b","templateS3Key":"k"}), "templateUrl"),
-            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k"}), "templatePath"),
-            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","templatePath":"t"}), "revisionS3Key"),
-            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"../etc/passwd"}), "templatePath"),
-            (json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"/abs"}), "templatePath"),
-            (json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b"}), "templateS3Key"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":[1]}), "parameters"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":{"P":{"x":1}}}), "parameters.P"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","tags":"x"}), "tags"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","capabilities":["CAPABILITY_ROOT"]}), "capabilities"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","onUnsafe":"yolo"}), "onUnsafe"),
-            (json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","stackname":"typo"}), "stackname"),
-            (json!({"environmentName":"dev","stackName":42,"templateUrl":"https://x/y"}), "stackName"),
-            (json!({"environmentName":"dev","stackName":"  ","templateUrl":"https://x/y"}), "stackName"),
+            (
+                json!({"stackName":"a","templateUrl":"https://x/y"}),
+                "environmentName",
+            ),
+            (
+                json!({"environmentName":"dev","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a_b","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"1dev","stackName":"a","templateUrl":"https://x/y"}),
+                "environmentName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"ftp://x"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","templateS3Bucket":"b","templateS3Key":"k"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","templatePath":"t"}),
+                "revisionS3Key",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"../etc/passwd"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"/abs"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b"}),
+                "templateS3Key",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":[1]}),
+                "parameters",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":{"P":{"x":1}}}),
+                "parameters.P",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","tags":"x"}),
+                "tags",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","capabilities":["CAPABILITY_ROOT"]}),
+                "capabilities",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","onUnsafe":"yolo"}),
+                "onUnsafe",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","stackname":"typo"}),
+                "stackname",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":42,"templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"  ","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
         ];
         for (input, field) in cases {
-            assert_eq!(field_of(parse_deployment(&input, "e")), field, "input {input}");
+            assert_eq!(
+                field_of(parse_deployment(&input, "e")),
+                field,
+                "input {input}"
+            );
         }
     }
 
@@ -438,7 +523,10 @@ mod tests {
 
     #[test]
     fn template_path_is_normalised_and_confined() {
-        assert_eq!(validate_template_path("./infra//t.yaml").unwrap(), "infra/t.yaml");
+        assert_eq!(
+            validate_template_path("./infra//t.yaml").unwrap(),
+            "infra/t.yaml"
+        );
         for bad in ["", "/t", "a/../../t", "..", "a\\b", ".", "./"] {
             assert!(validate_template_path(bad).is_err(), "{bad:?}");
         }
@@ -461,7 +549,13 @@ mod tests {
 
     #[test]
     fn blue_green_suffix_is_stable_per_execution() {
-        assert_eq!(default_blue_green_suffix("x"), default_blue_green_suffix("x"));
-        assert_ne!(default_blue_green_suffix("x"), default_blue_green_suffix("y"));
+        assert_eq!(
+            default_blue_green_suffix("x"),
+            default_blue_green_suffix("x")
+        );
+        assert_ne!(
+            default_blue_green_suffix("x"),
+            default_blue_green_suffix("y")
+        );
     }
 }

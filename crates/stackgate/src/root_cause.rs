@@ -36,7 +36,10 @@ fn starts_operation(event: &StackEvent, stack_name: &str) -> bool {
         && event.logical_resource_id == stack_name
         && matches!(
             event.status.as_str(),
-            "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS" | "DELETE_IN_PROGRESS" | "IMPORT_IN_PROGRESS"
+            "CREATE_IN_PROGRESS"
+                | "UPDATE_IN_PROGRESS"
+                | "DELETE_IN_PROGRESS"
+                | "IMPORT_IN_PROGRESS"
         )
 }
 
@@ -83,12 +86,37 @@ mod tests {
         // Newest first.
         let events = vec![
             ev("app", STACK_TYPE, "UPDATE_ROLLBACK_COMPLETE", None),
-            ev("Queue", "AWS::SQS::Queue", "UPDATE_FAILED", Some("Resource update cancelled")),
-            ev("app", STACK_TYPE, "UPDATE_ROLLBACK_IN_PROGRESS", Some("The following resource(s) failed to update: [Bucket]")),
-            ev("Bucket", "AWS::S3::Bucket", "UPDATE_FAILED", Some("bucket name already exists")),
-            ev("app", STACK_TYPE, "UPDATE_IN_PROGRESS", Some("User Initiated")),
+            ev(
+                "Queue",
+                "AWS::SQS::Queue",
+                "UPDATE_FAILED",
+                Some("Resource update cancelled"),
+            ),
+            ev(
+                "app",
+                STACK_TYPE,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed to update: [Bucket]"),
+            ),
+            ev(
+                "Bucket",
+                "AWS::S3::Bucket",
+                "UPDATE_FAILED",
+                Some("bucket name already exists"),
+            ),
+            ev(
+                "app",
+                STACK_TYPE,
+                "UPDATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
             // An older operation's failure must not be picked.
-            ev("Old", "AWS::SNS::Topic", "CREATE_FAILED", Some("old failure")),
+            ev(
+                "Old",
+                "AWS::SNS::Topic",
+                "CREATE_FAILED",
+                Some("old failure"),
+            ),
         ];
         let cause = find(&events, "app").unwrap();
         assert_eq!(cause.logical_resource_id, "Bucket");
@@ -104,7 +132,12 @@ mod tests {
         let events = vec![
             ev("app", STACK_TYPE, "DELETE_FAILED", Some("role is gone")),
             ev("Bucket", "AWS::S3::Bucket", "DELETE_FAILED", Some("  ")),
-            ev("app", STACK_TYPE, "DELETE_IN_PROGRESS", Some("User Initiated")),
+            ev(
+                "app",
+                STACK_TYPE,
+                "DELETE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
         ];
         let cause = find(&events, "app").unwrap();
         assert_eq!(cause.logical_resource_id, "app");

@@ -30,13 +30,14 @@ pub fn delivery_for(template_len: usize) -> Delivery {
 /// Entries whose names would escape the archive root are never matched; sizes are capped
 /// on the bytes actually read, not on what the archive claims.
 pub fn extract_from_zip(archive: &[u8], path: &str) -> Result<String, TaskError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(archive))
-        .map_err(|e| TaskError::InvalidTemplate(format!("the revision is not a readable zip: {e}")))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(archive)).map_err(|e| {
+        TaskError::InvalidTemplate(format!("the revision is not a readable zip: {e}"))
+    })?;
     let mut found = None;
     for index in 0..zip.len() {
-        let entry = zip
-            .by_index(index)
-            .map_err(|e| TaskError::InvalidTemplate(format!("unreadable zip entry {index}: {e}")))?;
+        let entry = zip.by_index(index).map_err(|e| {
+            TaskError::InvalidTemplate(format!("unreadable zip entry {index}: {e}"))
+        })?;
         // The same rule as for `templatePath`: absolute names and `..` never match (zip-slip).
         let Ok(raw_name) = entry.name() else {
             continue;
@@ -96,7 +97,10 @@ pub(crate) mod tests {
     #[test]
     fn reads_the_named_entry() {
         let zip = zip_of(&[("README", b"x"), ("infra/t.yaml", b"Resources: {}")]);
-        assert_eq!(extract_from_zip(&zip, "infra/t.yaml").unwrap(), "Resources: {}");
+        assert_eq!(
+            extract_from_zip(&zip, "infra/t.yaml").unwrap(),
+            "Resources: {}"
+        );
     }
 
     #[test]

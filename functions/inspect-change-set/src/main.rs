@@ -5,5 +5,8 @@ use stackgate::tasks::inspect_change_set;
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
     let clients = stackgate::aws::Clients::from_env().await;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| inspect_change_set::handle(&clients, event))).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        inspect_change_set::handle(&clients, event)
+    }))
+    .await
 }

@@ -5,5 +5,8 @@ use stackgate::tasks::wait_stack;
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
     let clients = stackgate::aws::Clients::from_env().await;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| wait_stack::handle(&clients, event))).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        wait_stack::handle(&clients, event)
+    }))
+    .await
 }

@@ -25,7 +25,10 @@ pub struct StackSummary {
 }
 
 /// DescribeStacks for one stack; `None` only for CloudFormation's "does not exist".
-pub async fn describe_stack(client: &Client, stack: &str) -> Result<Option<StackSummary>, TaskError> {
+pub async fn describe_stack(
+    client: &Client,
+    stack: &str,
+) -> Result<Option<StackSummary>, TaskError> {
     let output = match client.describe_stacks().stack_name(stack).send().await {
         Ok(output) => output,
         Err(error) if is_stack_missing(&error) => return Ok(None),
@@ -77,7 +80,10 @@ pub struct ChangeSetRequest<'a> {
 }
 
 /// Creates the change set; an existing one of the same name (a retried task) is accepted.
-pub async fn create_change_set(client: &Client, request: &ChangeSetRequest<'_>) -> Result<(), TaskError> {
+pub async fn create_change_set(
+    client: &Client,
+    request: &ChangeSetRequest<'_>,
+) -> Result<(), TaskError> {
     let mut call = client
         .create_change_set()
         .stack_name(request.stack_name)
@@ -90,7 +96,12 @@ pub async fn create_change_set(client: &Client, request: &ChangeSetRequest<'_>) 
         .set_template_url(request.template_url.map(str::to_string))
         .set_role_arn(request.role_arn.map(str::to_string));
     for (key, value) in request.parameters {
-        call = call.parameters(Parameter::builder().parameter_key(key).parameter_value(value).build());
+        call = call.parameters(
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build(),
+        );
     }
     for (key, value) in request.tags {
         call = call.tags(Tag::builder().key(key).value(value).build());
@@ -179,7 +190,10 @@ pub async fn all_changes(
                     // A change that is not about a resource carries nothing to judge.
                     continue;
                 };
-                let logical_id = resource.logical_resource_id().unwrap_or_default().to_string();
+                let logical_id = resource
+                    .logical_resource_id()
+                    .unwrap_or_default()
+                    .to_string();
                 if let Some(nested) = resource.change_set_id() {
                     let mut nested_path = path.clone();
                     nested_path.push(logical_id.clone());
@@ -216,13 +230,15 @@ pub async fn recent_events(client: &Client, stack: &str) -> Result<Vec<StackEven
             .send()
             .await
             .map_err(|e| classify("DescribeStackEvents", &e))?;
-        events.extend(output.stack_events().iter().map(|e| StackEvent {
-            logical_resource_id: e.logical_resource_id().unwrap_or_default().to_string(),
-            resource_type: e.resource_type().unwrap_or_default().to_string(),
-            status: e
-                .resource_status()
-                .map_or_else(String::new, |s| s.as_str().to_string()),
-            reason: e.resource_status_reason().map(str::to_string),
+        events.extend(output.stack_events().iter().map(|e| {
+            StackEvent {
+                logical_resource_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: e.resource_type().unwrap_or_default().to_string(),
+                status: e
+                    .resource_status()
+                    .map_or_else(String::new, |s| s.as_str().to_string()),
+                reason: e.resource_status_reason().map(str::to_string),
+            }
         }));
         match output.next_token() {
             Some(token) if !token.is_empty() => next_token = Some(token.to_string()),

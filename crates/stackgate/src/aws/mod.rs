@@ -107,7 +107,10 @@ where
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
-            let message = service.err().message().map_or(message, |m| format!("{code}: {m}"));
+            let message = service
+                .err()
+                .message()
+                .map_or(message, |m| format!("{code}: {m}"));
             if THROTTLING_CODES.contains(&code) || code.starts_with("InternalFailure") {
                 TaskError::AwsTransient { operation, message }
             } else if ACCESS_DENIED_CODES.contains(&code) {

@@ -7,12 +7,19 @@ use super::classify;
 use crate::TaskError;
 
 /// Reads an object, refusing anything larger than `max_bytes` before downloading it.
-pub async fn get_object(client: &Client, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>, TaskError> {
+pub async fn get_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    max_bytes: u64,
+) -> Result<Vec<u8>, TaskError> {
     let output = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(output) => output,
         Err(error) => {
             let missing = error.as_service_error().is_some_and(|e| e.is_no_such_key())
-                || error.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                || error
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404);
             if missing {
                 return Err(TaskError::InvalidTemplate(format!(
                     "s3://{bucket}/{key} does not exist"
@@ -28,10 +35,14 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str, max_bytes: u64
             )));
         }
     }
-    let bytes = output.body.collect().await.map_err(|e| TaskError::AwsTransient {
-        operation: "GetObject".into(),
-        message: format!("reading s3://{bucket}/{key}: {e}"),
-    })?;
+    let bytes = output
+        .body
+        .collect()
+        .await
+        .map_err(|e| TaskError::AwsTransient {
+            operation: "GetObject".into(),
+            message: format!("reading s3://{bucket}/{key}: {e}"),
+        })?;
     let bytes = bytes.into_bytes();
     if bytes.len() as u64 > max_bytes {
         return Err(TaskError::InvalidTemplate(format!(
@@ -42,7 +53,12 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str, max_bytes: u64
 }
 
 /// Writes a template for CloudFormation to fetch by URL.
-pub async fn put_template(client: &Client, bucket: &str, key: &str, body: &str) -> Result<(), TaskError> {
+pub async fn put_template(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), TaskError> {
     client
         .put_object()
         .bucket(bucket)

@@ -46,7 +46,11 @@ pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Valu
     to_output(&output)
 }
 
-pub async fn check(clients: &Clients, request: &Value, execution_name: &str) -> Result<Output, TaskError> {
+pub async fn check(
+    clients: &Clients,
+    request: &Value,
+    execution_name: &str,
+) -> Result<Output, TaskError> {
     let deployment = parse_deployment(request, execution_name)?;
     let name = deployment.stack_name.clone();
     let summary = cloudformation::describe_stack(&clients.cloudformation, &name).await?;

@@ -67,15 +67,24 @@ pub fn means_no_changes(reason: &str) -> bool {
 pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
-    let output = create_and_wait(clients, &input, wait_budget(clients.settings.wait_budget, deadline)).await?;
+    let output = create_and_wait(
+        clients,
+        &input,
+        wait_budget(clients.settings.wait_budget, deadline),
+    )
+    .await?;
     to_output(&output)
 }
 
-async fn read_template(clients: &Clients, source: &TemplateSource) -> Result<Option<String>, TaskError> {
+async fn read_template(
+    clients: &Clients,
+    source: &TemplateSource,
+) -> Result<Option<String>, TaskError> {
     match source {
         TemplateSource::Url { .. } => Ok(None),
         TemplateSource::S3Object { bucket, key } => {
-            let bytes = s3::get_object(&clients.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
+            let bytes =
+                s3::get_object(&clients.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
             template::template_text(bytes, key).map(Some)
         }
         TemplateSource::Revision {
@@ -83,7 +92,8 @@ async fn read_template(clients: &Clients, source: &TemplateSource) -> Result<Opt
             key,
             template_path,
         } => {
-            let archive = s3::get_object(&clients.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
+            let archive =
+                s3::get_object(&clients.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
             template::extract_from_zip(&archive, template_path).map(Some)
         }
     }
@@ -97,7 +107,11 @@ async fn create_and_wait(
     let started = Instant::now();
     let deployment = &input.deployment;
     let (stack_name, change_set_type, outcome) = match input.target {
-        Target::BlueGreen => (&deployment.blue_green_stack_name, ChangeSetType::Create, "BLUE_GREEN"),
+        Target::BlueGreen => (
+            &deployment.blue_green_stack_name,
+            ChangeSetType::Create,
+            "BLUE_GREEN",
+        ),
         Target::Primary => match input.change_set_type.as_str() {
             "CREATE" => (&deployment.stack_name, ChangeSetType::Create, "CREATED"),
             "UPDATE" => (&deployment.stack_name, ChangeSetType::Update, "UPDATED"),
@@ -161,7 +175,8 @@ async fn create_and_wait(
     tracing::info!(stack = %stack_name, change_set = %name, "change set requested");
 
     loop {
-        let status = cloudformation::change_set_status(&clients.cloudformation, stack_name, &name).await?;
+        let status =
+            cloudformation::change_set_status(&clients.cloudformation, stack_name, &name).await?;
         let readiness = match status.status.as_str() {
             "CREATE_COMPLETE" => Some(Readiness::Ready),
             "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {

@@ -37,7 +37,11 @@ pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Valu
     to_output(&output)
 }
 
-pub async fn inspect(clients: &Clients, stack: &str, change_set: &str) -> Result<Output, TaskError> {
+pub async fn inspect(
+    clients: &Clients,
+    stack: &str,
+    change_set: &str,
+) -> Result<Output, TaskError> {
     let changes = cloudformation::all_changes(&clients.cloudformation, stack, change_set).await?;
     let output = summarise(&changes);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");

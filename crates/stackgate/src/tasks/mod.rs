@@ -26,7 +26,8 @@ pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> 
 
 /// Serialises a task's output.
 pub fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, TaskError> {
-    serde_json::to_value(value).map_err(|e| TaskError::invalid("$", format!("unserialisable output: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| TaskError::invalid("$", format!("unserialisable output: {e}")))
 }
 
 /// How long an invocation may keep polling: the configured budget, less what the Lambda deadline
@@ -59,15 +60,30 @@ mod tests {
     #[test]
     fn input_errors_name_the_field() {
         let err = parse_input::<Probe>(serde_json::json!({})).unwrap_err();
-        assert!(matches!(err, TaskError::InvalidInput { ref field, .. } if field == "stackName"), "{err:?}");
+        assert!(
+            matches!(err, TaskError::InvalidInput { ref field, .. } if field == "stackName"),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn budget_respects_the_deadline() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        assert_eq!(wait_budget(Duration::from_secs(600), 0), Duration::from_secs(600));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert_eq!(
+            wait_budget(Duration::from_secs(600), 0),
+            Duration::from_secs(600)
+        );
         let budget = wait_budget(Duration::from_secs(600), now + 60_000);
-        assert!(budget <= Duration::from_secs(45) && budget >= Duration::from_secs(40), "{budget:?}");
-        assert_eq!(wait_budget(Duration::from_secs(600), now), Duration::from_secs(1));
+        assert!(
+            budget <= Duration::from_secs(45) && budget >= Duration::from_secs(40),
+            "{budget:?}"
+        );
+        assert_eq!(
+            wait_budget(Duration::from_secs(600), now),
+            Duration::from_secs(1)
+        );
     }
 }

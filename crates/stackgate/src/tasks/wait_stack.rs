@@ -95,9 +95,17 @@ pub async fn wait(
 }
 
 /// Builds the failure message from the root-cause event (falling back to the stack's own reason).
-async fn failure(clients: &Clients, stack: &str, summary: &cloudformation::StackSummary) -> TaskError {
+async fn failure(
+    clients: &Clients,
+    stack: &str,
+    summary: &cloudformation::StackSummary,
+) -> TaskError {
     let events = cloudformation::recent_events(&clients.cloudformation, &summary.stack_id).await;
-    let stack_name = stack.rsplit('/').nth(1).filter(|_| stack.starts_with("arn:")).unwrap_or(stack);
+    let stack_name = stack
+        .rsplit('/')
+        .nth(1)
+        .filter(|_| stack.starts_with("arn:"))
+        .unwrap_or(stack);
     let cause = match events {
         Ok(events) => root_cause::find(&events, stack_name).map(|c| c.to_string()),
         Err(error) => Some(format!("(stack events unavailable: {error})")),

@@ -1,0 +1,138 @@
+//! Creates the template's topics, buckets and state machines on the local stack.
+
+use std::collections::BTreeMap;
+
+use crate::template::{substitute, LocalResource, LocalTemplate, ACCOUNT};
+use crate::{BoxError, LocalClients, REGION};
+
+/// Parameter values the local stack deploys the template with.
+pub fn local_parameters() -> BTreeMap<String, String> {
+    [
+        (
+            "RoleARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/stackgate-local-cloudformation"),
+        ),
+        (
+            "ArtifactBucketName",
+            "stackgate-local-artifacts".to_string(),
+        ),
+        ("NotificationEmail", String::new()),
+        ("LogLevel", "info".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn load_template() -> Result<LocalTemplate, BoxError> {
+    Ok(LocalTemplate::load(
+        &crate::repo_root().join("template.yaml"),
+        REGION,
+        local_parameters(),
+    )?)
+}
+
+/// Local name of the state machine of a template resource.
+pub fn state_machine_arn(logical_id: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}")
+}
+
+/// Switches on moto's Step Functions interpreter; must happen before any state machine exists.
+pub async fn enable_execution(endpoint: &str) -> Result<(), BoxError> {
+    let status = post_json(
+        endpoint,
+        "/moto-api/config",
+        r#"{"stepfunctions":{"execute_state_machine":true}}"#,
+    )
+    .await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("moto refused the Step Functions config (HTTP {status})").into());
+    }
+    Ok(())
+}
+
+/// A minimal HTTP POST on loopback (the moto control API is not an AWS API).
+async fn post_json(endpoint: &str, path: &str, body: &str) -> Result<u16, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let head = String::from_utf8_lossy(&response);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no HTTP status from moto")?;
+    Ok(status)
+}
+
+/// Deploys everything; safe to run again (definitions are updated in place).
+pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String>, BoxError> {
+    enable_execution(endpoint).await?;
+    let template = load_template()?;
+    for resource in template.local_resources() {
+        match resource {
+            LocalResource::Topic { logical_id } => {
+                clients.sns.create_topic().name(&logical_id).send().await?;
+            }
+            LocalResource::Bucket { name, .. } => {
+                let exists = clients.s3.head_bucket().bucket(&name).send().await.is_ok();
+                if !exists {
+                    clients.s3.create_bucket().bucket(&name).send().await?;
+                }
+            }
+        }
+    }
+    for bucket in ["stackgate-local-artifacts"] {
+        if clients
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_err()
+        {
+            clients.s3.create_bucket().bucket(bucket).send().await?;
+        }
+    }
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/stackgate-local-states");
+    let mut arns = Vec::new();
+    for machine in template.state_machines()? {
+        let text = std::fs::read_to_string(&machine.definition_path)
+            .map_err(|e| format!("{}: {e}", machine.definition_path.display()))?;
+        let definition = substitute(&text, &machine.substitutions)?;
+        let arn = state_machine_arn(&machine.name);
+        let existing = clients
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(&arn)
+            .send()
+            .await;
+        if existing.is_ok() {
+            clients
+                .sfn
+                .update_state_machine()
+                .state_machine_arn(&arn)
+                .definition(definition)
+                .send()
+                .await?;
+        } else {
+            clients
+                .sfn
+                .create_state_machine()
+                .name(&machine.name)
+                .role_arn(&role)
+                .definition(definition)
+                .send()
+                .await?;
+        }
+        arns.push(arn);
+    }
+    Ok(arns)
+}

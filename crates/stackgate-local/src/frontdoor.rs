@@ -1,0 +1,253 @@
+//! The front door: one loopback port that looks like AWS. Lambda Invoke calls go to `cargo lambda watch`
+//! (ARN -> bare binary name, errors rewritten into Lambda's real shape so that Step Functions'
+//! Retry/Catch see them); everything else goes to moto.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use percent_encoding::percent_decode_str;
+use tokio::net::TcpListener;
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A Lambda Invoke of the named function (bare name).
+    Invoke(String),
+    Health,
+    Moto,
+}
+
+const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
+const INVOKE_SUFFIX: &str = "/invocations";
+
+/// The bare function name of `name`, an ARN (`arn:aws:lambda:r:a:function:NAME[:qualifier]`),
+/// a partial ARN (`a:function:NAME`) or a name.
+pub fn function_name(raw: &str) -> String {
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let parts: Vec<&str> = decoded.split(':').collect();
+    match parts.iter().position(|p| *p == "function") {
+        Some(i) if i + 1 < parts.len() => parts[i + 1].to_string(),
+        _ => parts[0].to_string(),
+    }
+}
+
+pub fn route(method: &hyper::Method, path: &str) -> Route {
+    if path == "/_local/health" {
+        return Route::Health;
+    }
+    if method == hyper::Method::POST {
+        if let Some(rest) = path.strip_prefix(INVOKE_PREFIX) {
+            if let Some(function) = rest.strip_suffix(INVOKE_SUFFIX) {
+                return Route::Invoke(function_name(function));
+            }
+        }
+    }
+    Route::Moto
+}
+
+/// Rewrites cargo-lambda's answer into Lambda's: a function error is HTTP 200 with
+/// `X-Amz-Function-Error: Unhandled` and the `{errorType, errorMessage}` body.
+pub fn lambda_response(status: StatusCode, body: Bytes, function: &str) -> Response<Full<Bytes>> {
+    let mut response = if status.is_success() {
+        Response::new(Full::new(body))
+    } else if status == StatusCode::NOT_FOUND {
+        let message =
+            format!("{{\"Type\":\"User\",\"Message\":\"Function not found: {function}\"}}");
+        let mut r = Response::new(Full::new(Bytes::from(message)));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        r.headers_mut().insert(
+            "x-amzn-ErrorType",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
+        r
+    } else {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let has_type = parsed.as_ref().and_then(|v| v.get("errorType")).is_some();
+        let payload = if has_type {
+            body
+        } else {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            Bytes::from(
+                serde_json::json!({"errorType": "Lambda.Unknown", "errorMessage": text})
+                    .to_string(),
+            )
+        };
+        let mut r = Response::new(Full::new(payload));
+        r.headers_mut().insert(
+            "X-Amz-Function-Error",
+            HeaderValue::from_static("Unhandled"),
+        );
+        r
+    };
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        "X-Amz-Executed-Version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    response
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub moto: String,
+    pub lambda: String,
+}
+
+struct State {
+    upstreams: Upstreams,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r
+}
+
+async fn forward(
+    state: &State,
+    request: Request<Incoming>,
+    base: &str,
+    path_and_query: String,
+) -> Result<(StatusCode, hyper::HeaderMap, Bytes), String> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let uri: hyper::Uri = format!("http://{base}{path_and_query}")
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+    let mut outgoing = Request::builder().method(parts.method).uri(uri);
+    for (name, value) in parts.headers.iter() {
+        if name != HOST && name != CONTENT_LENGTH {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let outgoing = outgoing.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let response = state
+        .client
+        .request(outgoing)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status, parts.headers, body))
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_string();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
+    let response = match route(request.method(), &path) {
+        Route::Health => text(StatusCode::OK, "ok"),
+        Route::Invoke(function) => {
+            let target = format!("{INVOKE_PREFIX}{function}{INVOKE_SUFFIX}");
+            match forward(&state, request, &state.upstreams.lambda, target).await {
+                Ok((status, _, body)) => lambda_response(status, body, &function),
+                Err(e) => text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("cargo-lambda unreachable: {e}"),
+                ),
+            }
+        }
+        Route::Moto => {
+            match forward(&state, request, &state.upstreams.moto, path_and_query).await {
+                Ok((status, headers, body)) => {
+                    let mut r = Response::new(Full::new(body));
+                    *r.status_mut() = status;
+                    for (name, value) in headers.iter() {
+                        if name != CONTENT_LENGTH && name != hyper::header::TRANSFER_ENCODING {
+                            r.headers_mut().append(name, value.clone());
+                        }
+                    }
+                    r
+                }
+                Err(e) => text(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
+            }
+        }
+    };
+    Ok(response)
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(listen: SocketAddr, upstreams: Upstreams) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    let state = Arc::new(State {
+        upstreams,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    });
+    eprintln!("front door listening on http://{listen}");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(state.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::Method;
+
+    #[test]
+    fn invoke_paths_route_to_bare_names() {
+        assert_eq!(
+            route(&Method::POST, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Acheck-stack/invocations"),
+            Route::Invoke("check-stack".into())
+        );
+        assert_eq!(
+            route(&Method::POST, "/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:wait-stack:live/invocations"),
+            Route::Invoke("wait-stack".into())
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/2015-03-31/functions/wait-stack/invocations"
+            ),
+            Route::Invoke("wait-stack".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/2015-03-31/functions/x/invocations"),
+            Route::Moto
+        );
+        assert_eq!(route(&Method::POST, "/"), Route::Moto);
+        assert_eq!(route(&Method::GET, "/_local/health"), Route::Health);
+    }
+
+    #[test]
+    fn function_errors_take_lambdas_shape() {
+        let body = Bytes::from(r#"{"errorType":"StackBusy","errorMessage":"busy"}"#);
+        let r = lambda_response(StatusCode::INTERNAL_SERVER_ERROR, body.clone(), "f");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["X-Amz-Function-Error"], "Unhandled");
+
+        let r = lambda_response(StatusCode::INTERNAL_SERVER_ERROR, Bytes::from("boom"), "f");
+        assert_eq!(r.headers()["X-Amz-Function-Error"], "Unhandled");
+
+        let r = lambda_response(StatusCode::NOT_FOUND, Bytes::new(), "f");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()["x-amzn-ErrorType"], "ResourceNotFoundException");
+
+        let r = lambda_response(StatusCode::OK, Bytes::from("{}"), "f");
+        assert!(r.headers().get("X-Amz-Function-Error").is_none());
+    }
+}

@@ -1,0 +1,68 @@
+//! The local stack: AWS emulated by moto behind a front door, the functions served by
+//! `cargo lambda watch`, the state machines created from `statemachines/*.asl.json` exactly as the
+//! SAM template wires them. Used by the README's commands and by the end-to-end tests.
+
+pub mod demo;
+pub mod deploy;
+pub mod execution;
+pub mod frontdoor;
+pub mod template;
+
+use std::path::PathBuf;
+
+pub const REGION: &str = "us-east-1";
+
+/// The front door's address: `STACKGATE_ENDPOINT`, or the default port.
+pub fn endpoint() -> String {
+    std::env::var("STACKGATE_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_string())
+}
+
+/// The repository root (where `template.yaml` lives).
+pub fn repo_root() -> PathBuf {
+    std::env::var("STACKGATE_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// SDK configuration pointing every client at the local stack, with throwaway credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "stackgate-local",
+        ))
+        .load()
+        .await
+}
+
+/// Clients for everything the local tooling touches.
+#[derive(Debug, Clone)]
+pub struct LocalClients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl LocalClients {
+    pub async fn connect(endpoint: &str) -> Self {
+        let config = sdk_config(endpoint).await;
+        LocalClients {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::new(&config),
+        }
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

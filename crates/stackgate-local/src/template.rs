@@ -1,0 +1,338 @@
+//! Reads `template.yaml` so that the local stack is wired exactly as SAM wires AWS: the state machines'
+//! `DefinitionSubstitutions` and the functions' environment are resolved to local names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+pub const ACCOUNT: &str = "123456789012";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("template.yaml is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A resource of the template that exists locally too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalResource {
+    Topic { logical_id: String },
+    Bucket { logical_id: String, name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateMachine {
+    pub name: String,
+    pub definition_path: PathBuf,
+    pub substitutions: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct LocalTemplate {
+    root: Value,
+    dir: PathBuf,
+    region: String,
+    parameters: BTreeMap<String, String>,
+}
+
+/// Local name of a bucket declared in the template.
+pub fn bucket_name(logical_id: &str) -> String {
+    format!("stackgate-local-{}", logical_id.to_ascii_lowercase())
+}
+
+impl LocalTemplate {
+    pub fn load(
+        path: &Path,
+        region: &str,
+        parameters: BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.into(), e))?;
+        Self::parse(
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            region,
+            parameters,
+        )
+    }
+
+    pub fn parse(
+        text: &str,
+        dir: &Path,
+        region: &str,
+        parameters: BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
+        Ok(LocalTemplate {
+            root: serde_yaml::from_str(text)?,
+            dir: dir.to_path_buf(),
+            region: region.to_string(),
+            parameters,
+        })
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.root
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter_map(|(k, v)| Some((k.as_str()?, v)))
+    }
+
+    fn resource_type(&self, logical_id: &str) -> Option<&str> {
+        self.resources()
+            .find(|(id, _)| *id == logical_id)
+            .and_then(|(_, r)| r.get("Type")?.as_str())
+    }
+
+    /// The binary (and so the local function name) of a SAM function.
+    pub fn function_binary(&self, logical_id: &str) -> Option<String> {
+        let (_, resource) = self.resources().find(|(id, _)| *id == logical_id)?;
+        resource
+            .get("Metadata")?
+            .get("BuildProperties")?
+            .get("Binary")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    pub fn function_arn(&self, binary: &str) -> String {
+        format!("arn:aws:lambda:{}:{ACCOUNT}:function:{binary}", self.region)
+    }
+
+    /// Resolves a scalar, `!Ref` or `!GetAtt` to its local value.
+    pub fn resolve(&self, value: &Value) -> Result<String, TemplateError> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Tagged(tagged) => {
+                let argument = tagged.value.as_str().unwrap_or_default();
+                match tagged.tag.to_string().as_str() {
+                    "!Ref" => self.resolve_ref(argument),
+                    "!GetAtt" => self.resolve_get_att(argument),
+                    other => Err(TemplateError::Unsupported(format!(
+                        "{other} {argument} has no local value"
+                    ))),
+                }
+            }
+            other => Err(TemplateError::Unsupported(format!(
+                "cannot resolve {other:?} locally"
+            ))),
+        }
+    }
+
+    fn resolve_ref(&self, name: &str) -> Result<String, TemplateError> {
+        if let Some(value) = self.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        match self.resource_type(name) {
+            Some("AWS::SNS::Topic") => Ok(format!("arn:aws:sns:{}:{ACCOUNT}:{name}", self.region)),
+            Some("AWS::S3::Bucket") => Ok(bucket_name(name)),
+            Some("AWS::Serverless::Function") => self.function_binary(name).ok_or_else(|| {
+                TemplateError::Unsupported(format!("function {name} has no Binary"))
+            }),
+            Some("AWS::Serverless::StateMachine") => Ok(format!(
+                "arn:aws:states:{}:{ACCOUNT}:stateMachine:{name}",
+                self.region
+            )),
+            _ => Err(TemplateError::Unsupported(format!(
+                "!Ref {name} has no local value"
+            ))),
+        }
+    }
+
+    fn resolve_get_att(&self, argument: &str) -> Result<String, TemplateError> {
+        let (name, attribute) = argument
+            .split_once('.')
+            .ok_or_else(|| TemplateError::Unsupported(format!("!GetAtt {argument}")))?;
+        match (self.resource_type(name), attribute) {
+            (Some("AWS::Serverless::Function"), "Arn") => {
+                let binary = self.function_binary(name).ok_or_else(|| {
+                    TemplateError::Unsupported(format!(
+                        "function {name} has no Metadata.BuildProperties.Binary"
+                    ))
+                })?;
+                Ok(self.function_arn(&binary))
+            }
+            (Some("AWS::SNS::Topic"), "TopicArn") => self.resolve_ref(name),
+            (Some("AWS::SNS::Topic"), "TopicName") => Ok(name.to_string()),
+            (Some("AWS::S3::Bucket"), "Arn") => Ok(format!("arn:aws:s3:::{}", bucket_name(name))),
+            _ => Err(TemplateError::Unsupported(format!(
+                "!GetAtt {argument} has no local value"
+            ))),
+        }
+    }
+
+    /// Topics and buckets the local stack creates.
+    pub fn local_resources(&self) -> Vec<LocalResource> {
+        self.resources()
+            .filter_map(|(id, r)| match r.get("Type")?.as_str()? {
+                "AWS::SNS::Topic" => Some(LocalResource::Topic {
+                    logical_id: id.into(),
+                }),
+                "AWS::S3::Bucket" => Some(LocalResource::Bucket {
+                    logical_id: id.into(),
+                    name: bucket_name(id),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn state_machines(&self) -> Result<Vec<StateMachine>, TemplateError> {
+        let mut machines = Vec::new();
+        for (id, resource) in self.resources() {
+            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::StateMachine")
+            {
+                continue;
+            }
+            let properties = resource.get("Properties");
+            let uri = properties
+                .and_then(|p| p.get("DefinitionUri"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| TemplateError::Unsupported(format!("{id} has no DefinitionUri")))?;
+            let mut substitutions = BTreeMap::new();
+            if let Some(map) = properties
+                .and_then(|p| p.get("DefinitionSubstitutions"))
+                .and_then(Value::as_mapping)
+            {
+                for (key, value) in map {
+                    let key = key.as_str().unwrap_or_default().to_string();
+                    substitutions.insert(key, self.resolve(value)?);
+                }
+            }
+            machines.push(StateMachine {
+                name: id.to_string(),
+                definition_path: self.dir.join(uri),
+                substitutions,
+            });
+        }
+        Ok(machines)
+    }
+
+    /// The functions' environment (globals merged with each function's own), resolved locally.
+    /// `cargo lambda watch` takes one environment for all functions, so a variable must mean the
+    /// same thing everywhere it appears.
+    pub fn function_environment(&self) -> Result<BTreeMap<String, String>, TemplateError> {
+        let mut env = BTreeMap::new();
+        let globals = self
+            .root
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .into_iter();
+        let functions = self
+            .resources()
+            .filter(|(_, r)| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function")
+            })
+            .filter_map(|(_, r)| r.get("Properties"));
+        for holder in globals.chain(functions) {
+            let Some(variables) = holder
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(Value::as_mapping)
+            else {
+                continue;
+            };
+            for (key, value) in variables {
+                let key = key.as_str().unwrap_or_default().to_string();
+                let value = self.resolve(value)?;
+                if let Some(previous) = env.insert(key.clone(), value.clone()) {
+                    if previous != value {
+                        return Err(TemplateError::Unsupported(format!(
+                            "environment variable {key} differs between functions ({previous} / {value})"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// Replaces every `${Key}` of an ASL text; a placeholder without a value is an error.
+pub fn substitute(
+    definition: &str,
+    substitutions: &BTreeMap<String, String>,
+) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| TemplateError::Unsupported("unterminated ${ in definition".into()))?;
+        let key = &after[..end];
+        let value = substitutions
+            .get(key)
+            .ok_or_else(|| TemplateError::Unsupported(format!("no substitution for ${{{key}}}")))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_template() -> LocalTemplate {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let mut parameters = BTreeMap::new();
+        parameters.insert(
+            "RoleARN".to_string(),
+            "arn:aws:iam::123456789012:role/cfn".to_string(),
+        );
+        parameters.insert("LogLevel".to_string(), "info".to_string());
+        parameters.insert("ArtifactBucketName".to_string(), String::new());
+        LocalTemplate::load(&path, "us-east-1", parameters).unwrap()
+    }
+
+    #[test]
+    fn every_substitution_of_the_project_template_resolves() {
+        let template = project_template();
+        let machines = template.state_machines().unwrap();
+        let safe_deploy = machines
+            .iter()
+            .find(|m| m.name == "SafeDeployStateMachine")
+            .unwrap();
+        assert_eq!(
+            safe_deploy.substitutions["CheckStackFunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:check-stack"
+        );
+        assert_eq!(
+            safe_deploy.substitutions["NotifyTopicArn"],
+            "arn:aws:sns:us-east-1:123456789012:NotifyTopic"
+        );
+        for machine in &machines {
+            let text = std::fs::read_to_string(&machine.definition_path).unwrap();
+            let definition = substitute(&text, &machine.substitutions).unwrap();
+            assert!(!definition.contains("${"), "{}", machine.name);
+            serde_json::from_str::<serde_json::Value>(&definition).unwrap();
+        }
+    }
+
+    #[test]
+    fn function_environment_is_resolved() {
+        let env = project_template().function_environment().unwrap();
+        assert_eq!(env["STAGING_BUCKET"], "stackgate-local-stagingbucket");
+        assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
+    }
+
+    #[test]
+    fn substitution_is_strict() {
+        let mut subs = BTreeMap::new();
+        subs.insert("A".to_string(), "x".to_string());
+        assert_eq!(substitute("${A}-${A}", &subs).unwrap(), "x-x");
+        assert!(substitute("${B}", &subs).is_err());
+        assert!(substitute("${A", &subs).is_err());
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The local stack: moto (AWS, with its Step Functions interpreter on) behind the stackgate front door,
+# and `cargo lambda watch` serving every function of the workspace.
+#   scripts/local-stack.sh up | down | status
+# Ports: STACKGATE_PORT (front door, 4566), STACKGATE_MOTO_PORT (4567), STACKGATE_LAMBDA_PORT (9000).
+# Processes are recorded in .stackgate/run/*.pid and stopped by those ids only.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+tools=$("$repo/scripts/bootstrap.sh" stack)
+run=$repo/.stackgate/run
+mkdir -p "$run"
+
+port=${STACKGATE_PORT:-4566}
+moto_port=${STACKGATE_MOTO_PORT:-4567}
+lambda_port=${STACKGATE_LAMBDA_PORT:-9000}
+target=${CARGO_TARGET_DIR:-$repo/target}
+endpoint=http://127.0.0.1:$port
+
+alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+# Starts a command in its own process group so that stopping it stops its children too.
+start() { # name command...
+  local name=$1; shift
+  if alive "$name"; then return; fi
+  setsid "$@" >"$run/$name.log" 2>&1 < /dev/null &
+  echo $! >"$run/$name.pid"
+}
+
+stop() {
+  local name=$1
+  if alive "$name"; then
+    local pid; pid=$(cat "$run/$name.pid")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$run/$name.pid"
+}
+
+wait_for() { # what url-or-port seconds
+  local what=$1 check=$2 seconds=$3
+  for _ in $(seq 1 $((seconds * 4))); do
+    if eval "$check" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  echo "local-stack: $what did not come up; see $run/*.log" >&2
+  tail -n 20 "$run"/*.log >&2 || true
+  return 1
+}
+
+up() {
+  cargo build --workspace --bins --quiet
+  # moto listens on its own port; MOTO_PORT tells its Step Functions interpreter to send every
+  # AWS call (Lambda included) to the front door instead.
+  MOTO_PORT=$port start moto "$tools/venv-moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+  start frontdoor "$target/debug/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
+    --moto "127.0.0.1:$moto_port" --lambda "127.0.0.1:$lambda_port"
+  {
+    "$target/debug/stackgate-local" env-file
+    echo "AWS_ENDPOINT_URL=$endpoint"
+    echo "AWS_REGION=us-east-1"
+    echo "AWS_ACCESS_KEY_ID=test"
+    echo "AWS_SECRET_ACCESS_KEY=test"
+    echo "STACKGATE_POLL_SECONDS=1"
+    echo "AWS_LAMBDA_LOG_FORMAT=text"
+  } >"$run/functions.env"
+  PATH="$tools/venv-cargo-lambda/bin:$PATH" start lambda "$tools/venv-cargo-lambda/bin/cargo-lambda" lambda watch \
+    --ignore-changes -A 127.0.0.1 -P "$lambda_port" --env-file "$run/functions.env"
+  wait_for moto "curl -sf http://127.0.0.1:$moto_port/moto-api/data.json" 60
+  wait_for "front door" "curl -sf $endpoint/_local/health" 30
+  wait_for cargo-lambda "curl -s -o /dev/null http://127.0.0.1:$lambda_port/" 120
+  STACKGATE_ENDPOINT=$endpoint "$target/debug/stackgate-local" deploy
+  echo "local stack up: $endpoint (logs in $run)"
+}
+
+down() {
+  stop lambda
+  stop frontdoor
+  stop moto
+  echo "local stack down"
+}
+
+status() {
+  for name in moto frontdoor lambda; do
+    if alive "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: stopped"; fi
+  done
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
