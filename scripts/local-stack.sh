@@ -7,7 +7,6 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-tools=$("$repo/scripts/bootstrap.sh" stack)
 run=$repo/.stackgate/run
 mkdir -p "$run"
 
@@ -50,6 +49,7 @@ wait_for() { # what url-or-port seconds
 }
 
 up() {
+  local tools; tools=$("$repo/scripts/bootstrap.sh" stack)
   cargo build --workspace --bins --quiet
   # moto listens on its own port; MOTO_PORT tells its Step Functions interpreter to send every
   # AWS call (Lambda included) to the front door instead.
@@ -63,6 +63,8 @@ up() {
     echo "AWS_ACCESS_KEY_ID=test"
     echo "AWS_SECRET_ACCESS_KEY=test"
     echo "STACKGATE_POLL_SECONDS=1"
+    # moto reads a TemplateURL path-style only when the host is "localhost".
+    echo "TEMPLATE_URL_BASE=http://localhost:$port"
     echo "AWS_LAMBDA_LOG_FORMAT=text"
   } >"$run/functions.env"
   PATH="$tools/venv-cargo-lambda/bin:$PATH" start lambda "$tools/venv-cargo-lambda/bin/cargo-lambda" lambda watch \

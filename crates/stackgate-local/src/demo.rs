@@ -88,7 +88,8 @@ async fn resources(clients: &LocalClients, stack: &str) -> Result<Vec<String>, B
     Ok(ids)
 }
 
-/// Change sets of a stack that could still be executed (executed ones stay listed in moto).
+/// Change sets of a stack that could still be executed. moto keeps executed change sets listed and
+/// ignores ListChangeSets' stack filter, so both are filtered here.
 pub async fn executable_change_sets(
     clients: &LocalClients,
     stack: &str,
@@ -102,6 +103,7 @@ pub async fn executable_change_sets(
     Ok(listed
         .summaries()
         .iter()
+        .filter(|s| s.stack_name() == Some(stack))
         .filter(|s| {
             s.execution_status()
                 .is_some_and(|e| e.as_str() == "AVAILABLE")

@@ -163,11 +163,10 @@ mod tests {
         ] {
             for replacement in replacements {
                 let safe = unsafe_reason(&change(action, replacement)).is_none();
-                let expected = match (action, replacement) {
-                    ("Add" | "Import" | "SyncWithActual", _) => true,
-                    ("Modify", None | Some("False")) => true,
-                    _ => false,
-                };
+                let expected = matches!(
+                    (action, replacement),
+                    ("Add" | "Import" | "SyncWithActual", _) | ("Modify", None | Some("False"))
+                );
                 assert_eq!(safe, expected, "{action} / {replacement:?}");
             }
         }

@@ -19,8 +19,9 @@ pub struct Settings {
     /// Longest a single invocation waits before handing back to the state machine's Retry.
     pub wait_budget: Duration,
     pub poll_interval: Duration,
-    /// Base URL of S3 for staged templates when an endpoint override is in use (local stack).
-    pub s3_endpoint: Option<String>,
+    /// Base of the URLs CloudFormation fetches staged templates from (`TEMPLATE_URL_BASE`), for
+    /// S3 endpoints other than AWS's regional one; defaults to the SDK endpoint override, if any.
+    pub template_url_base: Option<String>,
     pub region: String,
 }
 
@@ -37,7 +38,7 @@ impl Settings {
             cloudformation_role_arn: non_empty("CLOUDFORMATION_ROLE_ARN"),
             wait_budget: seconds("STACKGATE_WAIT_SECONDS", 600),
             poll_interval: seconds("STACKGATE_POLL_SECONDS", 5),
-            s3_endpoint: endpoint,
+            template_url_base: non_empty("TEMPLATE_URL_BASE").or(endpoint),
             region,
         }
     }

@@ -71,11 +71,11 @@ pub async fn put_template(
         .map_err(|e| classify("PutObject", &e))
 }
 
-/// The URL CloudFormation reads a staged template from: path-style on an endpoint override
-/// (the local stack), the regional virtual-hosted form on AWS.
-pub fn object_url(endpoint: Option<&str>, region: &str, bucket: &str, key: &str) -> String {
-    match endpoint {
-        Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
+/// The URL CloudFormation reads a staged template from: path-style under a configured base
+/// (another S3 endpoint, such as the local stack's), the regional virtual-hosted form on AWS.
+pub fn object_url(base: Option<&str>, region: &str, bucket: &str, key: &str) -> String {
+    match base {
+        Some(base) => format!("{}/{bucket}/{key}", base.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
     }
 }

@@ -145,7 +145,7 @@ async fn create_and_wait(
                 let key = format!("templates/{stack_name}/{name}.template");
                 s3::put_template(&clients.s3, bucket, &key, body).await?;
                 template_url = Some(s3::object_url(
-                    clients.settings.s3_endpoint.as_deref(),
+                    clients.settings.template_url_base.as_deref(),
                     &clients.settings.region,
                     bucket,
                     &key,

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every check and test of the project; .ci/run calls this. Installs what it needs on first use.
+# The end-to-end tests get a local stack of their own on separate ports (stopped on exit).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+tools=$("$repo/scripts/bootstrap.sh" all)
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== template and state machine checks"
+SAM_CLI_TELEMETRY=0 "$tools/venv-sam/bin/sam" validate --lint --template template.yaml
+"$tools/venv-sam/bin/cfn-lint" template.yaml examples/templates/*.yaml
+for definition in statemachines/*.asl.json; do
+  "$tools/node/node_modules/.bin/asl-validator" --json-path "$definition"
+done
+
+echo "== unit and SDK-level tests"
+cargo test --workspace --quiet
+
+echo "== end-to-end tests on the local stack"
+export STACKGATE_PORT=${STACKGATE_TEST_PORT:-4576}
+export STACKGATE_MOTO_PORT=${STACKGATE_TEST_MOTO_PORT:-4577}
+export STACKGATE_LAMBDA_PORT=${STACKGATE_TEST_LAMBDA_PORT:-9010}
+export STACKGATE_ENDPOINT=http://127.0.0.1:$STACKGATE_PORT
+trap '"$repo/scripts/local-stack.sh" down' EXIT
+"$repo/scripts/local-stack.sh" up
+cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 2
+echo "== the demo (the README's first command) on the same stack"
+cargo run --quiet -p stackgate-local -- demo
