@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use stackgate_local::demo::{executable_change_sets, sample_template, upload_revision, ARTIFACT_BUCKET};
+use stackgate_local::demo::{
+    executable_change_sets, sample_template, upload_revision, ARTIFACT_BUCKET,
+};
 use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution::{self, Report};
 use stackgate_local::{endpoint, LocalClients};
@@ -39,11 +41,22 @@ async fn deploy(clients: &LocalClients, input: &Value) -> Report {
     .expect("execution ran")
 }
 
-async fn deploy_revision(clients: &LocalClients, stack: &str, template_file: &str, extra: Value) -> Report {
+async fn deploy_revision(
+    clients: &LocalClients,
+    stack: &str,
+    template_file: &str,
+    extra: Value,
+) -> Report {
     let key = format!("e2e/{}.zip", unique(""));
-    let mut input = upload_revision(clients, &key, &sample_template(template_file).unwrap(), "e2e", stack)
-        .await
-        .unwrap();
+    let mut input = upload_revision(
+        clients,
+        &key,
+        &sample_template(template_file).unwrap(),
+        "e2e",
+        stack,
+    )
+    .await
+    .unwrap();
     if let (Value::Object(input), Value::Object(extra)) = (&mut input, extra) {
         input.extend(extra);
     }
@@ -68,16 +81,33 @@ async fn resources(clients: &LocalClients, stack: &str) -> Vec<String> {
 }
 
 async fn stack_status(clients: &LocalClients, stack: &str) -> Option<String> {
-    let described = clients.cloudformation.describe_stacks().stack_name(stack).send().await.ok()?;
-    described.stacks().first()?.stack_status().map(|s| s.as_str().to_string())
+    let described = clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()?;
+    described
+        .stacks()
+        .first()?
+        .stack_status()
+        .map(|s| s.as_str().to_string())
 }
 
 fn assert_failed_with(report: &Report, error: &str, cause_contains: &str) {
     assert_eq!(report.status, "FAILED", "{report:?}");
     assert_eq!(report.error.as_deref(), Some(error), "{report:?}");
     let cause = report.cause.as_deref().unwrap_or_default();
-    assert!(cause.contains(cause_contains), "cause {cause:?} lacks {cause_contains:?}");
-    assert!(report.entered("NotifyFailure"), "every failure is notified: {:?}", report.states);
+    assert!(
+        cause.contains(cause_contains),
+        "cause {cause:?} lacks {cause_contains:?}"
+    );
+    assert!(
+        report.entered("NotifyFailure"),
+        "every failure is notified: {:?}",
+        report.states
+    );
 }
 
 #[tokio::test]
@@ -91,31 +121,62 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
     assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
     let output = created.output.as_ref().unwrap();
     assert_eq!(output["stackName"], full.as_str());
-    assert!(output["stackId"].as_str().unwrap().starts_with("arn:aws:cloudformation:"));
+    assert!(output["stackId"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:cloudformation:"));
     // moto does not record outputs for stacks created through a change set (see the README's gaps).
     assert!(output["outputs"].is_object(), "{output}");
-    assert_eq!(resources(&clients, &full).await, ["DataBucket", "EventsTopic"]);
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic"]
+    );
 
     let updated = deploy_revision(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
     assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
-    assert_eq!(resources(&clients, &full).await, ["DataBucket", "EventsTopic", "WorkQueue"]);
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic", "WorkQueue"]
+    );
 
     let refused = deploy_revision(&clients, &stack, "app-v3-unsafe.yaml", json!({})).await;
-    assert_failed_with(&refused, "UnsafeChangeSet", "- EventsTopic (AWS::SNS::Topic)");
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "- EventsTopic (AWS::SNS::Topic)",
+    );
     assert!(!refused.entered("ExecuteChangeSet"), "{:?}", refused.states);
     assert!(refused.entered("DiscardUnsafeChangeSet"));
-    assert_eq!(resources(&clients, &full).await, ["DataBucket", "EventsTopic", "WorkQueue"]);
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic", "WorkQueue"]
+    );
     let left = executable_change_sets(&clients, &full).await.unwrap();
     assert!(left.is_empty(), "{left:?} {:?}", refused);
-    assert_eq!(stack_status(&clients, &full).await.as_deref(), Some("UPDATE_COMPLETE"));
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
 
     let unchanged = deploy_revision(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
     assert_eq!(unchanged.outcome(), Some("NO_CHANGES"), "{unchanged:?}");
     assert!(unchanged.entered("DeleteEmptyChangeSet"));
-    assert!(executable_change_sets(&clients, &full).await.unwrap().is_empty());
-    let listed = clients.cloudformation.list_change_sets().stack_name(&full).send().await.unwrap();
+    assert!(executable_change_sets(&clients, &full)
+        .await
+        .unwrap()
+        .is_empty());
+    let listed = clients
+        .cloudformation
+        .list_change_sets()
+        .stack_name(&full)
+        .send()
+        .await
+        .unwrap();
     assert!(
-        listed.summaries().iter().all(|s| s.status().map(|x| x.as_str()) != Some("FAILED")),
+        listed
+            .summaries()
+            .iter()
+            .all(|s| s.status().map(|x| x.as_str()) != Some("FAILED")),
         "the empty change set is not left behind"
     );
 }
@@ -129,12 +190,28 @@ async fn blue_green_deploys_the_unsafe_version_beside_the_live_stack() {
     let created = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_eq!(created.outcome(), Some("CREATED"));
 
-    let green = deploy_revision(&clients, &stack, "app-v3-unsafe.yaml", json!({"onUnsafe": "blueGreen"})).await;
+    let green = deploy_revision(
+        &clients,
+        &stack,
+        "app-v3-unsafe.yaml",
+        json!({"onUnsafe": "blueGreen"}),
+    )
+    .await;
     assert_eq!(green.outcome(), Some("BLUE_GREEN"), "{green:?}");
-    let green_name = green.output.as_ref().unwrap()["stackName"].as_str().unwrap().to_string();
+    let green_name = green.output.as_ref().unwrap()["stackName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(green_name.starts_with(&format!("{full}-")), "{green_name}");
-    assert_eq!(resources(&clients, &green_name).await, ["DataBucket", "WorkQueue"]);
-    assert_eq!(resources(&clients, &full).await, ["DataBucket", "EventsTopic"], "live stack untouched");
+    assert_eq!(
+        resources(&clients, &green_name).await,
+        ["DataBucket", "WorkQueue"]
+    );
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic"],
+        "live stack untouched"
+    );
 }
 
 #[tokio::test]
@@ -153,12 +230,22 @@ async fn an_empty_stack_left_in_review_is_deleted_and_created_again() {
         .send()
         .await
         .unwrap();
-    assert_eq!(stack_status(&clients, &full).await.as_deref(), Some("REVIEW_IN_PROGRESS"));
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("REVIEW_IN_PROGRESS")
+    );
 
     let report = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_eq!(report.outcome(), Some("CREATED"), "{report:?}");
-    assert!(report.entered("DeleteUnusableStack") && report.entered("WaitForStackDeleted"), "{:?}", report.states);
-    assert_eq!(stack_status(&clients, &full).await.as_deref(), Some("CREATE_COMPLETE"));
+    assert!(
+        report.entered("DeleteUnusableStack") && report.entered("WaitForStackDeleted"),
+        "{:?}",
+        report.states
+    );
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
 }
 
 #[tokio::test]
@@ -169,8 +256,17 @@ async fn a_stack_with_an_operation_in_progress_fails_fast_as_busy() {
     let full = format!("e2e-{stack}");
     // moto leaves a stack whose resource failed to create in CREATE_IN_PROGRESS.
     let broken = r#"{"Resources":{"Q":{"Type":"AWS::SQS::Queue","Properties":{"QueueName":"not a valid name!"}}}}"#;
-    let _ = clients.cloudformation.create_stack().stack_name(&full).template_body(broken).send().await;
-    assert_eq!(stack_status(&clients, &full).await.as_deref(), Some("CREATE_IN_PROGRESS"));
+    let _ = clients
+        .cloudformation
+        .create_stack()
+        .stack_name(&full)
+        .template_body(broken)
+        .send()
+        .await;
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("CREATE_IN_PROGRESS")
+    );
 
     let report = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_failed_with(&report, "StackBusy", "CREATE_IN_PROGRESS");
@@ -183,15 +279,34 @@ async fn templates_by_url_by_s3_object_and_above_the_inline_limit() {
     let clients = clients().await;
     let body = sample_template("app-v1.yaml").unwrap();
     let key = format!("e2e/{}.yaml", unique("t"));
-    clients.s3.put_object().bucket(ARTIFACT_BUCKET).key(&key).body(body.clone().into_bytes().into()).send().await.unwrap();
+    clients
+        .s3
+        .put_object()
+        .bucket(ARTIFACT_BUCKET)
+        .key(&key)
+        .body(body.clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
 
-    let by_object = deploy(&clients, &json!({"environmentName": "e2e", "stackName": unique("obj"),
-        "templateS3Bucket": ARTIFACT_BUCKET, "templateS3Key": key})).await;
+    let by_object = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": unique("obj"),
+        "templateS3Bucket": ARTIFACT_BUCKET, "templateS3Key": key}),
+    )
+    .await;
     assert_eq!(by_object.outcome(), Some("CREATED"), "{by_object:?}");
 
     // moto reads a TemplateURL path-style only when its host is "localhost".
-    let url = format!("{}/{ARTIFACT_BUCKET}/{key}", endpoint().replace("127.0.0.1", "localhost"));
-    let by_url = deploy(&clients, &json!({"environmentName": "e2e", "stackName": unique("url"), "templateUrl": url})).await;
+    let url = format!(
+        "{}/{ARTIFACT_BUCKET}/{key}",
+        endpoint().replace("127.0.0.1", "localhost")
+    );
+    let by_url = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": unique("url"), "templateUrl": url}),
+    )
+    .await;
     assert_eq!(by_url.outcome(), Some("CREATED"), "{by_url:?}");
 
     // Padding in the description pushes the template past 51,200 bytes: it must go through a staged URL.
@@ -204,7 +319,9 @@ async fn templates_by_url_by_s3_object_and_above_the_inline_limit() {
     assert!(big.len() > 51_200);
     let stack = unique("big");
     let key = format!("e2e/{}.zip", unique(""));
-    let input = upload_revision(&clients, &key, &big, "e2e", &stack).await.unwrap();
+    let input = upload_revision(&clients, &key, &big, "e2e", &stack)
+        .await
+        .unwrap();
     let report = deploy(&clients, &input).await;
     assert_eq!(report.outcome(), Some("CREATED"), "{report:?}");
     let staged = clients
@@ -223,27 +340,61 @@ async fn templates_by_url_by_s3_object_and_above_the_inline_limit() {
 async fn bad_inputs_fail_with_errors_that_name_the_problem() {
     let clients = clients().await;
     let cases = [
-        (json!({"stackName": "a", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}), "InvalidInput", "environmentName"),
-        (json!({"environmentName": "e2e", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}), "InvalidInput", "stackName"),
-        (json!({"environmentName": "e2e", "stackName": "bad_name!", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}), "InvalidInput", "stackName"),
-        (json!({"environmentName": "e2e", "stackName": "a"}), "InvalidInput", "templateUrl"),
-        (json!({"environmentName": "e2e", "stackName": "a", "revisionS3Bucket": ARTIFACT_BUCKET, "revisionS3Key": "k", "templatePath": "../../etc/passwd"}), "InvalidInput", "templatePath"),
-        (json!({"environmentName": "e2e", "stackName": "a", "templateUrl": "https://x/t.yaml", "onUnsafe": "sometimes"}), "InvalidInput", "onUnsafe"),
+        (
+            json!({"stackName": "a", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}),
+            "InvalidInput",
+            "environmentName",
+        ),
+        (
+            json!({"environmentName": "e2e", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}),
+            "InvalidInput",
+            "stackName",
+        ),
+        (
+            json!({"environmentName": "e2e", "stackName": "bad_name!", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"}),
+            "InvalidInput",
+            "stackName",
+        ),
+        (
+            json!({"environmentName": "e2e", "stackName": "a"}),
+            "InvalidInput",
+            "templateUrl",
+        ),
+        (
+            json!({"environmentName": "e2e", "stackName": "a", "revisionS3Bucket": ARTIFACT_BUCKET, "revisionS3Key": "k", "templatePath": "../../etc/passwd"}),
+            "InvalidInput",
+            "templatePath",
+        ),
+        (
+            json!({"environmentName": "e2e", "stackName": "a", "templateUrl": "https://x/t.yaml", "onUnsafe": "sometimes"}),
+            "InvalidInput",
+            "onUnsafe",
+        ),
     ];
     for (input, error, cause) in cases {
         let report = deploy(&clients, &input).await;
         assert_failed_with(&report, error, cause);
-        assert!(!report.entered("CreateChangeSet"), "{input}: {:?}", report.states);
+        assert!(
+            !report.entered("CreateChangeSet"),
+            "{input}: {:?}",
+            report.states
+        );
     }
 
     // A revision without the template in it.
     let stack = unique("nozip");
     let key = format!("e2e/{}.zip", unique(""));
-    let mut input = upload_revision(&clients, &key, "irrelevant", "e2e", &stack).await.unwrap();
+    let mut input = upload_revision(&clients, &key, "irrelevant", "e2e", &stack)
+        .await
+        .unwrap();
     input["templatePath"] = json!("infra/missing.yaml");
     let report = deploy(&clients, &input).await;
     assert_failed_with(&report, "InvalidTemplate", "infra/missing.yaml");
-    assert_eq!(stack_status(&clients, &format!("e2e-{stack}")).await, None, "no stack was created");
+    assert_eq!(
+        stack_status(&clients, &format!("e2e-{stack}")).await,
+        None,
+        "no stack was created"
+    );
 
     // A revision key that does not exist.
     input["revisionS3Key"] = json!("e2e/never-uploaded.zip");

@@ -1,0 +1,268 @@
+//! Structural checks of the state machines (the ASL files are the single source of each workflow):
+//! Retry, TimeoutSeconds and Catch on every Task, one notify path before every Fail, small state, and
+//! for safe-deploy, that no path reaches ExecuteChangeSet without the safety verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn machines() -> Vec<(String, Value)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".asl.json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            found.push((
+                path.display().to_string(),
+                serde_json::from_str(&text).unwrap(),
+            ));
+        }
+    }
+    assert!(!found.is_empty());
+    found
+}
+
+fn safe_deploy() -> Value {
+    machines()
+        .into_iter()
+        .find(|(name, _)| name.ends_with("safe-deploy.asl.json"))
+        .unwrap()
+        .1
+}
+
+/// Every state of a machine, Map/Parallel branches included, by name.
+fn all_states(machine: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![machine.clone()];
+    while let Some(scope) = pending.pop() {
+        for (name, state) in scope["States"].as_object().unwrap() {
+            out.insert(name.clone(), state.clone());
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                pending.push(branch.clone());
+            }
+            for key in ["Iterator", "ItemProcessor"] {
+                if state[key].is_object() {
+                    pending.push(state[key].clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (target, how) for every transition out of a state.
+fn transitions(state: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(next) = state["Next"].as_str() {
+        out.push((next.to_string(), "Next".to_string()));
+    }
+    if let Some(default) = state["Default"].as_str() {
+        out.push((default.to_string(), "Default".to_string()));
+    }
+    for (i, choice) in state["Choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        out.push((
+            choice["Next"].as_str().unwrap().to_string(),
+            format!("Choice {i}"),
+        ));
+    }
+    for catcher in state["Catch"].as_array().into_iter().flatten() {
+        out.push((
+            catcher["Next"].as_str().unwrap().to_string(),
+            "Catch".to_string(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_task_has_retry_timeout_and_a_catch_to_the_notify_path() {
+    for (file, machine) in machines() {
+        for (name, state) in all_states(&machine) {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            assert!(
+                state["Retry"].as_array().is_some_and(|r| !r.is_empty()),
+                "{file}: {name} has no Retry"
+            );
+            assert!(
+                state["TimeoutSeconds"].is_u64(),
+                "{file}: {name} has no TimeoutSeconds"
+            );
+            let catches_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "States.ALL")
+            });
+            assert!(catches_all, "{file}: {name} has no States.ALL Catch");
+        }
+        assert!(
+            machine["TimeoutSeconds"].is_u64(),
+            "{file}: no machine-level TimeoutSeconds"
+        );
+    }
+}
+
+#[test]
+fn failures_pass_through_one_notify_state() {
+    for (file, machine) in machines() {
+        let states = all_states(&machine);
+        let fails: BTreeSet<&String> = states
+            .iter()
+            .filter(|(_, s)| s["Type"] == "Fail")
+            .map(|(n, _)| n)
+            .collect();
+        let notify: BTreeSet<&String> = states
+            .iter()
+            .filter(|(_, s)| {
+                s["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("sns:publish"))
+            })
+            .filter(|(_, s)| transitions(s).iter().any(|(t, _)| fails.contains(t)))
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            notify.len(),
+            1,
+            "{file}: exactly one notify state leads to Fail"
+        );
+        for (name, state) in &states {
+            for (target, _) in transitions(state) {
+                if fails.contains(&target) {
+                    assert!(
+                        notify.contains(name),
+                        "{file}: {name} goes to Fail without notifying"
+                    );
+                }
+            }
+        }
+        // Every Catch goes to the notify state (or, from it, to the Fail).
+        for (name, state) in &states {
+            for catcher in state["Catch"].as_array().into_iter().flatten() {
+                let next = catcher["Next"].as_str().unwrap().to_string();
+                assert!(
+                    notify.contains(&next) || (notify.contains(name) && fails.contains(&next)),
+                    "{file}: {name} catches to {next}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lambda_results_are_selected_to_keep_state_small() {
+    for (file, machine) in machines() {
+        for (name, state) in all_states(&machine) {
+            if state["Resource"] == "arn:aws:states:::lambda:invoke" {
+                assert!(
+                    state["ResultSelector"].is_object()
+                        || state["ResultPath"].is_null() && state.get("ResultPath").is_some(),
+                    "{file}: {name} keeps the whole Lambda response"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_change_set_is_executed_only_behind_the_safety_verdict() {
+    let machine = safe_deploy();
+    let states = all_states(&machine);
+    let executes: Vec<&String> = states
+        .iter()
+        .filter(|(_, s)| {
+            s["Resource"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("cloudformation:executeChangeSet"))
+        })
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(executes, ["ExecuteChangeSet"], "one execute state");
+
+    let mut ways_in = Vec::new();
+    for (name, state) in &states {
+        for (target, how) in transitions(state) {
+            if target == "ExecuteChangeSet" {
+                ways_in.push((name.clone(), how));
+            }
+        }
+    }
+    assert_eq!(
+        ways_in,
+        [("IsChangeSetSafe".to_string(), "Choice 0".to_string())]
+    );
+
+    let gate = &states["IsChangeSetSafe"];
+    let rule = &gate["Choices"][0];
+    let verdicts: BTreeSet<&str> = rule["Or"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["Variable"], "$.inspection.verdict");
+            c["StringEquals"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(verdicts, BTreeSet::from(["SAFE", "EMPTY"]));
+    assert_ne!(gate["Default"], "ExecuteChangeSet");
+
+    // The execute state acts on exactly the change set that was inspected.
+    let inspect = &states["InspectChangeSet"]["Parameters"]["Payload"];
+    let execute = &states["ExecuteChangeSet"]["Parameters"];
+    assert_eq!(inspect["changeSetName.$"], execute["ChangeSetName.$"]);
+    assert_eq!(inspect["stackName.$"], execute["StackName.$"]);
+    assert_eq!(states["InspectChangeSet"]["Next"], "IsChangeSetSafe");
+}
+
+#[test]
+fn the_unsafe_path_deletes_the_change_set_and_fails_with_unsafe_change_set() {
+    let states = all_states(&safe_deploy());
+    let discard = &states["DiscardUnsafeChangeSet"];
+    assert!(discard["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(discard["Next"], "RefuseUnsafeChangeSet");
+    assert_eq!(
+        states["RefuseUnsafeChangeSet"]["Parameters"]["Error"],
+        "UnsafeChangeSet"
+    );
+    let empty = &states["DeleteEmptyChangeSet"];
+    assert!(empty["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(empty["Next"], "NoChanges");
+}
+
+#[test]
+fn placeholders_are_the_ones_the_template_substitutes() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines/safe-deploy.asl.json"),
+    )
+    .unwrap();
+    let template = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+    )
+    .unwrap();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').unwrap();
+        let key = &rest[start + 2..start + end];
+        assert!(
+            template.contains(&format!("{key}: ")),
+            "${{{key}}} is not in DefinitionSubstitutions"
+        );
+        rest = &rest[start + end..];
+    }
+}

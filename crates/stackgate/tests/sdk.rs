@@ -1,0 +1,619 @@
+//! SDK-level tests: the adapters and task handlers against aws-smithy-mocks, for the AWS behaviour
+//! the local stack cannot produce (throttling, access errors, pagination, nested change sets,
+//! replacements, rollbacks).
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::config::retry::RetryConfig;
+use aws_sdk_cloudformation::error::ErrorMetadata;
+use aws_sdk_cloudformation::operation::create_change_set::{
+    CreateChangeSetError, CreateChangeSetOutput,
+};
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+use aws_sdk_cloudformation::operation::describe_stacks::{
+    DescribeStacksError, DescribeStacksOutput,
+};
+use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+use aws_sdk_cloudformation::types::{
+    Change, ChangeAction, ChangeSetStatus, ChangeType, Replacement, ResourceChange, ResourceStatus,
+    Stack, StackEvent, StackStatus,
+};
+use aws_sdk_cloudformation::Client as CloudFormation;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client as S3;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use stackgate::aws::{cloudformation, Clients, Settings};
+use stackgate::tasks::{check_stack, create_change_set, inspect_change_set, wait_stack};
+use stackgate::TaskError;
+
+const STACK: &str = "prod-app";
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
+
+fn settings() -> Settings {
+    Settings {
+        staging_bucket: Some("staging".into()),
+        cloudformation_role_arn: None,
+        wait_budget: Duration::from_secs(5),
+        poll_interval: Duration::ZERO,
+        template_url_base: None,
+        region: "eu-west-1".into(),
+    }
+}
+
+fn cfn(rules: &[&Rule]) -> CloudFormation {
+    mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, rules, |c| c
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1))
+        ))
+}
+
+fn s3(rules: &[&Rule]) -> S3 {
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules)
+}
+
+fn clients(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> Clients {
+    Clients {
+        cloudformation: cfn(cfn_rules),
+        s3: s3(s3_rules),
+        settings: settings(),
+    }
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn stack(status: StackStatus) -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(
+            Stack::builder()
+                .stack_name(STACK)
+                .stack_id(STACK_ID)
+                .stack_status(status)
+                .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                .build(),
+        )
+        .build()
+}
+
+fn describe_stacks_error(code: &str, message: &str) -> DescribeStacksError {
+    DescribeStacksError::generic(ErrorMetadata::builder().code(code).message(message).build())
+}
+
+fn resource_change(action: ChangeAction, id: &str, replacement: Option<Replacement>) -> Change {
+    Change::builder()
+        .r#type(ChangeType::Resource)
+        .resource_change(
+            ResourceChange::builder()
+                .action(action)
+                .logical_resource_id(id)
+                .resource_type("AWS::S3::Bucket")
+                .set_replacement(replacement)
+                .build(),
+        )
+        .build()
+}
+
+// --- DescribeStacks: what "missing" means ---------------------------------------------------------
+
+#[tokio::test]
+async fn throttling_is_retried_until_describe_stacks_succeeds() {
+    let rule = mock!(CloudFormation::describe_stacks)
+        .sequence()
+        .error(|| describe_stacks_error("Throttling", "Rate exceeded"))
+        .times(2)
+        .output(|| stack(StackStatus::UpdateComplete))
+        .build();
+    let client = cfn(&[&rule]);
+    let found = cloudformation::describe_stack(&client, STACK)
+        .await
+        .unwrap();
+    assert_eq!(found.unwrap().status, "UPDATE_COMPLETE");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn persistent_throttling_is_a_transient_error_not_a_missing_stack() {
+    let rule = mock!(CloudFormation::describe_stacks)
+        .then_error(|| describe_stacks_error("Throttling", "Rate exceeded"));
+    let err = cloudformation::describe_stack(&cfn(&[&rule]), STACK)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AwsTransientError", "{err}");
+}
+
+#[tokio::test]
+async fn access_denied_is_an_error_not_a_missing_stack() {
+    let rule = mock!(CloudFormation::describe_stacks).then_error(|| {
+        describe_stacks_error("AccessDenied", "not authorized to perform DescribeStacks")
+    });
+    let err = cloudformation::describe_stack(&cfn(&[&rule]), STACK)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AwsAccessDenied", "{err}");
+    assert_eq!(rule.num_calls(), 1, "access errors are not retried");
+}
+
+#[tokio::test]
+async fn only_the_does_not_exist_validation_error_means_missing() {
+    let missing = mock!(CloudFormation::describe_stacks).then_error(|| {
+        describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
+    });
+    assert_eq!(
+        cloudformation::describe_stack(&cfn(&[&missing]), STACK)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let other = mock!(CloudFormation::describe_stacks)
+        .then_error(|| describe_stacks_error("ValidationError", "1 validation error detected"));
+    let err = cloudformation::describe_stack(&cfn(&[&other]), STACK)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AwsError");
+}
+
+// --- check-stack ----------------------------------------------------------------------------------
+
+fn check_input() -> Value {
+    json!({"request": {"environmentName": "prod", "stackName": "app", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"},
+           "executionName": "exec-1"})
+}
+
+#[tokio::test]
+async fn check_stack_decides_from_the_status() {
+    let cases = [
+        (StackStatus::UpdateRollbackComplete, "UPDATE", "UPDATE"),
+        (StackStatus::RollbackComplete, "RECREATE", "CREATE"),
+        (StackStatus::CreateComplete, "UPDATE", "UPDATE"),
+    ];
+    for (status, action, change_set_type) in cases {
+        let rule =
+            mock!(CloudFormation::describe_stacks).then_output(move || stack(status.clone()));
+        let out = check_stack::handle(&clients(&[&rule], &[]), event(check_input()))
+            .await
+            .unwrap();
+        assert_eq!(out["stack"]["action"], action);
+        assert_eq!(out["stack"]["changeSetType"], change_set_type);
+        assert_eq!(out["deployment"]["stackName"], STACK);
+    }
+}
+
+#[tokio::test]
+async fn check_stack_fails_fast_on_a_busy_stack() {
+    let rule =
+        mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::UpdateInProgress));
+    let err = check_stack::handle(&clients(&[&rule], &[]), event(check_input()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "StackBusy");
+}
+
+#[tokio::test]
+async fn an_empty_stack_in_review_is_recreated_but_not_one_with_resources() {
+    let review =
+        mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
+    let empty = mock!(CloudFormation::list_stack_resources)
+        .then_output(|| ListStackResourcesOutput::builder().build());
+    let out = check_stack::handle(&clients(&[&review, &empty], &[]), event(check_input()))
+        .await
+        .unwrap();
+    assert_eq!(out["stack"]["action"], "RECREATE");
+
+    let full = mock!(CloudFormation::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                aws_sdk_cloudformation::types::StackResourceSummary::builder()
+                    .logical_resource_id("Bucket")
+                    .build(),
+            )
+            .build()
+    });
+    let err = check_stack::handle(&clients(&[&review, &full], &[]), event(check_input()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "StackNeedsAttention");
+}
+
+#[tokio::test]
+async fn check_stack_rejects_bad_input_before_calling_aws() {
+    let rule =
+        mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::CreateComplete));
+    let bad = json!({"request": {"environmentName": "prod", "stackName": "bad name"}, "executionName": "e"});
+    let err = check_stack::handle(&clients(&[&rule], &[]), event(bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TaskError::InvalidInput { ref field, .. } if field == "stackName"),
+        "{err:?}"
+    );
+    assert_eq!(rule.num_calls(), 0);
+    let err = check_stack::handle(
+        &clients(&[&rule], &[]),
+        event(json!({"request": 3, "executionName": "e"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+}
+
+// --- create-change-set ----------------------------------------------------------------------------
+
+fn revision_zip(path: &str, body: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer
+        .start_file(path, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    writer.write_all(body.as_bytes()).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+fn create_input(change_set_type: &str) -> Value {
+    json!({
+        "deployment": {
+            "environmentName": "prod", "stackName": STACK,
+            "source": {"kind": "revision", "bucket": "artifacts", "key": "rev.zip", "templatePath": "infra/t.yaml"},
+            "parameters": {"Size": "2"}, "tags": {}, "capabilities": [], "onUnsafe": "fail",
+            "blueGreenStackName": "prod-app-g1"
+        },
+        "changeSetType": change_set_type, "executionName": "exec-1", "target": "primary"
+    })
+}
+
+fn change_set_status(
+    status: ChangeSetStatus,
+    reason: Option<&'static str>,
+) -> DescribeChangeSetOutput {
+    DescribeChangeSetOutput::builder()
+        .change_set_id("arn:aws:cloudformation:us-east-1:123456789012:changeSet/x/1")
+        .stack_id(STACK_ID)
+        .status(status)
+        .set_status_reason(reason.map(str::to_string))
+        .build()
+}
+
+fn revision_rule(body: String) -> Rule {
+    mock!(S3::get_object)
+        .match_requests(|r| r.bucket() == Some("artifacts") && r.key() == Some("rev.zip"))
+        .then_output(move || {
+            let zip = revision_zip("infra/t.yaml", &body);
+            GetObjectOutput::builder()
+                .content_length(zip.len() as i64)
+                .body(ByteStream::from(zip))
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
+    let get = revision_rule("Resources: {}".into());
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| {
+            r.template_body() == Some("Resources: {}") && r.client_token().is_some()
+        })
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set)
+        .sequence()
+        .output(|| change_set_status(ChangeSetStatus::CreatePending, None))
+        .output(|| {
+            change_set_status(
+                ChangeSetStatus::Failed,
+                Some("The submitted information didn't contain changes. Submit different information to create a change set."),
+            )
+        })
+        .build();
+    let out = create_change_set::handle(
+        &clients(&[&create, &describe], &[&get]),
+        event(create_input("UPDATE")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "NO_CHANGES");
+    assert_eq!(out["outcome"], "UPDATED");
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(describe.num_calls(), 2, "polled until settled");
+}
+
+#[tokio::test]
+async fn a_failed_change_set_names_its_reason_and_a_retry_reuses_the_existing_one() {
+    let get = revision_rule("Resources: {}".into());
+    let exists = mock!(CloudFormation::create_change_set).then_error(|| {
+        CreateChangeSetError::AlreadyExistsException(
+            aws_sdk_cloudformation::types::error::AlreadyExistsException::builder().build(),
+        )
+    });
+    let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
+        change_set_status(
+            ChangeSetStatus::Failed,
+            Some("Template format error: unresolved resource"),
+        )
+    });
+    let err = create_change_set::handle(
+        &clients(&[&exists, &describe], &[&get]),
+        event(create_input("CREATE")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "ChangeSetFailed");
+    assert!(err.to_string().contains("Template format error"), "{err}");
+}
+
+#[tokio::test]
+async fn a_change_set_still_pending_at_the_end_of_the_budget_hands_back_to_the_state_machine() {
+    let get = revision_rule("Resources: {}".into());
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set)
+        .then_output(|| change_set_status(ChangeSetStatus::CreateInProgress, None));
+    let mut clients = clients(&[&create, &describe], &[&get]);
+    clients.settings.wait_budget = Duration::from_millis(50);
+    clients.settings.poll_interval = Duration::from_millis(10);
+    let err = create_change_set::handle(&clients, event(create_input("CREATE")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ChangeSetPending");
+}
+
+#[tokio::test]
+async fn a_template_above_the_inline_limit_is_staged_and_passed_by_url() {
+    let big = format!("Description: \"{}\"\nResources: {{}}\n", "x".repeat(60_000));
+    let get = revision_rule(big);
+    let put = mock!(S3::put_object)
+        .match_requests(|r| {
+            r.bucket() == Some("staging")
+                && r.key()
+                    .is_some_and(|k| k.starts_with("templates/prod-app/"))
+        })
+        .then_output(|| PutObjectOutput::builder().build());
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| {
+            r.template_body().is_none()
+                && r.template_url().is_some_and(|u| {
+                    u.starts_with("https://staging.s3.eu-west-1.amazonaws.com/templates/prod-app/")
+                })
+        })
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set)
+        .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
+    let out = create_change_set::handle(
+        &clients(&[&create, &describe], &[&get, &put]),
+        event(create_input("CREATE")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "READY");
+    assert_eq!(out["outcome"], "CREATED");
+    assert_eq!(put.num_calls(), 1);
+    assert_eq!(create.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_zip_without_the_template_is_a_clear_error() {
+    let get = mock!(S3::get_object).then_output(|| {
+        let zip = revision_zip("other/file.yaml", "x");
+        GetObjectOutput::builder()
+            .body(ByteStream::from(zip))
+            .build()
+    });
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let err =
+        create_change_set::handle(&clients(&[&create], &[&get]), event(create_input("CREATE")))
+            .await
+            .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidTemplate");
+    assert!(err.to_string().contains("infra/t.yaml"), "{err}");
+    assert_eq!(create.num_calls(), 0);
+}
+
+// --- inspect-change-set ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_page_and_every_nested_change_set_is_inspected() {
+    const NESTED: &str = "arn:aws:cloudformation:us-east-1:123456789012:changeSet/nested/2";
+    let first_page = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some("cs") && r.next_token().is_none())
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .changes(resource_change(ChangeAction::Add, "NewQueue", None))
+                .changes(
+                    Change::builder()
+                        .r#type(ChangeType::Resource)
+                        .resource_change(
+                            ResourceChange::builder()
+                                .action(ChangeAction::Modify)
+                                .logical_resource_id("Network")
+                                .resource_type("AWS::CloudFormation::Stack")
+                                .replacement(Replacement::False)
+                                .change_set_id(NESTED)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .next_token("page-2")
+                .build()
+        });
+    let second_page = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some("cs") && r.next_token() == Some("page-2"))
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .changes(resource_change(
+                    ChangeAction::Modify,
+                    "Table",
+                    Some(Replacement::False),
+                ))
+                .build()
+        });
+    let nested = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some(NESTED))
+        .then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .changes(resource_change(
+                    ChangeAction::Modify,
+                    "Vpc",
+                    Some(Replacement::Conditional),
+                ))
+                .build()
+        });
+    let clients = clients(&[&first_page, &second_page, &nested], &[]);
+    let out = inspect_change_set::handle(
+        &clients,
+        event(json!({"stackName": STACK, "changeSetName": "cs"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["verdict"], "UNSAFE");
+    assert_eq!(out["totalChanges"], 4);
+    assert_eq!(out["unsafeChanges"], 1);
+    assert_eq!(out["changes"][0]["logicalResourceId"], "Network/Vpc");
+    assert_eq!(out["changes"][0]["replacement"], "Conditional");
+    assert!(out["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("~ Network/Vpc (AWS::S3::Bucket) [MAY REPLACE]"));
+    assert_eq!(second_page.num_calls(), 1);
+    assert_eq!(nested.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
+    let rule = mock!(CloudFormation::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .changes(resource_change(ChangeAction::Add, "Queue", None))
+            .changes(resource_change(
+                ChangeAction::Modify,
+                "Bucket",
+                Some(Replacement::False),
+            ))
+            .build()
+    });
+    let out = inspect_change_set::handle(
+        &clients(&[&rule], &[]),
+        event(json!({"stackName": STACK, "changeSetName": "cs"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["verdict"], "SAFE");
+}
+
+// --- wait-stack -----------------------------------------------------------------------------------
+
+fn stack_event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+    StackEvent::builder()
+        .stack_id(STACK_ID)
+        .event_id(format!("{id}-{}", status.as_str()))
+        .stack_name(STACK)
+        .logical_resource_id(id)
+        .resource_type(ty)
+        .resource_status(status)
+        .resource_status_reason(reason)
+        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+}
+
+#[tokio::test]
+async fn a_rolled_back_update_fails_with_the_root_cause() {
+    let describe = mock!(CloudFormation::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateInProgress))
+        .output(|| stack(StackStatus::UpdateRollbackComplete))
+        .build();
+    let events = mock!(CloudFormation::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackComplete,
+                "",
+            ))
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackInProgress,
+                "The following resource(s) failed to update: [Bucket]",
+            ))
+            .stack_events(stack_event(
+                "Bucket",
+                "AWS::S3::Bucket",
+                ResourceStatus::UpdateFailed,
+                "bucket already exists",
+            ))
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateInProgress,
+                "User Initiated",
+            ))
+            .build()
+    });
+    let err = wait_stack::handle(
+        &clients(&[&describe, &events], &[]),
+        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StackOperationFailed");
+    let message = err.to_string();
+    assert!(message.contains("UPDATE_ROLLBACK_COMPLETE"), "{message}");
+    assert!(
+        message.contains("Bucket (AWS::S3::Bucket) UPDATE_FAILED: bucket already exists"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_deleted() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(|| {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name(STACK)
+                    .stack_id(STACK_ID)
+                    .stack_status(StackStatus::UpdateComplete)
+                    .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                    .outputs(
+                        aws_sdk_cloudformation::types::Output::builder()
+                            .output_key("Url")
+                            .output_value("https://x")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let out = wait_stack::handle(
+        &clients(&[&describe], &[]),
+        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outputs"]["Url"], "https://x");
+
+    let gone = mock!(CloudFormation::describe_stacks).then_error(|| {
+        describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
+    });
+    let out = wait_stack::handle(
+        &clients(&[&gone], &[]),
+        event(json!({"stackName": STACK_ID, "operation": "DELETE"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "DELETE_COMPLETE");
+
+    let err = wait_stack::handle(
+        &clients(&[&gone], &[]),
+        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StackOperationFailed");
+}
