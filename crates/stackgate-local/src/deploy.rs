@@ -16,6 +16,10 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "ArtifactBucketName",
             "stackgate-local-artifacts".to_string(),
         ),
+        (
+            "PipelineInputBucketName",
+            "stackgate-local-artifacts".to_string(),
+        ),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
     ]
@@ -39,37 +43,16 @@ pub fn state_machine_arn(logical_id: &str) -> String {
 
 /// Switches on moto's Step Functions interpreter; must happen before any state machine exists.
 pub async fn enable_execution(endpoint: &str) -> Result<(), BoxError> {
-    let status = post_json(
-        endpoint,
-        "/moto-api/config",
-        r#"{"stepfunctions":{"execute_state_machine":true}}"#,
+    let (status, _) = crate::http::call(
+        hyper::Method::POST,
+        &format!("{endpoint}/moto-api/config"),
+        Some(r#"{"stepfunctions":{"execute_state_machine":true}}"#.to_string()),
     )
     .await?;
     if !(200..300).contains(&status) {
         return Err(format!("moto refused the Step Functions config (HTTP {status})").into());
     }
     Ok(())
-}
-
-/// A minimal HTTP POST on loopback (the moto control API is not an AWS API).
-async fn post_json(endpoint: &str, path: &str, body: &str) -> Result<u16, BoxError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let head = String::from_utf8_lossy(&response);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no HTTP status from moto")?;
-    Ok(status)
 }
 
 /// Deploys everything; safe to run again (definitions are updated in place).

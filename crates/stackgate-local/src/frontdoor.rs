@@ -1,6 +1,7 @@
 //! The front door: one loopback port that looks like AWS. Lambda Invoke calls go to `cargo lambda watch`
 //! (ARN -> bare binary name, errors rewritten into Lambda's real shape so that Step Functions'
-//! Retry/Catch see them); everything else goes to moto.
+//! Retry/Catch see them); CodePipeline job answers, which moto lacks, are recorded (see `jobs`);
+//! everything else goes to moto.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,14 +18,24 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 
+use crate::jobs::{job_call, JobCall, JobLedger};
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// A Lambda Invoke of the named function (bare name).
     Invoke(String),
+    /// PutJobSuccessResult / PutJobFailureResult, answered by the local job ledger.
+    JobAnswer(JobCall),
+    /// `GET /_local/codepipeline/jobs`
+    Jobs,
+    /// `GET /_local/codepipeline/jobs/<jobId>`
+    Job(String),
     Health,
     Moto,
 }
+
+const JOBS_PATH: &str = "/_local/codepipeline/jobs";
 
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 const INVOKE_SUFFIX: &str = "/invocations";
@@ -40,9 +51,23 @@ pub fn function_name(raw: &str) -> String {
     }
 }
 
-pub fn route(method: &hyper::Method, path: &str) -> Route {
+pub fn route(method: &hyper::Method, path: &str, target: Option<&str>) -> Route {
     if path == "/_local/health" {
         return Route::Health;
+    }
+    if method == hyper::Method::GET {
+        if path == JOBS_PATH || path == format!("{JOBS_PATH}/") {
+            return Route::Jobs;
+        }
+        if let Some(id) = path
+            .strip_prefix(JOBS_PATH)
+            .and_then(|p| p.strip_prefix('/'))
+        {
+            return Route::Job(percent_decode_str(id).decode_utf8_lossy().into_owned());
+        }
+    }
+    if let Some(call) = target.and_then(job_call) {
+        return Route::JobAnswer(call);
     }
     if method == hyper::Method::POST {
         if let Some(rest) = path.strip_prefix(INVOKE_PREFIX) {
@@ -106,7 +131,20 @@ pub struct Upstreams {
 
 struct State {
     upstreams: Upstreams,
+    ledger: JobLedger,
     client: Client<HttpConnector, Full<Bytes>>,
+}
+
+fn json_response(
+    status: StatusCode,
+    body: &serde_json::Value,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
@@ -152,8 +190,36 @@ async fn handle(
         .uri()
         .path_and_query()
         .map_or_else(|| path.clone(), |p| p.as_str().to_string());
-    let response = match route(request.method(), &path) {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = match route(request.method(), &path, target.as_deref()) {
         Route::Health => text(StatusCode::OK, "ok"),
+        Route::Jobs => json_response(StatusCode::OK, &state.ledger.list(), "application/json"),
+        Route::Job(id) => match state.ledger.get(&id) {
+            Some(job) => json_response(StatusCode::OK, &job, "application/json"),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"message": format!("no answer recorded for job {id}")}),
+                "application/json",
+            ),
+        },
+        Route::JobAnswer(call) => {
+            const AMZ_JSON: &str = "application/x-amz-json-1.1";
+            match request.into_body().collect().await {
+                Ok(body) => match state.ledger.record(call, &body.to_bytes()) {
+                    Ok(()) => json_response(StatusCode::OK, &serde_json::json!({}), AMZ_JSON),
+                    Err((status, kind, message)) => json_response(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                        &serde_json::json!({"__type": kind, "message": message}),
+                        AMZ_JSON,
+                    ),
+                },
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+            }
+        }
         Route::Invoke(function) => {
             let target = format!("{INVOKE_PREFIX}{function}{INVOKE_SUFFIX}");
             match forward(&state, request, &state.upstreams.lambda, target).await {
@@ -189,6 +255,7 @@ pub async fn serve(listen: SocketAddr, upstreams: Upstreams) -> std::io::Result<
     let state = Arc::new(State {
         upstreams,
         client: Client::builder(TokioExecutor::new()).build_http(),
+        ledger: JobLedger::default(),
     });
     eprintln!("front door listening on http://{listen}");
     loop {
@@ -211,26 +278,46 @@ mod tests {
     #[test]
     fn invoke_paths_route_to_bare_names() {
         assert_eq!(
-            route(&Method::POST, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Acheck-stack/invocations"),
+            route(&Method::POST, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Acheck-stack/invocations", None),
             Route::Invoke("check-stack".into())
         );
         assert_eq!(
-            route(&Method::POST, "/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:wait-stack:live/invocations"),
+            route(&Method::POST, "/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:wait-stack:live/invocations", None),
             Route::Invoke("wait-stack".into())
         );
         assert_eq!(
             route(
                 &Method::POST,
-                "/2015-03-31/functions/wait-stack/invocations"
+                "/2015-03-31/functions/wait-stack/invocations",
+                None
             ),
             Route::Invoke("wait-stack".into())
         );
         assert_eq!(
-            route(&Method::GET, "/2015-03-31/functions/x/invocations"),
+            route(&Method::GET, "/2015-03-31/functions/x/invocations", None),
             Route::Moto
         );
-        assert_eq!(route(&Method::POST, "/"), Route::Moto);
-        assert_eq!(route(&Method::GET, "/_local/health"), Route::Health);
+        assert_eq!(route(&Method::POST, "/", None), Route::Moto);
+        assert_eq!(route(&Method::GET, "/_local/health", None), Route::Health);
+    }
+
+    #[test]
+    fn codepipeline_job_answers_go_to_the_ledger_and_the_rest_to_moto() {
+        let success = Some("CodePipeline_20150709.PutJobSuccessResult");
+        assert_eq!(
+            route(&Method::POST, "/", success),
+            Route::JobAnswer(JobCall::Success)
+        );
+        let other = Some("CodePipeline_20150709.ListPipelines");
+        assert_eq!(route(&Method::POST, "/", other), Route::Moto);
+        assert_eq!(
+            route(&Method::GET, "/_local/codepipeline/jobs", None),
+            Route::Jobs
+        );
+        assert_eq!(
+            route(&Method::GET, "/_local/codepipeline/jobs/abc", None),
+            Route::Job("abc".into())
+        );
     }
 
     #[test]

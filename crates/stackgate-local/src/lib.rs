@@ -6,6 +6,9 @@ pub mod demo;
 pub mod deploy;
 pub mod execution;
 pub mod frontdoor;
+pub mod http;
+pub mod jobs;
+pub mod pipeline;
 pub mod template;
 
 use std::path::PathBuf;

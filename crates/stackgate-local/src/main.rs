@@ -1,5 +1,8 @@
 use clap::{Parser, Subcommand};
-use stackgate_local::{demo, deploy, endpoint, frontdoor, BoxError, LocalClients};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stackgate_local::{demo, deploy, endpoint, frontdoor, pipeline, BoxError, LocalClients};
 
 /// The stackgate local stack (see scripts/local-stack.sh, which starts the processes).
 #[derive(Parser)]
@@ -26,6 +29,22 @@ enum Command {
     Deploy,
     /// Run the main job: create, safe update, unsafe refused, no changes.
     Demo,
+    /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
+    /// again with each continuation token, until the job is answered finally.
+    PipelineRun {
+        /// The first-call job event.
+        #[arg(long, default_value = "events/pipeline-trigger-first.json")]
+        event: PathBuf,
+        /// The template put in the revision zip the event's input artifact names.
+        #[arg(long, default_value = "examples/templates/app-v1.yaml")]
+        template: PathBuf,
+        /// The stack (`pipeline-<name>`) the input file deploys.
+        #[arg(long, default_value = "app")]
+        stack: String,
+        /// Keep the event's job id instead of a fresh one (a job can be answered finally only once).
+        #[arg(long)]
+        keep_job_id: bool,
+    },
 }
 
 #[tokio::main]
@@ -49,6 +68,37 @@ async fn main() -> Result<(), BoxError> {
             for arn in deploy::deploy(&clients, &endpoint).await? {
                 println!("state machine {arn}");
             }
+        }
+        Command::PipelineRun {
+            event,
+            template,
+            stack,
+            keep_job_id,
+        } => {
+            let endpoint = endpoint();
+            let clients = LocalClients::connect(&endpoint).await;
+            let root = stackgate_local::repo_root();
+            let mut event: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(root.join(&event))?)?;
+            if !keep_job_id {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+                event["CodePipeline.job"]["id"] = serde_json::json!(format!(
+                    "{:08x}-0000-4000-8000-{:012x}",
+                    now.as_secs() as u32,
+                    now.subsec_nanos()
+                ));
+            }
+            let template = std::fs::read_to_string(root.join(&template))?;
+            pipeline::prepare(&clients, &event, &template, "pipeline", &stack).await?;
+            println!("job {}", event["CodePipeline.job"]["id"]);
+            let record = pipeline::run_job(
+                &endpoint,
+                event,
+                Duration::from_secs(1),
+                Duration::from_secs(300),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
         }
         Command::Demo => {
             let clients = LocalClients::connect(&endpoint()).await;

@@ -95,6 +95,73 @@ async fn stack_status(clients: &LocalClients, stack: &str) -> Option<String> {
         .map(|s| s.as_str().to_string())
 }
 
+/// A queue subscribed to the notify topic, to read what the failure path published.
+struct Notifications {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Notifications {
+    async fn subscribe(clients: &LocalClients) -> Self {
+        let config = stackgate_local::sdk_config(&endpoint()).await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = unique("notify-");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let topic = format!(
+            "arn:aws:sns:{}:{}:NotifyTopic",
+            stackgate_local::REGION,
+            stackgate_local::template::ACCOUNT
+        );
+        let queue_arn = format!(
+            "arn:aws:sqs:{}:{}:{name}",
+            stackgate_local::REGION,
+            stackgate_local::template::ACCOUNT
+        );
+        clients
+            .sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        Notifications { sqs, queue_url }
+    }
+
+    /// The notification that names `execution_arn`, if one arrives within a few seconds.
+    async fn about(&self, execution_arn: &str) -> Option<String> {
+        for _ in 0..20 {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if let Some(body) = received
+                .messages()
+                .iter()
+                .filter_map(|m| m.body())
+                .find(|b| b.contains(execution_arn))
+            {
+                return Some(body.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
 fn assert_failed_with(report: &Report, error: &str, cause_contains: &str) {
     assert_eq!(report.status, "FAILED", "{report:?}");
     assert_eq!(report.error.as_deref(), Some(error), "{report:?}");
@@ -139,11 +206,20 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
         ["DataBucket", "EventsTopic", "WorkQueue"]
     );
 
+    let notifications = Notifications::subscribe(&clients).await;
     let refused = deploy_revision(&clients, &stack, "app-v3-unsafe.yaml", json!({})).await;
     assert_failed_with(
         &refused,
         "UnsafeChangeSet",
         "- EventsTopic (AWS::SNS::Topic)",
+    );
+    let notice = notifications
+        .about(&refused.execution_arn)
+        .await
+        .expect("the refusal was published");
+    assert!(
+        notice.contains("UnsafeChangeSet") && notice.contains("EventsTopic"),
+        "{notice}"
     );
     assert!(!refused.entered("ExecuteChangeSet"), "{:?}", refused.states);
     assert!(refused.entered("DiscardUnsafeChangeSet"));

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod error;
 pub mod lifecycle;
+pub mod pipeline;
 pub mod policy;
 pub mod request;
 pub mod root_cause;

@@ -1,7 +1,9 @@
 //! AWS adapters, one module per service, and the translation of SDK errors into task errors.
 
 pub mod cloudformation;
+pub mod codepipeline;
 pub mod s3;
+pub mod sfn;
 
 use std::time::Duration;
 
@@ -60,18 +62,52 @@ impl Clients {
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let endpoint = config.endpoint_url().map(str::to_string);
-        // Path-style addressing is what S3 emulators (and bucket names with dots) need.
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(endpoint.is_some())
-            .build();
         let region = config
             .region()
             .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
         Clients {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            s3: s3_client(config),
             settings: Settings::from_env(endpoint, region),
         }
+    }
+}
+
+/// An S3 client; path-style addressing where an endpoint override is set (S3 emulators need it).
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// The clients of the CodePipeline trigger, and the state machine it starts (`STATE_MACHINE_ARN`).
+#[derive(Debug, Clone)]
+pub struct PipelineClients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub state_machine_arn: String,
+}
+
+impl PipelineClients {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let state_machine_arn = std::env::var("STATE_MACHINE_ARN")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                TaskError::invalid(
+                    "STATE_MACHINE_ARN",
+                    "the function's environment must name the state machine",
+                )
+            })?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(PipelineClients {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            s3: s3_client(&config),
+            codepipeline: aws_sdk_codepipeline::Client::new(&config),
+            state_machine_arn,
+        })
     }
 }
 

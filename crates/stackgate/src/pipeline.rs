@@ -1,0 +1,460 @@
+//! The CodePipeline job protocol for the Invoke action: what to start, how to remember it between
+//! calls (the continuation token), and what to answer once the workflow has ended.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::TaskError;
+
+/// CodePipeline's limit on a continuation token.
+pub const MAX_CONTINUATION_TOKEN: usize = 2048;
+/// CodePipeline's limit on a failure message.
+pub const MAX_FAILURE_MESSAGE: usize = 5000;
+/// CodePipeline's limit on an execution summary.
+pub const MAX_SUMMARY: usize = 2048;
+/// Step Functions' limit on an execution name.
+const MAX_EXECUTION_NAME: usize = 80;
+/// Output variables kept at most (CodePipeline caps their total size).
+const MAX_OUTPUT_VARIABLES: usize = 50;
+const MAX_OUTPUT_VALUE: usize = 1000;
+
+/// Where the workflow input comes from, per the action's `UserParameters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// Seed 004: a JSON file in S3.
+    S3File { bucket: String, key: String },
+    /// The input itself, inline.
+    Inline(Map<String, Value>),
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> TaskError {
+    TaskError::invalid(format!("UserParameters.{field}"), message)
+}
+
+/// Reads `UserParameters`: `{"s3Bucket","stateMachineFile"}` or `{"input": {...}}`.
+pub fn parse_user_parameters(raw: Option<&str>) -> Result<InputSource, TaskError> {
+    const EXPECTED: &str =
+        r#"expected {"s3Bucket": "...", "stateMachineFile": "..."} or {"input": {...}}"#;
+    let raw = raw
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| TaskError::invalid("UserParameters", format!("is empty; {EXPECTED}")))?;
+    let value: Value = serde_json::from_str(raw).map_err(|e| {
+        TaskError::invalid("UserParameters", format!("is not JSON ({e}); {EXPECTED}"))
+    })?;
+    let Value::Object(object) = value else {
+        return Err(TaskError::invalid(
+            "UserParameters",
+            format!("is not a JSON object; {EXPECTED}"),
+        ));
+    };
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !["s3Bucket", "stateMachineFile", "input"].contains(&k.as_str()))
+    {
+        return Err(invalid(unknown, format!("unknown key; {EXPECTED}")));
+    }
+    match (
+        object.get("input"),
+        object.get("s3Bucket"),
+        object.get("stateMachineFile"),
+    ) {
+        (Some(Value::Object(input)), None, None) => Ok(InputSource::Inline(input.clone())),
+        (Some(_), None, None) => Err(invalid("input", "must be a JSON object")),
+        (Some(_), _, _) => Err(TaskError::invalid(
+            "UserParameters",
+            "give either input or s3Bucket+stateMachineFile, not both",
+        )),
+        (None, bucket, file) => {
+            let text = |field: &str, value: Option<&Value>| match value {
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                Some(_) => Err(invalid(field, "must be a non-empty string")),
+                None => Err(invalid(field, format!("is required; {EXPECTED}"))),
+            };
+            Ok(InputSource::S3File {
+                bucket: text("s3Bucket", bucket)?,
+                key: text("stateMachineFile", file)?,
+            })
+        }
+    }
+}
+
+/// Parses the input file's text as a JSON object.
+pub fn parse_input_file(
+    text: &[u8],
+    bucket: &str,
+    key: &str,
+) -> Result<Map<String, Value>, TaskError> {
+    match serde_json::from_slice::<Value>(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(TaskError::invalid(
+            "stateMachineFile",
+            format!("s3://{bucket}/{key} must hold a JSON object"),
+        )),
+        Err(e) => Err(TaskError::invalid(
+            "stateMachineFile",
+            format!("s3://{bucket}/{key} is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// Adds the revision (the first input artifact) to an input that names a `templatePath` inside it;
+/// an input that brings its own template source is left alone.
+pub fn with_revision(
+    mut input: Map<String, Value>,
+    artifact: Option<(&str, &str)>,
+) -> Map<String, Value> {
+    let wants_revision = input.contains_key("templatePath")
+        && !input.contains_key("revisionS3Bucket")
+        && !input.contains_key("revisionS3Key");
+    if let (true, Some((bucket, key))) = (wants_revision, artifact) {
+        input.insert("revisionS3Bucket".into(), Value::String(bucket.into()));
+        input.insert("revisionS3Key".into(), Value::String(key.into()));
+    }
+    input
+}
+
+/// The execution name for a job: the same job always maps to the same execution, so a retried
+/// invocation can never start a second one.
+pub fn execution_name(job_id: &str) -> String {
+    let cleaned: String = job_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = format!("pipeline-{cleaned}");
+    if name.len() <= MAX_EXECUTION_NAME && cleaned == job_id {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(job_id.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("pipeline-{digest}")
+}
+
+/// What the trigger remembers between calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContinuationToken {
+    pub execution_arn: String,
+}
+
+impl ContinuationToken {
+    pub fn encode(&self) -> Result<String, TaskError> {
+        let token = serde_json::to_string(self)
+            .map_err(|e| TaskError::invalid("continuationToken", e.to_string()))?;
+        if token.len() > MAX_CONTINUATION_TOKEN {
+            return Err(TaskError::invalid(
+                "continuationToken",
+                format!(
+                    "is {} characters, over CodePipeline's {MAX_CONTINUATION_TOKEN}",
+                    token.len()
+                ),
+            ));
+        }
+        Ok(token)
+    }
+
+    pub fn decode(token: &str) -> Result<Self, TaskError> {
+        serde_json::from_str(token).map_err(|e| {
+            TaskError::invalid(
+                "continuationToken",
+                format!("is not a stackgate token: {e}"),
+            )
+        })
+    }
+}
+
+/// How the job is answered after looking at the execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobAnswer {
+    /// Still running: answer success with the same continuation token.
+    Continue,
+    Succeed {
+        summary: String,
+        output_variables: BTreeMap<String, String>,
+    },
+    Fail {
+        message: String,
+    },
+}
+
+/// Cuts text to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    const MARK: &str = " [...]";
+    let mut end = max.saturating_sub(MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &text[..end])
+}
+
+/// A Lambda error's cause is `{"errorType","errorMessage",...}`; people want the message.
+fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+fn variable_name(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// CodePipeline output variables from the workflow output: outcome, stack, and the stack's outputs.
+pub fn output_variables(output: &Value) -> BTreeMap<String, String> {
+    let mut variables = BTreeMap::new();
+    for key in ["outcome", "stackName", "stackId"] {
+        if let Some(value) = output.get(key).and_then(Value::as_str) {
+            variables.insert(key.to_string(), truncate(value, MAX_OUTPUT_VALUE));
+        }
+    }
+    if let Some(outputs) = output.get("outputs").and_then(Value::as_object) {
+        for (key, value) in outputs {
+            if variables.len() >= MAX_OUTPUT_VARIABLES {
+                break;
+            }
+            if let Some(value) = value.as_str() {
+                variables
+                    .entry(variable_name(key))
+                    .or_insert_with(|| truncate(value, MAX_OUTPUT_VALUE));
+            }
+        }
+    }
+    variables
+}
+
+/// Decides the answer from DescribeExecution.
+pub fn answer(
+    execution_arn: &str,
+    status: &str,
+    error: Option<&str>,
+    cause: Option<&str>,
+    output: Option<&str>,
+) -> JobAnswer {
+    match status {
+        "RUNNING" | "PENDING_REDRIVE" => JobAnswer::Continue,
+        "SUCCEEDED" => {
+            let output: Value = output
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(Value::Null);
+            let outcome = output
+                .get("outcome")
+                .and_then(Value::as_str)
+                .unwrap_or("done");
+            let stack = output
+                .get("stackName")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            JobAnswer::Succeed {
+                summary: truncate(
+                    &format!("stackgate {outcome}: stack {stack} (execution {execution_arn})"),
+                    MAX_SUMMARY,
+                ),
+                output_variables: output_variables(&output),
+            }
+        }
+        _ => {
+            let error = error.unwrap_or("no error name");
+            let cause = cause
+                .map(readable_cause)
+                .unwrap_or_else(|| "no cause recorded".into());
+            JobAnswer::Fail {
+                message: truncate(
+                    &format!("stackgate execution {status} with {error}: {cause}"),
+                    MAX_FAILURE_MESSAGE,
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_parameters_in_both_forms() {
+        assert_eq!(
+            parse_user_parameters(Some(r#"{"s3Bucket":"b","stateMachineFile":"in.json"}"#))
+                .unwrap(),
+            InputSource::S3File {
+                bucket: "b".into(),
+                key: "in.json".into()
+            }
+        );
+        let inline = parse_user_parameters(Some(r#"{"input":{"stackName":"a"}}"#)).unwrap();
+        assert!(matches!(inline, InputSource::Inline(ref m) if m["stackName"] == "a"));
+    }
+
+    #[test]
+    fn bad_user_parameters_name_the_problem() {
+        let cases = [
+            (None, "UserParameters"),
+            (Some("  "), "UserParameters"),
+            (Some("{not json"), "UserParameters"),
+            (Some("[1]"), "UserParameters"),
+            (
+                Some(r#"{"s3Bucket":"b"}"#),
+                "UserParameters.stateMachineFile",
+            ),
+            (
+                Some(r#"{"stateMachineFile":"f"}"#),
+                "UserParameters.s3Bucket",
+            ),
+            (
+                Some(r#"{"s3Bucket":3,"stateMachineFile":"f"}"#),
+                "UserParameters.s3Bucket",
+            ),
+            (Some(r#"{"input":"x"}"#), "UserParameters.input"),
+            (Some(r#"{"input":{},"s3Bucket":"b"}"#), "UserParameters"),
+            (Some(r#"{"bucket":"b"}"#), "UserParameters.bucket"),
+        ];
+        for (raw, field) in cases {
+            match parse_user_parameters(raw) {
+                Err(TaskError::InvalidInput { field: f, .. }) => assert_eq!(f, field, "{raw:?}"),
+                other => panic!("{raw:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn revision_is_added_only_where_the_input_expects_one() {
+        let artifact = Some(("artifacts", "pipe/Source/abc"));
+        let seed: Map<String, Value> = json!({"stackName":"a","templatePath":"t.yaml"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let with = with_revision(seed, artifact);
+        assert_eq!(with["revisionS3Bucket"], "artifacts");
+        assert_eq!(with["revisionS3Key"], "pipe/Source/abc");
+
+        let url: Map<String, Value> = json!({"stackName":"a","templateUrl":"https://x"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(!with_revision(url, artifact).contains_key("revisionS3Bucket"));
+
+        let explicit: Map<String, Value> =
+            json!({"templatePath":"t","revisionS3Bucket":"mine","revisionS3Key":"k"})
+                .as_object()
+                .unwrap()
+                .clone();
+        assert_eq!(
+            with_revision(explicit, artifact)["revisionS3Bucket"],
+            "mine"
+        );
+    }
+
+    #[test]
+    fn execution_names_are_stable_and_valid() {
+        let job = "11111111-2222-3333-4444-555555555555";
+        assert_eq!(execution_name(job), format!("pipeline-{job}"));
+        assert_eq!(execution_name(job), execution_name(job));
+        let odd = execution_name(
+            "job id/with:odd chars and a very long tail that goes on and on and on and on",
+        );
+        assert!(odd.len() <= 80 && odd.starts_with("pipeline-"), "{odd}");
+        assert_ne!(execution_name("a/b"), execution_name("a:b"));
+    }
+
+    #[test]
+    fn continuation_tokens_round_trip_and_respect_the_limit() {
+        let token = ContinuationToken {
+            execution_arn: "arn:aws:states:us-east-1:1:execution:m:pipeline-x".into(),
+        };
+        let encoded = token.encode().unwrap();
+        assert_eq!(ContinuationToken::decode(&encoded).unwrap(), token);
+        assert!(ContinuationToken::decode("garbage").is_err());
+        let long = ContinuationToken {
+            execution_arn: "a".repeat(3000),
+        };
+        assert!(long.encode().is_err());
+    }
+
+    #[test]
+    fn answers_for_every_status() {
+        assert_eq!(
+            answer("arn", "RUNNING", None, None, None),
+            JobAnswer::Continue
+        );
+        let output = r#"{"outcome":"UPDATED","stackName":"prod-app","stackId":"id","outputs":{"Url":"https://x","Bad Key":"v"}}"#;
+        match answer("arn", "SUCCEEDED", None, None, Some(output)) {
+            JobAnswer::Succeed {
+                summary,
+                output_variables,
+            } => {
+                assert!(
+                    summary.contains("UPDATED") && summary.contains("prod-app"),
+                    "{summary}"
+                );
+                assert_eq!(output_variables["outcome"], "UPDATED");
+                assert_eq!(output_variables["Url"], "https://x");
+                assert_eq!(output_variables["Bad_Key"], "v");
+            }
+            other => panic!("{other:?}"),
+        }
+        for status in ["FAILED", "TIMED_OUT", "ABORTED"] {
+            let cause = r#"{"errorType":"StackOperationFailed","errorMessage":"stack x ended in UPDATE_ROLLBACK_COMPLETE; root cause: Bucket"}"#;
+            match answer(
+                "arn",
+                status,
+                Some("StackOperationFailed"),
+                Some(cause),
+                None,
+            ) {
+                JobAnswer::Fail { message } => {
+                    assert!(
+                        message.contains(status) && message.contains("root cause: Bucket"),
+                        "{message}"
+                    );
+                    assert!(!message.contains("errorType"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match answer(
+            "arn",
+            "FAILED",
+            Some("UnsafeChangeSet"),
+            Some(&"- Res\n".repeat(2000)),
+            None,
+        ) {
+            JobAnswer::Fail { message } => assert!(message.len() <= MAX_FAILURE_MESSAGE),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("short", 10), "short");
+        let cut = truncate(&"é".repeat(100), 21);
+        assert!(cut.len() <= 21 && cut.ends_with("[...]"), "{cut}");
+    }
+}

@@ -1,0 +1,218 @@
+//! `pipeline-trigger`: the CodePipeline Invoke action. The first call starts the safe-deploy
+//! execution (named after the job, so a retry never starts a second one) and answers with a
+//! continuation token; later calls answer from the execution's status. Every job is answered:
+//! problems of its own become a job failure that says what is wrong.
+//!
+//! The job event carries `artifactCredentials`: it is never logged, only the job id and execution ARN.
+
+use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::{codepipeline, s3, sfn, PipelineClients};
+use crate::pipeline::{self, ContinuationToken, InputSource, JobAnswer};
+use crate::TaskError;
+
+/// The largest input file read from S3.
+const MAX_INPUT_FILE: u64 = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Answered {
+    Started,
+    Continue,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub job_id: String,
+    pub answer: Answered,
+    pub execution_arn: Option<String>,
+}
+
+pub async fn handle(
+    clients: &PipelineClients,
+    event: LambdaEvent<Value>,
+) -> Result<Value, TaskError> {
+    let job_id = event
+        .payload
+        .pointer("/CodePipeline.job/id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            TaskError::invalid(
+                "CodePipeline.job.id",
+                "missing: this is not a CodePipeline job event",
+            )
+        })?;
+    let result = match serde_json::from_value::<CodePipelineJobEvent>(event.payload) {
+        Ok(job) => process(clients, &job_id, &job).await,
+        Err(e) => Err(TaskError::invalid(
+            "CodePipeline.job",
+            format!("malformed job event: {e}"),
+        )),
+    };
+    let output = match result {
+        Ok(output) => output,
+        Err(error) => {
+            // The job is answered, so the invocation succeeds: CodePipeline must not retry it.
+            tracing::warn!(job_id = %job_id, error_type = error.error_type(), "job failed before its execution could be followed");
+            codepipeline::put_job_failure(
+                &clients.codepipeline,
+                &job_id,
+                &pipeline::truncate(&error.to_string(), pipeline::MAX_FAILURE_MESSAGE),
+                None,
+            )
+            .await?;
+            Output {
+                job_id,
+                answer: Answered::Failed,
+                execution_arn: None,
+            }
+        }
+    };
+    serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
+}
+
+async fn process(
+    clients: &PipelineClients,
+    job_id: &str,
+    job: &CodePipelineJobEvent,
+) -> Result<Output, TaskError> {
+    let data = &job.code_pipeline_job.data;
+    match data.continuation_token.as_deref().filter(|t| !t.is_empty()) {
+        None => start(clients, job_id, job).await,
+        Some(token) => follow(clients, job_id, &ContinuationToken::decode(token)?).await,
+    }
+}
+
+async fn workflow_input(
+    clients: &PipelineClients,
+    job: &CodePipelineJobEvent,
+) -> Result<String, TaskError> {
+    let data = &job.code_pipeline_job.data;
+    let source = pipeline::parse_user_parameters(
+        data.action_configuration
+            .configuration
+            .user_parameters
+            .as_deref(),
+    )?;
+    let input = match source {
+        InputSource::Inline(input) => input,
+        InputSource::S3File { bucket, key } => {
+            let bytes = s3::get_object(&clients.s3, &bucket, &key, MAX_INPUT_FILE)
+                .await
+                .map_err(|e| match e {
+                    TaskError::InvalidTemplate(message) => {
+                        TaskError::invalid("UserParameters.stateMachineFile", message)
+                    }
+                    other => other,
+                })?;
+            pipeline::parse_input_file(&bytes, &bucket, &key)?
+        }
+    };
+    let artifact = data.input_artifacts.first().and_then(|a| {
+        let location = &a.location.s3_location;
+        Some((
+            location.bucket_name.as_deref()?,
+            location.object_key.as_deref()?,
+        ))
+    });
+    Ok(Value::Object(pipeline::with_revision(input, artifact)).to_string())
+}
+
+async fn start(
+    clients: &PipelineClients,
+    job_id: &str,
+    job: &CodePipelineJobEvent,
+) -> Result<Output, TaskError> {
+    let input = workflow_input(clients, job).await?;
+    let name = pipeline::execution_name(job_id);
+    let execution_arn =
+        sfn::start_execution(&clients.sfn, &clients.state_machine_arn, &name, &input).await?;
+    let token = ContinuationToken {
+        execution_arn: execution_arn.clone(),
+    }
+    .encode()?;
+    codepipeline::put_job_success(
+        &clients.codepipeline,
+        job_id,
+        Some(&token),
+        &format!("started stackgate execution {name}"),
+        Some(&execution_arn),
+        &Default::default(),
+    )
+    .await?;
+    tracing::info!(job_id, execution_arn = %execution_arn, "execution started");
+    Ok(Output {
+        job_id: job_id.to_string(),
+        answer: Answered::Started,
+        execution_arn: Some(execution_arn),
+    })
+}
+
+async fn follow(
+    clients: &PipelineClients,
+    job_id: &str,
+    token: &ContinuationToken,
+) -> Result<Output, TaskError> {
+    let arn = token.execution_arn.as_str();
+    let answer = match sfn::describe_execution(&clients.sfn, arn).await {
+        Ok(state) => pipeline::answer(
+            arn,
+            &state.status,
+            state.error.as_deref(),
+            state.cause.as_deref(),
+            state.output.as_deref(),
+        ),
+        // The execution goes on regardless; a monitoring blip is retried at the next call.
+        Err(TaskError::AwsTransient { .. }) => JobAnswer::Continue,
+        Err(error) => return Err(error),
+    };
+    let answered = match &answer {
+        JobAnswer::Continue => {
+            let token = token.encode()?;
+            codepipeline::put_job_success(
+                &clients.codepipeline,
+                job_id,
+                Some(&token),
+                "stackgate execution running",
+                Some(arn),
+                &Default::default(),
+            )
+            .await?;
+            Answered::Continue
+        }
+        JobAnswer::Succeed {
+            summary,
+            output_variables,
+        } => {
+            codepipeline::put_job_success(
+                &clients.codepipeline,
+                job_id,
+                None,
+                summary,
+                Some(arn),
+                output_variables,
+            )
+            .await?;
+            Answered::Succeeded
+        }
+        JobAnswer::Fail { message } => {
+            codepipeline::put_job_failure(&clients.codepipeline, job_id, message, Some(arn))
+                .await?;
+            Answered::Failed
+        }
+    };
+    tracing::info!(job_id, execution_arn = arn, answer = ?answered, "job answered");
+    Ok(Output {
+        job_id: job_id.to_string(),
+        answer: answered,
+        execution_arn: Some(arn.to_string()),
+    })
+}
