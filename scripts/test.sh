@@ -12,7 +12,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== template and state machine checks"
 SAM_CLI_TELEMETRY=0 "$tools/venv-sam/bin/sam" validate --lint --template template.yaml
-"$tools/venv-sam/bin/cfn-lint" template.yaml examples/templates/*.yaml
+"$tools/venv-sam/bin/cfn-lint" template.yaml examples/pipeline.yaml examples/templates/*.yaml
 for definition in statemachines/*.asl.json; do
   "$tools/node/node_modules/.bin/asl-validator" --json-path "$definition"
 done

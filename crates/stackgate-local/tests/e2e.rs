@@ -478,3 +478,80 @@ async fn bad_inputs_fail_with_errors_that_name_the_problem() {
     let report = deploy(&clients, &input).await;
     assert_failed_with(&report, "InvalidTemplate", "does not exist");
 }
+
+/// Runs a CodePipeline job for `template` on `stack`, as CodePipeline would, and returns its record.
+async fn pipeline_job(clients: &LocalClients, stack: &str, template_file: &str) -> Value {
+    use stackgate_local::pipeline;
+    let job_id = unique("job-");
+    let parameters = json!({"s3Bucket": ARTIFACT_BUCKET, "stateMachineFile": format!("e2e/{job_id}/input.json")});
+    let event = pipeline::job_event(&job_id, &parameters, &format!("e2e/{job_id}/revision.zip"));
+    pipeline::prepare(
+        clients,
+        &event,
+        &sample_template(template_file).unwrap(),
+        "e2e",
+        stack,
+    )
+    .await
+    .unwrap();
+    pipeline::run_job(&endpoint(), event, Duration::from_millis(500), TIMEOUT)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_pipeline_job_is_followed_to_success_and_to_a_failure_that_names_the_unsafe_change() {
+    let clients = clients().await;
+    let stack = unique("pipe");
+
+    let created = pipeline_job(&clients, &stack, "app-v1.yaml").await;
+    assert_eq!(created["status"], "Succeeded", "{created}");
+    let answers = created["answers"].as_array().unwrap();
+    assert!(answers.len() >= 2, "started, then answered: {created}");
+    assert!(answers[0]["continuationToken"]
+        .as_str()
+        .unwrap()
+        .contains("executionArn"));
+    let last = answers.last().unwrap();
+    assert_eq!(last["outputVariables"]["outcome"], "CREATED", "{created}");
+    assert_eq!(last["outputVariables"]["stackName"], format!("e2e-{stack}"));
+
+    let refused = pipeline_job(&clients, &stack, "app-v3-unsafe.yaml").await;
+    assert_eq!(refused["status"], "Failed", "{refused}");
+    let failure = &refused["answers"].as_array().unwrap().last().unwrap()["failureDetails"];
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.contains("UnsafeChangeSet") && message.contains("- EventsTopic (AWS::SNS::Topic)"),
+        "{message}"
+    );
+    assert!(failure["externalExecutionId"]
+        .as_str()
+        .unwrap()
+        .contains(":execution:"));
+    assert_eq!(
+        resources(&clients, &format!("e2e-{stack}")).await,
+        ["DataBucket", "EventsTopic"]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_pipeline_job_with_a_missing_input_file_is_failed_with_a_clear_message() {
+    use stackgate_local::pipeline;
+    let job_id = unique("job-");
+    let parameters =
+        json!({"s3Bucket": ARTIFACT_BUCKET, "stateMachineFile": "e2e/never-uploaded.json"});
+    let event = pipeline::job_event(&job_id, &parameters, "e2e/none.zip");
+    let record = pipeline::run_job(&endpoint(), event, Duration::from_millis(500), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "Failed", "{record}");
+    let message = record["answers"][0]["failureDetails"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("stateMachineFile") && message.contains("does not exist"),
+        "{message}"
+    );
+}

@@ -1,7 +1,102 @@
 //! Logging set-up shared by every function. Handlers log identifiers only, never whole events:
 //! events can carry credentials (CodePipeline's `artifactCredentials`) or task tokens.
 
-/// Installs the Lambda-aware subscriber (honours `AWS_LAMBDA_LOG_LEVEL`/`AWS_LAMBDA_LOG_FORMAT`).
+use std::io::Write;
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+/// lambda_runtime logs each raw event at TRACE under this target; it stays capped below that
+/// whatever level is configured, so no event (and no secret in one) reaches the logs.
+const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+
+/// The filter for a configured level (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`).
+pub fn filter(level: Option<&str>) -> EnvFilter {
+    let level = level
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("info");
+    EnvFilter::try_new(format!("{level},{RAW_EVENT_TARGET}=debug"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{RAW_EVENT_TARGET}=debug")))
+}
+
+/// Installs the subscriber with `writer`; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
+pub fn init_with_writer<W>(writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
+    let builder = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter(level.as_deref()))
+        .with_writer(writer);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(error) = installed {
+        let _ = writeln!(std::io::stderr(), "logging already initialised: {error}");
+    }
+}
+
 pub fn init() {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_with_writer(std::io::stdout);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn raw_events_stay_out_of_the_logs_even_at_trace() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(Some("trace")))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "artifactCredentials", "raw JSON event received from Lambda");
+            tracing::trace!(target: "stackgate", "visible at trace");
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("visible at trace"), "{logged}");
+        assert!(!logged.contains("artifactCredentials"), "{logged}");
+    }
+
+    #[test]
+    fn the_cap_holds_against_a_directive_for_lambda_runtime() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(Some("info,lambda_runtime=trace")))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "sessionToken", "raw event");
+            tracing::trace!(target: "lambda_runtime::runtime", "other runtime detail");
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("other runtime detail"), "{logged}");
+        assert!(!logged.contains("sessionToken"), "{logged}");
+    }
 }

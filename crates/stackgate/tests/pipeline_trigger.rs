@@ -1,0 +1,506 @@
+//! The CodePipeline trigger against aws-smithy-mocks: first call, continuation, every end status,
+//! idempotent retries, its own errors answered as job failures, and no secret in its logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_codepipeline::operation::put_job_failure_result::{
+    PutJobFailureResultError, PutJobFailureResultOutput,
+};
+use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
+use aws_sdk_codepipeline::Client as CodePipeline;
+use aws_sdk_s3::error::ErrorMetadata;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client as S3;
+use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
+use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::Client as Sfn;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use stackgate::aws::PipelineClients;
+use stackgate::tasks::pipeline_trigger;
+
+const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
+const JOB: &str = "11111111-abcd-1111-abcd-111111abcdef";
+const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:pipeline-11111111-abcd-1111-abcd-111111abcdef";
+const SECRET: &str = "wJalrXUtnFEMI-secret-access-key";
+const SESSION: &str = "FwoGZXIvYXdzEJr-session-token";
+
+struct Mocks<'a> {
+    sfn: Vec<&'a Rule>,
+    s3: Vec<&'a Rule>,
+    codepipeline: Vec<&'a Rule>,
+}
+
+fn clients(mocks: Mocks<'_>) -> PipelineClients {
+    PipelineClients {
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, mocks.sfn.as_slice()),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, mocks.s3.as_slice()),
+        codepipeline: mock_client!(
+            aws_sdk_codepipeline,
+            RuleMode::MatchAny,
+            mocks.codepipeline.as_slice()
+        ),
+        state_machine_arn: MACHINE.into(),
+    }
+}
+
+fn job_event(user_parameters: &str, continuation: Option<&str>) -> LambdaEvent<Value> {
+    let mut data = json!({
+        "actionConfiguration": {"configuration": {"FunctionName": "pipeline-trigger", "UserParameters": user_parameters}},
+        "inputArtifacts": [{"name": "SourceOutput", "revision": null,
+            "location": {"type": "S3", "s3Location": {"bucketName": "artifacts", "objectKey": "pipe/Source/rev.zip"}}}],
+        "outputArtifacts": [],
+        "artifactCredentials": {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": SECRET, "sessionToken": SESSION}
+    });
+    if let Some(token) = continuation {
+        data["continuationToken"] = json!(token);
+    }
+    let payload =
+        json!({"CodePipeline.job": {"id": JOB, "accountId": "123456789012", "data": data}});
+    LambdaEvent::new(payload, Context::default())
+}
+
+const S3_PARAMETERS: &str = r#"{"s3Bucket":"inputs","stateMachineFile":"prod/input.json"}"#;
+
+fn token() -> String {
+    json!({"executionArn": EXECUTION}).to_string()
+}
+
+fn input_file_rule() -> Rule {
+    mock!(S3::get_object)
+        .match_requests(|r| r.bucket() == Some("inputs") && r.key() == Some("prod/input.json"))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(
+                    br#"{"environmentName":"prod","stackName":"app","templatePath":"infra/app.yaml"}"#,
+                ))
+                .build()
+        })
+}
+
+fn start_rule() -> Rule {
+    mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap_or("{}")).unwrap();
+            r.name() == Some("pipeline-11111111-abcd-1111-abcd-111111abcdef")
+                && r.state_machine_arn() == Some(MACHINE)
+                && input["revisionS3Bucket"] == "artifacts"
+                && input["revisionS3Key"] == "pipe/Source/rev.zip"
+                && input["stackName"] == "app"
+        })
+        .then_output(|| {
+            StartExecutionOutput::builder()
+                .execution_arn(EXECUTION)
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        })
+}
+
+fn success_with_token_rule() -> Rule {
+    mock!(CodePipeline::put_job_success_result)
+        .match_requests(|r| {
+            r.job_id() == Some(JOB)
+                && r.continuation_token() == Some(token().as_str())
+                && r.output_variables().is_none()
+                && r.execution_details()
+                    .and_then(|d| d.external_execution_id())
+                    == Some(EXECUTION)
+        })
+        .then_output(|| PutJobSuccessResultOutput::builder().build())
+}
+
+fn failure_rule(expect: &'static [&'static str]) -> Rule {
+    mock!(CodePipeline::put_job_failure_result)
+        .match_requests(move |r| {
+            let message = r.failure_details().map(|d| d.message()).unwrap_or_default();
+            r.job_id() == Some(JOB) && expect.iter().all(|e| message.contains(e))
+        })
+        .then_output(|| PutJobFailureResultOutput::builder().build())
+}
+
+fn described(
+    status: ExecutionStatus,
+    error: Option<&str>,
+    cause: Option<&str>,
+    output: Option<&str>,
+) -> DescribeExecutionOutput {
+    DescribeExecutionOutput::builder()
+        .execution_arn(EXECUTION)
+        .state_machine_arn(MACHINE)
+        .status(status)
+        .start_date(aws_smithy_types::DateTime::from_secs(0))
+        .set_error(error.map(str::to_string))
+        .set_cause(cause.map(str::to_string))
+        .set_output(output.map(str::to_string))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_call_starts_the_execution_named_after_the_job_and_continues() {
+    let (get, start, answer) = (input_file_rule(), start_rule(), success_with_token_rule());
+    let clients = clients(Mocks {
+        sfn: vec![&start],
+        s3: vec![&get],
+        codepipeline: vec![&answer],
+    });
+    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    assert_eq!(out["answer"], "STARTED");
+    assert_eq!(out["executionArn"], EXECUTION);
+    assert_eq!((start.num_calls(), answer.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn inline_input_is_used_as_given() {
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap_or("{}")).unwrap();
+            input["templateUrl"] == "https://b.s3.amazonaws.com/t.yaml"
+                && input.get("revisionS3Bucket").is_none()
+        })
+        .then_output(|| {
+            StartExecutionOutput::builder()
+                .execution_arn(EXECUTION)
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        });
+    let answer = success_with_token_rule();
+    let clients = clients(Mocks {
+        sfn: vec![&start],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    let parameters = r#"{"input":{"environmentName":"prod","stackName":"app","templateUrl":"https://b.s3.amazonaws.com/t.yaml"}}"#;
+    let out = pipeline_trigger::handle(&clients, job_event(parameters, None))
+        .await
+        .unwrap();
+    assert_eq!(out["answer"], "STARTED");
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_first_call_finds_the_execution_it_already_started() {
+    let get = input_file_rule();
+    let exists = mock!(Sfn::start_execution).then_error(|| {
+        StartExecutionError::ExecutionAlreadyExists(
+            aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder().build(),
+        )
+    });
+    let answer = success_with_token_rule();
+    let clients = clients(Mocks {
+        sfn: vec![&exists],
+        s3: vec![&get],
+        codepipeline: vec![&answer],
+    });
+    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    assert_eq!(out["executionArn"], EXECUTION);
+    assert_eq!(
+        answer.num_calls(),
+        1,
+        "answered with the existing execution's token"
+    );
+}
+
+#[tokio::test]
+async fn a_running_execution_continues_with_the_same_token() {
+    let describe = mock!(Sfn::describe_execution)
+        .match_requests(|r| r.execution_arn() == Some(EXECUTION))
+        .then_output(|| described(ExecutionStatus::Running, None, None, None));
+    let answer = success_with_token_rule();
+    let clients = clients(Mocks {
+        sfn: vec![&describe],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
+        .await
+        .unwrap();
+    assert_eq!(out["answer"], "CONTINUE");
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_status_check_continues_instead_of_failing_the_job() {
+    let describe = mock!(Sfn::describe_execution).then_error(|| {
+        DescribeExecutionError::generic(
+            aws_sdk_sfn::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .build(),
+        )
+    });
+    let answer = success_with_token_rule();
+    let mut clients = clients(Mocks {
+        sfn: vec![&describe],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    clients.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&describe], |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
+    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
+        .await
+        .unwrap();
+    assert_eq!(out["answer"], "CONTINUE");
+}
+
+#[tokio::test]
+async fn a_succeeded_execution_ends_the_job_with_output_variables() {
+    let output = r#"{"outcome":"UPDATED","stackName":"prod-app","stackId":"arn:stack","outputs":{"Url":"https://app"}}"#;
+    let describe = mock!(Sfn::describe_execution)
+        .then_output(move || described(ExecutionStatus::Succeeded, None, None, Some(output)));
+    let answer = mock!(CodePipeline::put_job_success_result)
+        .match_requests(|r| {
+            let vars = r.output_variables().cloned().unwrap_or_default();
+            r.continuation_token().is_none()
+                && vars.get("outcome").map(String::as_str) == Some("UPDATED")
+                && vars.get("Url").map(String::as_str) == Some("https://app")
+                && r.execution_details()
+                    .and_then(|d| d.summary())
+                    .is_some_and(|s| s.contains("prod-app"))
+        })
+        .then_output(|| PutJobSuccessResultOutput::builder().build());
+    let clients = clients(Mocks {
+        sfn: vec![&describe],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
+        .await
+        .unwrap();
+    assert_eq!(out["answer"], "SUCCEEDED");
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn every_failed_end_fails_the_job_saying_why() {
+    let cause = r#"{"errorType":"UnsafeChangeSet","errorMessage":"Refused change set: - EventsTopic (AWS::SNS::Topic)"}"#;
+    for status in [
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+    ] {
+        let expected_status: &'static str = Box::leak(status.as_str().to_string().into_boxed_str());
+        let describe = mock!(Sfn::describe_execution).then_output(move || {
+            described(status.clone(), Some("UnsafeChangeSet"), Some(cause), None)
+        });
+        let answer = mock!(CodePipeline::put_job_failure_result)
+            .match_requests(move |r| {
+                let details = r.failure_details().unwrap();
+                details.message().contains(expected_status)
+                    && details
+                        .message()
+                        .contains("- EventsTopic (AWS::SNS::Topic)")
+                    && details.external_execution_id() == Some(EXECUTION)
+            })
+            .then_output(|| PutJobFailureResultOutput::builder().build());
+        let clients = clients(Mocks {
+            sfn: vec![&describe],
+            s3: vec![],
+            codepipeline: vec![&answer],
+        });
+        let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
+            .await
+            .unwrap();
+        assert_eq!(out["answer"], "FAILED", "{expected_status}");
+        assert_eq!(answer.num_calls(), 1, "{expected_status}");
+    }
+}
+
+#[tokio::test]
+async fn bad_user_parameters_fail_the_job_without_starting_anything() {
+    let start = start_rule();
+    let cases: [(&str, &'static [&'static str]); 3] = [
+        ("not json", &["UserParameters", "not JSON"]),
+        (
+            r#"{"s3Bucket":"inputs"}"#,
+            &["UserParameters.stateMachineFile", "required"],
+        ),
+        ("", &["UserParameters", "empty"]),
+    ];
+    for (parameters, expect) in cases {
+        let answer = failure_rule(expect);
+        let clients = clients(Mocks {
+            sfn: vec![&start],
+            s3: vec![],
+            codepipeline: vec![&answer],
+        });
+        let out = pipeline_trigger::handle(&clients, job_event(parameters, None))
+            .await
+            .unwrap();
+        assert_eq!(out["answer"], "FAILED", "{parameters}");
+        assert_eq!(answer.num_calls(), 1, "{parameters}: the job is answered");
+    }
+    assert_eq!(start.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn s3_problems_with_the_input_file_fail_the_job_clearly() {
+    let missing = mock!(S3::get_object).then_error(|| {
+        GetObjectError::NoSuchKey(aws_sdk_s3::types::error::NoSuchKey::builder().build())
+    });
+    let answer = failure_rule(&[
+        "stateMachineFile",
+        "s3://inputs/prod/input.json does not exist",
+    ]);
+    let clients_missing = clients(Mocks {
+        sfn: vec![],
+        s3: vec![&missing],
+        codepipeline: vec![&answer],
+    });
+    pipeline_trigger::handle(&clients_missing, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    assert_eq!(answer.num_calls(), 1);
+
+    let denied = mock!(S3::get_object).then_error(|| {
+        GetObjectError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("Access Denied")
+                .build(),
+        )
+    });
+    let answer = failure_rule(&["access denied in GetObject"]);
+    let clients_denied = clients(Mocks {
+        sfn: vec![],
+        s3: vec![&denied],
+        codepipeline: vec![&answer],
+    });
+    pipeline_trigger::handle(&clients_denied, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    assert_eq!(answer.num_calls(), 1);
+
+    let not_json = mock!(S3::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(ByteStream::from_static(b"{oops"))
+            .build()
+    });
+    let answer = failure_rule(&["stateMachineFile", "not valid JSON"]);
+    let clients_bad = clients(Mocks {
+        sfn: vec![],
+        s3: vec![&not_json],
+        codepipeline: vec![&answer],
+    });
+    pipeline_trigger::handle(&clients_bad, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_be_answered_is_an_error_so_that_lambda_retries_it() {
+    let start = start_rule();
+    let get = input_file_rule();
+    let broken = mock!(CodePipeline::put_job_success_result).then_error(|| {
+        aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultError::generic(
+            aws_sdk_codepipeline::error::ErrorMetadata::builder()
+                .code("InternalError")
+                .build(),
+        )
+    });
+    let fail_too = mock!(CodePipeline::put_job_failure_result).then_error(|| {
+        PutJobFailureResultError::generic(
+            aws_sdk_codepipeline::error::ErrorMetadata::builder()
+                .code("InternalError")
+                .build(),
+        )
+    });
+    let clients = clients(Mocks {
+        sfn: vec![&start],
+        s3: vec![&get],
+        codepipeline: vec![&broken, &fail_too],
+    });
+    assert!(
+        pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn not_a_job_event_is_an_error_and_a_malformed_one_fails_the_job() {
+    let clients = clients(Mocks {
+        sfn: vec![],
+        s3: vec![],
+        codepipeline: vec![],
+    });
+    let err = pipeline_trigger::handle(
+        &clients,
+        LambdaEvent::new(json!({"hello": 1}), Context::default()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+
+    let answer = failure_rule(&["malformed job event"]);
+    let clients = self::clients(Mocks {
+        sfn: vec![],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    let malformed = json!({"CodePipeline.job": {"id": JOB, "data": {"inputArtifacts": 5}}});
+    pipeline_trigger::handle(&clients, LambdaEvent::new(malformed, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_logs_name_the_job_and_execution_but_never_the_credentials() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(stackgate::telemetry::filter(Some("trace")))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (get, start, answer) = (input_file_rule(), start_rule(), success_with_token_rule());
+    let clients = clients(Mocks {
+        sfn: vec![&start],
+        s3: vec![&get],
+        codepipeline: vec![&answer],
+    });
+    pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None))
+        .await
+        .unwrap();
+    // A failing path logs too.
+    let answer = failure_rule(&["UserParameters"]);
+    let clients = self::clients(Mocks {
+        sfn: vec![],
+        s3: vec![],
+        codepipeline: vec![&answer],
+    });
+    pipeline_trigger::handle(&clients, job_event("nope", None))
+        .await
+        .unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains(JOB) && logs.contains(EXECUTION), "{logs}");
+    for secret in [SECRET, SESSION, "artifactCredentials", "AKIAEXAMPLE"] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
