@@ -65,6 +65,7 @@ up() {
     echo "STACKGATE_POLL_SECONDS=1"
     # moto reads a TemplateURL path-style only when the host is "localhost".
     echo "TEMPLATE_URL_BASE=http://localhost:$port"
+    echo "TEMPLATE_PATH_STYLE_HOSTS=localhost:$port,127.0.0.1:$port"
     echo "AWS_LAMBDA_LOG_FORMAT=text"
   } >"$run/functions.env"
   PATH="$tools/venv-cargo-lambda/bin:$PATH" start lambda "$tools/venv-cargo-lambda/bin/cargo-lambda" lambda watch \

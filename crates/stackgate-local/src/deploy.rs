@@ -20,6 +20,12 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "PipelineInputBucketName",
             "stackgate-local-artifacts".to_string(),
         ),
+        ("ManagedEnvironments", "demo,e2e,pipeline,api".to_string()),
+        (
+            "AllowedTemplateBuckets",
+            "stackgate-local-artifacts".to_string(),
+        ),
+        ("ApiAuthorization", "API_KEY".to_string()),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
     ]

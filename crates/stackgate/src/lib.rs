@@ -1,6 +1,7 @@
 //! stackgate's domain: the decisions that keep a CloudFormation deployment safe, as pure functions,
 //! plus one adapter module per AWS service and the task handlers that glue them together.
 
+pub mod api;
 pub mod aws;
 pub mod error;
 pub mod lifecycle;

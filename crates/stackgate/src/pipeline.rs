@@ -203,7 +203,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// A Lambda error's cause is `{"errorType","errorMessage",...}`; people want the message.
-fn readable_cause(cause: &str) -> String {
+pub fn readable_cause(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
         .ok()
         .and_then(|v| {

@@ -68,6 +68,20 @@ pub fn find(events: &[StackEvent], stack_name: &str) -> Option<RootCause> {
     })
 }
 
+/// The root cause of the most recent operation that failed, even when later ones succeeded
+/// (for showing a stack's last failure).
+pub fn last_failure(events: &[StackEvent], stack_name: &str) -> Option<RootCause> {
+    let failed = |e: &StackEvent| {
+        e.status.ends_with("_FAILED") && e.reason.as_deref().is_some_and(|r| !r.trim().is_empty())
+    };
+    let newest_failure = events.iter().position(failed)?;
+    let start = events[..newest_failure]
+        .iter()
+        .rposition(|e| starts_operation(e, stack_name))
+        .map_or(0, |newer_start| newer_start + 1);
+    find(&events[start..], stack_name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +156,37 @@ mod tests {
         let cause = find(&events, "app").unwrap();
         assert_eq!(cause.logical_resource_id, "app");
         assert_eq!(cause.reason, "role is gone");
+    }
+
+    #[test]
+    fn last_failure_looks_past_later_successful_operations() {
+        let events = vec![
+            ev("app", STACK_TYPE, "UPDATE_COMPLETE", None),
+            ev(
+                "app",
+                STACK_TYPE,
+                "UPDATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
+            ev("app", STACK_TYPE, "UPDATE_ROLLBACK_COMPLETE", None),
+            ev(
+                "Bucket",
+                "AWS::S3::Bucket",
+                "UPDATE_FAILED",
+                Some("access denied"),
+            ),
+            ev(
+                "app",
+                STACK_TYPE,
+                "UPDATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
+            ev("Old", "AWS::SNS::Topic", "CREATE_FAILED", Some("older")),
+        ];
+        assert_eq!(find(&events, "app"), None, "the latest operation succeeded");
+        let last = last_failure(&events, "app").unwrap();
+        assert_eq!(last.logical_resource_id, "Bucket");
+        assert_eq!(last_failure(&events[..2], "app"), None);
     }
 
     #[test]

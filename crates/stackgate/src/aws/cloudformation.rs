@@ -22,6 +22,8 @@ pub struct StackSummary {
     pub status_reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub termination_protection: bool,
+    /// Last update (or creation) time, RFC 3339.
+    pub last_updated: Option<String>,
 }
 
 /// DescribeStacks for one stack; `None` only for CloudFormation's "does not exist".
@@ -49,6 +51,13 @@ pub async fn describe_stack(
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect(),
         termination_protection: found.enable_termination_protection().unwrap_or(false),
+        last_updated: found
+            .last_updated_time()
+            .or(found.creation_time())
+            .and_then(|t| {
+                t.fmt(aws_sdk_cloudformation::primitives::DateTimeFormat::DateTime)
+                    .ok()
+            }),
     }))
 }
 

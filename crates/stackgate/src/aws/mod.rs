@@ -7,6 +7,7 @@ pub mod sfn;
 
 use std::time::Duration;
 
+use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::TaskError;
@@ -131,10 +132,9 @@ const ACCESS_DENIED_CODES: [&str; 5] = [
 
 /// Maps an SDK error to a task error: transient faults are retried by the state machine, access
 /// problems and everything else are reported, and none of them is ever read as "not found".
-pub fn classify<E, R>(operation: &str, error: &SdkError<E, R>) -> TaskError
+pub fn classify<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> TaskError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let operation = operation.to_string();
     let message = DisplayErrorContext(error).to_string();
@@ -144,11 +144,18 @@ where
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
-            let message = service
-                .err()
-                .message()
-                .map_or(message, |m| format!("{code}: {m}"));
-            if THROTTLING_CODES.contains(&code) || code.starts_with("InternalFailure") {
+            let status = service.raw().status().as_u16();
+            // Short and readable: the service's code and message, never the raw response.
+            let message = match (service.err().code(), service.err().message()) {
+                (Some(code), Some(text)) => format!("{code}: {text}"),
+                (Some(code), None) => code.to_string(),
+                (None, Some(text)) => text.to_string(),
+                (None, None) => format!("HTTP {status} without an error code"),
+            };
+            if THROTTLING_CODES.contains(&code)
+                || code.starts_with("InternalFailure")
+                || status >= 500
+            {
                 TaskError::AwsTransient { operation, message }
             } else if ACCESS_DENIED_CODES.contains(&code) {
                 TaskError::AwsAccessDenied { operation, message }

@@ -13,6 +13,13 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     )
 }
 
+/// An execution started, or found already there under the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub execution_arn: String,
+    pub already_existed: bool,
+}
+
 /// Starts an execution; one of the same name that already exists (a retried call) is that execution.
 pub async fn start_execution(
     client: &Client,
@@ -20,6 +27,18 @@ pub async fn start_execution(
     name: &str,
     input: &str,
 ) -> Result<String, TaskError> {
+    start(client, state_machine_arn, name, input)
+        .await
+        .map(|s| s.execution_arn)
+}
+
+/// Like `start_execution`, saying whether the execution already existed.
+pub async fn start(
+    client: &Client,
+    state_machine_arn: &str,
+    name: &str,
+    input: &str,
+) -> Result<Started, TaskError> {
     match client
         .start_execution()
         .state_machine_arn(state_machine_arn)
@@ -28,13 +47,19 @@ pub async fn start_execution(
         .send()
         .await
     {
-        Ok(started) => Ok(started.execution_arn().to_string()),
+        Ok(started) => Ok(Started {
+            execution_arn: started.execution_arn().to_string(),
+            already_existed: false,
+        }),
         Err(error)
             if error
                 .as_service_error()
                 .is_some_and(|e| e.is_execution_already_exists()) =>
         {
-            Ok(execution_arn(state_machine_arn, name))
+            Ok(Started {
+                execution_arn: execution_arn(state_machine_arn, name),
+                already_existed: true,
+            })
         }
         Err(error) => Err(classify("StartExecution", &error)),
     }
@@ -43,6 +68,9 @@ pub async fn start_execution(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionState {
     pub status: String,
+    pub input: Option<String>,
+    pub start_date: Option<String>,
+    pub stop_date: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
     pub output: Option<String>,
@@ -52,18 +80,82 @@ pub async fn describe_execution(
     client: &Client,
     execution_arn: &str,
 ) -> Result<ExecutionState, TaskError> {
-    let described = client
+    describe_if_exists(client, execution_arn)
+        .await?
+        .ok_or_else(|| TaskError::Aws {
+            operation: "DescribeExecution".into(),
+            message: format!("execution {execution_arn} does not exist"),
+        })
+}
+
+/// DescribeExecution; `None` for an execution that does not exist.
+pub async fn describe_if_exists(
+    client: &Client,
+    execution_arn: &str,
+) -> Result<Option<ExecutionState>, TaskError> {
+    let described = match client
         .describe_execution()
         .execution_arn(execution_arn)
         .send()
         .await
-        .map_err(|e| classify("DescribeExecution", &e))?;
-    Ok(ExecutionState {
+    {
+        Ok(described) => described,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_does_not_exist()) =>
+        {
+            return Ok(None)
+        }
+        Err(error) => return Err(classify("DescribeExecution", &error)),
+    };
+    let time = |t: Option<&aws_sdk_sfn::primitives::DateTime>| {
+        t.and_then(|t| {
+            t.fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime)
+                .ok()
+        })
+    };
+    Ok(Some(ExecutionState {
         status: described.status().as_str().to_string(),
+        input: described.input().map(str::to_string),
+        start_date: time(Some(described.start_date())),
+        stop_date: time(described.stop_date()),
         error: described.error().map(str::to_string),
         cause: described.cause().map(str::to_string),
         output: described.output().map(str::to_string),
-    })
+    }))
+}
+
+/// Events read at most when listing the states an execution took.
+const MAX_HISTORY_EVENTS: usize = 2000;
+
+/// The states an execution entered, in order.
+pub async fn states_entered(
+    client: &Client,
+    execution_arn: &str,
+) -> Result<Vec<String>, TaskError> {
+    let mut states = Vec::new();
+    let mut read = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(500)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| classify("GetExecutionHistory", &e))?;
+        read += page.events().len();
+        states.extend(page.events().iter().filter_map(|e| {
+            e.state_entered_event_details()
+                .map(|d| d.name().to_string())
+        }));
+        match page.next_token() {
+            Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
+            _ => return Ok(states),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod check_stack;
 pub mod create_change_set;
 pub mod inspect_change_set;
 pub mod pipeline_trigger;
+pub mod stacks_api;
 pub mod wait_stack;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

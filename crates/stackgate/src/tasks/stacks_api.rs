@@ -1,0 +1,314 @@
+//! `stacks-api`: the self-service HTTP API (API Gateway, API key required). Creates and updates go
+//! through the safe-deploy workflow, deletes through safe-delete; both answer 202 with the execution
+//! to follow. Only stacks under a managed environment exist for it.
+
+use lambda_http::http::header::{CONTENT_TYPE, LOCATION};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, ApiConfig, Endpoint, Problem};
+use crate::aws::{cloudformation, sfn};
+use crate::root_cause;
+use crate::TaskError;
+
+/// The clients and settings of the API, built once per process.
+#[derive(Debug, Clone)]
+pub struct ApiClients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub deploy_machine_arn: String,
+    pub delete_machine_arn: String,
+    pub config: ApiConfig,
+}
+
+const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+impl ApiClients {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let required = |name: &str| {
+            var(name).ok_or_else(|| {
+                TaskError::invalid(name, "must be set in the function's environment")
+            })
+        };
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(ApiClients {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            deploy_machine_arn: required("STATE_MACHINE_ARN")?,
+            delete_machine_arn: required("DELETE_STATE_MACHINE_ARN")?,
+            config: ApiConfig {
+                managed_environments: api::split_list(&required("MANAGED_ENVIRONMENTS")?),
+                allowed_template_buckets: api::split_list(
+                    &var("ALLOWED_TEMPLATE_BUCKETS").unwrap_or_default(),
+                ),
+                path_style_hosts: api::split_list(
+                    &var("TEMPLATE_PATH_STYLE_HOSTS").unwrap_or_default(),
+                ),
+                max_body_bytes: var("MAX_BODY_BYTES")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_MAX_BODY),
+            },
+        })
+    }
+
+    fn machine(&self, kind: &str) -> &str {
+        if kind == "delete" {
+            &self.delete_machine_arn
+        } else {
+            &self.deploy_machine_arn
+        }
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("static header value"),
+    );
+    response
+}
+
+pub fn problem_response(problem: &Problem) -> Response<Body> {
+    let body = serde_json::to_value(problem).unwrap_or_else(|_| json!({"status": problem.status}));
+    let mut response = json_response(problem.status, &body);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        api::PROBLEM_CONTENT_TYPE
+            .parse()
+            .expect("static header value"),
+    );
+    if let Some(allow) = problem.allow.and_then(|a| a.parse().ok()) {
+        response.headers_mut().insert("allow", allow);
+    }
+    response
+}
+
+/// The request's path under the API (no stage) and the prefix to build URLs with (the stage).
+fn paths(request: &Request) -> (String, String) {
+    let raw = request.raw_http_path();
+    let raw = if raw.is_empty() {
+        request.uri().path()
+    } else {
+        raw
+    }
+    .to_string();
+    let full = request.uri().path();
+    let base = full
+        .strip_suffix(raw.as_str())
+        .unwrap_or_default()
+        .to_string();
+    (raw, base)
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+pub async fn handle(
+    clients: &ApiClients,
+    request: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let (path, base) = paths(&request);
+    let method = request.method().as_str().to_string();
+    let result = match api::route(&method, &path) {
+        Ok(endpoint) => dispatch(clients, &request, endpoint, &base).await,
+        Err(problem) => Err(problem),
+    };
+    let response = result.unwrap_or_else(|problem| {
+        if problem.status >= 500 {
+            tracing::error!(status = problem.status, detail = %problem.detail, "request failed");
+        }
+        problem_response(&problem)
+    });
+    tracing::info!(%method, %path, status = response.status().as_u16(), "request answered");
+    Ok(response)
+}
+
+async fn dispatch(
+    clients: &ApiClients,
+    request: &Request,
+    endpoint: Endpoint,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let body = || {
+        api::parse_body(
+            header(request, "content-type"),
+            request.body().as_ref(),
+            &clients.config,
+        )
+    };
+    match endpoint {
+        Endpoint::CreateStack => create(clients, request, body()?, base).await,
+        Endpoint::LegacyCreate => {
+            let converted = api::legacy_create_body(body()?, &clients.config)?;
+            create(clients, request, converted, base).await
+        }
+        Endpoint::GetStack(name) | Endpoint::LegacyState(name) => stack_state(clients, &name).await,
+        Endpoint::DeleteStack(name) => delete(clients, request, &name, base).await,
+        Endpoint::LegacyDelete => {
+            let name = api::legacy_name(&body()?)?;
+            delete(clients, request, &name, base).await
+        }
+        Endpoint::GetExecution(id) => execution(clients, &id).await,
+    }
+}
+
+fn request_id(request: &Request) -> String {
+    request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("{}-{}", now.as_nanos(), std::process::id())
+        })
+}
+
+/// Starts an execution for the request (idempotently by name) and answers 202.
+async fn accept(
+    clients: &ApiClients,
+    kind: &str,
+    name: &str,
+    input: &Value,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let machine = clients.machine(kind);
+    let input_text = input.to_string();
+    let started = sfn::start(&clients.sfn, machine, name, &input_text)
+        .await
+        .map_err(|e| Problem::unavailable(format!("the {kind} workflow was not started: {e}")))?;
+    if started.already_existed {
+        // A replay with the same Idempotency-Key: the same request gets the same execution,
+        // a different request under a reused key is refused.
+        let existing = sfn::describe_if_exists(&clients.sfn, &started.execution_arn)
+            .await
+            .map_err(|e| {
+                Problem::unavailable(format!("could not read the existing execution: {e}"))
+            })?;
+        let same = existing
+            .and_then(|e| e.input)
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .is_some_and(|existing| &existing == input);
+        if !same {
+            return Err(Problem::conflict(
+                "this Idempotency-Key was already used for a different request",
+            )
+            .with_field("Idempotency-Key"));
+        }
+    }
+    tracing::info!(execution_arn = %started.execution_arn, replay = started.already_existed, "workflow accepted");
+    let status_url = format!("{base}/executions/{name}");
+    let mut response = json_response(
+        202,
+        &json!({"executionId": name, "executionArn": started.execution_arn, "statusUrl": status_url}),
+    );
+    if let Ok(location) = status_url.parse() {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn create(
+    clients: &ApiClients,
+    request: &Request,
+    body: Map<String, Value>,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let name = api::execution_name(
+        "deploy",
+        header(request, "idempotency-key"),
+        &request_id(request),
+    )?;
+    let (input, _) = api::create_request(body, &clients.config, &name)?;
+    accept(clients, "deploy", &name, &input, base).await
+}
+
+async fn stack_state(clients: &ApiClients, name: &str) -> Result<Response<Body>, Problem> {
+    api::managed_stack(name, &clients.config)?;
+    let stack = cloudformation::describe_stack(&clients.cloudformation, name)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no managed stack named {name:?}")))?;
+    let events = cloudformation::recent_events(&clients.cloudformation, &stack.stack_id).await?;
+    let last_failure = root_cause::last_failure(&events, name).map(|c| {
+        json!({"logicalResourceId": c.logical_resource_id, "resourceType": c.resource_type,
+               "status": c.status, "reason": c.reason})
+    });
+    Ok(json_response(
+        200,
+        &json!({
+            "stackName": name,
+            "stackId": stack.stack_id,
+            "status": stack.status,
+            "statusReason": stack.status_reason,
+            "lastUpdated": stack.last_updated,
+            "outputs": stack.outputs,
+            "lastFailure": last_failure,
+        }),
+    ))
+}
+
+async fn delete(
+    clients: &ApiClients,
+    request: &Request,
+    name: &str,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    api::managed_stack(name, &clients.config)?;
+    let stack = cloudformation::describe_stack(&clients.cloudformation, name)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no managed stack named {name:?}")))?;
+    if stack.termination_protection {
+        return Err(Problem::conflict(format!(
+            "stack {name} has termination protection; it is not deleted"
+        )));
+    }
+    if !crate::lifecycle::is_settled(&stack.status) {
+        return Err(Problem::conflict(format!(
+            "stack {name} is {}; try again when it has finished",
+            stack.status
+        )));
+    }
+    let execution = api::execution_name(
+        "delete",
+        header(request, "idempotency-key"),
+        &request_id(request),
+    )?;
+    let input = json!({"stackName": name, "stackId": stack.stack_id});
+    accept(clients, "delete", &execution, &input, base).await
+}
+
+async fn execution(clients: &ApiClients, id: &str) -> Result<Response<Body>, Problem> {
+    let kind = api::execution_kind(id)
+        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
+    let arn = sfn::execution_arn(clients.machine(kind), id);
+    let state = sfn::describe_if_exists(&clients.sfn, &arn)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
+    let states = sfn::states_entered(&clients.sfn, &arn).await?;
+    let mut body = json!({
+        "executionId": id,
+        "executionArn": arn,
+        "workflow": kind,
+        "status": state.status,
+        "startDate": state.start_date,
+        "stopDate": state.stop_date,
+        "states": states,
+    });
+    if let Some(output) = state
+        .output
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<Value>(o).ok())
+    {
+        body["output"] = output;
+    }
+    if let Some(error) = state.error {
+        body["error"] = json!(error);
+        body["cause"] = json!(state.cause.map(|c| crate::pipeline::readable_cause(&c)));
+    }
+    Ok(json_response(200, &body))
+}
