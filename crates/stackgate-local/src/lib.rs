@@ -20,6 +20,14 @@ pub fn endpoint() -> String {
     std::env::var("STACKGATE_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_string())
 }
 
+/// The stacks-api function's local URL (cargo-lambda's function-URL path).
+pub fn api_url() -> String {
+    std::env::var("STACKGATE_API_URL").unwrap_or_else(|_| {
+        let port = std::env::var("STACKGATE_LAMBDA_PORT").unwrap_or_else(|_| "9000".to_string());
+        format!("http://127.0.0.1:{port}/lambda-url/stacks-api")
+    })
+}
+
 /// The repository root (where `template.yaml` lives).
 pub fn repo_root() -> PathBuf {
     std::env::var("STACKGATE_REPO")

@@ -1,0 +1,339 @@
+//! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
+//! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use serde_json::{json, Value};
+use stackgate_local::demo::{sample_template, ARTIFACT_BUCKET};
+use stackgate_local::http::send;
+use stackgate_local::{api_url, endpoint, LocalClients};
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000_000;
+    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+struct Reply {
+    status: u16,
+    headers: hyper::HeaderMap,
+    body: Value,
+}
+
+async fn api(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> Reply {
+    let (status, headers, bytes) = send(
+        method,
+        &format!("{}{path}", api_url()),
+        headers,
+        body.into(),
+    )
+    .await
+    .expect("the API answered");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn api_json(method: Method, path: &str, body: &Value, key: Option<&str>) -> Reply {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(key) = key {
+        headers.push(("idempotency-key", key));
+    }
+    api(method, path, &headers, body.to_string()).await
+}
+
+/// Polls the status URL until the execution ends.
+async fn follow(status_url: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let reply = api(Method::GET, status_url, &[], Vec::new()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if reply.body["status"] != "RUNNING" {
+            return reply.body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "execution did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Uploads a sample template and returns its (path-style, local) URL.
+async fn template_url(clients: &LocalClients, file: &str) -> String {
+    let key = format!("api-e2e/{}/{file}", unique(""));
+    clients
+        .s3
+        .put_object()
+        .bucket(ARTIFACT_BUCKET)
+        .key(&key)
+        .body(sample_template(file).unwrap().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    // moto reads a TemplateURL path-style only when its host is "localhost".
+    format!(
+        "{}/{ARTIFACT_BUCKET}/{key}",
+        endpoint().replace("127.0.0.1", "localhost")
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let stack = unique("web");
+    let full = format!("api-{stack}");
+    let key = unique("key-");
+
+    let body = json!({"environmentName": "api", "stackName": stack, "templateUrl": template_url(&clients, "app-v1.yaml").await});
+    let accepted = api_json(Method::POST, "/stacks", &body, Some(&key)).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let status_url = accepted.body["statusUrl"].as_str().unwrap().to_string();
+    assert_eq!(accepted.headers["location"], status_url.as_str());
+    let done = follow(&status_url).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"]["outcome"], "CREATED");
+
+    // The same Idempotency-Key and body: the same execution, not a second one.
+    let replay = api_json(Method::POST, "/stacks", &body, Some(&key)).await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.body["executionId"], accepted.body["executionId"]);
+    // The same key for something else is refused.
+    let mut other = body.clone();
+    other["tags"] = json!({"team": "x"});
+    assert_eq!(
+        api_json(Method::POST, "/stacks", &other, Some(&key))
+            .await
+            .status,
+        409
+    );
+
+    let state = api(Method::GET, &format!("/stacks/{full}"), &[], Vec::new()).await;
+    assert_eq!(state.status, 200, "{}", state.body);
+    assert_eq!(state.body["status"], "CREATE_COMPLETE");
+    assert!(state.body["lastUpdated"].as_str().is_some());
+    assert!(state.body["lastFailure"].is_null());
+
+    let unsafe_body = json!({"environmentName": "api", "stackName": stack, "templateUrl": template_url(&clients, "app-v3-unsafe.yaml").await});
+    let refused = api_json(Method::POST, "/stacks", &unsafe_body, None).await;
+    assert_eq!(refused.status, 202);
+    let refused = follow(refused.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(refused["status"], "FAILED", "{refused}");
+    assert_eq!(refused["error"], "UnsafeChangeSet");
+    assert!(
+        refused["cause"]
+            .as_str()
+            .unwrap()
+            .contains("- EventsTopic (AWS::SNS::Topic)"),
+        "{refused}"
+    );
+    let states: Vec<&str> = refused["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        states.contains(&"DiscardUnsafeChangeSet") && !states.contains(&"ExecuteChangeSet"),
+        "{states:?}"
+    );
+
+    let deleting = api(Method::DELETE, &format!("/stacks/{full}"), &[], Vec::new()).await;
+    assert_eq!(deleting.status, 202, "{}", deleting.body);
+    let deleted = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(deleted["status"], "SUCCEEDED", "{deleted}");
+    assert_eq!(deleted["output"]["outcome"], "DELETED");
+    assert_eq!(
+        api(Method::GET, &format!("/stacks/{full}"), &[], Vec::new())
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn seed_003_routes_keep_working() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let full = format!("api-{}", unique("legacy"));
+    let created = api_json(
+        Method::POST,
+        "/create",
+        &json!({"stackname": full, "templateurl": template_url(&clients, "app-v1.yaml").await}),
+        None,
+    )
+    .await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    assert_eq!(
+        follow(created.body["statusUrl"].as_str().unwrap()).await["status"],
+        "SUCCEEDED"
+    );
+
+    let state = api(Method::GET, &format!("/state/{full}"), &[], Vec::new()).await;
+    assert_eq!(state.status, 200);
+    assert_eq!(state.body["stackName"], full.as_str());
+
+    let deleted = api_json(Method::POST, "/delete", &json!({"stackname": full}), None).await;
+    assert_eq!(deleted.status, 202, "{}", deleted.body);
+    assert_eq!(
+        follow(deleted.body["statusUrl"].as_str().unwrap()).await["status"],
+        "SUCCEEDED"
+    );
+    assert_eq!(
+        api(Method::GET, &format!("/state/{full}"), &[], Vec::new())
+            .await
+            .status,
+        404
+    );
+}
+
+/// (method, path, content type, body, expected status, expected `field`)
+type Case = (
+    Method,
+    &'static str,
+    Option<&'static str>,
+    String,
+    u16,
+    Option<&'static str>,
+);
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let good_url = template_url(&clients, "app-v1.yaml").await;
+    let ok = |extra: Value| {
+        let mut body =
+            json!({"environmentName": "api", "stackName": "bad", "templateUrl": good_url});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        body.to_string()
+    };
+    let json_ct = Some("application/json");
+    let big = format!(
+        r#"{{"environmentName":"api","stackName":"x","pad":"{}"}}"#,
+        "x".repeat(70_000)
+    );
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        (Method::POST, "/stacks", None, ok(json!({})), 415, Some("Content-Type")),
+        (Method::POST, "/stacks", Some("text/plain"), ok(json!({})), 415, Some("Content-Type")),
+        (Method::POST, "/stacks", Some("application/xml"), "<a/>".into(), 415, Some("Content-Type")),
+        (Method::POST, "/stacks", json_ct, "{not json".into(), 400, Some("$")),
+        (Method::POST, "/stacks", json_ct, "[1,2]".into(), 400, Some("$")),
+        (Method::POST, "/stacks", json_ct, "".into(), 400, Some("$")),
+        (Method::POST, "/stacks", json_ct, "{}".into(), 400, Some("environmentName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"stackName": null})), 400, Some("stackName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"stackName": "a_b"})), 400, Some("stackName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"stackName": "x".repeat(130)})), 400, Some("stackName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"stackName": 7})), 400, Some("stackName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"environmentName": "qa"})), 400, Some("environmentName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"environmentName": "a p i"})), 400, Some("environmentName")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null})), 400, Some("templateUrl")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateS3Bucket": ARTIFACT_BUCKET, "templateS3Key": "k"})), 400, Some("templateUrl")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": "https://attacker.s3.amazonaws.com/t.yaml"})), 400, Some("templateUrl")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": "https://example.com/t.yaml"})), 400, Some("templateUrl")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": "file:///etc/passwd"})), 400, Some("templateUrl")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateS3Bucket": "attacker", "templateS3Key": "k"})), 400, Some("templateS3Bucket")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateS3Bucket": ARTIFACT_BUCKET})), 400, Some("templateS3Key")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "revisionS3Bucket": ARTIFACT_BUCKET, "revisionS3Key": "k", "templatePath": "t"})), 400, Some("revisionS3Bucket")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"parameters": "x"})), 400, Some("parameters")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"parameters": {"P": {"deep": 1}}})), 400, Some("parameters.P")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"tags": ["a"]})), 400, Some("tags")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"capabilities": ["CAPABILITY_EVERYTHING"]})), 400, Some("capabilities")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"onUnsafe": "ignore"})), 400, Some("onUnsafe")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"stackname": "typo"})), 400, Some("stackname")),
+        (Method::POST, "/stacks", json_ct, big, 413, None),
+        (Method::GET, "/stacks", None, String::new(), 405, None),
+        (Method::PUT, "/stacks/api-web", json_ct, "{}".into(), 405, None),
+        (Method::PATCH, "/executions/deploy-x", json_ct, "{}".into(), 405, None),
+        (Method::GET, "/nowhere", None, String::new(), 404, None),
+        (Method::GET, "/stacks/production-web", None, String::new(), 404, None),
+        (Method::DELETE, "/stacks/payments-db", None, String::new(), 404, None),
+        (Method::DELETE, "/stacks/api-never-created", None, String::new(), 404, None),
+        (Method::GET, "/executions/not-an-execution", None, String::new(), 404, None),
+        (Method::POST, "/create", json_ct, json!({"stackname": "api-x"}).to_string(), 400, Some("templateurl")),
+        (Method::POST, "/create", json_ct, json!({"stackname": "qa-x", "templateurl": good_url}).to_string(), 400, Some("stackname")),
+        (Method::POST, "/delete", json_ct, "{}".into(), 400, Some("stackname")),
+        (Method::POST, "/delete", json_ct, json!({"stackname": "prod-payments"}).to_string(), 404, None),
+    ];
+    assert!(cases.len() >= 30);
+    for (method, path, content_type, body, expected, field) in cases {
+        let key = unique("malformed-");
+        let mut headers = vec![("idempotency-key", key.as_str())];
+        if let Some(content_type) = content_type {
+            headers.push(("content-type", content_type));
+        }
+        let reply = api(method.clone(), path, &headers, body).await;
+        assert_eq!(reply.status, expected, "{method} {path}: {}", reply.body);
+        assert_eq!(
+            reply.headers["content-type"], "application/problem+json",
+            "{method} {path}"
+        );
+        assert_eq!(reply.body["status"], expected);
+        assert!(
+            reply.body["title"].is_string()
+                && reply.body["detail"].is_string()
+                && reply.body["type"].is_string()
+        );
+        if let Some(field) = field {
+            assert_eq!(
+                reply.body["field"], field,
+                "{method} {path}: {}",
+                reply.body
+            );
+        }
+        // The key names the execution a valid request would have started: none exists.
+        for kind in ["deploy", "delete"] {
+            let name = stackgate::api::execution_name(kind, Some(&key), "unused").unwrap();
+            let machine = if kind == "deploy" {
+                "SafeDeployStateMachine"
+            } else {
+                "SafeDeleteStateMachine"
+            };
+            let arn = format!("arn:aws:states:us-east-1:123456789012:execution:{machine}:{name}");
+            let found = clients
+                .sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await;
+            assert!(found.is_err(), "{method} {path} started an execution");
+        }
+    }
+    // A request without a valid Idempotency-Key is refused too.
+    let reply = api(
+        Method::POST,
+        "/stacks",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", " "),
+        ],
+        ok(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+}

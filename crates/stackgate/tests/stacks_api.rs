@@ -1,0 +1,449 @@
+//! The HTTP API against aws-smithy-mocks: 202 only after StartExecution succeeded, idempotent
+//! replays, throttling, stack state with its last failure, delete refusals, execution status.
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::error::ErrorMetadata;
+use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+use aws_sdk_cloudformation::operation::describe_stacks::{
+    DescribeStacksError, DescribeStacksOutput,
+};
+use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackStatus};
+use aws_sdk_cloudformation::Client as CloudFormation;
+use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
+use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
+use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+use aws_sdk_sfn::types::{
+    ExecutionStatus, HistoryEvent, HistoryEventType, StateEnteredEventDetails,
+};
+use aws_sdk_sfn::Client as Sfn;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+use stackgate::api::ApiConfig;
+use stackgate::tasks::stacks_api::{handle, ApiClients};
+
+const DEPLOY: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
+const DELETE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDelete";
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
+
+fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> ApiClients {
+    let retry = || {
+        aws_sdk_sfn::config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(1))
+    };
+    ApiClients {
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules, |c| c
+            .retry_config(retry())),
+        cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules),
+        deploy_machine_arn: DEPLOY.into(),
+        delete_machine_arn: DELETE.into(),
+        config: ApiConfig {
+            managed_environments: vec!["dev".into(), "prod".into()],
+            allowed_template_buckets: vec!["templates".into()],
+            path_style_hosts: vec![],
+            max_body_bytes: 64 * 1024,
+        },
+    }
+}
+
+fn request(method: &str, path: &str, body: Option<Value>, key: Option<&str>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path);
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    if let Some(key) = key {
+        builder = builder.header("idempotency-key", key);
+    }
+    builder
+        .body(body.map_or(Body::Empty, |b| Body::Text(b.to_string())))
+        .unwrap()
+}
+
+async fn call(
+    clients: &ApiClients,
+    request: Request,
+) -> (u16, Value, lambda_http::http::HeaderMap) {
+    let response = handle(clients, request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
+        _ => Value::Null,
+    };
+    (status, body, headers)
+}
+
+fn create_body() -> Value {
+    json!({"environmentName": "prod", "stackName": "app", "templateUrl": "https://templates.s3.amazonaws.com/app.yaml"})
+}
+
+fn started() -> StartExecutionOutput {
+    StartExecutionOutput::builder()
+        .execution_arn(format!(
+            "{}:x",
+            DEPLOY.replace(":stateMachine:", ":execution:")
+        ))
+        .start_date(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+        .unwrap()
+}
+
+fn described(input: &str) -> DescribeExecutionOutput {
+    DescribeExecutionOutput::builder()
+        .execution_arn("arn")
+        .state_machine_arn(DEPLOY)
+        .status(ExecutionStatus::Running)
+        .start_date(aws_smithy_types::DateTime::from_secs(0))
+        .input(input)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_create_is_accepted_only_after_start_execution_succeeded() {
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            r.state_machine_arn() == Some(DEPLOY)
+                && r.name().is_some_and(|n| n.starts_with("deploy-"))
+        })
+        .then_output(started);
+    let clients = clients(&[&start], &[]);
+    let (status, body, headers) = call(
+        &clients,
+        request("POST", "/stacks", Some(create_body()), None),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["executionId"].as_str().unwrap();
+    assert_eq!(headers["location"], format!("/executions/{id}").as_str());
+    assert_eq!(body["statusUrl"], format!("/executions/{id}"));
+
+    let failing = mock!(Sfn::start_execution).then_error(|| {
+        StartExecutionError::generic(
+            aws_sdk_sfn::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("no")
+                .build(),
+        )
+    });
+    let clients = self::clients(&[&failing], &[]);
+    let (status, body, headers) = call(
+        &clients,
+        request("POST", "/stacks", Some(create_body()), None),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not started"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn throttled_start_execution_is_retried() {
+    let start = mock!(Sfn::start_execution)
+        .sequence()
+        .error(|| {
+            StartExecutionError::generic(
+                aws_sdk_sfn::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .build(),
+            )
+        })
+        .times(2)
+        .output(started)
+        .build();
+    let clients = clients(&[&start], &[]);
+    let (status, _, _) = call(
+        &clients,
+        request("POST", "/stacks", Some(create_body()), None),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(start.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_execution_and_never_a_second() {
+    let fresh = mock!(Sfn::start_execution).then_output(started);
+    let clients_fresh = clients(&[&fresh], &[]);
+    let (_, first, _) = call(
+        &clients_fresh,
+        request("POST", "/stacks", Some(create_body()), Some("order-42")),
+    )
+    .await;
+
+    let exists = mock!(Sfn::start_execution).then_error(|| {
+        StartExecutionError::ExecutionAlreadyExists(
+            aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder().build(),
+        )
+    });
+    let same_input =
+        mock!(Sfn::describe_execution).then_output(|| described(&create_body().to_string()));
+    let clients_replay = clients(&[&exists, &same_input], &[]);
+    let (status, replay, _) = call(
+        &clients_replay,
+        request("POST", "/stacks", Some(create_body()), Some("order-42")),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(replay["executionId"], first["executionId"]);
+
+    let other_input =
+        mock!(Sfn::describe_execution).then_output(|| described(r#"{"other":"request"}"#));
+    let clients_conflict = clients(&[&exists, &other_input], &[]);
+    let (status, problem, _) = call(
+        &clients_conflict,
+        request("POST", "/stacks", Some(create_body()), Some("order-42")),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(problem["field"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn invalid_requests_never_reach_step_functions() {
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let clients = clients(&[&start], &[]);
+    let cases = [
+        request(
+            "POST",
+            "/stacks",
+            Some(json!({"environmentName": "prod"})),
+            None,
+        ),
+        request(
+            "POST",
+            "/stacks",
+            Some(
+                json!({"environmentName": "prod", "stackName": "app", "templateUrl": "https://evil.s3.amazonaws.com/a.yaml"}),
+            ),
+            None,
+        ),
+        request(
+            "POST",
+            "/create",
+            Some(
+                json!({"stackname": "other-app", "templateurl": "https://templates.s3.amazonaws.com/a"}),
+            ),
+            None,
+        ),
+        request("POST", "/stacks", Some(create_body()), Some("")),
+    ];
+    for case in cases {
+        let (status, body, _) = call(&clients, case).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(start.num_calls(), 0);
+}
+
+fn stack(status: StackStatus, protected: bool) -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(
+            Stack::builder()
+                .stack_name("prod-app")
+                .stack_id(STACK_ID)
+                .stack_status(status)
+                .enable_termination_protection(protected)
+                .creation_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                .build(),
+        )
+        .build()
+}
+
+fn event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+    StackEvent::builder()
+        .stack_id(STACK_ID)
+        .event_id(format!("{id}{}", status.as_str()))
+        .stack_name("prod-app")
+        .logical_resource_id(id)
+        .resource_type(ty)
+        .resource_status(status)
+        .resource_status_reason(reason)
+        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+}
+
+#[tokio::test]
+async fn stack_state_shows_status_outputs_and_the_last_failure() {
+    let describe = mock!(CloudFormation::describe_stacks)
+        .then_output(|| stack(StackStatus::UpdateRollbackComplete, false));
+    let events = mock!(CloudFormation::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(event(
+                "prod-app",
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackComplete,
+                "",
+            ))
+            .stack_events(event(
+                "Queue",
+                "AWS::SQS::Queue",
+                ResourceStatus::UpdateFailed,
+                "quota exceeded",
+            ))
+            .stack_events(event(
+                "prod-app",
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateInProgress,
+                "User Initiated",
+            ))
+            .build()
+    });
+    let clients = clients(&[], &[&describe, &events]);
+    for path in ["/stacks/prod-app", "/state/prod-app"] {
+        let (status, body, _) = call(&clients, request("GET", path, None, None)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "UPDATE_ROLLBACK_COMPLETE");
+        assert_eq!(body["lastUpdated"], "2023-11-14T22:13:20Z");
+        assert_eq!(body["lastFailure"]["logicalResourceId"], "Queue");
+        assert_eq!(body["lastFailure"]["reason"], "quota exceeded");
+    }
+}
+
+#[tokio::test]
+async fn missing_and_unmanaged_stacks_are_404_without_touching_others() {
+    let missing = mock!(CloudFormation::describe_stacks).then_error(|| {
+        DescribeStacksError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message("Stack with id prod-app does not exist")
+                .build(),
+        )
+    });
+    let clients = clients(&[], &[&missing]);
+    let (status, _, _) = call(&clients, request("GET", "/stacks/prod-app", None, None)).await;
+    assert_eq!(status, 404);
+    let calls = missing.num_calls();
+    for (method, path) in [
+        ("GET", "/stacks/staging-app"),
+        ("DELETE", "/stacks/payments"),
+        ("GET", "/state/x"),
+    ] {
+        let (status, _, _) = call(&clients, request(method, path, None, None)).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
+    assert_eq!(
+        missing.num_calls(),
+        calls,
+        "unmanaged names never reach CloudFormation"
+    );
+}
+
+#[tokio::test]
+async fn deletes_are_refused_for_protected_or_busy_stacks_and_otherwise_accepted() {
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap()).unwrap();
+            r.state_machine_arn() == Some(DELETE)
+                && input["stackId"] == STACK_ID
+                && r.name().is_some_and(|n| n.starts_with("delete-"))
+        })
+        .then_output(started);
+    for (status, protected, expected) in [
+        (StackStatus::CreateComplete, true, 409),
+        (StackStatus::UpdateInProgress, false, 409),
+        (StackStatus::UpdateComplete, false, 202),
+    ] {
+        let describe = mock!(CloudFormation::describe_stacks)
+            .then_output(move || stack(status.clone(), protected));
+        let clients = clients(&[&start], &[&describe]);
+        let (got, body, _) =
+            call(&clients, request("DELETE", "/stacks/prod-app", None, None)).await;
+        assert_eq!(got, expected, "{body}");
+        let (got, _, _) = call(
+            &clients,
+            request(
+                "POST",
+                "/delete",
+                Some(json!({"stackname": "prod-app"})),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(got, expected);
+    }
+    assert_eq!(start.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
+    let describe = mock!(Sfn::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                .is_some_and(|a| a.ends_with(":execution:SafeDeploy:deploy-k1"))
+        })
+        .then_output(|| {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(DEPLOY)
+                .status(ExecutionStatus::Failed)
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .error("UnsafeChangeSet")
+                .cause("Refused change set: - Topic (AWS::SNS::Topic)")
+                .build()
+                .unwrap()
+        });
+    let history = mock!(Sfn::get_execution_history).then_output(|| {
+        let entered = |id: i64, name: &str| {
+            HistoryEvent::builder()
+                .id(id)
+                .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                .r#type(HistoryEventType::TaskStateEntered)
+                .state_entered_event_details(
+                    StateEnteredEventDetails::builder()
+                        .name(name)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        GetExecutionHistoryOutput::builder()
+            .events(entered(1, "CheckStack"))
+            .events(entered(2, "DiscardUnsafeChangeSet"))
+            .build()
+            .unwrap()
+    });
+    let clients = clients(&[&describe, &history], &[]);
+    let (status, body, _) = call(
+        &clients,
+        request("GET", "/executions/deploy-k1", None, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["error"], "UnsafeChangeSet");
+    assert_eq!(
+        body["states"],
+        json!(["CheckStack", "DiscardUnsafeChangeSet"])
+    );
+    assert!(body["cause"].as_str().unwrap().contains("Topic"));
+
+    let unknown = mock!(Sfn::describe_execution).then_error(|| {
+        DescribeExecutionError::ExecutionDoesNotExist(
+            aws_sdk_sfn::types::error::ExecutionDoesNotExist::builder().build(),
+        )
+    });
+    let clients = self::clients(&[&unknown], &[]);
+    assert_eq!(
+        call(
+            &clients,
+            request("GET", "/executions/deploy-nope", None, None)
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(&clients, request("GET", "/executions/other-1", None, None))
+            .await
+            .0,
+        404
+    );
+}
