@@ -286,14 +286,7 @@ mod tests {
 
     fn project_template() -> LocalTemplate {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let mut parameters = BTreeMap::new();
-        parameters.insert(
-            "RoleARN".to_string(),
-            "arn:aws:iam::123456789012:role/cfn".to_string(),
-        );
-        parameters.insert("LogLevel".to_string(), "info".to_string());
-        parameters.insert("ArtifactBucketName".to_string(), String::new());
-        LocalTemplate::load(&path, "us-east-1", parameters).unwrap()
+        LocalTemplate::load(&path, "us-east-1", crate::deploy::local_parameters()).unwrap()
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! plus one adapter module per AWS service and the task handlers that glue them together.
 
 pub mod api;
+pub mod approval;
 pub mod aws;
 pub mod error;
 pub mod lifecycle;

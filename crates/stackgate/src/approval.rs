@@ -1,0 +1,714 @@
+//! Approvals by people: the rules that make an emailed link safe to click. The Step Functions task
+//! token stays server-side behind an opaque id; links are signed and expire; a GET only shows a
+//! confirmation page; a decision is taken once.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::TaskError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Default time a person has to decide.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
+const MIN_TIMEOUT_SECONDS: u64 = 60;
+const MAX_TIMEOUT_SECONDS: u64 = 7 * 24 * 60 * 60;
+/// Decided approvals stay readable (409 rather than 404) this long before DynamoDB's TTL removes them.
+pub const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
+const MAX_COMMENT: usize = 1000;
+const MAX_APPROVER: usize = 200;
+
+/// The HMAC key that derives approval ids and signs links (kept in SSM as a SecureString).
+#[derive(Clone)]
+pub struct SigningKey(Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    pub fn new(secret: &str) -> Result<Self, TaskError> {
+        if secret.trim().len() < 32 {
+            return Err(TaskError::invalid(
+                "signingKey",
+                "the approval signing key must be at least 32 characters",
+            ));
+        }
+        Ok(SigningKey(secret.trim().as_bytes().to_vec()))
+    }
+
+    fn mac(&self, parts: &[&str]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        for part in parts {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac
+    }
+
+    fn hex(&self, parts: &[&str], bytes: usize) -> String {
+        self.mac(parts)
+            .finalize()
+            .into_bytes()
+            .iter()
+            .take(bytes)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The opaque id of the approval for a task token: not guessable, and the same for a retried
+/// invocation with the same token.
+pub fn approval_id(key: &SigningKey, task_token: &str) -> String {
+    key.hex(&["approval-id", task_token], 16)
+}
+
+pub fn link_signature(key: &SigningKey, id: &str, expires_at: u64) -> String {
+    key.hex(&["approval-link", id, &expires_at.to_string()], 32)
+}
+
+/// The link in the email: the approval page, never the token.
+pub fn approval_link(base_url: &str, key: &SigningKey, id: &str, expires_at: u64) -> String {
+    format!(
+        "{}/approvals/{id}?exp={expires_at}&sig={}",
+        base_url.trim_end_matches('/'),
+        link_signature(key, id, expires_at)
+    )
+}
+
+/// Checks a link's signature in constant time.
+pub fn verify_link(key: &SigningKey, id: &str, expires_at: &str, signature: &str) -> bool {
+    let Ok(expected) = decode_hex(signature) else {
+        return false;
+    };
+    let Ok(expires_at) = expires_at.parse::<u64>() else {
+        return false;
+    };
+    key.mac(&["approval-link", id, &expires_at.to_string()])
+        .verify_truncated_left(&expected)
+        .is_ok()
+        && expected.len() == 32
+}
+
+fn decode_hex(text: &str) -> Result<Vec<u8>, ()> {
+    if !text.len().is_multiple_of(2) || text.len() > 128 {
+        return Err(());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| ()))
+        .collect()
+}
+
+/// What a person is asked to decide, as shown in the email and on the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequest {
+    /// `deployment` (an unsafe change set) or `manualTask` (seed 000's manual steps).
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub stack_name: Option<String>,
+    #[serde(default)]
+    pub environment_name: Option<String>,
+    #[serde(default)]
+    pub change_set_name: Option<String>,
+    /// The change-set diff as `+ / ~ / -` lines.
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub unsafe_changes: Option<u64>,
+    #[serde(default)]
+    pub total_changes: Option<u64>,
+    #[serde(default)]
+    pub task_name: Option<String>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub requested_by: String,
+}
+
+impl ApprovalRequest {
+    /// Fills defaults and checks the fields a kind needs.
+    pub fn normalised(mut self) -> Result<Self, TaskError> {
+        match self.kind.as_str() {
+            "deployment" => {
+                let stack = self
+                    .stack_name
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        TaskError::invalid(
+                            "request.stackName",
+                            "is required for a deployment approval",
+                        )
+                    })?;
+                if self.title.is_empty() {
+                    self.title =
+                        format!("Approve changes that delete or replace resources in {stack}?");
+                }
+            }
+            "manualTask" => {
+                let task = self
+                    .task_name
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        TaskError::invalid("request.taskName", "is required for a manual task")
+                    })?;
+                if self.title.is_empty() {
+                    self.title = format!("Manual task: {task}");
+                }
+            }
+            other => {
+                return Err(TaskError::invalid(
+                    "request.kind",
+                    format!("must be \"deployment\" or \"manualTask\", got {other:?}"),
+                ))
+            }
+        }
+        if self.requested_by.is_empty() {
+            self.requested_by = "stackgate".into();
+        }
+        Ok(self)
+    }
+
+    /// The error a rejection fails the workflow with.
+    pub fn rejection_error(&self) -> &'static str {
+        if self.kind == "manualTask" {
+            "ManualTaskFailed"
+        } else {
+            "ChangeSetRejected"
+        }
+    }
+}
+
+/// The time a person gets: the requested seconds, within sane bounds.
+pub fn timeout_seconds(requested: Option<u64>) -> u64 {
+    requested
+        .unwrap_or(DEFAULT_TIMEOUT_SECONDS)
+        .clamp(MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Approved,
+    Rejected,
+    /// The workflow stopped waiting before the decision reached it.
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Status::Pending),
+            "approved" => Some(Status::Approved),
+            "rejected" => Some(Status::Rejected),
+            "expired" => Some(Status::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// An approval as stored (the task token is stored beside it, never in this struct).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredApproval {
+    pub id: String,
+    pub status: Status,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub request: ApprovalRequest,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<u64>,
+    pub comment: Option<String>,
+}
+
+/// Why a decision cannot be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    AlreadyDecided,
+    Expired,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::NotFound => 404,
+            Refusal::AlreadyDecided => 409,
+            Refusal::Expired => 410,
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self {
+            Refusal::NotFound => "There is no such request.",
+            Refusal::AlreadyDecided => "This request has already been decided.",
+            Refusal::Expired => "This request has expired; the workflow no longer waits for it.",
+        }
+    }
+}
+
+/// Whether a decision may be taken now.
+pub fn can_decide(stored: Option<&StoredApproval>, now: u64) -> Result<(), Refusal> {
+    let stored = stored.ok_or(Refusal::NotFound)?;
+    match stored.status {
+        Status::Pending if now >= stored.expires_at => Err(Refusal::Expired),
+        Status::Pending => Ok(()),
+        Status::Expired => Err(Refusal::Expired),
+        Status::Approved | Status::Rejected => Err(Refusal::AlreadyDecided),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// A decision as posted by the page's form (or as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DecisionForm {
+    pub decision: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub approver: Option<String>,
+    #[serde(default)]
+    pub exp: Option<String>,
+    #[serde(default)]
+    pub sig: Option<String>,
+}
+
+/// A posted decision, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidDecision {
+    pub decision: Decision,
+    pub approver: String,
+    pub comment: Option<String>,
+}
+
+pub fn parse_decision(form: &DecisionForm) -> Result<ValidDecision, TaskError> {
+    let decision = match form.decision.as_deref().map(str::trim) {
+        Some("approve") | Some("done") => Decision::Approve,
+        Some("reject") | Some("failed") => Decision::Reject,
+        Some(other) => {
+            return Err(TaskError::invalid(
+                "decision",
+                format!("must be \"approve\" or \"reject\", got {other:?}"),
+            ))
+        }
+        None => return Err(TaskError::invalid("decision", "is required")),
+    };
+    let approver = form
+        .approver
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| TaskError::invalid("approver", "say who decides"))?;
+    if approver.len() > MAX_APPROVER || approver.chars().any(char::is_control) {
+        return Err(TaskError::invalid(
+            "approver",
+            "must be a short, printable name",
+        ));
+    }
+    let comment = form
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.len() > MAX_COMMENT) {
+        return Err(TaskError::invalid(
+            "comment",
+            format!("must be at most {MAX_COMMENT} characters"),
+        ));
+    }
+    Ok(ValidDecision {
+        decision,
+        approver: approver.to_string(),
+        comment: comment.map(str::to_string),
+    })
+}
+
+/// What Step Functions receives for a decision: the task output on approval, or (error, cause).
+pub fn task_result(
+    request: &ApprovalRequest,
+    decision: &ValidDecision,
+    decided_at: &str,
+) -> Result<Value, (String, String)> {
+    match decision.decision {
+        Decision::Approve => Ok(json!({
+            "approved": true,
+            "approvedBy": decision.approver,
+            "approvedAt": decided_at,
+            "comment": decision.comment,
+        })),
+        Decision::Reject => Err((
+            request.rejection_error().to_string(),
+            format!(
+                "rejected by {} at {decided_at}{}",
+                decision.approver,
+                decision
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// Epoch seconds as RFC 3339.
+pub fn timestamp(epoch_seconds: u64) -> String {
+    aws_sdk_dynamodb::primitives::DateTime::from_secs(epoch_seconds as i64)
+        .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| epoch_seconds.to_string())
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The email: subject, text and HTML bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    // Templates are files in the repository, compiled in; `.html` ones are auto-escaped.
+    env.add_template(
+        "approval-email.txt",
+        include_str!("../templates/approval-email.txt"),
+    )
+    .expect("valid template");
+    env.add_template(
+        "approval-email.html",
+        include_str!("../templates/approval-email.html"),
+    )
+    .expect("valid template");
+    env.add_template(
+        "approval-page.html",
+        include_str!("../templates/approval-page.html"),
+    )
+    .expect("valid template");
+    env
+}
+
+fn render(name: &str, context: Value) -> Result<String, TaskError> {
+    environment()
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::value::Serde(&context)))
+        .map_err(|e| TaskError::invalid("template", format!("{name}: {e}")))
+}
+
+pub fn render_email(
+    request: &ApprovalRequest,
+    link: &str,
+    created_at: u64,
+    expires_at: u64,
+) -> Result<Email, TaskError> {
+    let context = json!({
+        "request": request,
+        "link": link,
+        "requestedAt": timestamp(created_at),
+        "expiresAt": timestamp(expires_at),
+    });
+    Ok(Email {
+        subject: format!("[stackgate] {}", request.title),
+        text: render("approval-email.txt", context.clone())?,
+        html: render("approval-email.html", context)?,
+    })
+}
+
+/// The confirmation page: the request, and the form only while a decision can be taken.
+pub fn render_page(
+    stored: &StoredApproval,
+    action: &str,
+    exp: &str,
+    sig: &str,
+    message: Option<&str>,
+    open: bool,
+) -> Result<String, TaskError> {
+    let manual = stored.request.kind == "manualTask";
+    render(
+        "approval-page.html",
+        json!({
+            "request": stored.request,
+            "requestedAt": timestamp(stored.created_at),
+            "expiresAt": timestamp(stored.expires_at),
+            "message": message,
+            "open": open,
+            "action": action,
+            "exp": exp,
+            "sig": sig,
+            "approveValue": "approve",
+            "approveLabel": if manual { "Mark as done" } else { "Approve and deploy" },
+            "rejectLabel": if manual { "Mark as failed" } else { "Reject" },
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::new("0123456789abcdef0123456789abcdef-test-key").unwrap()
+    }
+
+    fn deployment() -> ApprovalRequest {
+        ApprovalRequest {
+            kind: "deployment".into(),
+            title: String::new(),
+            stack_name: Some("prod-app".into()),
+            environment_name: Some("prod".into()),
+            change_set_name: Some("stackgate-1".into()),
+            summary: Some("- EventsTopic (AWS::SNS::Topic)\n~ Db (AWS::RDS::DBInstance) [REPLACE]\n+ Queue (AWS::SQS::Queue)".into()),
+            unsafe_changes: Some(2),
+            total_changes: Some(3),
+            task_name: None,
+            instructions: None,
+            requested_by: "pipeline".into(),
+        }
+        .normalised()
+        .unwrap()
+    }
+
+    const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAfake+task/token==";
+
+    #[test]
+    fn ids_hide_the_token_and_are_stable() {
+        let id = approval_id(&key(), TOKEN);
+        assert_eq!(id, approval_id(&key(), TOKEN));
+        assert_eq!(id.len(), 32);
+        assert!(!id.contains("AAAA"));
+        assert_ne!(id, approval_id(&key(), "another-token"));
+        let other_key = SigningKey::new("another key that is long enough to be used!").unwrap();
+        assert_ne!(id, approval_id(&other_key, TOKEN));
+        assert!(SigningKey::new("short").is_err());
+        assert_eq!(format!("{:?}", key()), "SigningKey(..)");
+    }
+
+    #[test]
+    fn links_are_signed_and_forgeries_fail() {
+        let k = key();
+        let id = approval_id(&k, TOKEN);
+        let link = approval_link("https://api.example/v1/", &k, &id, 1_900_000_000);
+        assert!(link.starts_with(&format!(
+            "https://api.example/v1/approvals/{id}?exp=1900000000&sig="
+        )));
+        assert!(!link.contains(TOKEN));
+        let sig = link.rsplit("sig=").next().unwrap();
+        assert!(verify_link(&k, &id, "1900000000", sig));
+        assert!(!verify_link(&k, &id, "1900000001", sig), "extended expiry");
+        assert!(!verify_link(&k, "0000", "1900000000", sig), "other id");
+        assert!(!verify_link(&k, &id, "1900000000", &sig[..62]), "truncated");
+        assert!(!verify_link(&k, &id, "1900000000", "zz"), "not hex");
+        assert!(!verify_link(&k, &id, "soon", sig));
+        let other_key = SigningKey::new("another key that is long enough to be used!").unwrap();
+        assert!(!verify_link(&other_key, &id, "1900000000", sig));
+    }
+
+    fn stored(status: Status, expires_at: u64) -> StoredApproval {
+        StoredApproval {
+            id: "id".into(),
+            status,
+            created_at: 1000,
+            expires_at,
+            request: deployment(),
+            decided_by: None,
+            decided_at: None,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn decisions_are_taken_once_and_only_before_expiry() {
+        assert_eq!(can_decide(None, 5), Err(Refusal::NotFound));
+        assert_eq!(
+            can_decide(Some(&stored(Status::Pending, 2000)), 1999),
+            Ok(())
+        );
+        assert_eq!(
+            can_decide(Some(&stored(Status::Pending, 2000)), 2000),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(
+            can_decide(Some(&stored(Status::Approved, 2000)), 1500),
+            Err(Refusal::AlreadyDecided)
+        );
+        assert_eq!(
+            can_decide(Some(&stored(Status::Rejected, 2000)), 1500),
+            Err(Refusal::AlreadyDecided)
+        );
+        assert_eq!(
+            can_decide(Some(&stored(Status::Expired, 2000)), 1500),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(Refusal::Expired.status(), 410);
+    }
+
+    #[test]
+    fn posted_decisions_are_validated() {
+        let form = |d: &str, a: &str| DecisionForm {
+            decision: Some(d.into()),
+            comment: Some("  ok  ".into()),
+            approver: Some(a.into()),
+            exp: None,
+            sig: None,
+        };
+        let valid = parse_decision(&form("approve", "Ana")).unwrap();
+        assert_eq!(
+            (valid.decision, valid.comment.as_deref()),
+            (Decision::Approve, Some("ok"))
+        );
+        assert_eq!(
+            parse_decision(&form("failed", "Ana")).unwrap().decision,
+            Decision::Reject
+        );
+        assert!(parse_decision(&form("maybe", "Ana")).is_err());
+        assert!(parse_decision(&form("approve", " ")).is_err());
+        assert!(parse_decision(&form("approve", "a\u{7}b")).is_err());
+        let parsed: DecisionForm = serde_urlencoded::from_str(
+            "decision=reject&approver=Bo&comment=too+risky&exp=1&sig=ab",
+        )
+        .unwrap();
+        assert_eq!(
+            parse_decision(&parsed).unwrap().comment.as_deref(),
+            Some("too risky")
+        );
+    }
+
+    #[test]
+    fn task_results_carry_who_and_when() {
+        let request = deployment();
+        let approve = ValidDecision {
+            decision: Decision::Approve,
+            approver: "Ana".into(),
+            comment: None,
+        };
+        let output = task_result(&request, &approve, "2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(output["approvedBy"], "Ana");
+        let reject = ValidDecision {
+            decision: Decision::Reject,
+            approver: "Bo".into(),
+            comment: Some("no".into()),
+        };
+        let (error, cause) = task_result(&request, &reject, "T").unwrap_err();
+        assert_eq!(error, "ChangeSetRejected");
+        assert_eq!(cause, "rejected by Bo at T: no");
+    }
+
+    #[test]
+    fn the_email_shows_the_diff_and_the_link_but_never_the_token() {
+        let k = key();
+        let id = approval_id(&k, TOKEN);
+        let link = approval_link("https://api.example/v1", &k, &id, 90_000);
+        let email = render_email(&deployment(), &link, 3_600, 90_000).unwrap();
+        for body in [&email.text, &email.html] {
+            assert!(body.contains("prod-app"), "{body}");
+            assert!(
+                body.contains("EventsTopic") && body.contains("[REPLACE]"),
+                "{body}"
+            );
+            assert!(
+                body.contains("1970-01-02T01:00:00Z"),
+                "expiry shown: {body}"
+            );
+            assert!(!body.contains(TOKEN) && !body.contains("AAAAKg"), "{body}");
+        }
+        assert!(email.text.contains(&link));
+        // HTML attributes are entity-escaped ('/' as &#x2f;, '&' as &amp;); the signature is intact.
+        let sig = link.rsplit("sig=").next().unwrap();
+        assert!(
+            email
+                .html
+                .contains(&format!("{id}?exp=90000&amp;sig={sig}")),
+            "{}",
+            email.html
+        );
+        assert!(email.subject.contains("prod-app"));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let mut request = deployment();
+        request.summary = Some("<script>alert(1)</script>".into());
+        let email = render_email(&request, "https://x/approvals/1?exp=1&sig=a", 0, 1).unwrap();
+        assert!(!email.html.contains("<script>"));
+        assert!(email.text.contains("<script>"), "plain text is not HTML");
+    }
+
+    #[test]
+    fn the_page_has_the_form_only_while_open() {
+        let s = stored(Status::Pending, 2000);
+        let open = render_page(&s, "/approvals/id", "2000", "abcd", None, true).unwrap();
+        assert!(open.contains("<form method=\"post\"") && open.contains("value=\"abcd\""));
+        let closed = render_page(
+            &s,
+            "/approvals/id",
+            "2000",
+            "abcd",
+            Some("This request has already been decided."),
+            false,
+        )
+        .unwrap();
+        assert!(!closed.contains("<form") && closed.contains("already been decided"));
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        assert_eq!(timeout_seconds(None), DEFAULT_TIMEOUT_SECONDS);
+        assert_eq!(timeout_seconds(Some(1)), MIN_TIMEOUT_SECONDS);
+        assert_eq!(timeout_seconds(Some(u64::MAX)), MAX_TIMEOUT_SECONDS);
+    }
+
+    #[test]
+    fn requests_need_their_kind_fields() {
+        let mut r = deployment();
+        r.stack_name = None;
+        assert!(r.normalised().is_err());
+        let manual = ApprovalRequest {
+            kind: "manualTask".into(),
+            title: String::new(),
+            stack_name: None,
+            environment_name: None,
+            change_set_name: None,
+            summary: None,
+            unsafe_changes: None,
+            total_changes: None,
+            task_name: Some("Open firewall port".into()),
+            instructions: Some("Ticket NET-1".into()),
+            requested_by: String::new(),
+        }
+        .normalised()
+        .unwrap();
+        assert_eq!(manual.title, "Manual task: Open firewall port");
+        assert_eq!(manual.rejection_error(), "ManualTaskFailed");
+        let mut bad = deployment();
+        bad.kind = "other".into();
+        assert!(bad.normalised().is_err());
+    }
+}
