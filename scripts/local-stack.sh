@@ -57,7 +57,8 @@ up() {
   start frontdoor "$target/debug/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
     --moto "127.0.0.1:$moto_port" --lambda "127.0.0.1:$lambda_port"
   {
-    "$target/debug/stackgate-local" env-file
+    # The approval page is served by cargo-lambda's function URL locally, not by API Gateway.
+    "$target/debug/stackgate-local" env-file --set "APPROVAL_BASE_URL=http://127.0.0.1:$lambda_port/lambda-url/approval-api"
     echo "AWS_ENDPOINT_URL=$endpoint"
     echo "AWS_REGION=us-east-1"
     echo "AWS_ACCESS_KEY_ID=test"

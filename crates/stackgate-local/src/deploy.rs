@@ -5,6 +5,18 @@ use std::collections::BTreeMap;
 use crate::template::{substitute, LocalResource, LocalTemplate, ACCOUNT};
 use crate::{BoxError, LocalClients, REGION};
 
+pub const SIGNING_KEY_PARAMETER: &str = "/stackgate/approval-signing-key";
+pub const SENDER: &str = "stackgate@example.com";
+pub const APPROVER: &str = "approver@example.com";
+
+/// A fresh random key for signing approval links (the local stack's stand-in for an operator's).
+fn random_key() -> Result<String, BoxError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Parameter values the local stack deploys the template with.
 pub fn local_parameters() -> BTreeMap<String, String> {
     [
@@ -26,6 +38,12 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "stackgate-local-artifacts".to_string(),
         ),
         ("ApiAuthorization", "API_KEY".to_string()),
+        (
+            "ApprovalSigningKeyParameterName",
+            SIGNING_KEY_PARAMETER.to_string(),
+        ),
+        ("SesSenderIdentity", SENDER.to_string()),
+        ("Approvers", APPROVER.to_string()),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
     ]
@@ -70,6 +88,40 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
             LocalResource::Topic { logical_id } => {
                 clients.sns.create_topic().name(&logical_id).send().await?;
             }
+            LocalResource::Table { name, hash_key } => {
+                use aws_sdk_dynamodb::types::{
+                    AttributeDefinition, BillingMode, KeySchemaElement, KeyType,
+                    ScalarAttributeType,
+                };
+                if clients
+                    .dynamodb
+                    .describe_table()
+                    .table_name(&name)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    clients
+                        .dynamodb
+                        .create_table()
+                        .table_name(&name)
+                        .billing_mode(BillingMode::PayPerRequest)
+                        .attribute_definitions(
+                            AttributeDefinition::builder()
+                                .attribute_name(&hash_key)
+                                .attribute_type(ScalarAttributeType::S)
+                                .build()?,
+                        )
+                        .key_schema(
+                            KeySchemaElement::builder()
+                                .attribute_name(&hash_key)
+                                .key_type(KeyType::Hash)
+                                .build()?,
+                        )
+                        .send()
+                        .await?;
+                }
+            }
             LocalResource::Bucket { name, .. } => {
                 let exists = clients.s3.head_bucket().bucket(&name).send().await.is_ok();
                 if !exists {
@@ -90,6 +142,30 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
             clients.s3.create_bucket().bucket(bucket).send().await?;
         }
     }
+    // What an operator creates beside the template: the signing key and the SES sender identity.
+    let has_key = clients
+        .ssm
+        .get_parameter()
+        .name(SIGNING_KEY_PARAMETER)
+        .send()
+        .await
+        .is_ok();
+    if !has_key {
+        clients
+            .ssm
+            .put_parameter()
+            .name(SIGNING_KEY_PARAMETER)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(random_key()?)
+            .send()
+            .await?;
+    }
+    let _ = clients
+        .ses
+        .create_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await;
     let role = format!("arn:aws:iam::{ACCOUNT}:role/stackgate-local-states");
     let mut arns = Vec::new();
     for machine in template.state_machines()? {

@@ -58,6 +58,9 @@ pub struct LocalClients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl LocalClients {
@@ -72,6 +75,9 @@ impl LocalClients {
                     .build(),
             ),
             sns: aws_sdk_sns::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            ses: aws_sdk_sesv2::Client::new(&config),
         }
     }
 }

@@ -24,7 +24,11 @@ enum Command {
         lambda: String,
     },
     /// Print the functions' environment (from template.yaml), as an env file for cargo-lambda.
-    EnvFile,
+    EnvFile {
+        /// KEY=VALUE for variables whose template value has no local equivalent.
+        #[arg(long = "set")]
+        overrides: Vec<String>,
+    },
     /// Create the template's topics, buckets and state machines on the running local stack.
     Deploy,
     /// Run the main job: create, safe update, unsafe refused, no changes.
@@ -57,8 +61,16 @@ async fn main() -> Result<(), BoxError> {
         } => {
             frontdoor::serve(listen, frontdoor::Upstreams { moto, lambda }).await?;
         }
-        Command::EnvFile => {
-            for (key, value) in deploy::load_template()?.function_environment()? {
+        Command::EnvFile { overrides } => {
+            let overrides = overrides
+                .iter()
+                .map(|o| {
+                    o.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| format!("--set takes KEY=VALUE, got {o:?}"))
+                })
+                .collect::<Result<_, _>>()?;
+            for (key, value) in deploy::load_template()?.function_environment(&overrides)? {
                 println!("{key}={value}");
             }
         }

@@ -21,8 +21,18 @@ pub enum TemplateError {
 /// A resource of the template that exists locally too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalResource {
-    Topic { logical_id: String },
-    Bucket { logical_id: String, name: String },
+    Topic {
+        logical_id: String,
+    },
+    Bucket {
+        logical_id: String,
+        name: String,
+    },
+    /// A DynamoDB table with a string hash key.
+    Table {
+        name: String,
+        hash_key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +144,7 @@ impl LocalTemplate {
         match self.resource_type(name) {
             Some("AWS::SNS::Topic") => Ok(format!("arn:aws:sns:{}:{ACCOUNT}:{name}", self.region)),
             Some("AWS::S3::Bucket") => Ok(bucket_name(name)),
+            Some("AWS::DynamoDB::Table") => Ok(bucket_name(name)),
             Some("AWS::Serverless::Function") => self.function_binary(name).ok_or_else(|| {
                 TemplateError::Unsupported(format!("function {name} has no Binary"))
             }),
@@ -163,6 +174,11 @@ impl LocalTemplate {
             (Some("AWS::SNS::Topic"), "TopicArn") => self.resolve_ref(name),
             (Some("AWS::SNS::Topic"), "TopicName") => Ok(name.to_string()),
             (Some("AWS::S3::Bucket"), "Arn") => Ok(format!("arn:aws:s3:::{}", bucket_name(name))),
+            (Some("AWS::DynamoDB::Table"), "Arn") => Ok(format!(
+                "arn:aws:dynamodb:{}:{ACCOUNT}:table/{}",
+                self.region,
+                bucket_name(name)
+            )),
             _ => Err(TemplateError::Unsupported(format!(
                 "!GetAtt {argument} has no local value"
             ))),
@@ -180,6 +196,21 @@ impl LocalTemplate {
                     logical_id: id.into(),
                     name: bucket_name(id),
                 }),
+                "AWS::DynamoDB::Table" => {
+                    let hash_key = r
+                        .get("Properties")?
+                        .get("KeySchema")?
+                        .as_sequence()?
+                        .iter()
+                        .find(|k| k.get("KeyType").and_then(Value::as_str) == Some("HASH"))?
+                        .get("AttributeName")?
+                        .as_str()?
+                        .to_string();
+                    Some(LocalResource::Table {
+                        name: bucket_name(id),
+                        hash_key,
+                    })
+                }
                 _ => None,
             })
             .collect()
@@ -219,8 +250,13 @@ impl LocalTemplate {
     /// The functions' environment (globals merged with each function's own), resolved locally.
     /// `cargo lambda watch` takes one environment for all functions, so a variable must mean the
     /// same thing everywhere it appears.
-    pub fn function_environment(&self) -> Result<BTreeMap<String, String>, TemplateError> {
-        let mut env = BTreeMap::new();
+    /// `overrides` replace (and are not resolved from) the template's values: for variables whose
+    /// value has no local equivalent, such as the API Gateway URL of the approval page.
+    pub fn function_environment(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
+        let mut env = overrides.clone();
         let globals = self
             .root
             .get("Globals")
@@ -242,6 +278,9 @@ impl LocalTemplate {
             };
             for (key, value) in variables {
                 let key = key.as_str().unwrap_or_default().to_string();
+                if overrides.contains_key(&key) {
+                    continue;
+                }
                 let value = self.resolve(value)?;
                 if let Some(previous) = env.insert(key.clone(), value.clone()) {
                     if previous != value {
@@ -315,7 +354,11 @@ mod tests {
 
     #[test]
     fn function_environment_is_resolved() {
-        let env = project_template().function_environment().unwrap();
+        let overrides =
+            BTreeMap::from([("APPROVAL_BASE_URL".to_string(), "http://local".to_string())]);
+        let env = project_template().function_environment(&overrides).unwrap();
+        assert_eq!(env["APPROVAL_BASE_URL"], "http://local");
+        assert_eq!(env["APPROVALS_TABLE"], "stackgate-local-approvalstable");
         assert_eq!(env["STAGING_BUCKET"], "stackgate-local-stagingbucket");
         assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
     }

@@ -274,7 +274,7 @@ pub fn template_url_bucket(url: &str, config: &ApiConfig) -> Option<String> {
         .then(|| bucket.to_string())
 }
 
-const CREATE_FIELDS: [&str; 10] = [
+const CREATE_FIELDS: [&str; 11] = [
     "stackName",
     "environmentName",
     "templateUrl",
@@ -285,6 +285,7 @@ const CREATE_FIELDS: [&str; 10] = [
     "capabilities",
     "onUnsafe",
     "blueGreenSuffix",
+    "approvalTimeoutSeconds",
 ];
 
 /// Validates `POST /stacks` and returns the workflow input and the deployment it describes.

@@ -16,7 +16,7 @@ const KNOWN_CAPABILITIES: [&str; 3] = [
     "CAPABILITY_NAMED_IAM",
     "CAPABILITY_AUTO_EXPAND",
 ];
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 14] = [
     "environmentName",
     "stackName",
     "templatePath",
@@ -30,6 +30,7 @@ const KNOWN_FIELDS: [&str; 13] = [
     "capabilities",
     "onUnsafe",
     "blueGreenSuffix",
+    "approvalTimeoutSeconds",
 ];
 
 /// Where the template comes from.
@@ -57,6 +58,8 @@ pub enum TemplateSource {
 pub enum OnUnsafe {
     Fail,
     BlueGreen,
+    /// Ask people (approval email and page); execute only on their yes.
+    Approve,
 }
 
 /// A validated deployment request; what the later states of the workflow work from.
@@ -73,6 +76,13 @@ pub struct Deployment {
     pub on_unsafe: OnUnsafe,
     /// The stack a blue/green deployment creates instead of replacing resources.
     pub blue_green_stack_name: String,
+    /// How long an approval waits for a decision (`onUnsafe: approve`).
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_seconds: u64,
+}
+
+fn default_approval_timeout() -> u64 {
+    crate::approval::DEFAULT_TIMEOUT_SECONDS
 }
 
 /// Checks a name against CloudFormation's rule: a letter, then letters, digits and hyphens.
@@ -243,9 +253,10 @@ fn on_unsafe(object: &Map<String, Value>) -> Result<OnUnsafe, TaskError> {
     match string_field(object, "onUnsafe")?.as_deref() {
         None | Some("fail") => Ok(OnUnsafe::Fail),
         Some("blueGreen") => Ok(OnUnsafe::BlueGreen),
+        Some("approve") => Ok(OnUnsafe::Approve),
         Some(other) => Err(TaskError::invalid(
             "onUnsafe",
-            format!("must be \"fail\" or \"blueGreen\", got {other:?}"),
+            format!("must be \"fail\", \"blueGreen\" or \"approve\", got {other:?}"),
         )),
     }
 }
@@ -307,6 +318,25 @@ fn template_source(object: &Map<String, Value>) -> Result<TemplateSource, TaskEr
     Ok(TemplateSource::S3Object { bucket, key })
 }
 
+fn approval_timeout(object: &Map<String, Value>) -> Result<u64, TaskError> {
+    const FIELD: &str = "approvalTimeoutSeconds";
+    const RANGE: std::ops::RangeInclusive<u64> = 60..=604_800;
+    match object.get(FIELD) {
+        None | Some(Value::Null) => Ok(crate::approval::DEFAULT_TIMEOUT_SECONDS),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(seconds) if RANGE.contains(&seconds) => Ok(seconds),
+            _ => Err(TaskError::invalid(
+                FIELD,
+                "must be a whole number of seconds from 60 to 604800 (7 days)",
+            )),
+        },
+        Some(other) => Err(TaskError::invalid(
+            FIELD,
+            format!("must be a number, got {}", json_kind(other)),
+        )),
+    }
+}
+
 /// A short, name-safe suffix for the blue/green stack, stable for one execution.
 pub fn default_blue_green_suffix(execution_name: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -357,6 +387,7 @@ pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deploymen
         capabilities: capabilities(object)?,
         on_unsafe: on_unsafe(object)?,
         blue_green_stack_name,
+        approval_timeout_seconds: approval_timeout(object)?,
     })
 }
 
@@ -485,6 +516,14 @@ mod tests {
             (
                 json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","onUnsafe":"yolo"}),
                 "onUnsafe",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","approvalTimeoutSeconds":5}),
+                "approvalTimeoutSeconds",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","approvalTimeoutSeconds":"1h"}),
+                "approvalTimeoutSeconds",
             ),
             (
                 json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","stackname":"typo"}),

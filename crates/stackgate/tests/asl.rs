@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn machines() -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
@@ -81,6 +81,34 @@ fn transitions(state: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// Every state reachable from `start` (inclusive).
+fn reachable_from(states: &BTreeMap<String, Value>, start: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut pending = vec![start.to_string()];
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(state) = states.get(&name) {
+            pending.extend(transitions(state).into_iter().map(|(target, _)| target));
+        }
+    }
+    seen
+}
+
+/// (state, how) for every transition into `target`.
+fn ways_in(states: &BTreeMap<String, Value>, target: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (name, state) in states {
+        for (next, how) in transitions(state) {
+            if next == target {
+                found.push((name.clone(), how));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn every_task_has_retry_timeout_and_a_catch_to_the_notify_path() {
     for (file, machine) in machines() {
@@ -88,14 +116,11 @@ fn every_task_has_retry_timeout_and_a_catch_to_the_notify_path() {
             if state["Type"] != "Task" {
                 continue;
             }
-            assert!(
-                state["Retry"].as_array().is_some_and(|r| !r.is_empty()),
-                "{file}: {name} has no Retry"
-            );
-            assert!(
-                state["TimeoutSeconds"].is_u64(),
-                "{file}: {name} has no TimeoutSeconds"
-            );
+            let retries = state["Retry"].as_array().is_some_and(|r| !r.is_empty());
+            assert!(retries, "{file}: {name} has no Retry");
+            let timeout =
+                state["TimeoutSeconds"].is_u64() || state["TimeoutSecondsPath"].is_string();
+            assert!(timeout, "{file}: {name} has no TimeoutSeconds");
             let catches_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
                 c["ErrorEquals"]
                     .as_array()
@@ -146,13 +171,24 @@ fn failures_pass_through_one_notify_state() {
                 }
             }
         }
-        // Every Catch goes to the notify state (or, from it, to the Fail).
+        // Every Catch leads to the notify state (possibly through clean-up states), and never on
+        // to executing anything.
         for (name, state) in &states {
             for catcher in state["Catch"].as_array().into_iter().flatten() {
                 let next = catcher["Next"].as_str().unwrap().to_string();
+                if notify.contains(name) && fails.contains(&next) {
+                    continue;
+                }
+                let reachable = reachable_from(&states, &next);
+                let notifies = reachable.iter().any(|s| notify.contains(s));
                 assert!(
-                    notify.contains(&next) || (notify.contains(name) && fails.contains(&next)),
-                    "{file}: {name} catches to {next}"
+                    notifies,
+                    "{file}: {name} catches to {next}, which never notifies"
+                );
+                let executes = reachable.iter().any(|s| s == "ExecuteChangeSet");
+                assert!(
+                    !executes,
+                    "{file}: a failure in {name} can lead to ExecuteChangeSet"
                 );
             }
         }
@@ -163,19 +199,18 @@ fn failures_pass_through_one_notify_state() {
 fn lambda_results_are_selected_to_keep_state_small() {
     for (file, machine) in machines() {
         for (name, state) in all_states(&machine) {
-            if state["Resource"] == "arn:aws:states:::lambda:invoke" {
-                assert!(
-                    state["ResultSelector"].is_object()
-                        || state["ResultPath"].is_null() && state.get("ResultPath").is_some(),
-                    "{file}: {name} keeps the whole Lambda response"
-                );
+            let resource = state["Resource"].as_str().unwrap_or_default();
+            if resource.starts_with("arn:aws:states:::lambda:invoke") {
+                let small = state["ResultSelector"].is_object()
+                    || state.get("ResultPath").is_some_and(Value::is_null);
+                assert!(small, "{file}: {name} keeps the whole Lambda response");
             }
         }
     }
 }
 
 #[test]
-fn the_change_set_is_executed_only_behind_the_safety_verdict() {
+fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     let machine = safe_deploy();
     let states = all_states(&machine);
     let executes: Vec<&String> = states
@@ -188,23 +223,16 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict() {
         .map(|(n, _)| n)
         .collect();
     assert_eq!(executes, ["ExecuteChangeSet"], "one execute state");
-
-    let mut ways_in = Vec::new();
-    for (name, state) in &states {
-        for (target, how) in transitions(state) {
-            if target == "ExecuteChangeSet" {
-                ways_in.push((name.clone(), how));
-            }
-        }
-    }
     assert_eq!(
-        ways_in,
-        [("IsChangeSetSafe".to_string(), "Choice 0".to_string())]
+        ways_in(&states, "ExecuteChangeSet"),
+        [
+            ("IsApproved".to_string(), "Choice 0".to_string()),
+            ("IsChangeSetSafe".to_string(), "Choice 0".to_string()),
+        ]
     );
 
     let gate = &states["IsChangeSetSafe"];
-    let rule = &gate["Choices"][0];
-    let verdicts: BTreeSet<&str> = rule["Or"]
+    let verdicts: BTreeSet<&str> = gate["Choices"][0]["Or"]
         .as_array()
         .unwrap()
         .iter()
@@ -222,6 +250,32 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict() {
     assert_eq!(inspect["changeSetName.$"], execute["ChangeSetName.$"]);
     assert_eq!(inspect["stackName.$"], execute["StackName.$"]);
     assert_eq!(states["InspectChangeSet"]["Next"], "IsChangeSetSafe");
+
+    // The other way in: a person approved the inspected change set.
+    let approved = &states["IsApproved"]["Choices"][0];
+    assert_eq!(approved["Variable"], "$.approval.approved");
+    assert_eq!(approved["BooleanEquals"], json!(true));
+    assert_eq!(
+        ways_in(&states, "IsApproved"),
+        [("RequestApproval".to_string(), "Next".to_string())]
+    );
+    let asks = ways_in(&states, "RequestApproval");
+    assert_eq!(asks.len(), 1);
+    assert_eq!(asks[0].0, "ChooseUnsafeHandling");
+    let index: usize = asks[0].1.trim_start_matches("Choice ").parse().unwrap();
+    let rule = &states["ChooseUnsafeHandling"]["Choices"][index];
+    assert_eq!(rule["Variable"], "$.check.deployment.onUnsafe");
+    assert_eq!(rule["StringEquals"], "approve");
+    let request = &states["RequestApproval"];
+    assert!(request["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("lambda:invoke.waitForTaskToken"));
+    assert_eq!(
+        request["Parameters"]["Payload"]["request"]["changeSetName.$"],
+        execute["ChangeSetName.$"]
+    );
+    assert_eq!(request["ResultPath"], "$.approval");
 }
 
 #[test]

@@ -2,8 +2,11 @@
 
 pub mod cloudformation;
 pub mod codepipeline;
+pub mod dynamodb;
 pub mod s3;
+pub mod ses;
 pub mod sfn;
+pub mod ssm;
 
 use std::time::Duration;
 
@@ -108,6 +111,50 @@ impl PipelineClients {
             s3: s3_client(&config),
             codepipeline: aws_sdk_codepipeline::Client::new(&config),
             state_machine_arn,
+        })
+    }
+}
+
+/// The clients and settings of the approval functions (emailer and page).
+#[derive(Debug, Clone)]
+pub struct ApprovalClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// `APPROVALS_TABLE`
+    pub table: String,
+    /// Read once from the SecureString named by `SIGNING_KEY_PARAMETER`.
+    pub key: crate::approval::SigningKey,
+    /// `SENDER`: the SES identity emails come from.
+    pub sender: Option<String>,
+    /// `APPROVERS`: comma-separated addresses.
+    pub approvers: Vec<String>,
+    /// `APPROVAL_BASE_URL`: where the approval page is served (the API's stage URL).
+    pub base_url: Option<String>,
+}
+
+impl ApprovalClients {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let required = |name: &str| {
+            var(name).ok_or_else(|| {
+                TaskError::invalid(name, "must be set in the function's environment")
+            })
+        };
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let ssm = aws_sdk_ssm::Client::new(&config);
+        let secret = ssm::secure_string(&ssm, &required("SIGNING_KEY_PARAMETER")?).await?;
+        Ok(ApprovalClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            ses: aws_sdk_sesv2::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            table: required("APPROVALS_TABLE")?,
+            key: crate::approval::SigningKey::new(&secret)?,
+            sender: var("SENDER"),
+            approvers: var("APPROVERS")
+                .map(|a| crate::api::split_list(&a))
+                .unwrap_or_default(),
+            base_url: var("APPROVAL_BASE_URL"),
         })
     }
 }

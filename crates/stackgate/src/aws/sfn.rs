@@ -171,3 +171,56 @@ mod tests {
         );
     }
 }
+
+/// Whether a task-token answer reached a waiting task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    /// The task is gone: timed out, its execution ended, or the token is no longer valid.
+    TaskGone,
+}
+
+fn gone<E: aws_sdk_sfn::error::ProvideErrorMetadata>(error: &E) -> bool {
+    matches!(
+        error.code(),
+        Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
+    )
+}
+
+pub async fn send_task_success(
+    client: &Client,
+    task_token: &str,
+    output: &str,
+) -> Result<Delivery, TaskError> {
+    match client
+        .send_task_success()
+        .task_token(task_token)
+        .output(output)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Delivery::Delivered),
+        Err(error) if error.as_service_error().is_some_and(gone) => Ok(Delivery::TaskGone),
+        Err(error) => Err(classify("SendTaskSuccess", &error)),
+    }
+}
+
+pub async fn send_task_failure(
+    client: &Client,
+    task_token: &str,
+    error_name: &str,
+    cause: &str,
+) -> Result<Delivery, TaskError> {
+    match client
+        .send_task_failure()
+        .task_token(task_token)
+        .error(error_name)
+        .cause(cause)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Delivery::Delivered),
+        Err(error) if error.as_service_error().is_some_and(gone) => Ok(Delivery::TaskGone),
+        Err(error) => Err(classify("SendTaskFailure", &error)),
+    }
+}

@@ -1,5 +1,7 @@
 //! Task handlers: thin glue between a state's JSON and the domain, one module per function.
 
+pub mod approval_api;
+pub mod approval_emailer;
 pub mod check_stack;
 pub mod create_change_set;
 pub mod inspect_change_set;

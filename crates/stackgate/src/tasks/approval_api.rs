@@ -1,0 +1,358 @@
+//! `approval-api`: the approval page. `GET /approvals/{id}` only shows the request and a form;
+//! `POST /approvals/{id}` decides, once: a conditional write makes the link single-use, then the
+//! waiting task gets SendTaskSuccess or SendTaskFailure. Links are checked against their signature
+//! and expiry before anything is read.
+
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use crate::approval::{self, DecisionForm, Refusal, Status, StoredApproval};
+use crate::aws::sfn::Delivery;
+use crate::aws::{dynamodb, sfn, ApprovalClients};
+use crate::TaskError;
+
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// How the caller wants the answer: a browser gets HTML, a program that sent JSON gets JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Html,
+    Json,
+}
+
+fn respond(format: Format, status: u16, html: String, json_body: Value) -> Response<Body> {
+    let (content_type, body) = match format {
+        Format::Html => ("text/html; charset=utf-8", html),
+        Format::Json => ("application/json", json_body.to_string()),
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
+    let headers = response.headers_mut();
+    let set =
+        |headers: &mut lambda_http::http::HeaderMap, name: &'static str, value: &'static str| {
+            headers.insert(name, lambda_http::http::HeaderValue::from_static(value));
+        };
+    headers.insert(
+        CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static(content_type),
+    );
+    headers.insert(
+        CACHE_CONTROL,
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    // The link carries its signature: never leak it through Referer; no framing, no scripts.
+    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "x-frame-options", "DENY");
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    );
+    response
+}
+
+fn plain_page(title: &str, message: &str) -> String {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head><body style=\"font-family: sans-serif\"><h2>{}</h2><p>{}</p></body></html>",
+        escape(title),
+        escape(title),
+        escape(message)
+    )
+}
+
+fn simple(format: Format, status: u16, title: &str, message: &str) -> Response<Body> {
+    respond(
+        format,
+        status,
+        plain_page(title, message),
+        json!({"status": status, "title": title, "detail": message}),
+    )
+}
+
+/// `/approvals/{id}` -> id
+fn approval_id(path: &str) -> Option<&str> {
+    let id = path.trim_end_matches('/').strip_prefix("/approvals/")?;
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit())).then_some(id)
+}
+
+pub async fn handle(
+    clients: &ApprovalClients,
+    request: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() {
+        request.uri().path()
+    } else {
+        raw
+    }
+    .to_string();
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let format = if is_json { Format::Json } else { Format::Html };
+    let response = match (request.method().as_str(), approval_id(&path)) {
+        (_, None) => Ok(simple(
+            format,
+            404,
+            "Not found",
+            "There is no such request.",
+        )),
+        ("GET", Some(id)) => show(clients, &request, id, format).await,
+        ("POST", Some(id)) => decide(clients, &request, id, format, is_json).await,
+        _ => {
+            let mut response = simple(
+                format,
+                405,
+                "Method not allowed",
+                "Use GET to review and POST to decide.",
+            );
+            response.headers_mut().insert(
+                "allow",
+                lambda_http::http::HeaderValue::from_static("GET, POST"),
+            );
+            Ok(response)
+        }
+    };
+    let response = response.unwrap_or_else(|error| {
+        tracing::error!(error_type = error.error_type(), "approval request failed");
+        simple(
+            format,
+            503,
+            "Try again",
+            "The request could not be handled just now; nothing was decided.",
+        )
+    });
+    tracing::info!(method = %request.method(), status = response.status().as_u16(), "approval page answered");
+    Ok(response)
+}
+
+fn query(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_string)
+}
+
+async fn load(
+    clients: &ApprovalClients,
+    id: &str,
+) -> Result<Option<(StoredApproval, String)>, TaskError> {
+    dynamodb::get_approval(&clients.dynamodb, &clients.table, id).await
+}
+
+fn page(
+    stored: &StoredApproval,
+    path_id: &str,
+    exp: &str,
+    sig: &str,
+    message: Option<&str>,
+    open: bool,
+) -> Result<String, TaskError> {
+    // The form posts back to the same relative path (the page's own URL, signature included).
+    approval::render_page(stored, path_id, exp, sig, message, open)
+}
+
+fn status_json(stored: &StoredApproval, message: Option<&str>) -> Value {
+    json!({
+        "approvalId": stored.id,
+        "status": stored.status.as_str(),
+        "expiresAt": approval::timestamp(stored.expires_at),
+        "decidedBy": stored.decided_by,
+        "message": message,
+    })
+}
+
+async fn show(
+    clients: &ApprovalClients,
+    request: &Request,
+    id: &str,
+    format: Format,
+) -> Result<Response<Body>, TaskError> {
+    let (exp, sig) = (
+        query(request, "exp").unwrap_or_default(),
+        query(request, "sig").unwrap_or_default(),
+    );
+    if !approval::verify_link(&clients.key, id, &exp, &sig) {
+        return Ok(simple(
+            format,
+            403,
+            "Invalid link",
+            "This link is not valid. Use the link from the email.",
+        ));
+    }
+    let Some((stored, _)) = load(clients, id).await? else {
+        return Ok(simple(
+            format,
+            404,
+            "Not found",
+            Refusal::NotFound.message(),
+        ));
+    };
+    let (status, message, open) = match approval::can_decide(Some(&stored), approval::now()) {
+        Ok(()) => (200, None, true),
+        Err(refusal) => (refusal.status(), Some(refusal.message()), false),
+    };
+    let html = page(&stored, id, &exp, &sig, message, open)?;
+    Ok(respond(format, status, html, status_json(&stored, message)))
+}
+
+async fn decide(
+    clients: &ApprovalClients,
+    request: &Request,
+    id: &str,
+    format: Format,
+    is_json: bool,
+) -> Result<Response<Body>, TaskError> {
+    let body = request.body().as_ref();
+    if body.len() > MAX_FORM_BYTES {
+        return Ok(simple(format, 413, "Too large", "The form is too large."));
+    }
+    let parsed: Result<DecisionForm, String> = if is_json {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    } else {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    };
+    let mut form = match parsed {
+        Ok(form) => form,
+        Err(e) => {
+            return Ok(simple(
+                format,
+                400,
+                "Bad request",
+                &format!("The form could not be read: {e}"),
+            ))
+        }
+    };
+    form.exp = form.exp.or_else(|| query(request, "exp"));
+    form.sig = form.sig.or_else(|| query(request, "sig"));
+    let (exp, sig) = (
+        form.exp.clone().unwrap_or_default(),
+        form.sig.clone().unwrap_or_default(),
+    );
+    if !approval::verify_link(&clients.key, id, &exp, &sig) {
+        return Ok(simple(
+            format,
+            403,
+            "Invalid link",
+            "This link is not valid. Use the link from the email.",
+        ));
+    }
+    let Some((stored, token)) = load(clients, id).await? else {
+        return Ok(simple(
+            format,
+            404,
+            "Not found",
+            Refusal::NotFound.message(),
+        ));
+    };
+    let now = approval::now();
+    if let Err(refusal) = approval::can_decide(Some(&stored), now) {
+        let html = page(&stored, id, &exp, &sig, Some(refusal.message()), false)?;
+        return Ok(respond(
+            format,
+            refusal.status(),
+            html,
+            status_json(&stored, Some(refusal.message())),
+        ));
+    }
+    let decision = match approval::parse_decision(&form) {
+        Ok(decision) => decision,
+        Err(error) => {
+            let message = error.to_string();
+            let html = page(&stored, id, &exp, &sig, Some(&message), true)?;
+            return Ok(respond(
+                format,
+                400,
+                html,
+                status_json(&stored, Some(&message)),
+            ));
+        }
+    };
+    let status = match decision.decision {
+        approval::Decision::Approve => Status::Approved,
+        approval::Decision::Reject => Status::Rejected,
+    };
+    let won = dynamodb::decide(
+        &clients.dynamodb,
+        &clients.table,
+        id,
+        status,
+        &decision.approver,
+        decision.comment.as_deref(),
+        now,
+    )
+    .await?;
+    if !won {
+        // Someone else decided first, or it expired meanwhile.
+        let current = load(clients, id).await?.map(|(s, _)| s);
+        let refusal = approval::can_decide(current.as_ref(), now)
+            .err()
+            .unwrap_or(Refusal::AlreadyDecided);
+        let shown = current.unwrap_or(stored);
+        let html = page(&shown, id, &exp, &sig, Some(refusal.message()), false)?;
+        return Ok(respond(
+            format,
+            refusal.status(),
+            html,
+            status_json(&shown, Some(refusal.message())),
+        ));
+    }
+    let decided_at = approval::timestamp(now);
+    let delivery = match approval::task_result(&stored.request, &decision, &decided_at) {
+        Ok(output) => sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
+    };
+    let delivery = match delivery {
+        Ok(delivery) => delivery,
+        Err(error) => {
+            // Not delivered: undo, so that the decision can be taken again.
+            dynamodb::revert_to_pending(&clients.dynamodb, &clients.table, id).await?;
+            return Err(error);
+        }
+    };
+    let mut decided = stored.clone();
+    decided.status = status;
+    decided.decided_by = Some(decision.approver.clone());
+    if delivery == Delivery::TaskGone {
+        dynamodb::mark_expired(&clients.dynamodb, &clients.table, id).await?;
+        decided.status = Status::Expired;
+        let message = "The workflow had already stopped waiting (it timed out or ended); your decision was not applied.";
+        let html = page(&decided, id, &exp, &sig, Some(message), false)?;
+        return Ok(respond(
+            format,
+            410,
+            html,
+            status_json(&decided, Some(message)),
+        ));
+    }
+    tracing::info!(
+        approval_id = id,
+        decision = status.as_str(),
+        "decision delivered"
+    );
+    let message = match status {
+        Status::Approved => format!(
+            "Approved by {} at {decided_at}. The workflow continues.",
+            decision.approver
+        ),
+        _ => format!(
+            "Rejected by {} at {decided_at}. The workflow stops.",
+            decision.approver
+        ),
+    };
+    let html = page(&decided, id, &exp, &sig, Some(&message), false)?;
+    Ok(respond(
+        format,
+        200,
+        html,
+        status_json(&decided, Some(&message)),
+    ))
+}

@@ -1,0 +1,98 @@
+//! `approval-emailer`: the `lambda:invoke.waitForTaskToken` task of an approval. It stores the task
+//! token under an opaque id and emails the approvers a signed, expiring link to the approval page.
+//! The token is never logged, put in a link, or returned.
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::parse_input;
+use crate::approval::{self, ApprovalRequest, Status, StoredApproval};
+use crate::aws::{dynamodb, ses, ApprovalClients};
+use crate::TaskError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    task_token: String,
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
+    request: ApprovalRequest,
+}
+
+// Deliberately no Debug: the input holds the task token.
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub approval_id: String,
+    pub expires_at: String,
+    pub emailed: bool,
+}
+
+pub async fn handle(
+    clients: &ApprovalClients,
+    event: LambdaEvent<Value>,
+) -> Result<Value, TaskError> {
+    let input: Input = parse_input(event.payload)?;
+    if input.task_token.trim().is_empty() {
+        return Err(TaskError::invalid("taskToken", "is required"));
+    }
+    let output = request_approval(clients, input).await?;
+    serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
+}
+
+async fn request_approval(clients: &ApprovalClients, input: Input) -> Result<Output, TaskError> {
+    let sender = clients
+        .sender
+        .as_deref()
+        .ok_or_else(|| TaskError::invalid("SENDER", "no SES sender identity is configured"))?;
+    let base_url = clients.base_url.as_deref().ok_or_else(|| {
+        TaskError::invalid("APPROVAL_BASE_URL", "no approval page URL is configured")
+    })?;
+    if clients.approvers.is_empty() {
+        return Err(TaskError::invalid(
+            "APPROVERS",
+            "no approvers are configured",
+        ));
+    }
+    let request = input.request.normalised()?;
+    let now = approval::now();
+    let expires_at = now + approval::timeout_seconds(input.timeout_seconds);
+    let stored = StoredApproval {
+        id: approval::approval_id(&clients.key, &input.task_token),
+        status: Status::Pending,
+        created_at: now,
+        expires_at,
+        request,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    let created = dynamodb::put_approval(
+        &clients.dynamodb,
+        &clients.table,
+        &stored,
+        &input.task_token,
+    )
+    .await?;
+    // A retried invocation finds its approval already stored: the link it mails stays the same.
+    let stored = if created {
+        stored
+    } else {
+        dynamodb::get_approval(&clients.dynamodb, &clients.table, &stored.id)
+            .await?
+            .map(|(approval, _)| approval)
+            .unwrap_or(stored)
+    };
+    let link = approval::approval_link(base_url, &clients.key, &stored.id, stored.expires_at);
+    let email =
+        approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
+    ses::send_email(&clients.ses, sender, &clients.approvers, &email).await?;
+    tracing::info!(approval_id = %stored.id, recipients = clients.approvers.len(), "approval requested");
+    Ok(Output {
+        approval_id: stored.id,
+        expires_at: approval::timestamp(stored.expires_at),
+        emailed: true,
+    })
+}

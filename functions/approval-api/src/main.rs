@@ -1,0 +1,12 @@
+use lambda_http::{run, service_fn, Error, Request};
+use stackgate::tasks::approval_api;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    stackgate::telemetry::init();
+    let clients = stackgate::aws::ApprovalClients::from_env().await?;
+    run(service_fn(|request: Request| {
+        approval_api::handle(&clients, request)
+    }))
+    .await
+}
