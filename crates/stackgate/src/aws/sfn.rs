@@ -158,33 +158,12 @@ pub async fn states_entered(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn execution_arn_from_state_machine_arn() {
-        assert_eq!(
-            super::execution_arn(
-                "arn:aws:states:us-east-1:1:stateMachine:SafeDeploy",
-                "pipeline-j"
-            ),
-            "arn:aws:states:us-east-1:1:execution:SafeDeploy:pipeline-j"
-        );
-    }
-}
-
 /// Whether a task-token answer reached a waiting task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Delivered,
     /// The task is gone: timed out, its execution ended, or the token is no longer valid.
     TaskGone,
-}
-
-fn gone<E: aws_sdk_sfn::error::ProvideErrorMetadata>(error: &E) -> bool {
-    matches!(
-        error.code(),
-        Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
-    )
 }
 
 pub async fn send_task_success(
@@ -200,7 +179,13 @@ pub async fn send_task_success(
         .await
     {
         Ok(_) => Ok(Delivery::Delivered),
-        Err(error) if error.as_service_error().is_some_and(gone) => Ok(Delivery::TaskGone),
+        Err(error)
+            if error.as_service_error().is_some_and(|e| {
+                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
+            }) =>
+        {
+            Ok(Delivery::TaskGone)
+        }
         Err(error) => Err(classify("SendTaskSuccess", &error)),
     }
 }
@@ -220,7 +205,27 @@ pub async fn send_task_failure(
         .await
     {
         Ok(_) => Ok(Delivery::Delivered),
-        Err(error) if error.as_service_error().is_some_and(gone) => Ok(Delivery::TaskGone),
+        Err(error)
+            if error.as_service_error().is_some_and(|e| {
+                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
+            }) =>
+        {
+            Ok(Delivery::TaskGone)
+        }
         Err(error) => Err(classify("SendTaskFailure", &error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn execution_arn_from_state_machine_arn() {
+        assert_eq!(
+            super::execution_arn(
+                "arn:aws:states:us-east-1:1:stateMachine:SafeDeploy",
+                "pipeline-j"
+            ),
+            "arn:aws:states:us-east-1:1:execution:SafeDeploy:pipeline-j"
+        );
     }
 }

@@ -1,0 +1,308 @@
+//! End-to-end tests of approvals on the local stack: an unsafe deploy with `onUnsafe: approve` waits,
+//! the email (captured by moto) links to the page, GET changes nothing, POST decides once.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::{json, Value};
+use stackgate_local::demo::{executable_change_sets, sample_template, upload_revision};
+use stackgate_local::deploy::state_machine_arn;
+use stackgate_local::execution::{self, Report};
+use stackgate_local::http::{call, send};
+use stackgate_local::{endpoint, LocalClients};
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000_000;
+    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// moto's own port: its control API lists the emails SES "sent".
+fn moto_url() -> String {
+    let port = std::env::var("STACKGATE_MOTO_PORT").unwrap_or_else(|_| "4567".to_string());
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The approval link in the email about `stack`, waiting for it to be sent.
+async fn approval_link(stack: &str) -> String {
+    for _ in 0..80 {
+        let (_, body) = call(
+            Method::GET,
+            &format!("{}/moto-api/data.json", moto_url()),
+            None,
+        )
+        .await
+        .unwrap();
+        let data: Value = serde_json::from_slice(&body).unwrap();
+        let messages = data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(message) = messages
+            .iter()
+            .rev()
+            .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(stack)))
+        {
+            // HTML bodies carry the link entity-escaped.
+            let body = message["body"]
+                .as_str()
+                .unwrap()
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&");
+            let start = body.find("/approvals/").expect("a link in the email");
+            let begin = body[..start].rfind("http").unwrap();
+            let end = body[begin..]
+                .find(['"', '\n', ' ', '<'])
+                .map_or(body.len(), |e| begin + e);
+            return body[begin..end].to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no approval email about {stack}");
+}
+
+async fn start(clients: &LocalClients, stack: &str, file: &str, extra: Value) -> String {
+    let key = format!("approval-e2e/{}.zip", unique(""));
+    let mut input = upload_revision(clients, &key, &sample_template(file).unwrap(), "e2e", stack)
+        .await
+        .unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    execution::start(
+        &clients.sfn,
+        &state_machine_arn("SafeDeployStateMachine"),
+        &unique("appr-"),
+        &input,
+    )
+    .await
+    .unwrap()
+}
+
+async fn status(clients: &LocalClients, arn: &str) -> String {
+    let described = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    described.status().as_str().to_string()
+}
+
+async fn finish(clients: &LocalClients, arn: &str) -> Report {
+    execution::wait(&clients.sfn, arn, Duration::from_secs(240))
+        .await
+        .unwrap()
+}
+
+async fn resources(clients: &LocalClients, stack: &str) -> Vec<String> {
+    let listed = clients
+        .cloudformation
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = listed
+        .stack_resource_summaries()
+        .iter()
+        .filter_map(|r| r.logical_resource_id().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// POSTs the page's form: the link's exp and sig, a decision and who decides.
+async fn decide(link: &str, decision: &str, approver: &str) -> (u16, String) {
+    let (url, query) = link.split_once('?').unwrap();
+    let form = format!("{query}&decision={decision}&approver={approver}&comment=from+the+e2e+test");
+    let (status, _, body) = send(
+        Method::POST,
+        url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.into_bytes(),
+    )
+    .await
+    .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing_behind() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let stack = unique("appr");
+    let full = format!("e2e-{stack}");
+    let created = finish(
+        &clients,
+        &start(&clients, &stack, "app-v1.yaml", json!({})).await,
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+
+    // Unsafe (removes EventsTopic), approval required: the execution waits.
+    let waiting = start(
+        &clients,
+        &stack,
+        "app-v3-unsafe.yaml",
+        json!({"onUnsafe": "approve"}),
+    )
+    .await;
+    let link = approval_link(&full).await;
+    assert_eq!(status(&clients, &waiting).await, "RUNNING");
+
+    // Opening the link (as a mail scanner would) shows the page and changes nothing.
+    for _ in 0..3 {
+        let (code, _, page) = send(Method::GET, &link, &[], Vec::new()).await.unwrap();
+        let page = String::from_utf8_lossy(&page).into_owned();
+        assert_eq!(code, 200);
+        assert!(
+            page.contains("- EventsTopic (AWS::SNS::Topic)")
+                && page.contains("<form method=\"post\""),
+            "{page}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        status(&clients, &waiting).await,
+        "RUNNING",
+        "GET never acts"
+    );
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic"]
+    );
+
+    // A forged signature is refused before anything is read.
+    let forged = format!("{}0", &link[..link.len() - 1]);
+    assert_eq!(
+        send(Method::GET, &forged, &[], Vec::new()).await.unwrap().0,
+        403
+    );
+    assert_eq!(decide(&forged, "approve", "Mallory").await.0, 403);
+
+    let (code, page) = decide(&link, "approve", "Ana").await;
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("Approved by Ana"), "{page}");
+    let approved = finish(&clients, &waiting).await;
+    assert_eq!(approved.outcome(), Some("UPDATED"), "{approved:?}");
+    assert!(approved.entered("IsApproved") && approved.entered("ExecuteChangeSet"));
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "WorkQueue"]
+    );
+    // The link works once.
+    assert_eq!(decide(&link, "reject", "Bo").await.0, 409);
+
+    // Unsafe again (v1 removes WorkQueue); this time rejected.
+    let second = start(
+        &clients,
+        &stack,
+        "app-v1.yaml",
+        json!({"onUnsafe": "approve"}),
+    )
+    .await;
+    let link = loop {
+        let link = approval_link(&full).await;
+        if link.contains("/approvals/") && decide_is_open(&link).await {
+            break link;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (code, page) = decide(&link, "reject", "Bo").await;
+    assert_eq!(code, 200, "{page}");
+    let rejected = finish(&clients, &second).await;
+    assert_eq!(rejected.status, "FAILED");
+    assert_eq!(
+        rejected.error.as_deref(),
+        Some("ChangeSetRejected"),
+        "{rejected:?}"
+    );
+    // moto drops SendTaskFailure's cause (AWS keeps "rejected by Bo at ...: comment"); who decided
+    // is read from the approval record instead.
+    let id = link
+        .split("/approvals/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    let record = clients
+        .dynamodb
+        .get_item()
+        .table_name("stackgate-local-approvalstable")
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let item = record.item().unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "rejected");
+    assert_eq!(item["decidedBy"].as_s().unwrap(), "Bo");
+    assert!(
+        rejected.entered("DiscardUnapprovedChangeSet") && !rejected.entered("ExecuteChangeSet")
+    );
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "WorkQueue"],
+        "stack untouched"
+    );
+    assert!(
+        executable_change_sets(&clients, &full)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no change set behind"
+    );
+}
+
+/// Whether the page behind a link still offers a decision.
+async fn decide_is_open(link: &str) -> bool {
+    let (code, _, _) = send(Method::GET, link, &[], Vec::new()).await.unwrap();
+    code == 200
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn unknown_ids_and_bad_methods_are_refused() {
+    let base = format!(
+        "http://127.0.0.1:{}/lambda-url/approval-api",
+        std::env::var("STACKGATE_LAMBDA_PORT").unwrap_or_else(|_| "9000".to_string())
+    );
+    let (code, _, _) = send(
+        Method::GET,
+        &format!("{base}/approvals/0123abcd?exp=1&sig=00"),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 403, "an unsigned id is not even looked up");
+    let (code, _, _) = send(
+        Method::GET,
+        &format!("{base}/approvals/not-hex"),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 404);
+    let (code, headers, _) = send(
+        Method::DELETE,
+        &format!("{base}/approvals/0123abcd"),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 405);
+    assert_eq!(headers["allow"], "GET, POST");
+}

@@ -1,0 +1,390 @@
+//! Approvals against aws-smithy-mocks: SES failure, the second decision losing the conditional
+//! write, a decision arriving after the task timed out, GET never acting, and no task token in the
+//! email, the link or the logs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client as DynamoDb;
+use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
+use aws_sdk_sesv2::Client as Ses;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::Client as Sfn;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use lambda_http::{Body, Request};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use stackgate::approval::{approval_id, approval_link, SigningKey};
+use stackgate::aws::ApprovalClients;
+use stackgate::tasks::{approval_api, approval_emailer};
+
+const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAb1uyUs+secret/task/token==";
+const SECRET: &str = "a-signing-key-of-at-least-32-characters-for-tests";
+
+fn key() -> SigningKey {
+    SigningKey::new(SECRET).unwrap()
+}
+
+fn clients(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClients {
+    ApprovalClients {
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
+        ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, |c| c
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+        table: "approvals".into(),
+        key: key(),
+        sender: Some("stackgate@example.com".into()),
+        approvers: vec!["ops@example.com".into()],
+        base_url: Some("https://api.example/v1".into()),
+    }
+}
+
+fn emailer_event() -> LambdaEvent<Value> {
+    LambdaEvent::new(
+        json!({
+            "taskToken": TOKEN,
+            "timeoutSeconds": 3600,
+            "request": {"kind": "deployment", "stackName": "prod-app", "environmentName": "prod",
+                        "changeSetName": "stackgate-1", "summary": "- Topic (AWS::SNS::Topic)",
+                        "unsafeChanges": 1, "totalChanges": 2, "requestedBy": "exec-1"}
+        }),
+        Context::default(),
+    )
+}
+
+fn put_rule() -> Rule {
+    mock!(DynamoDb::put_item)
+        .match_requests(|r| {
+            let item = r.item().unwrap();
+            item["taskToken"].as_s().unwrap() == TOKEN
+                && item["id"].as_s().unwrap() == &approval_id(&key(), TOKEN)
+        })
+        .then_output(|| PutItemOutput::builder().build())
+}
+
+fn email_text(r: &aws_sdk_sesv2::operation::send_email::SendEmailInput) -> String {
+    let simple = r.content().unwrap().simple().unwrap();
+    let body = simple.body().unwrap();
+    format!(
+        "{}\n{}\n{}",
+        simple.subject().unwrap().data(),
+        body.text().unwrap().data(),
+        body.html().unwrap().data()
+    )
+}
+
+#[tokio::test]
+async fn the_email_carries_a_signed_link_and_never_the_token() {
+    let put = put_rule();
+    let send = mock!(Ses::send_email)
+        .match_requests(|r| {
+            let text = email_text(r);
+            let id = approval_id(&key(), TOKEN);
+            text.contains(&format!("https://api.example/v1/approvals/{id}?exp="))
+                && text.contains("- Topic (AWS::SNS::Topic)")
+                && !text.contains(TOKEN)
+                && !text.contains("AAAAKg")
+                && r.destination().unwrap().to_addresses() == ["ops@example.com"]
+        })
+        .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
+    let out = approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+        .await
+        .unwrap();
+    assert_eq!(out["approvalId"], approval_id(&key(), TOKEN));
+    assert!(!out.to_string().contains(TOKEN));
+    assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_ses_failure_fails_the_task_so_that_step_functions_retries_it() {
+    let put = put_rule();
+    let send = mock!(Ses::send_email).then_error(|| {
+        SendEmailError::generic(
+            aws_sdk_sesv2::error::ErrorMetadata::builder()
+                .code("MessageRejected")
+                .message("Email address is not verified")
+                .build(),
+        )
+    });
+    let err = approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AwsError");
+    assert!(err.to_string().contains("not verified"), "{err}");
+    assert!(!err.to_string().contains(TOKEN));
+}
+
+fn stored_item(status: &str, expires_at: u64) -> HashMap<String, AttributeValue> {
+    let request = json!({"kind": "deployment", "title": "Approve?", "stackName": "prod-app", "requestedBy": "exec-1"});
+    HashMap::from([
+        (
+            "id".to_string(),
+            AttributeValue::S(approval_id(&key(), TOKEN)),
+        ),
+        ("taskToken".to_string(), AttributeValue::S(TOKEN.into())),
+        ("status".to_string(), AttributeValue::S(status.into())),
+        ("createdAt".to_string(), AttributeValue::N("1000".into())),
+        (
+            "expiresAt".to_string(),
+            AttributeValue::N(expires_at.to_string()),
+        ),
+        (
+            "request".to_string(),
+            AttributeValue::S(request.to_string()),
+        ),
+    ])
+}
+
+fn get_rule(status: &'static str, expires_at: u64) -> Rule {
+    mock!(DynamoDb::get_item).then_output(move || {
+        GetItemOutput::builder()
+            .set_item(Some(stored_item(status, expires_at)))
+            .build()
+    })
+}
+
+const FAR: u64 = 4_000_000_000;
+
+fn link() -> String {
+    let id = approval_id(&key(), TOKEN);
+    approval_link("https://api.example/v1", &key(), &id, FAR)
+}
+
+/// A request to the page, as API Gateway delivers it (path without the stage).
+fn page_request(method: &str, link: &str, form: Option<&str>) -> Request {
+    let path_and_query = link.trim_start_matches("https://api.example/v1");
+    let (path, query) = path_and_query.split_once('?').unwrap();
+    let mut request = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path_and_query);
+    if form.is_some() {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let request = request
+        .body(form.map_or(Body::Empty, |f| Body::Text(f.to_string())))
+        .unwrap();
+    use lambda_http::RequestExt;
+    let params: HashMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    request
+        .with_query_string_parameters(params)
+        .with_raw_http_path(path)
+}
+
+async fn page(clients: &ApprovalClients, request: Request) -> (u16, String) {
+    let response = approval_api::handle(clients, request).await.unwrap();
+    let body = match response.body() {
+        Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    (response.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn get_shows_the_page_and_never_acts() {
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let success =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = clients(&[&get, &update], &[], &[&success]);
+    let (status, body) = page(&clients, page_request("GET", &link(), None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<form method=\"post\""));
+    assert!(!body.contains(TOKEN));
+    assert_eq!((update.num_calls(), success.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_forged_or_tampered_link_is_refused_before_any_lookup() {
+    let get = get_rule("pending", FAR);
+    let clients = clients(&[&get], &[], &[]);
+    let tampered = link().replace(&format!("exp={FAR}"), &format!("exp={}", FAR + 1));
+    assert_eq!(
+        page(&clients, page_request("GET", &tampered, None)).await.0,
+        403
+    );
+    let form = "decision=approve&approver=Mallory";
+    assert_eq!(
+        page(&clients, page_request("POST", &tampered, Some(form)))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(get.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditional_write() {
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item)
+        .match_requests(|r| r.condition_expression().is_some())
+        .sequence()
+        .output(|| UpdateItemOutput::builder().build())
+        .error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder().build(),
+            )
+        })
+        .build();
+    let success = mock!(Sfn::send_task_success)
+        .match_requests(|r| {
+            let output: Value = serde_json::from_str(r.output().unwrap()).unwrap();
+            r.task_token() == Some(TOKEN)
+                && output["approved"] == true
+                && output["approvedBy"] == "Ana"
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = clients(&[&get, &update], &[], &[&success]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Approved by Ana"));
+
+    // The second POST races past the read (still "pending" in this mock) but loses the write.
+    let (status, _) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=reject&approver=Bo")),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(success.num_calls(), 1, "delivered once");
+}
+
+#[tokio::test]
+async fn decided_and_expired_requests_are_409_and_410() {
+    let decided = get_rule("approved", FAR);
+    let clients_decided = clients(&[&decided], &[], &[]);
+    assert_eq!(
+        page(&clients_decided, page_request("GET", &link(), None))
+            .await
+            .0,
+        409
+    );
+    let expired = get_rule("pending", 1);
+    let clients_expired = clients(&[&expired], &[], &[]);
+    let (status, body) = page(
+        &clients_expired,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+    assert_eq!(status, 410);
+    assert!(body.contains("expired"), "{body}");
+    let missing = mock!(DynamoDb::get_item).then_output(|| GetItemOutput::builder().build());
+    let clients_missing = clients(&[&missing], &[], &[]);
+    assert_eq!(
+        page(&clients_missing, page_request("GET", &link(), None))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_decision_after_the_task_timed_out_says_so() {
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let timed_out = mock!(Sfn::send_task_success).then_error(|| {
+        SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
+        )
+    });
+    let clients = clients(&[&get, &update], &[], &[&timed_out]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+    assert_eq!(status, 410, "{body}");
+    assert!(body.contains("stopped waiting"), "{body}");
+    assert_eq!(update.num_calls(), 2, "decided, then marked expired");
+}
+
+#[tokio::test]
+async fn a_rejection_fails_the_task_with_who_and_why() {
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let failure = mock!(Sfn::send_task_failure)
+        .match_requests(|r| {
+            r.error() == Some("ChangeSetRejected")
+                && r.cause().is_some_and(|c| {
+                    c.starts_with("rejected by Bo at ") && c.ends_with(": too risky")
+                })
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let clients = clients(&[&get, &update], &[], &[&failure]);
+    let (status, _) = page(
+        &clients,
+        page_request(
+            "POST",
+            &link(),
+            Some("decision=reject&approver=Bo&comment=too+risky"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(failure.num_calls(), 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_task_token_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(stackgate::telemetry::filter(Some("trace")))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let put = put_rule();
+    let send = mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build());
+    approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+        .await
+        .unwrap();
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let success =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = clients(&[&get, &update], &[], &[&success]);
+    page(&clients, page_request("GET", &link(), None)).await;
+    page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains(&approval_id(&key(), TOKEN)),
+        "the approval id is logged: {logs}"
+    );
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains("AAAAKg"),
+        "the task token leaked: {logs}"
+    );
+    assert!(!logs.contains(SECRET));
+}
