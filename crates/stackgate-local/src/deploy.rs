@@ -44,6 +44,10 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ),
         ("SesSenderIdentity", SENDER.to_string()),
         ("Approvers", APPROVER.to_string()),
+        (
+            "ExternalJobWebhookUrl",
+            "http://127.0.0.1:9/no-local-jenkins".to_string(),
+        ),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
     ]
@@ -121,6 +125,9 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
                         .send()
                         .await?;
                 }
+            }
+            LocalResource::Activity { name } => {
+                clients.sfn.create_activity().name(&name).send().await?;
             }
             LocalResource::Bucket { name, .. } => {
                 let exists = clients.s3.head_bucket().bucket(&name).send().await.is_ok();

@@ -28,6 +28,10 @@ pub enum LocalResource {
         logical_id: String,
         name: String,
     },
+    /// A Step Functions activity, named by its logical id.
+    Activity {
+        name: String,
+    },
     /// A DynamoDB table with a string hash key.
     Table {
         name: String,
@@ -145,6 +149,10 @@ impl LocalTemplate {
             Some("AWS::SNS::Topic") => Ok(format!("arn:aws:sns:{}:{ACCOUNT}:{name}", self.region)),
             Some("AWS::S3::Bucket") => Ok(bucket_name(name)),
             Some("AWS::DynamoDB::Table") => Ok(bucket_name(name)),
+            Some("AWS::StepFunctions::Activity") => Ok(format!(
+                "arn:aws:states:{}:{ACCOUNT}:activity:{name}",
+                self.region
+            )),
             Some("AWS::Serverless::Function") => self.function_binary(name).ok_or_else(|| {
                 TemplateError::Unsupported(format!("function {name} has no Binary"))
             }),
@@ -196,6 +204,7 @@ impl LocalTemplate {
                     logical_id: id.into(),
                     name: bucket_name(id),
                 }),
+                "AWS::StepFunctions::Activity" => Some(LocalResource::Activity { name: id.into() }),
                 "AWS::DynamoDB::Table" => {
                     let hash_key = r
                         .get("Properties")?

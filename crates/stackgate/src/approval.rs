@@ -80,6 +80,15 @@ pub fn approval_link(base_url: &str, key: &SigningKey, id: &str, expires_at: u64
     )
 }
 
+/// Where an external job reports its result: signed like an approval link.
+pub fn callback_link(base_url: &str, key: &SigningKey, id: &str, expires_at: u64) -> String {
+    format!(
+        "{}/tasks/{id}/result?exp={expires_at}&sig={}",
+        base_url.trim_end_matches('/'),
+        link_signature(key, id, expires_at)
+    )
+}
+
 /// Checks a link's signature in constant time.
 pub fn verify_link(key: &SigningKey, id: &str, expires_at: &str, signature: &str) -> bool {
     let Ok(expected) = decode_hex(signature) else {
@@ -153,16 +162,20 @@ impl ApprovalRequest {
                         format!("Approve changes that delete or replace resources in {stack}?");
                 }
             }
-            "manualTask" => {
+            "manualTask" | "externalJob" => {
                 let task = self
                     .task_name
                     .clone()
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
-                        TaskError::invalid("request.taskName", "is required for a manual task")
+                        TaskError::invalid("request.taskName", "is required for a task")
                     })?;
                 if self.title.is_empty() {
-                    self.title = format!("Manual task: {task}");
+                    self.title = if self.kind == "manualTask" {
+                        format!("Manual task: {task}")
+                    } else {
+                        format!("External job: {task}")
+                    };
                 }
             }
             other => {
@@ -180,10 +193,10 @@ impl ApprovalRequest {
 
     /// The error a rejection fails the workflow with.
     pub fn rejection_error(&self) -> &'static str {
-        if self.kind == "manualTask" {
-            "ManualTaskFailed"
-        } else {
-            "ChangeSetRejected"
+        match self.kind.as_str() {
+            "manualTask" => "ManualTaskFailed",
+            "externalJob" => "ExternalJobFailed",
+            _ => "ChangeSetRejected",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! stackgate's domain: the decisions that keep a CloudFormation deployment safe, as pure functions,
 //! plus one adapter module per AWS service and the task handlers that glue them together.
 
+pub mod activities;
 pub mod api;
 pub mod approval;
 pub mod aws;
@@ -13,5 +14,6 @@ pub mod root_cause;
 pub mod tasks;
 pub mod telemetry;
 pub mod template;
+pub mod webhook;
 
 pub use error::TaskError;

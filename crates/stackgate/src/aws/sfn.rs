@@ -216,6 +216,57 @@ pub async fn send_task_failure(
     }
 }
 
+/// An activity task handed to this worker.
+pub struct ActivityTask {
+    pub task_token: String,
+    pub input: String,
+}
+
+// No Debug for ActivityTask: it holds a task token.
+
+/// Long-polls an activity for one task (Step Functions holds the call up to 60 s); `None` when there
+/// is no work. The client's read timeout must exceed 60 s, or a task handed out to a dropped
+/// connection stays invisible until it times out.
+pub async fn get_activity_task(
+    client: &Client,
+    activity_arn: &str,
+    worker: &str,
+) -> Result<Option<ActivityTask>, TaskError> {
+    let output = client
+        .get_activity_task()
+        .activity_arn(activity_arn)
+        .worker_name(worker)
+        .send()
+        .await
+        .map_err(|e| classify("GetActivityTask", &e))?;
+    Ok(output
+        .task_token()
+        .filter(|t| !t.is_empty())
+        .map(|token| ActivityTask {
+            task_token: token.to_string(),
+            input: output.input().unwrap_or("{}").to_string(),
+        }))
+}
+
+pub async fn send_task_heartbeat(client: &Client, task_token: &str) -> Result<Delivery, TaskError> {
+    match client
+        .send_task_heartbeat()
+        .task_token(task_token)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Delivery::Delivered),
+        Err(error)
+            if error.as_service_error().is_some_and(|e| {
+                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
+            }) =>
+        {
+            Ok(Delivery::TaskGone)
+        }
+        Err(error) => Err(classify("SendTaskHeartbeat", &error)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

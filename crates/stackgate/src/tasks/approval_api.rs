@@ -7,6 +7,7 @@ use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
+use crate::activities;
 use crate::approval::{self, DecisionForm, Refusal, Status, StoredApproval};
 use crate::aws::sfn::Delivery;
 use crate::aws::{dynamodb, sfn, ApprovalClients};
@@ -98,6 +99,28 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
     let format = if is_json { Format::Json } else { Format::Html };
+    if let Some(id) = job_result_id(&path) {
+        let response = if request.method() == "POST" {
+            job_result(clients, &request, id).await
+        } else {
+            Ok(simple(
+                Format::Json,
+                405,
+                "Method not allowed",
+                "Report results with POST.",
+            ))
+        };
+        let response = response.unwrap_or_else(|error| {
+            tracing::error!(error_type = error.error_type(), "job result failed");
+            simple(
+                Format::Json,
+                503,
+                "Try again",
+                "The result could not be recorded just now; report it again.",
+            )
+        });
+        return Ok(response);
+    }
     let response = match (request.method().as_str(), approval_id(&path)) {
         (_, None) => Ok(simple(
             format,
@@ -132,6 +155,181 @@ pub async fn handle(
     });
     tracing::info!(method = %request.method(), status = response.status().as_u16(), "approval page answered");
     Ok(response)
+}
+
+/// `/tasks/{id}/result` -> id
+fn job_result_id(path: &str) -> Option<&str> {
+    let id = path
+        .trim_end_matches('/')
+        .strip_prefix("/tasks/")?
+        .strip_suffix("/result")?;
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit())).then_some(id)
+}
+
+/// An external job's report: a heartbeat, or its final result, taken once.
+async fn job_result(
+    clients: &ApprovalClients,
+    request: &Request,
+    id: &str,
+) -> Result<Response<Body>, TaskError> {
+    let json_body = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !json_body {
+        return Ok(simple(
+            Format::Json,
+            415,
+            "Unsupported media type",
+            "Send the result as application/json.",
+        ));
+    }
+    if request.body().len() > MAX_FORM_BYTES * 4 {
+        return Ok(simple(
+            Format::Json,
+            413,
+            "Too large",
+            "The result is too large.",
+        ));
+    }
+    let mut report: activities::JobReport = match serde_json::from_slice(request.body().as_ref()) {
+        Ok(report) => report,
+        Err(e) => {
+            return Ok(simple(
+                Format::Json,
+                400,
+                "Bad request",
+                &format!("The result could not be read: {e}"),
+            ))
+        }
+    };
+    report.exp = report.exp.or_else(|| query(request, "exp"));
+    report.sig = report.sig.or_else(|| query(request, "sig"));
+    let (exp, sig) = (
+        report.exp.clone().unwrap_or_default(),
+        report.sig.clone().unwrap_or_default(),
+    );
+    if !approval::verify_link(&clients.key, id, &exp, &sig) {
+        return Ok(simple(
+            Format::Json,
+            403,
+            "Invalid link",
+            "The callback URL is not valid.",
+        ));
+    }
+    let outcome = match activities::parse_report(&report) {
+        Ok(outcome) => outcome,
+        Err(e) => return Ok(simple(Format::Json, 400, "Bad request", &e.to_string())),
+    };
+    let Some((stored, token)) = load(clients, id).await? else {
+        return Ok(simple(
+            Format::Json,
+            404,
+            "Not found",
+            Refusal::NotFound.message(),
+        ));
+    };
+    let now = approval::now();
+    if let Err(refusal) = approval::can_decide(Some(&stored), now) {
+        return Ok(simple(
+            Format::Json,
+            refusal.status(),
+            "Refused",
+            refusal.message(),
+        ));
+    }
+    let gone = |clients: &ApprovalClients| {
+        let table = clients.table.clone();
+        let dynamodb = clients.dynamodb.clone();
+        async move {
+            dynamodb::mark_expired(&dynamodb, &table, id).await?;
+            Ok::<_, TaskError>(simple(
+                Format::Json,
+                410,
+                "Gone",
+                "The workflow no longer waits for this task.",
+            ))
+        }
+    };
+    let (status, delivery) = match outcome {
+        activities::JobOutcome::Heartbeat => {
+            return match sfn::send_task_heartbeat(&clients.sfn, &token).await? {
+                Delivery::Delivered => {
+                    Ok(simple(Format::Json, 202, "Running", "Heartbeat recorded."))
+                }
+                Delivery::TaskGone => gone(clients).await,
+            };
+        }
+        activities::JobOutcome::Succeeded(output) => {
+            if !dynamodb::decide(
+                &clients.dynamodb,
+                &clients.table,
+                id,
+                Status::Approved,
+                "external job",
+                None,
+                now,
+            )
+            .await?
+            {
+                return Ok(simple(
+                    Format::Json,
+                    409,
+                    "Refused",
+                    Refusal::AlreadyDecided.message(),
+                ));
+            }
+            (
+                Status::Approved,
+                sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
+            )
+        }
+        activities::JobOutcome::Failed { error, cause } => {
+            if !dynamodb::decide(
+                &clients.dynamodb,
+                &clients.table,
+                id,
+                Status::Rejected,
+                "external job",
+                Some(&cause),
+                now,
+            )
+            .await?
+            {
+                return Ok(simple(
+                    Format::Json,
+                    409,
+                    "Refused",
+                    Refusal::AlreadyDecided.message(),
+                ));
+            }
+            (
+                Status::Rejected,
+                sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
+            )
+        }
+    };
+    match delivery {
+        Ok(Delivery::Delivered) => {
+            tracing::info!(
+                task_id = id,
+                result = status.as_str(),
+                "job result delivered"
+            );
+            Ok(simple(
+                Format::Json,
+                200,
+                "Recorded",
+                "The result was passed to the workflow.",
+            ))
+        }
+        Ok(Delivery::TaskGone) => gone(clients).await,
+        Err(error) => {
+            dynamodb::revert_to_pending(&clients.dynamodb, &clients.table, id).await?;
+            Err(error)
+        }
+    }
 }
 
 fn query(request: &Request, name: &str) -> Option<String> {

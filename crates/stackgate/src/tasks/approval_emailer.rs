@@ -38,11 +38,24 @@ pub async fn handle(
     if input.task_token.trim().is_empty() {
         return Err(TaskError::invalid("taskToken", "is required"));
     }
-    let output = request_approval(clients, input).await?;
+    let output = request_approval(
+        clients,
+        &input.task_token,
+        input.request,
+        input.timeout_seconds,
+    )
+    .await?;
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
 }
 
-async fn request_approval(clients: &ApprovalClients, input: Input) -> Result<Output, TaskError> {
+/// Stores the token under its opaque id and emails the approvers the signed link; shared with the
+/// activity dispatcher's manual tasks.
+pub async fn request_approval(
+    clients: &ApprovalClients,
+    task_token: &str,
+    request: ApprovalRequest,
+    timeout_seconds: Option<u64>,
+) -> Result<Output, TaskError> {
     let sender = clients
         .sender
         .as_deref()
@@ -56,35 +69,7 @@ async fn request_approval(clients: &ApprovalClients, input: Input) -> Result<Out
             "no approvers are configured",
         ));
     }
-    let request = input.request.normalised()?;
-    let now = approval::now();
-    let expires_at = now + approval::timeout_seconds(input.timeout_seconds);
-    let stored = StoredApproval {
-        id: approval::approval_id(&clients.key, &input.task_token),
-        status: Status::Pending,
-        created_at: now,
-        expires_at,
-        request,
-        decided_by: None,
-        decided_at: None,
-        comment: None,
-    };
-    let created = dynamodb::put_approval(
-        &clients.dynamodb,
-        &clients.table,
-        &stored,
-        &input.task_token,
-    )
-    .await?;
-    // A retried invocation finds its approval already stored: the link it mails stays the same.
-    let stored = if created {
-        stored
-    } else {
-        dynamodb::get_approval(&clients.dynamodb, &clients.table, &stored.id)
-            .await?
-            .map(|(approval, _)| approval)
-            .unwrap_or(stored)
-    };
+    let stored = store(clients, task_token, request, timeout_seconds).await?;
     let link = approval::approval_link(base_url, &clients.key, &stored.id, stored.expires_at);
     let email =
         approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
@@ -95,4 +80,34 @@ async fn request_approval(clients: &ApprovalClients, input: Input) -> Result<Out
         expires_at: approval::timestamp(stored.expires_at),
         emailed: true,
     })
+}
+
+/// Stores a pending request for a task token (once: a retried call finds the stored one).
+pub async fn store(
+    clients: &ApprovalClients,
+    task_token: &str,
+    request: ApprovalRequest,
+    timeout_seconds: Option<u64>,
+) -> Result<StoredApproval, TaskError> {
+    let request = request.normalised()?;
+    let now = approval::now();
+    let stored = StoredApproval {
+        id: approval::approval_id(&clients.key, task_token),
+        status: Status::Pending,
+        created_at: now,
+        expires_at: now + approval::timeout_seconds(timeout_seconds),
+        request,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    if dynamodb::put_approval(&clients.dynamodb, &clients.table, &stored, task_token).await? {
+        return Ok(stored);
+    }
+    Ok(
+        dynamodb::get_approval(&clients.dynamodb, &clients.table, &stored.id)
+            .await?
+            .map(|(existing, _)| existing)
+            .unwrap_or(stored),
+    )
 }

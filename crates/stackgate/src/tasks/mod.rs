@@ -1,5 +1,6 @@
 //! Task handlers: thin glue between a state's JSON and the domain, one module per function.
 
+pub mod activity_dispatcher;
 pub mod approval_api;
 pub mod approval_emailer;
 pub mod check_stack;

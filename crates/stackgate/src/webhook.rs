@@ -1,0 +1,68 @@
+//! Triggering external jobs: an HTTP(S) POST of form parameters (Jenkins' `buildWithParameters`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::TaskError;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An HTTP(S) client with the system's trust roots, built once per process.
+#[derive(Clone)]
+pub struct WebhookClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for WebhookClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookClient")
+    }
+}
+
+impl WebhookClient {
+    pub fn new() -> Result<Self, TaskError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| TaskError::invalid("webhook", format!("no TLS trust roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(WebhookClient {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// POSTs `parameters` as a form; any 2xx is success. Failures say what happened, never the URL's
+    /// query (which may carry a job token).
+    pub async fn post_form(
+        &self,
+        url: &str,
+        parameters: &[(String, String)],
+    ) -> Result<u16, TaskError> {
+        let failed = |message: String| TaskError::Aws {
+            operation: "webhook".into(),
+            message,
+        };
+        let body = serde_urlencoded::to_string(parameters).map_err(|e| failed(e.to_string()))?;
+        let request = hyper::Request::post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| failed(format!("bad webhook request: {e}")))?;
+        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| failed(format!("no answer within {TIMEOUT:?}")))?
+            .map_err(|e| failed(format!("could not reach the webhook: {e}")))?;
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        if (200..300).contains(&status) {
+            Ok(status)
+        } else {
+            Err(failed(format!("the webhook answered HTTP {status}")))
+        }
+    }
+}
