@@ -306,3 +306,48 @@ async fn unknown_ids_and_bad_methods_are_refused() {
     assert_eq!(code, 405);
     assert_eq!(headers["allow"], "GET, POST");
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_unanswered_approval_times_out_and_deletes_the_change_set() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let stack = unique("timeout");
+    let full = format!("e2e-{stack}");
+    let created = finish(
+        &clients,
+        &start(&clients, &stack, "app-v1.yaml", json!({})).await,
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"));
+    // The shortest wait allowed: one minute.
+    let waiting = start(
+        &clients,
+        &stack,
+        "app-v3-unsafe.yaml",
+        json!({"onUnsafe": "approve", "approvalTimeoutSeconds": 60}),
+    )
+    .await;
+    let link = approval_link(&full).await;
+    let timed_out = finish(&clients, &waiting).await;
+    assert_eq!(
+        timed_out.error.as_deref(),
+        Some("ApprovalTimedOut"),
+        "{timed_out:?}"
+    );
+    assert!(
+        timed_out.entered("DiscardUnapprovedChangeSet") && !timed_out.entered("ExecuteChangeSet")
+    );
+    assert_eq!(
+        resources(&clients, &full).await,
+        ["DataBucket", "EventsTopic"]
+    );
+    assert!(executable_change_sets(&clients, &full)
+        .await
+        .unwrap()
+        .is_empty());
+    // The link is now dead: the request has expired.
+    assert_eq!(
+        send(Method::GET, &link, &[], Vec::new()).await.unwrap().0,
+        410
+    );
+}
