@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod diagram;
 pub mod execution;
 pub mod frontdoor;
 pub mod http;

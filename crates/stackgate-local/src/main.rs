@@ -33,6 +33,8 @@ enum Command {
     Deploy,
     /// Run the main job: create, safe update, unsafe refused, no changes.
     Demo,
+    /// Write the Mermaid diagram of every statemachines/*.asl.json to docs/statemachines/.
+    Diagrams,
     /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
     /// again with each continuation token, until the job is answered finally.
     PipelineRun {
@@ -111,6 +113,15 @@ async fn main() -> Result<(), BoxError> {
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&record)?);
+        }
+        Command::Diagrams => {
+            for (path, content) in stackgate_local::diagram::pages(&stackgate_local::repo_root())? {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, content)?;
+                println!("wrote {}", path.display());
+            }
         }
         Command::Demo => {
             let clients = LocalClients::connect(&endpoint()).await;
