@@ -127,7 +127,15 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
                 }
             }
             LocalResource::Activity { name } => {
-                clients.sfn.create_activity().name(&name).send().await?;
+                // Idempotent, as in AWS (moto refuses a second create).
+                if let Err(error) = clients.sfn.create_activity().name(&name).send().await {
+                    if !error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_activity_already_exists())
+                    {
+                        return Err(error.into());
+                    }
+                }
             }
             LocalResource::Bucket { name, .. } => {
                 let exists = clients.s3.head_bucket().bucket(&name).send().await.is_ok();

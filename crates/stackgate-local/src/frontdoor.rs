@@ -31,6 +31,10 @@ pub enum Route {
     Jobs,
     /// `GET /_local/codepipeline/jobs/<jobId>`
     Job(String),
+    /// SSM DescribeInstancePatches, answered by the local patch store.
+    DescribePatches,
+    /// `PUT /_local/ssm/instance-patches/<instanceId>`
+    LoadPatches(String),
     Health,
     Moto,
 }
@@ -68,6 +72,17 @@ pub fn route(method: &hyper::Method, path: &str, target: Option<&str>) -> Route 
     }
     if let Some(call) = target.and_then(job_call) {
         return Route::JobAnswer(call);
+    }
+    if target == Some(crate::patches::TARGET) {
+        return Route::DescribePatches;
+    }
+    if method == hyper::Method::PUT {
+        if let Some(id) = path
+            .strip_prefix(crate::patches::PATH)
+            .filter(|id| !id.is_empty())
+        {
+            return Route::LoadPatches(id.to_string());
+        }
     }
     if method == hyper::Method::POST {
         if let Some(rest) = path.strip_prefix(INVOKE_PREFIX) {
@@ -132,6 +147,7 @@ pub struct Upstreams {
 struct State {
     upstreams: Upstreams,
     ledger: JobLedger,
+    patches: crate::patches::PatchStore,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -206,6 +222,35 @@ async fn handle(
                 "application/json",
             ),
         },
+        Route::LoadPatches(id) => match request.into_body().collect().await {
+            Ok(body) => match state.patches.load(&id, &body.to_bytes()) {
+                Ok(count) => json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({"instanceId": id, "patches": count}),
+                    "application/json",
+                ),
+                Err(message) => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"message": message}),
+                    "application/json",
+                ),
+            },
+            Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+        },
+        Route::DescribePatches => {
+            const AMZ_JSON: &str = "application/x-amz-json-1.1";
+            match request.into_body().collect().await {
+                Ok(body) => match state.patches.describe(&body.to_bytes()) {
+                    Ok(answer) => json_response(StatusCode::OK, &answer, AMZ_JSON),
+                    Err((status, kind, message)) => json_response(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                        &serde_json::json!({"__type": kind, "message": message}),
+                        AMZ_JSON,
+                    ),
+                },
+                Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+            }
+        }
         Route::JobAnswer(call) => {
             const AMZ_JSON: &str = "application/x-amz-json-1.1";
             match request.into_body().collect().await {
@@ -256,6 +301,7 @@ pub async fn serve(listen: SocketAddr, upstreams: Upstreams) -> std::io::Result<
         upstreams,
         client: Client::builder(TokioExecutor::new()).build_http(),
         ledger: JobLedger::default(),
+        patches: crate::patches::PatchStore::default(),
     });
     eprintln!("front door listening on http://{listen}");
     loop {

@@ -9,6 +9,7 @@ pub mod execution;
 pub mod frontdoor;
 pub mod http;
 pub mod jobs;
+pub mod patches;
 pub mod pipeline;
 pub mod template;
 
