@@ -198,3 +198,209 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
         .to_string();
     assert!(message.contains("no instances matched"), "{message}");
 }
+
+/// A health endpoint on loopback: `/health/<instanceId>` answers 200 once the instance's count of
+/// "not yet" answers is used up, 503 before; `None` means never healthy.
+async fn health_server(plan: Vec<(String, Option<u32>)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/health/{{instanceId}}",
+        listener.local_addr().unwrap()
+    );
+    let plan = std::sync::Arc::new(std::sync::Mutex::new(plan));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let plan = plan.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 2048];
+                let n = stream.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]).to_string();
+                let path = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let status = {
+                    let mut plan = plan.lock().unwrap();
+                    match plan.iter_mut().find(|(id, _)| path.ends_with(id.as_str())) {
+                        Some((_, Some(0))) => 200,
+                        Some((_, Some(left))) => {
+                            *left -= 1;
+                            503
+                        }
+                        _ => 503,
+                    }
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// A CloudWatch Query API call to moto (the Rust SDK's CloudWatch speaks RPCv2-CBOR, which moto does not).
+async fn cloudwatch(params: &str) -> String {
+    let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/monitoring/aws4_request, SignedHeaders=host, Signature=0");
+    let (status, _, body) = send(
+        Method::POST,
+        &format!("{}/", endpoint()),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &auth),
+        ],
+        format!("Version=2010-08-01&{params}").into_bytes(),
+    )
+    .await
+    .unwrap();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn put_alarm(name: &str) {
+    cloudwatch(&format!(
+        "Action=PutMetricAlarm&AlarmName={name}&MetricName=HTTPCode_Target_5XX_Count&Namespace=AWS%2FApplicationELB\
+         &Statistic=Sum&Period=60&EvaluationPeriods=1&Threshold=10&ComparisonOperator=GreaterThanThreshold\
+         &ActionsEnabled=true&AlarmActions.member.1=arn%3Aaws%3Asns%3A{REGION}%3A{ACCOUNT}%3ANotifyTopic"
+    ))
+    .await;
+}
+
+async fn alarm_actions_enabled(name: &str) -> bool {
+    let body = cloudwatch(&format!("Action=DescribeAlarms&AlarmNames.member.1={name}")).await;
+    body.contains("<ActionsEnabled>true</ActionsEnabled>")
+}
+
+async fn rule_enabled(events: &aws_sdk_eventbridge::Client, name: &str) -> bool {
+    let rule = events.describe_rule().name(name).send().await.unwrap();
+    rule.state().map(|s| s.as_str()) == Some("ENABLED")
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_failure() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let config = sdk_config(&endpoint()).await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let alarm = unique("web-5xx-");
+    let silenced = unique("web-already-silenced-");
+    put_alarm(&alarm).await;
+    put_alarm(&silenced).await;
+    cloudwatch(&format!(
+        "Action=DisableAlarmActions&AlarmNames.member.1={silenced}"
+    ))
+    .await;
+    assert!(alarm_actions_enabled(&alarm).await && !alarm_actions_enabled(&silenced).await);
+    let rule = unique("web-canary-");
+    events
+        .put_rule()
+        .name(&rule)
+        .schedule_expression("rate(5 minutes)")
+        .send()
+        .await
+        .unwrap();
+
+    let group = unique("web-");
+    let (a, b, c) = (
+        run_instance("Role", &group).await,
+        run_instance("Role", &group).await,
+        run_instance("Role", &group).await,
+    );
+    let machine = state_machine_arn("RollingRestartStateMachine");
+    let input = |url: &str| {
+        json!({"instanceIds": [a, b, c], "batchSize": 2, "alarmNames": [alarm, silenced], "ruleNames": [rule],
+               "healthCheckUrl": url, "healthCheckIntervalSeconds": 1, "healthCheckAttempts": 2,
+               "drainSeconds": 0, "bootSeconds": 0})
+    };
+
+    // b needs two more checks before it is ready: the custom-error loop waits for it.
+    let url = health_server(vec![
+        (a.clone(), Some(0)),
+        (b.clone(), Some(2)),
+        (c.clone(), Some(0)),
+    ])
+    .await;
+    let report = execution::run(
+        &clients.sfn,
+        &machine,
+        &unique("restart-"),
+        &input(&url),
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, "SUCCEEDED", "{report:?}");
+    assert_eq!(report.states.iter().filter(|s| *s == "Reboot").count(), 3);
+    assert_eq!(
+        report
+            .states
+            .iter()
+            .filter(|s| *s == "WaitBeforeNextCheck")
+            .count(),
+        2,
+        "{:?}",
+        report.states
+    );
+    assert!(report.entered("RestoreAlarmsAndRules"));
+    assert!(alarm_actions_enabled(&alarm).await, "restored");
+    assert!(
+        !alarm_actions_enabled(&silenced).await,
+        "an alarm silenced before stays silenced"
+    );
+    assert!(rule_enabled(&events, &rule).await);
+
+    // c never becomes healthy: retries run out, the alarm is published, alarms and rules come back.
+    let (sqs, queue) = subscribe(&clients, "NotifyTopic").await;
+    let url = health_server(vec![
+        (a.clone(), Some(0)),
+        (b.clone(), Some(0)),
+        (c.clone(), None),
+    ])
+    .await;
+    let failed = execution::run(
+        &clients.sfn,
+        &machine,
+        &unique("restart-"),
+        &input(&url),
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.status, "FAILED", "{failed:?}");
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("InstanceNotReady"),
+        "{failed:?}"
+    );
+    assert!(failed.entered("RestoreAfterFailure") && failed.entered("PublishAlarm"));
+    assert!(
+        alarm_actions_enabled(&alarm).await,
+        "restored after the failure too"
+    );
+    assert!(rule_enabled(&events, &rule).await);
+    let alarm_message = loop {
+        let message = next_message(&sqs, &queue).await;
+        if message["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&failed.execution_arn)
+        {
+            break message;
+        }
+    };
+    assert_eq!(
+        alarm_message["Subject"],
+        "stackgate ALARM: rolling restart failed"
+    );
+    assert!(alarm_message["Message"]
+        .as_str()
+        .unwrap()
+        .contains("InstanceNotReady"));
+}

@@ -28,6 +28,9 @@ pub enum TaskError {
     StackStillInProgress { stack: String, status: String },
     #[error("{0}")]
     StackOperationFailed(String),
+    /// The application on an instance is not ready yet; the workflow waits and checks again.
+    #[error("instance {instance} is not ready: {reason}")]
+    InstanceNotReady { instance: String, reason: String },
     /// Throttling, 5xx, timeouts: worth a retry.
     #[error("transient AWS error in {operation}: {message}")]
     AwsTransient { operation: String, message: String },
@@ -56,6 +59,7 @@ impl TaskError {
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackStillInProgress { .. } => "StackStillInProgress",
             TaskError::StackOperationFailed(_) => "StackOperationFailed",
+            TaskError::InstanceNotReady { .. } => "InstanceNotReady",
             TaskError::AwsTransient { .. } => "AwsTransientError",
             TaskError::AwsAccessDenied { .. } => "AwsAccessDenied",
             TaskError::Aws { .. } => "AwsError",

@@ -37,6 +37,20 @@ impl WebhookClient {
         })
     }
 
+    /// GETs `url`; returns the status (any, for the caller to judge) or why there was none.
+    pub async fn get_status(&self, url: &str, timeout: Duration) -> Result<u16, String> {
+        let request = hyper::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("bad URL: {e}"))?;
+        let response = tokio::time::timeout(timeout, self.client.request(request))
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))?
+            .map_err(|e| format!("could not connect: {e}"))?;
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        Ok(status)
+    }
+
     /// POSTs `parameters` as a form; any 2xx is success. Failures say what happened, never the URL's
     /// query (which may carry a job token).
     pub async fn post_form(

@@ -154,7 +154,14 @@ fn every_task_has_retry_timeout_and_a_catch_to_the_notify_path() {
 #[test]
 fn failures_pass_through_one_notify_state() {
     for (file, machine) in machines() {
-        let states = all_states(&machine);
+        // The machine's own states: a Fail inside a Map or Parallel fails that state, whose Catch
+        // is checked here.
+        let states: BTreeMap<String, Value> = machine["States"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let fails: BTreeSet<&String> = states
             .iter()
             .filter(|(_, s)| s["Type"] == "Fail")

@@ -3,6 +3,7 @@
 pub mod cloudformation;
 pub mod codepipeline;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod s3;
 pub mod ses;
 pub mod sfn;
