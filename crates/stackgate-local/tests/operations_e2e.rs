@@ -404,3 +404,158 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
         .unwrap()
         .contains("InstanceNotReady"));
 }
+
+/// An SNS event as the provisioning topic delivers it to `provision-starter`.
+fn sns_event(message_id: &str, message: &Value) -> Value {
+    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:ProvisioningTopic:sub"),
+        "Sns": {"Type": "Notification", "MessageId": message_id, "TopicArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:ProvisioningTopic"),
+                "Subject": null, "Message": message.to_string(), "Timestamp": "2026-01-01T00:00:00.000Z",
+                "SignatureVersion": "1", "Signature": "x", "SigningCertUrl": "https://example", "UnsubscribeUrl": "https://example",
+                "MessageAttributes": {}}}]})
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_provisioning_request_runs_every_stage_once_and_leaves_an_audit_record() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let host = run_instance("Role", "build-host").await;
+    let application = unique("billing");
+    let request = json!({
+        "application": application, "environment": "staging",
+        "applicationConfig": {"db": {"port": 5432, "name": "billing"}},
+        "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3},
+        "instanceIds": [host],
+        "documents": {"bake": "AWS-RunShellScript", "provision": "AWS-RunShellScript", "validate": "AWS-RunShellScript"}
+    });
+    let message_id = format!("{}-0000-4000-8000-000000000001", &unique("")[..8]);
+    let event = sns_event(&message_id, &request);
+    let (status, body) = stackgate_local::http::invoke(&endpoint(), "provision-starter", &event)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let started: Value = serde_json::from_slice(&body).unwrap();
+    let arn = started["executions"][0].as_str().unwrap().to_string();
+    assert!(arn.ends_with(&format!(":provision-{message_id}")), "{arn}");
+    // SNS may deliver twice: the same message starts nothing new.
+    let (_, again) = stackgate_local::http::invoke(&endpoint(), "provision-starter", &event)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&again).unwrap()["executions"][0],
+        arn.as_str()
+    );
+
+    let report = execution::wait(&clients.sfn, &arn, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(report.status, "SUCCEEDED", "{report:?}");
+    assert_eq!(
+        report.states.iter().filter(|s| *s == "SendCommand").count(),
+        3,
+        "bake, provision, validate"
+    );
+
+    let parameter = clients
+        .ssm
+        .get_parameter()
+        .name(format!(
+            "/stackgate/provisioning/{application}/staging/db/host"
+        ))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let parameter = parameter.parameter().unwrap();
+    assert_eq!(parameter.value(), Some("db.staging"));
+    assert_eq!(parameter.r#type().map(|t| t.as_str()), Some("SecureString"));
+
+    let audit = clients
+        .dynamodb
+        .get_item()
+        .table_name("stackgate-local-audittable")
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("provision-{message_id}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    let item = audit.item().expect("an audit record");
+    assert_eq!(item["application"].as_s().unwrap(), &application);
+    assert!(item["logs"]
+        .as_s()
+        .unwrap()
+        .starts_with("s3://stackgate-local-provisioninglogsbucket/"));
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_failing_stage_is_notified_and_a_bad_request_starts_nothing() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let host = run_instance("Role", "build-host").await;
+    // moto's SSM commands always succeed, so the failing stage here is pre-provision: a configuration
+    // key that cannot be a parameter name.
+    let request = json!({
+        "application": unique("orders"), "environment": "staging", "instanceIds": [host],
+        "applicationConfig": {"db host": "x"},
+        "documents": {"bake": "AWS-RunShellScript", "provision": "AWS-RunShellScript", "validate": "AWS-RunShellScript"}
+    });
+    let message_id = format!("{}-0000-4000-8000-000000000002", &unique("")[..8]);
+    let (_, body) = stackgate_local::http::invoke(
+        &endpoint(),
+        "provision-starter",
+        &sns_event(&message_id, &request),
+    )
+    .await
+    .unwrap();
+    let arn = serde_json::from_slice::<Value>(&body).unwrap()["executions"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = execution::wait(&clients.sfn, &arn, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(report.status, "FAILED", "{report:?}");
+    assert_eq!(report.error.as_deref(), Some("InvalidInput"), "{report:?}");
+    assert!(
+        report
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("db host"),
+        "{report:?}"
+    );
+    assert!(
+        report.entered("NotifyFailure")
+            && !report.entered("SendCommand")
+            && !report.entered("PostProvision"),
+        "{:?}",
+        report.states
+    );
+
+    let bad = json!({"application": "bad name", "environment": "staging", "instanceIds": [host],
+                     "documents": {"bake": "a", "provision": "b", "validate": "c"}});
+    let bad_id = format!("{}-0000-4000-8000-000000000003", &unique("")[..8]);
+    let (status, body) =
+        stackgate_local::http::invoke(&endpoint(), "provision-starter", &sns_event(&bad_id, &bad))
+            .await
+            .unwrap();
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(error["errorType"], "InvalidInput", "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("application"),
+        "{error}"
+    );
+    let none = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:ProvisioningStateMachine:provision-{bad_id}"))
+        .send()
+        .await;
+    assert!(none.is_err(), "no execution for an invalid request");
+}

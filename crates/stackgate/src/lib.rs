@@ -9,6 +9,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;
+pub mod provisioning;
 pub mod request;
 pub mod root_cause;
 pub mod tasks;

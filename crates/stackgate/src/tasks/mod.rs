@@ -9,6 +9,8 @@ pub mod health_check;
 pub mod inspect_change_set;
 pub mod maintenance_mode;
 pub mod pipeline_trigger;
+pub mod pre_provision;
+pub mod provision_starter;
 pub mod stacks_api;
 pub mod wait_stack;
 

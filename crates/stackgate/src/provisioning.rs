@@ -1,0 +1,246 @@
+//! Seed 002's provisioning pipeline: the request a CI pipeline publishes, the configuration merge of
+//! pre-provision, and the SSM parameter names the merged configuration is stored under.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::request::validate_stack_name;
+use crate::TaskError;
+
+/// Where merged configuration lives in Parameter Store.
+pub const PARAMETER_ROOT: &str = "/stackgate/provisioning";
+const MAX_PARAMETERS: usize = 200;
+const MAX_PARAMETER_VALUE: usize = 4096;
+
+/// The SSM documents the stages run (Packer for bake, Terraform for provision, InSpec for validate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Documents {
+    pub bake: String,
+    pub provision: String,
+    pub validate: String,
+}
+
+/// What the CI pipeline publishes to the provisioning topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvisioningRequest {
+    pub application: String,
+    pub environment: String,
+    #[serde(default)]
+    pub application_config: Map<String, Value>,
+    #[serde(default)]
+    pub environment_config: Map<String, Value>,
+    /// The instances the stage commands run on (the build/automation hosts).
+    pub instance_ids: Vec<String>,
+    pub documents: Documents,
+    #[serde(default)]
+    pub requested_by: Option<String>,
+}
+
+/// Parses and checks a published message; errors name the field.
+pub fn parse_request(message: &str) -> Result<ProvisioningRequest, TaskError> {
+    let request: ProvisioningRequest = serde_json::from_str(message).map_err(|e| {
+        let text = e.to_string();
+        let field = text.split('`').nth(1).unwrap_or("$").to_string();
+        TaskError::invalid(field, text)
+    })?;
+    validate_stack_name("application", &request.application)?;
+    validate_stack_name("environment", &request.environment)?;
+    if request.instance_ids.is_empty() || request.instance_ids.len() > 50 {
+        return Err(TaskError::invalid(
+            "instanceIds",
+            "give 1 to 50 instance ids",
+        ));
+    }
+    if let Some(bad) = request
+        .instance_ids
+        .iter()
+        .find(|id| !(id.starts_with("i-") || id.starts_with("mi-")))
+    {
+        return Err(TaskError::invalid(
+            "instanceIds",
+            format!("{bad:?} is not an instance id"),
+        ));
+    }
+    for (field, name) in [
+        ("documents.bake", &request.documents.bake),
+        ("documents.provision", &request.documents.provision),
+        ("documents.validate", &request.documents.validate),
+    ] {
+        let valid = (3..=128).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid {
+            return Err(TaskError::invalid(field, "must be an SSM document name"));
+        }
+    }
+    Ok(request)
+}
+
+/// The workflow input for a request.
+pub fn workflow_input(request: &ProvisioningRequest) -> Value {
+    json!({
+        "application": request.application,
+        "environment": request.environment,
+        "applicationConfig": request.application_config,
+        "environmentConfig": request.environment_config,
+        "instanceIds": request.instance_ids,
+        "requestedBy": request.requested_by.clone().unwrap_or_else(|| "ci".into()),
+        "stages": [
+            {"stage": "bake", "document": request.documents.bake},
+            {"stage": "provision", "document": request.documents.provision},
+            {"stage": "validate", "document": request.documents.validate},
+        ],
+    })
+}
+
+/// Deep merge: environment values override application values, objects merge key by key.
+pub fn merge(
+    application: &Map<String, Value>,
+    environment: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut merged = application.clone();
+    for (key, value) in environment {
+        match (merged.get_mut(key), value) {
+            (Some(Value::Object(base)), Value::Object(overlay)) => {
+                *base = merge(base, overlay);
+            }
+            _ => {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    merged
+}
+
+/// Flattens merged configuration into parameter names under `<root>/<application>/<environment>/`.
+pub fn parameters(
+    application: &str,
+    environment: &str,
+    config: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>, TaskError> {
+    fn walk(
+        prefix: &str,
+        value: &Value,
+        out: &mut BTreeMap<String, String>,
+    ) -> Result<(), TaskError> {
+        match value {
+            Value::Object(entries) => {
+                for (key, value) in entries {
+                    let valid = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                    if !valid {
+                        return Err(TaskError::invalid(
+                            format!("config key {key:?}"),
+                            "use letters, digits, - _ .",
+                        ));
+                    }
+                    walk(&format!("{prefix}/{key}"), value, out)?;
+                }
+                Ok(())
+            }
+            Value::String(s) => {
+                out.insert(prefix.to_string(), s.clone());
+                Ok(())
+            }
+            Value::Null => Ok(()),
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+                Ok(())
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        &format!("{PARAMETER_ROOT}/{application}/{environment}"),
+        &Value::Object(config.clone()),
+        &mut out,
+    )?;
+    if out.len() > MAX_PARAMETERS {
+        return Err(TaskError::invalid(
+            "config",
+            format!("{} values; at most {MAX_PARAMETERS}", out.len()),
+        ));
+    }
+    if let Some((name, _)) = out.iter().find(|(_, v)| v.len() > MAX_PARAMETER_VALUE) {
+        return Err(TaskError::invalid(
+            name.as_str(),
+            format!("longer than {MAX_PARAMETER_VALUE} characters"),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Value {
+        json!({
+            "application": "billing", "environment": "staging",
+            "applicationConfig": {"db": {"port": 5432, "name": "billing"}, "replicas": 2},
+            "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3},
+            "instanceIds": ["i-0abc"],
+            "documents": {"bake": "Packer-Build", "provision": "Terraform-Apply", "validate": "InSpec-Run"}
+        })
+    }
+
+    #[test]
+    fn requests_parse_and_every_mistake_names_its_field() {
+        let request = parse_request(&message().to_string()).unwrap();
+        assert_eq!(
+            workflow_input(&request)["stages"][1]["document"],
+            "Terraform-Apply"
+        );
+        let cases = [
+            ("application", json!("bad name")),
+            ("environment", json!("")),
+            ("instanceIds", json!([])),
+            ("instanceIds", json!(["web-1"])),
+            ("documents", json!({"bake": "x"})),
+        ];
+        for (field, value) in cases {
+            let mut m = message();
+            m[field] = value;
+            match parse_request(&m.to_string()) {
+                Err(TaskError::InvalidInput { field: f, .. }) => {
+                    assert!(f.starts_with(field) || f == "provision", "{field}: {f}")
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let mut unknown = message();
+        unknown["surprise"] = json!(1);
+        assert!(parse_request(&unknown.to_string()).is_err());
+        assert!(parse_request("not json").is_err());
+    }
+
+    #[test]
+    fn environment_config_overrides_application_config_deeply() {
+        let request = parse_request(&message().to_string()).unwrap();
+        let merged = merge(&request.application_config, &request.environment_config);
+        assert_eq!(
+            merged["db"],
+            json!({"port": 5432, "name": "billing", "host": "db.staging"})
+        );
+        assert_eq!(merged["replicas"], 3);
+        let params = parameters("billing", "staging", &merged).unwrap();
+        assert_eq!(
+            params["/stackgate/provisioning/billing/staging/db/port"],
+            "5432"
+        );
+        assert_eq!(
+            params["/stackgate/provisioning/billing/staging/db/host"],
+            "db.staging"
+        );
+        assert_eq!(params.len(), 4);
+        let bad: Map<String, Value> = serde_json::from_value(json!({"a b": 1})).unwrap();
+        assert!(parameters("x", "y", &bad).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use stackgate::tasks::pre_provision;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    stackgate::telemetry::init();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = pre_provision::PreProvisionClients {
+        ssm: aws_sdk_ssm::Client::new(&config),
+        key_id: std::env::var("PARAMETER_KMS_KEY_ID")
+            .ok()
+            .filter(|k| !k.is_empty()),
+    };
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        pre_provision::handle(&clients, event)
+    }))
+    .await
+}
