@@ -72,7 +72,8 @@ fn print_report(title: &str, report: &Report) {
     }
 }
 
-async fn resources(clients: &LocalClients, stack: &str) -> Result<Vec<String>, BoxError> {
+/// The logical ids of a stack's resources, sorted.
+pub async fn stack_resources(clients: &LocalClients, stack: &str) -> Result<Vec<String>, BoxError> {
     let listed = clients
         .cloudformation
         .list_stack_resources()
@@ -147,7 +148,7 @@ pub async fn run(clients: &LocalClients) -> Result<(), BoxError> {
         let input =
             upload_revision(clients, &key, &sample_template(file)?, environment, &stack).await?;
         let before = if *expected == "REFUSED" {
-            resources(clients, &full_name).await?
+            stack_resources(clients, &full_name).await?
         } else {
             Vec::new()
         };
@@ -161,7 +162,7 @@ pub async fn run(clients: &LocalClients) -> Result<(), BoxError> {
         .await?;
         print_report(title, &report);
         if *expected == "REFUSED" {
-            let after = resources(clients, &full_name).await?;
+            let after = stack_resources(clients, &full_name).await?;
             let pending = executable_change_sets(clients, &full_name).await?;
             println!("   stack resources before: {}", before.join(", "));
             println!("   stack resources after:  {}", after.join(", "));

@@ -85,3 +85,14 @@ impl LocalClients {
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A name no other run uses: `prefix`, the time and a per-process counter (tests run in parallel
+/// against one local stack).
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
+    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}

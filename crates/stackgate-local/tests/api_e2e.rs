@@ -1,24 +1,14 @@
 //! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
 //! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::{sample_template, ARTIFACT_BUCKET};
 use stackgate_local::http::send;
+use stackgate_local::unique_name as unique;
 use stackgate_local::{api_url, endpoint, LocalClients};
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
-}
 
 struct Reply {
     status: u16,

@@ -1,26 +1,18 @@
 //! End-to-end tests of approvals on the local stack: an unsafe deploy with `onUnsafe: approve` waits,
 //! the email (captured by moto) links to the page, GET changes nothing, POST decides once.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hyper::Method;
 use serde_json::{json, Value};
-use stackgate_local::demo::{executable_change_sets, sample_template, upload_revision};
+use stackgate_local::demo::{
+    executable_change_sets, sample_template, stack_resources, upload_revision,
+};
 use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution::{self, Report};
 use stackgate_local::http::{call, send};
+use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
-}
 
 /// moto's own port: its control API lists the emails SES "sent".
 fn moto_url() -> String {
@@ -101,23 +93,6 @@ async fn finish(clients: &LocalClients, arn: &str) -> Report {
         .unwrap()
 }
 
-async fn resources(clients: &LocalClients, stack: &str) -> Vec<String> {
-    let listed = clients
-        .cloudformation
-        .list_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
-    let mut ids: Vec<String> = listed
-        .stack_resource_summaries()
-        .iter()
-        .filter_map(|r| r.logical_resource_id().map(str::to_string))
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// POSTs the page's form: the link's exp and sig, a decision and who decides.
 async fn decide(link: &str, decision: &str, approver: &str) -> (u16, String) {
     let (url, query) = link.split_once('?').unwrap();
@@ -175,7 +150,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
         "GET never acts"
     );
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic"]
     );
 
@@ -194,7 +169,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
     assert_eq!(approved.outcome(), Some("UPDATED"), "{approved:?}");
     assert!(approved.entered("IsApproved") && approved.entered("ExecuteChangeSet"));
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "WorkQueue"]
     );
     // The link works once.
@@ -251,7 +226,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
         rejected.entered("DiscardUnapprovedChangeSet") && !rejected.entered("ExecuteChangeSet")
     );
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "WorkQueue"],
         "stack untouched"
     );
@@ -338,7 +313,7 @@ async fn an_unanswered_approval_times_out_and_deletes_the_change_set() {
         timed_out.entered("DiscardUnapprovedChangeSet") && !timed_out.entered("ExecuteChangeSet")
     );
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic"]
     );
     assert!(executable_change_sets(&clients, &full)

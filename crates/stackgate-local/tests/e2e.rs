@@ -2,28 +2,18 @@
 //! `cargo lambda watch`, through the front door. They need the local stack
 //! (`scripts/local-stack.sh up`), hence `#[ignore]`; `scripts/test.sh` starts it and runs them.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use stackgate_local::demo::{
-    executable_change_sets, sample_template, upload_revision, ARTIFACT_BUCKET,
+    executable_change_sets, sample_template, stack_resources, upload_revision, ARTIFACT_BUCKET,
 };
 use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution::{self, Report};
+use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
-}
 
 async fn clients() -> LocalClients {
     LocalClients::connect(&endpoint()).await
@@ -61,23 +51,6 @@ async fn deploy_revision(
         input.extend(extra);
     }
     deploy(clients, &input).await
-}
-
-async fn resources(clients: &LocalClients, stack: &str) -> Vec<String> {
-    let listed = clients
-        .cloudformation
-        .list_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
-    let mut ids: Vec<String> = listed
-        .stack_resource_summaries()
-        .iter()
-        .filter_map(|r| r.logical_resource_id().map(str::to_string))
-        .collect();
-    ids.sort();
-    ids
 }
 
 async fn stack_status(clients: &LocalClients, stack: &str) -> Option<String> {
@@ -195,14 +168,14 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
     // moto does not record outputs for stacks created through a change set (see the README's gaps).
     assert!(output["outputs"].is_object(), "{output}");
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic"]
     );
 
     let updated = deploy_revision(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
     assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic", "WorkQueue"]
     );
 
@@ -224,7 +197,7 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
     assert!(!refused.entered("ExecuteChangeSet"), "{:?}", refused.states);
     assert!(refused.entered("DiscardUnsafeChangeSet"));
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic", "WorkQueue"]
     );
     let left = executable_change_sets(&clients, &full).await.unwrap();
@@ -280,11 +253,11 @@ async fn blue_green_deploys_the_unsafe_version_beside_the_live_stack() {
         .to_string();
     assert!(green_name.starts_with(&format!("{full}-")), "{green_name}");
     assert_eq!(
-        resources(&clients, &green_name).await,
+        stack_resources(&clients, &green_name).await.unwrap(),
         ["DataBucket", "WorkQueue"]
     );
     assert_eq!(
-        resources(&clients, &full).await,
+        stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic"],
         "live stack untouched"
     );
@@ -530,7 +503,9 @@ async fn a_pipeline_job_is_followed_to_success_and_to_a_failure_that_names_the_u
         .unwrap()
         .contains(":execution:"));
     assert_eq!(
-        resources(&clients, &format!("e2e-{stack}")).await,
+        stack_resources(&clients, &format!("e2e-{stack}"))
+            .await
+            .unwrap(),
         ["DataBucket", "EventsTopic"]
     );
 }

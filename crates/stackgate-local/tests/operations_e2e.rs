@@ -2,7 +2,6 @@
 //! in moto with its query API; moto lacks SSM DescribeInstancePatches, so the front door's stand-in
 //! serves the patches the test loads.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hyper::Method;
@@ -11,17 +10,8 @@ use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution;
 use stackgate_local::http::send;
 use stackgate_local::template::ACCOUNT;
+use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, sdk_config, LocalClients, REGION};
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
-}
 
 /// Runs an EC2 instance in moto tagged `key=value`; returns its id.
 async fn run_instance(key: &str, value: &str) -> String {

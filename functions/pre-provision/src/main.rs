@@ -7,9 +7,7 @@ async fn main() -> Result<(), Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clients = pre_provision::PreProvisionClients {
         ssm: aws_sdk_ssm::Client::new(&config),
-        key_id: std::env::var("PARAMETER_KMS_KEY_ID")
-            .ok()
-            .filter(|k| !k.is_empty()),
+        key_id: stackgate::aws::env_var("PARAMETER_KMS_KEY_ID"),
     };
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         pre_provision::handle(&clients, event)

@@ -16,6 +16,17 @@ use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, S
 
 use crate::TaskError;
 
+/// A function setting from the environment; empty counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A setting the function cannot work without: its absence is a deployment error that names it.
+pub fn required_env(name: &str) -> Result<String, TaskError> {
+    env_var(name)
+        .ok_or_else(|| TaskError::invalid(name, "must be set in the function's environment"))
+}
+
 /// Settings read once per process from the function's environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,18 +45,17 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(endpoint: Option<String>, region: String) -> Self {
-        let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let seconds = |name: &str, default: u64| {
-            non_empty(name)
+            env_var(name)
                 .and_then(|v| v.parse::<u64>().ok())
                 .map_or(Duration::from_secs(default), Duration::from_secs)
         };
         Settings {
-            staging_bucket: non_empty("STAGING_BUCKET"),
-            cloudformation_role_arn: non_empty("CLOUDFORMATION_ROLE_ARN"),
+            staging_bucket: env_var("STAGING_BUCKET"),
+            cloudformation_role_arn: env_var("CLOUDFORMATION_ROLE_ARN"),
             wait_budget: seconds("STACKGATE_WAIT_SECONDS", 600),
             poll_interval: seconds("STACKGATE_POLL_SECONDS", 5),
-            template_url_base: non_empty("TEMPLATE_URL_BASE").or(endpoint),
+            template_url_base: env_var("TEMPLATE_URL_BASE").or(endpoint),
             region,
         }
     }
@@ -97,15 +107,7 @@ pub struct PipelineClients {
 
 impl PipelineClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let state_machine_arn = std::env::var("STATE_MACHINE_ARN")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                TaskError::invalid(
-                    "STATE_MACHINE_ARN",
-                    "the function's environment must name the state machine",
-                )
-            })?;
+        let state_machine_arn = required_env("STATE_MACHINE_ARN")?;
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(PipelineClients {
             sfn: aws_sdk_sfn::Client::new(&config),
@@ -136,26 +138,20 @@ pub struct ApprovalClients {
 
 impl ApprovalClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let required = |name: &str| {
-            var(name).ok_or_else(|| {
-                TaskError::invalid(name, "must be set in the function's environment")
-            })
-        };
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let ssm = aws_sdk_ssm::Client::new(&config);
-        let secret = ssm::secure_string(&ssm, &required("SIGNING_KEY_PARAMETER")?).await?;
+        let secret = ssm::secure_string(&ssm, &required_env("SIGNING_KEY_PARAMETER")?).await?;
         Ok(ApprovalClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ses: aws_sdk_sesv2::Client::new(&config),
             sfn: aws_sdk_sfn::Client::new(&config),
-            table: required("APPROVALS_TABLE")?,
+            table: required_env("APPROVALS_TABLE")?,
             key: crate::approval::SigningKey::new(&secret)?,
-            sender: var("SENDER"),
-            approvers: var("APPROVERS")
+            sender: env_var("SENDER"),
+            approvers: env_var("APPROVERS")
                 .map(|a| crate::api::split_list(&a))
                 .unwrap_or_default(),
-            base_url: var("APPROVAL_BASE_URL"),
+            base_url: env_var("APPROVAL_BASE_URL"),
         })
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::approval_emailer;
 use crate::activities::{self, Activity, ActivityKind};
 use crate::approval;
-use crate::aws::{sfn, ApprovalClients};
+use crate::aws::{env_var, sfn, ApprovalClients};
 use crate::webhook::WebhookClient;
 use crate::TaskError;
 
@@ -31,16 +31,15 @@ pub struct DispatcherClients {
 
 impl DispatcherClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Ok(DispatcherClients {
             approvals: ApprovalClients::from_env().await?,
             webhook: WebhookClient::new()?,
             activities: activities::configured(
-                var("MANUAL_TASK_ACTIVITY_ARN").as_deref(),
-                var("EXTERNAL_JOB_ACTIVITY_ARN").as_deref(),
-                var("EXTERNAL_JOB_WEBHOOK_URL").as_deref(),
+                env_var("MANUAL_TASK_ACTIVITY_ARN").as_deref(),
+                env_var("EXTERNAL_JOB_ACTIVITY_ARN").as_deref(),
+                env_var("EXTERNAL_JOB_WEBHOOK_URL").as_deref(),
             )?,
-            worker_name: var("AWS_LAMBDA_FUNCTION_NAME")
+            worker_name: env_var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "stackgate-activity-dispatcher".into()),
         })
     }

@@ -20,15 +20,7 @@ pub struct StarterClients {
 
 impl StarterClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let state_machine_arn = std::env::var("PROVISIONING_STATE_MACHINE_ARN")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                TaskError::invalid(
-                    "PROVISIONING_STATE_MACHINE_ARN",
-                    "must be set in the function's environment",
-                )
-            })?;
+        let state_machine_arn = crate::aws::required_env("PROVISIONING_STATE_MACHINE_ARN")?;
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(StarterClients {
             sfn: aws_sdk_sfn::Client::new(&config),

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, ApiConfig, Endpoint, Problem};
-use crate::aws::{cloudformation, sfn};
+use crate::aws::{cloudformation, env_var, required_env, sfn};
 use crate::root_cause;
 use crate::TaskError;
 
@@ -25,27 +25,21 @@ const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 impl ApiClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let required = |name: &str| {
-            var(name).ok_or_else(|| {
-                TaskError::invalid(name, "must be set in the function's environment")
-            })
-        };
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(ApiClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
-            deploy_machine_arn: required("STATE_MACHINE_ARN")?,
-            delete_machine_arn: required("DELETE_STATE_MACHINE_ARN")?,
+            deploy_machine_arn: required_env("STATE_MACHINE_ARN")?,
+            delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
             config: ApiConfig {
-                managed_environments: api::split_list(&required("MANAGED_ENVIRONMENTS")?),
+                managed_environments: api::split_list(&required_env("MANAGED_ENVIRONMENTS")?),
                 allowed_template_buckets: api::split_list(
-                    &var("ALLOWED_TEMPLATE_BUCKETS").unwrap_or_default(),
+                    &env_var("ALLOWED_TEMPLATE_BUCKETS").unwrap_or_default(),
                 ),
                 path_style_hosts: api::split_list(
-                    &var("TEMPLATE_PATH_STYLE_HOSTS").unwrap_or_default(),
+                    &env_var("TEMPLATE_PATH_STYLE_HOSTS").unwrap_or_default(),
                 ),
-                max_body_bytes: var("MAX_BODY_BYTES")
+                max_body_bytes: env_var("MAX_BODY_BYTES")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(DEFAULT_MAX_BODY),
             },
