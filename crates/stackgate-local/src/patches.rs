@@ -1,7 +1,8 @@
 //! A stand-in for SSM `DescribeInstancePatches`, which moto does not implement: tests (and people)
 //! load an instance's patches with `PUT /_local/ssm/instance-patches/<instanceId>` (a JSON array of
 //! patches as SSM returns them), and the front door answers the API with them, filtered by state and
-//! paginated by `MaxResults`/`NextToken` as SSM does. An instance without loaded patches has none.
+//! paginated by `MaxResults`/`NextToken` as SSM does. An instance nothing was loaded for is not a
+//! managed instance: `InvalidInstanceId`, as SSM answers.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -61,10 +62,13 @@ impl PatchStore {
             None => 0,
         };
         let instances = self.instances.lock().unwrap_or_else(|p| p.into_inner());
-        let matching: Vec<&Value> = instances
-            .get(instance)
-            .into_iter()
-            .flatten()
+        let loaded = instances.get(instance).ok_or((
+            400,
+            "InvalidInstanceId",
+            format!("{instance} is not a managed instance"),
+        ))?;
+        let matching: Vec<&Value> = loaded
+            .iter()
             .filter(|p| {
                 states.is_empty() || p["State"].as_str().is_some_and(|s| states.contains(&s))
             })
@@ -103,8 +107,18 @@ mod tests {
             .unwrap();
         assert_eq!(last["Patches"].as_array().unwrap().len(), 10);
         assert!(last.get("NextToken").is_none());
-        let none = store.describe(br#"{"InstanceId":"i-unknown"}"#).unwrap();
-        assert_eq!(none["Patches"], json!([]));
+        assert_eq!(
+            store
+                .describe(br#"{"InstanceId":"i-unknown"}"#)
+                .unwrap_err()
+                .1,
+            "InvalidInstanceId"
+        );
+        store.load("i-3", b"[]").unwrap();
+        assert_eq!(
+            store.describe(br#"{"InstanceId":"i-3"}"#).unwrap()["Patches"],
+            json!([])
+        );
         assert!(store.describe(br#"{}"#).is_err());
         assert!(store.load("i-2", b"{}").is_err());
     }

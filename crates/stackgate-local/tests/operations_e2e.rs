@@ -187,6 +187,26 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
         .unwrap()
         .to_string();
     assert!(message.contains("no instances matched"), "{message}");
+
+    // An instance SSM does not manage fails the report, through the notify path.
+    let unmanaged = json!({"instanceIds": [run_instance("PatchGroup", "unmanaged").await]});
+    let failed = execution::run(
+        &clients.sfn,
+        &machine,
+        &unique("patch-"),
+        &unmanaged,
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.status, "FAILED", "{failed:?}");
+    assert!(
+        failed.entered("NotifyFailure") && !failed.entered("PublishReport"),
+        "{:?}",
+        failed.states
+    );
+    // (moto's interpreter reports a Map item's SDK error as States.Runtime, and then refuses a Fail
+    // with a States.* ErrorPath; the cause is checked in AWS only.)
 }
 
 /// A health endpoint on loopback: `/health/<instanceId>` answers 200 once the instance's count of
