@@ -17,6 +17,17 @@ fn random_key() -> Result<String, BoxError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Where the local stack keeps the sample network template (moto reads TemplateURLs path-style
+/// only for the host "localhost").
+pub fn network_template_url() -> String {
+    format!(
+        "{}/stackgate-local-artifacts/{NETWORK_TEMPLATE_KEY}",
+        crate::endpoint().replace("127.0.0.1", "localhost")
+    )
+}
+
+const NETWORK_TEMPLATE_KEY: &str = "templates/network.yaml";
+
 /// Parameter values the local stack deploys the template with.
 pub fn local_parameters() -> BTreeMap<String, String> {
     [
@@ -48,6 +59,7 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "ExternalJobWebhookUrl",
             "http://127.0.0.1:9/no-local-jenkins".to_string(),
         ),
+        ("NetworkTemplateUrl", network_template_url()),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
     ]
@@ -156,6 +168,38 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
         {
             clients.s3.create_bucket().bucket(bucket).send().await?;
         }
+    }
+    let network = std::fs::read(crate::repo_root().join("examples/templates/network.yaml"))?;
+    clients
+        .s3
+        .put_object()
+        .bucket("stackgate-local-artifacts")
+        .key(NETWORK_TEMPLATE_KEY)
+        .body(network.into())
+        .send()
+        .await?;
+    // Account vending runs in an organization's management account: make this account one.
+    // (Organizations' JSON API directly: one call does not warrant another SDK crate.)
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/organizations/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let (status, _, body) = crate::http::send(
+        hyper::Method::POST,
+        &format!("{endpoint}/"),
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            (
+                "x-amz-target",
+                "AWSOrganizationsV20161128.CreateOrganization",
+            ),
+            ("authorization", &auth),
+        ],
+        br#"{"FeatureSet":"ALL"}"#.to_vec(),
+    )
+    .await?;
+    let already = String::from_utf8_lossy(&body).contains("AlreadyInOrganization");
+    if status != 200 && !already {
+        return Err(format!("could not create the local organization (HTTP {status})").into());
     }
     // What an operator creates beside the template: the signing key and the SES sender identity.
     let has_key = clients

@@ -107,6 +107,8 @@ pub enum Endpoint {
     LegacyState(String),
     /// Seed 003: `POST /delete {"stackname"}`.
     LegacyDelete,
+    /// Seed 000: `POST /accounts`, account and VPC vending.
+    CreateAccount,
 }
 
 fn segment(raw: &str) -> String {
@@ -139,6 +141,10 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
             (method == "GET").then(|| Endpoint::LegacyState(segment(name))),
         ),
         ["delete"] => ("POST", (method == "POST").then_some(Endpoint::LegacyDelete)),
+        ["accounts"] => (
+            "POST",
+            (method == "POST").then_some(Endpoint::CreateAccount),
+        ),
         _ => return Err(Problem::not_found(format!("no route for {path}"))),
     };
     endpoint.ok_or_else(|| {
@@ -344,6 +350,112 @@ pub fn create_request(
     Ok((input, deployment))
 }
 
+const ACCOUNT_FIELDS: [&str; 5] = [
+    "accountName",
+    "email",
+    "environmentName",
+    "networkCidr",
+    "approvalTimeoutSeconds",
+];
+
+fn text_field<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, Problem> {
+    match body.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
+        Some(_) => Err(Problem::invalid(field, "must be a non-empty string")),
+        None => Err(Problem::invalid(field, "is required")),
+    }
+}
+
+/// Whether `cidr` is an IPv4 block from /16 to /28 (the sizes a VPC can have).
+pub fn valid_vpc_cidr(cidr: &str) -> bool {
+    let Some((address, bits)) = cidr.split_once('/') else {
+        return false;
+    };
+    address.parse::<std::net::Ipv4Addr>().is_ok()
+        && bits.parse::<u8>().is_ok_and(|b| (16..=28).contains(&b))
+}
+
+/// Validates `POST /accounts` and returns the account-vending workflow input.
+pub fn account_request(
+    body: Map<String, Value>,
+    config: &ApiConfig,
+    requested_by: &str,
+) -> Result<Value, Problem> {
+    if let Some(unknown) = body.keys().find(|k| !ACCOUNT_FIELDS.contains(&k.as_str())) {
+        return Err(Problem::invalid(
+            unknown.as_str(),
+            format!("unknown field; accepted: {}", ACCOUNT_FIELDS.join(", ")),
+        ));
+    }
+    let name = text_field(&body, "accountName")?;
+    let name_ok = name.len() <= 50
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c));
+    if !name_ok {
+        return Err(Problem::invalid(
+            "accountName",
+            "1 to 50 letters, digits, spaces, '.', '_' or '-'",
+        ));
+    }
+    let email = text_field(&body, "email")?;
+    let email_ok = email.len() <= 64
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
+    if !email_ok {
+        return Err(Problem::invalid(
+            "email",
+            "must be an email address of at most 64 characters",
+        ));
+    }
+    let environment = text_field(&body, "environmentName")?;
+    if !config.managed_environments.iter().any(|e| e == environment) {
+        return Err(Problem::invalid(
+            "environmentName",
+            format!("{environment:?} is not an environment this API manages"),
+        ));
+    }
+    let cidr = text_field(&body, "networkCidr")?;
+    if !valid_vpc_cidr(cidr) {
+        return Err(Problem::invalid(
+            "networkCidr",
+            "must be an IPv4 CIDR block from /16 to /28",
+        ));
+    }
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let network_stack = format!("network-{}", slug.trim_matches('-'));
+    validate_stack_name("accountName", &format!("{environment}-{network_stack}"))
+        .map_err(Problem::from)?;
+    let mut input = json!({
+        "accountName": name, "email": email, "environmentName": environment, "networkCidr": cidr,
+        "networkStackName": network_stack, "requestedBy": requested_by,
+    });
+    match body.get("approvalTimeoutSeconds") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (60..=604_800).contains(&s)) => {
+            input["approvalTimeoutSeconds"] = json!(n);
+        }
+        Some(_) => {
+            return Err(Problem::invalid(
+                "approvalTimeoutSeconds",
+                "must be 60 to 604800 seconds",
+            ))
+        }
+    }
+    Ok(input)
+}
+
 /// Seed 003's `POST /create {"stackname","templateurl"}` as a `POST /stacks` body: the stack name
 /// is the full name, `<environment>-<name>`.
 pub fn legacy_create_body(
@@ -439,13 +551,10 @@ pub fn execution_kind(id: &str) -> Option<&'static str> {
     if !valid {
         return None;
     }
-    if id.starts_with("deploy-") {
-        Some("deploy")
-    } else if id.starts_with("delete-") {
-        Some("delete")
-    } else {
-        None
-    }
+    ["deploy", "delete", "vend"].into_iter().find(|kind| {
+        id.strip_prefix(kind)
+            .is_some_and(|rest| rest.starts_with('-'))
+    })
 }
 
 #[cfg(test)]
@@ -669,6 +778,56 @@ mod tests {
     }
 
     #[test]
+    fn account_requests_are_validated() {
+        let c = config();
+        let good = body(
+            json!({"accountName": "Payments Team", "email": "aws+payments@example.com", "environmentName": "prod", "networkCidr": "10.20.0.0/16"}),
+        );
+        let input = account_request(good, &c, "api").unwrap();
+        assert_eq!(input["networkStackName"], "network-payments-team");
+        let cases = [
+            (
+                json!({"email": "a@b.c", "environmentName": "prod", "networkCidr": "10.0.0.0/16"}),
+                "accountName",
+            ),
+            (
+                json!({"accountName": "x/y", "email": "a@b.c", "environmentName": "prod", "networkCidr": "10.0.0.0/16"}),
+                "accountName",
+            ),
+            (
+                json!({"accountName": "x", "email": "not-an-email", "environmentName": "prod", "networkCidr": "10.0.0.0/16"}),
+                "email",
+            ),
+            (
+                json!({"accountName": "x", "email": "a@b.c", "environmentName": "qa", "networkCidr": "10.0.0.0/16"}),
+                "environmentName",
+            ),
+            (
+                json!({"accountName": "x", "email": "a@b.c", "environmentName": "prod", "networkCidr": "10.0.0.0/8"}),
+                "networkCidr",
+            ),
+            (
+                json!({"accountName": "x", "email": "a@b.c", "environmentName": "prod", "networkCidr": "300.0.0.0/16"}),
+                "networkCidr",
+            ),
+            (
+                json!({"accountName": "x", "email": "a@b.c", "environmentName": "prod", "networkCidr": "10.0.0.0/16", "approvalTimeoutSeconds": 1}),
+                "approvalTimeoutSeconds",
+            ),
+            (
+                json!({"accountName": "x", "email": "a@b.c", "environmentName": "prod", "networkCidr": "10.0.0.0/16", "owner": "me"}),
+                "owner",
+            ),
+        ];
+        for (input, field) in cases {
+            let problem = account_request(body(input.clone()), &c, "api").unwrap_err();
+            assert_eq!(problem.field.as_deref(), Some(field), "{input}");
+        }
+        assert_eq!(route("POST", "/accounts"), Ok(Endpoint::CreateAccount));
+        assert_eq!(route("GET", "/accounts").unwrap_err().status, 405);
+    }
+
+    #[test]
     fn execution_names_and_kinds() {
         let a = execution_name("deploy", Some("order-42"), "req-1").unwrap();
         assert_eq!(
@@ -693,6 +852,8 @@ mod tests {
         );
         assert_eq!(execution_kind(&a), Some("deploy"));
         assert_eq!(execution_kind("delete-k12"), Some("delete"));
+        assert_eq!(execution_kind("vend-r12"), Some("vend"));
+        assert_eq!(execution_kind("vendor-1"), None);
         assert_eq!(execution_kind("other-1"), None);
         assert_eq!(execution_kind("deploy-../../x"), None);
     }

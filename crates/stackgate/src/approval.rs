@@ -15,6 +15,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 const MIN_TIMEOUT_SECONDS: u64 = 60;
 const MAX_TIMEOUT_SECONDS: u64 = 7 * 24 * 60 * 60;
+/// How much earlier than the workflow's own timeout a link expires.
+pub const EXPIRY_MARGIN_SECONDS: u64 = 5;
 /// Decided approvals stay readable (409 rather than 404) this long before DynamoDB's TTL removes them.
 pub const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
 const MAX_COMMENT: usize = 1000;

@@ -39,6 +39,7 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> ApiClients {
         cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules),
         deploy_machine_arn: DEPLOY.into(),
         delete_machine_arn: DELETE.into(),
+        vending_machine_arn: None,
         config: ApiConfig {
             managed_environments: vec!["dev".into(), "prod".into()],
             allowed_template_buckets: vec!["templates".into()],

@@ -95,7 +95,11 @@ pub async fn store(
         id: approval::approval_id(&clients.key, task_token),
         status: Status::Pending,
         created_at: now,
-        expires_at: now + approval::timeout_seconds(timeout_seconds),
+        // The link expires a little before the workflow stops waiting (the task started before this
+        // call), so it never offers a decision the workflow can no longer take.
+        expires_at: now
+            + approval::timeout_seconds(timeout_seconds)
+                .saturating_sub(approval::EXPIRY_MARGIN_SECONDS),
         request,
         decided_by: None,
         decided_at: None,

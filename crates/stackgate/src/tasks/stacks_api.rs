@@ -18,6 +18,8 @@ pub struct ApiClients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub deploy_machine_arn: String,
     pub delete_machine_arn: String,
+    /// `ACCOUNT_VENDING_STATE_MACHINE_ARN`; without it `POST /accounts` is not offered.
+    pub vending_machine_arn: Option<String>,
     pub config: ApiConfig,
 }
 
@@ -31,6 +33,7 @@ impl ApiClients {
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             deploy_machine_arn: required_env("STATE_MACHINE_ARN")?,
             delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
+            vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
             config: ApiConfig {
                 managed_environments: api::split_list(&required_env("MANAGED_ENVIRONMENTS")?),
                 allowed_template_buckets: api::split_list(
@@ -46,11 +49,11 @@ impl ApiClients {
         })
     }
 
-    fn machine(&self, kind: &str) -> &str {
-        if kind == "delete" {
-            &self.delete_machine_arn
-        } else {
-            &self.deploy_machine_arn
+    fn machine(&self, kind: &str) -> Option<&str> {
+        match kind {
+            "delete" => Some(&self.delete_machine_arn),
+            "vend" => self.vending_machine_arn.as_deref(),
+            _ => Some(&self.deploy_machine_arn),
         }
     }
 }
@@ -147,6 +150,26 @@ async fn dispatch(
             delete(clients, request, &name, base).await
         }
         Endpoint::GetExecution(id) => execution(clients, &id).await,
+        Endpoint::CreateAccount => {
+            let name = api::execution_name(
+                "vend",
+                header(request, "idempotency-key"),
+                &request_id(request),
+            )?;
+            let requested_by = request
+                .request_context_ref()
+                .and_then(|c| match c {
+                    lambda_http::request::RequestContext::ApiGatewayV1(c) => c
+                        .identity
+                        .api_key_id
+                        .clone()
+                        .or(c.identity.user_arn.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "stacks-api".to_string());
+            let input = api::account_request(body()?, &clients.config, &requested_by)?;
+            accept(clients, "vend", &name, &input, base).await
+        }
     }
 }
 
@@ -171,7 +194,9 @@ async fn accept(
     input: &Value,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
-    let machine = clients.machine(kind);
+    let machine = clients
+        .machine(kind)
+        .ok_or_else(|| Problem::not_found(format!("the {kind} workflow is not deployed")))?;
     let input_text = input.to_string();
     let started = sfn::start(&clients.sfn, machine, name, &input_text)
         .await
@@ -279,7 +304,10 @@ async fn delete(
 async fn execution(clients: &ApiClients, id: &str) -> Result<Response<Body>, Problem> {
     let kind = api::execution_kind(id)
         .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
-    let arn = sfn::execution_arn(clients.machine(kind), id);
+    let machine = clients
+        .machine(kind)
+        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
+    let arn = sfn::execution_arn(machine, id);
     let state = sfn::describe_if_exists(&clients.sfn, &arn)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
