@@ -410,25 +410,33 @@ pub struct Email {
     pub html: String,
 }
 
-fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    // Templates are files in the repository, compiled in; `.html` ones are auto-escaped.
-    env.add_template(
-        "approval-email.txt",
-        include_str!("../templates/approval-email.txt"),
-    )
-    .expect("valid template");
-    env.add_template(
-        "approval-email.html",
-        include_str!("../templates/approval-email.html"),
-    )
-    .expect("valid template");
-    env.add_template(
-        "approval-page.html",
-        include_str!("../templates/approval-page.html"),
-    )
-    .expect("valid template");
-    env
+/// The templates, parsed once per process. They are files in the repository, compiled in;
+/// `.html` ones are auto-escaped. A template that does not parse fails the unit tests.
+fn environment() -> &'static minijinja::Environment<'static> {
+    static ENVIRONMENT: std::sync::OnceLock<minijinja::Environment<'static>> =
+        std::sync::OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        for (name, source) in [
+            (
+                "approval-email.txt",
+                include_str!("../templates/approval-email.txt"),
+            ),
+            (
+                "approval-email.html",
+                include_str!("../templates/approval-email.html"),
+            ),
+            (
+                "approval-page.html",
+                include_str!("../templates/approval-page.html"),
+            ),
+        ] {
+            if let Err(error) = env.add_template(name, source) {
+                tracing::error!(template = name, %error, "template does not parse");
+            }
+        }
+        env
+    })
 }
 
 fn render(name: &str, context: Value) -> Result<String, TaskError> {
