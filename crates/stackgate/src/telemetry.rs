@@ -75,6 +75,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
             tracing::trace!(target: "lambda_runtime::layers::api_response", body = "artifactCredentials", "raw JSON event received from Lambda");
             tracing::trace!(target: "stackgate", "visible at trace");
         });
@@ -92,6 +93,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
             tracing::trace!(target: "lambda_runtime::layers::api_response", body = "sessionToken", "raw event");
             tracing::trace!(target: "lambda_runtime::runtime", "other runtime detail");
         });

@@ -359,6 +359,9 @@ async fn no_task_token_reaches_the_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests run on other threads without a subscriber; callsites they reached first may have
+    // cached "never interested". Re-evaluate them for this thread's subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let put = put_rule();
     let send = mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build());

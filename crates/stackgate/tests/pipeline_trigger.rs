@@ -477,6 +477,9 @@ async fn the_logs_name_the_job_and_execution_but_never_the_credentials() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests run on other threads without a subscriber; callsites they reached first may have
+    // cached "never interested". Re-evaluate them for this thread's subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let (get, start, answer) = (input_file_rule(), start_rule(), success_with_token_rule());
     let clients = clients(Mocks {

@@ -204,19 +204,8 @@ async fn job_result(
             ))
         }
     };
-    report.exp = report.exp.or_else(|| query(request, "exp"));
-    report.sig = report.sig.or_else(|| query(request, "sig"));
-    let (exp, sig) = (
-        report.exp.clone().unwrap_or_default(),
-        report.sig.clone().unwrap_or_default(),
-    );
-    if !approval::verify_link(&clients.key, id, &exp, &sig) {
-        return Ok(simple(
-            Format::Json,
-            403,
-            "Invalid link",
-            "The callback URL is not valid.",
-        ));
+    if signed(clients, request, id, report.exp.take(), report.sig.take()).is_none() {
+        return Ok(forbidden(Format::Json));
     }
     let outcome = match activities::parse_report(&report) {
         Ok(outcome) => outcome,
@@ -332,6 +321,29 @@ async fn job_result(
     }
 }
 
+/// The link's `exp` and `sig` (from the body, else the query) if its signature holds.
+fn signed(
+    clients: &ApprovalClients,
+    request: &Request,
+    id: &str,
+    exp: Option<String>,
+    sig: Option<String>,
+) -> Option<(String, String)> {
+    let exp = exp.or_else(|| query(request, "exp")).unwrap_or_default();
+    let sig = sig.or_else(|| query(request, "sig")).unwrap_or_default();
+    approval::verify_link(&clients.key, id, &exp, &sig).then_some((exp, sig))
+}
+
+/// A forged, altered or incomplete link: refused before anything is read.
+fn forbidden(format: Format) -> Response<Body> {
+    simple(
+        format,
+        403,
+        "Invalid link",
+        "This link is not valid. Use the link from the email.",
+    )
+}
+
 fn query(request: &Request, name: &str) -> Option<String> {
     request
         .query_string_parameters_ref()
@@ -374,18 +386,9 @@ async fn show(
     id: &str,
     format: Format,
 ) -> Result<Response<Body>, TaskError> {
-    let (exp, sig) = (
-        query(request, "exp").unwrap_or_default(),
-        query(request, "sig").unwrap_or_default(),
-    );
-    if !approval::verify_link(&clients.key, id, &exp, &sig) {
-        return Ok(simple(
-            format,
-            403,
-            "Invalid link",
-            "This link is not valid. Use the link from the email.",
-        ));
-    }
+    let Some((exp, sig)) = signed(clients, request, id, None, None) else {
+        return Ok(forbidden(format));
+    };
     let Some((stored, _)) = load(clients, id).await? else {
         return Ok(simple(
             format,
@@ -429,20 +432,9 @@ async fn decide(
             ))
         }
     };
-    form.exp = form.exp.or_else(|| query(request, "exp"));
-    form.sig = form.sig.or_else(|| query(request, "sig"));
-    let (exp, sig) = (
-        form.exp.clone().unwrap_or_default(),
-        form.sig.clone().unwrap_or_default(),
-    );
-    if !approval::verify_link(&clients.key, id, &exp, &sig) {
-        return Ok(simple(
-            format,
-            403,
-            "Invalid link",
-            "This link is not valid. Use the link from the email.",
-        ));
-    }
+    let Some((exp, sig)) = signed(clients, request, id, form.exp.take(), form.sig.take()) else {
+        return Ok(forbidden(format));
+    };
     let Some((stored, token)) = load(clients, id).await? else {
         return Ok(simple(
             format,
