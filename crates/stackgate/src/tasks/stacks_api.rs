@@ -2,7 +2,7 @@
 //! through the safe-deploy workflow, deletes through safe-delete; both answer 202 with the execution
 //! to follow. Only stacks under a managed environment exist for it.
 
-use lambda_http::http::header::{CONTENT_TYPE, LOCATION};
+use lambda_http::http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 
@@ -61,10 +61,9 @@ impl ApiClients {
 fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/json".parse().expect("static header value"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -73,9 +72,7 @@ pub fn problem_response(problem: &Problem) -> Response<Body> {
     let mut response = json_response(problem.status, &body);
     response.headers_mut().insert(
         CONTENT_TYPE,
-        api::PROBLEM_CONTENT_TYPE
-            .parse()
-            .expect("static header value"),
+        HeaderValue::from_static(api::PROBLEM_CONTENT_TYPE),
     );
     if let Some(allow) = problem.allow.and_then(|a| a.parse().ok()) {
         response.headers_mut().insert("allow", allow);
