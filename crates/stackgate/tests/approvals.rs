@@ -2,9 +2,9 @@
 //! write, a decision arriving after the task timed out, GET never acting, and no task token in the
 //! email, the link or the logs.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
@@ -337,31 +337,9 @@ async fn a_rejection_fails_the_task_with_who_and_why() {
     assert_eq!(failure.num_calls(), 1);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_task_token_reaches_the_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(stackgate::telemetry::filter(Some("trace")))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests run on other threads without a subscriber; callsites they reached first may have
-    // cached "never interested". Re-evaluate them for this thread's subscriber.
-    tracing::callsite::rebuild_interest_cache();
+    let captured = common::CapturedLogs::start();
 
     let put = put_rule();
     let send = mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build());
@@ -380,7 +358,7 @@ async fn no_task_token_reaches_the_logs() {
     )
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains(&approval_id(&key(), TOKEN)),
         "the approval id is logged: {logs}"

@@ -1,8 +1,7 @@
 //! The CodePipeline trigger against aws-smithy-mocks: first call, continuation, every end status,
 //! idempotent retries, its own errors answered as job failures, and no secret in its logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use aws_sdk_codepipeline::operation::put_job_failure_result::{
     PutJobFailureResultError, PutJobFailureResultOutput,
@@ -455,31 +454,9 @@ async fn not_a_job_event_is_an_error_and_a_malformed_one_fails_the_job() {
     assert_eq!(answer.num_calls(), 1);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_logs_name_the_job_and_execution_but_never_the_credentials() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(stackgate::telemetry::filter(Some("trace")))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests run on other threads without a subscriber; callsites they reached first may have
-    // cached "never interested". Re-evaluate them for this thread's subscriber.
-    tracing::callsite::rebuild_interest_cache();
+    let captured = common::CapturedLogs::start();
 
     let (get, start, answer) = (input_file_rule(), start_rule(), success_with_token_rule());
     let clients = clients(Mocks {
@@ -501,7 +478,7 @@ async fn the_logs_name_the_job_and_execution_but_never_the_credentials() {
         .await
         .unwrap();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains(JOB) && logs.contains(EXECUTION), "{logs}");
     for secret in [SECRET, SESSION, "artifactCredentials", "AKIAEXAMPLE"] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");

@@ -158,6 +158,24 @@ pub async fn states_entered(
     }
 }
 
+/// A SendTask* result: a task that is gone (timed out, ended, or an invalid token) is an answer,
+/// not an error.
+macro_rules! delivery {
+    ($result:expr, $operation:literal) => {
+        match $result {
+            Ok(_) => Ok(Delivery::Delivered),
+            Err(error)
+                if error.as_service_error().is_some_and(|e| {
+                    e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
+                }) =>
+            {
+                Ok(Delivery::TaskGone)
+            }
+            Err(error) => Err(classify($operation, &error)),
+        }
+    };
+}
+
 /// Whether a task-token answer reached a waiting task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -171,23 +189,13 @@ pub async fn send_task_success(
     task_token: &str,
     output: &str,
 ) -> Result<Delivery, TaskError> {
-    match client
+    let result = client
         .send_task_success()
         .task_token(task_token)
         .output(output)
         .send()
-        .await
-    {
-        Ok(_) => Ok(Delivery::Delivered),
-        Err(error)
-            if error.as_service_error().is_some_and(|e| {
-                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-            }) =>
-        {
-            Ok(Delivery::TaskGone)
-        }
-        Err(error) => Err(classify("SendTaskSuccess", &error)),
-    }
+        .await;
+    delivery!(result, "SendTaskSuccess")
 }
 
 pub async fn send_task_failure(
@@ -196,24 +204,14 @@ pub async fn send_task_failure(
     error_name: &str,
     cause: &str,
 ) -> Result<Delivery, TaskError> {
-    match client
+    let result = client
         .send_task_failure()
         .task_token(task_token)
         .error(error_name)
         .cause(cause)
         .send()
-        .await
-    {
-        Ok(_) => Ok(Delivery::Delivered),
-        Err(error)
-            if error.as_service_error().is_some_and(|e| {
-                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-            }) =>
-        {
-            Ok(Delivery::TaskGone)
-        }
-        Err(error) => Err(classify("SendTaskFailure", &error)),
-    }
+        .await;
+    delivery!(result, "SendTaskFailure")
 }
 
 /// An activity task handed to this worker.
@@ -249,22 +247,12 @@ pub async fn get_activity_task(
 }
 
 pub async fn send_task_heartbeat(client: &Client, task_token: &str) -> Result<Delivery, TaskError> {
-    match client
+    let result = client
         .send_task_heartbeat()
         .task_token(task_token)
         .send()
-        .await
-    {
-        Ok(_) => Ok(Delivery::Delivered),
-        Err(error)
-            if error.as_service_error().is_some_and(|e| {
-                e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-            }) =>
-        {
-            Ok(Delivery::TaskGone)
-        }
-        Err(error) => Err(classify("SendTaskHeartbeat", &error)),
-    }
+        .await;
+    delivery!(result, "SendTaskHeartbeat")
 }
 
 #[cfg(test)]

@@ -241,7 +241,8 @@ async fn job_result(
             ))
         }
     };
-    let (status, delivery) = match outcome {
+    // Ok(output) to succeed the task, Err((error, cause)) to fail it.
+    let (status, answer) = match outcome {
         activities::JobOutcome::Heartbeat => {
             return match sfn::send_task_heartbeat(&clients.sfn, &token).await? {
                 Delivery::Delivered => {
@@ -250,54 +251,31 @@ async fn job_result(
                 Delivery::TaskGone => gone(clients).await,
             };
         }
-        activities::JobOutcome::Succeeded(output) => {
-            if !dynamodb::decide(
-                &clients.dynamodb,
-                &clients.table,
-                id,
-                Status::Approved,
-                "external job",
-                None,
-                now,
-            )
-            .await?
-            {
-                return Ok(simple(
-                    Format::Json,
-                    409,
-                    "Refused",
-                    Refusal::AlreadyDecided.message(),
-                ));
-            }
-            (
-                Status::Approved,
-                sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
-            )
-        }
-        activities::JobOutcome::Failed { error, cause } => {
-            if !dynamodb::decide(
-                &clients.dynamodb,
-                &clients.table,
-                id,
-                Status::Rejected,
-                "external job",
-                Some(&cause),
-                now,
-            )
-            .await?
-            {
-                return Ok(simple(
-                    Format::Json,
-                    409,
-                    "Refused",
-                    Refusal::AlreadyDecided.message(),
-                ));
-            }
-            (
-                Status::Rejected,
-                sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
-            )
-        }
+        activities::JobOutcome::Succeeded(output) => (Status::Approved, Ok(output)),
+        activities::JobOutcome::Failed { error, cause } => (Status::Rejected, Err((error, cause))),
+    };
+    let comment = answer.as_ref().err().map(|(_, cause)| cause.as_str());
+    if !dynamodb::decide(
+        &clients.dynamodb,
+        &clients.table,
+        id,
+        status,
+        "external job",
+        comment,
+        now,
+    )
+    .await?
+    {
+        return Ok(simple(
+            Format::Json,
+            409,
+            "Refused",
+            Refusal::AlreadyDecided.message(),
+        ));
+    }
+    let delivery = match answer {
+        Ok(output) => sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
     };
     match delivery {
         Ok(Delivery::Delivered) => {
