@@ -52,8 +52,9 @@ up() {
   local tools; tools=$("$repo/scripts/bootstrap.sh" stack)
   cargo build --workspace --bins --quiet
   # moto listens on its own port; MOTO_PORT tells its Step Functions interpreter to send every
-  # AWS call (Lambda included) to the front door instead.
-  MOTO_PORT=$port start moto "$tools/venv-moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+  # AWS call (Lambda included) to the front door instead. moto-server.py is moto_server with the
+  # interpreter's nested-execution casing mended (see the file).
+  MOTO_PORT=$port start moto "$tools/venv-moto/bin/python" "$repo/scripts/moto-server.py" -H 127.0.0.1 -p "$moto_port"
   start frontdoor "$target/debug/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
     --moto "127.0.0.1:$moto_port" --lambda "127.0.0.1:$lambda_port"
   {

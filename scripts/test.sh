@@ -19,6 +19,7 @@ done
 
 echo "== unit and SDK-level tests"
 cargo test --workspace --quiet
+"$tools/venv-moto/bin/python" scripts/test_moto_server.py
 
 echo "== end-to-end tests on the local stack"
 export STACKGATE_PORT=${STACKGATE_TEST_PORT:-4576}

@@ -255,23 +255,8 @@ async fn health_server(plan: Vec<(String, Option<u32>)>) -> String {
     url
 }
 
-/// A CloudWatch Query API call to moto (the Rust SDK's CloudWatch speaks RPCv2-CBOR, which moto does not).
 async fn cloudwatch(params: &str) -> String {
-    let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/monitoring/aws4_request, SignedHeaders=host, Signature=0");
-    let (status, _, body) = send(
-        Method::POST,
-        &format!("{}/", endpoint()),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("authorization", &auth),
-        ],
-        format!("Version=2010-08-01&{params}").into_bytes(),
-    )
-    .await
-    .unwrap();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    assert_eq!(status, 200, "{body}");
-    body
+    query("monitoring", "2010-08-01", params).await
 }
 
 async fn put_alarm(name: &str) {
@@ -413,6 +398,109 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
         .as_str()
         .unwrap()
         .contains("InstanceNotReady"));
+}
+
+/// A Query API call to moto; `service` is the signing name (the Rust SDK clients for these are not
+/// workspace dependencies, and CloudWatch's speaks RPCv2-CBOR, which moto does not).
+async fn query(service: &str, version: &str, params: &str) -> String {
+    let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0");
+    let (status, _, body) = send(
+        Method::POST,
+        &format!("{}/", endpoint()),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &auth),
+        ],
+        format!("Version={version}&{params}").into_bytes(),
+    )
+    .await
+    .unwrap();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The text of every `<tag>` element in an XML reply.
+fn xml_values(body: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    body.split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split_once(close.as_str()).map(|(v, _)| v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_rolling_restart_of_a_target_group_takes_each_instance_out_and_back_in() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let group = unique("tg-");
+    let (a, b) = (
+        run_instance("Role", &group).await,
+        run_instance("Role", &group).await,
+    );
+    let vpc = xml_values(
+        &query(
+            "ec2",
+            "2016-11-15",
+            "Action=DescribeVpcs&Filter.1.Name=is-default&Filter.1.Value.1=true",
+        )
+        .await,
+        "vpcId",
+    )
+    .remove(0);
+    let elb =
+        |params: String| async move { query("elasticloadbalancing", "2015-12-01", &params).await };
+    let target_group = xml_values(
+        &elb(format!("Action=CreateTargetGroup&Name={group}&Protocol=HTTP&Port=80&VpcId={vpc}&TargetType=instance")).await,
+        "TargetGroupArn",
+    )
+    .remove(0);
+    let encoded = target_group.replace(':', "%3A").replace('/', "%2F");
+    elb(format!(
+        "Action=RegisterTargets&TargetGroupArn={encoded}&Targets.member.1.Id={a}&Targets.member.2.Id={b}"
+    ))
+    .await;
+
+    let url = health_server(vec![(a.clone(), Some(0)), (b.clone(), Some(1))]).await;
+    let report = execution::run(
+        &clients.sfn,
+        &state_machine_arn("RollingRestartStateMachine"),
+        &unique("restart-tg-"),
+        &json!({"targetGroupArn": target_group, "batchSize": 1, "healthCheckUrl": url,
+                "healthCheckIntervalSeconds": 1, "healthCheckAttempts": 3, "drainSeconds": 0, "bootSeconds": 0}),
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, "SUCCEEDED", "{report:?}");
+    for state in [
+        "ListTargets",
+        "Deregister",
+        "Reboot",
+        "Register",
+        "TargetHealth",
+    ] {
+        let count = report.states.iter().filter(|s| *s == state).count();
+        let expected = if state == "ListTargets" { 1 } else { 2 };
+        assert!(
+            count >= expected,
+            "{state} entered {count} times: {:?}",
+            report.states
+        );
+    }
+    let health = elb(format!(
+        "Action=DescribeTargetHealth&TargetGroupArn={encoded}"
+    ))
+    .await;
+    let mut registered = xml_values(&health, "Id");
+    registered.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(
+        registered, expected,
+        "both instances are back in the target group"
+    );
+    assert_eq!(xml_values(&health, "State"), vec!["healthy", "healthy"]);
 }
 
 /// An SNS event as the provisioning topic delivers it to `provision-starter`.

@@ -1,0 +1,98 @@
+"""moto server with gaps of its Step Functions interpreter mended, for the local stack.
+
+moto runs `arn:aws:states:::states:startExecution(.sync|.sync:2)` tasks by calling boto3 with the
+state's parameters as written in ASL ("StateMachineArn", "Input", "Name"). Step Functions' own API
+is camelCase ("stateMachineArn"), so botocore fails with KeyError 'StateMachineArn' before any
+request is sent, and the responses come back camelCase where ASL reads "ExecutionArn" and
+"Output". AWS converts both ways; this launcher makes moto's interpreter do the same, for the
+Step Functions integration only, then starts moto's own server unchanged.
+
+Run: python moto-server.py -H 127.0.0.1 -p 4567   (the same arguments as moto_server)
+"""
+
+import importlib
+import pkgutil
+import sys
+
+import moto.stepfunctions.parser as interpreter
+from moto.server import main
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service as service_task,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn as sfn_task,
+)
+
+
+def to_api_casing(parameters: dict) -> None:
+    """ASL "StateMachineArn" -> API "stateMachineArn", in place (top-level keys only, as the API)."""
+    for key in list(parameters):
+        api_key = key[:1].lower() + key[1:]
+        if api_key != key:
+            parameters[api_key] = parameters.pop(key)
+
+
+def to_asl_casing(response: object) -> None:
+    """API "executionArn" -> ASL "ExecutionArn", in place; nested Input/Output documents are left as is."""
+    if not isinstance(response, dict):
+        return
+    for key in list(response):
+        asl_key = key[:1].upper() + key[1:]
+        if asl_key != key:
+            response[asl_key] = response.pop(key)
+
+
+def extract_json(path: str, data: object) -> object:
+    """JSONPath as Step Functions reads it: a wildcard or slice always yields a list.
+
+    moto returns the bare value when such a path matches once under a named field
+    (`$.TargetHealthDescriptions[*].TargetHealth.State` -> "healthy"), which then breaks
+    `States.ArrayGetItem` and array comparisons that work in AWS.
+    """
+    if json_path._contains_slice_or_wildcard_array(path):
+        return [match.value for match in json_path.parse(path).find(data)]
+    return original_extract_json(path, data)
+
+
+original_extract_json = json_path.extract_json
+
+
+def mend_json_path() -> None:
+    # The interpreter's modules import extract_json by name: rebind it in each of them.
+    for module in pkgutil.walk_packages(interpreter.__path__, interpreter.__name__ + "."):
+        try:
+            loaded = importlib.import_module(module.name)
+        except ImportError:  # dead modules of moto's port (e.g. LocalStack analytics) are never run
+            continue
+        if getattr(loaded, "extract_json", None) is original_extract_json:
+            loaded.extract_json = extract_json
+    json_path.extract_json = extract_json
+
+
+def mend_step_functions_integration() -> None:
+    # ASL names the service "elasticloadbalancingv2", boto3 names it "elbv2".
+    service_task.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES = {
+        **service_task.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
+        "elasticloadbalancingv2": "elbv2",
+    }
+    task = sfn_task.StateTaskServiceSfn
+    original_parameters = task._normalise_parameters
+    original_response = task._normalise_response
+
+    def _normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        original_parameters(self, parameters, boto_service_name, service_action_name)
+        to_api_casing(parameters)
+
+    def _normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        original_response(self, response, boto_service_name, service_action_name)
+        to_asl_casing(response)
+
+    task._normalise_parameters = _normalise_parameters
+    task._normalise_response = _normalise_response
+
+
+if __name__ == "__main__":
+    mend_step_functions_integration()
+    mend_json_path()
+    sys.exit(main(sys.argv[1:]))
