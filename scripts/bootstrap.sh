@@ -10,6 +10,11 @@ MOTO_VERSION=5.2.5
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_VERSION=1.170.0
 ASL_VALIDATOR_VERSION=4.0.0
+AWSLAMBDARIC_VERSION=4.2.2
+BOTO3_VERSION=1.44.5
+NODE_SDK_VERSION=3.1169.0  # also pinned in benches/baselines/node/package.json
+NODE_RIC_VERSION=4.0.2
+CMAKE_VERSION=4.4.4
 
 # A venv is reused only when its stamp matches the pinned packages, so a version bump reinstalls.
 ensure_venv() { # name stamp packages...
@@ -37,5 +42,30 @@ if [[ $want == all || $want == lint ]]; then
     npm install --silent --no-audit --no-fund --prefix "$nodedir" "asl-validator@$ASL_VALIDATOR_VERSION" >/dev/null
     echo "asl-validator=$ASL_VALIDATOR_VERSION" >"$nodedir/.stamp"
   fi
+fi
+if [[ $want == bench ]]; then
+  # Baselines of the benchmark: check-stack in Python (awslambdaric, boto3) and Node.js (AWS SDK v3,
+  # under the npm runtime interface client when it builds here).
+  ensure_venv venv-bench-python "awslambdaric=$AWSLAMBDARIC_VERSION,boto3=$BOTO3_VERSION" \
+    "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$BOTO3_VERSION"
+  benchnode=$home/bench-node
+  stamp="sdk=$NODE_SDK_VERSION,ric=$NODE_RIC_VERSION"
+  if [[ ! -f $benchnode/.stamp || $(cat "$benchnode/.stamp") != "$stamp" ]]; then
+    echo "bootstrap: installing the Node.js baseline into $benchnode" >&2
+    rm -rf "$benchnode" && mkdir -p "$benchnode"
+    cp "$repo/benches/baselines/node/package.json" "$benchnode/"
+    npm install --silent --no-audit --no-fund --prefix "$benchnode" >/dev/null
+    # aws-lambda-ric compiles curl and aws-lambda-cpp: cmake comes from PyPI; autotools cannot.
+    ensure_venv venv-bench-cmake "cmake=$CMAKE_VERSION" "cmake==$CMAKE_VERSION"
+    if PATH="$home/venv-bench-cmake/bin:$PATH" npm install --no-save --no-audit --no-fund \
+        --prefix "$benchnode" "aws-lambda-ric@$NODE_RIC_VERSION" >"$benchnode/ric-install.log" 2>&1; then
+      echo "installed" >"$benchnode/ric.status"
+    else
+      reason=$(grep -m1 -iE "not installed|not found|error:" "$benchnode/ric-install.log" | sed 's/^npm error //')
+      echo "not installable here: ${reason:-see ric-install.log}" >"$benchnode/ric.status"
+    fi
+    echo "$stamp" >"$benchnode/.stamp"
+  fi
+  cp "$repo"/benches/baselines/node/*.mjs "$benchnode/"
 fi
 echo "$home"

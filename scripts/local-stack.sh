@@ -3,14 +3,18 @@
 # and `cargo lambda watch` serving every function of the workspace.
 #   scripts/local-stack.sh up | down | status
 # Ports: STACKGATE_PORT (front door, 4566), STACKGATE_MOTO_PORT (4567), STACKGATE_LAMBDA_PORT (9000).
-# Processes are recorded in .stackgate/run/*.pid and stopped by those ids only.
+# Processes are recorded in .stackgate/run/*.pid (.stackgate/run-<port>/ for a stack on another
+# front-door port, so that the tests' and the benchmark's stacks never touch a developer's) and
+# stopped by those ids only.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-run=$repo/.stackgate/run
-mkdir -p "$run"
 
 port=${STACKGATE_PORT:-4566}
+run=$repo/.stackgate/run
+if [[ $port != 4566 ]]; then run=$repo/.stackgate/run-$port; fi
+mkdir -p "$run"
+
 moto_port=${STACKGATE_MOTO_PORT:-4567}
 lambda_port=${STACKGATE_LAMBDA_PORT:-9000}
 target=${CARGO_TARGET_DIR:-$repo/target}
@@ -50,16 +54,19 @@ wait_for() { # what url-or-port seconds
 
 up() {
   local tools; tools=$("$repo/scripts/bootstrap.sh" stack)
-  cargo build --workspace --bins --quiet
+  # STACKGATE_PROFILE=release serves release builds (the benchmark); the default is the dev profile.
+  local profile=${STACKGATE_PROFILE:-dev} watch_profile=() bin_dir=debug
+  if [[ $profile == release ]]; then watch_profile=(--release); bin_dir=release; fi
+  cargo build --workspace --bins --quiet --profile "$profile"
   # moto listens on its own port; MOTO_PORT tells its Step Functions interpreter to send every
   # AWS call (Lambda included) to the front door instead. moto-server.py is moto_server with the
   # interpreter's nested-execution casing mended (see the file).
   MOTO_PORT=$port start moto "$tools/venv-moto/bin/python" "$repo/scripts/moto-server.py" -H 127.0.0.1 -p "$moto_port"
-  start frontdoor "$target/debug/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
+  start frontdoor "$target/$bin_dir/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
     --moto "127.0.0.1:$moto_port" --lambda "127.0.0.1:$lambda_port"
   {
     # The approval page is served by cargo-lambda's function URL locally, not by API Gateway.
-    "$target/debug/stackgate-local" env-file --set "APPROVAL_BASE_URL=http://127.0.0.1:$lambda_port/lambda-url/approval-api"
+    "$target/$bin_dir/stackgate-local" env-file --set "APPROVAL_BASE_URL=http://127.0.0.1:$lambda_port/lambda-url/approval-api"
     echo "AWS_ENDPOINT_URL=$endpoint"
     echo "AWS_REGION=us-east-1"
     echo "AWS_ACCESS_KEY_ID=test"
@@ -71,11 +78,11 @@ up() {
     echo "AWS_LAMBDA_LOG_FORMAT=text"
   } >"$run/functions.env"
   PATH="$tools/venv-cargo-lambda/bin:$PATH" start lambda "$tools/venv-cargo-lambda/bin/cargo-lambda" lambda watch \
-    --ignore-changes -A 127.0.0.1 -P "$lambda_port" --env-file "$run/functions.env"
+    "${watch_profile[@]}" --ignore-changes -A 127.0.0.1 -P "$lambda_port" --env-file "$run/functions.env"
   wait_for moto "curl -sf http://127.0.0.1:$moto_port/moto-api/data.json" 60
   wait_for "front door" "curl -sf $endpoint/_local/health" 30
   wait_for cargo-lambda "curl -s -o /dev/null http://127.0.0.1:$lambda_port/" 120
-  STACKGATE_ENDPOINT=$endpoint "$target/debug/stackgate-local" deploy
+  STACKGATE_ENDPOINT=$endpoint "$target/$bin_dir/stackgate-local" deploy
   echo "local stack up: $endpoint (logs in $run)"
 }
 

@@ -13,7 +13,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== template and state machine checks"
 SAM_CLI_TELEMETRY=0 "$tools/venv-sam/bin/sam" validate --lint --template template.yaml
 "$tools/venv-sam/bin/cfn-lint" template.yaml examples/pipeline.yaml examples/templates/*.yaml
-for definition in statemachines/*.asl.json; do
+cargo run --quiet -p stackgate-local -- check-template template.yaml
+for definition in statemachines/*.asl.json benches/seed-004.asl.json; do
   "$tools/node/node_modules/.bin/asl-validator" --json-path "$definition"
 done
 

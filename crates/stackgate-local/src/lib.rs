@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod patches;
 pub mod pipeline;
 pub mod template;
+pub mod template_policy;
 
 use std::path::PathBuf;
 

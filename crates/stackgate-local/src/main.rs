@@ -35,6 +35,11 @@ enum Command {
     Demo,
     /// Write the Mermaid diagram of every statemachines/*.asl.json to docs/statemachines/.
     Diagrams,
+    /// Check a template against the project's IAM, encryption and API rules (fails on a violation).
+    CheckTemplate {
+        #[arg(default_value = "template.yaml")]
+        template: PathBuf,
+    },
     /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
     /// again with each continuation token, until the job is answered finally.
     PipelineRun {
@@ -122,6 +127,19 @@ async fn main() -> Result<(), BoxError> {
                 std::fs::write(&path, content)?;
                 println!("wrote {}", path.display());
             }
+        }
+        Command::CheckTemplate { template } => {
+            let text = std::fs::read_to_string(&template)?;
+            let violations = stackgate_local::template_policy::check(&serde_yaml::from_str(&text)?);
+            for violation in &violations {
+                eprintln!("{}: {violation}", template.display());
+            }
+            if !violations.is_empty() {
+                return Err(
+                    format!("{} violation(s) of the template rules", violations.len()).into(),
+                );
+            }
+            println!("{}: IAM, encryption and API rules pass", template.display());
         }
         Command::Demo => {
             let clients = LocalClients::connect(&endpoint()).await;

@@ -4,7 +4,7 @@ use stackgate::tasks::maintenance_mode;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = stackgate::aws::sdk::sdk_config();
     let events = aws_sdk_eventbridge::Client::new(&config);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         maintenance_mode::handle(&events, event)

@@ -4,7 +4,7 @@ use stackgate::tasks::pre_provision;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = stackgate::aws::sdk::sdk_config();
     let clients = pre_provision::PreProvisionClients {
         ssm: aws_sdk_ssm::Client::new(&config),
         key_id: stackgate::aws::env_var("PARAMETER_KMS_KEY_ID"),

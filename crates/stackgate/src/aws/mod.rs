@@ -5,6 +5,7 @@ pub mod codepipeline;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod s3;
+pub mod sdk;
 pub mod ses;
 pub mod sfn;
 pub mod ssm;
@@ -71,8 +72,7 @@ pub struct Clients {
 
 impl Clients {
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::from_config(&config)
+        Self::from_config(&sdk::sdk_config())
     }
 
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
@@ -108,7 +108,7 @@ pub struct PipelineClients {
 impl PipelineClients {
     pub async fn from_env() -> Result<Self, TaskError> {
         let state_machine_arn = required_env("STATE_MACHINE_ARN")?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = sdk::sdk_config();
         Ok(PipelineClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             s3: s3_client(&config),
@@ -138,7 +138,7 @@ pub struct ApprovalClients {
 
 impl ApprovalClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = sdk::sdk_config();
         let ssm = aws_sdk_ssm::Client::new(&config);
         let secret = ssm::secure_string(&ssm, &required_env("SIGNING_KEY_PARAMETER")?).await?;
         Ok(ApprovalClients {

@@ -21,7 +21,7 @@ pub struct StarterClients {
 impl StarterClients {
     pub async fn from_env() -> Result<Self, TaskError> {
         let state_machine_arn = crate::aws::required_env("PROVISIONING_STATE_MACHINE_ARN")?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::aws::sdk::sdk_config();
         Ok(StarterClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             state_machine_arn,

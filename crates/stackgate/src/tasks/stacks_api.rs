@@ -27,7 +27,7 @@ const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 impl ApiClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::aws::sdk::sdk_config();
         Ok(ApiClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),

@@ -1,0 +1,152 @@
+//! The functions under test: every crate in `functions/`, its release binary, the sample event it
+//! is invoked with and the size of its deployment zip.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::runtime_api::Process;
+use crate::BenchError;
+
+/// The sample event (under `events/`) each function is invoked with. Every function in
+/// `functions/` must be listed: a test fails otherwise, so none is left out of the benchmark.
+pub const EVENTS: &[(&str, &str)] = &[
+    ("activity-dispatcher", "activity-dispatcher.json"),
+    ("approval-api", "approval-api/show.json"),
+    ("approval-emailer", "approval-emailer.json"),
+    ("check-stack", "check-stack.json"),
+    ("create-change-set", "create-change-set.json"),
+    ("health-check", "health-check.json"),
+    ("inspect-change-set", "inspect-change-set.json"),
+    ("maintenance-mode", "maintenance-mode-suspend.json"),
+    ("pipeline-trigger", "pipeline-trigger-first.json"),
+    ("pre-provision", "pre-provision.json"),
+    ("provision-starter", "provision-starter.json"),
+    ("stacks-api", "stacks-api/get-stack.json"),
+    ("wait-stack", "wait-stack.json"),
+];
+
+/// The function crates in `functions/`, sorted.
+pub fn function_names(repo: &Path) -> Result<Vec<String>, BenchError> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(repo.join("functions"))? {
+        let entry = entry?;
+        if entry.path().join("Cargo.toml").is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The event `function` is benchmarked with; `health_url` replaces the sample's unreachable
+/// health endpoint so that the check measures the function, not a connect timeout.
+pub fn event(repo: &Path, function: &str, health_url: &str) -> Result<Value, BenchError> {
+    let file = EVENTS
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map(|(_, file)| *file)
+        .ok_or_else(|| BenchError::Measure(format!("no benchmark event for {function}")))?;
+    let mut event: Value = serde_json::from_slice(&std::fs::read(repo.join("events").join(file))?)?;
+    if function == "health-check" {
+        event["url"] = Value::String(health_url.to_string());
+    }
+    Ok(event)
+}
+
+/// The release binary of `function`.
+pub fn binary(target_dir: &Path, profile: &str, function: &str) -> PathBuf {
+    target_dir.join(profile).join(function)
+}
+
+/// The size of the deployment zip: the binary stored as `bootstrap`, deflated, as Lambda's
+/// `provided.al2023` runtime takes it.
+pub fn zip_size(binary: &Path) -> Result<u64, BenchError> {
+    let bytes = std::fs::read(binary)?;
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    archive.start_file("bootstrap", options)?;
+    archive.write_all(&bytes)?;
+    Ok(archive.finish()?.into_inner().len() as u64)
+}
+
+/// How the function's process is started: its binary with the local stack's function
+/// environment (the template's variables, pointed at the local stack).
+pub fn process(function: &str, binary: PathBuf, env: &[(String, String)]) -> Process {
+    Process {
+        function_name: function.to_string(),
+        program: binary,
+        args: Vec::new(),
+        cwd: None,
+        env: env.to_vec(),
+    }
+}
+
+/// `KEY=VALUE` lines of an env file (the local stack's `functions.env`); blank lines and `#`
+/// comments are skipped.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> PathBuf {
+        stackgate_local::repo_root()
+    }
+
+    #[test]
+    fn every_function_has_a_benchmark_event_that_parses() {
+        let names = function_names(&repo()).unwrap();
+        assert!(names.len() >= 13, "{names:?}");
+        for name in &names {
+            let event = event(&repo(), name, "http://127.0.0.1:1/health").unwrap();
+            assert!(event.is_object(), "{name}");
+        }
+        assert_eq!(
+            names.len(),
+            EVENTS.len(),
+            "EVENTS lists a function that does not exist"
+        );
+    }
+
+    #[test]
+    fn the_health_check_is_pointed_at_a_reachable_endpoint() {
+        let event = event(
+            &repo(),
+            "health-check",
+            "http://127.0.0.1:4566/_local/health",
+        )
+        .unwrap();
+        assert_eq!(event["url"], "http://127.0.0.1:4566/_local/health");
+    }
+
+    #[test]
+    fn a_zip_is_smaller_than_a_compressible_binary() {
+        let dir = std::env::temp_dir().join(format!("stackgate-bench-zip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bootstrap");
+        std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+        let size = zip_size(&file).unwrap();
+        assert!(size > 0 && size < 10_000, "{size}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_files_parse_into_pairs() {
+        let pairs = parse_env_file("# comment\nA=1\n\nB = two=2\n");
+        assert_eq!(
+            pairs,
+            vec![("A".into(), "1".into()), ("B".into(), "two=2".into())]
+        );
+    }
+}

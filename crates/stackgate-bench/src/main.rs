@@ -1,0 +1,257 @@
+//! `stackgate-bench`: runs the whole benchmark against a running local stack and writes
+//! docs/performance.json and docs/performance.md. `scripts/bench.sh` builds, installs and starts
+//! what it needs, then calls this.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use serde_json::Value;
+use stackgate_bench::baseline::{self, Baseline};
+use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::report::{self, FunctionResult, Machine, Report};
+use stackgate_bench::runtime_api::{cold_start, Process};
+use stackgate_bench::workflow::{self, PathCost, LATENCIES, PATHS};
+use stackgate_bench::BenchError;
+use stackgate_local::{endpoint, repo_root, LocalClients};
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark stackgate's functions and workflow (needs the local stack up)")]
+struct Args {
+    /// Cold starts per function and baseline.
+    #[arg(long, default_value_t = 20)]
+    cold_starts: usize,
+    /// Warm invocations after each cold start.
+    #[arg(long, default_value_t = 5)]
+    warm: usize,
+    /// Where the tools were installed (scripts/bootstrap.sh); default $STACKGATE_HOME or .stackgate.
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Cargo's target directory holding the release binaries; default $CARGO_TARGET_DIR or target.
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+    /// The functions' environment (written by scripts/local-stack.sh).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// The command named in the generated page.
+    #[arg(long, default_value = "scripts/bench.sh")]
+    command: String,
+}
+
+async fn measure(
+    name: &str,
+    runtime: &str,
+    process: &Process,
+    event: &Value,
+    args: &Args,
+    zip: Option<u64>,
+) -> FunctionResult {
+    let events = vec![event.clone(); 1 + args.warm];
+    let mut runs = Vec::with_capacity(args.cold_starts);
+    for _ in 0..args.cold_starts {
+        match cold_start(process, &events).await {
+            Ok(run) => runs.push(run),
+            Err(error) => return FunctionResult::failed(name, runtime, error.to_string()),
+        }
+    }
+    let result = FunctionResult::from_runs(name, runtime, &runs, zip);
+    eprintln!(
+        "  {name}: init {:.2} ms, warm {:.2} ms, peak {:.1} MiB",
+        result.init_ms.unwrap_or_default(),
+        result.warm_invocation_ms.unwrap_or_default(),
+        result.peak_rss_mib.unwrap_or_default()
+    );
+    result
+}
+
+async fn measure_baseline(baseline: Baseline, event: &Value, args: &Args) -> FunctionResult {
+    match &baseline.process {
+        Ok(process) => measure(baseline.name, &baseline.runtime, process, event, args, None).await,
+        Err(why) => FunctionResult::failed(baseline.name, &baseline.runtime, why.clone()),
+    }
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let memory_kib: f64 = field(&meminfo, "MemTotal")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    let command = |program: &str, arg: &str| {
+        std::process::Command::new(program)
+            .arg(arg)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    Machine {
+        cpu: field(&cpuinfo, "model name"),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib: memory_kib / 1024.0 / 1024.0,
+        kernel: command("uname", "-r"),
+        rustc: command("rustc", "--version"),
+    }
+}
+
+async fn run(args: Args) -> Result<(), BenchError> {
+    let started = Instant::now();
+    let repo = repo_root();
+    let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let home = args
+        .home
+        .clone()
+        .or_else(|| from_env("STACKGATE_HOME"))
+        .unwrap_or_else(|| repo.join(".stackgate"));
+    let target = args
+        .target_dir
+        .clone()
+        .or_else(|| from_env("CARGO_TARGET_DIR"))
+        .unwrap_or_else(|| repo.join("target"));
+    let env_file = args
+        .env_file
+        .clone()
+        .unwrap_or_else(|| repo.join(".stackgate/run/functions.env"));
+    let env = parse_env_file(&std::fs::read_to_string(&env_file).map_err(|e| {
+        BenchError::Measure(format!(
+            "{}: {e} (is the local stack up?)",
+            env_file.display()
+        ))
+    })?);
+    let health_url = format!("{}/_local/health", endpoint());
+    let clients = LocalClients::connect(&endpoint()).await;
+
+    eprintln!(
+        "== functions ({} cold starts x {} warm invocations each)",
+        args.cold_starts, args.warm
+    );
+    let mut results = Vec::new();
+    for name in functions::function_names(&repo)? {
+        let binary = functions::binary(&target, "release", &name);
+        if !binary.is_file() {
+            results.push(FunctionResult::failed(
+                &name,
+                "Rust",
+                format!("{} is not built", binary.display()),
+            ));
+            continue;
+        }
+        let event = functions::event(&repo, &name, &health_url)?;
+        let zip = functions::zip_size(&binary)?;
+        let process = functions::process(&name, binary, &env);
+        results.push(measure(&name, "Rust (release)", &process, &event, &args, Some(zip)).await);
+    }
+    let check_event = functions::event(&repo, "check-stack", &health_url)?;
+    let untuned_binary = functions::binary(&target, "release-untuned", "check-stack");
+    let untuned = if untuned_binary.is_file() {
+        eprintln!("== check-stack with the untuned release profile");
+        let zip = functions::zip_size(&untuned_binary)?;
+        let process = functions::process("check-stack", untuned_binary, &env);
+        let mut result = measure(
+            "check-stack",
+            "Rust (untuned)",
+            &process,
+            &check_event,
+            &args,
+            Some(zip),
+        )
+        .await;
+        result.name =
+            "check-stack (untuned release: no LTO, 16 codegen units, not stripped, opt-level 3)"
+                .into();
+        Some(result)
+    } else {
+        None
+    };
+
+    eprintln!("== baselines");
+    let baselines = vec![
+        measure_baseline(baseline::python(&repo, &home, &env), &check_event, &args).await,
+        measure_baseline(baseline::node(&home, &env), &check_event, &args).await,
+    ];
+    let ours = results.iter().find(|f| f.name == "check-stack").cloned();
+    let ratios = ours
+        .iter()
+        .flat_map(|ours| {
+            baselines
+                .iter()
+                .filter(|b| b.failure.is_none())
+                .map(|b| report::ratios(ours, b))
+        })
+        .collect();
+
+    eprintln!("== workflow cost");
+    let local = workflow::stackgate_paths(&clients).await?;
+    let (seed_machine, lambdas) = workflow::deploy_seed_model(&clients, &repo).await?;
+    let our_ms = ours
+        .as_ref()
+        .and_then(|f| f.warm_invocation_ms)
+        .unwrap_or(0.0);
+    let seed_ms = baselines
+        .iter()
+        .find(|b| b.name == "node")
+        .and_then(|b| b.warm_invocation_ms)
+        .unwrap_or(our_ms);
+    let mut costs = Vec::new();
+    for latency in &LATENCIES {
+        for (path, measured) in PATHS.iter().zip(&local) {
+            let seed =
+                workflow::seed_path(&clients, &seed_machine, &lambdas, *path, latency).await?;
+            let (stackgate, stackgate_seconds) =
+                workflow::stackgate_under(*path, *measured, latency, our_ms);
+            let seed_seconds = seed.lambda_invocations as f64 * seed_ms.ceil() / 1000.0;
+            costs.push(PathCost {
+                path: *path,
+                latency: latency.name,
+                stackgate,
+                seed,
+                stackgate_lambda_seconds: stackgate_seconds,
+                seed_lambda_seconds: seed_seconds,
+                stackgate_usd_per_1000: workflow::cost_per_1000(stackgate, stackgate_seconds),
+                seed_usd_per_1000: workflow::cost_per_1000(seed, seed_seconds),
+            });
+        }
+    }
+
+    let targets = report::targets(&results, &baselines, ours.as_ref(), &costs);
+    let report = Report {
+        generated_at: aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default(),
+        machine: machine(),
+        cold_starts_per_function: args.cold_starts,
+        warm_invocations_per_cold_start: args.warm,
+        functions: results,
+        baselines,
+        ratios,
+        untuned,
+        workflow: costs,
+        targets,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let page = report::markdown(&report, &args.command);
+    std::fs::write(
+        repo.join("docs/performance.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    std::fs::write(repo.join("docs/performance.md"), &page)?;
+    println!("{page}");
+    eprintln!("written: docs/performance.md, docs/performance.json");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run(Args::parse()).await {
+        eprintln!("stackgate-bench: {error}");
+        std::process::exit(1);
+    }
+}

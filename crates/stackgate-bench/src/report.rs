@@ -1,0 +1,562 @@
+//! The benchmark's results: one JSON document and the Markdown page generated from it.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::runtime_api::ColdStart;
+use crate::stats::{median, millis, ratio};
+use crate::workflow::{PathCost, LATENCIES};
+
+/// Targets of issue 7, as the report checks them.
+pub const INIT_FRACTION_OF_BASELINE: f64 = 1.0 / 20.0;
+pub const INIT_LIMIT_MS: f64 = 10.0;
+pub const RSS_FRACTION_OF_BASELINE: f64 = 1.0 / 4.0;
+pub const ZIP_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+pub const TRANSITIONS_FRACTION_OF_SEED: f64 = 1.0 / 3.0;
+
+/// Medians over the cold starts of one function (or baseline).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionResult {
+    pub name: String,
+    pub runtime: String,
+    pub cold_starts: usize,
+    pub init_ms: Option<f64>,
+    pub first_invocation_ms: Option<f64>,
+    pub warm_invocation_ms: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub zip_bytes: Option<u64>,
+    /// Invocations answered on the Runtime API's error endpoint (the sample event's outcome on a
+    /// fresh local stack, e.g. a resource that does not exist), out of `invocations`.
+    pub errors: usize,
+    pub invocations: usize,
+    /// Why the function could not be measured, if it could not.
+    pub failure: Option<String>,
+}
+
+impl FunctionResult {
+    pub fn from_runs(
+        name: &str,
+        runtime: &str,
+        runs: &[ColdStart],
+        zip_bytes: Option<u64>,
+    ) -> Self {
+        let init: Vec<f64> = runs.iter().map(|r| millis(r.init)).collect();
+        let first: Vec<f64> = runs.iter().map(|r| millis(r.first().duration)).collect();
+        let warm: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| r.warm().iter().map(|i| millis(i.duration)))
+            .collect();
+        let rss: Vec<f64> = runs
+            .iter()
+            .map(|r| r.peak_rss_kib as f64 / 1024.0)
+            .collect();
+        FunctionResult {
+            name: name.to_string(),
+            runtime: runtime.to_string(),
+            cold_starts: runs.len(),
+            init_ms: median(&init),
+            first_invocation_ms: median(&first),
+            warm_invocation_ms: median(&warm),
+            peak_rss_mib: median(&rss),
+            zip_bytes,
+            errors: runs
+                .iter()
+                .flat_map(|r| &r.invocations)
+                .filter(|i| i.error)
+                .count(),
+            invocations: runs.iter().map(|r| r.invocations.len()).sum(),
+            failure: None,
+        }
+    }
+
+    pub fn failed(name: &str, runtime: &str, why: String) -> Self {
+        FunctionResult {
+            name: name.to_string(),
+            runtime: runtime.to_string(),
+            cold_starts: 0,
+            init_ms: None,
+            first_invocation_ms: None,
+            warm_invocation_ms: None,
+            peak_rss_mib: None,
+            zip_bytes: None,
+            errors: 0,
+            invocations: 0,
+            failure: Some(why),
+        }
+    }
+}
+
+/// stackgate's check-stack against one baseline.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ratios {
+    pub baseline: String,
+    pub init: Option<f64>,
+    pub warm: Option<f64>,
+    pub rss: Option<f64>,
+}
+
+pub fn ratios(ours: &FunctionResult, baseline: &FunctionResult) -> Ratios {
+    Ratios {
+        baseline: baseline.name.clone(),
+        init: ratio(ours.init_ms, baseline.init_ms),
+        warm: ratio(ours.warm_invocation_ms, baseline.warm_invocation_ms),
+        rss: ratio(ours.peak_rss_mib, baseline.peak_rss_mib),
+    }
+}
+
+/// One target and whether this run met it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    pub rustc: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub generated_at: String,
+    pub machine: Machine,
+    pub cold_starts_per_function: usize,
+    pub warm_invocations_per_cold_start: usize,
+    pub functions: Vec<FunctionResult>,
+    pub baselines: Vec<FunctionResult>,
+    pub ratios: Vec<Ratios>,
+    /// check-stack built with the untuned release profile (when measured).
+    pub untuned: Option<FunctionResult>,
+    pub workflow: Vec<PathCost>,
+    pub targets: Vec<Target>,
+    pub seconds: f64,
+}
+
+fn fraction(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| {
+        if v < 10.0 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.1}")
+        }
+    })
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+fn size(bytes: Option<u64>) -> String {
+    bytes.map_or("-".into(), |b| {
+        format!("{:.2} MiB", b as f64 / 1024.0 / 1024.0)
+    })
+}
+
+/// Checks the issue's targets against the results.
+pub fn targets(
+    functions: &[FunctionResult],
+    baselines: &[FunctionResult],
+    check_stack: Option<&FunctionResult>,
+    workflow: &[PathCost],
+) -> Vec<Target> {
+    let mut targets = Vec::new();
+    let slowest_init = functions
+        .iter()
+        .filter_map(|f| f.init_ms.map(|i| (i, &f.name)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((init, name)) = slowest_init {
+        targets.push(Target {
+            target: format!(
+                "init under {INIT_LIMIT_MS} ms including SDK client set-up, every function"
+            ),
+            measured: format!("slowest: {name} {init:.2} ms"),
+            met: init < INIT_LIMIT_MS,
+        });
+    }
+    if let Some(ours) = check_stack {
+        for baseline in baselines.iter().filter(|b| b.failure.is_none()) {
+            let r = ratios(ours, baseline);
+            targets.push(Target {
+                target: format!("init <= 1/20 of {}", baseline.name),
+                measured: format!(
+                    "{} ({} vs {} ms)",
+                    fraction(r.init),
+                    ms(ours.init_ms),
+                    ms(baseline.init_ms)
+                ),
+                met: r.init.is_some_and(|v| v <= INIT_FRACTION_OF_BASELINE),
+            });
+            targets.push(Target {
+                target: format!("peak RSS <= 1/4 of {}", baseline.name),
+                measured: format!(
+                    "{} ({} vs {} MiB)",
+                    fraction(r.rss),
+                    mib(ours.peak_rss_mib),
+                    mib(baseline.peak_rss_mib)
+                ),
+                met: r.rss.is_some_and(|v| v <= RSS_FRACTION_OF_BASELINE),
+            });
+        }
+    }
+    let largest = functions
+        .iter()
+        .filter_map(|f| f.zip_bytes.map(|z| (z, &f.name)))
+        .max();
+    if let Some((zip, name)) = largest {
+        targets.push(Target {
+            target: "each zip <= 4 MiB".into(),
+            measured: format!("largest: {name} {}", size(Some(zip))),
+            met: zip <= ZIP_LIMIT_BYTES,
+        });
+    }
+    let worst = workflow
+        .iter()
+        .map(|p| {
+            (
+                p.stackgate.transitions as f64 / p.seed.transitions.max(1) as f64,
+                p,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((share, path)) = worst {
+        targets.push(Target {
+            target: "state transitions per deploy path <= 1/3 of seed 004's design".into(),
+            measured: format!(
+                "highest share {share:.2}: {} under {} ({} vs {})",
+                path.path.label(),
+                path.latency,
+                path.stackgate.transitions,
+                path.seed.transitions
+            ),
+            met: share <= TRANSITIONS_FRACTION_OF_SEED,
+        });
+    }
+    let local = workflow.iter().filter(|p| p.latency == LATENCIES[0].name);
+    let growth = local
+        .map(|l| {
+            workflow
+                .iter()
+                .filter(|p| p.path == l.path)
+                .map(|p| p.stackgate.transitions - l.stackgate.transitions)
+                .max()
+                .unwrap_or(0)
+        })
+        .max();
+    if let Some(growth) = growth {
+        targets.push(Target {
+            target: "transitions do not grow with CloudFormation's duration (up to the 10-minute wait budget; then one retry per budget)".into(),
+            measured: format!("at most +{growth} transitions from the local stack to a 30-minute stack operation"),
+            met: workflow
+                .iter()
+                .filter(|p| p.latency != LATENCIES[2].name)
+                .all(|p| workflow.iter().any(|l| l.path == p.path && l.latency == LATENCIES[0].name && l.stackgate == p.stackgate)),
+        });
+    }
+    targets
+}
+
+/// The Markdown page (docs/performance.md).
+pub fn markdown(report: &Report, command: &str) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = writeln!(out, "# Performance\n");
+    let _ = writeln!(
+        out,
+        "Generated by `{command}` on {} ({} s). Do not edit by hand: run the command again.\n",
+        report.generated_at,
+        report.seconds.round()
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {}, {} cores, {:.0} GiB, Linux {}, {}.\n",
+        m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc
+    );
+    let _ = writeln!(
+        out,
+        "Every process is started by the benchmark's own Lambda Runtime API (`crates/stackgate-bench/src/runtime_api.rs`) \
+         with the local stack as AWS. **init** is process start to its first request for an event (SDK clients are \
+         built before that); **first** and **warm** are from handing out an event to receiving the answer; \
+         **peak RSS** is the process's VmHWM after its invocations. Medians over {} cold starts with {} warm \
+         invocations each. Zips hold the binary as `bootstrap`, deflated.\n",
+        report.cold_starts_per_function, report.warm_invocations_per_cold_start
+    );
+
+    let _ = writeln!(out, "## Targets\n");
+    let _ = writeln!(out, "| target | measured | met |\n|---|---|---|");
+    for t in &report.targets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            t.target,
+            t.measured,
+            if t.met { "yes" } else { "**no**" }
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Functions (release profile: LTO, codegen-units 1, strip, opt-level s)\n"
+    );
+    let _ = writeln!(out, "| function | init ms | first ms | warm ms | peak RSS MiB | zip | errors |\n|---|---|---|---|---|---|---|");
+    for f in report.functions.iter().chain(report.untuned.iter()) {
+        match &f.failure {
+            Some(why) => {
+                let _ = writeln!(out, "| {} | not measured: {why} | | | | | |", f.name);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {}/{} |",
+                    f.name,
+                    ms(f.init_ms),
+                    ms(f.first_invocation_ms),
+                    ms(f.warm_invocation_ms),
+                    mib(f.peak_rss_mib),
+                    size(f.zip_bytes),
+                    f.errors,
+                    f.invocations
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n*errors*: invocations the function answered with an error, which is the sample event's expected \
+         outcome on a fresh local stack for some functions (e.g. a change set that does not exist, \
+         `GetActivityTask`, which moto lacks); the time is still the function's.\n"
+    );
+
+    let _ = writeln!(
+        out,
+        "## Baselines: check-stack in the seeds' runtimes (same harness, same run)\n"
+    );
+    let _ = writeln!(out, "| implementation | runtime | init ms | first ms | warm ms | peak RSS MiB |\n|---|---|---|---|---|---|");
+    let ours = report.functions.iter().find(|f| f.name == "check-stack");
+    for f in ours.into_iter().chain(report.baselines.iter()) {
+        match &f.failure {
+            Some(why) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | not measured: {why} | | | |",
+                    f.name, f.runtime
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    f.name,
+                    f.runtime,
+                    ms(f.init_ms),
+                    ms(f.first_invocation_ms),
+                    ms(f.warm_invocation_ms),
+                    mib(f.peak_rss_mib)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n| stackgate / baseline | init | warm | peak RSS |\n|---|---|---|---|"
+    );
+    for r in &report.ratios {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            r.baseline,
+            fraction(r.init),
+            fraction(r.warm),
+            fraction(r.rss)
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Workflow cost: safe-deploy against seed 004's design\n"
+    );
+    let _ = writeln!(
+        out,
+        "Counts are read from execution histories on the local stack: state entries plus retries \
+         (billed as transitions), and Lambda invocations. Seed 004's design is modelled in \
+         `benches/seed-004.asl.json` (Wait 10 s + Choice polling, one Lambda per step) and run on the same \
+         stack with the polls each latency implies. stackgate waits inside one invocation (bounded by a \
+         10-minute budget, then one retry), so its counts under longer latencies add one retry per budget \
+         outlasted, and the waiting is billed as Lambda time. Prices: Step Functions Standard $0.025 per \
+         1,000 transitions; Lambda arm64 128 MB at $0.0000133334 per GB-second and $0.20 per million requests \
+         (us-east-1); per-invocation time is each design's check-stack warm median (stackgate: Rust; seed: \
+         Node.js, the seed's runtime).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| path | CloudFormation latency | transitions stackgate / seed | Lambda invocations stackgate / seed | USD per 1,000 deployments stackgate / seed |\n|---|---|---|---|---|"
+    );
+    for p in &report.workflow {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} / {} | {:.3} / {:.3} |",
+            p.path.label(),
+            p.latency,
+            p.stackgate.transitions,
+            p.seed.transitions,
+            p.stackgate.lambda_invocations,
+            p.seed.lambda_invocations,
+            p.stackgate_usd_per_1000,
+            p.seed_usd_per_1000
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime_api::Invocation;
+    use crate::workflow::{Counts, DeployPath};
+    use std::time::Duration;
+
+    fn run(init_ms: u64, rss_kib: u64) -> ColdStart {
+        ColdStart {
+            init: Duration::from_millis(init_ms),
+            invocations: vec![
+                Invocation {
+                    duration: Duration::from_millis(20),
+                    error: false,
+                },
+                Invocation {
+                    duration: Duration::from_millis(4),
+                    error: true,
+                },
+            ],
+            peak_rss_kib: rss_kib,
+        }
+    }
+
+    fn path(latency: &'static str, ours: u64, seed: u64) -> PathCost {
+        PathCost {
+            path: DeployPath::Create,
+            latency,
+            stackgate: Counts {
+                transitions: ours,
+                lambda_invocations: 4,
+            },
+            seed: Counts {
+                transitions: seed,
+                lambda_invocations: 4,
+            },
+            stackgate_lambda_seconds: 0.0,
+            seed_lambda_seconds: 0.0,
+            stackgate_usd_per_1000: 0.0,
+            seed_usd_per_1000: 0.0,
+        }
+    }
+
+    #[test]
+    fn results_are_medians_and_errors_are_counted() {
+        let result = FunctionResult::from_runs(
+            "f",
+            "rust",
+            &[run(2, 10240), run(4, 20480), run(3, 30720)],
+            Some(1),
+        );
+        assert_eq!(result.init_ms, Some(3.0));
+        assert_eq!(result.first_invocation_ms, Some(20.0));
+        assert_eq!(result.warm_invocation_ms, Some(4.0));
+        assert_eq!(result.peak_rss_mib, Some(20.0));
+        assert_eq!((result.errors, result.invocations), (3, 6));
+    }
+
+    #[test]
+    fn targets_are_judged_not_assumed() {
+        let ours = FunctionResult::from_runs(
+            "check-stack",
+            "rust",
+            &[run(3, 8192)],
+            Some(5 * 1024 * 1024),
+        );
+        let python = FunctionResult::from_runs("python", "py", &[run(300, 65536)], None);
+        let slow_node = FunctionResult::from_runs("node", "js", &[run(40, 16384)], None);
+        let workflow = vec![
+            path(LATENCIES[0].name, 9, 30),
+            path(LATENCIES[1].name, 9, 60),
+            path(LATENCIES[2].name, 11, 400),
+        ];
+        let targets = targets(
+            std::slice::from_ref(&ours),
+            &[python, slow_node],
+            Some(&ours),
+            &workflow,
+        );
+        let met = |prefix: &str| {
+            targets
+                .iter()
+                .find(|t| t.target.starts_with(prefix))
+                .unwrap()
+                .met
+        };
+        assert!(met("init under"));
+        assert!(met("init <= 1/20 of python"));
+        assert!(
+            !met("init <= 1/20 of node"),
+            "3 ms is more than 1/20 of 40 ms"
+        );
+        assert!(met("peak RSS <= 1/4 of python"));
+        assert!(!met("peak RSS <= 1/4 of node"));
+        assert!(!met("each zip"), "5 MiB is over the limit");
+        assert!(met("state transitions"));
+        assert!(met("transitions do not grow"));
+    }
+
+    #[test]
+    fn the_page_shows_every_section_and_failures() {
+        let ours = FunctionResult::from_runs("check-stack", "rust", &[run(3, 8192)], Some(1024));
+        let report = Report {
+            generated_at: "2026-11-22T00:00:00Z".into(),
+            machine: Machine {
+                cpu: "cpu".into(),
+                cores: 2,
+                memory_gib: 24.0,
+                kernel: "6".into(),
+                rustc: "rustc 1".into(),
+            },
+            cold_starts_per_function: 1,
+            warm_invocations_per_cold_start: 1,
+            functions: vec![ours.clone()],
+            baselines: vec![FunctionResult::failed(
+                "node",
+                "Node.js",
+                "node is not on PATH".into(),
+            )],
+            ratios: vec![],
+            untuned: None,
+            workflow: vec![path(LATENCIES[0].name, 9, 30)],
+            targets: targets(std::slice::from_ref(&ours), &[], Some(&ours), &[]),
+            seconds: 1.0,
+        };
+        let page = markdown(&report, "scripts/bench.sh");
+        for section in [
+            "## Targets",
+            "## Functions",
+            "## Baselines",
+            "## Workflow cost",
+            "not measured: node is not on PATH",
+            "| create | local stack | 9 / 30 |",
+        ] {
+            assert!(page.contains(section), "{section}\n{page}");
+        }
+    }
+}

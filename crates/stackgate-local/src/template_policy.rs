@@ -1,0 +1,420 @@
+//! The project's own rules over template.yaml (CI runs them beside cfn-lint): no wildcard IAM
+//! actions, `Resource: "*"` only for actions that cannot be scoped, encryption on every bucket, topic,
+//! queue and table, and no API route open without an API key or an authorizer unless it is one of
+//! the signed-link routes, whose handler checks an HMAC signature instead.
+
+use serde_yaml::Value;
+
+/// Actions AWS documents without resource-level permissions: `Resource: "*"` is the only form.
+pub const UNSCOPABLE_ACTIONS: &[&str] = &[
+    "codepipeline:PutJobSuccessResult",
+    "codepipeline:PutJobFailureResult",
+    "ec2:DescribeInstances",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "organizations:CreateAccount",
+    "organizations:DescribeCreateAccountStatus",
+    "ssm:DescribeInstancePatches",
+    "ssm:ListCommands",
+    "ssm:ListCommandInvocations",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+];
+
+/// Routes served without an API key: people open approval links from an email and external jobs
+/// post results to a signed callback URL; approval-api verifies the link's signature and expiry.
+pub const SIGNED_LINK_ROUTES: &[(&str, &str)] = &[
+    ("/approvals/{id}", "get"),
+    ("/approvals/{id}", "post"),
+    ("/tasks/{id}/result", "post"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub resource: String,
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.resource, self.rule, self.detail)
+    }
+}
+
+/// A string, or the strings of a list; CloudFormation functions (tagged values) are not literals.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value.as_mapping()?.get(key)
+}
+
+/// Policy statements of a resource: SAM `Policies` (inline statements; policy templates and
+/// managed policy names are left to cfn-lint) and IAM roles' and policies' documents.
+fn statements(resource: &Value) -> Vec<&Value> {
+    let properties = get(resource, "Properties");
+    let mut documents: Vec<&Value> = Vec::new();
+    if let Some(Value::Sequence(policies)) = properties.and_then(|p| get(p, "Policies")) {
+        for policy in policies {
+            documents.push(policy);
+            if let Some(document) = get(policy, "PolicyDocument") {
+                documents.push(document);
+            }
+        }
+    }
+    if let Some(document) = properties.and_then(|p| get(p, "PolicyDocument")) {
+        documents.push(document);
+    }
+    let mut found = Vec::new();
+    for document in documents {
+        match get(document, "Statement") {
+            Some(Value::Sequence(list)) => found.extend(list.iter().flat_map(unwrap_condition)),
+            Some(single @ Value::Mapping(_)) => found.push(single),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// `!If [condition, a, b]` statements count as both branches.
+fn unwrap_condition(statement: &Value) -> Vec<&Value> {
+    match statement {
+        Value::Tagged(tagged) if tagged.tag == "If" => match &tagged.value {
+            Value::Sequence(parts) if parts.len() == 3 => vec![&parts[1], &parts[2]]
+                .into_iter()
+                .filter(|v| v.is_mapping())
+                .collect(),
+            _ => Vec::new(),
+        },
+        other => vec![other],
+    }
+}
+
+fn check_statement(name: &str, statement: &Value, violations: &mut Vec<Violation>) {
+    if get(statement, "Effect").and_then(Value::as_str) == Some("Deny") {
+        return;
+    }
+    let actions = get(statement, "Action").map(strings).unwrap_or_default();
+    for action in &actions {
+        if action.contains('*') {
+            violations.push(Violation {
+                resource: name.to_string(),
+                rule: "no wildcard IAM actions",
+                detail: action.clone(),
+            });
+        }
+    }
+    let any_resource = get(statement, "Resource")
+        .map(strings)
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r == "*");
+    if any_resource {
+        let scopable: Vec<&String> = actions
+            .iter()
+            .filter(|a| !UNSCOPABLE_ACTIONS.contains(&a.as_str()))
+            .collect();
+        if !scopable.is_empty() {
+            violations.push(Violation {
+                resource: name.to_string(),
+                rule: "Resource \"*\" only for actions without resource-level permissions",
+                detail: scopable
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+}
+
+fn is_true(value: Option<&Value>) -> bool {
+    matches!(value, Some(Value::Bool(true)))
+}
+
+fn check_encryption(
+    name: &str,
+    kind: &str,
+    properties: Option<&Value>,
+    violations: &mut Vec<Violation>,
+) {
+    let property = |key: &str| properties.and_then(|p| get(p, key));
+    let encrypted = match kind {
+        "AWS::S3::Bucket" => property("BucketEncryption").is_some(),
+        "AWS::SNS::Topic" => property("KmsMasterKeyId").is_some(),
+        "AWS::SQS::Queue" => {
+            property("KmsMasterKeyId").is_some() || is_true(property("SqsManagedSseEnabled"))
+        }
+        "AWS::DynamoDB::Table" => {
+            is_true(property("SSESpecification").and_then(|s| get(s, "SSEEnabled")))
+        }
+        _ => return,
+    };
+    if !encrypted {
+        violations.push(Violation {
+            resource: name.to_string(),
+            rule: "encryption at rest on buckets, topics, queues and tables",
+            detail: kind.to_string(),
+        });
+    }
+}
+
+/// Whether a route's own `Auth` (or else the API's default) requires a key or an authorizer.
+fn route_is_protected(auth: Option<&Value>, api_requires_key: bool) -> bool {
+    let Some(auth) = auth else {
+        return api_requires_key;
+    };
+    let key = match get(auth, "ApiKeyRequired") {
+        Some(Value::Bool(required)) => *required,
+        _ => api_requires_key,
+    };
+    let authorizer = get(auth, "Authorizer")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a != "NONE");
+    key || authorizer
+}
+
+fn check_routes(
+    name: &str,
+    resource: &Value,
+    apis: &[(String, bool)],
+    violations: &mut Vec<Violation>,
+) {
+    let Some(Value::Mapping(events)) = get(resource, "Properties").and_then(|p| get(p, "Events"))
+    else {
+        return;
+    };
+    for (event_name, event) in events {
+        if get(event, "Type").and_then(Value::as_str) != Some("Api") {
+            continue;
+        }
+        let properties = get(event, "Properties");
+        let path = properties
+            .and_then(|p| get(p, "Path"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let method = properties
+            .and_then(|p| get(p, "Method"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
+        // The API the route belongs to (a `!Ref`), and whether that API requires a key by default.
+        let api_requires_key = properties
+            .and_then(|p| get(p, "RestApiId"))
+            .and_then(|r| match r {
+                Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+                _ => None,
+            })
+            .and_then(|api| apis.iter().find(|(n, _)| n == api))
+            .is_some_and(|(_, requires)| *requires);
+        if route_is_protected(properties.and_then(|p| get(p, "Auth")), api_requires_key) {
+            continue;
+        }
+        if !SIGNED_LINK_ROUTES.contains(&(path, method.as_str())) {
+            violations.push(Violation {
+                resource: name.to_string(),
+                rule: "every API route needs an API key or an authorizer (signed-link routes excepted)",
+                detail: format!("{} {method} {path}", event_name.as_str().unwrap_or_default()),
+            });
+        }
+    }
+}
+
+/// Every violation of the rules in `template`.
+pub fn check(template: &Value) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let Some(Value::Mapping(resources)) = get(template, "Resources") else {
+        return vec![Violation {
+            resource: "-".into(),
+            rule: "a template has Resources",
+            detail: "none found".into(),
+        }];
+    };
+    let apis: Vec<(String, bool)> = resources
+        .iter()
+        .filter(|(_, r)| get(r, "Type").and_then(Value::as_str) == Some("AWS::Serverless::Api"))
+        .map(|(n, r)| {
+            let requires = is_true(
+                get(r, "Properties")
+                    .and_then(|p| get(p, "Auth"))
+                    .and_then(|a| get(a, "ApiKeyRequired")),
+            );
+            (n.as_str().unwrap_or_default().to_string(), requires)
+        })
+        .collect();
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap_or_default();
+        let kind = get(resource, "Type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        for statement in statements(resource) {
+            check_statement(name, statement, &mut violations);
+        }
+        check_encryption(name, kind, get(resource, "Properties"), &mut violations);
+        if kind == "AWS::Serverless::Function" {
+            check_routes(name, resource, &apis, &mut violations);
+            let url_auth = get(resource, "Properties")
+                .and_then(|p| get(p, "FunctionUrlConfig"))
+                .and_then(|c| get(c, "AuthType"))
+                .and_then(Value::as_str);
+            if url_auth == Some("NONE") {
+                violations.push(Violation {
+                    resource: name.to_string(),
+                    rule: "no public function URLs",
+                    detail: "FunctionUrlConfig.AuthType NONE".into(),
+                });
+            }
+        }
+        if kind == "AWS::Serverless::Api" {
+            let key = is_true(
+                get(resource, "Properties")
+                    .and_then(|p| get(p, "Auth"))
+                    .and_then(|a| get(a, "ApiKeyRequired")),
+            );
+            if !key {
+                violations.push(Violation {
+                    resource: name.to_string(),
+                    rule: "APIs require an API key by default",
+                    detail: "Auth.ApiKeyRequired is not true".into(),
+                });
+            }
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violations(yaml: &str) -> Vec<Violation> {
+        check(&serde_yaml::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn the_projects_template_passes() {
+        let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+        let found = check(&serde_yaml::from_str(&text).unwrap());
+        assert!(found.is_empty(), "{found:#?}");
+    }
+
+    #[test]
+    fn wildcard_actions_are_refused() {
+        let found = violations(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: ["cloudformation:*", "states:*", "*", "s3:Get*"]
+              Resource: !Sub arn:aws:s3:::b/*
+"#,
+        );
+        let actions: Vec<&str> = found.iter().map(|v| v.detail.as_str()).collect();
+        assert_eq!(actions, ["cloudformation:*", "states:*", "*", "s3:Get*"]);
+    }
+
+    #[test]
+    fn resource_star_is_refused_for_scopable_actions_even_inside_a_condition() {
+        let found = violations(
+            r#"
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: [ec2:DescribeInstances, ec2:RebootInstances]
+                Resource: "*"
+              - !If
+                - Cond
+                - Effect: Allow
+                  Action: s3:GetObject
+                  Resource: "*"
+                - !Ref AWS::NoValue
+              - Effect: Deny
+                Action: s3:DeleteObject
+                Resource: "*"
+"#,
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0].detail, "ec2:RebootInstances");
+        assert_eq!(found[1].detail, "s3:GetObject");
+    }
+
+    #[test]
+    fn unencrypted_storage_is_refused() {
+        let found = violations(
+            r#"
+Resources:
+  Bucket: {Type: AWS::S3::Bucket}
+  Topic: {Type: AWS::SNS::Topic, Properties: {TopicName: t}}
+  Queue: {Type: AWS::SQS::Queue, Properties: {SqsManagedSseEnabled: false}}
+  Table: {Type: AWS::DynamoDB::Table, Properties: {SSESpecification: {SSEEnabled: false}}}
+  GoodQueue: {Type: AWS::SQS::Queue, Properties: {SqsManagedSseEnabled: true}}
+"#,
+        );
+        let resources: Vec<&str> = found.iter().map(|v| v.resource.as_str()).collect();
+        assert_eq!(resources, ["Bucket", "Topic", "Queue", "Table"]);
+    }
+
+    #[test]
+    fn open_routes_are_refused_unless_they_are_signed_links() {
+        let found = violations(
+            r#"
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {Auth: {ApiKeyRequired: true}}
+  OpenApi:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionUrlConfig: {AuthType: NONE}
+      Events:
+        Keyed: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /stacks, Method: post}}
+        Open: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /stacks, Method: get, Auth: {ApiKeyRequired: false}}}
+        Signed: {Type: Api, Properties: {RestApiId: !Ref Api, Path: "/approvals/{id}", Method: get, Auth: {ApiKeyRequired: false, Authorizer: NONE}}}
+        Default: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: /x, Method: get}}
+        Authorized: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: /y, Method: get, Auth: {Authorizer: AWS_IAM}}}
+"#,
+        );
+        let details: Vec<String> = found
+            .iter()
+            .map(|v| format!("{}: {}", v.resource, v.detail))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "OpenApi: Auth.ApiKeyRequired is not true",
+                "Fn: Open get /stacks",
+                "Fn: Default get /x",
+                "Fn: FunctionUrlConfig.AuthType NONE",
+            ]
+        );
+    }
+}
