@@ -302,7 +302,7 @@ pub fn create_request(
 ) -> Result<(Value, Deployment), Problem> {
     if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
         return Err(Problem::invalid(
-            unknown.as_str(),
+            crate::request::key_name(unknown),
             format!("unknown field; accepted: {}", CREATE_FIELDS.join(", ")),
         ));
     }
@@ -383,7 +383,7 @@ pub fn account_request(
 ) -> Result<Value, Problem> {
     if let Some(unknown) = body.keys().find(|k| !ACCOUNT_FIELDS.contains(&k.as_str())) {
         return Err(Problem::invalid(
-            unknown.as_str(),
+            crate::request::key_name(unknown),
             format!("unknown field; accepted: {}", ACCOUNT_FIELDS.join(", ")),
         ));
     }
@@ -467,7 +467,7 @@ pub fn legacy_create_body(
         .find(|k| !["stackname", "templateurl"].contains(&k.as_str()))
     {
         return Err(Problem::invalid(
-            unknown.as_str(),
+            crate::request::key_name(unknown),
             "unknown field; accepted: stackname, templateurl",
         ));
     }

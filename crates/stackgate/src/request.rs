@@ -345,6 +345,15 @@ pub fn default_blue_green_suffix(execution_name: &str) -> String {
     format!("g{hex}")
 }
 
+/// How an error names an input key: the key itself, or `""` for the empty key (never nothing).
+pub fn key_name(key: &str) -> String {
+    if key.is_empty() {
+        "\"\"".to_string()
+    } else {
+        key.to_string()
+    }
+}
+
 /// Validates the raw workflow input. `execution_name` seeds the blue/green suffix.
 pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deployment, TaskError> {
     let Value::Object(object) = input else {
@@ -355,7 +364,7 @@ pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deploymen
     };
     if let Some(unknown) = object.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
         return Err(TaskError::invalid(
-            unknown.as_str(),
+            key_name(unknown),
             format!("unknown field; expected one of {}", KNOWN_FIELDS.join(", ")),
         ));
     }

@@ -21,16 +21,30 @@ use serde_json::Value;
 
 use crate::TaskError;
 
-/// Deserialises a task's input; a mismatch is an `InvalidInput` naming the field serde complains about.
+/// Deserialises a task's input; a mismatch is an `InvalidInput` naming the field: its path in the
+/// input (`request.stackName`), with the missing or unknown key appended where serde names one.
 pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> {
-    serde_json::from_value(payload).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .map_or_else(|| "$".to_string(), str::to_string);
-        TaskError::invalid(field, message)
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        TaskError::invalid(field_of(&path, &message), message)
     })
+}
+
+/// The field an input error is about: the path serde reached (which ends in an unknown key), plus
+/// the key of a missing field; "$" for the input as a whole.
+pub fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .filter(|key| !key.is_empty());
+    let path = if path == "." { "" } else { path };
+    match (path, missing) {
+        ("", Some(key)) => key.to_string(),
+        ("", None) => "$".to_string(),
+        (path, Some(key)) => format!("{path}.{key}"),
+        (path, None) => path.to_string(),
+    }
 }
 
 /// Serialises a task's output.
@@ -73,6 +87,36 @@ mod tests {
             matches!(err, TaskError::InvalidInput { ref field, .. } if field == "stackName"),
             "{err:?}"
         );
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        request: Probe,
+    }
+
+    #[test]
+    fn nested_wrong_and_odd_fields_are_named_by_their_path() {
+        let field = |value: Value| match parse_input::<Outer>(value).unwrap_err() {
+            TaskError::InvalidInput { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(serde_json::json!({"request": {}})),
+            "request.stackName"
+        );
+        assert_eq!(
+            field(serde_json::json!({"request": {"stackName": 3}})),
+            "request.stackName"
+        );
+        assert_eq!(
+            field(serde_json::json!({"request": {"stackName": "a", "x`y": 1}})),
+            "request.x`y"
+        );
+        assert_eq!(field(serde_json::json!({"`": null})), "`");
+        assert_eq!(field(serde_json::json!({"": null})), "$");
+        assert_eq!(field(serde_json::json!("text")), "$");
     }
 
     #[test]

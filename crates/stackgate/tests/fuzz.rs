@@ -1,0 +1,606 @@
+//! Malformed input, property-based: every handler gets random and mutated events (wrong types,
+//! missing fields, huge strings, deep nesting, invalid UTF-8 bodies, other functions' events) and
+//! must end in success or a typed error (HTTP handlers: a response) without panicking; an input
+//! refused as invalid must have made no AWS call. AWS is a recording HTTP client answering 500, so a
+//! call that does happen is counted and fails like a broken service would.
+//!
+//! `FUZZ_CASES` sets the cases per handler (default 10,000, what CI runs).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use lambda_runtime::{Context, LambdaEvent};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{json, Map, Value};
+use stackgate::approval::SigningKey;
+use stackgate::aws::{ApprovalClients, Clients, PipelineClients};
+use stackgate::tasks::{
+    activity_dispatcher, approval_api, approval_emailer, check_stack, create_change_set,
+    health_check, inspect_change_set, maintenance_mode, pipeline_trigger, pre_provision,
+    provision_starter, stacks_api, wait_stack,
+};
+use stackgate::webhook::WebhookClient;
+use stackgate::TaskError;
+
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// AWS as a recording client that answers every call with HTTP 500.
+struct Aws {
+    config: SdkConfig,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Aws {
+    fn new() -> Self {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let http = infallible_client_fn(move |_request| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            lambda_http::http::Response::builder()
+                .status(500)
+                .body("{}")
+                .unwrap()
+        });
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        Aws { config, calls }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn clients(&self) -> Clients {
+        let mut clients = Clients::from_config(&self.config);
+        clients.settings.poll_interval = std::time::Duration::ZERO;
+        clients.settings.wait_budget = std::time::Duration::ZERO;
+        clients
+    }
+
+    fn approvals(&self) -> ApprovalClients {
+        ApprovalClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
+            ses: aws_sdk_sesv2::Client::new(&self.config),
+            sfn: aws_sdk_sfn::Client::new(&self.config),
+            table: "approvals".into(),
+            key: SigningKey::new("fuzzing-key-of-at-least-thirty-two-bytes").unwrap(),
+            sender: Some("stackgate@example.com".into()),
+            approvers: vec!["ops@example.com".into()],
+            base_url: Some("https://api.example/v1".into()),
+        }
+    }
+}
+
+/// Names the sample events use, so that random objects often hit real fields.
+const FIELDS: &[&str] = &[
+    "request",
+    "executionName",
+    "environmentName",
+    "stackName",
+    "templateUrl",
+    "templatePath",
+    "revisionS3Bucket",
+    "revisionS3Key",
+    "parameters",
+    "tags",
+    "onUnsafe",
+    "approvalTimeoutSeconds",
+    "changeSetName",
+    "changeSetType",
+    "stackId",
+    "operation",
+    "taskToken",
+    "timeoutSeconds",
+    "kind",
+    "instanceId",
+    "url",
+    "privateIp",
+    "action",
+    "alarms",
+    "names",
+    "actionsEnabled",
+    "ruleNames",
+    "application",
+    "environment",
+    "applicationConfig",
+    "environmentConfig",
+    "CodePipeline.job",
+    "id",
+    "data",
+    "continuationToken",
+    "Records",
+    "Sns",
+    "Message",
+    "MessageId",
+    "body",
+    "httpMethod",
+    "path",
+    "headers",
+    "isBase64Encoded",
+    "queryStringParameters",
+    "pathParameters",
+    "requestContext",
+];
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
+        any::<String>().prop_map(Value::from),
+        prop::sample::select(FIELDS).prop_map(Value::from),
+        // Huge strings: past every size limit the handlers have.
+        (1usize..4).prop_map(|n| Value::from("x".repeat(n * 70_000))),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(FIELDS).prop_map(str::to_string),
+        1 => any::<String>(),
+    ]
+}
+
+fn json() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(5, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// A value nested `depth` levels deep.
+fn deep(depth: usize) -> Value {
+    (0..depth).fold(json!("bottom"), |inner, level| {
+        if level % 2 == 0 {
+            json!([inner])
+        } else {
+            json!({ "request": inner })
+        }
+    })
+}
+
+/// Every path (object keys, array indexes) in a value.
+fn paths(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    out.push(prefix.clone());
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                prefix.push(Value::from(k.as_str()));
+                paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                prefix.push(Value::from(i));
+                paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn at<'a>(value: &'a mut Value, path: &[Value]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(value, |node, step| match (node, step) {
+            (Value::Object(map), Value::String(k)) => map.get_mut(k),
+            (Value::Array(items), Value::Number(i)) => items.get_mut(i.as_u64()? as usize),
+            _ => None,
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Remove,
+    Replace(Value),
+    AddField(String, Value),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        2 => Just(Mutation::Remove),
+        3 => json().prop_map(Mutation::Replace),
+        1 => (key(), json()).prop_map(|(k, v)| Mutation::AddField(k, v)),
+    ]
+}
+
+fn mutate(mut event: Value, mutations: &[(Index, Mutation)]) -> Value {
+    for (index, mutation) in mutations {
+        let mut all = Vec::new();
+        paths(&event, &mut Vec::new(), &mut all);
+        let path = index.get(&all).clone();
+        match mutation {
+            Mutation::Remove => {
+                if let Some((last, parent)) = path.split_last() {
+                    match (at(&mut event, parent), last) {
+                        (Some(Value::Object(map)), Value::String(k)) => {
+                            map.remove(k);
+                        }
+                        (Some(Value::Array(items)), Value::Number(i)) => {
+                            let i = i.as_u64().unwrap_or(0) as usize;
+                            if i < items.len() {
+                                items.remove(i);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Mutation::Replace(value) => {
+                if let Some(node) = at(&mut event, &path) {
+                    *node = value.clone();
+                }
+            }
+            Mutation::AddField(k, value) => {
+                if let Some(Value::Object(map)) = at(&mut event, &path) {
+                    map.insert(k.clone(), value.clone());
+                }
+            }
+        }
+    }
+    event
+}
+
+fn sample(file: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/").to_string() + file;
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Inputs for a handler whose samples are `files`: random values, deep nesting, other
+/// functions' events, and mutations of its own samples.
+fn inputs(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    let samples: Vec<Value> = files.iter().map(|f| sample(f)).collect();
+    let others: Vec<Value> = [
+        "check-stack.json",
+        "provision-starter.json",
+        "pipeline-trigger-first.json",
+        "stacks-api/create.json",
+    ]
+    .iter()
+    .map(|f| sample(f))
+    .collect();
+    prop_oneof![
+        2 => json(),
+        1 => (1usize..600).prop_map(deep),
+        1 => prop::sample::select(others),
+        6 => (prop::sample::select(samples), prop::collection::vec((any::<Index>(), mutation()), 1..4))
+            .prop_map(|(base, mutations)| mutate(base, &mutations)),
+    ]
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The property for event handlers: no panic (the runner catches it), and an input refused as
+/// invalid names its field and reached no AWS API.
+fn check_task_result(
+    aws: &Aws,
+    before: usize,
+    result: Result<Value, TaskError>,
+) -> Result<(), TestCaseError> {
+    if let Err(TaskError::InvalidInput { field, message }) = &result {
+        prop_assert!(
+            !field.is_empty(),
+            "an InvalidInput without a field: {message}"
+        );
+        let calls = aws.calls() - before;
+        prop_assert_eq!(
+            calls,
+            0,
+            "{} AWS call(s) before refusing input ({}: {})",
+            calls,
+            field,
+            message
+        );
+    }
+    Ok(())
+}
+
+fn fuzz_task<F, Fut>(files: &'static [&'static str], handler: F)
+where
+    F: Fn(&Aws, Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, TaskError>>,
+{
+    let aws = Aws::new();
+    let rt = runtime();
+    runner()
+        .run(&inputs(files), |input| {
+            // What lambda_runtime does with the runtime's event bytes: an event serde_json cannot
+            // read (nested deeper than its recursion limit) is refused there and reported as an
+            // error, before the handler.
+            let Ok(input) = serde_json::from_str::<Value>(&input.to_string()) else {
+                return Ok(());
+            };
+            let before = aws.calls();
+            let result = rt.block_on(handler(&aws, input));
+            check_task_result(&aws, before, result)
+        })
+        .unwrap();
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+#[test]
+fn check_stack_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["check-stack.json"], |aws, input| {
+        let clients = aws.clients();
+        async move { check_stack::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn create_change_set_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["create-change-set.json"], |aws, input| {
+        let clients = aws.clients();
+        async move { create_change_set::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn inspect_change_set_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["inspect-change-set.json"], |aws, input| {
+        let clients = aws.clients();
+        async move { inspect_change_set::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn wait_stack_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["wait-stack.json"], |aws, input| {
+        let clients = aws.clients();
+        async move { wait_stack::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(
+        &[
+            "pipeline-trigger-first.json",
+            "pipeline-trigger-continue.json",
+        ],
+        |aws, input| {
+            let clients = PipelineClients {
+                sfn: aws_sdk_sfn::Client::new(&aws.config),
+                s3: stackgate::aws::s3_client(&aws.config),
+                codepipeline: aws_sdk_codepipeline::Client::new(&aws.config),
+                state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy"
+                    .into(),
+            };
+            async move { pipeline_trigger::handle(&clients, event(input)).await }
+        },
+    );
+}
+
+#[test]
+fn approval_emailer_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["approval-emailer.json"], |aws, input| {
+        let clients = aws.approvals();
+        async move { approval_emailer::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn activity_dispatcher_never_panics() {
+    fuzz_task(&["activity-dispatcher.json"], |aws, input| {
+        let clients = activity_dispatcher::DispatcherClients {
+            approvals: aws.approvals(),
+            webhook: WebhookClient::new().unwrap(),
+            activities: stackgate::activities::configured(
+                Some("arn:aws:states:us-east-1:123456789012:activity:manual"),
+                None,
+                None,
+            )
+            .unwrap(),
+            worker_name: "fuzz".into(),
+        };
+        async move { activity_dispatcher::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn health_check_never_panics_and_validates_before_any_request() {
+    let client = WebhookClient::new().unwrap();
+    fuzz_task(&["health-check.json"], move |_aws, mut input| {
+        // Whatever URL the case holds, a request may only go to a closed loopback port.
+        if let Some(url) = input.get_mut("url") {
+            if url.as_str().is_some_and(|u| u.starts_with("http")) {
+                *url = json!("http://127.0.0.1:9/health/{instanceId}");
+            }
+        }
+        let client = client.clone();
+        async move { health_check::handle(&client, event(input)).await }
+    });
+}
+
+#[test]
+fn maintenance_mode_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(
+        &[
+            "maintenance-mode-suspend.json",
+            "maintenance-mode-restore.json",
+        ],
+        |aws, input| {
+            let events = aws_sdk_eventbridge::Client::new(&aws.config);
+            async move { maintenance_mode::handle(&events, event(input)).await }
+        },
+    );
+}
+
+#[test]
+fn pre_provision_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["pre-provision.json"], |aws, input| {
+        let clients = pre_provision::PreProvisionClients {
+            ssm: aws_sdk_ssm::Client::new(&aws.config),
+            key_id: None,
+        };
+        async move { pre_provision::handle(&clients, event(input)).await }
+    });
+}
+
+#[test]
+fn provision_starter_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["provision-starter.json"], |aws, input| {
+        let clients = provision_starter::StarterClients {
+            sfn: aws_sdk_sfn::Client::new(&aws.config),
+            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:Provisioning"
+                .into(),
+        };
+        async move { provision_starter::handle(&clients, event(input)).await }
+    });
+}
+
+/// HTTP events: API Gateway proxy events, mutated, plus bodies of random bytes (invalid UTF-8
+/// included) sent base64-encoded.
+fn http_inputs(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    let with_binary_body = (
+        prop::sample::select(files.iter().map(|f| sample(f)).collect::<Vec<_>>()),
+        prop::collection::vec(any::<u8>(), 0..512),
+    )
+        .prop_map(|(mut base, bytes)| {
+            use base64::Engine;
+            base["body"] = Value::from(base64::engine::general_purpose::STANDARD.encode(&bytes));
+            base["isBase64Encoded"] = Value::from(true);
+            base
+        });
+    prop_oneof![4 => inputs(files), 1 => with_binary_body]
+}
+
+fn has_empty_multi_value(event: &Value) -> bool {
+    ["multiValueQueryStringParameters", "multiValueHeaders"]
+        .iter()
+        .any(|map| {
+            event[map]
+                .as_object()
+                .is_some_and(|m| m.values().any(|v| v.as_array().is_some_and(Vec::is_empty)))
+        })
+}
+
+/// Statuses that mean "your request is wrong": nothing may have reached AWS before them.
+const REFUSALS: &[u16] = &[400, 403, 405, 411, 413, 415, 422];
+
+fn fuzz_http<F, Fut>(files: &'static [&'static str], handler: F)
+where
+    F: Fn(&Aws, lambda_http::Request) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible>,
+    >,
+{
+    let aws = Aws::new();
+    let rt = runtime();
+    runner()
+        .run(&http_inputs(files), |input| {
+            // What lambda_http does with the runtime's event; an event it cannot read is refused
+            // there, before the handler, and reported to the runtime as an error.
+            if has_empty_multi_value(&input) {
+                // lambda_http 1.3 (query_map 0.7) panics converting a multi-value map with an
+                // empty list, which API Gateway never sends; lambda_runtime's CatchPanicService
+                // turns that into an error for the invocation, outside the handler.
+                return Ok(());
+            }
+            let Ok(request) = lambda_http::request::from_str(&input.to_string()) else {
+                return Ok(());
+            };
+            let before = aws.calls();
+            let response = rt.block_on(handler(&aws, request)).unwrap();
+            let status = response.status().as_u16();
+            prop_assert!((200..600).contains(&status));
+            if REFUSALS.contains(&status) {
+                let calls = aws.calls() - before;
+                prop_assert_eq!(
+                    calls,
+                    0,
+                    "{} AWS call(s) before answering {}",
+                    calls,
+                    status
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
+    fuzz_http(
+        &[
+            "stacks-api/create.json",
+            "stacks-api/get-stack.json",
+            "stacks-api/delete-stack.json",
+            "stacks-api/get-execution.json",
+            "stacks-api/legacy-create.json",
+            "stacks-api/create-account.json",
+        ],
+        |aws, request| {
+            let clients = stacks_api::ApiClients {
+                sfn: aws_sdk_sfn::Client::new(&aws.config),
+                cloudformation: aws_sdk_cloudformation::Client::new(&aws.config),
+                deploy_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy"
+                    .into(),
+                delete_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDelete"
+                    .into(),
+                vending_machine_arn: Some(
+                    "arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into(),
+                ),
+                config: stackgate::api::ApiConfig {
+                    managed_environments: vec!["prod".into(), "dev".into()],
+                    allowed_template_buckets: vec!["templates".into()],
+                    path_style_hosts: vec![],
+                    max_body_bytes: 64 * 1024,
+                },
+            };
+            async move { stacks_api::handle(&clients, request).await }
+        },
+    );
+}
+
+#[test]
+fn approval_api_always_answers_and_refuses_bad_links_before_calling_aws() {
+    fuzz_http(
+        &[
+            "approval-api/show.json",
+            "approval-api/approve.json",
+            "approval-api/job-result.json",
+            "approval-api/forged-link.json",
+        ],
+        |aws, request| {
+            let clients = aws.approvals();
+            async move { approval_api::handle(&clients, request).await }
+        },
+    );
+}
