@@ -70,6 +70,7 @@ pub fn node(home: &Path, env: &[(String, String)]) -> Baseline {
         Some(node) if dir.join("index.mjs").is_file() => {
             let mut env = env.to_vec();
             env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
+            env.push(("_HANDLER".into(), "index.handler".into()));
             let args = if installed {
                 vec![ric.display().to_string(), "index.handler".into()]
             } else {

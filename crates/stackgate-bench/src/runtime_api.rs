@@ -79,7 +79,7 @@ enum Signal {
         at: Instant,
         error: bool,
     },
-    /// The process reported a failed init.
+    /// The process reported a failed init (what it said).
     InitError(String),
 }
 
@@ -152,10 +152,18 @@ async fn handle(
     }
     if method == Method::POST {
         // Read the whole answer before timing it: the answer is complete only then.
-        let _ = request.into_body().collect().await;
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let at = Instant::now();
         if rest == "/init/error" {
-            let _ = server.signals.send(Signal::InitError(path));
+            let said = String::from_utf8_lossy(&body);
+            let _ = server
+                .signals
+                .send(Signal::InitError(said.chars().take(300).collect()));
             return Ok(reply(StatusCode::ACCEPTED, "{}"));
         }
         if let Some(answer) = rest.strip_prefix("/invocation/") {
@@ -231,6 +239,8 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
         })
     };
 
+    // What the process says on stderr, quoted when it fails.
+    let log = std::env::temp_dir().join(format!("stackgate-bench-{}.log", process.function_name));
     let mut command = tokio::process::Command::new(&process.program);
     command
         .args(&process.args)
@@ -248,8 +258,12 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log)?))
         .kill_on_drop(true);
+    // Lambda sets both; botocore reads only the second.
+    if let Some((_, region)) = process.env.iter().find(|(k, _)| k == "AWS_REGION") {
+        command.env("AWS_DEFAULT_REGION", region);
+    }
     if let Some(cwd) = &process.cwd {
         command.current_dir(cwd);
     }
@@ -265,7 +279,20 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
     let _ = child.start_kill();
     let _ = child.wait().await;
     serving.abort();
-    result.map_err(|e| BenchError::Measure(format!("{}: {e}", process.function_name)))
+    result.map_err(|e| {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = said
+            .trim()
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
+        BenchError::Measure(format!("{}: {e}; stderr: {tail}", process.function_name))
+    })
 }
 
 /// Follows the process through init and every invocation.
@@ -310,7 +337,7 @@ async fn drive(
                     error,
                 });
             }
-            Signal::InitError(what) => return Err(format!("init failed ({what})")),
+            Signal::InitError(what) => return Err(format!("init failed: {what}")),
         }
     }
     // Every answer is in; the process is now waiting on `next`, alive, with its peak known.

@@ -40,7 +40,7 @@ fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClient
         ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: key(),
+        key: stackgate::aws::SigningKeySource::ready(key()),
         sender: Some("stackgate@example.com".into()),
         approvers: vec!["ops@example.com".into()],
         base_url: Some("https://api.example/v1".into()),

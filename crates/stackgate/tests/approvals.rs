@@ -38,7 +38,7 @@ fn clients(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClients 
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: key(),
+        key: stackgate::aws::SigningKeySource::ready(key()),
         sender: Some("stackgate@example.com".into()),
         approvers: vec!["ops@example.com".into()],
         base_url: Some("https://api.example/v1".into()),

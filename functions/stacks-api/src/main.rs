@@ -1,7 +1,8 @@
 use lambda_http::{run, service_fn, Error, Request};
 use stackgate::tasks::stacks_api;
 
-#[tokio::main]
+// One thread: a 128 MB Lambda has a fraction of a vCPU, and worker threads only cost start-up.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
     let clients = stacks_api::ApiClients::from_env().await?;

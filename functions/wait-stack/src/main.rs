@@ -1,7 +1,8 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use stackgate::tasks::wait_stack;
 
-#[tokio::main]
+// One thread: a 128 MB Lambda has a fraction of a vCPU, and worker threads only cost start-up.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
     let clients = stackgate::aws::Clients::from_env().await;

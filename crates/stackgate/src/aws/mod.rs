@@ -118,6 +118,50 @@ impl PipelineClients {
     }
 }
 
+/// The approval signing key: given, or read from its SecureString on first use and kept for the
+/// life of the process (so that init makes no AWS call, and a missing key fails the invocation
+/// that needs it with a clear error).
+#[derive(Debug, Clone)]
+pub struct SigningKeySource {
+    parameter: Option<(aws_sdk_ssm::Client, String)>,
+    cell: std::sync::Arc<tokio::sync::OnceCell<crate::approval::SigningKey>>,
+}
+
+impl SigningKeySource {
+    pub fn ready(key: crate::approval::SigningKey) -> Self {
+        SigningKeySource {
+            parameter: None,
+            cell: std::sync::Arc::new(tokio::sync::OnceCell::new_with(Some(key))),
+        }
+    }
+
+    pub fn parameter(ssm: aws_sdk_ssm::Client, name: String) -> Self {
+        SigningKeySource {
+            parameter: Some((ssm, name)),
+            cell: std::sync::Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    /// Boxed: the SDK call's future nested into every caller's would pass the compiler's type
+    /// depth limit.
+    pub fn get(
+        &self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<&crate::approval::SigningKey, TaskError>>
+                + Send
+                + '_,
+        >,
+    > {
+        Box::pin(self.cell.get_or_try_init(|| async {
+            let (ssm, name) = self.parameter.as_ref().ok_or_else(|| {
+                TaskError::invalid("SIGNING_KEY_PARAMETER", "no signing key is configured")
+            })?;
+            crate::approval::SigningKey::new(&ssm::secure_string(ssm, name).await?)
+        }))
+    }
+}
+
 /// The clients and settings of the approval functions (emailer and page).
 #[derive(Debug, Clone)]
 pub struct ApprovalClients {
@@ -126,8 +170,8 @@ pub struct ApprovalClients {
     pub sfn: aws_sdk_sfn::Client,
     /// `APPROVALS_TABLE`
     pub table: String,
-    /// Read once from the SecureString named by `SIGNING_KEY_PARAMETER`.
-    pub key: crate::approval::SigningKey,
+    /// The SecureString named by `SIGNING_KEY_PARAMETER`, read on first use.
+    pub key: SigningKeySource,
     /// `SENDER`: the SES identity emails come from.
     pub sender: Option<String>,
     /// `APPROVERS`: comma-separated addresses.
@@ -139,14 +183,15 @@ pub struct ApprovalClients {
 impl ApprovalClients {
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = sdk::sdk_config();
-        let ssm = aws_sdk_ssm::Client::new(&config);
-        let secret = ssm::secure_string(&ssm, &required_env("SIGNING_KEY_PARAMETER")?).await?;
         Ok(ApprovalClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ses: aws_sdk_sesv2::Client::new(&config),
             sfn: aws_sdk_sfn::Client::new(&config),
             table: required_env("APPROVALS_TABLE")?,
-            key: crate::approval::SigningKey::new(&secret)?,
+            key: SigningKeySource::parameter(
+                aws_sdk_ssm::Client::new(&config),
+                required_env("SIGNING_KEY_PARAMETER")?,
+            ),
             sender: env_var("SENDER"),
             approvers: env_var("APPROVERS")
                 .map(|a| crate::api::split_list(&a))

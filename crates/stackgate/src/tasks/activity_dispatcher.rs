@@ -137,7 +137,7 @@ async fn dispatch(
             .await?;
             let callback = approval::callback_link(
                 base_url,
-                &clients.approvals.key,
+                clients.approvals.key.get().await?,
                 &stored.id,
                 stored.expires_at,
             );

@@ -204,7 +204,10 @@ async fn job_result(
             ))
         }
     };
-    if signed(clients, request, id, report.exp.take(), report.sig.take()).is_none() {
+    if signed(clients, request, id, report.exp.take(), report.sig.take())
+        .await?
+        .is_none()
+    {
         return Ok(forbidden(Format::Json));
     }
     let outcome = match activities::parse_report(&report) {
@@ -300,16 +303,17 @@ async fn job_result(
 }
 
 /// The link's `exp` and `sig` (from the body, else the query) if its signature holds.
-fn signed(
+async fn signed(
     clients: &ApprovalClients,
     request: &Request,
     id: &str,
     exp: Option<String>,
     sig: Option<String>,
-) -> Option<(String, String)> {
+) -> Result<Option<(String, String)>, TaskError> {
     let exp = exp.or_else(|| query(request, "exp")).unwrap_or_default();
     let sig = sig.or_else(|| query(request, "sig")).unwrap_or_default();
-    approval::verify_link(&clients.key, id, &exp, &sig).then_some((exp, sig))
+    let key = clients.key.get().await?;
+    Ok(approval::verify_link(key, id, &exp, &sig).then_some((exp, sig)))
 }
 
 /// A forged, altered or incomplete link: refused before anything is read.
@@ -364,7 +368,7 @@ async fn show(
     id: &str,
     format: Format,
 ) -> Result<Response<Body>, TaskError> {
-    let Some((exp, sig)) = signed(clients, request, id, None, None) else {
+    let Some((exp, sig)) = signed(clients, request, id, None, None).await? else {
         return Ok(forbidden(format));
     };
     let Some((stored, _)) = load(clients, id).await? else {
@@ -410,7 +414,8 @@ async fn decide(
             ))
         }
     };
-    let Some((exp, sig)) = signed(clients, request, id, form.exp.take(), form.sig.take()) else {
+    let Some((exp, sig)) = signed(clients, request, id, form.exp.take(), form.sig.take()).await?
+    else {
         return Ok(forbidden(format));
     };
     let Some((stored, token)) = load(clients, id).await? else {

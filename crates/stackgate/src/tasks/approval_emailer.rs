@@ -70,7 +70,12 @@ pub async fn request_approval(
         ));
     }
     let stored = store(clients, task_token, request, timeout_seconds).await?;
-    let link = approval::approval_link(base_url, &clients.key, &stored.id, stored.expires_at);
+    let link = approval::approval_link(
+        base_url,
+        clients.key.get().await?,
+        &stored.id,
+        stored.expires_at,
+    );
     let email =
         approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
     ses::send_email(&clients.ses, sender, &clients.approvers, &email).await?;
@@ -92,7 +97,7 @@ pub async fn store(
     let request = request.normalised()?;
     let now = approval::now();
     let stored = StoredApproval {
-        id: approval::approval_id(&clients.key, task_token),
+        id: approval::approval_id(clients.key.get().await?, task_token),
         status: Status::Pending,
         created_at: now,
         // The link expires a little before the workflow stops waiting (the task started before this
