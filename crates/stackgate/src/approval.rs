@@ -106,7 +106,8 @@ pub fn verify_link(key: &SigningKey, id: &str, expires_at: &str, signature: &str
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, ()> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
+    // ASCII only: slicing below must never split a multi-byte character (a forged link can hold any).
+    if !text.is_ascii() || !text.len().is_multiple_of(2) || text.len() > 128 {
         return Err(());
     }
     (0..text.len())
@@ -495,6 +496,14 @@ pub fn render_page(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn forged_signatures_with_any_characters_are_refused_not_panicked_on() {
+        let key = SigningKey::new("a-signing-key-of-at-least-32-characters").unwrap();
+        for sig in ["lᤶ𑵧꠸Ѩ᠋$Øtk^,=🂱", "é1", "zz", "0", &"ab".repeat(100)] {
+            assert!(!verify_link(&key, "id", "99999999999", sig), "{sig}");
+        }
+    }
     use super::*;
 
     fn key() -> SigningKey {

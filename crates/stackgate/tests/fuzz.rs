@@ -4,7 +4,8 @@
 //! refused as invalid must have made no AWS call. AWS is a recording HTTP client answering 500, so a
 //! call that does happen is counted and fails like a broken service would.
 //!
-//! `FUZZ_CASES` sets the cases per handler (default 10,000, what CI runs).
+//! `FUZZ_CASES` sets the cases per handler (default 10,000, what CI runs); `FUZZ_SEED` the seed
+//! (fixed by default so CI is deterministic; `random` to explore).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -291,10 +292,22 @@ fn inputs(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A fixed seed by default, so that CI is deterministic; `FUZZ_SEED=<n>` explores other cases
+/// (`FUZZ_SEED=random` a new seed each run).
+fn seed() -> proptest::test_runner::RngSeed {
+    use proptest::test_runner::RngSeed;
+    match std::env::var("FUZZ_SEED").ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(n) => n.parse().map_or(RngSeed::Random, RngSeed::Fixed),
+        None => RngSeed::Fixed(0x5eed_57ac_6a7e),
+    }
+}
+
 fn runner() -> TestRunner {
     TestRunner::new(Config {
         cases: cases(),
         failure_persistence: None,
+        rng_seed: seed(),
         ..Config::default()
     })
 }
