@@ -251,27 +251,6 @@ pub fn seed_input(path: DeployPath, latency: &Latency) -> Value {
     })
 }
 
-async fn history(clients: &LocalClients, arn: &str) -> Result<Vec<HistoryEvent>, BenchError> {
-    let mut events = Vec::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .max_results(1000)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| BenchError::Local(format!("history of {arn}: {e}")))?;
-        events.extend(page.events().iter().cloned());
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(events),
-        }
-    }
-}
-
 /// Runs the four safe-deploy paths on the local stack; the counts of each, in `PATHS` order.
 pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, BenchError> {
     let machine = stackgate_local::deploy::state_machine_arn("SafeDeployStateMachine");
@@ -308,7 +287,7 @@ pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, Benc
             )));
         }
         all.push(count(
-            &history(clients, &report.execution_arn).await?,
+            &execution::history(&clients.sfn, &report.execution_arn).await?,
             &HashSet::new(),
         ));
     }
@@ -363,7 +342,7 @@ pub async fn seed_path(
         )));
     }
     Ok(count(
-        &history(clients, &report.execution_arn).await?,
+        &execution::history(&clients.sfn, &report.execution_arn).await?,
         lambdas,
     ))
 }

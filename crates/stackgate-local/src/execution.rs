@@ -74,34 +74,20 @@ pub async fn wait(
     let mut lambda_invocations = 0;
     let mut error = described.error().map(str::to_string);
     let mut cause = described.cause().map(str::to_string);
-    let mut token: Option<String> = None;
-    loop {
-        let page = sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await?;
-        for event in page.events() {
-            if let Some(entered) = event.state_entered_event_details() {
-                states.push(entered.name().to_string());
-            }
-            if event.r#type() == &HistoryEventType::TaskScheduled
-                && event
-                    .task_scheduled_event_details()
-                    .is_some_and(|d| d.resource_type() == "lambda")
-            {
-                lambda_invocations += 1;
-            }
-            if let Some(failed) = event.execution_failed_event_details() {
-                error = error.or_else(|| failed.error().map(str::to_string));
-                cause = cause.or_else(|| failed.cause().map(str::to_string));
-            }
+    for event in history(sfn, execution_arn).await? {
+        if let Some(entered) = event.state_entered_event_details() {
+            states.push(entered.name().to_string());
         }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => break,
+        if event.r#type() == &HistoryEventType::TaskScheduled
+            && event
+                .task_scheduled_event_details()
+                .is_some_and(|d| d.resource_type() == "lambda")
+        {
+            lambda_invocations += 1;
+        }
+        if let Some(failed) = event.execution_failed_event_details() {
+            error = error.or_else(|| failed.error().map(str::to_string));
+            cause = cause.or_else(|| failed.cause().map(str::to_string));
         }
     }
     Ok(Report {
@@ -115,6 +101,29 @@ pub async fn wait(
         states,
         lambda_invocations,
     })
+}
+
+/// Every event of an execution's history, all pages.
+pub async fn history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Vec<aws_sdk_sfn::types::HistoryEvent>, BoxError> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await?;
+        events.extend(page.events().iter().cloned());
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(events),
+        }
+    }
 }
 
 pub async fn run(

@@ -332,16 +332,7 @@ async fn an_unanswered_approval_times_out_and_deletes_the_change_set() {
 async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_the_account() {
     let clients = LocalClients::connect(&endpoint()).await;
     let name = unique("team");
-    let body = json!({"accountName": name, "email": format!("{name}@example.com"), "environmentName": "api", "networkCidr": "10.42.0.0/16"});
-    let (status, headers, reply) = send(
-        Method::POST,
-        &format!("{}/accounts", stackgate_local::api_url()),
-        &[("content-type", "application/json")],
-        body.to_string().into_bytes(),
-    )
-    .await
-    .unwrap();
-    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    let (status, headers, reply) = request_account(&name, "10.42.0.0/16").await;
     assert_eq!(status, 202, "{reply}");
     assert!(headers["location"]
         .to_str()
@@ -431,6 +422,21 @@ async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_th
     ));
 }
 
+/// `POST /accounts` for `name` in the "api" environment; the status, headers and JSON reply.
+async fn request_account(name: &str, cidr: &str) -> (u16, hyper::HeaderMap, Value) {
+    let body = json!({"accountName": name, "email": format!("{name}@example.com"),
+                      "environmentName": "api", "networkCidr": cidr});
+    let (status, headers, reply) = send(
+        Method::POST,
+        &format!("{}/accounts", stackgate_local::api_url()),
+        &[("content-type", "application/json")],
+        body.to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    (status, headers, serde_json::from_slice(&reply).unwrap())
+}
+
 async fn status_of(clients: &LocalClients, arn: &str) -> String {
     status(clients, arn).await
 }
@@ -440,17 +446,8 @@ async fn status_of(clients: &LocalClients, arn: &str) -> String {
 async fn a_rejected_account_request_creates_nothing_and_notifies() {
     let clients = LocalClients::connect(&endpoint()).await;
     let name = unique("denied");
-    let body = json!({"accountName": name, "email": format!("{name}@example.com"), "environmentName": "api", "networkCidr": "10.43.0.0/16"});
-    let (status, _, reply) = send(
-        Method::POST,
-        &format!("{}/accounts", stackgate_local::api_url()),
-        &[("content-type", "application/json")],
-        body.to_string().into_bytes(),
-    )
-    .await
-    .unwrap();
+    let (status, _, reply) = request_account(&name, "10.43.0.0/16").await;
     assert_eq!(status, 202);
-    let reply: Value = serde_json::from_slice(&reply).unwrap();
     let arn = reply["executionArn"].as_str().unwrap().to_string();
 
     let link = approval_link(&name).await;
