@@ -426,15 +426,27 @@ async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_th
 async fn request_account(name: &str, cidr: &str) -> (u16, hyper::HeaderMap, Value) {
     let body = json!({"accountName": name, "email": format!("{name}@example.com"),
                       "environmentName": "api", "networkCidr": cidr});
-    let (status, headers, reply) = send(
-        Method::POST,
-        &format!("{}/accounts", stackgate_local::api_url()),
-        &[("content-type", "application/json")],
-        body.to_string().into_bytes(),
-    )
-    .await
-    .unwrap();
-    (status, headers, serde_json::from_slice(&reply).unwrap())
+    // cargo-lambda answers an empty 5xx while it is still starting the function under load; the
+    // request is idempotent (the execution name derives from it), so it is sent again.
+    for _ in 0..5 {
+        let (status, headers, reply) = send(
+            Method::POST,
+            &format!("{}/accounts", stackgate_local::api_url()),
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await
+        .unwrap();
+        match serde_json::from_slice(&reply) {
+            Ok(reply) => return (status, headers, reply),
+            Err(_) if status >= 500 => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(e) => panic!(
+                "HTTP {status}, not JSON ({e}): {}",
+                String::from_utf8_lossy(&reply)
+            ),
+        }
+    }
+    panic!("POST /accounts kept failing with an empty 5xx");
 }
 
 async fn status_of(clients: &LocalClients, arn: &str) -> String {
