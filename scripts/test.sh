@@ -5,6 +5,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 tools=$("$repo/scripts/bootstrap.sh" all)
+# The hardening tests leave one record per passed check here; docs/reliability.md is made from them.
+records=${CARGO_TARGET_DIR:-$repo/target}/reliability-records
+rm -rf "$records"
+export STACKGATE_REPORT_DIR=$records
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -30,5 +34,16 @@ export STACKGATE_ENDPOINT=http://127.0.0.1:$STACKGATE_PORT
 trap '"$repo/scripts/local-stack.sh" down' EXIT
 "$repo/scripts/local-stack.sh" up
 cargo test --quiet -p stackgate-local --test e2e --test api_e2e --test approval_e2e --test operations_e2e -- --ignored --test-threads 2
+echo "== secrets: every function's binary at TRACE, with secrets in its events and environment"
+cargo test --quiet -p stackgate-bench --test secrets -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"
 cargo run --quiet -p stackgate-local -- demo
+
+echo "== reliability figures (docs/reliability.md)"
+if [[ ${STACKGATE_WRITE_RELIABILITY:-} == 1 ]]; then
+  cargo run --quiet -p stackgate-local -- reliability-report --records "$records"
+elif [[ -n ${FUZZ_CASES:-} || -n ${FUZZ_SEED:-} ]]; then
+  echo "skipped: FUZZ_CASES/FUZZ_SEED change the figures"
+else
+  cargo run --quiet -p stackgate-local -- reliability-report --records "$records" --check
+fi

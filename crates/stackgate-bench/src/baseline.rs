@@ -32,6 +32,7 @@ pub fn python(repo: &Path, home: &Path, env: &[(String, String)]) -> Baseline {
             ],
             cwd: Some(task_root),
             env,
+            timeout: crate::runtime_api::DEFAULT_TIMEOUT,
         })
     } else {
         Err(format!(
@@ -82,6 +83,7 @@ pub fn node(home: &Path, env: &[(String, String)]) -> Baseline {
                 args,
                 cwd: Some(dir),
                 env,
+                timeout: crate::runtime_api::DEFAULT_TIMEOUT,
             })
         }
         Some(_) => Err(format!(

@@ -82,6 +82,7 @@ pub fn process(function: &str, binary: PathBuf, env: &[(String, String)]) -> Pro
         args: Vec::new(),
         cwd: None,
         env: env.to_vec(),
+        timeout: crate::runtime_api::DEFAULT_TIMEOUT,
     }
 }
 

@@ -443,6 +443,8 @@ mod tests {
                 },
             ],
             peak_rss_kib: rss_kib,
+            answers: Vec::new(),
+            output: String::new(),
         }
     }
 

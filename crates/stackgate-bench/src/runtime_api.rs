@@ -24,8 +24,9 @@ use tokio::sync::mpsc;
 use crate::BenchError;
 
 const API: &str = "/2018-06-01/runtime";
-/// How long one invocation may take before the run is abandoned.
-const INVOCATION_LIMIT: Duration = Duration::from_secs(60);
+/// The function timeout a process gets unless it says otherwise (the deadline each event carries;
+/// an invocation that takes longer abandons the run).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long init may take (Lambda's own init limit is 10 s; baselines get more room here).
 const INIT_LIMIT: Duration = Duration::from_secs(30);
 
@@ -37,6 +38,8 @@ pub struct Process {
     pub args: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// The function's configured timeout: each event's deadline.
+    pub timeout: Duration,
 }
 
 /// One invocation as the harness saw it: from handing out the event to receiving the answer.
@@ -56,6 +59,10 @@ pub struct ColdStart {
     pub invocations: Vec<Invocation>,
     /// Peak resident set size of the process (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// Each invocation's answer body (a result or an error document), in order.
+    pub answers: Vec<String>,
+    /// Everything the process wrote to stdout and stderr: its logs.
+    pub output: String,
 }
 
 impl ColdStart {
@@ -78,6 +85,7 @@ enum Signal {
         id: String,
         at: Instant,
         error: bool,
+        body: String,
     },
     /// The process reported a failed init (what it said).
     InitError(String),
@@ -90,6 +98,7 @@ struct Server {
     /// When each event was handed out.
     handed_out: Mutex<HashMap<String, Instant>>,
     function_arn: String,
+    timeout: Duration,
 }
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -125,7 +134,7 @@ async fn handle(
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis()
-            + INVOCATION_LIMIT.as_millis();
+            + server.timeout.as_millis();
         let mut response = reply(StatusCode::OK, event.to_string());
         let headers = response.headers_mut();
         for (name, value) in [
@@ -173,6 +182,7 @@ async fn handle(
                         id: id.to_string(),
                         at,
                         error: kind == "error",
+                        body: String::from_utf8_lossy(&body).into_owned(),
                     });
                     return Ok(reply(StatusCode::ACCEPTED, "{}"));
                 }
@@ -220,6 +230,7 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
             "arn:aws:lambda:us-east-1:123456789012:function:{}",
             process.function_name
         ),
+        timeout: process.timeout,
     });
     let serving = {
         let server = server.clone();
@@ -239,8 +250,13 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
         })
     };
 
-    // What the process says on stderr, quoted when it fails.
-    let log = std::env::temp_dir().join(format!("stackgate-bench-{}.log", process.function_name));
+    // What the process says (its logs), kept for the caller and quoted when it fails.
+    let log = std::env::temp_dir().join(format!(
+        "stackgate-bench-{}-{}.log",
+        process.function_name,
+        std::process::id()
+    ));
+    let log_file = std::fs::File::create(&log)?;
     let mut command = tokio::process::Command::new(&process.program);
     command
         .args(&process.args)
@@ -257,8 +273,8 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
         )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log)?))
+        .stdout(Stdio::from(log_file.try_clone()?))
+        .stderr(Stdio::from(log_file))
         .kill_on_drop(true);
     // Lambda sets both; botocore reads only the second.
     if let Some((_, region)) = process.env.iter().find(|(k, _)| k == "AWS_REGION") {
@@ -279,20 +295,20 @@ pub async fn cold_start(process: &Process, events: &[Value]) -> Result<ColdStart
     let _ = child.start_kill();
     let _ = child.wait().await;
     serving.abort();
-    result.map_err(|e| {
-        let said = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: String = said
-            .trim()
-            .lines()
-            .rev()
-            .take(3)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" | ");
-        BenchError::Measure(format!("{}: {e}; stderr: {tail}", process.function_name))
-    })
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    match result {
+        Ok(run) => Ok(ColdStart { output, ..run }),
+        Err(e) => {
+            let tail = output.trim().lines().rev().take(3).collect::<Vec<_>>();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(BenchError::Measure(format!(
+                "{}: {e}; output: {}",
+                process.function_name,
+                tail.join(" | ")
+            )))
+        }
+    }
 }
 
 /// Follows the process through init and every invocation.
@@ -306,11 +322,12 @@ async fn drive(
 ) -> Result<ColdStart, String> {
     let mut init = None;
     let mut invocations = Vec::with_capacity(ids.len());
+    let mut answers = Vec::with_capacity(ids.len());
     while invocations.len() < ids.len() {
         let limit = if init.is_none() {
             INIT_LIMIT
         } else {
-            INVOCATION_LIMIT
+            server.timeout
         };
         let signal = tokio::select! {
             signal = tokio::time::timeout(limit, received.recv()) => signal
@@ -324,7 +341,12 @@ async fn drive(
             Signal::Next(at) => {
                 init.get_or_insert(at - started);
             }
-            Signal::Answer { id, at, error } => {
+            Signal::Answer {
+                id,
+                at,
+                error,
+                body,
+            } => {
                 let handed_out = server
                     .handed_out
                     .lock()
@@ -336,6 +358,7 @@ async fn drive(
                     duration: at - handed_out,
                     error,
                 });
+                answers.push(body);
             }
             Signal::InitError(what) => return Err(format!("init failed: {what}")),
         }
@@ -346,6 +369,8 @@ async fn drive(
         init: init.ok_or("answers before any request for an event")?,
         invocations,
         peak_rss_kib,
+        answers,
+        output: String::new(),
     })
 }
 
@@ -373,6 +398,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             cwd: None,
             env: vec![],
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -393,6 +419,7 @@ mod tests {
         );
         assert!(run.init > Duration::ZERO);
         assert!(run.peak_rss_kib > 0);
+        assert_eq!(run.answers[2], r#"{"n":3}"#, "answers are kept in order");
     }
 
     #[tokio::test]
@@ -403,6 +430,7 @@ mod tests {
             args: vec!["-c".into(), "exit 3".into()],
             cwd: None,
             env: vec![],
+            timeout: DEFAULT_TIMEOUT,
         };
         let error = cold_start(&silent, &[Value::Null])
             .await

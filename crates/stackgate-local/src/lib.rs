@@ -11,6 +11,7 @@ pub mod http;
 pub mod jobs;
 pub mod patches;
 pub mod pipeline;
+pub mod reliability;
 pub mod template;
 pub mod template_policy;
 

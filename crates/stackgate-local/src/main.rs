@@ -40,6 +40,17 @@ enum Command {
         #[arg(default_value = "template.yaml")]
         template: PathBuf,
     },
+    /// Write docs/reliability.md from the records the hardening tests left (scripts/reliability.sh),
+    /// or with --check fail when it differs from what they give.
+    ReliabilityReport {
+        /// The directory the tests wrote their records to (`STACKGATE_REPORT_DIR`).
+        #[arg(long)]
+        records: PathBuf,
+        #[arg(long, default_value = "docs/reliability.md")]
+        doc: PathBuf,
+        #[arg(long)]
+        check: bool,
+    },
     /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
     /// again with each continuation token, until the job is answered finally.
     PipelineRun {
@@ -126,6 +137,27 @@ async fn main() -> Result<(), BoxError> {
                 }
                 std::fs::write(&path, content)?;
                 println!("wrote {}", path.display());
+            }
+        }
+        Command::ReliabilityReport {
+            records,
+            doc,
+            check,
+        } => {
+            let report = stackgate_local::reliability::render(&records)?;
+            if check {
+                let committed = std::fs::read_to_string(&doc).unwrap_or_default();
+                if committed != report {
+                    return Err(format!(
+                        "{} is not what the tests give: run scripts/reliability.sh and commit it",
+                        doc.display()
+                    )
+                    .into());
+                }
+                println!("{} matches the tests' records", doc.display());
+            } else {
+                std::fs::write(&doc, report)?;
+                println!("wrote {}", doc.display());
             }
         }
         Command::CheckTemplate { template } => {

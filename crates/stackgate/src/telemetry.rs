@@ -6,18 +6,44 @@ use std::io::Write;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// lambda_runtime logs each raw event at TRACE under this target; it stays capped below that
-/// whatever level is configured, so no event (and no secret in one) reaches the logs.
-const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+/// Targets capped at DEBUG whatever level is configured: at TRACE they write what crosses the
+/// wire. lambda_runtime logs each raw event (CodePipeline's `artifactCredentials`, task tokens);
+/// the SDK's orchestrator logs whole HTTP requests and responses (task tokens in SendTaskSuccess
+/// and GetItem, SecureString values in PutParameter); SigV4 logs the request it signs; the HTTP
+/// crates log what they send and receive.
+const WIRE_TARGETS: [&str; 7] = [
+    "lambda_runtime::layers::api_response",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
 
-/// The filter for a configured level (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`).
+/// The filter for a configured level (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`):
+/// a level or `RUST_LOG`-style directives. Directives naming a capped target are dropped, so the
+/// caps hold against them too.
 pub fn filter(level: Option<&str>) -> EnvFilter {
     let level = level
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .unwrap_or("info");
-    EnvFilter::try_new(format!("{level},{RAW_EVENT_TARGET}=debug"))
-        .unwrap_or_else(|_| EnvFilter::new(format!("info,{RAW_EVENT_TARGET}=debug")))
+    let capped = |directive: &str| {
+        let target = directive
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        directive.contains('=') && WIRE_TARGETS.iter().any(|t| target.starts_with(t))
+    };
+    let caps = WIRE_TARGETS.map(|t| format!("{t}=debug")).join(",");
+    let wanted: Vec<&str> = level
+        .split(',')
+        .filter(|d| !d.trim().is_empty() && !capped(d))
+        .collect();
+    EnvFilter::try_new(format!("{},{caps}", wanted.join(",")))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{caps}")))
 }
 
 /// Installs the subscriber with `writer`; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
@@ -82,6 +108,43 @@ mod tests {
         let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert!(logged.contains("visible at trace"), "{logged}");
         assert!(!logged.contains("artifactCredentials"), "{logged}");
+    }
+
+    /// Logs one trace line as the SDK's orchestrator would and one of stackgate's own.
+    fn logged_at(level: &str) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(Some(level)))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator::http", response = "taskToken-on-the-wire", "read HTTP response body");
+            tracing::trace!(target: "stackgate::tasks", "own trace line");
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        logged
+    }
+
+    #[test]
+    fn sdk_wire_logs_stay_out_even_when_asked_for_by_name() {
+        for level in [
+            "trace",
+            "TRACE",
+            "info,aws_smithy_runtime=trace",
+            "aws_smithy_runtime::client::orchestrator=trace,stackgate=trace",
+            "aws_smithy_runtime[{x}]=trace,stackgate=trace",
+        ] {
+            let logged = logged_at(level);
+            assert!(
+                !logged.contains("taskToken-on-the-wire"),
+                "{level}: {logged}"
+            );
+        }
+        assert!(logged_at("trace").contains("own trace line"));
+        // A malformed setting still logs, at the default level.
+        assert!(!logged_at("not a level =").contains("taskToken-on-the-wire"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The activity dispatcher and the external-job callback against aws-smithy-mocks (moto does not
 //! implement GetActivityTask) and a webhook receiver on loopback.
 
+mod common;
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
@@ -92,6 +94,21 @@ fn failed_back(cause_contains: &'static str) -> Rule {
 
 const BUDGET: Duration = Duration::from_secs(600);
 
+fn emailed() -> Rule {
+    mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build())
+}
+
+/// A dispatcher polling the manual-task activity only.
+fn manual_tasks(task: &Rule, put: &Rule, email: &Rule, beat: &Rule) -> DispatcherClients {
+    dispatcher(
+        approvals(&[put], &[email], &[task, beat]),
+        vec![Activity {
+            arn: MANUAL.into(),
+            kind: ActivityKind::ManualTask,
+        }],
+    )
+}
+
 #[tokio::test]
 async fn an_empty_activity_dispatches_nothing() {
     let empty =
@@ -140,6 +157,65 @@ async fn a_manual_task_is_emailed_with_a_link_and_acknowledged() {
         }
     );
     assert_eq!((email.num_calls(), beat.num_calls()), (1, 1));
+}
+
+/// The process-level secrets check (stackgate-bench's tests/secrets.rs) cannot hand the dispatcher
+/// a task (moto lacks GetActivityTask); here it gets one, and its logs at TRACE, with the
+/// functions' own filter, must hold neither the token nor a link signature.
+#[tokio::test]
+async fn the_tokens_it_is_handed_never_reach_the_logs() {
+    let logs = common::CapturedLogs::start();
+    // As Step Functions sends it (an HTTP body, not a modeled output), so that what the SDK logs
+    // about responses is exercised too.
+    let task = mock!(Sfn::get_activity_task)
+        .sequence()
+        .http_response(|| {
+            let body = json!({"taskToken": TOKEN, "input": r#"{"taskName":"Rotate the keys"}"#});
+            let mut response = aws_sdk_sfn::config::http::HttpResponse::new(
+                200.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(body.to_string()),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            response
+        })
+        .output(|| GetActivityTaskOutput::builder().build())
+        .build();
+    let (put, beat, email) = (put(), heartbeat(), emailed());
+    let clients = manual_tasks(&task, &put, &email, &beat);
+    assert_eq!(dispatch_all(&clients, BUDGET).await.unwrap().dispatched, 1);
+
+    let (url, received) = receiver(500).await;
+    let job = one_task(JOBS, r#"{"taskName":"Create VPC"}"#);
+    let (put, failure) = (self::put(), failed_back("HTTP 500"));
+    let clients = dispatcher(
+        approvals(&[&put], &[], &[&job, &failure]),
+        vec![Activity {
+            arn: JOBS.into(),
+            kind: ActivityKind::Webhook { url },
+        }],
+    );
+    assert_eq!(dispatch_all(&clients, BUDGET).await.unwrap().failed_back, 1);
+    received.await.unwrap();
+
+    let text = logs.text();
+    assert!(text.contains("activity task handed on"), "{text}");
+    assert!(text.contains("could not be handed on"), "{text}");
+    assert!(
+        !text.contains(TOKEN),
+        "a task token reached the logs:\n{text}"
+    );
+    assert!(
+        !text.contains("sig="),
+        "a link signature reached the logs:\n{text}"
+    );
+    common::report(
+        "secrets",
+        "activity-dispatcher-in-process",
+        json!({"function": "activity-dispatcher", "invocations": 2,
+               "secrets": ["task token", "approval link signature"], "inProcess": true}),
+    );
 }
 
 /// A one-shot HTTP receiver on loopback: answers `status` and returns the request it got.
@@ -258,6 +334,44 @@ async fn a_task_that_cannot_be_handed_on_is_failed_back_not_dropped() {
     );
     assert_eq!(dispatch_all(&clients, BUDGET).await.unwrap().failed_back, 1);
     assert_eq!(failure.num_calls(), 1);
+    common::report(
+        "guarantees",
+        "activity-failed-back",
+        json!({"guarantee": "an activity task is never dropped: one that cannot be handed on is failed back (SendTaskFailure)",
+               "test": "activities::a_task_that_cannot_be_handed_on_is_failed_back_not_dropped"}),
+    );
+}
+
+/// EventBridge Scheduler delivers at least once: two dispatcher runs at the same time (a duplicate
+/// delivery) share one task between them as Step Functions hands it to one poller only, so it is
+/// emailed once.
+#[tokio::test]
+async fn a_duplicated_schedule_hands_each_task_on_once() {
+    let task = mock!(Sfn::get_activity_task)
+        .sequence()
+        .output(|| {
+            GetActivityTaskOutput::builder()
+                .task_token(TOKEN)
+                .input(r#"{"taskName":"Rotate the keys"}"#)
+                .build()
+        })
+        .output(|| GetActivityTaskOutput::builder().build())
+        .repeatedly()
+        .build();
+    let (put, beat, email) = (put(), heartbeat(), emailed());
+    let clients = manual_tasks(&task, &put, &email, &beat);
+    let (first, second) = tokio::join!(
+        dispatch_all(&clients, BUDGET),
+        dispatch_all(&clients, BUDGET)
+    );
+    assert_eq!(first.unwrap().dispatched + second.unwrap().dispatched, 1);
+    assert_eq!(email.num_calls(), 1);
+    common::report(
+        "guarantees",
+        "schedule-duplicates",
+        json!({"guarantee": "duplicate deliveries start no duplicate work: EventBridge schedule (activity dispatcher)",
+               "test": "activities::a_duplicated_schedule_hands_each_task_on_once"}),
+    );
 }
 
 #[tokio::test]

@@ -118,6 +118,12 @@ async fn an_ses_failure_fails_the_task_so_that_step_functions_retries_it() {
     assert_eq!(err.error_type(), "AwsError");
     assert!(err.to_string().contains("not verified"), "{err}");
     assert!(!err.to_string().contains(TOKEN));
+    common::report(
+        "guarantees",
+        "approval-email-failure",
+        json!({"guarantee": "an approval task is never dropped: an email that was not sent fails the task (the state machine retries it)",
+               "test": "approvals::an_ses_failure_fails_the_task_so_that_step_functions_retries_it"}),
+    );
 }
 
 fn stored_item(status: &str, expires_at: u64) -> HashMap<String, AttributeValue> {
@@ -368,4 +374,60 @@ async fn no_task_token_reaches_the_logs() {
         "the task token leaked: {logs}"
     );
     assert!(!logs.contains(SECRET));
+}
+
+/// Step Functions cannot be told (5xx after the SDK's retries): the decision is undone and the
+/// page says to try again, so the waiting task is not left without its answer; a second POST
+/// then decides and delivers.
+#[tokio::test]
+async fn a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again() {
+    let get = get_rule("pending", FAR);
+    let decide = mock!(DynamoDb::update_item)
+        .match_requests(|r| r.condition_expression().is_some())
+        .then_output(|| UpdateItemOutput::builder().build());
+    let revert = mock!(DynamoDb::update_item)
+        .match_requests(|r| {
+            r.condition_expression().is_none()
+                && r.update_expression()
+                    .is_some_and(|e| e.contains("REMOVE decidedBy"))
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let unreachable = mock!(Sfn::send_task_success).then_http_response(|| {
+        aws_sdk_sfn::config::http::HttpResponse::new(
+            503.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from("{}"),
+        )
+    });
+    let clients = clients(&[&get, &decide, &revert], &[], &[&unreachable]);
+    let response = approval_api::handle(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+    let status = match &response {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 500,
+    };
+    assert!(
+        status >= 500,
+        "an undelivered decision is not a success: {status}"
+    );
+    assert_eq!(revert.num_calls(), 1, "the decision was undone");
+
+    let delivered =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = self::clients(&[&get, &decide], &[], &[&delivered]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve&approver=Ana")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(delivered.num_calls(), 1);
+    common::report(
+        "guarantees",
+        "approval-delivery-failure",
+        json!({"guarantee": "an approval task is never dropped: a decision Step Functions did not receive is undone and can be taken again",
+               "test": "approvals::a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again"}),
+    );
 }

@@ -7,6 +7,8 @@
 //! `FUZZ_CASES` sets the cases per handler (default 10,000, what CI runs); `FUZZ_SEED` the seed
 //! (fixed by default so CI is deterministic; `random` to explore).
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -351,19 +353,50 @@ where
 {
     let aws = Aws::new();
     let rt = runtime();
+    let outcomes = Outcomes::default();
     runner()
         .run(&inputs(files), |input| {
             // What lambda_runtime does with the runtime's event bytes: an event serde_json cannot
             // read (nested deeper than its recursion limit) is refused there and reported as an
             // error, before the handler.
             let Ok(input) = serde_json::from_str::<Value>(&input.to_string()) else {
+                outcomes.count("refused by the runtime (not JSON it can read)");
                 return Ok(());
             };
             let before = aws.calls();
             let result = rt.block_on(handler(&aws, input));
+            outcomes.count(match &result {
+                Ok(_) => "handled",
+                Err(error) => error.error_type(),
+            });
             check_task_result(&aws, before, result)
         })
         .unwrap();
+    outcomes.report();
+}
+
+/// How the cases of one handler ended, for docs/reliability.md.
+#[derive(Default)]
+struct Outcomes(std::cell::RefCell<std::collections::BTreeMap<String, u64>>);
+
+impl Outcomes {
+    fn count(&self, outcome: &str) {
+        *self.0.borrow_mut().entry(outcome.to_string()).or_default() += 1;
+    }
+
+    /// Named after the test (libtest names each test's thread after it).
+    fn report(&self) {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let outcomes = self.0.borrow();
+        common::report(
+            "fuzz",
+            &test,
+            json!({"test": test, "cases": outcomes.values().sum::<u64>(), "outcomes": *outcomes}),
+        );
+    }
 }
 
 fn event(payload: Value) -> LambdaEvent<Value> {
@@ -546,10 +579,9 @@ where
     quiet_lambda_http_panics();
     let aws = Aws::new();
     let rt = runtime();
+    let outcomes = Outcomes::default();
     runner()
         .run(&http_inputs(files), |input| {
-            // What lambda_http does with the runtime's event; an event it cannot read is refused
-            // there, before the handler, and reported to the runtime as an error.
             // What lambda_http does with the runtime's event. An event it cannot read is refused
             // there, before the handler; lambda_http 1.3 panics on some malformed ones (an empty
             // multi-value list, a path that is no URI), which lambda_runtime's CatchPanicService
@@ -557,11 +589,13 @@ where
             let text = input.to_string();
             let converted = std::panic::catch_unwind(|| lambda_http::request::from_str(&text));
             let Ok(Ok(request)) = converted else {
+                outcomes.count("refused by lambda_http (not an API Gateway event it can read)");
                 return Ok(());
             };
             let before = aws.calls();
             let response = rt.block_on(handler(&aws, request)).unwrap();
             let status = response.status().as_u16();
+            outcomes.count(&format!("HTTP {status}"));
             prop_assert!((200..600).contains(&status));
             if REFUSALS.contains(&status) {
                 let calls = aws.calls() - before;
@@ -576,6 +610,7 @@ where
             Ok(())
         })
         .unwrap();
+    outcomes.report();
 }
 
 #[test]

@@ -34,14 +34,22 @@ struct Mocks<'a> {
     codepipeline: Vec<&'a Rule>,
 }
 
+/// The functions' retry policy with a backoff short enough for tests.
+fn retry() -> aws_sdk_sfn::config::retry::RetryConfig {
+    stackgate::aws::sdk::retry_config().with_initial_backoff(std::time::Duration::from_millis(1))
+}
+
 fn clients(mocks: Mocks<'_>) -> PipelineClients {
     PipelineClients {
-        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, mocks.sfn.as_slice()),
-        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, mocks.s3.as_slice()),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, mocks.sfn.as_slice(), |c| c
+            .retry_config(retry())),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, mocks.s3.as_slice(), |c| c
+            .retry_config(retry())),
         codepipeline: mock_client!(
             aws_sdk_codepipeline,
             RuleMode::MatchAny,
-            mocks.codepipeline.as_slice()
+            mocks.codepipeline.as_slice(),
+            |c| c.retry_config(retry())
         ),
         state_machine_arn: MACHINE.into(),
     }
@@ -207,6 +215,12 @@ async fn a_retried_first_call_finds_the_execution_it_already_started() {
         answer.num_calls(),
         1,
         "answered with the existing execution's token"
+    );
+    common::report(
+        "guarantees",
+        "pipeline-retries",
+        json!({"guarantee": "duplicate deliveries start no duplicate execution: CodePipeline retries (execution named after the job)",
+               "test": "pipeline_trigger::a_retried_first_call_finds_the_execution_it_already_started"}),
     );
 }
 
@@ -483,4 +497,147 @@ async fn the_logs_name_the_job_and_execution_but_never_the_credentials() {
     for secret in [SECRET, SESSION, "artifactCredentials", "AKIAEXAMPLE"] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
+}
+
+fn http_500<T>() -> impl Fn() -> T
+where
+    T: From<aws_sdk_sfn::config::http::HttpResponse>,
+{
+    || {
+        aws_sdk_sfn::config::http::HttpResponse::new(
+            500.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from("{}"),
+        )
+        .into()
+    }
+}
+
+/// Every first call (input file found / missing / S3 failing x StartExecution starting / finding
+/// it started / failing / denied) and every continuation (each execution status, DescribeExecution
+/// failing or finding nothing): the job gets exactly one answer, success or failure.
+#[tokio::test]
+async fn every_job_is_answered_exactly_once() {
+    #[derive(Debug, Clone, Copy)]
+    enum S3Is {
+        Found,
+        Missing,
+        Failing,
+    }
+    #[derive(Debug, Clone, Copy)]
+    enum StartIs {
+        Started,
+        AlreadyStarted,
+        Failing,
+        Denied,
+    }
+    let sfn_error = |code: &'static str| {
+        aws_sdk_sfn::error::ErrorMetadata::builder()
+            .code(code)
+            .message(code)
+            .build()
+    };
+    let mut cases = 0;
+    let answer = |success: &Rule, failure: &Rule, case: String| {
+        assert_eq!(
+            success.num_calls() + failure.num_calls(),
+            1,
+            "{case}: answered {} times with success, {} with failure",
+            success.num_calls(),
+            failure.num_calls()
+        );
+    };
+    for s3_is in [S3Is::Found, S3Is::Missing, S3Is::Failing] {
+        for start_is in [
+            StartIs::Started,
+            StartIs::AlreadyStarted,
+            StartIs::Failing,
+            StartIs::Denied,
+        ] {
+            let get = match s3_is {
+                S3Is::Found => input_file_rule(),
+                S3Is::Missing => mock!(S3::get_object).then_error(|| {
+                    GetObjectError::NoSuchKey(
+                        aws_sdk_s3::types::error::NoSuchKey::builder().build(),
+                    )
+                }),
+                S3Is::Failing => mock!(S3::get_object).then_http_response(http_500()),
+            };
+            let start = match start_is {
+                StartIs::Started => mock!(Sfn::start_execution).then_output(|| {
+                    StartExecutionOutput::builder()
+                        .execution_arn(EXECUTION)
+                        .start_date(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap()
+                }),
+                StartIs::AlreadyStarted => mock!(Sfn::start_execution).then_error(|| {
+                    StartExecutionError::ExecutionAlreadyExists(
+                        aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder().build(),
+                    )
+                }),
+                StartIs::Failing => mock!(Sfn::start_execution).then_http_response(http_500()),
+                StartIs::Denied => mock!(Sfn::start_execution).then_error(move || {
+                    StartExecutionError::generic(sfn_error("AccessDeniedException"))
+                }),
+            };
+            let success = mock!(CodePipeline::put_job_success_result)
+                .then_output(|| PutJobSuccessResultOutput::builder().build());
+            let failure = mock!(CodePipeline::put_job_failure_result)
+                .then_output(|| PutJobFailureResultOutput::builder().build());
+            let clients = clients(Mocks {
+                sfn: vec![&start],
+                s3: vec![&get],
+                codepipeline: vec![&success, &failure],
+            });
+            let result = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None)).await;
+            let case = format!("first call, S3 {s3_is:?}, StartExecution {start_is:?}");
+            assert!(result.is_ok(), "{case}: {result:?}");
+            answer(&success, &failure, case);
+            cases += 1;
+        }
+    }
+    for status in [
+        Some(ExecutionStatus::Running),
+        Some(ExecutionStatus::Succeeded),
+        Some(ExecutionStatus::Failed),
+        Some(ExecutionStatus::TimedOut),
+        Some(ExecutionStatus::Aborted),
+        None,
+    ] {
+        for describe_fails in [false, true] {
+            let describe = match (status.clone(), describe_fails) {
+                (_, true) => mock!(Sfn::describe_execution).then_http_response(http_500()),
+                (Some(status), false) => mock!(Sfn::describe_execution).then_output(move || {
+                    described(status.clone(), Some("Boom"), Some("it failed"), Some("{}"))
+                }),
+                (None, false) => mock!(Sfn::describe_execution).then_error(|| {
+                    DescribeExecutionError::ExecutionDoesNotExist(
+                        aws_sdk_sfn::types::error::ExecutionDoesNotExist::builder().build(),
+                    )
+                }),
+            };
+            let success = mock!(CodePipeline::put_job_success_result)
+                .then_output(|| PutJobSuccessResultOutput::builder().build());
+            let failure = mock!(CodePipeline::put_job_failure_result)
+                .then_output(|| PutJobFailureResultOutput::builder().build());
+            let clients = clients(Mocks {
+                sfn: vec![&describe],
+                s3: vec![],
+                codepipeline: vec![&success, &failure],
+            });
+            let result =
+                pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token()))).await;
+            let case =
+                format!("continuation, execution {status:?}, describe failing {describe_fails}");
+            assert!(result.is_ok(), "{case}: {result:?}");
+            answer(&success, &failure, case);
+            cases += 1;
+        }
+    }
+    common::report(
+        "guarantees",
+        "pipeline-answered-once",
+        json!({"guarantee": "a pipeline job is always answered exactly once",
+               "test": "pipeline_trigger::every_job_is_answered_exactly_once", "cases": cases}),
+    );
 }

@@ -1,6 +1,8 @@
 //! The HTTP API against aws-smithy-mocks: 202 only after StartExecution succeeded, idempotent
 //! replays, throttling, stack state with its last failure, delete refusals, execution status.
 
+mod common;
+
 use std::time::Duration;
 
 use aws_sdk_cloudformation::error::ErrorMetadata;
@@ -206,6 +208,13 @@ async fn the_same_idempotency_key_returns_the_same_execution_and_never_a_second(
     .await;
     assert_eq!(status, 409);
     assert_eq!(problem["field"], "Idempotency-Key");
+    assert_eq!(fresh.num_calls(), 1);
+    common::report(
+        "guarantees",
+        "api-retries",
+        json!({"guarantee": "duplicate deliveries start no duplicate execution: API retries (Idempotency-Key)",
+               "test": "stacks_api::the_same_idempotency_key_returns_the_same_execution_and_never_a_second"}),
+    );
 }
 
 #[tokio::test]
@@ -446,5 +455,131 @@ async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
             .await
             .0,
         404
+    );
+}
+
+/// How Step Functions answers StartExecution in the 202 matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Start {
+    Started,
+    ThrottledThenStarted,
+    ServerError,
+    AccessDenied,
+    /// A name already used by a request with other input.
+    TakenByAnotherRequest,
+}
+
+fn start_rule(start: Start) -> Rule {
+    let error = |code: &'static str| {
+        move || {
+            StartExecutionError::generic(
+                aws_sdk_sfn::error::ErrorMetadata::builder()
+                    .code(code)
+                    .build(),
+            )
+        }
+    };
+    match start {
+        Start::Started => mock!(Sfn::start_execution).then_output(started),
+        Start::ThrottledThenStarted => mock!(Sfn::start_execution)
+            .sequence()
+            .error(error("ThrottlingException"))
+            .output(started)
+            .build(),
+        Start::ServerError => mock!(Sfn::start_execution).then_http_response(|| {
+            aws_sdk_sfn::config::http::HttpResponse::new(
+                500.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from("{}"),
+            )
+        }),
+        Start::AccessDenied => {
+            mock!(Sfn::start_execution).then_error(error("AccessDeniedException"))
+        }
+        Start::TakenByAnotherRequest => mock!(Sfn::start_execution).then_error(|| {
+            StartExecutionError::ExecutionAlreadyExists(
+                aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder().build(),
+            )
+        }),
+    }
+}
+
+/// Every sample request the API has (events/stacks-api), under every way StartExecution can go:
+/// a 202 is only ever given when Step Functions started the execution, and a request that reached
+/// StartExecution without a start gets an answer saying so (never a 2xx).
+#[tokio::test]
+async fn the_api_answers_202_only_for_a_started_execution() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/stacks-api");
+    let mut samples: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    samples.sort();
+    let (mut accepted, mut refused_unstarted) = (0, 0);
+    for sample in &samples {
+        for start in [
+            Start::Started,
+            Start::ThrottledThenStarted,
+            Start::ServerError,
+            Start::AccessDenied,
+            Start::TakenByAnotherRequest,
+        ] {
+            let text = std::fs::read_to_string(sample).unwrap();
+            let request = lambda_http::request::from_str(&text).unwrap();
+            let rule = start_rule(start);
+            let other_input =
+                mock!(Sfn::describe_execution).then_output(|| described(r#"{"other":"request"}"#));
+            let describe_stack = mock!(CloudFormation::describe_stacks)
+                .then_output(|| stack(StackStatus::UpdateComplete, false));
+            let history = mock!(Sfn::get_execution_history).then_output(|| {
+                GetExecutionHistoryOutput::builder()
+                    .set_events(Some(Vec::new()))
+                    .build()
+                    .unwrap()
+            });
+            let events = mock!(CloudFormation::describe_stack_events)
+                .then_output(|| DescribeStackEventsOutput::builder().build());
+            let mut clients = clients(
+                &[&rule, &other_input, &history],
+                &[&describe_stack, &events],
+            );
+            clients.vending_machine_arn =
+                Some("arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into());
+            clients.config.managed_environments = vec!["api".into()];
+            clients.config.allowed_template_buckets = vec!["stackgate-local-artifacts".into()];
+            clients.config.path_style_hosts = vec!["localhost:4566".into()];
+            let response = handle(&clients, request).await.unwrap();
+            let status = response.status().as_u16();
+            let name = sample.file_name().unwrap().to_string_lossy();
+            let started = matches!(start, Start::Started | Start::ThrottledThenStarted)
+                && rule.num_calls() > 0;
+            if status == 202 {
+                assert!(
+                    started,
+                    "{name} under {start:?}: 202 without a started execution"
+                );
+                accepted += 1;
+            } else if rule.num_calls() > 0 && !started {
+                assert!(
+                    status == 409 || status >= 500,
+                    "{name} under {start:?}: {status} for a request that was not started"
+                );
+                refused_unstarted += 1;
+            }
+        }
+    }
+    assert!(
+        accepted >= 10,
+        "the matrix accepted only {accepted} requests"
+    );
+    assert!(
+        refused_unstarted >= 15,
+        "only {refused_unstarted} unstarted requests"
+    );
+    common::report(
+        "guarantees",
+        "api-202",
+        json!({"guarantee": "the API never answers 202 without a started execution",
+               "test": "stacks_api::the_api_answers_202_only_for_a_started_execution",
+               "cases": samples.len() * 5}),
     );
 }

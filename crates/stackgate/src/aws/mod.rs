@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::operation::RequestId;
 
 use crate::TaskError;
 
@@ -221,26 +222,34 @@ const ACCESS_DENIED_CODES: [&str; 5] = [
 
 /// Maps an SDK error to a task error: transient faults are retried by the state machine, access
 /// problems and everything else are reported, and none of them is ever read as "not found".
+/// The message ends with AWS's request id when there was a response, so that a failure can be
+/// traced in CloudTrail or with AWS support.
 pub fn classify<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> TaskError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let operation = operation.to_string();
-    let message = DisplayErrorContext(error).to_string();
+    let with_request_id = |message: String| match error.request_id() {
+        Some(id) => format!("{message} (request id {id})"),
+        None => message,
+    };
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            TaskError::AwsTransient { operation, message }
+            TaskError::AwsTransient {
+                operation,
+                message: with_request_id(DisplayErrorContext(error).to_string()),
+            }
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             let status = service.raw().status().as_u16();
             // Short and readable: the service's code and message, never the raw response.
-            let message = match (service.err().code(), service.err().message()) {
+            let message = with_request_id(match (service.err().code(), service.err().message()) {
                 (Some(code), Some(text)) => format!("{code}: {text}"),
                 (Some(code), None) => code.to_string(),
                 (None, Some(text)) => text.to_string(),
                 (None, None) => format!("HTTP {status} without an error code"),
-            };
+            });
             if THROTTLING_CODES.contains(&code)
                 || code.starts_with("InternalFailure")
                 || status >= 500
@@ -252,7 +261,10 @@ where
                 TaskError::Aws { operation, message }
             }
         }
-        _ => TaskError::Aws { operation, message },
+        _ => TaskError::Aws {
+            operation,
+            message: with_request_id(DisplayErrorContext(error).to_string()),
+        },
     }
 }
 

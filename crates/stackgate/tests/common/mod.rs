@@ -1,21 +1,33 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test file uses some of them).
+#![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
-/// Log lines written while the capture's guard lives, at TRACE and with the functions' own filter
-/// (which caps the runtime's raw-event log).
+/// Log lines the current thread writes while the capture lives, at TRACE and with the functions'
+/// own filter (which caps the raw-event and wire logs).
+///
+/// One process-wide subscriber writes each thread's lines to that thread's capture, if any. (A
+/// thread-local subscriber per test is not enough: a callsite first reached by a test on another
+/// thread can cache "not interested" while a capture starts, and its lines go missing.)
 pub struct CapturedLogs {
     buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
-#[derive(Clone)]
-struct Writer(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    static CAPTURE: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+}
 
-impl Write for Writer {
+struct ThreadWriter;
+
+impl Write for ThreadWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow().as_ref() {
+                buffer.lock().unwrap().extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -25,23 +37,47 @@ impl Write for Writer {
 
 impl CapturedLogs {
     pub fn start() -> Self {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(stackgate::telemetry::filter(Some("trace")))
+                .with_writer(|| ThreadWriter)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in the tests");
+        });
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Writer(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(stackgate::telemetry::filter(Some("trace")))
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Other tests run on other threads without a subscriber; callsites they reached first may
-        // have cached "never interested". Re-evaluate them for this thread's subscriber.
-        tracing::callsite::rebuild_interest_cache();
-        CapturedLogs {
-            buffer,
-            _guard: guard,
-        }
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
+        CapturedLogs { buffer }
     }
 
     pub fn text(&self) -> String {
         String::from_utf8(self.buffer.lock().unwrap().clone()).unwrap()
     }
+}
+
+impl Drop for CapturedLogs {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = None);
+    }
+}
+
+/// Records one figure of `docs/reliability.md` when `STACKGATE_REPORT_DIR` is set (as
+/// `scripts/reliability.sh` and CI do): one JSON file per record, so parallel tests never share a
+/// file. Called after a test's assertions, so a record means the case passed.
+pub fn report(kind: &str, name: &str, record: serde_json::Value) {
+    let Some(dir) = std::env::var_os("STACKGATE_REPORT_DIR") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir).join(kind);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    std::fs::write(
+        dir.join(format!("{file}.json")),
+        serde_json::to_vec_pretty(&record).unwrap(),
+    )
+    .unwrap();
 }

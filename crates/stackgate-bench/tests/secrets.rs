@@ -1,0 +1,447 @@
+//! Secrets never reach the logs: every function's real binary, started by the benchmark's Lambda
+//! Runtime API with logging at TRACE (the most a deployment can switch on), is invoked with events
+//! that carry secrets, against the local stack. Everything the process writes and every answer it
+//! gives is searched for each planted secret:
+//! - the function's own AWS credentials (secret key, session token) — every function;
+//! - CodePipeline `artifactCredentials` — pipeline-trigger;
+//! - Step Functions task tokens — approval-emailer (in its event), approval-api (stored beside an
+//!   approval); the activity dispatcher's tokens come from GetActivityTask, which moto lacks, and
+//!   are checked in-process instead (stackgate's `tests/activities.rs`);
+//! - approval link signatures and the signing key (a SecureString) — approval-api and the emailer
+//!   (the signatures of the links it made);
+//! - configuration values stored as SecureString — pre-provision;
+//! - API keys — stacks-api.
+//!
+//! Needs the local stack (`STACKGATE_ENDPOINT`) and the functions built in the dev profile, as
+//! `scripts/test.sh` provides: `cargo test -p stackgate-bench --test secrets -- --ignored`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stackgate::approval::{self, SigningKey, Status, StoredApproval};
+use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::runtime_api::{cold_start, ColdStart};
+use stackgate_local::deploy::SIGNING_KEY_PARAMETER;
+use stackgate_local::{endpoint, repo_root, unique_name, LocalClients};
+
+/// A secret planted for one run, named by what it stands for.
+#[derive(Clone)]
+struct Secret {
+    kind: &'static str,
+    value: String,
+}
+
+/// Kinds that the answer may carry: the approval page posts its link's signature back to itself.
+const ANSWERED_TO_THE_LINK_HOLDER: &[&str] = &["approval link signature"];
+
+fn secret(kind: &'static str, prefix: &str) -> Secret {
+    // Letters and digits only: no log format escapes them, so a leak cannot hide.
+    Secret {
+        kind,
+        value: unique_name(prefix),
+    }
+}
+
+/// The local stack's function environment, with credentials of our own to look for.
+fn environment(credentials: &[Secret]) -> Vec<(String, String)> {
+    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
+    let run_dir = if port == "4566" {
+        "run".to_string()
+    } else {
+        format!("run-{port}")
+    };
+    let file = repo_root()
+        .join(".stackgate")
+        .join(run_dir)
+        .join("functions.env");
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
+    let mut env: Vec<(String, String)> = parse_env_file(&text)
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "AWS_LAMBDA_LOG_LEVEL" | "RUST_LOG"
+            )
+        })
+        .collect();
+    env.push(("AWS_SECRET_ACCESS_KEY".into(), credentials[0].value.clone()));
+    env.push(("AWS_SESSION_TOKEN".into(), credentials[1].value.clone()));
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "trace".into()));
+    env
+}
+
+fn credentials() -> Vec<Secret> {
+    vec![
+        secret("AWS secret access key", "plantedSecretKey"),
+        secret("AWS session token", "plantedSessionToken"),
+    ]
+}
+
+fn binary(function: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let binary = functions::binary(&target, "debug", function);
+    assert!(
+        binary.is_file(),
+        "{} is not built: cargo build --workspace --bins",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `function` once per event and checks its output and answers for every secret.
+async fn check(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>) -> ColdStart {
+    let credentials = credentials();
+    let mut process = functions::process(function, binary(function), &environment(&credentials));
+    if function == "activity-dispatcher" {
+        // Its template timeout: it polls only while a long poll still fits.
+        process.timeout = Duration::from_secs(300);
+    }
+    let run = cold_start(&process, &events)
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    secrets.extend(credentials);
+    assert_clean(function, &run, &secrets);
+    run
+}
+
+fn assert_clean(function: &str, run: &ColdStart, secrets: &[Secret]) {
+    // Logging at TRACE is on: a silent run would prove nothing.
+    assert!(
+        run.output.lines().count() >= 5,
+        "{function} logged almost nothing:\n{}",
+        run.output
+    );
+    for secret in secrets {
+        let answers = run
+            .answers
+            .iter()
+            .filter(|_| !ANSWERED_TO_THE_LINK_HOLDER.contains(&secret.kind));
+        for (place, text) in
+            std::iter::once(("its logs", &run.output)).chain(answers.map(|a| ("an answer", a)))
+        {
+            if let Some(at) = text.find(&secret.value) {
+                let line = text[..at].rsplit('\n').next().unwrap_or_default();
+                panic!(
+                    "{function}: the {} reached {place}: …{}",
+                    secret.kind,
+                    line.chars()
+                        .rev()
+                        .take(200)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect::<String>()
+                );
+            }
+        }
+    }
+    record(function, run, secrets);
+}
+
+/// One line of docs/reliability.md (see `scripts/reliability.sh`).
+fn record(function: &str, run: &ColdStart, secrets: &[Secret]) {
+    let Some(dir) = std::env::var_os("STACKGATE_REPORT_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir).join("secrets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{function}.json"));
+    // A run checked again for more secrets (the emailer's link signatures) adds to its record.
+    let earlier: Value = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut kinds: Vec<String> = secrets.iter().map(|s| s.kind.to_string()).collect();
+    kinds.extend(
+        earlier["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_string)),
+    );
+    kinds.sort();
+    kinds.dedup();
+    std::fs::write(
+        file,
+        serde_json::to_vec_pretty(&json!({
+            "function": function,
+            "invocations": run.answers.len(),
+            "secrets": kinds,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+fn sample(file: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(repo_root().join("events").join(file)).unwrap()).unwrap()
+}
+
+async fn clients() -> LocalClients {
+    LocalClients::connect(&endpoint()).await
+}
+
+async fn signing_key(clients: &LocalClients) -> (SigningKey, Secret) {
+    let value = clients
+        .ssm
+        .get_parameter()
+        .name(SIGNING_KEY_PARAMETER)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap()
+        .to_string();
+    (
+        SigningKey::new(&value).unwrap(),
+        Secret {
+            kind: "approval signing key",
+            value,
+        },
+    )
+}
+
+fn env_value(name: &str) -> String {
+    environment(&credentials())
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{name} is not in the local stack's function environment"))
+}
+
+/// The stored approvals (id, task token, expiry) whose task is `task_name`.
+async fn stored_tokens(clients: &LocalClients, task_name: &str) -> Vec<(String, String, u64)> {
+    let items = clients
+        .dynamodb
+        .scan()
+        .table_name(env_value("APPROVALS_TABLE"))
+        .send()
+        .await
+        .unwrap();
+    items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("request")
+                .and_then(|r| r.as_s().ok())
+                .is_some_and(|r| r.contains(task_name))
+        })
+        .map(|item| {
+            let text = |name: &str| item.get(name).unwrap().as_s().unwrap().clone();
+            let expires = item
+                .get("expiresAt")
+                .unwrap()
+                .as_n()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (text("id"), text("taskToken"), expires)
+        })
+        .collect()
+}
+
+/// The signatures of the links made for stored approvals (they are credentials too).
+fn link_signatures(key: &SigningKey, stored: &[(String, String, u64)]) -> Vec<Secret> {
+    stored
+        .iter()
+        .flat_map(|(id, token, expires)| {
+            [
+                Secret {
+                    kind: "task token",
+                    value: token.clone(),
+                },
+                Secret {
+                    kind: "approval link signature",
+                    value: approval::link_signature(key, id, *expires),
+                },
+            ]
+        })
+        .collect()
+}
+
+fn with_api_key(mut event: Value, key: &str) -> Value {
+    event["headers"]["x-api-key"] = json!(key);
+    event["multiValueHeaders"]["x-api-key"] = json!([key]);
+    event["requestContext"]["identity"]["apiKey"] = json!(key);
+    event
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn pipeline_trigger_never_logs_artifact_credentials() {
+    let secrets = vec![
+        secret("CodePipeline artifact secret key", "plantedArtifactSecret"),
+        secret(
+            "CodePipeline artifact session token",
+            "plantedArtifactToken",
+        ),
+    ];
+    let job_id = unique_name("secrets-job-");
+    let events: Vec<Value> = [
+        "pipeline-trigger-first.json",
+        "pipeline-trigger-continue.json",
+    ]
+    .iter()
+    .map(|file| {
+        let mut event = sample(file);
+        let job = &mut event["CodePipeline.job"];
+        job["id"] = json!(job_id);
+        job["data"]["artifactCredentials"]["secretAccessKey"] = json!(secrets[0].value);
+        job["data"]["artifactCredentials"]["sessionToken"] = json!(secrets[1].value);
+        event
+    })
+    .collect();
+    let run = check("pipeline-trigger", events, secrets).await;
+    // The logs are captured: they name the job (identifiers are what the logs are for).
+    assert!(run.output.contains(&job_id), "{}", run.output);
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn approval_emailer_never_logs_the_task_token_or_the_link() {
+    let clients = clients().await;
+    let (key, key_secret) = signing_key(&clients).await;
+    let token = secret("task token", "plantedTaskToken");
+    let task_name = unique_name("secrets-emailer-");
+    let mut event = sample("approval-emailer.json");
+    event["taskToken"] = json!(token.value);
+    event["request"] = json!({"kind": "manualTask", "taskName": task_name});
+    let run = check("approval-emailer", vec![event], vec![token, key_secret]).await;
+    // The links it emailed: their signatures must not be in its logs either.
+    let stored = stored_tokens(&clients, &task_name).await;
+    assert_eq!(stored.len(), 1, "the emailer stored its approval");
+    assert_clean("approval-emailer", &run, &link_signatures(&key, &stored));
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn approval_api_never_logs_signatures_tokens_or_the_key() {
+    let clients = clients().await;
+    let (key, key_secret) = signing_key(&clients).await;
+    let table = env_value("APPROVALS_TABLE");
+    let token = secret("task token", "plantedStoredToken");
+    let id = approval::approval_id(&key, &token.value);
+    let expires_at = approval::now() + 3600;
+    let stored = StoredApproval {
+        id: id.clone(),
+        status: Status::Pending,
+        created_at: approval::now(),
+        expires_at,
+        request: serde_json::from_value(
+            json!({"kind": "manualTask", "taskName": unique_name("secrets-page-")}),
+        )
+        .unwrap(),
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    stackgate::aws::dynamodb::put_approval(&clients.dynamodb, &table, &stored, &token.value)
+        .await
+        .unwrap();
+    let signature = approval::link_signature(&key, &id, expires_at);
+    let forged = secret("forged link signature", "0123456789abcdefplanted");
+    let link = |mut event: Value, sig: &str| {
+        let path = event["path"]
+            .as_str()
+            .unwrap()
+            .replace("c3f159ede0fc1635302470752ec25370", &id);
+        event["path"] = json!(path);
+        event["pathParameters"]["id"] = json!(id);
+        if event["queryStringParameters"].is_object() {
+            event["queryStringParameters"] = json!({"exp": expires_at.to_string(), "sig": sig});
+            event["multiValueQueryStringParameters"] =
+                json!({"exp": [expires_at.to_string()], "sig": [sig]});
+        }
+        if event["httpMethod"] == "POST" && event["body"].as_str().unwrap().contains("sig=") {
+            event["body"] = json!(format!(
+                "exp={expires_at}&sig={sig}&decision=approve&approver=Ana&comment=ok"
+            ));
+        }
+        event
+    };
+    let events = vec![
+        link(sample("approval-api/show.json"), &signature),
+        link(sample("approval-api/approve.json"), &forged.value),
+        link(sample("approval-api/approve.json"), &signature),
+        link(sample("approval-api/job-result.json"), &signature),
+    ];
+    let secrets = vec![
+        token,
+        key_secret,
+        forged,
+        Secret {
+            kind: "approval link signature",
+            value: signature,
+        },
+    ];
+    let run = check("approval-api", events, secrets).await;
+    assert_eq!(run.answers.len(), 4);
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn pre_provision_never_logs_configuration_values() {
+    let value = secret("SecureString configuration value", "plantedDbPassword");
+    let mut event = sample("pre-provision.json");
+    event["application"] = json!(unique_name("secrets"));
+    event["applicationConfig"]["db"]["password"] = json!(value.value);
+    check("pre-provision", vec![event], vec![value]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn stacks_api_never_logs_api_keys() {
+    let key = secret("API key", "plantedApiKey");
+    let events = [
+        "stacks-api/create.json",
+        "stacks-api/get-stack.json",
+        "stacks-api/create-bad-json.json",
+        "stacks-api/not-found.json",
+    ]
+    .iter()
+    .map(|file| with_api_key(sample(file), &key.value))
+    .collect();
+    check("stacks-api", events, vec![key]).await;
+}
+
+/// The remaining functions carry no secret in their events; their own credentials must still
+/// stay out of what they log at TRACE (the SDK signs every call with them).
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn no_function_logs_its_own_credentials() {
+    for (function, file) in [
+        ("check-stack", "check-stack.json"),
+        ("create-change-set", "create-change-set.json"),
+        ("inspect-change-set", "inspect-change-set.json"),
+        ("wait-stack", "wait-stack.json"),
+        ("health-check", "health-check.json"),
+        ("maintenance-mode", "maintenance-mode-suspend.json"),
+        ("provision-starter", "provision-starter.json"),
+        // moto does not implement GetActivityTask, so no task (and no token) reaches it here;
+        // the tokens it is handed are checked in-process (stackgate's tests/activities.rs).
+        ("activity-dispatcher", "activity-dispatcher.json"),
+    ] {
+        let mut event = sample(file);
+        if function == "health-check" {
+            event["url"] = json!(format!("{}/_local/health", endpoint()));
+        }
+        check(function, vec![event], Vec::new()).await;
+    }
+}
+
+#[test]
+fn every_function_is_checked() {
+    let source = include_str!("secrets.rs");
+    for function in functions::function_names(&repo_root()).unwrap() {
+        assert!(
+            source.contains(&format!("\"{function}\"")),
+            "{function} has no secrets check"
+        );
+    }
+}
