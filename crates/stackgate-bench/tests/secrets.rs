@@ -147,11 +147,8 @@ fn record(function: &str, run: &ColdStart, secrets: &[Secret]) {
     let Some(dir) = std::env::var_os("STACKGATE_REPORT_DIR") else {
         return;
     };
-    let dir = PathBuf::from(dir).join("secrets");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{function}.json"));
     // A run checked again for more secrets (the emailer's link signatures) adds to its record.
-    let earlier: Value = std::fs::read(&file)
+    let earlier: Value = std::fs::read(PathBuf::from(dir).join(format!("secrets/{function}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
@@ -165,16 +162,15 @@ fn record(function: &str, run: &ColdStart, secrets: &[Secret]) {
     );
     kinds.sort();
     kinds.dedup();
-    std::fs::write(
-        file,
-        serde_json::to_vec_pretty(&json!({
+    stackgate_local::reliability::record(
+        "secrets",
+        function,
+        &json!({
             "function": function,
             "invocations": run.answers.len(),
             "secrets": kinds,
-        }))
-        .unwrap(),
-    )
-    .unwrap();
+        }),
+    );
 }
 
 fn sample(file: &str) -> Value {

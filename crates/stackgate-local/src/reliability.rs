@@ -13,6 +13,24 @@ use serde_json::Value;
 
 use crate::BoxError;
 
+/// Writes one record when `STACKGATE_REPORT_DIR` is set (tests call it after their assertions;
+/// stackgate's own integration tests have the same helper in `tests/common`).
+pub fn record(kind: &str, name: &str, value: &Value) {
+    let Some(dir) = std::env::var_os("STACKGATE_REPORT_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir).join(kind);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_vec_pretty(value).unwrap_or_default(),
+        )
+    });
+    if let Err(error) = written {
+        panic!("cannot write the reliability record {kind}/{name}: {error}");
+    }
+}
+
 /// The records of one kind, by file name.
 fn records(dir: &Path, kind: &str) -> Result<BTreeMap<String, Value>, BoxError> {
     let mut found = BTreeMap::new();

@@ -281,6 +281,7 @@ pub fn check(template: &Value) -> Vec<Violation> {
                 });
             }
         }
+        check_scheduled_starts(name, kind, resource, &mut violations);
         if kind == "AWS::Serverless::Api" {
             let key = is_true(
                 get(resource, "Properties")
@@ -299,6 +300,66 @@ pub fn check(template: &Value) -> Vec<Violation> {
     violations
 }
 
+/// EventBridge delivers at least once. A state machine started straight from a rule or schedule
+/// gets a new, unnamed execution per delivery, so a repeated delivery runs the workflow twice.
+/// Schedules start workflows through the universal `sfn:startExecution` target instead, with the
+/// execution named after the scheduler's invocation id (a repeat is then ExecutionAlreadyExists).
+fn check_scheduled_starts(
+    name: &str,
+    kind: &str,
+    resource: &Value,
+    violations: &mut Vec<Violation>,
+) {
+    const RULE: &str = "EventBridge starts workflows under a name (no duplicate executions)";
+    let properties = get(resource, "Properties");
+    if kind == "AWS::Serverless::StateMachine" {
+        if let Some(Value::Mapping(events)) = properties.and_then(|p| get(p, "Events")) {
+            for (event, definition) in events {
+                let kind = get(definition, "Type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if matches!(
+                    kind,
+                    "Schedule" | "ScheduleV2" | "EventBridgeRule" | "CloudWatchEvent"
+                ) {
+                    violations.push(Violation {
+                        resource: name.to_string(),
+                        rule: RULE,
+                        detail: format!(
+                            "event {} ({kind}) starts an unnamed execution per delivery",
+                            event.as_str().unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    if kind == "AWS::Scheduler::Schedule" {
+        const UNIVERSAL_START: &str = "arn:aws:scheduler:::aws-sdk:sfn:startExecution";
+        let target = properties.and_then(|p| get(p, "Target"));
+        let arn = target.and_then(|t| get(t, "Arn"));
+        let input =
+            serde_yaml::to_string(&target.and_then(|t| get(t, "Input"))).unwrap_or_default();
+        let universal = arn.and_then(Value::as_str) == Some(UNIVERSAL_START);
+        let named = input.contains("Name") && input.contains("<aws.scheduler.execution-id>");
+        let direct = !universal
+            && serde_yaml::to_string(&arn)
+                .unwrap_or_default()
+                .contains("StateMachine");
+        if direct || (universal && !named) {
+            violations.push(Violation {
+                resource: name.to_string(),
+                rule: RULE,
+                detail: if direct {
+                    "the schedule targets a state machine directly".into()
+                } else {
+                    "sfn:startExecution without a Name from <aws.scheduler.execution-id>".into()
+                },
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +373,53 @@ mod tests {
         let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
         let found = check(&serde_yaml::from_str(&text).unwrap());
         assert!(found.is_empty(), "{found:#?}");
+    }
+
+    #[test]
+    fn workflows_started_by_eventbridge_are_started_under_a_name() {
+        let found = violations(
+            r#"
+Resources:
+  Report:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Events:
+        Nightly: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(1 day)}}
+  Direct:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Target: {Arn: !Ref ReportStateMachine, RoleArn: r}
+  Unnamed:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Target: {Arn: "arn:aws:scheduler:::aws-sdk:sfn:startExecution", RoleArn: r, Input: '{"StateMachineArn": "m"}'}
+  Named:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Target:
+        Arn: "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+        RoleArn: r
+        Input: !Sub '{"StateMachineArn": "${Report}", "Name": "report-<aws.scheduler.execution-id>"}'
+  Poller:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Target: {Arn: !GetAtt PollerFunction.Arn, RoleArn: r}
+"#,
+        );
+        let flagged: Vec<&str> = found.iter().map(|v| v.resource.as_str()).collect();
+        assert_eq!(flagged, ["Report", "Direct", "Unnamed"], "{found:#?}");
+        // And the project's template passes (the_projects_template_passes) with its schedule.
+        let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+        assert!(text.contains("patch-report-<aws.scheduler.execution-id>"));
+        assert!(check(&serde_yaml::from_str(&text).unwrap()).is_empty());
+        crate::reliability::record(
+            "guarantees",
+            "schedule-named-executions",
+            &serde_json::json!({
+                "guarantee": "duplicate deliveries start no duplicate execution: EventBridge Scheduler (the patch report is started under the scheduler's invocation id; a template rule refuses unnamed starts)",
+                "test": "stackgate-local template_policy::workflows_started_by_eventbridge_are_started_under_a_name",
+            }),
+        );
     }
 
     #[test]

@@ -546,7 +546,142 @@ fn http_inputs(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
             base["isBase64Encoded"] = Value::from(true);
             base
         });
-    prop_oneof![4 => inputs(files), 1 => with_binary_body]
+    prop_oneof![
+        4 => inputs(files),
+        1 => with_binary_body,
+        4 => well_formed_requests(files),
+    ]
+}
+
+/// Path segments the routes know, and odd ones.
+const SEGMENTS: &[&str] = &[
+    "stacks",
+    "executions",
+    "state",
+    "create",
+    "delete",
+    "accounts",
+    "approvals",
+    "tasks",
+    "result",
+    "api-web",
+    "deploy-kexample",
+    "c3f159ede0fc1635302470752ec25370",
+    "",
+    "..",
+    "%2F",
+    "%00",
+];
+
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(SEGMENTS).prop_map(str::to_string),
+        1 => any::<String>().prop_map(|s| {
+            percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        }),
+        1 => (1usize..300).prop_map(|n| "a".repeat(n)),
+    ]
+}
+
+/// Printable values for headers and query parameters (what API Gateway passes on).
+fn parameter_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "",
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "approve",
+            "reject",
+            "1795394689",
+            "-1",
+            "18446744073709551616",
+            "55f9afdb5b26b1453d6dfaaf3e9b788b9a5e88c01350a93b3b226fba66b19f7b",
+        ])
+        .prop_map(str::to_string),
+        any::<u64>().prop_map(|n| format!("{n:x}")),
+        (1usize..2000).prop_map(|n| "z".repeat(n)),
+    ]
+}
+
+/// Events lambda_http reads, so that the cases reach the handler: a sample whose request-level
+/// parts are fuzzed (its JSON body mutated or replaced, method, path, query, headers).
+fn well_formed_requests(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    let samples: Vec<Value> = files.iter().map(|f| sample(f)).collect();
+    let body = prop_oneof![
+        3 => prop::collection::vec((any::<Index>(), mutation()), 1..4).prop_map(Some),
+        1 => Just(None),
+    ];
+    let method = prop::option::of(prop::sample::select(vec![
+        "GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS",
+    ]));
+    let path = prop::option::of(prop::collection::vec(segment(), 1..5));
+    let query = prop::option::of(prop::collection::vec(
+        (
+            prop::sample::select(vec!["exp", "sig", "decision", "approver", "limit", "x"]),
+            parameter_value(),
+        ),
+        0..4,
+    ));
+    let header = prop::option::of((
+        prop::sample::select(vec![
+            "content-type",
+            "Content-Type",
+            "idempotency-key",
+            "Idempotency-Key",
+            "x-api-key",
+            "content-length",
+        ]),
+        parameter_value(),
+    ));
+    (
+        prop::sample::select(samples),
+        body,
+        method,
+        path,
+        query,
+        header,
+    )
+        .prop_map(|(mut event, body, method, path, query, header)| {
+            if let Some(mutations) = body {
+                let parsed = event["body"]
+                    .as_str()
+                    .and_then(|b| serde_json::from_str::<Value>(b).ok());
+                event["body"] = match parsed {
+                    Some(parsed) => Value::from(mutate(parsed, &mutations).to_string()),
+                    // Form and empty bodies: replaced by a JSON one.
+                    None => Value::from(mutate(json!({}), &mutations).to_string()),
+                };
+            }
+            if let Some(method) = method {
+                event["httpMethod"] = json!(method);
+                event["requestContext"]["httpMethod"] = json!(method);
+            }
+            if let Some(segments) = path {
+                let path = format!("/{}", segments.join("/"));
+                event["path"] = json!(path);
+                event["requestContext"]["path"] = json!(format!("/v1{path}"));
+            }
+            if let Some(pairs) = query {
+                let single: Map<String, Value> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect();
+                let multi: Map<String, Value> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!([v])))
+                    .collect();
+                event["queryStringParameters"] = Value::Object(single);
+                event["multiValueQueryStringParameters"] = Value::Object(multi);
+            }
+            if let Some((name, value)) = header {
+                event["headers"][name] = json!(value);
+                event["multiValueHeaders"][name] = json!([value]);
+            }
+            event
+        })
 }
 
 /// Statuses that mean "your request is wrong": nothing may have reached AWS before them.
