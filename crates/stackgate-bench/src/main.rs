@@ -149,7 +149,22 @@ async fn run(args: Args) -> Result<(), BenchError> {
         let process = functions::process(&name, binary, &env);
         results.push(measure(&name, "Rust (release)", &process, &event, &args, Some(zip)).await);
     }
-    let check_event = functions::event(&repo, "check-stack", &health_url)?;
+    let (baseline_task, _) = functions::BASELINE_TASK;
+    let check_event = functions::event(&repo, baseline_task, &health_url)?;
+    let binary = functions::binary(&target, "release", baseline_task);
+    let zip = functions::zip_size(&binary)?;
+    let process = functions::process(baseline_task, binary, &env);
+    results.push(
+        measure(
+            baseline_task,
+            "Rust (release)",
+            &process,
+            &check_event,
+            &args,
+            Some(zip),
+        )
+        .await,
+    );
     let untuned_binary = functions::binary(&target, "release-untuned", "check-stack");
     let untuned = if untuned_binary.is_file() {
         eprintln!("== check-stack with the untuned release profile");

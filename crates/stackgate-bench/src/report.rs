@@ -224,26 +224,37 @@ pub fn targets(
             met: zip <= ZIP_LIMIT_BYTES,
         });
     }
-    let worst = workflow
-        .iter()
-        .map(|p| {
-            (
-                p.stackgate.transitions as f64 / p.seed.transitions.max(1) as f64,
-                p,
+    // Judged at CloudFormation's own latencies: on the local stack CloudFormation answers at once,
+    // so the seed's 10-second polls happen once and its design costs what it would at best.
+    let share = |p: &&PathCost| p.stackgate.transitions as f64 / p.seed.transitions.max(1) as f64;
+    let worst = |local: bool| {
+        workflow
+            .iter()
+            .filter(|p| (p.latency == LATENCIES[0].name) == local)
+            .map(|p| (share(&p), p))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    if let Some((aws_share, path)) = worst(false) {
+        let reference = worst(true).map_or_else(String::new, |(local_share, local)| {
+            format!(
+                "; on the local stack (reference) {local_share:.2}: {} ({} vs {})",
+                local.path.label(),
+                local.stackgate.transitions,
+                local.seed.transitions
             )
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some((share, path)) = worst {
+        });
         targets.push(Target {
-            target: "state transitions per deploy path <= 1/3 of seed 004's design".into(),
+            target:
+                "state transitions per deploy path <= 1/3 of seed 004's design (at AWS latencies)"
+                    .into(),
             measured: format!(
-                "highest share {share:.2}: {} under {} ({} vs {})",
+                "highest share {aws_share:.2}: {} under {} ({} vs {}){reference}",
                 path.path.label(),
                 path.latency,
                 path.stackgate.transitions,
                 path.seed.transitions
             ),
-            met: share <= TRANSITIONS_FRACTION_OF_SEED,
+            met: aws_share <= TRANSITIONS_FRACTION_OF_SEED,
         });
     }
     let local = workflow.iter().filter(|p| p.latency == LATENCIES[0].name);
@@ -492,8 +503,9 @@ mod tests {
         );
         let python = FunctionResult::from_runs("python", "py", &[run(300, 65536)], None);
         let slow_node = FunctionResult::from_runs("node", "js", &[run(40, 16384)], None);
+        // Above 1/3 on the local stack only: a reference, not the target.
         let workflow = vec![
-            path(LATENCIES[0].name, 9, 30),
+            path(LATENCIES[0].name, 9, 12),
             path(LATENCIES[1].name, 9, 60),
             path(LATENCIES[2].name, 11, 400),
         ];
@@ -521,6 +533,20 @@ mod tests {
         assert!(!met("each zip"), "5 MiB is over the limit");
         assert!(met("state transitions"));
         assert!(met("transitions do not grow"));
+
+        let costly = vec![
+            path(LATENCIES[0].name, 9, 12),
+            path(LATENCIES[1].name, 9, 20),
+        ];
+        let judged = super::targets(std::slice::from_ref(&ours), &[], Some(&ours), &costly);
+        let transitions = judged
+            .iter()
+            .find(|t| t.target.starts_with("state transitions"))
+            .unwrap();
+        assert!(!transitions.met, "9 of 20 at AWS latency is more than 1/3");
+        assert!(transitions
+            .measured
+            .contains("local stack (reference) 0.75"));
     }
 
     #[test]

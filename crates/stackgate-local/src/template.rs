@@ -346,8 +346,8 @@ mod tests {
             .find(|m| m.name == "SafeDeployStateMachine")
             .unwrap();
         assert_eq!(
-            safe_deploy.substitutions["CheckStackFunctionArn"],
-            "arn:aws:lambda:us-east-1:123456789012:function:check-stack"
+            safe_deploy.substitutions["CreateChangeSetFunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:create-change-set"
         );
         assert_eq!(
             safe_deploy.substitutions["NotifyTopicArn"],

@@ -139,7 +139,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        states.contains(&"DiscardUnsafeChangeSet") && !states.contains(&"ExecuteChangeSet"),
+        states.contains(&"PlanChangeSet") && !states.contains(&"ExecuteChangeSet"),
         "{states:?}"
     );
 

@@ -195,7 +195,12 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
         "{notice}"
     );
     assert!(!refused.entered("ExecuteChangeSet"), "{:?}", refused.states);
-    assert!(refused.entered("DiscardUnsafeChangeSet"));
+    // Refused by the plan itself: straight to the notify path, in three states.
+    assert_eq!(
+        refused.states,
+        ["PlanChangeSet", "NotifyFailure", "DeploymentFailed"],
+        "{refused:?}"
+    );
     assert_eq!(
         stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic", "WorkQueue"]
@@ -209,7 +214,11 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
 
     let unchanged = deploy_revision(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
     assert_eq!(unchanged.outcome(), Some("NO_CHANGES"), "{unchanged:?}");
-    assert!(unchanged.entered("DeleteEmptyChangeSet"));
+    assert_eq!(
+        unchanged.states,
+        ["PlanChangeSet", "RouteChangeSet", "NoChanges"],
+        "{unchanged:?}"
+    );
     assert!(executable_change_sets(&clients, &full)
         .await
         .unwrap()
@@ -319,7 +328,14 @@ async fn a_stack_with_an_operation_in_progress_fails_fast_as_busy() {
 
     let report = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_failed_with(&report, "StackBusy", "CREATE_IN_PROGRESS");
-    assert!(!report.entered("CreateChangeSet"));
+    assert_eq!(
+        report.states,
+        ["PlanChangeSet", "NotifyFailure", "DeploymentFailed"]
+    );
+    assert!(executable_change_sets(&clients, &full)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -423,10 +439,10 @@ async fn bad_inputs_fail_with_errors_that_name_the_problem() {
     for (input, error, cause) in cases {
         let report = deploy(&clients, &input).await;
         assert_failed_with(&report, error, cause);
-        assert!(
-            !report.entered("CreateChangeSet"),
-            "{input}: {:?}",
-            report.states
+        assert_eq!(
+            report.states,
+            ["PlanChangeSet", "NotifyFailure", "DeploymentFailed"],
+            "{input}"
         );
     }
 

@@ -18,6 +18,16 @@ pub enum TaskError {
     },
     #[error("template: {0}")]
     InvalidTemplate(String),
+    /// The change set would delete or replace resources and the request says to refuse that; the
+    /// change set has been deleted, the stack is untouched.
+    #[error("Refused change set {change_set} of stack {stack}: {unsafe_changes} of {total_changes} changes would delete or replace resources. {summary}")]
+    UnsafeChangeSet {
+        stack: String,
+        change_set: String,
+        unsafe_changes: usize,
+        total_changes: usize,
+        summary: String,
+    },
     #[error("change set {change_set} failed: {reason}")]
     ChangeSetFailed { change_set: String, reason: String },
     /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
@@ -55,6 +65,7 @@ impl TaskError {
             TaskError::StackBusy { .. } => "StackBusy",
             TaskError::StackNeedsAttention { .. } => "StackNeedsAttention",
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
+            TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackStillInProgress { .. } => "StackStillInProgress",

@@ -38,6 +38,30 @@ pub enum Verdict {
     Empty,
 }
 
+/// What the planning step does with a change set it has judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Hand it to the workflow: executed when safe, else by approval or blue/green.
+    Keep,
+    /// Delete it and fail with `UnsafeChangeSet`.
+    Refuse,
+}
+
+/// Unsafe change sets are refused when the request says to fail on them, and always on the
+/// blue/green stack (which should only ever be created).
+pub fn disposition(
+    verdict: Verdict,
+    on_unsafe: crate::request::OnUnsafe,
+    blue_green_target: bool,
+) -> Disposition {
+    use crate::request::OnUnsafe;
+    match (verdict, on_unsafe) {
+        (Verdict::Unsafe, OnUnsafe::Fail) => Disposition::Refuse,
+        (Verdict::Unsafe, _) if blue_green_target => Disposition::Refuse,
+        _ => Disposition::Keep,
+    }
+}
+
 /// Why a change is unsafe, or `None` when it is safe.
 pub fn unsafe_reason(change: &ResourceChange) -> Option<String> {
     match change.action.as_str() {
@@ -131,6 +155,43 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unsafe_change_sets_are_refused_and_only_when_asked_or_on_the_blue_green_stack() {
+        use crate::request::OnUnsafe::*;
+        for on_unsafe in [Fail, Approve, BlueGreen] {
+            for blue_green in [false, true] {
+                assert_eq!(
+                    disposition(Verdict::Safe, on_unsafe, blue_green),
+                    Disposition::Keep
+                );
+                assert_eq!(
+                    disposition(Verdict::Empty, on_unsafe, blue_green),
+                    Disposition::Keep
+                );
+            }
+        }
+        assert_eq!(
+            disposition(Verdict::Unsafe, Fail, false),
+            Disposition::Refuse
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, Approve, false),
+            Disposition::Keep
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, BlueGreen, false),
+            Disposition::Keep
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, BlueGreen, true),
+            Disposition::Refuse
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, Approve, true),
+            Disposition::Refuse
+        );
+    }
 
     fn change(action: &str, replacement: Option<&str>) -> ResourceChange {
         ResourceChange {

@@ -248,29 +248,44 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         ways_in(&states, "ExecuteChangeSet"),
         [
             ("IsApproved".to_string(), "Choice 0".to_string()),
-            ("IsChangeSetSafe".to_string(), "Choice 0".to_string()),
+            ("RouteChangeSet".to_string(), "Choice 2".to_string()),
         ]
     );
 
-    let gate = &states["IsChangeSetSafe"];
-    let verdicts: BTreeSet<&str> = gate["Choices"][0]["Or"]
+    let gate = &states["RouteChangeSet"];
+    let verdicts: BTreeSet<&str> = gate["Choices"][2]["Or"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| {
-            assert_eq!(c["Variable"], "$.inspection.verdict");
+            assert_eq!(c["Variable"], "$.plan.inspection.verdict");
             c["StringEquals"].as_str().unwrap()
         })
         .collect();
     assert_eq!(verdicts, BTreeSet::from(["SAFE", "EMPTY"]));
     assert_ne!(gate["Default"], "ExecuteChangeSet");
-
-    // The execute state acts on exactly the change set that was inspected.
-    let inspect = &states["InspectChangeSet"]["Parameters"]["Payload"];
+    // Routed only from a plan, whose inspection and change set are the same task's result.
+    assert_eq!(
+        ways_in(&states, "RouteChangeSet"),
+        [
+            ("CreateBlueGreenChangeSet".to_string(), "Next".to_string()),
+            ("PlanChangeSet".to_string(), "Next".to_string()),
+        ]
+    );
+    for plan in ["PlanChangeSet", "CreateBlueGreenChangeSet"] {
+        assert_eq!(states[plan]["ResultPath"], "$.plan");
+        assert_eq!(
+            states[plan]["ResultSelector"]["inspection.$"],
+            "$.Payload.inspection"
+        );
+        assert_eq!(
+            states[plan]["ResultSelector"]["changeSet.$"],
+            "$.Payload.changeSet"
+        );
+    }
     let execute = &states["ExecuteChangeSet"]["Parameters"];
-    assert_eq!(inspect["changeSetName.$"], execute["ChangeSetName.$"]);
-    assert_eq!(inspect["stackName.$"], execute["StackName.$"]);
-    assert_eq!(states["InspectChangeSet"]["Next"], "IsChangeSetSafe");
+    assert_eq!(execute["ChangeSetName.$"], "$.plan.changeSet.changeSetName");
+    assert_eq!(execute["StackName.$"], "$.plan.changeSet.stackName");
 
     // The other way in: a person approved the inspected change set.
     let approved = &states["IsApproved"]["Choices"][0];
@@ -282,10 +297,10 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     );
     let asks = ways_in(&states, "RequestApproval");
     assert_eq!(asks.len(), 1);
-    assert_eq!(asks[0].0, "ChooseUnsafeHandling");
+    assert_eq!(asks[0].0, "RouteChangeSet");
     let index: usize = asks[0].1.trim_start_matches("Choice ").parse().unwrap();
-    let rule = &states["ChooseUnsafeHandling"]["Choices"][index];
-    assert_eq!(rule["Variable"], "$.check.deployment.onUnsafe");
+    let rule = &states["RouteChangeSet"]["Choices"][index];
+    assert_eq!(rule["Variable"], "$.plan.check.deployment.onUnsafe");
     assert_eq!(rule["StringEquals"], "approve");
     let request = &states["RequestApproval"];
     assert!(request["Resource"]
@@ -299,25 +314,33 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     assert_eq!(request["ResultPath"], "$.approval");
 }
 
+/// The plan refuses (deletes, fails with UnsafeChangeSet) and cleans up empty change sets itself
+/// (SDK-level tests); the workflow's part: that failure goes to the one notify path, and anything
+/// unsafe the plan kept without an approval or blue/green route is still deleted and refused.
 #[test]
 fn the_unsafe_path_deletes_the_change_set_and_fails_with_unsafe_change_set() {
     let states = all_states(&safe_deploy());
+    let catch = &states["PlanChangeSet"]["Catch"][0];
+    assert_eq!(catch["ErrorEquals"], json!(["States.ALL"]));
+    assert_eq!(catch["Next"], "NotifyFailure");
+    assert_eq!(states["NotifyFailure"]["Next"], "DeploymentFailed");
     let discard = &states["DiscardUnsafeChangeSet"];
     assert!(discard["Resource"]
         .as_str()
         .unwrap()
         .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(
+        states["RouteChangeSet"]["Default"],
+        "DiscardUnsafeChangeSet"
+    );
     assert_eq!(discard["Next"], "RefuseUnsafeChangeSet");
     assert_eq!(
         states["RefuseUnsafeChangeSet"]["Parameters"]["Error"],
         "UnsafeChangeSet"
     );
-    let empty = &states["DeleteEmptyChangeSet"];
-    assert!(empty["Resource"]
-        .as_str()
-        .unwrap()
-        .ends_with("cloudformation:deleteChangeSet"));
-    assert_eq!(empty["Next"], "NoChanges");
+    let no_changes = &states["RouteChangeSet"]["Choices"][1];
+    assert_eq!(no_changes["StringEquals"], "NO_CHANGES");
+    assert_eq!(no_changes["Next"], "NoChanges");
 }
 
 #[test]

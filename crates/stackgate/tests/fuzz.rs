@@ -24,8 +24,8 @@ use stackgate::approval::SigningKey;
 use stackgate::aws::{ApprovalClients, Clients, PipelineClients};
 use stackgate::tasks::{
     activity_dispatcher, approval_api, approval_emailer, check_stack, create_change_set,
-    health_check, inspect_change_set, maintenance_mode, pipeline_trigger, pre_provision,
-    provision_starter, stacks_api, wait_stack,
+    health_check, maintenance_mode, pipeline_trigger, pre_provision, provision_starter, stacks_api,
+    wait_stack,
 };
 use stackgate::webhook::WebhookClient;
 use stackgate::TaskError;
@@ -416,14 +416,6 @@ fn create_change_set_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["create-change-set.json"], |aws, input| {
         let clients = aws.clients();
         async move { create_change_set::handle(&clients, event(input)).await }
-    });
-}
-
-#[test]
-fn inspect_change_set_never_panics_and_validates_before_calling_aws() {
-    fuzz_task(&["inspect-change-set.json"], |aws, input| {
-        let clients = aws.clients();
-        async move { inspect_change_set::handle(&clients, event(input)).await }
     });
 }
 

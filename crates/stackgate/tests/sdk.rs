@@ -257,16 +257,41 @@ fn revision_zip(path: &str, body: &str) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
-fn create_input(change_set_type: &str) -> Value {
+/// The plan's input for a revision template; `on_unsafe` as the request gives it.
+fn plan_input(on_unsafe: &str) -> Value {
     json!({
-        "deployment": {
-            "environmentName": "prod", "stackName": STACK,
-            "source": {"kind": "revision", "bucket": "artifacts", "key": "rev.zip", "templatePath": "infra/t.yaml"},
-            "parameters": {"Size": "2"}, "tags": {}, "capabilities": [], "onUnsafe": "fail",
-            "blueGreenStackName": "prod-app-g1"
+        "request": {
+            "environmentName": "prod", "stackName": "app", "templatePath": "infra/t.yaml",
+            "revisionS3Bucket": "artifacts", "revisionS3Key": "rev.zip",
+            "parameters": {"Size": "2"}, "onUnsafe": on_unsafe
         },
-        "changeSetType": change_set_type, "executionName": "exec-1", "target": "primary"
+        "executionName": "exec-1", "target": "primary"
     })
+}
+
+fn create_input() -> Value {
+    plan_input("fail")
+}
+
+/// DescribeStacks for the plan's check: the stack missing (a CREATE) or in `status`.
+fn stack_is(status: Option<StackStatus>) -> Rule {
+    match status {
+        Some(status) => {
+            mock!(CloudFormation::describe_stacks).then_output(move || stack(status.clone()))
+        }
+        None => mock!(CloudFormation::describe_stacks).then_error(|| {
+            describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
+        }),
+    }
+}
+
+fn deleted(change_set: &'static str) -> Rule {
+    mock!(CloudFormation::delete_change_set)
+        .match_requests(move |r| r.change_set_name() == Some(change_set) || change_set.is_empty())
+        .then_output(|| {
+            aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
+                .build()
+        })
 }
 
 fn change_set_status(
@@ -311,16 +336,23 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
             )
         })
         .build();
+    let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted(""));
     let out = create_change_set::handle(
-        &clients(&[&create, &describe], &[&get]),
-        event(create_input("UPDATE")),
+        &clients(&[&exists, &create, &describe, &delete], &[&get]),
+        event(create_input()),
     )
     .await
     .unwrap();
     assert_eq!(out["status"], "NO_CHANGES");
-    assert_eq!(out["outcome"], "UPDATED");
+    assert_eq!(out["changeSet"]["outcome"], "UPDATED");
+    assert_eq!(out["inspection"], Value::Null);
     assert_eq!(create.num_calls(), 1);
     assert_eq!(describe.num_calls(), 2, "polled until settled");
+    assert_eq!(
+        delete.num_calls(),
+        1,
+        "the empty change set is not left behind"
+    );
 }
 
 #[tokio::test]
@@ -337,9 +369,10 @@ async fn a_failed_change_set_names_its_reason_and_a_retry_reuses_the_existing_on
             Some("Template format error: unresolved resource"),
         )
     });
+    let missing = stack_is(None);
     let err = create_change_set::handle(
-        &clients(&[&exists, &describe], &[&get]),
-        event(create_input("CREATE")),
+        &clients(&[&missing, &exists, &describe], &[&get]),
+        event(create_input()),
     )
     .await
     .unwrap_err();
@@ -354,10 +387,11 @@ async fn a_change_set_still_pending_at_the_end_of_the_budget_hands_back_to_the_s
         .then_output(|| CreateChangeSetOutput::builder().build());
     let describe = mock!(CloudFormation::describe_change_set)
         .then_output(|| change_set_status(ChangeSetStatus::CreateInProgress, None));
-    let mut clients = clients(&[&create, &describe], &[&get]);
+    let missing = stack_is(None);
+    let mut clients = clients(&[&missing, &create, &describe], &[&get]);
     clients.settings.wait_budget = Duration::from_millis(50);
     clients.settings.poll_interval = Duration::from_millis(10);
-    let err = create_change_set::handle(&clients, event(create_input("CREATE")))
+    let err = create_change_set::handle(&clients, event(create_input()))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "ChangeSetPending");
@@ -384,14 +418,17 @@ async fn a_template_above_the_inline_limit_is_staged_and_passed_by_url() {
         .then_output(|| CreateChangeSetOutput::builder().build());
     let describe = mock!(CloudFormation::describe_change_set)
         .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
+    let missing = stack_is(None);
     let out = create_change_set::handle(
-        &clients(&[&create, &describe], &[&get, &put]),
-        event(create_input("CREATE")),
+        &clients(&[&missing, &create, &describe], &[&get, &put]),
+        event(create_input()),
     )
     .await
     .unwrap();
     assert_eq!(out["status"], "READY");
-    assert_eq!(out["outcome"], "CREATED");
+    assert_eq!(out["changeSet"]["outcome"], "CREATED");
+    assert_eq!(out["inspection"]["verdict"], "EMPTY");
+    assert_eq!(out["check"]["stack"]["action"], "CREATE");
     assert_eq!(put.num_calls(), 1);
     assert_eq!(create.num_calls(), 1);
 }
@@ -406,10 +443,13 @@ async fn a_zip_without_the_template_is_a_clear_error() {
     });
     let create = mock!(CloudFormation::create_change_set)
         .then_output(|| CreateChangeSetOutput::builder().build());
-    let err =
-        create_change_set::handle(&clients(&[&create], &[&get]), event(create_input("CREATE")))
-            .await
-            .unwrap_err();
+    let missing = stack_is(None);
+    let err = create_change_set::handle(
+        &clients(&[&missing, &create], &[&get]),
+        event(create_input()),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "InvalidTemplate");
     assert!(err.to_string().contains("infra/t.yaml"), "{err}");
     assert_eq!(create.num_calls(), 0);
@@ -465,12 +505,10 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 .build()
         });
     let clients = clients(&[&first_page, &second_page, &nested], &[]);
-    let out = inspect_change_set::handle(
-        &clients,
-        event(json!({"stackName": STACK, "changeSetName": "cs"})),
-    )
-    .await
-    .unwrap();
+    let out = inspect_change_set::inspect(&clients, STACK, "cs")
+        .await
+        .unwrap();
+    let out = serde_json::to_value(out).unwrap();
     assert_eq!(out["verdict"], "UNSAFE");
     assert_eq!(out["totalChanges"], 4);
     assert_eq!(out["unsafeChanges"], 1);
@@ -496,13 +534,126 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out = inspect_change_set::handle(
-        &clients(&[&rule], &[]),
-        event(json!({"stackName": STACK, "changeSetName": "cs"})),
+    let out = inspect_change_set::inspect(&clients(&[&rule], &[]), STACK, "cs")
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
+}
+
+// --- the plan: what create-change-set does with what it judged ------------------------------------
+
+/// A ready change set that removes a topic, for an existing stack.
+fn unsafe_change_set() -> (Rule, Rule, Rule, Rule) {
+    let get = revision_rule("Resources: {}".into());
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
+        let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+        ready.changes = Some(vec![
+            resource_change(ChangeAction::Remove, "Topic", None),
+            resource_change(ChangeAction::Add, "Queue", None),
+        ]);
+        ready
+    });
+    (get, exists, create, describe)
+}
+
+#[tokio::test]
+async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail() {
+    let (get, exists, create, describe) = unsafe_change_set();
+    let delete = deleted("");
+    let err = create_change_set::handle(
+        &clients(&[&exists, &create, &describe, &delete], &[&get]),
+        event(plan_input("fail")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "UnsafeChangeSet");
+    let text = err.to_string();
+    assert!(
+        text.contains("1 of 2 changes") && text.contains("- Topic"),
+        "{text}"
+    );
+    assert_eq!(delete.num_calls(), 1, "the refused change set is deleted");
+}
+
+#[tokio::test]
+async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
+    for on_unsafe in ["approve", "blueGreen"] {
+        let (get, exists, create, describe) = unsafe_change_set();
+        let delete = deleted("");
+        let out = create_change_set::handle(
+            &clients(&[&exists, &create, &describe, &delete], &[&get]),
+            event(plan_input(on_unsafe)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["status"], "READY");
+        assert_eq!(out["inspection"]["verdict"], "UNSAFE");
+        assert_eq!(out["check"]["deployment"]["onUnsafe"], on_unsafe);
+        assert_eq!(delete.num_calls(), 0, "{on_unsafe}: kept for the workflow");
+    }
+}
+
+#[tokio::test]
+async fn a_stack_that_never_came_up_is_reported_unusable_and_nothing_is_created() {
+    let (get, create) = (
+        revision_rule("Resources: {}".into()),
+        mock!(CloudFormation::create_change_set)
+            .then_output(|| CreateChangeSetOutput::builder().build()),
+    );
+    let failed = stack_is(Some(StackStatus::RollbackComplete));
+    let not_ours = mock!(CloudFormation::describe_change_set).then_error(|| {
+        aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetError::ChangeSetNotFoundException(
+            aws_sdk_cloudformation::types::error::ChangeSetNotFoundException::builder().build(),
+        )
+    });
+    let out = create_change_set::handle(
+        &clients(&[&failed, &create, &not_ours], &[&get]),
+        event(create_input()),
     )
     .await
     .unwrap();
-    assert_eq!(out["verdict"], "SAFE");
+    assert_eq!(out["status"], "STACK_UNUSABLE");
+    assert_eq!(out["changeSet"], Value::Null);
+    assert_eq!(create.num_calls(), 0);
+
+    // A second planning pass carries the first plan in its state: it is not part of the request.
+    let mut again = create_input();
+    again["request"]["plan"] = out.clone();
+    let out = create_change_set::handle(
+        &clients(&[&failed, &create, &not_ours], &[&get]),
+        event(again),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "STACK_UNUSABLE");
+}
+
+#[tokio::test]
+async fn a_retried_plan_keeps_waiting_on_its_own_create_change_set() {
+    // Our CREATE change set put the new stack in REVIEW_IN_PROGRESS: that is not a failed stack.
+    let get = revision_rule("Resources: {}".into());
+    let review = stack_is(Some(StackStatus::ReviewInProgress));
+    let empty = mock!(CloudFormation::list_stack_resources)
+        .then_output(|| ListStackResourcesOutput::builder().build());
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| {
+            r.change_set_type() == Some(&aws_sdk_cloudformation::types::ChangeSetType::Create)
+        })
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let ours = mock!(CloudFormation::describe_change_set)
+        .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
+    let out = create_change_set::handle(
+        &clients(&[&review, &empty, &create, &ours], &[&get]),
+        event(create_input()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "READY");
+    assert_eq!(out["changeSet"]["outcome"], "CREATED");
+    assert_eq!(create.num_calls(), 1);
 }
 
 // --- wait-stack -----------------------------------------------------------------------------------

@@ -416,7 +416,7 @@ async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
                 .unwrap()
         };
         GetExecutionHistoryOutput::builder()
-            .events(entered(1, "CheckStack"))
+            .events(entered(1, "PlanChangeSet"))
             .events(entered(2, "DiscardUnsafeChangeSet"))
             .build()
             .unwrap()
@@ -431,7 +431,7 @@ async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
     assert_eq!(body["error"], "UnsafeChangeSet");
     assert_eq!(
         body["states"],
-        json!(["CheckStack", "DiscardUnsafeChangeSet"])
+        json!(["PlanChangeSet", "DiscardUnsafeChangeSet"])
     );
     assert!(body["cause"].as_str().unwrap().contains("Topic"));
 

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 use aws_sdk_cloudformation::Client;
 
@@ -128,6 +129,58 @@ pub async fn create_change_set(
             Ok(())
         }
         Err(error) => Err(classify("CreateChangeSet", &error)),
+    }
+}
+
+/// Deletes a change set; one already gone (a retried task) is not an error.
+pub async fn delete_change_set(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+) -> Result<(), TaskError> {
+    match client
+        .delete_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.code() == Some("ChangeSetNotFound")) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(classify("DeleteChangeSet", &error)),
+    }
+}
+
+/// Whether the stack has a change set of that name. CloudFormation says ChangeSetNotFound, or a
+/// ValidationError "does not exist" when the stack itself is gone (moto says the latter for both).
+pub async fn change_set_exists(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+) -> Result<bool, TaskError> {
+    match client
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_change_set_not_found_exception())
+                || is_stack_missing(&error) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(classify("DescribeChangeSet", &error)),
     }
 }
 

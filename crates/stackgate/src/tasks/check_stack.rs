@@ -1,4 +1,5 @@
-//! `check-stack`: validates the deployment request and decides create / update / recreate.
+//! The check, the first step of create-change-set's plan: validates the deployment request and
+//! decides create / update / recreate. Also a handler of its own (the benchmark's check-stack).
 
 use std::collections::BTreeMap;
 

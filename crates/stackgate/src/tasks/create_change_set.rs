@@ -1,5 +1,13 @@
-//! `create-change-set`: reads the template, creates the change set and waits until it is ready
-//! (or reports that there is nothing to change). Idempotent: a retry finds the same change set.
+//! `create-change-set`: the planning step of safe deploy, one task so that each deployment costs
+//! few state transitions. It validates the request and reads the stack (`check_stack::check`),
+//! creates the change set and waits until it is ready, then:
+//! - nothing to change: deletes the empty change set and says `NO_CHANGES`;
+//! - otherwise judges every change (`inspect_change_set::inspect`); an unsafe change set the
+//!   request says to refuse is deleted and the task fails with `UnsafeChangeSet`;
+//! - a stack that cannot be updated (a failed first create) is reported `STACK_UNUSABLE` before
+//!   anything is created, for the workflow to delete it and plan again.
+//!
+//! Idempotent: a retry finds the same change set (named after the execution and target).
 
 use std::time::Instant;
 
@@ -9,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{parse_input, to_output, wait_budget};
+use super::{check_stack, inspect_change_set, parse_input, to_output, wait_budget};
 use crate::aws::{cloudformation, s3, Clients};
+use crate::lifecycle::StackAction;
+use crate::policy::{disposition, Disposition};
 use crate::request::{Deployment, TemplateSource};
 use crate::template::{self, Delivery};
 use crate::TaskError;
@@ -27,10 +37,35 @@ pub enum Target {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Input {
-    deployment: Deployment,
-    change_set_type: String,
+    /// The workflow's state: its input, the request (plus `plan`, on a second planning pass).
+    request: Value,
+    /// `$$.Execution.Name`: seeds names that must be stable across retries.
     execution_name: String,
     target: Target,
+}
+
+/// The key the workflow keeps this task's result under; not part of the request.
+const PLAN_KEY: &str = "plan";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanStatus {
+    /// A change set to execute, or to route by its inspection.
+    Ready,
+    /// Nothing to change; the empty change set has been deleted.
+    NoChanges,
+    /// The stack never came up and cannot be updated; nothing was created.
+    StackUnusable,
+}
+
+/// What the workflow routes on. Every field is always present (a missing JSONPath fails a state).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub status: PlanStatus,
+    pub check: check_stack::Output,
+    pub change_set: Option<Output>,
+    pub inspection: Option<inspect_change_set::Output>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,13 +102,113 @@ pub fn means_no_changes(reason: &str) -> bool {
 pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
-    let output = create_and_wait(
+    let output = plan(
         clients,
         &input,
         wait_budget(clients.settings.wait_budget, deadline),
     )
     .await?;
     to_output(&output)
+}
+
+async fn plan(
+    clients: &Clients,
+    input: &Input,
+    budget: std::time::Duration,
+) -> Result<Plan, TaskError> {
+    let mut request = input.request.clone();
+    if let Value::Object(object) = &mut request {
+        object.remove(PLAN_KEY);
+    }
+    let mut check = check_stack::check(clients, &request, &input.execution_name).await?;
+    let name = change_set_name(&input.execution_name, input.target);
+    if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
+        // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
+        // retried task that stack is ours, not a failed one to delete.
+        let ours = cloudformation::change_set_exists(
+            &clients.cloudformation,
+            &check.stack.stack_name,
+            &name,
+        )
+        .await?;
+        if !ours {
+            return Ok(Plan {
+                status: PlanStatus::StackUnusable,
+                check,
+                change_set: None,
+                inspection: None,
+            });
+        }
+        check.stack.change_set_type = "CREATE";
+    }
+    let change_set = create_and_wait(
+        clients,
+        &check.deployment,
+        check.stack.change_set_type,
+        &input.execution_name,
+        input.target,
+        budget,
+    )
+    .await?;
+    let cloudformation = &clients.cloudformation;
+    if change_set.status == Readiness::NoChanges {
+        cloudformation::delete_change_set(
+            cloudformation,
+            &change_set.stack_name,
+            &change_set.change_set_name,
+        )
+        .await?;
+        return Ok(Plan {
+            status: PlanStatus::NoChanges,
+            check,
+            change_set: Some(change_set),
+            inspection: None,
+        });
+    }
+    let inspection = match inspect_change_set::inspect(
+        clients,
+        &change_set.stack_name,
+        &change_set.change_set_name,
+    )
+    .await
+    {
+        Ok(inspection) => inspection,
+        Err(error) => {
+            // Not left behind unjudged; the inspection error is what the workflow reports.
+            let _ = cloudformation::delete_change_set(
+                cloudformation,
+                &change_set.stack_name,
+                &change_set.change_set_name,
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    let blue_green = input.target == Target::BlueGreen;
+    if disposition(inspection.verdict, check.deployment.on_unsafe, blue_green)
+        == Disposition::Refuse
+    {
+        cloudformation::delete_change_set(
+            cloudformation,
+            &change_set.stack_name,
+            &change_set.change_set_name,
+        )
+        .await?;
+        tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, unsafe_changes = inspection.unsafe_changes, "unsafe change set refused and deleted");
+        return Err(TaskError::UnsafeChangeSet {
+            stack: change_set.stack_name,
+            change_set: change_set.change_set_name,
+            unsafe_changes: inspection.unsafe_changes,
+            total_changes: inspection.total_changes,
+            summary: inspection.summary,
+        });
+    }
+    Ok(Plan {
+        status: PlanStatus::Ready,
+        check,
+        change_set: Some(change_set),
+        inspection: Some(inspection),
+    })
 }
 
 async fn read_template(
@@ -101,18 +236,20 @@ async fn read_template(
 
 async fn create_and_wait(
     clients: &Clients,
-    input: &Input,
+    deployment: &Deployment,
+    change_set_type: &str,
+    execution_name: &str,
+    target: Target,
     budget: std::time::Duration,
 ) -> Result<Output, TaskError> {
     let started = Instant::now();
-    let deployment = &input.deployment;
-    let (stack_name, change_set_type, outcome) = match input.target {
+    let (stack_name, change_set_type, outcome) = match target {
         Target::BlueGreen => (
             &deployment.blue_green_stack_name,
             ChangeSetType::Create,
             "BLUE_GREEN",
         ),
-        Target::Primary => match input.change_set_type.as_str() {
+        Target::Primary => match change_set_type {
             "CREATE" => (&deployment.stack_name, ChangeSetType::Create, "CREATED"),
             "UPDATE" => (&deployment.stack_name, ChangeSetType::Update, "UPDATED"),
             other => {
@@ -123,7 +260,7 @@ async fn create_and_wait(
             }
         },
     };
-    let name = change_set_name(&input.execution_name, input.target);
+    let name = change_set_name(execution_name, target);
 
     let body = read_template(clients, &deployment.source).await?;
     let mut template_url = match &deployment.source {
@@ -154,7 +291,7 @@ async fn create_and_wait(
         }
     }
 
-    let description = format!("stackgate execution {}", input.execution_name);
+    let description = format!("stackgate execution {execution_name}");
     cloudformation::create_change_set(
         &clients.cloudformation,
         &cloudformation::ChangeSetRequest {

@@ -1,10 +1,8 @@
-//! `inspect-change-set`: judges every change (all pages, nested stacks) against the safety policy.
+//! Inspection, a step of create-change-set's plan: judges every change (all pages, nested stacks)
+//! against the safety policy.
 
-use lambda_runtime::LambdaEvent;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
-use super::{parse_input, to_output};
 use crate::aws::{cloudformation, Clients};
 use crate::policy::{judge, render_diff, JudgedChange, Verdict};
 use crate::TaskError;
@@ -12,13 +10,6 @@ use crate::TaskError;
 /// Changes listed in the output at most; unsafe ones come first, so none of them is cut before a safe one.
 /// Keeps the state well under Step Functions' 256 KB limit.
 pub const MAX_LISTED_CHANGES: usize = 200;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Input {
-    stack_name: String,
-    change_set_name: String,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,12 +20,6 @@ pub struct Output {
     pub unsafe_changes: usize,
     /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
     pub summary: String,
-}
-
-pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
-    let input: Input = parse_input(event.payload)?;
-    let output = inspect(clients, &input.stack_name, &input.change_set_name).await?;
-    to_output(&output)
 }
 
 pub async fn inspect(

@@ -1,7 +1,10 @@
+//! check-stack as a Lambda of its own: the first step of create-change-set's plan (validate the
+//! request, read the stack, decide create / update / recreate), built like the functions so that
+//! the benchmark compares the same task with the Python and Node.js baselines.
+
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use stackgate::tasks::check_stack;
 
-// One thread: a 128 MB Lambda has a fraction of a vCPU, and worker threads only cost start-up.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
