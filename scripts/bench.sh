@@ -10,7 +10,7 @@ cd "$repo"
 
 echo "== release builds (one profile for everything, the local stack included)"
 cargo build --release --quiet --workspace --bins
-cargo build --profile release-untuned --quiet -p stackgate-bench --bin check-stack
+cargo build --profile release-untuned --quiet -p check-stack
 
 echo "== local stack"
 export STACKGATE_PORT=${STACKGATE_BENCH_PORT:-4586}

@@ -26,7 +26,7 @@ pub const EVENTS: &[(&str, &str)] = &[
 ];
 
 /// The task compared with the seeds' runtimes: check-stack, the plan's first step, built as a
-/// binary of this crate (`src/bin/check-stack.rs`) since the deployment runs it inside
+/// binary of its own (`crates/check-stack`, not deployed) since the deployment runs it inside
 /// create-change-set.
 pub const BASELINE_TASK: (&str, &str) = ("check-stack", "check-stack.json");
 
