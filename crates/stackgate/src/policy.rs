@@ -159,38 +159,26 @@ mod tests {
     #[test]
     fn only_unsafe_change_sets_are_refused_and_only_when_asked_or_on_the_blue_green_stack() {
         use crate::request::OnUnsafe::*;
+        use Disposition::{Keep, Refuse};
         for on_unsafe in [Fail, Approve, BlueGreen] {
             for blue_green in [false, true] {
-                assert_eq!(
-                    disposition(Verdict::Safe, on_unsafe, blue_green),
-                    Disposition::Keep
-                );
-                assert_eq!(
-                    disposition(Verdict::Empty, on_unsafe, blue_green),
-                    Disposition::Keep
-                );
+                assert_eq!(disposition(Verdict::Safe, on_unsafe, blue_green), Keep);
+                assert_eq!(disposition(Verdict::Empty, on_unsafe, blue_green), Keep);
             }
         }
-        assert_eq!(
-            disposition(Verdict::Unsafe, Fail, false),
-            Disposition::Refuse
-        );
-        assert_eq!(
-            disposition(Verdict::Unsafe, Approve, false),
-            Disposition::Keep
-        );
-        assert_eq!(
-            disposition(Verdict::Unsafe, BlueGreen, false),
-            Disposition::Keep
-        );
-        assert_eq!(
-            disposition(Verdict::Unsafe, BlueGreen, true),
-            Disposition::Refuse
-        );
-        assert_eq!(
-            disposition(Verdict::Unsafe, Approve, true),
-            Disposition::Refuse
-        );
+        for (on_unsafe, blue_green, expected) in [
+            (Fail, false, Refuse),
+            (Approve, false, Keep),
+            (BlueGreen, false, Keep),
+            (BlueGreen, true, Refuse),
+            (Approve, true, Refuse),
+        ] {
+            assert_eq!(
+                disposition(Verdict::Unsafe, on_unsafe, blue_green),
+                expected,
+                "{on_unsafe:?}, blue/green target {blue_green}"
+            );
+        }
     }
 
     fn change(action: &str, replacement: Option<&str>) -> ResourceChange {

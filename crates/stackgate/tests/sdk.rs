@@ -285,9 +285,12 @@ fn stack_is(status: Option<StackStatus>) -> Rule {
     }
 }
 
-fn deleted(change_set: &'static str) -> Rule {
+fn deleted() -> Rule {
     mock!(CloudFormation::delete_change_set)
-        .match_requests(move |r| r.change_set_name() == Some(change_set) || change_set.is_empty())
+        .match_requests(|r| {
+            r.change_set_name()
+                .is_some_and(|n| n.starts_with("stackgate-"))
+        })
         .then_output(|| {
             aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
                 .build()
@@ -336,7 +339,7 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
             )
         })
         .build();
-    let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted(""));
+    let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
     let out = create_change_set::handle(
         &clients(&[&exists, &create, &describe, &delete], &[&get]),
         event(create_input()),
@@ -562,7 +565,7 @@ fn unsafe_change_set() -> (Rule, Rule, Rule, Rule) {
 #[tokio::test]
 async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail() {
     let (get, exists, create, describe) = unsafe_change_set();
-    let delete = deleted("");
+    let delete = deleted();
     let err = create_change_set::handle(
         &clients(&[&exists, &create, &describe, &delete], &[&get]),
         event(plan_input("fail")),
@@ -582,7 +585,7 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
 async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
     for on_unsafe in ["approve", "blueGreen"] {
         let (get, exists, create, describe) = unsafe_change_set();
-        let delete = deleted("");
+        let delete = deleted();
         let out = create_change_set::handle(
             &clients(&[&exists, &create, &describe, &delete], &[&get]),
             event(plan_input(on_unsafe)),

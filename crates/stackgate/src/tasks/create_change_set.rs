@@ -150,14 +150,15 @@ async fn plan(
         budget,
     )
     .await?;
-    let cloudformation = &clients.cloudformation;
-    if change_set.status == Readiness::NoChanges {
+    let discard = || {
         cloudformation::delete_change_set(
-            cloudformation,
+            &clients.cloudformation,
             &change_set.stack_name,
             &change_set.change_set_name,
         )
-        .await?;
+    };
+    if change_set.status == Readiness::NoChanges {
+        discard().await?;
         return Ok(Plan {
             status: PlanStatus::NoChanges,
             check,
@@ -175,12 +176,7 @@ async fn plan(
         Ok(inspection) => inspection,
         Err(error) => {
             // Not left behind unjudged; the inspection error is what the workflow reports.
-            let _ = cloudformation::delete_change_set(
-                cloudformation,
-                &change_set.stack_name,
-                &change_set.change_set_name,
-            )
-            .await;
+            let _ = discard().await;
             return Err(error);
         }
     };
@@ -188,12 +184,7 @@ async fn plan(
     if disposition(inspection.verdict, check.deployment.on_unsafe, blue_green)
         == Disposition::Refuse
     {
-        cloudformation::delete_change_set(
-            cloudformation,
-            &change_set.stack_name,
-            &change_set.change_set_name,
-        )
-        .await?;
+        discard().await?;
         tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, unsafe_changes = inspection.unsafe_changes, "unsafe change set refused and deleted");
         return Err(TaskError::UnsafeChangeSet {
             stack: change_set.stack_name,
