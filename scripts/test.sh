@@ -13,6 +13,8 @@ export STACKGATE_REPORT_DIR=$records
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# health-check builds the library without its `aws` feature, which the workspace build always has.
+cargo clippy -p health-check --all-targets --quiet -- -D warnings
 
 echo "== template and state machine checks"
 SAM_CLI_TELEMETRY=0 "$tools/venv-sam/bin/sam" validate --lint --template template.yaml

@@ -30,6 +30,11 @@ pub const EVENTS: &[(&str, &str)] = &[
 /// create-change-set.
 pub const BASELINE_TASK: (&str, &str) = ("check-stack", "check-stack.json");
 
+/// The function built a second time with the untuned release profile to show what the tuned one
+/// buys: health-check, the one function that does not need the AWS SDK, so that the second build
+/// (dependencies included) stays short on a fresh machine.
+pub const UNTUNED_FUNCTION: &str = "health-check";
+
 /// The function crates in `functions/`, sorted.
 pub fn function_names(repo: &Path) -> Result<Vec<String>, BenchError> {
     let mut names = Vec::new();
@@ -57,6 +62,48 @@ pub fn event(repo: &Path, function: &str, health_url: &str) -> Result<Value, Ben
         event["url"] = Value::String(health_url.to_string());
     }
     Ok(event)
+}
+
+/// Where a template URL of the local stack points: bucket and key (`http://host/bucket/key`).
+pub fn template_location(url: &str) -> Option<(&str, &str)> {
+    let (_, rest) = url.split_once("://")?;
+    let (_, path) = rest.split_once('/')?;
+    let (bucket, key) = path.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+/// A sample event that deploys from a template URL gets that template (from `examples/templates/`,
+/// by file name) uploaded to the benchmark's own stack and its URL pointed there, so that
+/// create-change-set plans a real change set instead of timing the SDK's retries of a template
+/// CloudFormation cannot fetch.
+pub async fn stage_template(
+    repo: &Path,
+    clients: &stackgate_local::LocalClients,
+    endpoint: &str,
+    event: &mut Value,
+) -> Result<(), BenchError> {
+    let Some(url) = event
+        .pointer("/request/templateUrl")
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let (bucket, key) = template_location(url)
+        .map(|(bucket, key)| (bucket.to_string(), key.to_string()))
+        .ok_or_else(|| BenchError::Measure(format!("templateUrl {url} has no bucket and key")))?;
+    let file = key.rsplit('/').next().unwrap_or(&key);
+    let template = std::fs::read(repo.join("examples/templates").join(file))?;
+    clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(template.into())
+        .send()
+        .await
+        .map_err(|e| BenchError::Local(format!("staging {bucket}/{key}: {e}")))?;
+    event["request"]["templateUrl"] = Value::String(format!("{endpoint}/{bucket}/{key}"));
+    Ok(())
 }
 
 /// The release binary of `function`.
@@ -137,6 +184,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event["url"], "http://127.0.0.1:4566/_local/health");
+    }
+
+    #[test]
+    fn template_urls_name_their_bucket_and_key() {
+        assert_eq!(
+            template_location("http://localhost:4566/artifacts/demo/app-v1.yaml"),
+            Some(("artifacts", "demo/app-v1.yaml"))
+        );
+        assert_eq!(template_location("http://localhost:4566/artifacts/"), None);
+        assert_eq!(template_location("http://localhost:4566/artifacts"), None);
+        assert_eq!(template_location("localhost/artifacts/key"), None);
+    }
+
+    #[test]
+    fn every_staged_sample_template_exists() {
+        for (name, _) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
+            let event = event(&repo(), name, "http://127.0.0.1:1/health").unwrap();
+            if let Some(url) = event
+                .pointer("/request/templateUrl")
+                .and_then(Value::as_str)
+            {
+                let (_, key) = template_location(url).unwrap();
+                let file = key.rsplit('/').next().unwrap();
+                assert!(
+                    repo().join("examples/templates").join(file).is_file(),
+                    "{name}: {file}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_untuned_function_exists() {
+        assert!(function_names(&repo())
+            .unwrap()
+            .iter()
+            .any(|name| name == UNTUNED_FUNCTION));
     }
 
     #[test]

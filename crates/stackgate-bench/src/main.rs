@@ -144,7 +144,8 @@ async fn run(args: Args) -> Result<(), BenchError> {
             ));
             continue;
         }
-        let event = functions::event(&repo, &name, &health_url)?;
+        let mut event = functions::event(&repo, &name, &health_url)?;
+        functions::stage_template(&repo, &clients, &endpoint(), &mut event).await?;
         let zip = functions::zip_size(&binary)?;
         let process = functions::process(&name, binary, &env);
         results.push(measure(&name, "Rust (release)", &process, &event, &args, Some(zip)).await);
@@ -165,23 +166,25 @@ async fn run(args: Args) -> Result<(), BenchError> {
         )
         .await,
     );
-    let untuned_binary = functions::binary(&target, "release-untuned", "check-stack");
+    let untuned_function = functions::UNTUNED_FUNCTION;
+    let untuned_binary = functions::binary(&target, "release-untuned", untuned_function);
     let untuned = if untuned_binary.is_file() {
-        eprintln!("== check-stack with the untuned release profile");
+        eprintln!("== {untuned_function} with the untuned release profile");
+        let event = functions::event(&repo, untuned_function, &health_url)?;
         let zip = functions::zip_size(&untuned_binary)?;
-        let process = functions::process("check-stack", untuned_binary, &env);
+        let process = functions::process(untuned_function, untuned_binary, &env);
         let mut result = measure(
-            "check-stack",
+            untuned_function,
             "Rust (untuned)",
             &process,
-            &check_event,
+            &event,
             &args,
             Some(zip),
         )
         .await;
-        result.name =
-            "check-stack (untuned release: no LTO, 16 codegen units, not stripped, opt-level 3)"
-                .into();
+        result.name = format!(
+            "{untuned_function} (untuned release: no LTO, 16 codegen units, not stripped, opt-level 3)"
+        );
         Some(result)
     } else {
         None

@@ -136,7 +136,7 @@ pub struct Report {
     pub functions: Vec<FunctionResult>,
     pub baselines: Vec<FunctionResult>,
     pub ratios: Vec<Ratios>,
-    /// check-stack built with the untuned release profile (when measured).
+    /// `functions::UNTUNED_FUNCTION` built with the untuned release profile (when measured).
     pub untuned: Option<FunctionResult>,
     pub workflow: Vec<PathCost>,
     pub targets: Vec<Target>,
@@ -164,6 +164,47 @@ fn mib(value: Option<f64>) -> String {
 fn size(bytes: Option<u64>) -> String {
     bytes.map_or("-".into(), |b| {
         format!("{:.2} MiB", b as f64 / 1024.0 / 1024.0)
+    })
+}
+
+/// What the tuned release profile buys: the untuned build of a function against its tuned one.
+pub fn profile_effect(functions: &[FunctionResult], untuned: &FunctionResult) -> Option<String> {
+    let name = untuned.name.split(' ').next()?;
+    let tuned = functions.iter().find(|f| f.name == name)?;
+    let part =
+        |what: &str, tuned: Option<f64>, untuned: Option<f64>, show: fn(Option<f64>) -> String| {
+            ratio(tuned, untuned)
+                .map(|r| format!("{what} {} vs {} ({r:.2}x)", show(tuned), show(untuned)))
+        };
+    let parts: Vec<String> = [
+        part(
+            "zip (MiB)",
+            tuned.zip_bytes.map(|b| b as f64 / 1024.0 / 1024.0),
+            untuned.zip_bytes.map(|b| b as f64 / 1024.0 / 1024.0),
+            |v| v.map_or("-".into(), |v| format!("{v:.2}")),
+        ),
+        part("init ms", tuned.init_ms, untuned.init_ms, ms),
+        part(
+            "peak RSS MiB",
+            tuned.peak_rss_mib,
+            untuned.peak_rss_mib,
+            mib,
+        ),
+        part(
+            "warm ms",
+            tuned.warm_invocation_ms,
+            untuned.warm_invocation_ms,
+            ms,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "*Release profile effect* on {name}, tuned vs untuned (same run): {}.",
+            parts.join(", ")
+        )
     })
 }
 
@@ -351,6 +392,13 @@ pub fn markdown(report: &Report, command: &str) -> String {
          outcome on a fresh local stack for some functions (e.g. a change set that does not exist, \
          `GetActivityTask`, which moto lacks); the time is still the function's.\n"
     );
+    if let Some(effect) = report
+        .untuned
+        .as_ref()
+        .and_then(|untuned| profile_effect(&report.functions, untuned))
+    {
+        let _ = writeln!(out, "{effect}\n");
+    }
 
     let _ = writeln!(
         out,
@@ -570,7 +618,10 @@ mod tests {
                 "node is not on PATH".into(),
             )],
             ratios: vec![],
-            untuned: None,
+            untuned: Some(FunctionResult {
+                name: "check-stack (untuned release)".into(),
+                ..FunctionResult::from_runs("check-stack", "rust", &[run(6, 16384)], Some(4096))
+            }),
             workflow: vec![path(LATENCIES[0].name, 9, 30)],
             targets: targets(std::slice::from_ref(&ours), &[], Some(&ours), &[]),
             seconds: 1.0,
@@ -583,6 +634,9 @@ mod tests {
             "## Workflow cost",
             "not measured: node is not on PATH",
             "| create | local stack | 9 / 30 |",
+            "| check-stack (untuned release) |",
+            "*Release profile effect* on check-stack, tuned vs untuned (same run): zip (MiB) ",
+            "init ms 3.00 vs 6.00 (0.50x), peak RSS MiB 8.0 vs 16.0 (0.50x)",
         ] {
             assert!(page.contains(section), "{section}\n{page}");
         }

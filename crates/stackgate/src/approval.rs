@@ -392,8 +392,8 @@ pub fn task_result(
 
 /// Epoch seconds as RFC 3339.
 pub fn timestamp(epoch_seconds: u64) -> String {
-    aws_sdk_dynamodb::primitives::DateTime::from_secs(epoch_seconds as i64)
-        .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+    aws_smithy_types::DateTime::from_secs(epoch_seconds as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_else(|_| epoch_seconds.to_string())
 }
 

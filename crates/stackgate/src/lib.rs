@@ -4,6 +4,7 @@
 pub mod activities;
 pub mod api;
 pub mod approval;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod error;
 pub mod lifecycle;

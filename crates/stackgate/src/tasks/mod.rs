@@ -1,17 +1,29 @@
 //! Task handlers: thin glue between a state's JSON and the domain, one module per function.
 
+#[cfg(feature = "aws")]
 pub mod activity_dispatcher;
+#[cfg(feature = "aws")]
 pub mod approval_api;
+#[cfg(feature = "aws")]
 pub mod approval_emailer;
+#[cfg(feature = "aws")]
 pub mod check_stack;
+#[cfg(feature = "aws")]
 pub mod create_change_set;
 pub mod health_check;
+#[cfg(feature = "aws")]
 pub mod inspect_change_set;
+#[cfg(feature = "aws")]
 pub mod maintenance_mode;
+#[cfg(feature = "aws")]
 pub mod pipeline_trigger;
+#[cfg(feature = "aws")]
 pub mod pre_provision;
+#[cfg(feature = "aws")]
 pub mod provision_starter;
+#[cfg(feature = "aws")]
 pub mod stacks_api;
+#[cfg(feature = "aws")]
 pub mod wait_stack;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
