@@ -7,6 +7,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 started=$(date +%s)
+target=${CARGO_TARGET_DIR:-$repo/target}
+home=${STACKGATE_HOME:-$repo/.stackgate}
+# A fresh run (nothing built, no tools installed) is the one the 15-minute target is judged on.
+fresh=()
+if [[ ! -e $target/release && ! -e $target/release-untuned && ! -e $home/venv-moto \
+      && ! -e $home/venv-bench-python && ! -e $home/bench-node ]]; then
+  fresh=(--fresh)
+fi
 
 # The tools (pip, npm, a C build for Node's runtime interface client) install while cargo builds:
 # on a fresh machine each takes minutes, and the downloads leave the cores to the compiler.
@@ -34,5 +42,6 @@ trap 'rm -f "$tools_log"; "$repo/scripts/local-stack.sh" down >/dev/null' EXIT
 "$repo/scripts/local-stack.sh" up >/dev/null
 
 echo "== benchmark"
-"${CARGO_TARGET_DIR:-$repo/target}/release/stackgate-bench" --env-file "$repo/.stackgate/run-$STACKGATE_PORT/functions.env" "$@"
+"$target/release/stackgate-bench" --env-file "$repo/.stackgate/run-$STACKGATE_PORT/functions.env" \
+  --command-started "$started" "${fresh[@]}" "$@"
 echo "bench: $(( $(date +%s) - started )) s in all, builds and tool installs included"

@@ -102,7 +102,9 @@ pub async fn stage_template(
         .send()
         .await
         .map_err(|e| BenchError::Local(format!("staging {bucket}/{key}: {e}")))?;
-    event["request"]["templateUrl"] = Value::String(format!("{endpoint}/{bucket}/{key}"));
+    // moto takes the bucket from the path only in `localhost` URLs (else from the host name).
+    let base = endpoint.replacen("127.0.0.1", "localhost", 1);
+    event["request"]["templateUrl"] = Value::String(format!("{base}/{bucket}/{key}"));
     Ok(())
 }
 
