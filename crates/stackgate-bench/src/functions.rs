@@ -225,18 +225,8 @@ mod tests {
 
     #[test]
     fn no_sample_event_waits_on_the_stack_the_staged_plan_creates() {
-        for (name, _) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
-            let text = std::fs::read_to_string(
-                repo().join("events").join(
-                    EVENTS
-                        .iter()
-                        .chain(std::iter::once(&BASELINE_TASK))
-                        .find(|(n, _)| n == name)
-                        .unwrap()
-                        .1,
-                ),
-            )
-            .unwrap();
+        for (name, file) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
+            let text = std::fs::read_to_string(repo().join("events").join(file)).unwrap();
             assert!(!text.contains(BENCH_PLAN_STACK), "{name}");
         }
     }
