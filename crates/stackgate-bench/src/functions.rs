@@ -64,56 +64,6 @@ pub fn event(repo: &Path, function: &str, health_url: &str) -> Result<Value, Ben
     Ok(event)
 }
 
-/// The stack the staged plan deploys: one no other sample event names.
-pub const BENCH_PLAN_STACK: &str = "bench-plan";
-
-/// Where a template URL of the local stack points: bucket and key (`http://host/bucket/key`).
-pub fn template_location(url: &str) -> Option<(&str, &str)> {
-    let (_, rest) = url.split_once("://")?;
-    let (_, path) = rest.split_once('/')?;
-    let (bucket, key) = path.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
-}
-
-/// A sample event that deploys from a template URL gets that template (from `examples/templates/`,
-/// by file name) uploaded to the benchmark's own stack and its URL pointed there, so that
-/// create-change-set plans a real change set instead of timing the SDK's retries of a template
-/// CloudFormation cannot fetch.
-pub async fn stage_template(
-    repo: &Path,
-    clients: &stackgate_local::LocalClients,
-    endpoint: &str,
-    event: &mut Value,
-) -> Result<(), BenchError> {
-    let Some(url) = event
-        .pointer("/request/templateUrl")
-        .and_then(Value::as_str)
-    else {
-        return Ok(());
-    };
-    let (bucket, key) = template_location(url)
-        .map(|(bucket, key)| (bucket.to_string(), key.to_string()))
-        .ok_or_else(|| BenchError::Measure(format!("templateUrl {url} has no bucket and key")))?;
-    let file = key.rsplit('/').next().unwrap_or(&key);
-    let template = std::fs::read(repo.join("examples/templates").join(file))?;
-    clients
-        .s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(template.into())
-        .send()
-        .await
-        .map_err(|e| BenchError::Local(format!("staging {bucket}/{key}: {e}")))?;
-    // moto takes the bucket from the path only in `localhost` URLs (else from the host name).
-    let base = endpoint.replacen("127.0.0.1", "localhost", 1);
-    event["request"]["templateUrl"] = Value::String(format!("{base}/{bucket}/{key}"));
-    // The plan creates the stack (in REVIEW_IN_PROGRESS): under the sample's name, wait-stack's
-    // sample would then wait on it for its whole budget in every invocation.
-    event["request"]["stackName"] = Value::String(BENCH_PLAN_STACK.to_string());
-    Ok(())
-}
-
 /// The release binary of `function`.
 pub fn binary(target_dir: &Path, profile: &str, function: &str) -> PathBuf {
     target_dir.join(profile).join(function)
@@ -192,43 +142,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event["url"], "http://127.0.0.1:4566/_local/health");
-    }
-
-    #[test]
-    fn template_urls_name_their_bucket_and_key() {
-        assert_eq!(
-            template_location("http://localhost:4566/artifacts/demo/app-v1.yaml"),
-            Some(("artifacts", "demo/app-v1.yaml"))
-        );
-        assert_eq!(template_location("http://localhost:4566/artifacts/"), None);
-        assert_eq!(template_location("http://localhost:4566/artifacts"), None);
-        assert_eq!(template_location("localhost/artifacts/key"), None);
-    }
-
-    #[test]
-    fn every_staged_sample_template_exists() {
-        for (name, _) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
-            let event = event(&repo(), name, "http://127.0.0.1:1/health").unwrap();
-            if let Some(url) = event
-                .pointer("/request/templateUrl")
-                .and_then(Value::as_str)
-            {
-                let (_, key) = template_location(url).unwrap();
-                let file = key.rsplit('/').next().unwrap();
-                assert!(
-                    repo().join("examples/templates").join(file).is_file(),
-                    "{name}: {file}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn no_sample_event_waits_on_the_stack_the_staged_plan_creates() {
-        for (name, file) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
-            let text = std::fs::read_to_string(repo().join("events").join(file)).unwrap();
-            assert!(!text.contains(BENCH_PLAN_STACK), "{name}");
-        }
     }
 
     #[test]

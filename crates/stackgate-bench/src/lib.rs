@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod functions;
 pub mod report;
 pub mod runtime_api;
+pub mod stage;
 pub mod stats;
 pub mod workflow;
 

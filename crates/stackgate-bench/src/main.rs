@@ -11,6 +11,7 @@ use stackgate_bench::baseline::{self, Baseline};
 use stackgate_bench::functions::{self, parse_env_file};
 use stackgate_bench::report::{self, FunctionResult, Machine, Report};
 use stackgate_bench::runtime_api::{cold_start, Process};
+use stackgate_bench::stage;
 use stackgate_bench::workflow::{self, PathCost, LATENCIES, PATHS};
 use stackgate_bench::BenchError;
 use stackgate_local::{endpoint, repo_root, LocalClients};
@@ -52,10 +53,9 @@ async fn measure(
     args: &Args,
     zip: Option<u64>,
 ) -> FunctionResult {
-    let events = vec![event.clone(); 1 + args.warm];
     let mut runs = Vec::with_capacity(args.cold_starts);
     for _ in 0..args.cold_starts {
-        match cold_start(process, &events).await {
+        match cold_start(process, &stage::invocations(event, 1 + args.warm)).await {
             Ok(run) => runs.push(run),
             Err(error) => return FunctionResult::failed(name, runtime, error.to_string()),
         }
@@ -134,13 +134,24 @@ async fn run(args: Args) -> Result<(), BenchError> {
     })?);
     let health_url = format!("{}/_local/health", endpoint());
     let clients = LocalClients::connect(&endpoint()).await;
+    let env = stage::starting(&env, &stage::start_target(&clients).await?);
 
     eprintln!(
         "== functions ({} cold starts x {} warm invocations each)",
         args.cold_starts, args.warm
     );
-    let mut results = Vec::new();
+    // Everything is staged before anything is timed, so that every function sees the same stack.
+    let mut events = Vec::new();
     for name in functions::function_names(&repo)? {
+        let mut event = functions::event(&repo, &name, &health_url)?;
+        stage::stage(&repo, &clients, &endpoint(), &mut event).await?;
+        events.push((name, event));
+    }
+    let (baseline_task, _) = functions::BASELINE_TASK;
+    let mut check_event = functions::event(&repo, baseline_task, &health_url)?;
+    stage::stage(&repo, &clients, &endpoint(), &mut check_event).await?;
+    let mut results = Vec::new();
+    for (name, event) in events {
         let binary = functions::binary(&target, "release", &name);
         if !binary.is_file() {
             results.push(FunctionResult::failed(
@@ -150,14 +161,10 @@ async fn run(args: Args) -> Result<(), BenchError> {
             ));
             continue;
         }
-        let mut event = functions::event(&repo, &name, &health_url)?;
-        functions::stage_template(&repo, &clients, &endpoint(), &mut event).await?;
         let zip = functions::zip_size(&binary)?;
         let process = functions::process(&name, binary, &env);
         results.push(measure(&name, "Rust (release)", &process, &event, &args, Some(zip)).await);
     }
-    let (baseline_task, _) = functions::BASELINE_TASK;
-    let check_event = functions::event(&repo, baseline_task, &health_url)?;
     let binary = functions::binary(&target, "release", baseline_task);
     let zip = functions::zip_size(&binary)?;
     let process = functions::process(baseline_task, binary, &env);

@@ -423,9 +423,11 @@ pub fn markdown(report: &Report, command: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "\n*errors*: invocations the function answered with an error, which is the sample event's expected \
-         outcome on a fresh local stack for some functions (e.g. a change set that does not exist, \
-         `GetActivityTask`, which moto lacks); the time is still the function's.\n"
+        "\n*errors*: invocations the function answered with an error. Each sample event is staged on \
+         the benchmark's stack so that it takes the function's normal path (its template, pipeline \
+         revision and input file uploaded, the stack it waits on deployed, each CodePipeline job under \
+         an id of its own), and the functions that start a workflow start a one-state machine instead, \
+         so that no execution runs while the next function is timed; an error here is a finding.\n"
     );
     if let Some(effect) = report
         .untuned
