@@ -23,14 +23,22 @@ fn moto_url() -> String {
 /// The approval link in the email about `stack`, waiting for it to be sent.
 async fn approval_link(stack: &str) -> String {
     for _ in 0..80 {
-        let (_, body) = call(
+        let (status, body) = call(
             Method::GET,
             &format!("{}/moto-api/data.json", moto_url()),
             None,
         )
         .await
         .unwrap();
-        let data: Value = serde_json::from_slice(&body).unwrap();
+        // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
+        // test changes a model meanwhile: ask again.
+        let data: Value = match serde_json::from_slice(&body) {
+            Ok(data) if status == 200 => data,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
         let messages = data["ses"]["Message"]
             .as_array()
             .cloned()
