@@ -37,7 +37,7 @@ trap '"$repo/scripts/local-stack.sh" down' EXIT
 "$repo/scripts/local-stack.sh" up
 cargo test --quiet -p stackgate-local --test e2e --test api_e2e --test approval_e2e --test operations_e2e -- --ignored --test-threads 2
 echo "== secrets: every function's binary at TRACE, with secrets in its events and environment"
-cargo test --quiet -p stackgate-bench --test secrets -- --ignored --test-threads 2
+cargo test --quiet -p stackgate-bench --test secrets --test staging -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"
 cargo run --quiet -p stackgate-local -- demo
 

@@ -95,6 +95,18 @@ pub fn process(function: &str, binary: PathBuf, env: &[(String, String)]) -> Pro
     }
 }
 
+/// The functions' environment file `scripts/local-stack.sh` writes for the stack on
+/// `STACKGATE_PORT` (default 4566): `.stackgate/run/` for the default port, `run-<port>/` else.
+pub fn local_env_file(repo: &Path) -> PathBuf {
+    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
+    let run_dir = if port == "4566" {
+        "run".to_string()
+    } else {
+        format!("run-{port}")
+    };
+    repo.join(".stackgate").join(run_dir).join("functions.env")
+}
+
 /// `KEY=VALUE` lines of an env file (the local stack's `functions.env`); blank lines and `#`
 /// comments are skipped.
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {

@@ -56,7 +56,12 @@ async fn measure(
     let mut runs = Vec::with_capacity(args.cold_starts);
     for _ in 0..args.cold_starts {
         match cold_start(process, &stage::invocations(event, 1 + args.warm)).await {
-            Ok(run) => runs.push(run),
+            Ok(mut run) => {
+                for (invocation, answer) in run.invocations.iter_mut().zip(&run.answers) {
+                    invocation.error |= !stage::normal_answer(answer);
+                }
+                runs.push(run);
+            }
             Err(error) => return FunctionResult::failed(name, runtime, error.to_string()),
         }
     }
@@ -125,7 +130,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let env_file = args
         .env_file
         .clone()
-        .unwrap_or_else(|| repo.join(".stackgate/run/functions.env"));
+        .unwrap_or_else(|| functions::local_env_file(&repo));
     let env = parse_env_file(&std::fs::read_to_string(&env_file).map_err(|e| {
         BenchError::Measure(format!(
             "{}: {e} (is the local stack up?)",
@@ -144,12 +149,12 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let mut events = Vec::new();
     for name in functions::function_names(&repo)? {
         let mut event = functions::event(&repo, &name, &health_url)?;
-        stage::stage(&repo, &clients, &endpoint(), &mut event).await?;
+        stage::stage(&repo, &clients, &endpoint(), &env, &mut event).await?;
         events.push((name, event));
     }
     let (baseline_task, _) = functions::BASELINE_TASK;
     let mut check_event = functions::event(&repo, baseline_task, &health_url)?;
-    stage::stage(&repo, &clients, &endpoint(), &mut check_event).await?;
+    stage::stage(&repo, &clients, &endpoint(), &env, &mut check_event).await?;
     let mut results = Vec::new();
     for (name, event) in events {
         let binary = functions::binary(&target, "release", &name);

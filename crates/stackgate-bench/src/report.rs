@@ -423,11 +423,13 @@ pub fn markdown(report: &Report, command: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "\n*errors*: invocations the function answered with an error. Each sample event is staged on \
-         the benchmark's stack so that it takes the function's normal path (its template, pipeline \
-         revision and input file uploaded, the stack it waits on deployed, each CodePipeline job under \
-         an id of its own), and the functions that start a workflow start a one-state machine instead, \
-         so that no execution runs while the next function is timed; an error here is a finding.\n"
+        "\n*errors*: invocations not answered as the normal path: an error, an API status other than \
+         2xx, a CodePipeline job failed. Each sample event is staged on the benchmark's stack so that \
+         it takes the function's normal path (its template, pipeline revision and input file \
+         uploaded, the stacks it waits on and reads deployed, an approval stored behind a freshly \
+         signed link, each CodePipeline job under an id of its own), and the functions that start a \
+         workflow start a one-state machine instead, so that no execution runs while the next \
+         function is timed; an error here is a finding.\n"
     );
     if let Some(effect) = report
         .untuned

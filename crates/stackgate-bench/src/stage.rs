@@ -1,17 +1,26 @@
 //! What the benchmark sets up on its own local stack so that every sample event takes its
 //! function's normal path: an answer on an error path (a template CloudFormation cannot fetch, a
-//! stack that does not exist, a CodePipeline job already answered) would time something else.
+//! stack that does not exist, a CodePipeline job already answered, an expired approval link) would
+//! time something else. `normal_answer` tells the two apart, and the benchmark counts any other
+//! answer as an error.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use stackgate::approval::{self, SigningKey, Status, StoredApproval};
 use stackgate_local::LocalClients;
 
 use crate::BenchError;
 
-/// The stack the staged plan deploys: one no other sample event names.
+/// The stacks the benchmark deploys or plans under names of its own, which no sample event names:
+/// the samples' own stacks (and a developer's demo) are left as they are. The plan's stack is left
+/// in REVIEW_IN_PROGRESS: under a name another sample waited on, that wait would last its whole
+/// budget in every invocation.
 pub const BENCH_PLAN_STACK: &str = "bench-plan";
+pub const BENCH_WAITED_STACK: &str = "bench-waited";
+/// Suffix of the stack an API read is pointed at, after the sample's managed environment.
+pub const BENCH_READ_STACK: &str = "bench-read";
 
 /// The sample template staged wherever a sample needs a stack or a revision.
 pub const SAMPLE_TEMPLATE: &str = "app-v1.yaml";
@@ -57,24 +66,57 @@ pub fn starting(env: &[(String, String)], target: &str) -> Vec<(String, String)>
 }
 
 /// Stages what `event` refers to and points it there: a deploy request's template, a CodePipeline
-/// job's revision and input file, the stack a wait is for.
+/// job's revision and input file, the stack a wait or an API read is for, an approval behind a
+/// link. `env` is the functions' environment (it names the approvals table).
 pub async fn stage(
     repo: &Path,
     clients: &LocalClients,
     endpoint: &str,
+    env: &[(String, String)],
     event: &mut Value,
 ) -> Result<(), BenchError> {
     stage_template(repo, clients, endpoint, event).await?;
+    if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
+        stage_approval(clients, env, event).await?;
+    }
+    if let Some(sample) = read_stack(event) {
+        // Same managed environment (the name's prefix), a stack of the benchmark's.
+        let environment = sample.split('-').next().unwrap_or(&sample);
+        let stack = format!("{environment}-{BENCH_READ_STACK}");
+        for pointer in ["/path", "/requestContext/path"] {
+            if let Some(path) = event.pointer_mut(pointer) {
+                let renamed = path.as_str().map(|p| p.replace(&sample, &stack));
+                if let Some(renamed) = renamed {
+                    *path = Value::String(renamed);
+                }
+            }
+        }
+        event["pathParameters"]["name"] = Value::String(stack.clone());
+        deploy_stack(repo, clients, &stack).await?;
+    }
     if event.get("CodePipeline.job").is_some() {
         let template =
             std::fs::read_to_string(repo.join("examples/templates").join(SAMPLE_TEMPLATE))?;
         stackgate_local::pipeline::prepare(clients, event, &template, "demo", BENCH_PLAN_STACK)
             .await?;
     }
-    if let Some(stack) = waited_deploy(event) {
-        deploy_stack(repo, clients, &stack).await?;
+    if waited_deploy(event).is_some() {
+        event["stackName"] = Value::String(BENCH_WAITED_STACK.to_string());
+        deploy_stack(repo, clients, BENCH_WAITED_STACK).await?;
     }
     Ok(())
+}
+
+/// Whether an answer is the normal path's: an API response with a 2xx status, a CodePipeline job
+/// not failed, any other result. (Answers on the Runtime API's error endpoint are errors anyway.)
+pub fn normal_answer(answer: &str) -> bool {
+    let Ok(answer) = serde_json::from_str::<Value>(answer) else {
+        return true;
+    };
+    if let Some(status) = answer.get("statusCode") {
+        return status.as_u64().is_some_and(|s| (200..300).contains(&s));
+    }
+    answer.get("answer").and_then(Value::as_str) != Some("FAILED")
 }
 
 /// The events of one cold start's invocations: `count` copies of `event`, each CodePipeline job
@@ -108,6 +150,83 @@ pub fn waited_deploy(event: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The stack an API read (`GET /stacks/{name}`) is for.
+pub fn read_stack(event: &Value) -> Option<String> {
+    (event.get("httpMethod").and_then(Value::as_str) == Some("GET")
+        && event.get("resource").and_then(Value::as_str) == Some("/stacks/{name}"))
+    .then(|| {
+        event
+            .pointer("/pathParameters/name")
+            .and_then(Value::as_str)
+    })
+    .flatten()
+    .map(str::to_string)
+}
+
+/// The API resource of approval links.
+const APPROVAL_RESOURCE: &str = "/approvals/{id}";
+
+/// An approval link's event is pointed at a pending approval stored for it, under a link signed
+/// with the stack's key and valid for a day (the sample's link names an approval that does not
+/// exist, signed with another key).
+async fn stage_approval(
+    clients: &LocalClients,
+    env: &[(String, String)],
+    event: &mut Value,
+) -> Result<(), BenchError> {
+    let table = env
+        .iter()
+        .find(|(key, _)| key == "APPROVALS_TABLE")
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| {
+            BenchError::Local("the functions' environment has no APPROVALS_TABLE".into())
+        })?;
+    let secret = clients
+        .ssm
+        .get_parameter()
+        .name(stackgate_local::deploy::SIGNING_KEY_PARAMETER)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| BenchError::Local(format!("reading the signing key: {e}")))?
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .ok_or_else(|| BenchError::Local("the signing key parameter is empty".into()))?;
+    let key = SigningKey::new(&secret).map_err(|e| BenchError::Local(e.to_string()))?;
+    let token = stackgate_local::unique_name("bench-task-token-");
+    let id = approval::approval_id(&key, &token);
+    let expires_at = approval::now() + 24 * 3600;
+    let stored = StoredApproval {
+        id: id.clone(),
+        status: Status::Pending,
+        created_at: approval::now(),
+        expires_at,
+        request: serde_json::from_value(
+            json!({"kind": "manualTask", "taskName": "benchmark: confirm the sample"}),
+        )?,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    stackgate::aws::dynamodb::put_approval(&clients.dynamodb, table, &stored, &token)
+        .await
+        .map_err(|e| BenchError::Local(format!("storing an approval: {e}")))?;
+    let signature = approval::link_signature(&key, &id, expires_at);
+    let expires_at = expires_at.to_string();
+    event["path"] = Value::String(format!("/approvals/{id}"));
+    if let Some(context) = event
+        .get_mut("requestContext")
+        .and_then(Value::as_object_mut)
+    {
+        context.insert("path".into(), Value::String(format!("/v1/approvals/{id}")));
+    }
+    event["pathParameters"] = json!({"id": id});
+    event["queryStringParameters"] = json!({"exp": expires_at, "sig": signature});
+    event["multiValueQueryStringParameters"] = json!({"exp": [expires_at], "sig": [signature]});
+    Ok(())
+}
+
 /// A deploy request's template (from `examples/templates/`, by file name) is uploaded to the
 /// benchmark's stack and its URL pointed there, so that create-change-set plans a real change set.
 async fn stage_template(
@@ -139,8 +258,6 @@ async fn stage_template(
     // moto takes the bucket from the path only in `localhost` URLs (else from the host name).
     let base = endpoint.replacen("127.0.0.1", "localhost", 1);
     event["request"]["templateUrl"] = Value::String(format!("{base}/{bucket}/{key}"));
-    // The plan leaves its stack in REVIEW_IN_PROGRESS: under a name another sample waits on, that
-    // wait would last its whole budget in every invocation.
     event["request"]["stackName"] = Value::String(BENCH_PLAN_STACK.to_string());
     Ok(())
 }
@@ -235,10 +352,12 @@ mod tests {
     }
 
     #[test]
-    fn no_sample_event_waits_on_the_stack_the_staged_plan_creates() {
+    fn no_sample_event_names_a_stack_of_the_benchmarks() {
         for (name, file) in EVENTS.iter().chain(std::iter::once(&BASELINE_TASK)) {
             let text = std::fs::read_to_string(repo().join("events").join(file)).unwrap();
-            assert!(!text.contains(BENCH_PLAN_STACK), "{name}");
+            for stack in [BENCH_PLAN_STACK, BENCH_WAITED_STACK, BENCH_READ_STACK] {
+                assert!(!text.contains(stack), "{name} names {stack}");
+            }
         }
     }
 
@@ -251,6 +370,31 @@ mod tests {
             None
         );
         assert_eq!(waited_deploy(&json!({"operation": "DEPLOY"})), None);
+    }
+
+    #[test]
+    fn only_normal_answers_count_as_the_normal_path() {
+        assert!(normal_answer(r#"{"statusCode": 200, "body": "ok"}"#));
+        assert!(normal_answer(r#"{"statusCode": 202}"#));
+        assert!(!normal_answer(r#"{"statusCode": 404}"#));
+        assert!(!normal_answer(r#"{"statusCode": 410}"#));
+        assert!(!normal_answer(r#"{"statusCode": "200"}"#));
+        assert!(normal_answer(r#"{"jobId": "j", "answer": "STARTED"}"#));
+        assert!(!normal_answer(r#"{"jobId": "j", "answer": "FAILED"}"#));
+        assert!(normal_answer(
+            r#"{"stackName": "s", "status": "CREATE_COMPLETE"}"#
+        ));
+        assert!(normal_answer("null"));
+    }
+
+    #[test]
+    fn the_api_read_sample_has_its_stack_staged() {
+        let event = event(&repo(), "stacks-api", "http://127.0.0.1:1/health").unwrap();
+        let stack = read_stack(&event).unwrap();
+        assert!(event["path"].as_str().unwrap().ends_with(&stack));
+        let mut post = event.clone();
+        post["httpMethod"] = json!("POST");
+        assert_eq!(read_stack(&post), None);
     }
 
     #[test]

@@ -45,16 +45,7 @@ fn secret(kind: &'static str, prefix: &str) -> Secret {
 
 /// The local stack's function environment, with credentials of our own to look for.
 fn environment(credentials: &[Secret]) -> Vec<(String, String)> {
-    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
-    let run_dir = if port == "4566" {
-        "run".to_string()
-    } else {
-        format!("run-{port}")
-    };
-    let file = repo_root()
-        .join(".stackgate")
-        .join(run_dir)
-        .join("functions.env");
+    let file = functions::local_env_file(&repo_root());
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
     let mut env: Vec<(String, String)> = parse_env_file(&text)
