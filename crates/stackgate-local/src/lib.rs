@@ -42,6 +42,7 @@ pub fn repo_root() -> PathBuf {
 /// SDK configuration pointing every client at the local stack, with throwaway credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(stackgate::aws::sdk::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sfn::config::Credentials::new(
