@@ -69,6 +69,27 @@ pub fn binary(target_dir: &Path, profile: &str, function: &str) -> PathBuf {
     target_dir.join(profile).join(function)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the workspace's `target/`.
+pub fn target_dir(repo: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("target"))
+}
+
+/// The dev-profile binary of `function`, as `scripts/test.sh` builds it for the tests that run the
+/// real binaries.
+pub fn dev_binary(repo: &Path, function: &str) -> Result<PathBuf, BenchError> {
+    let binary = binary(&target_dir(repo), "debug", function);
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(BenchError::Measure(format!(
+            "{} is not built: cargo build --workspace --bins",
+            binary.display()
+        )))
+    }
+}
+
 /// The size of the deployment zip: the binary stored as `bootstrap`, deflated, as Lambda's
 /// `provided.al2023` runtime takes it.
 pub fn zip_size(binary: &Path) -> Result<u64, BenchError> {

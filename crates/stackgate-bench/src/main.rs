@@ -125,8 +125,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let target = args
         .target_dir
         .clone()
-        .or_else(|| from_env("CARGO_TARGET_DIR"))
-        .unwrap_or_else(|| repo.join("target"));
+        .unwrap_or_else(|| functions::target_dir(&repo));
     let env_file = args
         .env_file
         .clone()

@@ -71,16 +71,7 @@ fn credentials() -> Vec<Secret> {
 }
 
 fn binary(function: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let binary = functions::binary(&target, "debug", function);
-    assert!(
-        binary.is_file(),
-        "{} is not built: cargo build --workspace --bins",
-        binary.display()
-    );
-    binary
+    functions::dev_binary(&repo_root(), function).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `function` once per event and checks its output and answers for every secret.
