@@ -10,6 +10,8 @@ MOTO_VERSION=5.2.5
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_VERSION=1.170.0
 ASL_VALIDATOR_VERSION=4.0.0
+CHECKOV_VERSION=3.3.30
+SAM_TRANSLATOR_VERSION=1.115.0
 AWSLAMBDARIC_VERSION=4.2.2
 BOTO3_VERSION=1.44.5
 NODE_SDK_VERSION=3.1169.0  # also pinned in benches/baselines/node/package.json
@@ -35,6 +37,8 @@ if [[ $want == all || $want == stack ]]; then
 fi
 if [[ $want == all || $want == lint ]]; then
   ensure_venv venv-sam "sam=$SAM_VERSION" "aws-sam-cli==$SAM_VERSION"
+  ensure_venv venv-checkov "checkov=$CHECKOV_VERSION,translator=$SAM_TRANSLATOR_VERSION" \
+    "checkov==$CHECKOV_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
   nodedir=$home/node
   if [[ ! -f $nodedir/.stamp || $(cat "$nodedir/.stamp") != "asl-validator=$ASL_VALIDATOR_VERSION" ]]; then
     echo "bootstrap: installing asl-validator@$ASL_VALIDATOR_VERSION into $nodedir" >&2

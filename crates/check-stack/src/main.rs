@@ -8,9 +8,9 @@ use stackgate::tasks::check_stack;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stackgate::aws::Clients::from_env().await;
+    let deps = stackgate::tasks::create_change_set::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        check_stack::handle(&clients, event)
+        check_stack::handle(&deps, event)
     }))
     .await
 }

@@ -272,6 +272,10 @@ async fn deploy_stack(repo: &Path, clients: &LocalClients, stack: &str) -> Resul
             .create_stack()
             .stack_name(stack)
             .template_body(template)
+            // As if stackgate had made it: the plan and the API touch only such stacks.
+            .set_tags(Some(stackgate_local::managed_tags(
+                stack.split('-').next().unwrap_or_default(),
+            )))
             .send()
             .await
             .map_err(|e| BenchError::Local(format!("creating {stack}: {e}")))?;

@@ -49,6 +49,12 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "stackgate-local-artifacts".to_string(),
         ),
         ("ApiAuthorization", "API_KEY".to_string()),
+        // CAPABILITY_IAM only: the attack suite shows both layers, a capability refused at the
+        // door and an IAM resource refused as security-sensitive.
+        ("AllowedCapabilities", "CAPABILITY_IAM".to_string()),
+        ("SecuritySensitiveTypesExtra", String::new()),
+        ("SecuritySensitiveTypesExempt", String::new()),
+        ("ApiGatewayLoggingRole", "create".to_string()),
         (
             "ApprovalSigningKeyParameterName",
             SIGNING_KEY_PARAMETER.to_string(),
@@ -97,6 +103,10 @@ pub async fn enable_execution(endpoint: &str) -> Result<(), BoxError> {
 
 /// Deploys everything; safe to run again (definitions are updated in place).
 pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String>, BoxError> {
+    // Refused at deploy time, as the functions would refuse it when they start.
+    if let Some(environments) = local_parameters().get("ManagedEnvironments") {
+        crate::template_policy::managed_environments(environments)?;
+    }
     enable_execution(endpoint).await?;
     let template = load_template()?;
     for resource in template.local_resources() {

@@ -89,6 +89,20 @@ impl LocalClients {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The tags stackgate puts on the stacks it makes, for tests and staging that create a stack as if
+/// stackgate had made it (an abandoned first create, a busy stack, the benchmark's stacks).
+pub fn managed_tags(environment: &str) -> Vec<aws_sdk_cloudformation::types::Tag> {
+    stackgate::guardrails::with_managed_tags(&Default::default(), environment)
+        .into_iter()
+        .map(|(key, value)| {
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        })
+        .collect()
+}
+
 /// A name no other run uses: `prefix`, the time and a per-process counter (tests run in parallel
 /// against one local stack).
 pub fn unique_name(prefix: &str) -> String {

@@ -297,7 +297,39 @@ pub fn check(template: &Value) -> Vec<Violation> {
             }
         }
     }
+    check_environments(template, &mut violations);
     violations
+}
+
+/// The managed environments the template deploys with by default must not overlap (`prod` and
+/// `prod-eu` would both own `prod-eu-app`); the functions apply the same rule to the deployed value.
+fn check_environments(template: &Value, violations: &mut Vec<Violation>) {
+    let default = get(template, "Parameters")
+        .and_then(|p| get(p, "ManagedEnvironments"))
+        .and_then(|p| get(p, "Default"))
+        .and_then(Value::as_str);
+    let Some(default) = default else {
+        return;
+    };
+    if let Err(error) = managed_environments(default) {
+        violations.push(Violation {
+            resource: "ManagedEnvironments".into(),
+            rule: "managed environments do not overlap",
+            detail: error.to_string(),
+        });
+    }
+}
+
+/// Checks a `ManagedEnvironments` value as the functions will when they start.
+pub fn managed_environments(value: &str) -> Result<(), stackgate::TaskError> {
+    stackgate::guardrails::Guardrails::new(
+        stackgate::guardrails::split_list(value),
+        vec![],
+        None,
+        vec![],
+        vec![],
+    )
+    .map(|_| ())
 }
 
 /// EventBridge delivers at least once. A state machine started straight from a rule or schedule
@@ -421,6 +453,28 @@ Resources:
                 "guarantee": "duplicate deliveries start no duplicate execution: EventBridge Scheduler (the patch report is started under the scheduler's invocation id; a template rule refuses unnamed starts)",
                 "test": "stackgate-local template_policy::workflows_started_by_eventbridge_are_started_under_a_name",
             }),
+        );
+    }
+
+    #[test]
+    fn overlapping_managed_environments_are_refused() {
+        let template = |default: &str| {
+            format!("Parameters:\n  ManagedEnvironments:\n    Type: String\n    Default: {default}\nResources: {{}}\n")
+        };
+        let rules = |default: &str| -> Vec<&'static str> {
+            violations(&template(default))
+                .iter()
+                .map(|v| v.rule)
+                .collect()
+        };
+        assert!(rules("dev,test,prod").is_empty());
+        assert_eq!(
+            rules("prod,prod-eu"),
+            ["managed environments do not overlap"]
+        );
+        assert_eq!(
+            rules("prod-eu,dev,prod"),
+            ["managed environments do not overlap"]
         );
     }
 

@@ -1,86 +1,14 @@
 //! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
 //! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{api, api_json, follow, template_url};
 use hyper::Method;
 use serde_json::{json, Value};
-use stackgate_local::demo::{sample_template, ARTIFACT_BUCKET};
-use stackgate_local::http::send;
+use stackgate_local::demo::ARTIFACT_BUCKET;
 use stackgate_local::unique_name as unique;
-use stackgate_local::{api_url, endpoint, LocalClients};
-
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: Value,
-}
-
-async fn api(
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Vec<u8>>,
-) -> Reply {
-    let (status, headers, bytes) = send(
-        method,
-        &format!("{}{path}", api_url()),
-        headers,
-        body.into(),
-    )
-    .await
-    .expect("the API answered");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn api_json(method: Method, path: &str, body: &Value, key: Option<&str>) -> Reply {
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(key) = key {
-        headers.push(("idempotency-key", key));
-    }
-    api(method, path, &headers, body.to_string()).await
-}
-
-/// Polls the status URL until the execution ends.
-async fn follow(status_url: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let reply = api(Method::GET, status_url, &[], Vec::new()).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["status"] != "RUNNING" {
-            return reply.body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "execution did not end"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Uploads a sample template and returns its (path-style, local) URL.
-async fn template_url(clients: &LocalClients, file: &str) -> String {
-    let key = format!("api-e2e/{}/{file}", unique(""));
-    clients
-        .s3
-        .put_object()
-        .bucket(ARTIFACT_BUCKET)
-        .key(&key)
-        .body(sample_template(file).unwrap().into_bytes().into())
-        .send()
-        .await
-        .unwrap();
-    // moto reads a TemplateURL path-style only when its host is "localhost".
-    format!(
-        "{}/{ARTIFACT_BUCKET}/{key}",
-        endpoint().replace("127.0.0.1", "localhost")
-    )
-}
+use stackgate_local::{endpoint, LocalClients};
 
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
@@ -295,7 +223,8 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
         }
         // The key names the execution a valid request would have started: none exists.
         for kind in ["deploy", "delete"] {
-            let name = stackgate::api::execution_name(kind, Some(&key), "unused").unwrap();
+            // Locally no API Gateway names the caller: every request is "anonymous".
+            let name = stackgate::api::execution_name(kind, Some(&key), "unused", "anonymous");
             let machine = if kind == "deploy" {
                 "SafeDeployStateMachine"
             } else {

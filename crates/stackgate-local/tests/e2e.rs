@@ -2,71 +2,17 @@
 //! `cargo lambda watch`, through the front door. They need the local stack
 //! (`scripts/local-stack.sh up`), hence `#[ignore]`; `scripts/test.sh` starts it and runs them.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{assert_failed_with, clients, deploy, deploy_revision, stack_status, TIMEOUT};
 use serde_json::{json, Value};
 use stackgate_local::demo::{
     executable_change_sets, sample_template, stack_resources, upload_revision, ARTIFACT_BUCKET,
 };
-use stackgate_local::deploy::state_machine_arn;
-use stackgate_local::execution::{self, Report};
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
-
-const TIMEOUT: Duration = Duration::from_secs(240);
-
-async fn clients() -> LocalClients {
-    LocalClients::connect(&endpoint()).await
-}
-
-async fn deploy(clients: &LocalClients, input: &Value) -> Report {
-    execution::run(
-        &clients.sfn,
-        &state_machine_arn("SafeDeployStateMachine"),
-        &unique("e2e-"),
-        input,
-        TIMEOUT,
-    )
-    .await
-    .expect("execution ran")
-}
-
-async fn deploy_revision(
-    clients: &LocalClients,
-    stack: &str,
-    template_file: &str,
-    extra: Value,
-) -> Report {
-    let key = format!("e2e/{}.zip", unique(""));
-    let mut input = upload_revision(
-        clients,
-        &key,
-        &sample_template(template_file).unwrap(),
-        "e2e",
-        stack,
-    )
-    .await
-    .unwrap();
-    if let (Value::Object(input), Value::Object(extra)) = (&mut input, extra) {
-        input.extend(extra);
-    }
-    deploy(clients, &input).await
-}
-
-async fn stack_status(clients: &LocalClients, stack: &str) -> Option<String> {
-    let described = clients
-        .cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .ok()?;
-    described
-        .stacks()
-        .first()?
-        .stack_status()
-        .map(|s| s.as_str().to_string())
-}
 
 /// A queue subscribed to the notify topic, to read what the failure path published.
 struct Notifications {
@@ -133,21 +79,6 @@ impl Notifications {
         }
         None
     }
-}
-
-fn assert_failed_with(report: &Report, error: &str, cause_contains: &str) {
-    assert_eq!(report.status, "FAILED", "{report:?}");
-    assert_eq!(report.error.as_deref(), Some(error), "{report:?}");
-    let cause = report.cause.as_deref().unwrap_or_default();
-    assert!(
-        cause.contains(cause_contains),
-        "cause {cause:?} lacks {cause_contains:?}"
-    );
-    assert!(
-        report.entered("NotifyFailure"),
-        "every failure is notified: {:?}",
-        report.states
-    );
 }
 
 #[tokio::test]
@@ -284,6 +215,7 @@ async fn an_empty_stack_left_in_review_is_deleted_and_created_again() {
         .stack_name(&full)
         .change_set_name("abandoned")
         .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+        .set_tags(Some(stackgate_local::managed_tags("e2e")))
         .template_body(sample_template("app-v1.yaml").unwrap())
         .send()
         .await
@@ -319,6 +251,7 @@ async fn a_stack_with_an_operation_in_progress_fails_fast_as_busy() {
         .create_stack()
         .stack_name(&full)
         .template_body(broken)
+        .set_tags(Some(stackgate_local::managed_tags("e2e")))
         .send()
         .await;
     assert_eq!(

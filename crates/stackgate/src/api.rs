@@ -4,7 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::request::{parse_deployment, validate_stack_name, Deployment};
+use crate::guardrails::Guardrails;
+use crate::request::{parse_deployment, validate_stack_name, Deployment, TemplateSource};
 use crate::TaskError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -162,22 +163,12 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
 /// The API's configuration, from the function's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// Environments whose stacks (`<environment>-...`) the API may touch.
-    pub managed_environments: Vec<String>,
-    /// Buckets templates may come from.
-    pub allowed_template_buckets: Vec<String>,
-    /// Hosts of path-style S3 URLs other than AWS's (the local stack's S3 endpoint).
-    pub path_style_hosts: Vec<String>,
+    /// The operator's rules, the same the plan step applies to every request.
+    pub guardrails: Guardrails,
     pub max_body_bytes: usize,
 }
 
-pub fn split_list(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
+pub use crate::guardrails::split_list;
 
 /// Checks the body's size and content type and parses it as a JSON object.
 pub fn parse_body(
@@ -228,56 +219,13 @@ pub fn parse_body(
     }
 }
 
-/// Whether a full stack name is under a managed environment; others do not exist as far as the
-/// API is concerned.
-pub fn managed_stack(name: &str, config: &ApiConfig) -> Result<(), Problem> {
-    let managed = validate_stack_name("stackName", name).is_ok()
-        && config.managed_environments.iter().any(|env| {
-            name.len() > env.len() + 1
-                && name.starts_with(env.as_str())
-                && name.as_bytes()[env.len()] == b'-'
-        });
-    if managed {
-        Ok(())
-    } else {
-        Err(Problem::not_found(format!(
-            "no managed stack named {name:?}"
-        )))
-    }
-}
-
-/// The bucket an S3 template URL points into, if it is an S3 URL at all.
-pub fn template_url_bucket(url: &str, config: &ApiConfig) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let (host, path) = rest.split_once('/')?;
-    let host = host.to_ascii_lowercase();
-    let path_bucket = || {
-        path.split('/')
-            .next()
-            .filter(|b| !b.is_empty())
-            .map(str::to_string)
-    };
-    if config
-        .path_style_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(&host))
-    {
-        return path_bucket();
-    }
-    if !url.starts_with("https://") {
-        return None;
-    }
-    let host = host.strip_suffix(".amazonaws.com")?;
-    // Path style: s3.amazonaws.com/bucket, s3.<region>.amazonaws.com/bucket, s3-<region>...
-    if host == "s3" || host.starts_with("s3.") || host.starts_with("s3-") {
-        return path_bucket();
-    }
-    // Virtual-hosted style: <bucket>.s3.amazonaws.com, <bucket>.s3.<region>.amazonaws.com
-    let (bucket, service) = host.split_once(".s3")?;
-    (service.is_empty() || service.starts_with('.') || service.starts_with('-'))
-        .then(|| bucket.to_string())
+/// The managed environment of a full stack name; other names do not exist as far as the API is
+/// concerned (404, as for a stack stackgate did not make).
+pub fn managed_stack<'a>(name: &str, config: &'a ApiConfig) -> Result<&'a str, Problem> {
+    validate_stack_name("stackName", name)
+        .ok()
+        .and_then(|()| config.guardrails.environment_of(name))
+        .ok_or_else(|| Problem::not_found("no managed stack of that name"))
 }
 
 const CREATE_FIELDS: [&str; 11] = [
@@ -294,11 +242,13 @@ const CREATE_FIELDS: [&str; 11] = [
     "approvalTimeoutSeconds",
 ];
 
-/// Validates `POST /stacks` and returns the workflow input and the deployment it describes.
+/// Validates `POST /stacks` and returns the workflow input (with who asked) and the deployment it
+/// describes. The plan step applies the same guardrails again, whoever starts the workflow.
 pub fn create_request(
     body: Map<String, Value>,
     config: &ApiConfig,
     execution_name: &str,
+    requested_by: &str,
 ) -> Result<(Value, Deployment), Problem> {
     if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
         return Err(Problem::invalid(
@@ -306,47 +256,19 @@ pub fn create_request(
             format!("unknown field; accepted: {}", CREATE_FIELDS.join(", ")),
         ));
     }
-    let input = Value::Object(body);
+    let mut input = Value::Object(body);
+    input["requestedBy"] = json!(requested_by);
     let deployment = parse_deployment(&input, execution_name).map_err(Problem::from)?;
-    if !config
-        .managed_environments
-        .iter()
-        .any(|e| e == &deployment.environment_name)
-    {
+    if matches!(deployment.source, TemplateSource::Revision { .. }) {
         return Err(Problem::invalid(
-            "environmentName",
-            format!(
-                "{:?} is not an environment this API manages ({})",
-                deployment.environment_name,
-                config.managed_environments.join(", ")
-            ),
-        ));
-    }
-    let (field, bucket) = match &deployment.source {
-        crate::request::TemplateSource::Url { url } => (
             "templateUrl",
-            template_url_bucket(url, config).ok_or_else(|| {
-                Problem::invalid("templateUrl", "must be an https URL of an object in S3")
-            })?,
-        ),
-        crate::request::TemplateSource::S3Object { bucket, .. } => {
-            ("templateS3Bucket", bucket.clone())
-        }
-        crate::request::TemplateSource::Revision { .. } => {
-            return Err(Problem::invalid(
-                "templateUrl",
-                "give templateUrl or templateS3Bucket+templateS3Key",
-            ))
-        }
-    };
-    if !config.allowed_template_buckets.iter().any(|b| b == &bucket) {
-        return Err(Problem::invalid(
-            field,
-            format!(
-                "templates are only read from the allowed buckets; {bucket:?} is not one of them"
-            ),
+            "give templateUrl or templateS3Bucket+templateS3Key",
         ));
     }
+    config
+        .guardrails
+        .authorize(&deployment)
+        .map_err(Problem::from)?;
     Ok((input, deployment))
 }
 
@@ -411,10 +333,13 @@ pub fn account_request(
         ));
     }
     let environment = text_field(&body, "environmentName")?;
-    if !config.managed_environments.iter().any(|e| e == environment) {
+    if !config.guardrails.manages(environment) {
         return Err(Problem::invalid(
             "environmentName",
-            format!("{environment:?} is not an environment this API manages"),
+            format!(
+                "is not an environment this API manages ({})",
+                config.guardrails.environments.join(", ")
+            ),
         ));
     }
     let cidr = text_field(&body, "networkCidr")?;
@@ -482,20 +407,15 @@ pub fn legacy_create_body(
         }
         None => return Err(Problem::invalid("templateurl", "is required")),
     };
-    let environment = config
-        .managed_environments
-        .iter()
-        .filter(|env| name.starts_with(&format!("{env}-")))
-        .max_by_key(|env| env.len())
-        .ok_or_else(|| {
-            Problem::invalid(
-                "stackname",
-                format!(
-                    "must start with a managed environment and a hyphen ({})",
-                    config.managed_environments.join(", ")
-                ),
-            )
-        })?;
+    let environment = config.guardrails.environment_of(&name).ok_or_else(|| {
+        Problem::invalid(
+            "stackname",
+            format!(
+                "must start with a managed environment and a hyphen ({})",
+                config.guardrails.environments.join(", ")
+            ),
+        )
+    })?;
     let mut converted = Map::new();
     converted.insert("environmentName".into(), json!(environment));
     converted.insert("stackName".into(), json!(&name[environment.len() + 1..]));
@@ -512,34 +432,64 @@ pub fn legacy_name(body: &Map<String, Value>) -> Result<String, Problem> {
     }
 }
 
-/// Execution names for API requests: from the `Idempotency-Key` (so a replay finds the same
-/// execution) or from the request id. Prefixed by workflow so an id names its state machine.
+/// The `Idempotency-Key` header: absent, or 1 to 255 visible ASCII characters (a key that cannot be
+/// read is refused, never ignored: ignoring it would start a second execution on a replay).
+pub fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<&str>, Problem> {
+    const FIELD: &str = "Idempotency-Key";
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let key = std::str::from_utf8(raw)
+        .ok()
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .ok_or_else(|| Problem::invalid(FIELD, "must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key))
+}
+
+/// Execution names for API requests: from the caller and the `Idempotency-Key` (so a replay by the
+/// same caller finds the same execution, and two callers' keys never meet), or from the request id.
+/// Prefixed by workflow so an id names its state machine. Reading an execution also checks the
+/// caller (`may_read_execution`), so a guessed name is worth nothing to anyone else.
 pub fn execution_name(
     kind: &str,
     idempotency_key: Option<&str>,
     request_id: &str,
-) -> Result<String, Problem> {
+    caller: &str,
+) -> String {
     use sha2::{Digest, Sha256};
-    let hash = |text: &str| -> String {
-        Sha256::digest(text.as_bytes())
+    let hash = |parts: &[&str]| -> String {
+        let mut digest = Sha256::new();
+        for part in parts {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        digest
+            .finalize()
             .iter()
             .take(16)
             .map(|b| format!("{b:02x}"))
             .collect()
     };
     match idempotency_key {
-        Some(key) => {
-            let key = key.trim();
-            if key.is_empty() || key.len() > 255 || key.chars().any(|c| c.is_control()) {
-                return Err(Problem::invalid(
-                    "Idempotency-Key",
-                    "must be 1 to 255 printable characters",
-                ));
-            }
-            Ok(format!("{kind}-k{}", hash(key)))
-        }
-        None => Ok(format!("{kind}-r{}", hash(request_id))),
+        Some(key) => format!("{kind}-k{}", hash(&[caller, key])),
+        None => format!("{kind}-r{}", hash(&[request_id])),
     }
+}
+
+/// Whether `caller` may read an execution started with `input`: only the caller who asked for it.
+pub fn may_read_execution(input: Option<&str>, caller: &str) -> bool {
+    input
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|input| {
+            input
+                .get("requestedBy")
+                .and_then(Value::as_str)
+                .map(|who| who == caller)
+        })
+        .unwrap_or(false)
 }
 
 /// The workflow an execution id belongs to, from its prefix.
@@ -563,9 +513,14 @@ mod tests {
 
     fn config() -> ApiConfig {
         ApiConfig {
-            managed_environments: vec!["dev".into(), "prod".into(), "prod-eu".into()],
-            allowed_template_buckets: vec!["templates".into()],
-            path_style_hosts: vec!["localhost:4566".into()],
+            guardrails: Guardrails::new(
+                vec!["dev".into(), "prod".into(), "euprod".into()],
+                vec!["templates".into()],
+                None,
+                vec!["localhost:4566".into()],
+                vec![],
+            )
+            .unwrap(),
             max_body_bytes: 1024,
         }
     }
@@ -646,8 +601,8 @@ mod tests {
     #[test]
     fn only_managed_stacks_exist_for_the_api() {
         let c = config();
-        assert!(managed_stack("prod-app", &c).is_ok());
-        assert!(managed_stack("prod-eu-app", &c).is_ok());
+        assert_eq!(managed_stack("prod-app", &c), Ok("prod"));
+        assert_eq!(managed_stack("euprod-app", &c), Ok("euprod"));
         for name in [
             "production-app",
             "prod",
@@ -657,44 +612,6 @@ mod tests {
             "prod_app",
         ] {
             assert_eq!(managed_stack(name, &c).unwrap_err().status, 404, "{name}");
-        }
-    }
-
-    #[test]
-    fn template_urls_resolve_to_buckets() {
-        let c = config();
-        let cases = [
-            (
-                "https://templates.s3.amazonaws.com/app.yaml",
-                Some("templates"),
-            ),
-            (
-                "https://templates.s3.eu-west-1.amazonaws.com/a/b.yaml",
-                Some("templates"),
-            ),
-            (
-                "https://templates.s3-eu-west-1.amazonaws.com/a.yaml",
-                Some("templates"),
-            ),
-            (
-                "https://s3.amazonaws.com/templates/app.yaml",
-                Some("templates"),
-            ),
-            (
-                "https://s3.eu-west-1.amazonaws.com/templates/app.yaml",
-                Some("templates"),
-            ),
-            (
-                "http://localhost:4566/templates/app.yaml",
-                Some("templates"),
-            ),
-            ("http://templates.s3.amazonaws.com/app.yaml", None),
-            ("https://evil.example.com/templates/app.yaml", None),
-            ("https://templates.s3.amazonaws.com.evil.com/app.yaml", None),
-            ("ftp://templates/app.yaml", None),
-        ];
-        for (url, bucket) in cases {
-            assert_eq!(template_url_bucket(url, &c).as_deref(), bucket, "{url}");
         }
     }
 
@@ -708,8 +625,9 @@ mod tests {
         let good = body(
             json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
         );
-        let (input, deployment) = create_request(good, &c, "deploy-x").unwrap();
+        let (input, deployment) = create_request(good, &c, "deploy-x", "apikey:abc").unwrap();
         assert_eq!(deployment.stack_name, "dev-app");
+        assert_eq!(input["requestedBy"], "apikey:abc");
         assert_eq!(
             input["templateUrl"],
             "https://templates.s3.amazonaws.com/a.yaml"
@@ -739,9 +657,18 @@ mod tests {
                 json!({"environmentName":"dev","stackName":"a b","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
                 "stackName",
             ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml","requestedBy":"CTO"}),
+                "requestedBy",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml","capabilities":["CAPABILITY_IAM"]}),
+                "capabilities",
+            ),
         ];
         for (input, field) in cases {
-            let problem = create_request(body(input.clone()), &c, "deploy-x").unwrap_err();
+            let problem =
+                create_request(body(input.clone()), &c, "deploy-x", "apikey:abc").unwrap_err();
             assert_eq!(
                 (problem.status, problem.field.as_deref()),
                 (400, Some(field)),
@@ -754,11 +681,11 @@ mod tests {
     fn legacy_bodies_convert_to_the_new_contract() {
         let c = config();
         let converted = legacy_create_body(
-            body(json!({"stackname":"prod-eu-app","templateurl":"https://templates.s3.amazonaws.com/a.yaml"})),
+            body(json!({"stackname":"euprod-app","templateurl":"https://templates.s3.amazonaws.com/a.yaml"})),
             &c,
         )
         .unwrap();
-        assert_eq!(converted["environmentName"], "prod-eu");
+        assert_eq!(converted["environmentName"], "euprod");
         assert_eq!(converted["stackName"], "app");
         for (input, field) in [
             (json!({"templateurl":"https://x"}), "stackname"),
@@ -829,26 +756,24 @@ mod tests {
 
     #[test]
     fn execution_names_and_kinds() {
-        let a = execution_name("deploy", Some("order-42"), "req-1").unwrap();
+        let a = execution_name("deploy", Some("order-42"), "req-1", "apikey:a");
         assert_eq!(
             a,
-            execution_name("deploy", Some("order-42"), "req-2").unwrap(),
-            "the key decides"
+            execution_name("deploy", Some("order-42"), "req-2", "apikey:a"),
+            "the caller and the key decide"
         );
         assert_ne!(
             a,
-            execution_name("deploy", Some("order-43"), "req-1").unwrap()
+            execution_name("deploy", Some("order-43"), "req-1", "apikey:a")
         );
         assert_ne!(
-            execution_name("deploy", None, "req-1").unwrap(),
-            execution_name("deploy", None, "req-2").unwrap()
+            a,
+            execution_name("deploy", Some("order-42"), "req-1", "apikey:b"),
+            "another caller's same key is another execution"
         );
-        assert_eq!(
-            execution_name("deploy", Some(""), "r")
-                .unwrap_err()
-                .field
-                .as_deref(),
-            Some("Idempotency-Key")
+        assert_ne!(
+            execution_name("deploy", None, "req-1", "c"),
+            execution_name("deploy", None, "req-2", "c")
         );
         assert_eq!(execution_kind(&a), Some("deploy"));
         assert_eq!(execution_kind("delete-k12"), Some("delete"));
@@ -856,6 +781,39 @@ mod tests {
         assert_eq!(execution_kind("vendor-1"), None);
         assert_eq!(execution_kind("other-1"), None);
         assert_eq!(execution_kind("deploy-../../x"), None);
+    }
+
+    #[test]
+    fn idempotency_keys_are_read_or_refused_never_ignored() {
+        assert_eq!(idempotency_key(None), Ok(None));
+        assert_eq!(idempotency_key(Some(b" order-42 ")), Ok(Some("order-42")));
+        let long = "x".repeat(256);
+        for bad in [
+            "clé-42".as_bytes(),
+            b"",
+            b"   ",
+            b"a\tb",
+            &[0xff, 0x41],
+            long.as_bytes(),
+        ] {
+            let problem = idempotency_key(Some(bad)).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.field.as_deref()),
+                (400, Some("Idempotency-Key"))
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_caller_who_asked_reads_an_execution() {
+        let input = r#"{"stackName":"x","requestedBy":"apikey:a"}"#;
+        assert!(may_read_execution(Some(input), "apikey:a"));
+        assert!(!may_read_execution(Some(input), "apikey:b"));
+        assert!(!may_read_execution(
+            Some(r#"{"stackName":"x"}"#),
+            "apikey:a"
+        ));
+        assert!(!may_read_execution(None, "apikey:a"));
     }
 
     #[test]

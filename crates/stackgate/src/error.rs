@@ -16,11 +16,15 @@ pub enum TaskError {
         status: String,
         hint: String,
     },
+    /// The stack exists but stackgate did not make it (it lacks the `stackgate:managed` tag of its
+    /// environment): it is neither updated nor deleted.
+    #[error("stack {stack} exists but was not created by stackgate (no stackgate:managed tag for its environment); an operator may adopt it by tagging it (docs/security.md)")]
+    StackNotManaged { stack: String },
     #[error("template: {0}")]
     InvalidTemplate(String),
-    /// The change set would delete or replace resources and the request says to refuse that; the
-    /// change set has been deleted, the stack is untouched.
-    #[error("Refused change set {change_set} of stack {stack}: {unsafe_changes} of {total_changes} changes would delete or replace resources. {summary}")]
+    /// The change set would delete or replace resources, or change access, and the request says to
+    /// refuse that; the change set has been deleted, the stack is untouched.
+    #[error("Refused change set {change_set} of stack {stack}: {unsafe_changes} of {total_changes} changes are unsafe (they delete, replace or change access). {summary}")]
     UnsafeChangeSet {
         stack: String,
         change_set: String,
@@ -64,6 +68,7 @@ impl TaskError {
             TaskError::InvalidInput { .. } => "InvalidInput",
             TaskError::StackBusy { .. } => "StackBusy",
             TaskError::StackNeedsAttention { .. } => "StackNeedsAttention",
+            TaskError::StackNotManaged { .. } => "StackNotManaged",
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
             TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",

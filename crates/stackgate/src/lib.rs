@@ -7,12 +7,15 @@ pub mod approval;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod error;
+pub mod guardrails;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;
 pub mod provisioning;
 pub mod request;
 pub mod root_cause;
+pub mod s3_url;
+pub mod sensitive;
 pub mod tasks;
 pub mod telemetry;
 pub mod template;

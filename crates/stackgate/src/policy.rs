@@ -1,8 +1,11 @@
-//! The change-set safety policy: nothing is removed or replaced without a human saying yes.
+//! The change-set safety policy: nothing is removed or replaced, and no access changes, without a
+//! human saying yes.
 //!
 //! Fails closed: an action or replacement value this code does not know is unsafe.
 
 use serde::{Deserialize, Serialize};
+
+use crate::sensitive::SensitiveTypes;
 
 /// One resource change, as read from DescribeChangeSet (of the root or of a nested stack).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,6 +17,8 @@ pub struct ResourceChange {
     pub replacement: Option<String>,
     /// Logical ids of the nested stacks leading to this change, outermost first.
     pub nested_path: Vec<String>,
+    /// Properties the change modifies, where CloudFormation names them (`Details`).
+    pub changed_properties: Vec<String>,
 }
 
 /// The judgement on one change.
@@ -27,6 +32,9 @@ pub struct JudgedChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replacement: Option<String>,
     pub safe: bool,
+    /// The change alters access (identities, policies, keys, network rules).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub security_sensitive: bool,
     pub reason: String,
 }
 
@@ -48,18 +56,33 @@ pub enum Disposition {
 }
 
 /// Unsafe change sets are refused when the request says to fail on them, and always on the
-/// blue/green stack (which should only ever be created).
+/// blue/green stack (which should only ever be created). A security-sensitive change cannot be
+/// routed around by blue/green: a new stack would make the same access change.
 pub fn disposition(
     verdict: Verdict,
     on_unsafe: crate::request::OnUnsafe,
     blue_green_target: bool,
+    security_sensitive: bool,
 ) -> Disposition {
     use crate::request::OnUnsafe;
     match (verdict, on_unsafe) {
         (Verdict::Unsafe, OnUnsafe::Fail) => Disposition::Refuse,
         (Verdict::Unsafe, _) if blue_green_target => Disposition::Refuse,
+        (Verdict::Unsafe, OnUnsafe::BlueGreen) if security_sensitive => Disposition::Refuse,
         _ => Disposition::Keep,
     }
+}
+
+/// Why a change alters access, or `None`.
+pub fn security_reason(change: &ResourceChange, sensitive: &SensitiveTypes) -> Option<String> {
+    if sensitive.matches(&change.resource_type) {
+        return Some(format!(
+            "security-sensitive: {} changes access",
+            change.resource_type
+        ));
+    }
+    crate::sensitive::access_property(&change.changed_properties)
+        .map(|property| format!("security-sensitive: changes {property}, which decides access"))
 }
 
 /// Why a change is unsafe, or `None` when it is safe.
@@ -90,22 +113,35 @@ fn qualified_id(change: &ResourceChange) -> String {
 }
 
 /// Judges every change and the change set as a whole.
-pub fn judge(changes: &[ResourceChange]) -> (Verdict, Vec<JudgedChange>) {
+pub fn judge(
+    changes: &[ResourceChange],
+    sensitive: &SensitiveTypes,
+) -> (Verdict, Vec<JudgedChange>) {
     let judged: Vec<JudgedChange> = changes
         .iter()
         .map(|change| {
-            let reason = unsafe_reason(change);
+            let security = security_reason(change, sensitive);
+            let reasons: Vec<String> = security
+                .iter()
+                .cloned()
+                .chain(unsafe_reason(change))
+                .collect();
             JudgedChange {
                 action: change.action.clone(),
                 logical_resource_id: qualified_id(change),
                 resource_type: change.resource_type.clone(),
                 replacement: change.replacement.clone(),
-                safe: reason.is_none(),
-                reason: reason.unwrap_or_else(|| match change.action.as_str() {
-                    "Add" => "new resource".into(),
-                    "Modify" => "updated in place".into(),
-                    _ => "does not delete or replace".into(),
-                }),
+                safe: reasons.is_empty(),
+                security_sensitive: security.is_some(),
+                reason: if reasons.is_empty() {
+                    match change.action.as_str() {
+                        "Add" => "new resource".into(),
+                        "Modify" => "updated in place".into(),
+                        _ => "does not delete or replace".into(),
+                    }
+                } else {
+                    reasons.join("; ")
+                },
             }
         })
         .collect();
@@ -135,10 +171,15 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
                 _ if c.action == "Dynamic" => " [DYNAMIC]",
                 _ => "",
             };
+            let security = if c.security_sensitive {
+                " [SECURITY]"
+            } else {
+                ""
+            };
             (
                 c.safe,
                 format!(
-                    "{sign} {} ({}){marker}",
+                    "{sign} {} ({}){marker}{security}",
                     c.logical_resource_id, c.resource_type
                 ),
             )
@@ -162,8 +203,16 @@ mod tests {
         use Disposition::{Keep, Refuse};
         for on_unsafe in [Fail, Approve, BlueGreen] {
             for blue_green in [false, true] {
-                assert_eq!(disposition(Verdict::Safe, on_unsafe, blue_green), Keep);
-                assert_eq!(disposition(Verdict::Empty, on_unsafe, blue_green), Keep);
+                for security in [false, true] {
+                    assert_eq!(
+                        disposition(Verdict::Safe, on_unsafe, blue_green, security),
+                        Keep
+                    );
+                    assert_eq!(
+                        disposition(Verdict::Empty, on_unsafe, blue_green, security),
+                        Keep
+                    );
+                }
             }
         }
         for (on_unsafe, blue_green, expected) in [
@@ -174,7 +223,7 @@ mod tests {
             (Approve, true, Refuse),
         ] {
             assert_eq!(
-                disposition(Verdict::Unsafe, on_unsafe, blue_green),
+                disposition(Verdict::Unsafe, on_unsafe, blue_green, false),
                 expected,
                 "{on_unsafe:?}, blue/green target {blue_green}"
             );
@@ -188,7 +237,48 @@ mod tests {
             resource_type: "AWS::S3::Bucket".into(),
             replacement: replacement.map(str::to_string),
             nested_path: vec![],
+            changed_properties: vec![],
         }
+    }
+
+    fn judge(changes: &[ResourceChange]) -> (Verdict, Vec<JudgedChange>) {
+        super::judge(changes, &SensitiveTypes::default())
+    }
+
+    #[test]
+    fn security_sensitive_changes_are_unsafe_whatever_the_action_and_never_blue_green() {
+        use crate::request::OnUnsafe::*;
+        for action in ["Add", "Modify", "Remove", "Import"] {
+            let mut user = change(action, Some("False"));
+            user.resource_type = "AWS::IAM::AccessKey".into();
+            let (verdict, judged) = judge(&[change("Add", None), user]);
+            assert_eq!(verdict, Verdict::Unsafe, "{action}");
+            assert!(judged[1].security_sensitive);
+            assert!(
+                judged[1].reason.starts_with("security-sensitive"),
+                "{}",
+                judged[1].reason
+            );
+        }
+        let mut policy = change("Modify", Some("False"));
+        policy.resource_type = "AWS::ECR::Repository".into();
+        policy.changed_properties = vec!["RepositoryPolicyText".into()];
+        let (verdict, judged) = judge(&[policy]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(judged[0].reason.contains("RepositoryPolicyText"));
+        assert!(render_diff(&judged).ends_with("[SECURITY]"));
+        assert_eq!(
+            disposition(Verdict::Unsafe, BlueGreen, false, true),
+            Disposition::Refuse
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, Approve, false, true),
+            Disposition::Keep
+        );
+        assert_eq!(
+            disposition(Verdict::Unsafe, BlueGreen, false, false),
+            Disposition::Keep
+        );
     }
 
     #[test]

@@ -11,12 +11,9 @@ use crate::TaskError;
 pub const MAX_STACK_NAME: usize = 128;
 const MAX_TAGS: usize = 50;
 const MAX_PARAMETERS: usize = 200;
-const KNOWN_CAPABILITIES: [&str; 3] = [
-    "CAPABILITY_IAM",
-    "CAPABILITY_NAMED_IAM",
-    "CAPABILITY_AUTO_EXPAND",
-];
-const KNOWN_FIELDS: [&str; 14] = [
+use crate::guardrails::{KNOWN_CAPABILITIES, RESERVED_TAG_PREFIX};
+const MAX_REQUESTED_BY: usize = 512;
+const KNOWN_FIELDS: [&str; 15] = [
     "environmentName",
     "stackName",
     "templatePath",
@@ -31,6 +28,7 @@ const KNOWN_FIELDS: [&str; 14] = [
     "onUnsafe",
     "blueGreenSuffix",
     "approvalTimeoutSeconds",
+    "requestedBy",
 ];
 
 /// Where the template comes from.
@@ -79,6 +77,17 @@ pub struct Deployment {
     /// How long an approval waits for a decision (`onUnsafe: approve`).
     #[serde(default = "default_approval_timeout")]
     pub approval_timeout_seconds: u64,
+    /// Who asked: set by the API (API key id or IAM principal), the CodePipeline trigger and
+    /// account vending; a direct StartExecution may set it and is recorded as not saying.
+    #[serde(default = "not_recorded")]
+    pub requested_by: String,
+}
+
+/// Who asked, when the workflow's input does not say.
+pub const NOT_RECORDED: &str = "not recorded (started without requestedBy)";
+
+fn not_recorded() -> String {
+    NOT_RECORDED.to_string()
 }
 
 fn default_approval_timeout() -> u64 {
@@ -337,6 +346,62 @@ fn approval_timeout(object: &Map<String, Value>) -> Result<u64, TaskError> {
     }
 }
 
+/// The blue/green stack's name. Its length only matters when blue/green is asked for; then the error
+/// names the real constraint (the stack name leaves no room for the suffix).
+fn blue_green_stack_name(
+    object: &Map<String, Value>,
+    stack_name: &str,
+    on_unsafe: OnUnsafe,
+    execution_name: &str,
+) -> Result<String, TaskError> {
+    const FIELD: &str = "blueGreenSuffix";
+    let given = string_field(object, FIELD)?;
+    if let Some(suffix) = &given {
+        if !suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(TaskError::invalid(
+                FIELD,
+                "may hold only letters, digits and hyphens",
+            ));
+        }
+    }
+    let suffix = given
+        .clone()
+        .unwrap_or_else(|| default_blue_green_suffix(execution_name));
+    let name = format!("{stack_name}-{suffix}");
+    if on_unsafe == OnUnsafe::BlueGreen && name.len() > MAX_STACK_NAME {
+        let room = MAX_STACK_NAME.saturating_sub(suffix.len() + 1);
+        return Err(if given.is_some() {
+            TaskError::invalid(
+                FIELD,
+                format!("is too long for this stack: the blue/green stack's name ({} characters) would pass CloudFormation's {MAX_STACK_NAME}", name.len()),
+            )
+        } else {
+            TaskError::invalid(
+                "stackName",
+                format!("with onUnsafe \"blueGreen\" the full stack name may be at most {room} characters (got {}): the blue/green stack adds \"-{suffix}\"", stack_name.len()),
+            )
+        });
+    }
+    Ok(name)
+}
+
+fn requested_by(object: &Map<String, Value>) -> Result<String, TaskError> {
+    const FIELD: &str = "requestedBy";
+    match string_field(object, FIELD)? {
+        Some(who) if who.len() > MAX_REQUESTED_BY || who.chars().any(char::is_control) => {
+            Err(TaskError::invalid(
+                FIELD,
+                format!("must be at most {MAX_REQUESTED_BY} printable characters"),
+            ))
+        }
+        Some(who) => Ok(who),
+        None => Ok(not_recorded()),
+    }
+}
+
 /// A short, name-safe suffix for the blue/green stack, stable for one execution.
 pub fn default_blue_green_suffix(execution_name: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -380,23 +445,28 @@ pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deploymen
     }
     validate_stack_name("stackName", &stack_name)?;
 
-    let suffix = match string_field(object, "blueGreenSuffix")? {
-        Some(s) => s,
-        None => default_blue_green_suffix(execution_name),
-    };
-    let blue_green_stack_name = format!("{stack_name}-{suffix}");
-    validate_stack_name("blueGreenSuffix", &blue_green_stack_name)?;
+    let on_unsafe = on_unsafe(object)?;
+    let blue_green_stack_name =
+        blue_green_stack_name(object, &stack_name, on_unsafe, execution_name)?;
+    let tags = string_map(object, "tags", MAX_TAGS)?;
+    if let Some(reserved) = tags.keys().find(|k| k.starts_with(RESERVED_TAG_PREFIX)) {
+        return Err(TaskError::invalid(
+            format!("tags.{reserved}"),
+            format!("tag keys starting with {RESERVED_TAG_PREFIX:?} are set by stackgate itself"),
+        ));
+    }
 
     Ok(Deployment {
         environment_name,
         stack_name,
         source: template_source(object)?,
         parameters: string_map(object, "parameters", MAX_PARAMETERS)?,
-        tags: string_map(object, "tags", MAX_TAGS)?,
+        tags,
         capabilities: capabilities(object)?,
-        on_unsafe: on_unsafe(object)?,
+        on_unsafe,
         blue_green_stack_name,
         approval_timeout_seconds: approval_timeout(object)?,
+        requested_by: requested_by(object)?,
     })
 }
 
@@ -593,6 +663,60 @@ mod tests {
         assert_eq!(d.parameters["Flag"], "true");
         assert_eq!(d.capabilities, vec!["CAPABILITY_IAM"]);
         assert_eq!(d.on_unsafe, OnUnsafe::BlueGreen);
+    }
+
+    #[test]
+    fn the_blue_green_length_rule_applies_only_to_blue_green_and_names_the_real_constraint() {
+        let name = "a".repeat(119);
+        let plain = json!({"environmentName":"dev","stackName": name,"templateUrl":"https://x/y"});
+        assert_eq!(parse_deployment(&plain, "e").unwrap().stack_name.len(), 123);
+        let mut blue_green = plain.clone();
+        blue_green["onUnsafe"] = json!("blueGreen");
+        match parse_deployment(&blue_green, "e") {
+            Err(TaskError::InvalidInput { field, message }) => {
+                assert_eq!(field, "stackName");
+                assert!(
+                    message.contains("blue/green") && message.contains("at most 118"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        blue_green["blueGreenSuffix"] = json!("x".repeat(20));
+        assert_eq!(
+            field_of(parse_deployment(&blue_green, "e")),
+            "blueGreenSuffix"
+        );
+        let mut bad_suffix = plain;
+        bad_suffix["blueGreenSuffix"] = json!("a_b");
+        assert_eq!(
+            field_of(parse_deployment(&bad_suffix, "e")),
+            "blueGreenSuffix"
+        );
+    }
+
+    #[test]
+    fn stackgate_tags_and_who_asked_cannot_be_forged_into_odd_shapes() {
+        let reserved = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                              "tags": {"stackgate:managed": "true"}});
+        assert_eq!(
+            field_of(parse_deployment(&reserved, "e")),
+            "tags.stackgate:managed"
+        );
+        let who = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                         "requestedBy": "apiKey:k1"});
+        assert_eq!(
+            parse_deployment(&who, "e").unwrap().requested_by,
+            "apiKey:k1"
+        );
+        let control = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                             "requestedBy": "a\nb"});
+        assert_eq!(field_of(parse_deployment(&control, "e")), "requestedBy");
+        let none = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y"});
+        assert_eq!(
+            parse_deployment(&none, "e").unwrap().requested_by,
+            NOT_RECORDED
+        );
     }
 
     #[test]

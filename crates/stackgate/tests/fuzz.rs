@@ -75,6 +75,14 @@ impl Aws {
         clients
     }
 
+    fn deps(&self) -> create_change_set::Deps {
+        create_change_set::Deps {
+            clients: self.clients(),
+            guardrails: guardrails(),
+            sensitive: Default::default(),
+        }
+    }
+
     fn approvals(&self) -> ApprovalClients {
         ApprovalClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
@@ -89,6 +97,18 @@ impl Aws {
             base_url: Some("https://api.example/v1".into()),
         }
     }
+}
+
+/// The rules the sample events are written for (the local stack's), so that valid samples reach AWS.
+fn guardrails() -> stackgate::guardrails::Guardrails {
+    stackgate::guardrails::Guardrails::new(
+        vec!["api".into(), "demo".into(), "prod".into(), "dev".into()],
+        vec!["stackgate-local-artifacts".into(), "templates".into()],
+        Some("stackgate-local-artifacts".into()),
+        vec!["localhost:4566".into()],
+        vec![],
+    )
+    .unwrap()
 }
 
 /// Names the sample events use, so that random objects often hit real fields.
@@ -406,16 +426,16 @@ fn event(payload: Value) -> LambdaEvent<Value> {
 #[test]
 fn check_stack_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["check-stack.json"], |aws, input| {
-        let clients = aws.clients();
-        async move { check_stack::handle(&clients, event(input)).await }
+        let deps = aws.deps();
+        async move { check_stack::handle(&deps, event(input)).await }
     });
 }
 
 #[test]
 fn create_change_set_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["create-change-set.json"], |aws, input| {
-        let clients = aws.clients();
-        async move { create_change_set::handle(&clients, event(input)).await }
+        let deps = aws.deps();
+        async move { create_change_set::handle(&deps, event(input)).await }
     });
 }
 
@@ -763,9 +783,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                     "arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into(),
                 ),
                 config: stackgate::api::ApiConfig {
-                    managed_environments: vec!["prod".into(), "dev".into()],
-                    allowed_template_buckets: vec!["templates".into()],
-                    path_style_hosts: vec![],
+                    guardrails: guardrails(),
                     max_body_bytes: 64 * 1024,
                 },
             };

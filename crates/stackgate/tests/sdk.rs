@@ -17,7 +17,7 @@ use aws_sdk_cloudformation::operation::describe_stacks::{
 use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
 use aws_sdk_cloudformation::types::{
     Change, ChangeAction, ChangeSetStatus, ChangeType, Replacement, ResourceChange, ResourceStatus,
-    Stack, StackEvent, StackStatus,
+    Stack, StackEvent, StackStatus, Tag,
 };
 use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -28,6 +28,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use stackgate::aws::{cloudformation, Clients, Settings};
+use stackgate::guardrails::Guardrails;
 use stackgate::tasks::{check_stack, create_change_set, inspect_change_set, wait_stack};
 use stackgate::TaskError;
 
@@ -66,6 +67,22 @@ fn clients(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> Clients {
     }
 }
 
+/// The plan's dependencies: the mocked clients and the rules the test inputs are written for.
+fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
+    create_change_set::Deps {
+        clients: clients(cfn_rules, s3_rules),
+        guardrails: Guardrails::new(
+            vec!["prod".into()],
+            vec!["templates".into()],
+            Some("artifacts".into()),
+            vec![],
+            vec![],
+        )
+        .unwrap(),
+        sensitive: Default::default(),
+    }
+}
+
 fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
@@ -78,6 +95,18 @@ fn stack(status: StackStatus) -> DescribeStacksOutput {
                 .stack_id(STACK_ID)
                 .stack_status(status)
                 .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                .tags(
+                    Tag::builder()
+                        .key("stackgate:managed")
+                        .value("true")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("stackgate:environment")
+                        .value("prod")
+                        .build(),
+                )
                 .build(),
         )
         .build()
@@ -164,7 +193,7 @@ async fn only_the_does_not_exist_validation_error_means_missing() {
 // --- check-stack ----------------------------------------------------------------------------------
 
 fn check_input() -> Value {
-    json!({"request": {"environmentName": "prod", "stackName": "app", "templateUrl": "https://b.s3.amazonaws.com/t.yaml"},
+    json!({"request": {"environmentName": "prod", "stackName": "app", "templateUrl": "https://templates.s3.amazonaws.com/t.yaml"},
            "executionName": "exec-1"})
 }
 
@@ -178,7 +207,7 @@ async fn check_stack_decides_from_the_status() {
     for (status, action, change_set_type) in cases {
         let rule =
             mock!(CloudFormation::describe_stacks).then_output(move || stack(status.clone()));
-        let out = check_stack::handle(&clients(&[&rule], &[]), event(check_input()))
+        let out = check_stack::handle(&deps(&[&rule], &[]), event(check_input()))
             .await
             .unwrap();
         assert_eq!(out["stack"]["action"], action);
@@ -191,7 +220,7 @@ async fn check_stack_decides_from_the_status() {
 async fn check_stack_fails_fast_on_a_busy_stack() {
     let rule =
         mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::UpdateInProgress));
-    let err = check_stack::handle(&clients(&[&rule], &[]), event(check_input()))
+    let err = check_stack::handle(&deps(&[&rule], &[]), event(check_input()))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "StackBusy");
@@ -203,7 +232,7 @@ async fn an_empty_stack_in_review_is_recreated_but_not_one_with_resources() {
         mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
     let empty = mock!(CloudFormation::list_stack_resources)
         .then_output(|| ListStackResourcesOutput::builder().build());
-    let out = check_stack::handle(&clients(&[&review, &empty], &[]), event(check_input()))
+    let out = check_stack::handle(&deps(&[&review, &empty], &[]), event(check_input()))
         .await
         .unwrap();
     assert_eq!(out["stack"]["action"], "RECREATE");
@@ -217,7 +246,7 @@ async fn an_empty_stack_in_review_is_recreated_but_not_one_with_resources() {
             )
             .build()
     });
-    let err = check_stack::handle(&clients(&[&review, &full], &[]), event(check_input()))
+    let err = check_stack::handle(&deps(&[&review, &full], &[]), event(check_input()))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "StackNeedsAttention");
@@ -228,7 +257,7 @@ async fn check_stack_rejects_bad_input_before_calling_aws() {
     let rule =
         mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::CreateComplete));
     let bad = json!({"request": {"environmentName": "prod", "stackName": "bad name"}, "executionName": "e"});
-    let err = check_stack::handle(&clients(&[&rule], &[]), event(bad))
+    let err = check_stack::handle(&deps(&[&rule], &[]), event(bad))
         .await
         .unwrap_err();
     assert!(
@@ -237,7 +266,7 @@ async fn check_stack_rejects_bad_input_before_calling_aws() {
     );
     assert_eq!(rule.num_calls(), 0);
     let err = check_stack::handle(
-        &clients(&[&rule], &[]),
+        &deps(&[&rule], &[]),
         event(json!({"request": 3, "executionName": "e"})),
     )
     .await
@@ -341,7 +370,7 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
         .build();
     let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
     let out = create_change_set::handle(
-        &clients(&[&exists, &create, &describe, &delete], &[&get]),
+        &deps(&[&exists, &create, &describe, &delete], &[&get]),
         event(create_input()),
     )
     .await
@@ -374,7 +403,7 @@ async fn a_failed_change_set_names_its_reason_and_a_retry_reuses_the_existing_on
     });
     let missing = stack_is(None);
     let err = create_change_set::handle(
-        &clients(&[&missing, &exists, &describe], &[&get]),
+        &deps(&[&missing, &exists, &describe], &[&get]),
         event(create_input()),
     )
     .await
@@ -391,10 +420,10 @@ async fn a_change_set_still_pending_at_the_end_of_the_budget_hands_back_to_the_s
     let describe = mock!(CloudFormation::describe_change_set)
         .then_output(|| change_set_status(ChangeSetStatus::CreateInProgress, None));
     let missing = stack_is(None);
-    let mut clients = clients(&[&missing, &create, &describe], &[&get]);
-    clients.settings.wait_budget = Duration::from_millis(50);
-    clients.settings.poll_interval = Duration::from_millis(10);
-    let err = create_change_set::handle(&clients, event(create_input()))
+    let mut deps = deps(&[&missing, &create, &describe], &[&get]);
+    deps.clients.settings.wait_budget = Duration::from_millis(50);
+    deps.clients.settings.poll_interval = Duration::from_millis(10);
+    let err = create_change_set::handle(&deps, event(create_input()))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "ChangeSetPending");
@@ -423,7 +452,7 @@ async fn a_template_above_the_inline_limit_is_staged_and_passed_by_url() {
         .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
     let missing = stack_is(None);
     let out = create_change_set::handle(
-        &clients(&[&missing, &create, &describe], &[&get, &put]),
+        &deps(&[&missing, &create, &describe], &[&get, &put]),
         event(create_input()),
     )
     .await
@@ -447,12 +476,10 @@ async fn a_zip_without_the_template_is_a_clear_error() {
     let create = mock!(CloudFormation::create_change_set)
         .then_output(|| CreateChangeSetOutput::builder().build());
     let missing = stack_is(None);
-    let err = create_change_set::handle(
-        &clients(&[&missing, &create], &[&get]),
-        event(create_input()),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        create_change_set::handle(&deps(&[&missing, &create], &[&get]), event(create_input()))
+            .await
+            .unwrap_err();
     assert_eq!(err.error_type(), "InvalidTemplate");
     assert!(err.to_string().contains("infra/t.yaml"), "{err}");
     assert_eq!(create.num_calls(), 0);
@@ -508,7 +535,7 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 .build()
         });
     let clients = clients(&[&first_page, &second_page, &nested], &[]);
-    let out = inspect_change_set::inspect(&clients, STACK, "cs")
+    let out = inspect_change_set::inspect(&clients, &Default::default(), STACK, "cs")
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -537,9 +564,10 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out = inspect_change_set::inspect(&clients(&[&rule], &[]), STACK, "cs")
-        .await
-        .unwrap();
+    let out =
+        inspect_change_set::inspect(&clients(&[&rule], &[]), &Default::default(), STACK, "cs")
+            .await
+            .unwrap();
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
 }
 
@@ -567,7 +595,7 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
     let (get, exists, create, describe) = unsafe_change_set();
     let delete = deleted();
     let err = create_change_set::handle(
-        &clients(&[&exists, &create, &describe, &delete], &[&get]),
+        &deps(&[&exists, &create, &describe, &delete], &[&get]),
         event(plan_input("fail")),
     )
     .await
@@ -587,7 +615,7 @@ async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
         let (get, exists, create, describe) = unsafe_change_set();
         let delete = deleted();
         let out = create_change_set::handle(
-            &clients(&[&exists, &create, &describe, &delete], &[&get]),
+            &deps(&[&exists, &create, &describe, &delete], &[&get]),
             event(plan_input(on_unsafe)),
         )
         .await
@@ -613,7 +641,7 @@ async fn a_stack_that_never_came_up_is_reported_unusable_and_nothing_is_created(
         )
     });
     let out = create_change_set::handle(
-        &clients(&[&failed, &create, &not_ours], &[&get]),
+        &deps(&[&failed, &create, &not_ours], &[&get]),
         event(create_input()),
     )
     .await
@@ -625,12 +653,10 @@ async fn a_stack_that_never_came_up_is_reported_unusable_and_nothing_is_created(
     // A second planning pass carries the first plan in its state: it is not part of the request.
     let mut again = create_input();
     again["request"]["plan"] = out.clone();
-    let out = create_change_set::handle(
-        &clients(&[&failed, &create, &not_ours], &[&get]),
-        event(again),
-    )
-    .await
-    .unwrap();
+    let out =
+        create_change_set::handle(&deps(&[&failed, &create, &not_ours], &[&get]), event(again))
+            .await
+            .unwrap();
     assert_eq!(out["status"], "STACK_UNUSABLE");
 }
 
@@ -649,7 +675,7 @@ async fn a_retried_plan_keeps_waiting_on_its_own_create_change_set() {
     let ours = mock!(CloudFormation::describe_change_set)
         .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
     let out = create_change_set::handle(
-        &clients(&[&review, &empty, &create, &ours], &[&get]),
+        &deps(&[&review, &empty, &create, &ours], &[&get]),
         event(create_input()),
     )
     .await

@@ -10,7 +10,7 @@ use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEvent
 use aws_sdk_cloudformation::operation::describe_stacks::{
     DescribeStacksError, DescribeStacksOutput,
 };
-use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackStatus};
+use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackStatus, Tag};
 use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
@@ -23,6 +23,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use stackgate::api::ApiConfig;
+use stackgate::guardrails::Guardrails;
 use stackgate::tasks::stacks_api::{handle, ApiClients};
 
 const DEPLOY: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
@@ -43,12 +44,15 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> ApiClients {
         delete_machine_arn: DELETE.into(),
         vending_machine_arn: None,
         config: ApiConfig {
-            managed_environments: vec!["dev".into(), "prod".into()],
-            allowed_template_buckets: vec!["templates".into()],
-            path_style_hosts: vec![],
+            guardrails: guardrails(&["dev", "prod"], &["templates"], &[]),
             max_body_bytes: 64 * 1024,
         },
     }
+}
+
+fn guardrails(environments: &[&str], buckets: &[&str], hosts: &[&str]) -> Guardrails {
+    let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    Guardrails::new(list(environments), list(buckets), None, list(hosts), vec![]).unwrap()
 }
 
 fn request(method: &str, path: &str, body: Option<Value>, key: Option<&str>) -> Request {
@@ -83,6 +87,14 @@ async fn call(
 
 fn create_body() -> Value {
     json!({"environmentName": "prod", "stackName": "app", "templateUrl": "https://templates.s3.amazonaws.com/app.yaml"})
+}
+
+/// The workflow input the API starts for `create_body()`: the body and who asked (no API Gateway
+/// context in these requests, so "anonymous").
+fn started_input() -> Value {
+    let mut input = create_body();
+    input["requestedBy"] = json!("anonymous");
+    input
 }
 
 fn started() -> StartExecutionOutput {
@@ -188,7 +200,7 @@ async fn the_same_idempotency_key_returns_the_same_execution_and_never_a_second(
         )
     });
     let same_input =
-        mock!(Sfn::describe_execution).then_output(|| described(&create_body().to_string()));
+        mock!(Sfn::describe_execution).then_output(|| described(&started_input().to_string()));
     let clients_replay = clients(&[&exists, &same_input], &[]);
     let (status, replay, _) = call(
         &clients_replay,
@@ -254,17 +266,89 @@ async fn invalid_requests_never_reach_step_functions() {
 }
 
 fn stack(status: StackStatus, protected: bool) -> DescribeStacksOutput {
+    stack_in("prod", status, protected)
+}
+
+/// A stack stackgate made for `environment`.
+fn stack_in(environment: &str, status: StackStatus, protected: bool) -> DescribeStacksOutput {
     DescribeStacksOutput::builder()
         .stacks(
             Stack::builder()
-                .stack_name("prod-app")
+                .stack_name(format!("{environment}-app"))
                 .stack_id(STACK_ID)
                 .stack_status(status)
                 .enable_termination_protection(protected)
                 .creation_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                .tags(
+                    Tag::builder()
+                        .key("stackgate:managed")
+                        .value("true")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("stackgate:environment")
+                        .value(environment)
+                        .build(),
+                )
                 .build(),
         )
         .build()
+}
+
+/// A stack of a managed environment's name that stackgate did not make (no tags), or made for
+/// another environment.
+fn foreign_stack(tags: &[(&str, &str)]) -> DescribeStacksOutput {
+    let mut stack = Stack::builder()
+        .stack_name("prod-app")
+        .stack_id(STACK_ID)
+        .stack_status(StackStatus::CreateComplete)
+        .creation_time(aws_smithy_types::DateTime::from_secs(1_700_000_000));
+    for (key, value) in tags {
+        stack = stack.tags(Tag::builder().key(*key).value(*value).build());
+    }
+    DescribeStacksOutput::builder()
+        .stacks(stack.build())
+        .build()
+}
+
+#[tokio::test]
+async fn stacks_stackgate_did_not_make_are_404_for_reads_and_deletes() {
+    for tags in [
+        &[][..],
+        &[
+            ("stackgate:managed", "false"),
+            ("stackgate:environment", "prod"),
+        ][..],
+        &[
+            ("stackgate:managed", "true"),
+            ("stackgate:environment", "dev"),
+        ][..],
+        &[("stackgate:environment", "prod")][..],
+    ] {
+        let owned: Vec<(String, String)> = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let describe = mock!(CloudFormation::describe_stacks).then_output(move || {
+            let borrowed: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            foreign_stack(&borrowed)
+        });
+        let start = mock!(Sfn::start_execution).then_output(started);
+        let clients = clients(&[&start], &[&describe]);
+        for (method, path) in [
+            ("GET", "/stacks/prod-app"),
+            ("GET", "/state/prod-app"),
+            ("DELETE", "/stacks/prod-app"),
+        ] {
+            let (status, body, _) = call(&clients, request(method, path, None, None)).await;
+            assert_eq!(status, 404, "{method} {path} with tags {tags:?}: {body}");
+        }
+        assert_eq!(start.num_calls(), 0, "no delete was started");
+    }
 }
 
 fn event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> StackEvent {
@@ -395,6 +479,7 @@ async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
                 .state_machine_arn(DEPLOY)
                 .status(ExecutionStatus::Failed)
                 .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .input(r#"{"stackName":"app","requestedBy":"anonymous"}"#)
                 .error("UnsafeChangeSet")
                 .cause("Refused change set: - Topic (AWS::SNS::Topic)")
                 .build()
@@ -434,6 +519,25 @@ async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
         json!(["PlanChangeSet", "DiscardUnsafeChangeSet"])
     );
     assert!(body["cause"].as_str().unwrap().contains("Topic"));
+
+    // Another caller's execution does not exist for this one, even under its exact name.
+    let others = mock!(Sfn::describe_execution).then_output(|| {
+        DescribeExecutionOutput::builder()
+            .execution_arn("arn")
+            .state_machine_arn(DEPLOY)
+            .status(ExecutionStatus::Succeeded)
+            .start_date(aws_smithy_types::DateTime::from_secs(0))
+            .input(r#"{"stackName":"app","requestedBy":"apiKey:someone-else"}"#)
+            .build()
+            .unwrap()
+    });
+    let clients = self::clients(&[&others], &[]);
+    let (status, body, _) = call(
+        &clients,
+        request("GET", "/executions/deploy-k1", None, None),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
 
     let unknown = mock!(Sfn::describe_execution).then_error(|| {
         DescribeExecutionError::ExecutionDoesNotExist(
@@ -529,7 +633,7 @@ async fn the_api_answers_202_only_for_a_started_execution() {
             let other_input =
                 mock!(Sfn::describe_execution).then_output(|| described(r#"{"other":"request"}"#));
             let describe_stack = mock!(CloudFormation::describe_stacks)
-                .then_output(|| stack(StackStatus::UpdateComplete, false));
+                .then_output(|| stack_in("api", StackStatus::UpdateComplete, false));
             let history = mock!(Sfn::get_execution_history).then_output(|| {
                 GetExecutionHistoryOutput::builder()
                     .set_events(Some(Vec::new()))
@@ -544,9 +648,11 @@ async fn the_api_answers_202_only_for_a_started_execution() {
             );
             clients.vending_machine_arn =
                 Some("arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into());
-            clients.config.managed_environments = vec!["api".into()];
-            clients.config.allowed_template_buckets = vec!["stackgate-local-artifacts".into()];
-            clients.config.path_style_hosts = vec!["localhost:4566".into()];
+            clients.config.guardrails = guardrails(
+                &["api"],
+                &["stackgate-local-artifacts"],
+                &["localhost:4566"],
+            );
             let response = handle(&clients, request).await.unwrap();
             let status = response.status().as_u16();
             let name = sample.file_name().unwrap().to_string_lossy();
@@ -582,4 +688,78 @@ async fn the_api_answers_202_only_for_a_started_execution() {
                "test": "stacks_api::the_api_answers_202_only_for_a_started_execution",
                "cases": samples.len() * 5}),
     );
+}
+
+/// The request as API Gateway hands it over for a caller with this API key.
+fn as_caller(request: Request, api_key_id: &str) -> Request {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.identity.api_key_id = Some(api_key_id.into());
+    request.with_request_context(RequestContext::ApiGatewayV1(context))
+}
+
+#[tokio::test]
+async fn one_callers_idempotency_key_is_never_anothers_execution() {
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let clients = clients(&[&start], &[]);
+    let post = |caller: &str| {
+        as_caller(
+            request("POST", "/stacks", Some(create_body()), Some("order-42")),
+            caller,
+        )
+    };
+    let (status, a, _) = call(&clients, post("key-a")).await;
+    assert_eq!(status, 202, "{a}");
+    let (status, b, _) = call(&clients, post("key-b")).await;
+    assert_eq!(status, 202, "{b}");
+    assert_ne!(
+        a["executionId"], b["executionId"],
+        "the same key from another caller names another execution"
+    );
+
+    // Even knowing the name, another caller reads nothing.
+    let id = a["executionId"].as_str().unwrap().to_string();
+    let describe = mock!(Sfn::describe_execution)
+        .then_output(|| described(r#"{"stackName":"app","requestedBy":"apiKey:key-a"}"#));
+    let history = mock!(Sfn::get_execution_history)
+        .then_output(|| {
+            GetExecutionHistoryOutput::builder()
+                .set_events(Some(Vec::new()))
+                .build()
+                .unwrap()
+        });
+    let clients = self::clients(&[&describe, &history], &[]);
+    let read = |caller: &str| {
+        as_caller(
+            request("GET", &format!("/executions/{id}"), None, None),
+            caller,
+        )
+    };
+    assert_eq!(call(&clients, read("key-b")).await.0, 404);
+    let (status, body, _) = call(&clients, read("key-a")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_that_cannot_be_read_is_refused_not_ignored() {
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let clients = clients(&[&start], &[]);
+    let mut request = request("POST", "/stacks", Some(create_body()), None);
+    request.headers_mut().insert(
+        "idempotency-key",
+        lambda_http::http::HeaderValue::from_bytes("clé-42".as_bytes()).unwrap(),
+    );
+    let (status, body, _) = call(&clients, request).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("Idempotency-Key")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("clé"),
+        "the value is not echoed: {body}"
+    );
+    assert_eq!(start.num_calls(), 0);
 }

@@ -25,6 +25,7 @@ pub struct StackSummary {
     pub termination_protection: bool,
     /// Last update (or creation) time, RFC 3339.
     pub last_updated: Option<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// DescribeStacks for one stack; `None` only for CloudFormation's "does not exist".
@@ -59,6 +60,11 @@ pub async fn describe_stack(
                 t.fmt(aws_sdk_cloudformation::primitives::DateTimeFormat::DateTime)
                     .ok()
             }),
+        tags: found
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
     }))
 }
 
@@ -269,6 +275,13 @@ pub async fn all_changes(
                     resource_type: resource.resource_type().unwrap_or_default().to_string(),
                     replacement: resource.replacement().map(|r| r.as_str().to_string()),
                     nested_path: path.clone(),
+                    changed_properties: resource
+                        .details()
+                        .iter()
+                        .filter_map(|d| d.target())
+                        .filter(|t| t.attribute().map(|a| a.as_str()) == Some("Properties"))
+                        .filter_map(|t| t.name().map(str::to_string))
+                        .collect(),
                 });
             }
             match output.next_token() {

@@ -7,8 +7,10 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::create_change_set::Deps;
 use super::{parse_input, to_output};
-use crate::aws::{cloudformation, Clients};
+use crate::aws::cloudformation;
+use crate::guardrails::is_managed;
 use crate::lifecycle::{decide, Blocked, StackAction, StackState};
 use crate::request::{parse_deployment, Deployment};
 use crate::TaskError;
@@ -39,22 +41,38 @@ pub struct StackFacts {
     pub stack_id: Option<String>,
     pub status: Option<String>,
     pub outputs: BTreeMap<String, String>,
+    /// The stack carries stackgate's tags for its environment (false when there is no stack).
+    pub managed: bool,
 }
 
-pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let input: Input = parse_input(event.payload)?;
-    let output = check(clients, &input.request, &input.execution_name).await?;
+    let output = check(deps, &input.request, &input.execution_name).await?;
     to_output(&output)
 }
 
+/// Validates the request against the input contract and the operator's guardrails, then reads the
+/// stack. A stack stackgate did not make is refused, except an empty one under review, which the
+/// plan decides on (it may be this execution's own first change set).
 pub async fn check(
-    clients: &Clients,
+    deps: &Deps,
     request: &Value,
     execution_name: &str,
 ) -> Result<Output, TaskError> {
     let deployment = parse_deployment(request, execution_name)?;
+    deps.guardrails.authorize(&deployment)?;
+    let clients = &deps.clients;
     let name = deployment.stack_name.clone();
     let summary = cloudformation::describe_stack(&clients.cloudformation, &name).await?;
+    let managed = summary
+        .as_ref()
+        .is_some_and(|s| is_managed(&s.tags, &deployment.environment_name));
+    if summary
+        .as_ref()
+        .is_some_and(|s| !managed && s.status != "REVIEW_IN_PROGRESS")
+    {
+        return Err(TaskError::StackNotManaged { stack: name });
+    }
     let has_resources = match &summary {
         Some(s) if s.status == "REVIEW_IN_PROGRESS" => {
             cloudformation::has_resources(&clients.cloudformation, &name).await?
@@ -92,6 +110,7 @@ pub async fn check(
             stack_id: summary.as_ref().map(|s| s.stack_id.clone()),
             status,
             outputs: summary.map(|s| s.outputs).unwrap_or_default(),
+            managed,
         },
         deployment,
     })

@@ -19,11 +19,33 @@ use sha2::{Digest, Sha256};
 
 use super::{check_stack, inspect_change_set, parse_input, to_output, wait_budget};
 use crate::aws::{cloudformation, s3, Clients};
+use crate::guardrails::{with_managed_tags, Guardrails};
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
 use crate::request::{Deployment, TemplateSource};
+use crate::sensitive::SensitiveTypes;
 use crate::template::{self, Delivery};
 use crate::TaskError;
+
+/// What the plan needs, read once per process: the SDK clients and the operator's rules.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub clients: Clients,
+    pub guardrails: Guardrails,
+    pub sensitive: SensitiveTypes,
+}
+
+impl Deps {
+    /// A misconfigured guardrail (say, overlapping environments) stops the function at start-up,
+    /// named by its setting.
+    pub async fn from_env() -> Result<Self, TaskError> {
+        Ok(Deps {
+            clients: Clients::from_env().await,
+            guardrails: Guardrails::from_env()?,
+            sensitive: SensitiveTypes::from_env(),
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,28 +121,25 @@ pub fn means_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
-pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
     let output = plan(
-        clients,
+        deps,
         &input,
-        wait_budget(clients.settings.wait_budget, deadline),
+        wait_budget(deps.clients.settings.wait_budget, deadline),
     )
     .await?;
     to_output(&output)
 }
 
-async fn plan(
-    clients: &Clients,
-    input: &Input,
-    budget: std::time::Duration,
-) -> Result<Plan, TaskError> {
+async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result<Plan, TaskError> {
+    let clients = &deps.clients;
     let mut request = input.request.clone();
     if let Value::Object(object) = &mut request {
         object.remove(PLAN_KEY);
     }
-    let mut check = check_stack::check(clients, &request, &input.execution_name).await?;
+    let mut check = check_stack::check(deps, &request, &input.execution_name).await?;
     let name = change_set_name(&input.execution_name, input.target);
     if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
         // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
@@ -132,6 +151,12 @@ async fn plan(
         )
         .await?;
         if !ours {
+            // Only a stack stackgate made is deleted to be made again.
+            if !check.stack.managed {
+                return Err(TaskError::StackNotManaged {
+                    stack: check.stack.stack_name,
+                });
+            }
             return Ok(Plan {
                 status: PlanStatus::StackUnusable,
                 check,
@@ -168,6 +193,7 @@ async fn plan(
     }
     let inspection = match inspect_change_set::inspect(
         clients,
+        &deps.sensitive,
         &change_set.stack_name,
         &change_set.change_set_name,
     )
@@ -181,8 +207,13 @@ async fn plan(
         }
     };
     let blue_green = input.target == Target::BlueGreen;
-    if disposition(inspection.verdict, check.deployment.on_unsafe, blue_green)
-        == Disposition::Refuse
+    let security_sensitive = inspection.security_sensitive_changes > 0;
+    if disposition(
+        inspection.verdict,
+        check.deployment.on_unsafe,
+        blue_green,
+        security_sensitive,
+    ) == Disposition::Refuse
     {
         discard().await?;
         tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, unsafe_changes = inspection.unsafe_changes, "unsafe change set refused and deleted");
@@ -283,6 +314,7 @@ async fn create_and_wait(
     }
 
     let description = format!("stackgate execution {execution_name}");
+    let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
     cloudformation::create_change_set(
         &clients.cloudformation,
         &cloudformation::ChangeSetRequest {
@@ -292,7 +324,7 @@ async fn create_and_wait(
             template_body,
             template_url: template_url.as_deref(),
             parameters: &deployment.parameters,
-            tags: &deployment.tags,
+            tags: &tags,
             capabilities: &deployment.capabilities,
             role_arn: clients.settings.cloudformation_role_arn.as_deref(),
             client_token: &name,

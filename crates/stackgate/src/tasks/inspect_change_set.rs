@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::aws::{cloudformation, Clients};
 use crate::policy::{judge, render_diff, JudgedChange, Verdict};
+use crate::sensitive::SensitiveTypes;
 use crate::TaskError;
 
 /// Changes listed in the output at most; unsafe ones come first, so none of them is cut before a safe one.
@@ -18,26 +19,30 @@ pub struct Output {
     pub changes: Vec<JudgedChange>,
     pub total_changes: usize,
     pub unsafe_changes: usize,
+    /// Changes that alter access; blue/green cannot route around them.
+    pub security_sensitive_changes: usize,
     /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
     pub summary: String,
 }
 
 pub async fn inspect(
     clients: &Clients,
+    sensitive: &SensitiveTypes,
     stack: &str,
     change_set: &str,
 ) -> Result<Output, TaskError> {
     let changes = cloudformation::all_changes(&clients.cloudformation, stack, change_set).await?;
-    let output = summarise(&changes);
+    let output = summarise(&changes, sensitive);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)
 }
 
-pub fn summarise(changes: &[crate::policy::ResourceChange]) -> Output {
-    let (verdict, mut judged) = judge(changes);
+pub fn summarise(changes: &[crate::policy::ResourceChange], sensitive: &SensitiveTypes) -> Output {
+    let (verdict, mut judged) = judge(changes, sensitive);
     judged.sort_by_key(|c| c.safe);
     let total_changes = judged.len();
     let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
+    let security_sensitive_changes = judged.iter().filter(|c| c.security_sensitive).count();
     let summary = render_diff(&judged[..total_changes.min(MAX_LISTED_CHANGES)]);
     judged.truncate(MAX_LISTED_CHANGES);
     Output {
@@ -45,6 +50,7 @@ pub fn summarise(changes: &[crate::policy::ResourceChange]) -> Output {
         changes: judged,
         total_changes,
         unsafe_changes,
+        security_sensitive_changes,
         summary,
     }
 }

@@ -93,6 +93,7 @@ async fn process(
 
 async fn workflow_input(
     clients: &PipelineClients,
+    job_id: &str,
     job: &CodePipelineJobEvent,
 ) -> Result<String, TaskError> {
     let data = &job.code_pipeline_job.data;
@@ -123,7 +124,13 @@ async fn workflow_input(
             location.object_key.as_deref()?,
         ))
     });
-    Ok(Value::Object(pipeline::with_revision(input, artifact)).to_string())
+    let mut input = pipeline::with_revision(input, artifact);
+    // Who asked is the pipeline's job, whatever the input file says.
+    input.insert(
+        "requestedBy".into(),
+        Value::String(format!("codepipeline job {job_id}")),
+    );
+    Ok(Value::Object(input).to_string())
 }
 
 async fn start(
@@ -131,7 +138,7 @@ async fn start(
     job_id: &str,
     job: &CodePipelineJobEvent,
 ) -> Result<Output, TaskError> {
-    let input = workflow_input(clients, job).await?;
+    let input = workflow_input(clients, job_id, job).await?;
     let name = pipeline::execution_name(job_id);
     let execution_arn =
         sfn::start_execution(&clients.sfn, &clients.state_machine_arn, &name, &input).await?;

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{self, ApiConfig, Endpoint, Problem};
 use crate::aws::{cloudformation, env_var, required_env, sfn};
+use crate::guardrails::is_managed;
 use crate::root_cause;
 use crate::TaskError;
 
@@ -35,13 +36,7 @@ impl ApiClients {
             delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
             vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
             config: ApiConfig {
-                managed_environments: api::split_list(&required_env("MANAGED_ENVIRONMENTS")?),
-                allowed_template_buckets: api::split_list(
-                    &env_var("ALLOWED_TEMPLATE_BUCKETS").unwrap_or_default(),
-                ),
-                path_style_hosts: api::split_list(
-                    &env_var("TEMPLATE_PATH_STYLE_HOSTS").unwrap_or_default(),
-                ),
+                guardrails: crate::guardrails::Guardrails::from_env()?,
                 max_body_bytes: env_var("MAX_BODY_BYTES")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(DEFAULT_MAX_BODY),
@@ -101,6 +96,38 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+fn idempotency_key(request: &Request) -> Result<Option<&str>, Problem> {
+    api::idempotency_key(
+        request
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.as_bytes()),
+    )
+}
+
+/// Who is asking, as API Gateway established it: the IAM principal when the API uses IAM auth,
+/// else the API key's id. Never read from the request body or a header the caller writes.
+fn caller(request: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let identity = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.identity.user_arn.clone().or_else(|| {
+            c.identity
+                .api_key_id
+                .as_ref()
+                .map(|k| format!("apiKey:{k}"))
+        }),
+        Some(RequestContext::ApiGatewayV2(c)) => c
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone()),
+        _ => None,
+    };
+    identity
+        .filter(|who| !who.is_empty())
+        .unwrap_or_else(|| "anonymous".to_string())
+}
+
 pub async fn handle(
     clients: &ApiClients,
     request: Request,
@@ -141,30 +168,21 @@ async fn dispatch(
             create(clients, request, converted, base).await
         }
         Endpoint::GetStack(name) | Endpoint::LegacyState(name) => stack_state(clients, &name).await,
+        Endpoint::GetExecution(id) => execution(clients, &id, &caller(request)).await,
         Endpoint::DeleteStack(name) => delete(clients, request, &name, base).await,
         Endpoint::LegacyDelete => {
             let name = api::legacy_name(&body()?)?;
             delete(clients, request, &name, base).await
         }
-        Endpoint::GetExecution(id) => execution(clients, &id).await,
         Endpoint::CreateAccount => {
+            let who = caller(request);
             let name = api::execution_name(
                 "vend",
-                header(request, "idempotency-key"),
+                idempotency_key(request)?,
                 &request_id(request),
-            )?;
-            let requested_by = request
-                .request_context_ref()
-                .and_then(|c| match c {
-                    lambda_http::request::RequestContext::ApiGatewayV1(c) => c
-                        .identity
-                        .api_key_id
-                        .clone()
-                        .or(c.identity.user_arn.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "stacks-api".to_string());
-            let input = api::account_request(body()?, &clients.config, &requested_by)?;
+                &who,
+            );
+            let input = api::account_request(body()?, &clients.config, &who)?;
             accept(clients, "vend", &name, &input, base).await
         }
     }
@@ -235,20 +253,32 @@ async fn create(
     body: Map<String, Value>,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
+    let who = caller(request);
     let name = api::execution_name(
         "deploy",
-        header(request, "idempotency-key"),
+        idempotency_key(request)?,
         &request_id(request),
-    )?;
-    let (input, _) = api::create_request(body, &clients.config, &name)?;
+        &who,
+    );
+    let (input, _) = api::create_request(body, &clients.config, &name, &who)?;
     accept(clients, "deploy", &name, &input, base).await
 }
 
-async fn stack_state(clients: &ApiClients, name: &str) -> Result<Response<Body>, Problem> {
-    api::managed_stack(name, &clients.config)?;
-    let stack = cloudformation::describe_stack(&clients.cloudformation, name)
+/// A stack stackgate made for a managed environment, or 404: a stack without stackgate's tags is
+/// treated as if it did not exist.
+async fn managed_stack(
+    clients: &ApiClients,
+    name: &str,
+) -> Result<cloudformation::StackSummary, Problem> {
+    let environment = api::managed_stack(name, &clients.config)?;
+    cloudformation::describe_stack(&clients.cloudformation, name)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no managed stack named {name:?}")))?;
+        .filter(|stack| is_managed(&stack.tags, environment))
+        .ok_or_else(|| Problem::not_found("no managed stack of that name"))
+}
+
+async fn stack_state(clients: &ApiClients, name: &str) -> Result<Response<Body>, Problem> {
+    let stack = managed_stack(clients, name).await?;
     let events = cloudformation::recent_events(&clients.cloudformation, &stack.stack_id).await?;
     let last_failure = root_cause::last_failure(&events, name).map(|c| {
         json!({"logicalResourceId": c.logical_resource_id, "resourceType": c.resource_type,
@@ -274,10 +304,7 @@ async fn delete(
     name: &str,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
-    api::managed_stack(name, &clients.config)?;
-    let stack = cloudformation::describe_stack(&clients.cloudformation, name)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no managed stack named {name:?}")))?;
+    let stack = managed_stack(clients, name).await?;
     if stack.termination_protection {
         return Err(Problem::conflict(format!(
             "stack {name} has termination protection; it is not deleted"
@@ -289,25 +316,33 @@ async fn delete(
             stack.status
         )));
     }
+    let who = caller(request);
     let execution = api::execution_name(
         "delete",
-        header(request, "idempotency-key"),
+        idempotency_key(request)?,
         &request_id(request),
-    )?;
-    let input = json!({"stackName": name, "stackId": stack.stack_id});
+        &who,
+    );
+    let input = json!({"stackName": name, "stackId": stack.stack_id, "requestedBy": who});
     accept(clients, "delete", &execution, &input, base).await
 }
 
-async fn execution(clients: &ApiClients, id: &str) -> Result<Response<Body>, Problem> {
+async fn execution(
+    clients: &ApiClients,
+    id: &str,
+    caller: &str,
+) -> Result<Response<Body>, Problem> {
     let kind = api::execution_kind(id)
         .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
     let machine = clients
         .machine(kind)
         .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
     let arn = sfn::execution_arn(machine, id);
+    // Another caller's execution does not exist for this one.
     let state = sfn::describe_if_exists(&clients.sfn, &arn)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
+        .filter(|state| api::may_read_execution(state.input.as_deref(), caller))
+        .ok_or_else(|| Problem::not_found("no execution of that id"))?;
     let states = sfn::states_entered(&clients.sfn, &arn).await?;
     let mut body = json!({
         "executionId": id,

@@ -1,0 +1,156 @@
+//! Helpers of the end-to-end tests on the local stack: running the safe-deploy workflow directly,
+//! calling the HTTP API, following executions. Each test file uses some of them.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use serde_json::Value;
+use stackgate_local::demo::{sample_template, upload_revision, ARTIFACT_BUCKET};
+use stackgate_local::deploy::state_machine_arn;
+use stackgate_local::execution::{self, Report};
+use stackgate_local::http::send;
+use stackgate_local::unique_name as unique;
+use stackgate_local::{api_url, endpoint, LocalClients};
+
+pub const TIMEOUT: Duration = Duration::from_secs(240);
+
+pub async fn clients() -> LocalClients {
+    LocalClients::connect(&endpoint()).await
+}
+
+pub async fn deploy(clients: &LocalClients, input: &Value) -> Report {
+    execution::run(
+        &clients.sfn,
+        &state_machine_arn("SafeDeployStateMachine"),
+        &unique("e2e-"),
+        input,
+        TIMEOUT,
+    )
+    .await
+    .expect("execution ran")
+}
+
+pub async fn deploy_revision(
+    clients: &LocalClients,
+    stack: &str,
+    template_file: &str,
+    extra: Value,
+) -> Report {
+    let key = format!("e2e/{}.zip", unique(""));
+    let mut input = upload_revision(
+        clients,
+        &key,
+        &sample_template(template_file).unwrap(),
+        "e2e",
+        stack,
+    )
+    .await
+    .unwrap();
+    if let (Value::Object(input), Value::Object(extra)) = (&mut input, extra) {
+        input.extend(extra);
+    }
+    deploy(clients, &input).await
+}
+
+pub async fn stack_status(clients: &LocalClients, stack: &str) -> Option<String> {
+    let described = clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()?;
+    described
+        .stacks()
+        .first()?
+        .stack_status()
+        .map(|s| s.as_str().to_string())
+}
+
+pub fn assert_failed_with(report: &Report, error: &str, cause_contains: &str) {
+    assert_eq!(report.status, "FAILED", "{report:?}");
+    assert_eq!(report.error.as_deref(), Some(error), "{report:?}");
+    let cause = report.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains(cause_contains),
+        "cause {cause:?} lacks {cause_contains:?}"
+    );
+    assert!(
+        report.entered("NotifyFailure"),
+        "every failure is notified: {:?}",
+        report.states
+    );
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn api(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> Reply {
+    let (status, headers, bytes) = send(
+        method,
+        &format!("{}{path}", api_url()),
+        headers,
+        body.into(),
+    )
+    .await
+    .expect("the API answered");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn api_json(method: Method, path: &str, body: &Value, key: Option<&str>) -> Reply {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(key) = key {
+        headers.push(("idempotency-key", key));
+    }
+    api(method, path, &headers, body.to_string()).await
+}
+
+/// Polls the status URL until the execution ends.
+pub async fn follow(status_url: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let reply = api(Method::GET, status_url, &[], Vec::new()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if reply.body["status"] != "RUNNING" {
+            return reply.body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "execution did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Uploads a sample template and returns its (path-style, local) URL.
+pub async fn template_url(clients: &LocalClients, file: &str) -> String {
+    let key = format!("api-e2e/{}/{file}", unique(""));
+    clients
+        .s3
+        .put_object()
+        .bucket(ARTIFACT_BUCKET)
+        .key(&key)
+        .body(sample_template(file).unwrap().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    // moto reads a TemplateURL path-style only when its host is "localhost".
+    format!(
+        "{}/{ARTIFACT_BUCKET}/{key}",
+        endpoint().replace("127.0.0.1", "localhost")
+    )
+}
