@@ -181,19 +181,15 @@ async fn stage_approval(
         .ok_or_else(|| {
             BenchError::Local("the functions' environment has no APPROVALS_TABLE".into())
         })?;
-    let secret = clients
-        .ssm
-        .get_parameter()
-        .name(stackgate_local::deploy::SIGNING_KEY_PARAMETER)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| BenchError::Local(format!("reading the signing key: {e}")))?
-        .parameter()
-        .and_then(|p| p.value())
-        .map(str::to_string)
-        .ok_or_else(|| BenchError::Local("the signing key parameter is empty".into()))?;
-    let key = SigningKey::new(&secret).map_err(|e| BenchError::Local(e.to_string()))?;
+    let (secret, version) = stackgate::aws::ssm::secure_string_version(
+        &clients.ssm,
+        stackgate_local::deploy::SIGNING_KEY_PARAMETER,
+    )
+    .await
+    .map_err(|e| BenchError::Local(format!("reading the signing key: {e}")))?
+    .ok_or_else(|| BenchError::Local("the signing key parameter is missing".into()))?;
+    let key = SigningKey::with_id(version.to_string(), &secret)
+        .map_err(|e| BenchError::Local(e.to_string()))?;
     let token = stackgate_local::unique_name("bench-task-token-");
     let id = approval::approval_id(&key, &token);
     let expires_at = approval::now() + 24 * 3600;
@@ -212,7 +208,14 @@ async fn stage_approval(
     stackgate::aws::dynamodb::put_approval(&clients.dynamodb, table, &stored, &token)
         .await
         .map_err(|e| BenchError::Local(format!("storing an approval: {e}")))?;
-    let signature = approval::link_signature(&key, &id, expires_at);
+    let recipient = stackgate_local::deploy::APPROVER;
+    let signature = approval::link_signature(
+        &key,
+        approval::LinkKind::Decision,
+        &id,
+        expires_at,
+        recipient,
+    );
     let expires_at = expires_at.to_string();
     event["path"] = Value::String(format!("/approvals/{id}"));
     if let Some(context) = event
@@ -222,8 +225,11 @@ async fn stage_approval(
         context.insert("path".into(), Value::String(format!("/v1/approvals/{id}")));
     }
     event["pathParameters"] = json!({"id": id});
-    event["queryStringParameters"] = json!({"exp": expires_at, "sig": signature});
-    event["multiValueQueryStringParameters"] = json!({"exp": [expires_at], "sig": [signature]});
+    let kid = key.id();
+    event["queryStringParameters"] =
+        json!({"exp": expires_at, "kid": kid, "to": recipient, "sig": signature});
+    event["multiValueQueryStringParameters"] =
+        json!({"exp": [expires_at], "kid": [kid], "to": [recipient], "sig": [signature]});
     Ok(())
 }
 

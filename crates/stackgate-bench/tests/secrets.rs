@@ -75,7 +75,23 @@ fn binary(function: &str) -> PathBuf {
 }
 
 /// Runs `function` once per event and checks its output and answers for every secret.
-async fn check(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>) -> ColdStart {
+async fn check(function: &str, events: Vec<Value>, secrets: Vec<Secret>) -> ColdStart {
+    let run = run_clean(function, events, secrets).await;
+    // Logging at TRACE is on: a silent run would prove nothing.
+    assert!(
+        run.output.lines().count() >= 5,
+        "{function} logged almost nothing:\n{}",
+        run.output
+    );
+    run
+}
+
+/// `check` for inputs a function may refuse without logging a line.
+async fn run_clean(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>) -> ColdStart {
+    // One function process at a time: two tests starting the same function would meet on the
+    // benchmark's Runtime API.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let credentials = credentials();
     let mut process = functions::process(function, binary(function), &environment(&credentials));
     if function == "activity-dispatcher" {
@@ -91,12 +107,6 @@ async fn check(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>) -> 
 }
 
 fn assert_clean(function: &str, run: &ColdStart, secrets: &[Secret]) {
-    // Logging at TRACE is on: a silent run would prove nothing.
-    assert!(
-        run.output.lines().count() >= 5,
-        "{function} logged almost nothing:\n{}",
-        run.output
-    );
     for secret in secrets {
         let answers = run
             .answers
@@ -164,20 +174,13 @@ async fn clients() -> LocalClients {
 }
 
 async fn signing_key(clients: &LocalClients) -> (SigningKey, Secret) {
-    let value = clients
-        .ssm
-        .get_parameter()
-        .name(SIGNING_KEY_PARAMETER)
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap()
-        .parameter()
-        .and_then(|p| p.value())
-        .unwrap()
-        .to_string();
+    let (value, version) =
+        stackgate::aws::ssm::secure_string_version(&clients.ssm, SIGNING_KEY_PARAMETER)
+            .await
+            .unwrap()
+            .unwrap();
     (
-        SigningKey::new(&value).unwrap(),
+        SigningKey::with_id(version.to_string(), &value).unwrap(),
         Secret {
             kind: "approval signing key",
             value,
@@ -236,7 +239,13 @@ fn link_signatures(key: &SigningKey, stored: &[(String, String, u64)]) -> Vec<Se
                 },
                 Secret {
                     kind: "approval link signature",
-                    value: approval::link_signature(key, id, *expires),
+                    value: approval::link_signature(
+                        key,
+                        approval::LinkKind::Decision,
+                        id,
+                        *expires,
+                        stackgate_local::deploy::APPROVER,
+                    ),
                 },
             ]
         })
@@ -322,7 +331,10 @@ async fn approval_api_never_logs_signatures_tokens_or_the_key() {
     stackgate::aws::dynamodb::put_approval(&clients.dynamodb, &table, &stored, &token.value)
         .await
         .unwrap();
-    let signature = approval::link_signature(&key, &id, expires_at);
+    let to = stackgate_local::deploy::APPROVER;
+    let signature =
+        approval::link_signature(&key, approval::LinkKind::Decision, &id, expires_at, to);
+    let kid = key.id().to_string();
     let forged = secret("forged link signature", "0123456789abcdefplanted");
     let link = |mut event: Value, sig: &str| {
         let path = event["path"]
@@ -332,13 +344,14 @@ async fn approval_api_never_logs_signatures_tokens_or_the_key() {
         event["path"] = json!(path);
         event["pathParameters"]["id"] = json!(id);
         if event["queryStringParameters"].is_object() {
-            event["queryStringParameters"] = json!({"exp": expires_at.to_string(), "sig": sig});
+            event["queryStringParameters"] =
+                json!({"exp": expires_at.to_string(), "kid": kid, "to": to, "sig": sig});
             event["multiValueQueryStringParameters"] =
-                json!({"exp": [expires_at.to_string()], "sig": [sig]});
+                json!({"exp": [expires_at.to_string()], "kid": [kid], "to": [to], "sig": [sig]});
         }
         if event["httpMethod"] == "POST" && event["body"].as_str().unwrap().contains("sig=") {
             event["body"] = json!(format!(
-                "exp={expires_at}&sig={sig}&decision=approve&approver=Ana&comment=ok"
+                "exp={expires_at}&kid={kid}&to=approver%40example.com&sig={sig}&decision=approve&comment=ok"
             ));
         }
         event
@@ -409,6 +422,101 @@ async fn no_function_logs_its_own_credentials() {
         }
         check(function, vec![event], Vec::new()).await;
     }
+}
+
+/// Variants of `value` in which one non-string value becomes a string holding a JSON object with
+/// the secret (as when a configuration is JSON-encoded twice: serde's type errors quote such a
+/// string, and an error is logged and returned), or one string becomes an object holding it.
+/// Strings that hold JSON (an HTTP body, an SNS message) are searched inside and encoded again.
+fn planted_variants(value: &Value, secret: &str, depth: usize) -> Vec<Value> {
+    let planted = Value::String(format!("{{\"db\": {{\"password\": \"{secret}\"}}}}"));
+    let replacements = |child: &Value| -> Vec<Value> {
+        match child {
+            Value::String(text) if depth < 6 => match serde_json::from_str::<Value>(text) {
+                Ok(inner @ Value::Object(_)) => planted_variants(&inner, secret, depth + 1)
+                    .into_iter()
+                    .map(|v| Value::String(v.to_string()))
+                    .collect(),
+                _ => vec![json!({"db": {"password": secret}})],
+            },
+            Value::String(_) => vec![json!({"db": {"password": secret}})],
+            Value::Null => Vec::new(),
+            Value::Object(_) | Value::Array(_) if depth < 6 => std::iter::once(planted.clone())
+                .chain(planted_variants(child, secret, depth + 1))
+                .collect(),
+            _ => vec![planted.clone()],
+        }
+    };
+    let mut variants = Vec::new();
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                for replacement in replacements(child) {
+                    let mut copy = value.clone();
+                    copy[key] = replacement;
+                    variants.push(copy);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                for replacement in replacements(child) {
+                    let mut copy = value.clone();
+                    copy[index] = replacement;
+                    variants.push(copy);
+                }
+            }
+        }
+        _ => {}
+    }
+    variants
+}
+
+/// Every function, given malformed input whose wrong-typed value is a JSON-encoded secret, refuses
+/// it without repeating the value: not in its logs (any level), not in its answer.
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn no_function_repeats_a_malformed_value() {
+    for (function, file) in [
+        ("create-change-set", "create-change-set.json"),
+        ("wait-stack", "wait-stack.json"),
+        ("health-check", "health-check.json"),
+        ("maintenance-mode", "maintenance-mode-suspend.json"),
+        ("provision-starter", "provision-starter.json"),
+        ("activity-dispatcher", "activity-dispatcher.json"),
+        ("pipeline-trigger", "pipeline-trigger-first.json"),
+        ("approval-emailer", "approval-emailer.json"),
+        ("approval-api", "approval-api/job-result.json"),
+        ("pre-provision", "pre-provision.json"),
+        ("stacks-api", "stacks-api/create.json"),
+    ] {
+        let planted = secret("a value in malformed input", "plantedMalformedValue");
+        let mut events = planted_variants(&sample(file), &planted.value, 0);
+        assert!(!events.is_empty(), "{function}: nothing to plant in {file}");
+        events.truncate(40);
+        let count = events.len();
+        let run = run_clean(function, events, vec![planted]).await;
+        assert_eq!(
+            run.answers.len(),
+            count,
+            "{function}: every variant answered"
+        );
+    }
+}
+
+#[test]
+fn malformed_variants_reach_inside_json_strings() {
+    let event = json!({"n": 1, "body": "{\"config\": {\"a\": true}}", "name": "x"});
+    let variants = planted_variants(&event, "S3cret", 0);
+    assert!(variants
+        .iter()
+        .any(|v| v["n"].as_str().is_some_and(|s| s.contains("S3cret"))));
+    assert!(variants
+        .iter()
+        .any(|v| v["body"].as_str().is_some_and(|b| b.contains("S3cret"))));
+    assert!(variants
+        .iter()
+        .any(|v| v["name"]["db"]["password"] == "S3cret"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use stackgate_local::demo::{
     executable_change_sets, sample_template, stack_resources, upload_revision,
 };
-use stackgate_local::deploy::state_machine_arn;
+use stackgate_local::deploy::{state_machine_arn, APPROVER};
 use stackgate_local::execution::{self, Report};
 use stackgate_local::http::{call, send};
 use stackgate_local::unique_name as unique;
@@ -101,10 +101,12 @@ async fn finish(clients: &LocalClients, arn: &str) -> Report {
         .unwrap()
 }
 
-/// POSTs the page's form: the link's exp and sig, a decision and who decides.
-async fn decide(link: &str, decision: &str, approver: &str) -> (u16, String) {
+/// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an
+/// attacker would (there is no such field: the link's recipient is who decides).
+async fn decide(link: &str, decision: &str, typed_in_name: &str) -> (u16, String) {
     let (url, query) = link.split_once('?').unwrap();
-    let form = format!("{query}&decision={decision}&approver={approver}&comment=from+the+e2e+test");
+    let form =
+        format!("{query}&decision={decision}&approver={typed_in_name}&comment=from+the+e2e+test");
     let (status, _, body) = send(
         Method::POST,
         url,
@@ -174,7 +176,11 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
 
     let (code, page) = decide(&link, "approve", "Ana").await;
     assert_eq!(code, 200, "{page}");
-    assert!(page.contains("Approved by Ana"), "{page}");
+    assert!(page.contains(&format!("Approved by {APPROVER}")), "{page}");
+    assert!(
+        !page.contains("Approved by Ana"),
+        "a typed-in name decides nothing: {page}"
+    );
     let approved = finish(&clients, &waiting).await;
     assert_eq!(approved.outcome(), Some("UPDATED"), "{approved:?}");
     assert!(approved.entered("IsApproved") && approved.entered("ExecuteChangeSet"));
@@ -231,7 +237,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
         .unwrap();
     let item = record.item().unwrap();
     assert_eq!(item["status"].as_s().unwrap(), "rejected");
-    assert_eq!(item["decidedBy"].as_s().unwrap(), "Bo");
+    assert_eq!(item["decidedBy"].as_s().unwrap(), APPROVER);
     assert!(
         rejected.entered("DiscardUnapprovedChangeSet") && !rejected.entered("ExecuteChangeSet")
     );
@@ -392,7 +398,7 @@ async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_th
             && d.output().unwrap_or_default().contains("SUCCEEDED"))));
     let output = report.output.clone().unwrap();
     assert_eq!(output["networkStackName"], network.as_str(), "{output}");
-    assert_eq!(output["approvedBy"], "Ana", "{output}");
+    assert_eq!(output["approvedBy"], APPROVER, "{output}");
     assert!(
         output["accountId"]
             .as_str()

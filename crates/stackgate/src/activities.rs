@@ -77,12 +77,13 @@ pub struct TaskInput {
 }
 
 pub fn parse_task_input(input: &str) -> Result<TaskInput, TaskError> {
-    let input: TaskInput = serde_json::from_str(input).map_err(|e| {
-        TaskError::invalid(
-            "activity input",
-            format!("expected {{\"taskName\", ...}}: {e}"),
-        )
-    })?;
+    let input: TaskInput =
+        crate::error::parse_json(input.as_bytes(), "activity input").map_err(|e| match e {
+            TaskError::InvalidInput { field, message } => {
+                TaskError::invalid(field, format!("{message}; expected {{\"taskName\", ...}}"))
+            }
+            other => other,
+        })?;
     if input.task_name.trim().is_empty() {
         return Err(TaskError::invalid("taskName", "must not be empty"));
     }
@@ -145,6 +146,8 @@ pub struct JobReport {
     pub cause: Option<String>,
     #[serde(default)]
     pub exp: Option<String>,
+    #[serde(default)]
+    pub kid: Option<String>,
     #[serde(default)]
     pub sig: Option<String>,
 }

@@ -202,10 +202,7 @@ pub fn parse_body(
             415,
             "unsupported-media-type",
             "Unsupported media type",
-            format!(
-                "send the body as application/json (got {:?})",
-                content_type.unwrap_or("none")
-            ),
+            "send the body as application/json",
         )
         .with_field("Content-Type"));
     }
@@ -214,7 +211,7 @@ pub fn parse_body(
         Ok(_) => Err(Problem::invalid("$", "the body must be a JSON object")),
         Err(e) => Err(Problem::invalid(
             "$",
-            format!("the body is not valid JSON: {e}"),
+            format!("the body {}", crate::error::describe_json_error(&e)),
         )),
     }
 }

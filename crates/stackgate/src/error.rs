@@ -91,3 +91,121 @@ impl From<TaskError> for Diagnostic {
         }
     }
 }
+
+/// serde's message without the offending value: "invalid type: string \"hunter2\", expected u64"
+/// becomes "invalid type: string, expected u64". Input values may be secrets (a password in a
+/// JSON-encoded string, a credential in a malformed event), and an error is logged and returned.
+/// Field names ("missing field `x`", "unknown field `x`") stay: they say where the problem is.
+pub fn redact_values(message: &str) -> String {
+    let (head, tail) = match message.find(", expected") {
+        Some(at) => message.split_at(at),
+        None => (message, ""),
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = head.strip_prefix(prefix) {
+            let kind = rest.split([' ', '`', '"']).next().unwrap_or_default();
+            return format!("{prefix}{kind}{tail}");
+        }
+    }
+    if head.starts_with("unknown variant") {
+        return format!("unknown variant{tail}");
+    }
+    if head.starts_with("missing field")
+        || head.starts_with("unknown field")
+        || head.starts_with("duplicate field")
+        || head.starts_with("invalid length")
+    {
+        return message.to_string();
+    }
+    // Anything else (a custom message) may hold a value: say only that the shape is wrong.
+    "does not have the expected shape".to_string()
+}
+
+/// What is wrong with JSON text, without quoting any of it.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {}, column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Io => "could not be read".to_string(),
+        Category::Syntax => format!("is not valid JSON (at {at})"),
+        Category::Eof => "ends before the JSON does".to_string(),
+        Category::Data => format!(
+            "{} (at {at})",
+            redact_values(&error.to_string().replace(
+                &format!(" at line {} column {}", error.line(), error.column()),
+                ""
+            ))
+        ),
+    }
+}
+
+/// Parses JSON text into `T`. A mistake is an `InvalidInput` naming the field's path under
+/// `context` (empty: the path alone) and the kind of problem, never the value.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &[u8],
+    context: &str,
+) -> Result<T, TaskError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (path.as_str(), context) {
+            ("." | "", "") => "$".to_string(),
+            ("." | "", context) => context.to_string(),
+            (path, "") => path.to_string(),
+            (path, context) => format!("{context}.{path}"),
+        };
+        TaskError::invalid(field, describe_json_error(e.inner()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_lose_their_values_but_keep_field_names() {
+        let cases = [
+            (
+                "invalid type: string \"hunter2\", expected a map",
+                "invalid type: string, expected a map",
+            ),
+            (
+                "invalid value: integer `1234`, expected u8",
+                "invalid value: integer, expected u8",
+            ),
+            (
+                "unknown variant `hunter2`, expected `fail` or `approve`",
+                "unknown variant, expected `fail` or `approve`",
+            ),
+            ("missing field `stackName`", "missing field `stackName`"),
+            (
+                "unknown field `stackname`, expected one of `stackName`",
+                "unknown field `stackname`, expected one of `stackName`",
+            ),
+            ("hunter2 is not allowed", "does not have the expected shape"),
+        ];
+        for (message, redacted) in cases {
+            assert_eq!(redact_values(message), redacted);
+        }
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Config {
+        db: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn a_json_encoded_secret_in_a_string_is_never_repeated() {
+        let message = r#"{"db": "{\"password\": \"hunter2\"}"}"#;
+        let error = parse_json::<Config>(message.as_bytes(), "applicationConfig").unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            matches!(&error, TaskError::InvalidInput { field, .. } if field == "applicationConfig.db"),
+            "{error:?}"
+        );
+        let syntax = parse_json::<Config>(b"{\"db\": hunter2}", "x").unwrap_err();
+        assert!(!syntax.to_string().contains("hunter2"), "{syntax}");
+    }
+}

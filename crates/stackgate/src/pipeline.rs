@@ -42,7 +42,10 @@ pub fn parse_user_parameters(raw: Option<&str>) -> Result<InputSource, TaskError
         .filter(|r| !r.is_empty())
         .ok_or_else(|| TaskError::invalid("UserParameters", format!("is empty; {EXPECTED}")))?;
     let value: Value = serde_json::from_str(raw).map_err(|e| {
-        TaskError::invalid("UserParameters", format!("is not JSON ({e}); {EXPECTED}"))
+        TaskError::invalid(
+            "UserParameters",
+            format!("{}; {EXPECTED}", crate::error::describe_json_error(&e)),
+        )
     })?;
     let Value::Object(object) = value else {
         return Err(TaskError::invalid(
@@ -95,7 +98,10 @@ pub fn parse_input_file(
         )),
         Err(e) => Err(TaskError::invalid(
             "stateMachineFile",
-            format!("s3://{bucket}/{key} is not valid JSON: {e}"),
+            format!(
+                "s3://{bucket}/{key} {}",
+                crate::error::describe_json_error(&e)
+            ),
         )),
     }
 }
@@ -169,7 +175,10 @@ impl ContinuationToken {
         serde_json::from_str(token).map_err(|e| {
             TaskError::invalid(
                 "continuationToken",
-                format!("is not a stackgate token: {e}"),
+                format!(
+                    "is not a stackgate token: {}",
+                    crate::error::describe_json_error(&e)
+                ),
             )
         })
     }

@@ -42,11 +42,7 @@ pub struct ProvisioningRequest {
 
 /// Parses and checks a published message; errors name the field.
 pub fn parse_request(message: &str) -> Result<ProvisioningRequest, TaskError> {
-    let request: ProvisioningRequest = serde_json::from_str(message).map_err(|e| {
-        let text = e.to_string();
-        let field = text.split('`').nth(1).unwrap_or("$").to_string();
-        TaskError::invalid(field, text)
-    })?;
+    let request: ProvisioningRequest = crate::error::parse_json(message.as_bytes(), "")?;
     validate_stack_name("application", &request.application)?;
     validate_stack_name("environment", &request.environment)?;
     if request.instance_ids.is_empty() || request.instance_ids.len() > 50 {

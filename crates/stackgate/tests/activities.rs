@@ -42,7 +42,7 @@ fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClient
         ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: stackgate::aws::SigningKeySource::ready(key()),
+        key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(key())),
         sender: Some("stackgate@example.com".into()),
         approvers: vec!["ops@example.com".into()],
         base_url: Some("https://api.example/v1".into()),

@@ -20,7 +20,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_http::{Body, Request};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use stackgate::approval::{approval_id, approval_link, SigningKey};
+use stackgate::approval::{approval_id, approval_link, callback_link, SigningKey};
 use stackgate::aws::ApprovalClients;
 use stackgate::tasks::{approval_api, approval_emailer};
 
@@ -38,7 +38,7 @@ fn clients(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClients 
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: stackgate::aws::SigningKeySource::ready(key()),
+        key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(key())),
         sender: Some("stackgate@example.com".into()),
         approvers: vec!["ops@example.com".into()],
         base_url: Some("https://api.example/v1".into()),
@@ -157,9 +157,12 @@ fn get_rule(status: &'static str, expires_at: u64) -> Rule {
 
 const FAR: u64 = 4_000_000_000;
 
+/// The link emailed to the configured approver.
+const APPROVER: &str = "ops@example.com";
+
 fn link() -> String {
     let id = approval_id(&key(), TOKEN);
-    approval_link("https://api.example/v1", &key(), &id, FAR)
+    approval_link("https://api.example/v1", &key(), &id, FAR, APPROVER)
 }
 
 /// A request to the page, as API Gateway delivers it (path without the stage).
@@ -176,11 +179,7 @@ fn page_request(method: &str, link: &str, form: Option<&str>) -> Request {
         .body(form.map_or(Body::Empty, |f| Body::Text(f.to_string())))
         .unwrap();
     use lambda_http::RequestExt;
-    let params: HashMap<String, String> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let params: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap();
     request
         .with_query_string_parameters(params)
         .with_raw_http_path(path)
@@ -246,7 +245,7 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
             let output: Value = serde_json::from_str(r.output().unwrap()).unwrap();
             r.task_token() == Some(TOKEN)
                 && output["approved"] == true
-                && output["approvedBy"] == "Ana"
+                && output["approvedBy"] == APPROVER
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
     let clients = clients(&[&get, &update], &[], &[&success]);
@@ -256,7 +255,10 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("Approved by Ana"));
+    assert!(
+        body.contains("Approved by ops@example.com"),
+        "the link's recipient decided, whatever the form said: {body}"
+    );
 
     // The second POST races past the read (still "pending" in this mock) but loses the write.
     let (status, _) = page(
@@ -325,7 +327,7 @@ async fn a_rejection_fails_the_task_with_who_and_why() {
         .match_requests(|r| {
             r.error() == Some("ChangeSetRejected")
                 && r.cause().is_some_and(|c| {
-                    c.starts_with("rejected by Bo at ") && c.ends_with(": too risky")
+                    c.starts_with("rejected by ops@example.com at ") && c.ends_with(": too risky")
                 })
         })
         .then_output(|| SendTaskFailureOutput::builder().build());
@@ -430,4 +432,251 @@ async fn a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again(
         json!({"guarantee": "an approval task is never dropped: a decision Step Functions did not receive is undone and can be taken again",
                "test": "approvals::a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again"}),
     );
+}
+
+/// A stored request of another kind than the link answers: a job-result link for an approval, or a
+/// decision link for an external job.
+fn stored_of_kind(kind: &str) -> Rule {
+    let request = match kind {
+        "externalJob" => {
+            json!({"kind": "externalJob", "taskName": "deploy-db", "requestedBy": "x"})
+        }
+        _ => json!({"kind": "deployment", "stackName": "prod-app", "requestedBy": "x"}),
+    };
+    let mut item = stored_item("pending", FAR);
+    item.insert("request".into(), AttributeValue::S(request.to_string()));
+    mock!(DynamoDb::get_item).then_output(move || {
+        GetItemOutput::builder()
+            .set_item(Some(item.clone()))
+            .build()
+    })
+}
+
+fn job_request(link: &str, body: Value) -> Request {
+    let path_and_query = link.trim_start_matches("https://api.example/v1");
+    let (path, query) = path_and_query.split_once('?').unwrap();
+    let params: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap();
+    use lambda_http::RequestExt;
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(path_and_query)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+        .with_query_string_parameters(params)
+        .with_raw_http_path(path)
+}
+
+#[tokio::test]
+async fn a_link_of_one_kind_is_refused_on_every_other_route() {
+    let id = approval_id(&key(), TOKEN);
+    let success =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let approval = stored_of_kind("deployment");
+    let clients_approval = clients(&[&approval, &update], &[], &[&success]);
+    // An approval link's exp/kid/sig posted to the job-result route, with a made-up output.
+    let approval_link = link();
+    let as_job = approval_link.replace(&format!("/approvals/{id}"), &format!("/tasks/{id}/result"));
+    let forged_output = json!({"status": "SUCCEEDED", "output": {"approved": true, "approvedBy": "nobody@example.com"}});
+    let (status, body) = page(
+        &clients_approval,
+        job_request(&as_job, forged_output.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // A job-result link on the approval page.
+    let job = callback_link("https://api.example/v1", &key(), &id, FAR);
+    let as_page = format!(
+        "{}&to=ops%40example.com",
+        job.replace(&format!("/tasks/{id}/result"), &format!("/approvals/{id}"))
+    );
+    assert_eq!(
+        page(&clients_approval, page_request("GET", &as_page, None))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        page(
+            &clients_approval,
+            page_request("POST", &as_page, Some("decision=approve"))
+        )
+        .await
+        .0,
+        403
+    );
+
+    // A genuine job-result link for a stored approval: the stored kind is checked too.
+    let (status, body) = page(&clients_approval, job_request(&job, forged_output)).await;
+    assert_eq!(status, 403, "{body}");
+    // And a genuine decision link for a stored external job.
+    let external = stored_of_kind("externalJob");
+    let clients_job = clients(&[&external, &update], &[], &[&success]);
+    assert_eq!(
+        page(
+            &clients_job,
+            page_request("POST", &link(), Some("decision=approve"))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        (update.num_calls(), success.num_calls()),
+        (0, 0),
+        "nothing decided"
+    );
+}
+
+#[tokio::test]
+async fn a_link_for_another_recipient_or_with_a_typed_in_approver_decides_nothing_for_them() {
+    let get = get_rule("pending", FAR);
+    let update = mock!(DynamoDb::update_item)
+        .match_requests(|r| {
+            r.expression_attribute_values()
+                .and_then(|v| {
+                    v.values()
+                        .find_map(|a| a.as_s().ok().filter(|s| s.contains('@')))
+                })
+                .is_some_and(|who| who == APPROVER)
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let success =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = clients(&[&get, &update], &[], &[&success]);
+    let changed = link().replace("to=ops%40example%2Ecom", "to=cto%40example%2Ecom");
+    assert_ne!(changed, link());
+    assert_eq!(
+        page(
+            &clients,
+            page_request("POST", &changed, Some("decision=approve"))
+        )
+        .await
+        .0,
+        403,
+        "the recipient is signed"
+    );
+    let (status, body) = page(
+        &clients,
+        page_request(
+            "POST",
+            &link(),
+            Some("decision=approve&approver=CTO+(really%3A+anyone)"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("CTO"), "{body}");
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "recorded as decided by the recipient"
+    );
+}
+
+/// The signing key parameter at `version`, as SSM answers GetParameter.
+fn key_version(version: i64) -> aws_sdk_ssm::operation::get_parameter::GetParameterOutput {
+    aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
+        .parameter(
+            aws_sdk_ssm::types::Parameter::builder()
+                .value(format!(
+                    "signing-key-version-{version}-of-at-least-32-characters"
+                ))
+                .version(version)
+                .build(),
+        )
+        .build()
+}
+
+const KEY_PARAMETER: &str = "/stackgate/approval-signing-key";
+
+#[tokio::test]
+async fn a_rotated_key_reaches_a_warm_function_and_old_links_work_until_the_next_rotation() {
+    use stackgate::approval::{verify_link, LinkKind, PresentedLink};
+    use stackgate::aws::SigningKeySource;
+    // The parameter is rotated twice while the function runs: versions 1, 2, 3.
+    let current = mock!(aws_sdk_ssm::Client::get_parameter)
+        .match_requests(|r| r.name() == Some(KEY_PARAMETER))
+        .sequence()
+        .output(|| key_version(1))
+        .output(|| key_version(2))
+        .output(|| key_version(3))
+        .build();
+    let v1 = mock!(aws_sdk_ssm::Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/stackgate/approval-signing-key:1"))
+        .then_output(|| key_version(1));
+    let v2 = mock!(aws_sdk_ssm::Client::get_parameter)
+        .match_requests(|r| r.name() == Some("/stackgate/approval-signing-key:2"))
+        .then_output(|| key_version(2));
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&current, &v1, &v2]);
+    // A zero time limit: every use reads SSM again (the functions default to 300 s).
+    let source = SigningKeySource::parameter(ssm, KEY_PARAMETER.into(), std::time::Duration::ZERO);
+
+    let keys = source.keys().await.unwrap();
+    assert_eq!((keys.current.id(), keys.previous.is_none()), ("1", true));
+    let sent = approval_link("https://x", &keys.current, "ab12", FAR, APPROVER);
+    let parts: HashMap<String, String> =
+        serde_urlencoded::from_str(sent.split_once('?').unwrap().1).unwrap();
+    assert_eq!(parts["kid"], "1");
+    let presented = PresentedLink {
+        exp: parts["exp"].clone(),
+        kid: parts["kid"].clone(),
+        to: parts["to"].clone(),
+        sig: parts["sig"].clone(),
+    };
+
+    // First rotation: new links are signed with version 2; the link already sent still works.
+    let keys = source.keys().await.unwrap();
+    assert_eq!(keys.current.id(), "2");
+    assert_eq!(
+        verify_link(&keys, LinkKind::Decision, "ab12", &presented).as_deref(),
+        Some(APPROVER)
+    );
+    // Second rotation: version 1 is no longer accepted.
+    let keys = source.keys().await.unwrap();
+    assert_eq!(keys.current.id(), "3");
+    assert_eq!(
+        verify_link(&keys, LinkKind::Decision, "ab12", &presented),
+        None
+    );
+    assert_eq!((v1.num_calls(), v2.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn keys_are_read_once_within_their_time_limit_and_kept_when_ssm_fails() {
+    use stackgate::aws::SigningKeySource;
+    let once = mock!(aws_sdk_ssm::Client::get_parameter).then_output(|| key_version(1));
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&once]);
+    let warm = SigningKeySource::parameter(
+        ssm,
+        KEY_PARAMETER.into(),
+        std::time::Duration::from_secs(300),
+    );
+    for _ in 0..3 {
+        assert_eq!(warm.keys().await.unwrap().current.id(), "1");
+    }
+    assert_eq!(once.num_calls(), 1, "read once within the time limit");
+
+    let failing = mock!(aws_sdk_ssm::Client::get_parameter)
+        .sequence()
+        .output(|| key_version(1))
+        .error(|| {
+            aws_sdk_ssm::operation::get_parameter::GetParameterError::InternalServerError(
+                aws_sdk_ssm::types::error::InternalServerError::builder().build(),
+            )
+        })
+        .times(8)
+        .build();
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&failing], |c| c
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()));
+    let due = SigningKeySource::parameter(ssm, KEY_PARAMETER.into(), std::time::Duration::ZERO);
+    assert_eq!(due.keys().await.unwrap().current.id(), "1");
+    assert_eq!(
+        due.keys().await.unwrap().current.id(),
+        "1",
+        "SSM failing at a refresh: the keys read before stay in use"
+    );
+    assert_eq!(failing.num_calls(), 2);
 }

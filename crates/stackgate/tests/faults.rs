@@ -376,12 +376,12 @@ fn sites() -> Vec<Site> {
             ok: || sf::send_task_heartbeat::SendTaskHeartbeatOutput::builder().build(),
             call: |c| sfn::send_task_heartbeat(&c, "token")),
         // --- SSM ---
-        site!("ssm::secure_string", "GetParameter", aws_sdk_ssm, AwsJson,
+        site!("ssm::secure_string_version", "GetParameter", aws_sdk_ssm, AwsJson,
             aws_sdk_ssm::Client::get_parameter,
             ok: || aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
-                .parameter(aws_sdk_ssm::types::Parameter::builder().value("v").build())
+                .parameter(aws_sdk_ssm::types::Parameter::builder().value("v").version(1).build())
                 .build(),
-            call: |c| ssm::secure_string(&c, "/stackgate/key")),
+            call: |c| ssm::secure_string_version(&c, "/stackgate/key")),
         site!("ssm::put_secure_string", "PutParameter", aws_sdk_ssm, AwsJson,
             aws_sdk_ssm::Client::put_parameter,
             ok: || aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder().build(),

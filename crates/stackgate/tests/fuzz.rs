@@ -89,9 +89,9 @@ impl Aws {
             ses: aws_sdk_sesv2::Client::new(&self.config),
             sfn: aws_sdk_sfn::Client::new(&self.config),
             table: "approvals".into(),
-            key: stackgate::aws::SigningKeySource::ready(
+            key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(
                 SigningKey::new("fuzzing-key-of-at-least-thirty-two-bytes").unwrap(),
-            ),
+            )),
             sender: Some("stackgate@example.com".into()),
             approvers: vec!["ops@example.com".into()],
             base_url: Some("https://api.example/v1".into()),

@@ -332,7 +332,7 @@ async fn every_failed_end_fails_the_job_saying_why() {
 async fn bad_user_parameters_fail_the_job_without_starting_anything() {
     let start = start_rule();
     let cases: [(&str, &'static [&'static str]); 3] = [
-        ("not json", &["UserParameters", "not JSON"]),
+        ("not json", &["UserParameters", "not valid JSON"]),
         (
             r#"{"s3Bucket":"inputs"}"#,
             &["UserParameters.stateMachineFile", "required"],

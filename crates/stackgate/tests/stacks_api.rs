@@ -723,13 +723,12 @@ async fn one_callers_idempotency_key_is_never_anothers_execution() {
     let id = a["executionId"].as_str().unwrap().to_string();
     let describe = mock!(Sfn::describe_execution)
         .then_output(|| described(r#"{"stackName":"app","requestedBy":"apiKey:key-a"}"#));
-    let history = mock!(Sfn::get_execution_history)
-        .then_output(|| {
-            GetExecutionHistoryOutput::builder()
-                .set_events(Some(Vec::new()))
-                .build()
-                .unwrap()
-        });
+    let history = mock!(Sfn::get_execution_history).then_output(|| {
+        GetExecutionHistoryOutput::builder()
+            .set_events(Some(Vec::new()))
+            .build()
+            .unwrap()
+    });
     let clients = self::clients(&[&describe, &history], &[]);
     let read = |caller: &str| {
         as_caller(

@@ -119,47 +119,91 @@ impl PipelineClients {
     }
 }
 
-/// The approval signing key: given, or read from its SecureString on first use and kept for the
-/// life of the process (so that init makes no AWS call, and a missing key fails the invocation
-/// that needs it with a clear error).
+/// The approval signing keys: given, or read from their SecureString on first use and again after
+/// `ttl`, so that a rotation reaches warm functions within minutes. The parameter's current
+/// version signs; its previous version still verifies (links sent before a rotation keep working).
+/// Init makes no AWS call, and a missing key fails the invocation that needs it with a clear error.
+/// If SSM cannot be read when the keys are due for a refresh, the keys already read stay in use.
 #[derive(Debug, Clone)]
 pub struct SigningKeySource {
     parameter: Option<(aws_sdk_ssm::Client, String)>,
-    cell: std::sync::Arc<tokio::sync::OnceCell<crate::approval::SigningKey>>,
+    ttl: Duration,
+    cache: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, KeysRead)>>>,
 }
 
+type KeysRead = std::sync::Arc<crate::approval::KeyRing>;
+
+/// How long keys read from SSM are used before they are read again.
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(300);
+
 impl SigningKeySource {
-    pub fn ready(key: crate::approval::SigningKey) -> Self {
+    pub fn ready(keys: crate::approval::KeyRing) -> Self {
         SigningKeySource {
             parameter: None,
-            cell: std::sync::Arc::new(tokio::sync::OnceCell::new_with(Some(key))),
+            ttl: Duration::MAX,
+            cache: std::sync::Arc::new(tokio::sync::Mutex::new(Some((
+                std::time::Instant::now(),
+                std::sync::Arc::new(keys),
+            )))),
         }
     }
 
-    pub fn parameter(ssm: aws_sdk_ssm::Client, name: String) -> Self {
+    pub fn parameter(ssm: aws_sdk_ssm::Client, name: String, ttl: Duration) -> Self {
         SigningKeySource {
             parameter: Some((ssm, name)),
-            cell: std::sync::Arc::new(tokio::sync::OnceCell::new()),
+            ttl,
+            cache: std::sync::Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
     /// Boxed: the SDK call's future nested into every caller's would pass the compiler's type
     /// depth limit.
-    pub fn get(
+    pub fn keys(
         &self,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<&crate::approval::SigningKey, TaskError>>
-                + Send
-                + '_,
-        >,
-    > {
-        Box::pin(self.cell.get_or_try_init(|| async {
-            let (ssm, name) = self.parameter.as_ref().ok_or_else(|| {
-                TaskError::invalid("SIGNING_KEY_PARAMETER", "no signing key is configured")
-            })?;
-            crate::approval::SigningKey::new(&ssm::secure_string(ssm, name).await?)
-        }))
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<KeysRead, TaskError>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let mut cache = self.cache.lock().await;
+            if let Some((read_at, keys)) = cache.as_ref() {
+                if self.parameter.is_none() || read_at.elapsed() < self.ttl {
+                    return Ok(keys.clone());
+                }
+            }
+            match self.read().await {
+                Ok(keys) => {
+                    *cache = Some((std::time::Instant::now(), keys.clone()));
+                    Ok(keys)
+                }
+                Err(error) => match cache.as_ref() {
+                    Some((_, keys)) => {
+                        tracing::warn!(
+                            error_type = error.error_type(),
+                            "signing keys not refreshed; using the ones read before"
+                        );
+                        Ok(keys.clone())
+                    }
+                    None => Err(error),
+                },
+            }
+        })
+    }
+
+    async fn read(&self) -> Result<KeysRead, TaskError> {
+        use crate::approval::{KeyRing, SigningKey};
+        let (ssm, name) = self.parameter.as_ref().ok_or_else(|| {
+            TaskError::invalid("SIGNING_KEY_PARAMETER", "no signing key is configured")
+        })?;
+        let (secret, version) = ssm::secure_string_version(ssm, name)
+            .await?
+            .ok_or_else(|| TaskError::invalid(name, "the signing key parameter does not exist"))?;
+        let current = SigningKey::with_id(version.to_string(), &secret)?;
+        let previous = match version {
+            v if v > 1 => ssm::secure_string_version(ssm, &format!("{name}:{}", v - 1))
+                .await?
+                .and_then(|(secret, v)| SigningKey::with_id(v.to_string(), &secret).ok()),
+            _ => None,
+        };
+        Ok(std::sync::Arc::new(KeyRing { current, previous }))
     }
 }
 
@@ -171,7 +215,8 @@ pub struct ApprovalClients {
     pub sfn: aws_sdk_sfn::Client,
     /// `APPROVALS_TABLE`
     pub table: String,
-    /// The SecureString named by `SIGNING_KEY_PARAMETER`, read on first use.
+    /// The SecureString named by `SIGNING_KEY_PARAMETER` (current and previous version), read on
+    /// first use and again every `SIGNING_KEY_CACHE_SECONDS` (default 300).
     pub key: SigningKeySource,
     /// `SENDER`: the SES identity emails come from.
     pub sender: Option<String>,
@@ -192,6 +237,9 @@ impl ApprovalClients {
             key: SigningKeySource::parameter(
                 aws_sdk_ssm::Client::new(&config),
                 required_env("SIGNING_KEY_PARAMETER")?,
+                env_var("SIGNING_KEY_CACHE_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .map_or(DEFAULT_KEY_TTL, Duration::from_secs),
             ),
             sender: env_var("SENDER"),
             approvers: env_var("APPROVERS")

@@ -137,7 +137,7 @@ async fn dispatch(
             .await?;
             let callback = approval::callback_link(
                 base_url,
-                clients.approvals.key.get().await?,
+                &clients.approvals.key.keys().await?.current,
                 &stored.id,
                 stored.expires_at,
             );

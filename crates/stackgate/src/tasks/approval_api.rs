@@ -8,7 +8,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
 use crate::activities;
-use crate::approval::{self, DecisionForm, Refusal, Status, StoredApproval};
+use crate::approval::{
+    self, DecisionForm, LinkKind, PresentedLink, Refusal, Status, StoredApproval,
+};
 use crate::aws::sfn::Delivery;
 use crate::aws::{dynamodb, sfn, ApprovalClients};
 use crate::TaskError;
@@ -200,11 +202,21 @@ async fn job_result(
                 Format::Json,
                 400,
                 "Bad request",
-                &format!("The result could not be read: {e}"),
+                &format!(
+                    "The result could not be read: {}",
+                    crate::error::describe_json_error(&e)
+                ),
             ))
         }
     };
-    if signed(clients, request, id, report.exp.take(), report.sig.take())
+    let presented = presented_link(
+        request,
+        report.exp.take(),
+        report.kid.take(),
+        None,
+        report.sig.take(),
+    );
+    if signed(clients, LinkKind::JobResult, id, &presented)
         .await?
         .is_none()
     {
@@ -222,6 +234,10 @@ async fn job_result(
             Refusal::NotFound.message(),
         ));
     };
+    // A job-result link answers only an external job, never an approval or a manual task.
+    if !LinkKind::JobResult.serves(&stored.request.kind) {
+        return Ok(forbidden(Format::Json));
+    }
     let now = approval::now();
     if let Err(refusal) = approval::can_decide(Some(&stored), now) {
         return Ok(simple(
@@ -263,7 +279,7 @@ async fn job_result(
         &clients.table,
         id,
         status,
-        "external job",
+        approval::JOB_RECIPIENT,
         comment,
         now,
     )
@@ -302,18 +318,34 @@ async fn job_result(
     }
 }
 
-/// The link's `exp` and `sig` (from the body, else the query) if its signature holds.
+/// The link's parts, from the body where given, else from the query string.
+fn presented_link(
+    request: &Request,
+    exp: Option<String>,
+    kid: Option<String>,
+    to: Option<String>,
+    sig: Option<String>,
+) -> PresentedLink {
+    let part = |given: Option<String>, name: &str| {
+        given.or_else(|| query(request, name)).unwrap_or_default()
+    };
+    PresentedLink {
+        exp: part(exp, "exp"),
+        kid: part(kid, "kid"),
+        to: part(to, "to"),
+        sig: part(sig, "sig"),
+    }
+}
+
+/// The recipient a link of `kind` was signed for, if its signature holds under a current key.
 async fn signed(
     clients: &ApprovalClients,
-    request: &Request,
+    kind: LinkKind,
     id: &str,
-    exp: Option<String>,
-    sig: Option<String>,
-) -> Result<Option<(String, String)>, TaskError> {
-    let exp = exp.or_else(|| query(request, "exp")).unwrap_or_default();
-    let sig = sig.or_else(|| query(request, "sig")).unwrap_or_default();
-    let key = clients.key.get().await?;
-    Ok(approval::verify_link(key, id, &exp, &sig).then_some((exp, sig)))
+    link: &PresentedLink,
+) -> Result<Option<String>, TaskError> {
+    let keys = clients.key.keys().await?;
+    Ok(approval::verify_link(&keys, kind, id, link))
 }
 
 /// A forged, altered or incomplete link: refused before anything is read.
@@ -343,13 +375,12 @@ async fn load(
 fn page(
     stored: &StoredApproval,
     path_id: &str,
-    exp: &str,
-    sig: &str,
+    link: &PresentedLink,
     message: Option<&str>,
     open: bool,
 ) -> Result<String, TaskError> {
     // The form posts back to the same relative path (the page's own URL, signature included).
-    approval::render_page(stored, path_id, exp, sig, message, open)
+    approval::render_page(stored, path_id, link, message, open)
 }
 
 fn status_json(stored: &StoredApproval, message: Option<&str>) -> Value {
@@ -368,9 +399,13 @@ async fn show(
     id: &str,
     format: Format,
 ) -> Result<Response<Body>, TaskError> {
-    let Some((exp, sig)) = signed(clients, request, id, None, None).await? else {
+    let link = presented_link(request, None, None, None, None);
+    if signed(clients, LinkKind::Decision, id, &link)
+        .await?
+        .is_none()
+    {
         return Ok(forbidden(format));
-    };
+    }
     let Some((stored, _)) = load(clients, id).await? else {
         return Ok(simple(
             format,
@@ -379,11 +414,14 @@ async fn show(
             Refusal::NotFound.message(),
         ));
     };
+    if !LinkKind::Decision.serves(&stored.request.kind) {
+        return Ok(forbidden(format));
+    }
     let (status, message, open) = match approval::can_decide(Some(&stored), approval::now()) {
         Ok(()) => (200, None, true),
         Err(refusal) => (refusal.status(), Some(refusal.message()), false),
     };
-    let html = page(&stored, id, &exp, &sig, message, open)?;
+    let html = page(&stored, id, &link, message, open)?;
     Ok(respond(format, status, html, status_json(&stored, message)))
 }
 
@@ -405,17 +443,23 @@ async fn decide(
     };
     let mut form = match parsed {
         Ok(form) => form,
-        Err(e) => {
+        Err(_) => {
             return Ok(simple(
                 format,
                 400,
                 "Bad request",
-                &format!("The form could not be read: {e}"),
+                "The form could not be read.",
             ))
         }
     };
-    let Some((exp, sig)) = signed(clients, request, id, form.exp.take(), form.sig.take()).await?
-    else {
+    let link = presented_link(
+        request,
+        form.exp.take(),
+        form.kid.take(),
+        form.to.take(),
+        form.sig.take(),
+    );
+    let Some(approver) = signed(clients, LinkKind::Decision, id, &link).await? else {
         return Ok(forbidden(format));
     };
     let Some((stored, token)) = load(clients, id).await? else {
@@ -426,9 +470,13 @@ async fn decide(
             Refusal::NotFound.message(),
         ));
     };
+    // A decision link answers only an approval or a manual task, never an external job.
+    if !LinkKind::Decision.serves(&stored.request.kind) {
+        return Ok(forbidden(format));
+    }
     let now = approval::now();
     if let Err(refusal) = approval::can_decide(Some(&stored), now) {
-        let html = page(&stored, id, &exp, &sig, Some(refusal.message()), false)?;
+        let html = page(&stored, id, &link, Some(refusal.message()), false)?;
         return Ok(respond(
             format,
             refusal.status(),
@@ -436,11 +484,11 @@ async fn decide(
             status_json(&stored, Some(refusal.message())),
         ));
     }
-    let decision = match approval::parse_decision(&form) {
+    let decision = match approval::parse_decision(&form, &approver) {
         Ok(decision) => decision,
         Err(error) => {
             let message = error.to_string();
-            let html = page(&stored, id, &exp, &sig, Some(&message), true)?;
+            let html = page(&stored, id, &link, Some(&message), true)?;
             return Ok(respond(
                 format,
                 400,
@@ -470,7 +518,7 @@ async fn decide(
             .err()
             .unwrap_or(Refusal::AlreadyDecided);
         let shown = current.unwrap_or(stored);
-        let html = page(&shown, id, &exp, &sig, Some(refusal.message()), false)?;
+        let html = page(&shown, id, &link, Some(refusal.message()), false)?;
         return Ok(respond(
             format,
             refusal.status(),
@@ -498,7 +546,7 @@ async fn decide(
         dynamodb::mark_expired(&clients.dynamodb, &clients.table, id).await?;
         decided.status = Status::Expired;
         let message = "The workflow had already stopped waiting (it timed out or ended); your decision was not applied.";
-        let html = page(&decided, id, &exp, &sig, Some(message), false)?;
+        let html = page(&decided, id, &link, Some(message), false)?;
         return Ok(respond(
             format,
             410,
@@ -521,7 +569,7 @@ async fn decide(
             decision.approver
         ),
     };
-    let html = page(&decided, id, &exp, &sig, Some(&message), false)?;
+    let html = page(&decided, id, &link, Some(&message), false)?;
     Ok(respond(
         format,
         200,

@@ -1,6 +1,7 @@
 //! `approval-emailer`: the `lambda:invoke.waitForTaskToken` task of an approval. It stores the task
-//! token under an opaque id and emails the approvers a signed, expiring link to the approval page.
-//! The token is never logged, put in a link, or returned.
+//! token under an opaque id and emails each approver a link of their own to the approval page,
+//! signed for that address and expiring: whoever decides is recorded by the link they used. The
+//! token is never logged, put in a link, or returned.
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,8 @@ struct Input {
 pub struct Output {
     pub approval_id: String,
     pub expires_at: String,
-    pub emailed: bool,
+    /// Approvers emailed, each with their own link.
+    pub emailed: usize,
 }
 
 pub async fn handle(
@@ -48,8 +50,8 @@ pub async fn handle(
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
 }
 
-/// Stores the token under its opaque id and emails the approvers the signed link; shared with the
-/// activity dispatcher's manual tasks.
+/// Stores the token under its opaque id and emails each approver a link signed for them; shared
+/// with the activity dispatcher's manual tasks.
 pub async fn request_approval(
     clients: &ApprovalClients,
     task_token: &str,
@@ -70,20 +72,24 @@ pub async fn request_approval(
         ));
     }
     let stored = store(clients, task_token, request, timeout_seconds).await?;
-    let link = approval::approval_link(
-        base_url,
-        clients.key.get().await?,
-        &stored.id,
-        stored.expires_at,
-    );
-    let email =
-        approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
-    ses::send_email(&clients.ses, sender, &clients.approvers, &email).await?;
+    let keys = clients.key.keys().await?;
+    for approver in &clients.approvers {
+        let link = approval::approval_link(
+            base_url,
+            &keys.current,
+            &stored.id,
+            stored.expires_at,
+            approver,
+        );
+        let email =
+            approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
+        ses::send_email(&clients.ses, sender, std::slice::from_ref(approver), &email).await?;
+    }
     tracing::info!(approval_id = %stored.id, recipients = clients.approvers.len(), "approval requested");
     Ok(Output {
         approval_id: stored.id,
         expires_at: approval::timestamp(stored.expires_at),
-        emailed: true,
+        emailed: clients.approvers.len(),
     })
 }
 
@@ -97,7 +103,7 @@ pub async fn store(
     let request = request.normalised()?;
     let now = approval::now();
     let stored = StoredApproval {
-        id: approval::approval_id(clients.key.get().await?, task_token),
+        id: approval::approval_id(&clients.key.keys().await?.current, task_token),
         status: Status::Pending,
         created_at: now,
         // The link expires a little before the workflow stops waiting (the task started before this

@@ -38,7 +38,8 @@ use crate::TaskError;
 pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> {
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string();
+        // serde quotes the offending value; input values may be secrets.
+        let message = crate::error::redact_values(&e.inner().to_string());
         TaskError::invalid(field_of(&path, &message), message)
     })
 }

@@ -54,7 +54,10 @@ pub async fn handle(
         Ok(job) => process(clients, &job_id, &job).await,
         Err(e) => Err(TaskError::invalid(
             "CodePipeline.job",
-            format!("malformed job event: {e}"),
+            format!(
+                "malformed job event: {}",
+                crate::error::redact_values(&e.to_string())
+            ),
         )),
     };
     let output = match result {

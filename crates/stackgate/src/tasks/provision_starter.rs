@@ -52,8 +52,15 @@ pub async fn handle(
     clients: &StarterClients,
     event: LambdaEvent<Value>,
 ) -> Result<Value, TaskError> {
-    let event: SnsEvent = serde_json::from_value(event.payload)
-        .map_err(|e| TaskError::invalid("Records", format!("not an SNS event: {e}")))?;
+    let event: SnsEvent = serde_json::from_value(event.payload).map_err(|e| {
+        TaskError::invalid(
+            "Records",
+            format!(
+                "not an SNS event: {}",
+                crate::error::redact_values(&e.to_string())
+            ),
+        )
+    })?;
     let mut executions = Vec::new();
     for record in &event.records {
         let message_id = &record.sns.message_id;

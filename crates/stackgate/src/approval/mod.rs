@@ -2,14 +2,13 @@
 //! token stays server-side behind an opaque id; links are signed and expire; a GET only shows a
 //! confirmation page; a decision is taken once.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::TaskError;
 
-type HmacSha256 = Hmac<Sha256>;
+mod link;
+pub use link::*;
 
 /// Default time a person has to decide.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
@@ -20,101 +19,6 @@ pub const EXPIRY_MARGIN_SECONDS: u64 = 5;
 /// Decided approvals stay readable (409 rather than 404) this long before DynamoDB's TTL removes them.
 pub const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
 const MAX_COMMENT: usize = 1000;
-const MAX_APPROVER: usize = 200;
-
-/// The HMAC key that derives approval ids and signs links (kept in SSM as a SecureString).
-#[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey(..)")
-    }
-}
-
-impl SigningKey {
-    pub fn new(secret: &str) -> Result<Self, TaskError> {
-        if secret.trim().len() < 32 {
-            return Err(TaskError::invalid(
-                "signingKey",
-                "the approval signing key must be at least 32 characters",
-            ));
-        }
-        Ok(SigningKey(secret.trim().as_bytes().to_vec()))
-    }
-
-    fn mac(&self, parts: &[&str]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        for part in parts {
-            mac.update(part.as_bytes());
-            mac.update(&[0]);
-        }
-        mac
-    }
-
-    fn hex(&self, parts: &[&str], bytes: usize) -> String {
-        self.mac(parts)
-            .finalize()
-            .into_bytes()
-            .iter()
-            .take(bytes)
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
-
-/// The opaque id of the approval for a task token: not guessable, and the same for a retried
-/// invocation with the same token.
-pub fn approval_id(key: &SigningKey, task_token: &str) -> String {
-    key.hex(&["approval-id", task_token], 16)
-}
-
-pub fn link_signature(key: &SigningKey, id: &str, expires_at: u64) -> String {
-    key.hex(&["approval-link", id, &expires_at.to_string()], 32)
-}
-
-/// The link in the email: the approval page, never the token.
-pub fn approval_link(base_url: &str, key: &SigningKey, id: &str, expires_at: u64) -> String {
-    format!(
-        "{}/approvals/{id}?exp={expires_at}&sig={}",
-        base_url.trim_end_matches('/'),
-        link_signature(key, id, expires_at)
-    )
-}
-
-/// Where an external job reports its result: signed like an approval link.
-pub fn callback_link(base_url: &str, key: &SigningKey, id: &str, expires_at: u64) -> String {
-    format!(
-        "{}/tasks/{id}/result?exp={expires_at}&sig={}",
-        base_url.trim_end_matches('/'),
-        link_signature(key, id, expires_at)
-    )
-}
-
-/// Checks a link's signature in constant time.
-pub fn verify_link(key: &SigningKey, id: &str, expires_at: &str, signature: &str) -> bool {
-    let Ok(expected) = decode_hex(signature) else {
-        return false;
-    };
-    let Ok(expires_at) = expires_at.parse::<u64>() else {
-        return false;
-    };
-    key.mac(&["approval-link", id, &expires_at.to_string()])
-        .verify_truncated_left(&expected)
-        .is_ok()
-        && expected.len() == 32
-}
-
-fn decode_hex(text: &str) -> Result<Vec<u8>, ()> {
-    // ASCII only: slicing below must never split a multi-byte character (a forged link can hold any).
-    if !text.is_ascii() || !text.len().is_multiple_of(2) || text.len() > 128 {
-        return Err(());
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| ()))
-        .collect()
-}
 
 /// What a person is asked to decide, as shown in the email and on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +66,7 @@ impl ApprovalRequest {
                     })?;
                 if self.title.is_empty() {
                     self.title =
-                        format!("Approve changes that delete or replace resources in {stack}?");
+                        format!("Approve unsafe changes (deletions, replacements or access changes) in {stack}?");
                 }
             }
             "manualTask" | "externalJob" => {
@@ -298,21 +202,24 @@ pub enum Decision {
     Reject,
 }
 
-/// A decision as posted by the page's form (or as JSON).
+/// A decision as posted by the page's form (or as JSON), with the link's parts. There is no field for
+/// who decides: that is the recipient the link was signed for.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DecisionForm {
     pub decision: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
     #[serde(default)]
-    pub approver: Option<String>,
-    #[serde(default)]
     pub exp: Option<String>,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
     #[serde(default)]
     pub sig: Option<String>,
 }
 
-/// A posted decision, validated.
+/// A posted decision, validated; `approver` is the verified recipient of the link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidDecision {
     pub decision: Decision,
@@ -320,7 +227,7 @@ pub struct ValidDecision {
     pub comment: Option<String>,
 }
 
-pub fn parse_decision(form: &DecisionForm) -> Result<ValidDecision, TaskError> {
+pub fn parse_decision(form: &DecisionForm, approver: &str) -> Result<ValidDecision, TaskError> {
     let decision = match form.decision.as_deref().map(str::trim) {
         Some("approve") | Some("done") => Decision::Approve,
         Some("reject") | Some("failed") => Decision::Reject,
@@ -332,18 +239,6 @@ pub fn parse_decision(form: &DecisionForm) -> Result<ValidDecision, TaskError> {
         }
         None => return Err(TaskError::invalid("decision", "is required")),
     };
-    let approver = form
-        .approver
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| TaskError::invalid("approver", "say who decides"))?;
-    if approver.len() > MAX_APPROVER || approver.chars().any(char::is_control) {
-        return Err(TaskError::invalid(
-            "approver",
-            "must be a short, printable name",
-        ));
-    }
     let comment = form
         .comment
         .as_deref()
@@ -421,15 +316,15 @@ fn environment() -> &'static minijinja::Environment<'static> {
         for (name, source) in [
             (
                 "approval-email.txt",
-                include_str!("../templates/approval-email.txt"),
+                include_str!("../../templates/approval-email.txt"),
             ),
             (
                 "approval-email.html",
-                include_str!("../templates/approval-email.html"),
+                include_str!("../../templates/approval-email.html"),
             ),
             (
                 "approval-page.html",
-                include_str!("../templates/approval-page.html"),
+                include_str!("../../templates/approval-page.html"),
             ),
         ] {
             if let Err(error) = env.add_template(name, source) {
@@ -466,12 +361,12 @@ pub fn render_email(
     })
 }
 
-/// The confirmation page: the request, and the form only while a decision can be taken.
+/// The confirmation page: the request, and the form only while a decision can be taken. The form
+/// carries the link's signed parts back; the recipient is shown, not asked for.
 pub fn render_page(
     stored: &StoredApproval,
     action: &str,
-    exp: &str,
-    sig: &str,
+    link: &PresentedLink,
     message: Option<&str>,
     open: bool,
 ) -> Result<String, TaskError> {
@@ -485,8 +380,10 @@ pub fn render_page(
             "message": message,
             "open": open,
             "action": action,
-            "exp": exp,
-            "sig": sig,
+            "exp": link.exp,
+            "kid": link.kid,
+            "to": link.to,
+            "sig": link.sig,
             "approveValue": "approve",
             "approveLabel": if manual { "Mark as done" } else { "Approve and deploy" },
             "rejectLabel": if manual { "Mark as failed" } else { "Reject" },
@@ -497,13 +394,6 @@ pub fn render_page(
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn forged_signatures_with_any_characters_are_refused_not_panicked_on() {
-        let key = SigningKey::new("a-signing-key-of-at-least-32-characters").unwrap();
-        for sig in ["lᤶ𑵧꠸Ѩ᠋$Øtk^,=🂱", "é1", "zz", "0", &"ab".repeat(100)] {
-            assert!(!verify_link(&key, "id", "99999999999", sig), "{sig}");
-        }
-    }
     use super::*;
 
     fn key() -> SigningKey {
@@ -529,39 +419,6 @@ mod tests {
     }
 
     const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAfake+task/token==";
-
-    #[test]
-    fn ids_hide_the_token_and_are_stable() {
-        let id = approval_id(&key(), TOKEN);
-        assert_eq!(id, approval_id(&key(), TOKEN));
-        assert_eq!(id.len(), 32);
-        assert!(!id.contains("AAAA"));
-        assert_ne!(id, approval_id(&key(), "another-token"));
-        let other_key = SigningKey::new("another key that is long enough to be used!").unwrap();
-        assert_ne!(id, approval_id(&other_key, TOKEN));
-        assert!(SigningKey::new("short").is_err());
-        assert_eq!(format!("{:?}", key()), "SigningKey(..)");
-    }
-
-    #[test]
-    fn links_are_signed_and_forgeries_fail() {
-        let k = key();
-        let id = approval_id(&k, TOKEN);
-        let link = approval_link("https://api.example/v1/", &k, &id, 1_900_000_000);
-        assert!(link.starts_with(&format!(
-            "https://api.example/v1/approvals/{id}?exp=1900000000&sig="
-        )));
-        assert!(!link.contains(TOKEN));
-        let sig = link.rsplit("sig=").next().unwrap();
-        assert!(verify_link(&k, &id, "1900000000", sig));
-        assert!(!verify_link(&k, &id, "1900000001", sig), "extended expiry");
-        assert!(!verify_link(&k, "0000", "1900000000", sig), "other id");
-        assert!(!verify_link(&k, &id, "1900000000", &sig[..62]), "truncated");
-        assert!(!verify_link(&k, &id, "1900000000", "zz"), "not hex");
-        assert!(!verify_link(&k, &id, "soon", sig));
-        let other_key = SigningKey::new("another key that is long enough to be used!").unwrap();
-        assert!(!verify_link(&other_key, &id, "1900000000", sig));
-    }
 
     fn stored(status: Status, expires_at: u64) -> StoredApproval {
         StoredApproval {
@@ -603,34 +460,37 @@ mod tests {
     }
 
     #[test]
-    fn posted_decisions_are_validated() {
-        let form = |d: &str, a: &str| DecisionForm {
+    fn posted_decisions_are_validated_and_who_decides_is_not_a_field() {
+        let form = |d: &str| DecisionForm {
             decision: Some(d.into()),
             comment: Some("  ok  ".into()),
-            approver: Some(a.into()),
             exp: None,
+            kid: None,
+            to: None,
             sig: None,
         };
-        let valid = parse_decision(&form("approve", "Ana")).unwrap();
+        let valid = parse_decision(&form("approve"), "ana@example.com").unwrap();
         assert_eq!(
-            (valid.decision, valid.comment.as_deref()),
-            (Decision::Approve, Some("ok"))
+            (
+                valid.decision,
+                valid.approver.as_str(),
+                valid.comment.as_deref()
+            ),
+            (Decision::Approve, "ana@example.com", Some("ok"))
         );
         assert_eq!(
-            parse_decision(&form("failed", "Ana")).unwrap().decision,
+            parse_decision(&form("failed"), "a").unwrap().decision,
             Decision::Reject
         );
-        assert!(parse_decision(&form("maybe", "Ana")).is_err());
-        assert!(parse_decision(&form("approve", " ")).is_err());
-        assert!(parse_decision(&form("approve", "a\u{7}b")).is_err());
+        assert!(parse_decision(&form("maybe"), "a").is_err());
+        // A typed-in approver is not a field: the link's recipient decides.
         let parsed: DecisionForm = serde_urlencoded::from_str(
-            "decision=reject&approver=Bo&comment=too+risky&exp=1&sig=ab",
+            "decision=reject&approver=CTO&comment=too+risky&exp=1&kid=1&to=bo%40example.com&sig=ab",
         )
         .unwrap();
-        assert_eq!(
-            parse_decision(&parsed).unwrap().comment.as_deref(),
-            Some("too risky")
-        );
+        let decision = parse_decision(&parsed, "bo@example.com").unwrap();
+        assert_eq!(decision.approver, "bo@example.com");
+        assert_eq!(decision.comment.as_deref(), Some("too risky"));
     }
 
     #[test]
@@ -657,7 +517,7 @@ mod tests {
     fn the_email_shows_the_diff_and_the_link_but_never_the_token() {
         let k = key();
         let id = approval_id(&k, TOKEN);
-        let link = approval_link("https://api.example/v1", &k, &id, 90_000);
+        let link = approval_link("https://api.example/v1", &k, &id, 90_000, "ana@example.com");
         let email = render_email(&deployment(), &link, 3_600, 90_000).unwrap();
         for body in [&email.text, &email.html] {
             assert!(body.contains("prod-app"), "{body}");
@@ -675,9 +535,7 @@ mod tests {
         // HTML attributes are entity-escaped ('/' as &#x2f;, '&' as &amp;); the signature is intact.
         let sig = link.rsplit("sig=").next().unwrap();
         assert!(
-            email
-                .html
-                .contains(&format!("{id}?exp=90000&amp;sig={sig}")),
+            email.html.contains(&format!("&amp;kid=1&amp;sig={sig}")),
             "{}",
             email.html
         );
@@ -696,13 +554,20 @@ mod tests {
     #[test]
     fn the_page_has_the_form_only_while_open() {
         let s = stored(Status::Pending, 2000);
-        let open = render_page(&s, "/approvals/id", "2000", "abcd", None, true).unwrap();
+        let link = PresentedLink {
+            exp: "2000".into(),
+            kid: "1".into(),
+            to: "ana@example.com".into(),
+            sig: "abcd".into(),
+        };
+        let open = render_page(&s, "/approvals/id", &link, None, true).unwrap();
         assert!(open.contains("<form method=\"post\"") && open.contains("value=\"abcd\""));
+        assert!(open.contains("ana@example.com"), "who decides is shown");
+        assert!(!open.contains("name=\"approver\""), "and not asked for");
         let closed = render_page(
             &s,
             "/approvals/id",
-            "2000",
-            "abcd",
+            &link,
             Some("This request has already been decided."),
             false,
         )
