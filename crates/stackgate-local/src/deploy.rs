@@ -8,6 +8,10 @@ use crate::{BoxError, LocalClients, REGION};
 pub const SIGNING_KEY_PARAMETER: &str = "/stackgate/approval-signing-key";
 pub const SENDER: &str = "stackgate@example.com";
 pub const APPROVER: &str = "approver@example.com";
+pub const EXTERNAL_JOB_WEBHOOK_URL_PARAMETER: &str = "/stackgate/external-job-webhook-url";
+/// No Jenkins runs locally: the webhook goes nowhere (the dispatcher is exercised with mocks, as
+/// moto has no GetActivityTask).
+const LOCAL_WEBHOOK_URL: &str = "http://127.0.0.1:9/no-local-jenkins";
 
 /// A fresh random key for signing approval links (the local stack's stand-in for an operator's).
 fn random_key() -> Result<String, BoxError> {
@@ -62,8 +66,8 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("SesSenderIdentity", SENDER.to_string()),
         ("Approvers", APPROVER.to_string()),
         (
-            "ExternalJobWebhookUrl",
-            "http://127.0.0.1:9/no-local-jenkins".to_string(),
+            "ExternalJobWebhookUrlParameter",
+            EXTERNAL_JOB_WEBHOOK_URL_PARAMETER.to_string(),
         ),
         ("NetworkTemplateUrl", network_template_url()),
         ("NotificationEmail", String::new()),
@@ -229,6 +233,15 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
             .send()
             .await?;
     }
+    clients
+        .ssm
+        .put_parameter()
+        .name(EXTERNAL_JOB_WEBHOOK_URL_PARAMETER)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(LOCAL_WEBHOOK_URL)
+        .overwrite(true)
+        .send()
+        .await?;
     let _ = clients
         .ses
         .create_email_identity()

@@ -1,7 +1,11 @@
 //! End-to-end tests of approvals on the local stack: an unsafe deploy with `onUnsafe: approve` waits,
 //! the email (captured by moto) links to the page, GET changes nothing, POST decides once.
 
+mod common;
+
 use std::time::Duration;
+
+use common::{approval_link, decide};
 
 use hyper::Method;
 use serde_json::{json, Value};
@@ -10,62 +14,11 @@ use stackgate_local::demo::{
 };
 use stackgate_local::deploy::{state_machine_arn, APPROVER};
 use stackgate_local::execution::{self, Report};
-use stackgate_local::http::{call, send};
+use stackgate_local::http::send;
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
 
 /// moto's own port: its control API lists the emails SES "sent".
-fn moto_url() -> String {
-    let port = std::env::var("STACKGATE_MOTO_PORT").unwrap_or_else(|_| "4567".to_string());
-    format!("http://127.0.0.1:{port}")
-}
-
-/// The approval link in the email about `stack`, waiting for it to be sent.
-async fn approval_link(stack: &str) -> String {
-    for _ in 0..80 {
-        let (status, body) = call(
-            Method::GET,
-            &format!("{}/moto-api/data.json", moto_url()),
-            None,
-        )
-        .await
-        .unwrap();
-        // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
-        // test changes a model meanwhile: ask again.
-        let data: Value = match serde_json::from_slice(&body) {
-            Ok(data) if status == 200 => data,
-            _ => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-        };
-        let messages = data["ses"]["Message"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if let Some(message) = messages
-            .iter()
-            .rev()
-            .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(stack)))
-        {
-            // HTML bodies carry the link entity-escaped.
-            let body = message["body"]
-                .as_str()
-                .unwrap()
-                .replace("&#x2f;", "/")
-                .replace("&amp;", "&");
-            let start = body.find("/approvals/").expect("a link in the email");
-            let begin = body[..start].rfind("http").unwrap();
-            let end = body[begin..]
-                .find(['"', '\n', ' ', '<'])
-                .map_or(body.len(), |e| begin + e);
-            return body[begin..end].to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("no approval email about {stack}");
-}
-
 async fn start(clients: &LocalClients, stack: &str, file: &str, extra: Value) -> String {
     let key = format!("approval-e2e/{}.zip", unique(""));
     let mut input = upload_revision(clients, &key, &sample_template(file).unwrap(), "e2e", stack)
@@ -99,23 +52,6 @@ async fn finish(clients: &LocalClients, arn: &str) -> Report {
     execution::wait(&clients.sfn, arn, Duration::from_secs(240))
         .await
         .unwrap()
-}
-
-/// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an
-/// attacker would (there is no such field: the link's recipient is who decides).
-async fn decide(link: &str, decision: &str, typed_in_name: &str) -> (u16, String) {
-    let (url, query) = link.split_once('?').unwrap();
-    let form =
-        format!("{query}&decision={decision}&approver={typed_in_name}&comment=from+the+e2e+test");
-    let (status, _, body) = send(
-        Method::POST,
-        url,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.into_bytes(),
-    )
-    .await
-    .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]

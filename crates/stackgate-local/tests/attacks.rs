@@ -305,7 +305,9 @@ async fn keys_and_names_are_read_exactly() {
     }
 
     // A long name is refused only for blue/green, and then for what it is.
-    let long = format!("l{}", "x".repeat(114));
+    // 119 characters with "api-": room for no blue/green suffix (unique, so that reruns create it).
+    let base = unique("l");
+    let long = format!("{base}{}", "x".repeat(115 - base.len()));
     let blue_green = json!({"environmentName": "api", "stackName": long, "templateUrl": url, "onUnsafe": "blueGreen"});
     let reply = api_json(Method::POST, "/stacks", &blue_green, None).await;
     assert_eq!(
@@ -323,4 +325,73 @@ async fn keys_and_names_are_read_exactly() {
     assert_eq!(accepted.status, 202, "{}", accepted.body);
     let done = follow(accepted.body["statusUrl"].as_str().unwrap()).await;
     assert_eq!(done["output"]["outcome"], "CREATED", "{done}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_approval_link_approves_nothing_on_the_job_result_route() {
+    let clients = clients().await;
+    let stack = unique("jobroute");
+    let full = format!("e2e-{stack}");
+    let created = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": template_url(&clients, "app-v1.yaml").await}),
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    // An unsafe change that waits for a person.
+    let started = stackgate_local::execution::start(
+        &clients.sfn,
+        &stackgate_local::deploy::state_machine_arn("SafeDeployStateMachine"),
+        &unique("jobroute-"),
+        &json!({"environmentName": "e2e", "stackName": stack, "onUnsafe": "approve",
+                "templateUrl": template_url(&clients, "app-v3-unsafe.yaml").await}),
+    )
+    .await
+    .unwrap();
+    let link = common::approval_link(&full).await;
+
+    // The approval link's signature, posted as an external job's result with a made-up output.
+    let (page, query) = link.split_once('?').unwrap();
+    let id = page.rsplit('/').next().unwrap();
+    let job_url = page.replace(&format!("/approvals/{id}"), &format!("/tasks/{id}/result"));
+    let forged = json!({"status": "SUCCEEDED", "output": {"approved": true, "approvedBy": "nobody@example.com"}});
+    let (status, _, body) = stackgate_local::http::send(
+        Method::POST,
+        &format!("{job_url}?{query}"),
+        &[("content-type", "application/json")],
+        forged.to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let described = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(&started)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.status().as_str(),
+        "RUNNING",
+        "still waiting for a person"
+    );
+
+    // The person's own answer still works, and is what counts.
+    let (status, page) = common::decide(&link, "reject", "nobody").await;
+    assert_eq!(status, 200, "{page}");
+    let report = stackgate_local::execution::wait(&clients.sfn, &started, common::TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.error.as_deref(),
+        Some("ChangeSetRejected"),
+        "{report:?}"
+    );
+    assert_eq!(
+        stack_resources(&clients, &full).await.unwrap(),
+        ["DataBucket", "EventsTopic"],
+        "the topic was not removed"
+    );
 }

@@ -13,8 +13,10 @@ use crate::TaskError;
 pub enum ActivityKind {
     /// Email a person a link to mark the task done or failed.
     ManualTask,
-    /// Trigger an external job by webhook; it reports back through `POST /tasks/{id}/result`.
-    Webhook { url: String },
+    /// Trigger an external job by webhook; it reports back through `POST /tasks/{id}/result`. The
+    /// URL carries the job's token (a Jenkins `buildWithParameters` URL): it is read at run time
+    /// from the SSM SecureString `url_parameter`, never kept in the function's environment.
+    Webhook { url_parameter: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,11 +26,11 @@ pub struct Activity {
 }
 
 /// The activities to poll, from the dispatcher's environment (`MANUAL_TASK_ACTIVITY_ARN`,
-/// `EXTERNAL_JOB_ACTIVITY_ARN` with `EXTERNAL_JOB_WEBHOOK_URL`).
+/// `EXTERNAL_JOB_ACTIVITY_ARN` with `EXTERNAL_JOB_WEBHOOK_URL_PARAMETER`).
 pub fn configured(
     manual: Option<&str>,
     external: Option<&str>,
-    webhook: Option<&str>,
+    webhook_parameter: Option<&str>,
 ) -> Result<Vec<Activity>, TaskError> {
     let mut activities = Vec::new();
     if let Some(arn) = manual {
@@ -38,22 +40,22 @@ pub fn configured(
         });
     }
     if let Some(arn) = external {
-        let url = webhook.ok_or_else(|| {
+        let name = webhook_parameter.ok_or_else(|| {
             TaskError::invalid(
-                "EXTERNAL_JOB_WEBHOOK_URL",
+                "EXTERNAL_JOB_WEBHOOK_URL_PARAMETER",
                 "is required with EXTERNAL_JOB_ACTIVITY_ARN",
             )
         })?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        if !name.starts_with('/') {
             return Err(TaskError::invalid(
-                "EXTERNAL_JOB_WEBHOOK_URL",
-                "must be an http(s) URL",
+                "EXTERNAL_JOB_WEBHOOK_URL_PARAMETER",
+                "must be the name of an SSM parameter (starting with '/')",
             ));
         }
         activities.push(Activity {
             arn: arn.to_string(),
             kind: ActivityKind::Webhook {
-                url: url.to_string(),
+                url_parameter: name.to_string(),
             },
         });
     }
@@ -205,13 +207,21 @@ mod tests {
         let both = configured(
             Some("arn:manual"),
             Some("arn:jobs"),
-            Some("https://ci/job/x/buildWithParameters"),
+            Some("/stackgate/external-job-webhook-url"),
         )
         .unwrap();
         assert_eq!(both[0].kind, ActivityKind::ManualTask);
         assert!(matches!(both[1].kind, ActivityKind::Webhook { .. }));
         assert!(configured(None, Some("arn:jobs"), None).is_err());
-        assert!(configured(None, Some("arn:jobs"), Some("ftp://x")).is_err());
+        assert!(
+            configured(
+                None,
+                Some("arn:jobs"),
+                Some("https://ci/job/x?token=secret")
+            )
+            .is_err(),
+            "the URL itself (with its token) is not a setting"
+        );
     }
 
     #[test]
@@ -231,7 +241,7 @@ mod tests {
         assert_eq!(request.title, "Manual task: Open port 443");
         let job = request_for(
             &ActivityKind::Webhook {
-                url: "https://x".into(),
+                url_parameter: "/x".into(),
             },
             &input,
         )

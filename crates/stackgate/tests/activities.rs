@@ -49,13 +49,45 @@ fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClient
     }
 }
 
+const WEBHOOK_PARAMETER: &str = "/stackgate/external-job-webhook-url";
+
 fn dispatcher(approvals: ApprovalClients, activities: Vec<Activity>) -> DispatcherClients {
     DispatcherClients {
         approvals,
+        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, []),
         webhook: WebhookClient::new().unwrap(),
         activities,
         worker_name: "test-worker".into(),
     }
+}
+
+/// The dispatcher of external jobs whose webhook URL (a SecureString) is `url`.
+fn job_dispatcher(approvals: ApprovalClients, url: String) -> DispatcherClients {
+    let url_rule = mock!(aws_sdk_ssm::Client::get_parameter)
+        .match_requests(|r| {
+            r.name() == Some(WEBHOOK_PARAMETER) && r.with_decryption() == Some(true)
+        })
+        .then_output(move || {
+            aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
+                .parameter(
+                    aws_sdk_ssm::types::Parameter::builder()
+                        .value(url.clone())
+                        .version(1)
+                        .build(),
+                )
+                .build()
+        });
+    let mut clients = dispatcher(
+        approvals,
+        vec![Activity {
+            arn: JOBS.into(),
+            kind: ActivityKind::Webhook {
+                url_parameter: WEBHOOK_PARAMETER.into(),
+            },
+        }],
+    );
+    clients.ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&url_rule]);
+    clients
 }
 
 fn one_task(activity: &'static str, input: &'static str) -> Rule {
@@ -189,13 +221,7 @@ async fn the_tokens_it_is_handed_never_reach_the_logs() {
     let (url, received) = receiver(500).await;
     let job = one_task(JOBS, r#"{"taskName":"Create VPC"}"#);
     let (put, failure) = (self::put(), failed_back("HTTP 500"));
-    let clients = dispatcher(
-        approvals(&[&put], &[], &[&job, &failure]),
-        vec![Activity {
-            arn: JOBS.into(),
-            kind: ActivityKind::Webhook { url },
-        }],
-    );
+    let clients = job_dispatcher(approvals(&[&put], &[], &[&job, &failure]), url);
     assert_eq!(dispatch_all(&clients, BUDGET).await.unwrap().failed_back, 1);
     received.await.unwrap();
 
@@ -266,13 +292,7 @@ async fn an_external_job_is_triggered_with_a_reference_and_a_signed_callback() {
         r#"{"taskName":"Create VPC","parameters":{"CIDR":"10.0.0.0/16"}}"#,
     );
     let (put, beat) = (put(), heartbeat());
-    let clients = dispatcher(
-        approvals(&[&put], &[], &[&task, &beat]),
-        vec![Activity {
-            arn: JOBS.into(),
-            kind: ActivityKind::Webhook { url },
-        }],
-    );
+    let clients = job_dispatcher(approvals(&[&put], &[], &[&task, &beat]), url);
     let output = dispatch_all(&clients, BUDGET).await.unwrap();
     assert_eq!(
         output,
@@ -305,13 +325,7 @@ async fn a_task_that_cannot_be_handed_on_is_failed_back_not_dropped() {
     let (url, received) = receiver(500).await;
     let task = one_task(JOBS, r#"{"taskName":"Create VPC"}"#);
     let (put, failure) = (put(), failed_back("HTTP 500"));
-    let clients = dispatcher(
-        approvals(&[&put], &[], &[&task, &failure]),
-        vec![Activity {
-            arn: JOBS.into(),
-            kind: ActivityKind::Webhook { url },
-        }],
-    );
+    let clients = job_dispatcher(approvals(&[&put], &[], &[&task, &failure]), url);
     let output = dispatch_all(&clients, BUDGET).await.unwrap();
     assert_eq!(
         output,

@@ -480,6 +480,7 @@ fn activity_dispatcher_never_panics() {
     fuzz_task(&["activity-dispatcher.json"], |aws, input| {
         let clients = activity_dispatcher::DispatcherClients {
             approvals: aws.approvals(),
+            ssm: aws_sdk_ssm::Client::new(&aws.config),
             webhook: WebhookClient::new().unwrap(),
             activities: stackgate::activities::configured(
                 Some("arn:aws:states:us-east-1:123456789012:activity:manual"),

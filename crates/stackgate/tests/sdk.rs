@@ -402,14 +402,46 @@ async fn a_failed_change_set_names_its_reason_and_a_retry_reuses_the_existing_on
         )
     });
     let missing = stack_is(None);
+    let delete = deleted();
     let err = create_change_set::handle(
-        &deps(&[&missing, &exists, &describe], &[&get]),
+        &deps(&[&missing, &exists, &describe, &delete], &[&get]),
         event(create_input()),
     )
     .await
     .unwrap_err();
     assert_eq!(err.error_type(), "ChangeSetFailed");
     assert!(err.to_string().contains("Template format error"), "{err}");
+    assert_eq!(
+        delete.num_calls(),
+        1,
+        "the failed change set is not left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_stack_that_became_busy_after_the_check_is_stack_busy() {
+    let get = revision_rule("Resources: {}".into());
+    let busy = mock!(CloudFormation::create_change_set).then_error(|| {
+        CreateChangeSetError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message(format!(
+                    "Stack:{STACK_ID} is in UPDATE_IN_PROGRESS state and can not be updated."
+                ))
+                .build(),
+        )
+    });
+    let settled = stack_is(Some(StackStatus::UpdateComplete));
+    let err = create_change_set::handle(&deps(&[&settled, &busy], &[&get]), event(create_input()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TaskError::StackBusy {
+            stack: STACK.into(),
+            status: "UPDATE_IN_PROGRESS".into()
+        }
+    );
 }
 
 #[tokio::test]

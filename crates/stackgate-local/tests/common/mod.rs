@@ -9,7 +9,7 @@ use serde_json::Value;
 use stackgate_local::demo::{sample_template, upload_revision, ARTIFACT_BUCKET};
 use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution::{self, Report};
-use stackgate_local::http::send;
+use stackgate_local::http::{call, send};
 use stackgate_local::unique_name as unique;
 use stackgate_local::{api_url, endpoint, LocalClients};
 
@@ -153,4 +153,72 @@ pub async fn template_url(clients: &LocalClients, file: &str) -> String {
         "{}/{ARTIFACT_BUCKET}/{key}",
         endpoint().replace("127.0.0.1", "localhost")
     )
+}
+
+pub fn moto_url() -> String {
+    let port = std::env::var("STACKGATE_MOTO_PORT").unwrap_or_else(|_| "4567".to_string());
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The approval link in the email about `stack`, waiting for it to be sent.
+pub async fn approval_link(stack: &str) -> String {
+    for _ in 0..80 {
+        let (status, body) = call(
+            Method::GET,
+            &format!("{}/moto-api/data.json", moto_url()),
+            None,
+        )
+        .await
+        .unwrap();
+        // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
+        // test changes a model meanwhile: ask again.
+        let data: Value = match serde_json::from_slice(&body) {
+            Ok(data) if status == 200 => data,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        let messages = data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(message) = messages
+            .iter()
+            .rev()
+            .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(stack)))
+        {
+            // HTML bodies carry the link entity-escaped.
+            let body = message["body"]
+                .as_str()
+                .unwrap()
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&");
+            let start = body.find("/approvals/").expect("a link in the email");
+            let begin = body[..start].rfind("http").unwrap();
+            let end = body[begin..]
+                .find(['"', '\n', ' ', '<'])
+                .map_or(body.len(), |e| begin + e);
+            return body[begin..end].to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no approval email about {stack}");
+}
+
+/// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an
+/// attacker would (there is no such field: the link's recipient is who decides).
+pub async fn decide(link: &str, decision: &str, typed_in_name: &str) -> (u16, String) {
+    let (url, query) = link.split_once('?').unwrap();
+    let form =
+        format!("{query}&decision={decision}&approver={typed_in_name}&comment=from+the+e2e+test");
+    let (status, _, body) = send(
+        Method::POST,
+        url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.into_bytes(),
+    )
+    .await
+    .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

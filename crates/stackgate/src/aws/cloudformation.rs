@@ -134,8 +134,31 @@ pub async fn create_change_set(
         {
             Ok(())
         }
-        Err(error) => Err(classify("CreateChangeSet", &error)),
+        Err(error) => Err(stack_busy(request.stack_name, &error)
+            .unwrap_or_else(|| classify("CreateChangeSet", &error))),
     }
+}
+
+/// CloudFormation's refusal of a stack that started an operation after the plan read it
+/// ("Stack:arn:... is in UPDATE_IN_PROGRESS state and can not be updated."): `StackBusy`.
+fn stack_busy<E: ProvideErrorMetadata, R>(
+    stack: &str,
+    error: &aws_sdk_cloudformation::error::SdkError<E, R>,
+) -> Option<TaskError> {
+    let service = error.as_service_error()?;
+    let message = service.message()?;
+    if service.code() != Some("ValidationError") {
+        return None;
+    }
+    let status = message
+        .split_whitespace()
+        .find(|word| word.ends_with("_IN_PROGRESS"))?;
+    message
+        .contains("state and can not be updated")
+        .then(|| TaskError::StackBusy {
+            stack: stack.to_string(),
+            status: status.to_string(),
+        })
 }
 
 /// Deletes a change set; one already gone (a retried task) is not an error.

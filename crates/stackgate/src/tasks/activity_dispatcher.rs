@@ -24,6 +24,8 @@ const POLL_RESERVE: Duration = Duration::from_secs(75);
 
 pub struct DispatcherClients {
     pub approvals: ApprovalClients,
+    /// Reads the webhook URL (a secret) when a job is triggered.
+    pub ssm: aws_sdk_ssm::Client,
     pub webhook: WebhookClient,
     pub activities: Vec<Activity>,
     pub worker_name: String,
@@ -33,11 +35,12 @@ impl DispatcherClients {
     pub async fn from_env() -> Result<Self, TaskError> {
         Ok(DispatcherClients {
             approvals: ApprovalClients::from_env().await?,
+            ssm: aws_sdk_ssm::Client::new(&crate::aws::sdk::sdk_config()),
             webhook: WebhookClient::new()?,
             activities: activities::configured(
                 env_var("MANUAL_TASK_ACTIVITY_ARN").as_deref(),
                 env_var("EXTERNAL_JOB_ACTIVITY_ARN").as_deref(),
-                env_var("EXTERNAL_JOB_WEBHOOK_URL").as_deref(),
+                env_var("EXTERNAL_JOB_WEBHOOK_URL_PARAMETER").as_deref(),
             )?,
             worker_name: env_var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "stackgate-activity-dispatcher".into()),
@@ -105,6 +108,18 @@ pub async fn dispatch_all(
     Ok(output)
 }
 
+/// The webhook URL from its SecureString, read for each job (a rotated token is used at once).
+async fn webhook_url(clients: &DispatcherClients, parameter: &str) -> Result<String, TaskError> {
+    const SETTING: &str = "EXTERNAL_JOB_WEBHOOK_URL_PARAMETER";
+    let (url, _) = crate::aws::ssm::secure_string_version(&clients.ssm, parameter)
+        .await?
+        .ok_or_else(|| TaskError::invalid(SETTING, "names no SSM parameter"))?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(TaskError::invalid(SETTING, "does not hold an http(s) URL"));
+    }
+    Ok(url)
+}
+
 /// Hands one task on; returns its opaque id.
 async fn dispatch(
     clients: &DispatcherClients,
@@ -124,7 +139,8 @@ async fn dispatch(
             .await?
             .approval_id
         }
-        ActivityKind::Webhook { url } => {
+        ActivityKind::Webhook { url_parameter } => {
+            let url = webhook_url(clients, url_parameter).await?;
             let base_url = clients.approvals.base_url.as_deref().ok_or_else(|| {
                 TaskError::invalid("APPROVAL_BASE_URL", "no callback base URL is configured")
             })?;
@@ -142,7 +158,7 @@ async fn dispatch(
                 stored.expires_at,
             );
             let parameters = activities::webhook_parameters(&input, &stored.id, &callback);
-            clients.webhook.post_form(url, &parameters).await?;
+            clients.webhook.post_form(&url, &parameters).await?;
             stored.id
         }
     };

@@ -342,7 +342,18 @@ async fn create_and_wait(
             "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {
                 Some(Readiness::NoChanges)
             }
-            "FAILED" | "DELETE_FAILED" | "DELETE_COMPLETE" | "DELETE_IN_PROGRESS" => {
+            "FAILED" => {
+                // Not left on the stack: the failure is reported, the change set is gone.
+                cloudformation::delete_change_set(&clients.cloudformation, stack_name, &name)
+                    .await?;
+                return Err(TaskError::ChangeSetFailed {
+                    change_set: name,
+                    reason: status
+                        .reason
+                        .unwrap_or_else(|| "no reason given".to_string()),
+                });
+            }
+            "DELETE_FAILED" | "DELETE_COMPLETE" | "DELETE_IN_PROGRESS" => {
                 return Err(TaskError::ChangeSetFailed {
                     change_set: name,
                     reason: status
