@@ -76,7 +76,7 @@ fn binary(function: &str) -> PathBuf {
 
 /// Runs `function` once per event and checks its output and answers for every secret.
 async fn check(function: &str, events: Vec<Value>, secrets: Vec<Secret>) -> ColdStart {
-    let run = run_clean(function, events, secrets).await;
+    let run = run_clean(function, function, events, secrets).await;
     // Logging at TRACE is on: a silent run would prove nothing.
     assert!(
         run.output.lines().count() >= 5,
@@ -86,8 +86,13 @@ async fn check(function: &str, events: Vec<Value>, secrets: Vec<Secret>) -> Cold
     run
 }
 
-/// `check` for inputs a function may refuse without logging a line.
-async fn run_clean(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>) -> ColdStart {
+/// `check` for inputs a function may refuse without logging a line; recorded as `label`.
+async fn run_clean(
+    function: &str,
+    label: &str,
+    events: Vec<Value>,
+    mut secrets: Vec<Secret>,
+) -> ColdStart {
     // One function process at a time: two tests starting the same function would meet on the
     // benchmark's Runtime API.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -102,7 +107,7 @@ async fn run_clean(function: &str, events: Vec<Value>, mut secrets: Vec<Secret>)
         .await
         .unwrap_or_else(|e| panic!("{function}: {e}"));
     secrets.extend(credentials);
-    assert_clean(function, &run, &secrets);
+    assert_clean(label, &run, &secrets);
     run
 }
 
@@ -379,9 +384,27 @@ async fn approval_api_never_logs_signatures_tokens_or_the_key() {
 #[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
 async fn pre_provision_never_logs_configuration_values() {
     let value = secret("SecureString configuration value", "plantedDbPassword");
+    // Published as a CI pipeline would: an object in the config bucket, named in the event.
+    let bucket = stackgate_local::template::bucket_name("ProvisioningConfigBucket");
+    let key = format!("secrets/{}.json", unique_name("config"));
+    clients()
+        .await
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(
+            json!({"applicationConfig": {"db": {"password": value.value}}})
+                .to_string()
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap();
     let mut event = sample("pre-provision.json");
     event["application"] = json!(unique_name("secrets"));
-    event["applicationConfig"]["db"]["password"] = json!(value.value);
+    event["configObject"] = json!({"bucket": bucket, "key": key});
     check("pre-provision", vec![event], vec![value]).await;
 }
 
@@ -495,7 +518,8 @@ async fn no_function_repeats_a_malformed_value() {
         assert!(!events.is_empty(), "{function}: nothing to plant in {file}");
         events.truncate(40);
         let count = events.len();
-        let run = run_clean(function, events, vec![planted]).await;
+        let label = format!("{function} (malformed input)");
+        let run = run_clean(function, &label, events, vec![planted]).await;
         assert_eq!(
             run.answers.len(),
             count,

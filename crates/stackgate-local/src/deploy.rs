@@ -31,6 +31,8 @@ pub fn network_template_url() -> String {
 }
 
 const NETWORK_TEMPLATE_KEY: &str = "templates/network.yaml";
+/// Where the provisioning samples' configuration object is.
+pub const SAMPLE_CONFIG_KEY: &str = "billing/staging/run-1.json";
 
 /// Parameter values the local stack deploys the template with.
 pub fn local_parameters() -> BTreeMap<String, String> {
@@ -183,6 +185,17 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
             clients.s3.create_bucket().bucket(bucket).send().await?;
         }
     }
+    // The configuration object the provisioning samples name (`events/provision-starter.json`,
+    // `events/pre-provision.json`), as a CI pipeline would publish it.
+    let config = std::fs::read(crate::repo_root().join("examples/provisioning-config.json"))?;
+    clients
+        .s3
+        .put_object()
+        .bucket(crate::template::bucket_name("ProvisioningConfigBucket"))
+        .key(SAMPLE_CONFIG_KEY)
+        .body(config.into())
+        .send()
+        .await?;
     let network = std::fs::read(crate::repo_root().join("examples/templates/network.yaml"))?;
     clients
         .s3

@@ -104,6 +104,58 @@ pub async fn wait(
 }
 
 /// Every event of an execution's history, all pages.
+/// Every value an execution's history holds (inputs, outputs, task parameters, errors, causes),
+/// unredacted: what anyone with `states:GetExecutionHistory` can read. (The events' `Debug`
+/// redacts these fields, so a search of it would prove nothing.)
+pub fn history_values(events: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<String> {
+    let mut values: Vec<Option<&str>> = Vec::new();
+    for e in events {
+        if let Some(d) = e.execution_started_event_details() {
+            values.push(d.input());
+        }
+        if let Some(d) = e.execution_succeeded_event_details() {
+            values.push(d.output());
+        }
+        if let Some(d) = e.execution_failed_event_details() {
+            values.extend([d.error(), d.cause()]);
+        }
+        if let Some(d) = e.state_entered_event_details() {
+            values.push(d.input());
+        }
+        if let Some(d) = e.state_exited_event_details() {
+            values.push(d.output());
+        }
+        if let Some(d) = e.task_scheduled_event_details() {
+            values.push(Some(d.parameters()));
+        }
+        if let Some(d) = e.task_succeeded_event_details() {
+            values.push(d.output());
+        }
+        if let Some(d) = e.task_submitted_event_details() {
+            values.push(d.output());
+        }
+        if let Some(d) = e.task_failed_event_details() {
+            values.extend([d.error(), d.cause()]);
+        }
+        if let Some(d) = e.lambda_function_scheduled_event_details() {
+            values.push(d.input());
+        }
+        if let Some(d) = e.lambda_function_succeeded_event_details() {
+            values.push(d.output());
+        }
+        if let Some(d) = e.lambda_function_failed_event_details() {
+            values.extend([d.error(), d.cause()]);
+        }
+        if let Some(d) = e.activity_scheduled_event_details() {
+            values.push(d.input());
+        }
+        if let Some(d) = e.activity_succeeded_event_details() {
+            values.push(d.output());
+        }
+    }
+    values.into_iter().flatten().map(str::to_string).collect()
+}
+
 pub async fn history(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,

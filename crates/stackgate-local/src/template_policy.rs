@@ -7,6 +7,8 @@ use serde_yaml::Value;
 
 /// Actions AWS documents without resource-level permissions: `Resource: "*"` is the only form.
 pub const UNSCOPABLE_ACTIONS: &[&str] = &[
+    // Called with a template (body or URL), not a stack: no resource to name.
+    "cloudformation:GetTemplateSummary",
     "codepipeline:PutJobSuccessResult",
     "codepipeline:PutJobFailureResult",
     "ec2:DescribeInstances",
@@ -288,7 +290,8 @@ pub fn check(template: &Value) -> Vec<Violation> {
                     .and_then(|p| get(p, "Auth"))
                     .and_then(|a| get(a, "ApiKeyRequired")),
             );
-            if !key {
+            // An API of signed-link routes only (the approvals API) is the one exception.
+            if !key && !serves_only_signed_links(resources, name) {
                 violations.push(Violation {
                     resource: name.to_string(),
                     rule: "APIs require an API key by default",
@@ -299,6 +302,29 @@ pub fn check(template: &Value) -> Vec<Violation> {
     }
     check_environments(template, &mut violations);
     violations
+}
+
+/// Whether every route on API `api` is a signed-link route (and there is at least one).
+fn serves_only_signed_links(resources: &serde_yaml::Mapping, api: &str) -> bool {
+    let routes: Vec<(String, String)> = resources
+        .values()
+        .filter_map(|r| get(r, "Properties").and_then(|p| get(p, "Events")))
+        .filter_map(Value::as_mapping)
+        .flat_map(|events| events.values())
+        .filter(|event| get(event, "Type").and_then(Value::as_str) == Some("Api"))
+        .filter_map(|event| get(event, "Properties"))
+        .filter(|p| {
+            matches!(get(p, "RestApiId"), Some(Value::Tagged(t)) if t.tag == "Ref" && t.value.as_str() == Some(api))
+        })
+        .map(|p| {
+            let text = |key: &str| get(p, key).and_then(Value::as_str).unwrap_or_default().to_string();
+            (text("Path"), text("Method").to_lowercase())
+        })
+        .collect();
+    !routes.is_empty()
+        && routes
+            .iter()
+            .all(|(path, method)| SIGNED_LINK_ROUTES.contains(&(path.as_str(), method.as_str())))
 }
 
 /// The managed environments the template deploys with by default must not overlap (`prod` and
@@ -555,6 +581,9 @@ Resources:
   OpenApi:
     Type: AWS::Serverless::Api
     Properties: {StageName: v1}
+  LinksApi:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1}
   Fn:
     Type: AWS::Serverless::Function
     Properties:
@@ -565,6 +594,7 @@ Resources:
         Signed: {Type: Api, Properties: {RestApiId: !Ref Api, Path: "/approvals/{id}", Method: get, Auth: {ApiKeyRequired: false, Authorizer: NONE}}}
         Default: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: /x, Method: get}}
         Authorized: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: /y, Method: get, Auth: {Authorizer: AWS_IAM}}}
+        OnlyLinks: {Type: Api, Properties: {RestApiId: !Ref LinksApi, Path: "/tasks/{id}/result", Method: post}}
 "#,
         );
         let details: Vec<String> = found

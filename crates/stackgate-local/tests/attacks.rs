@@ -395,3 +395,62 @@ async fn an_approval_link_approves_nothing_on_the_job_result_route() {
         "the topic was not removed"
     );
 }
+
+/// A template with a secret parameter, as application templates declare database passwords.
+const SECRET_PARAMETER_TEMPLATE: &str = r#"{
+  "Parameters": {"DbPassword": {"Type": "String", "NoEcho": true}, "Size": {"Type": "String", "Default": "1"}},
+  "Resources": {"Data": {"Type": "AWS::S3::Bucket"}}
+}"#;
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_secret_parameter_never_enters_a_workflow_as_a_value() {
+    let clients = clients().await;
+    let url = upload(&clients, SECRET_PARAMETER_TEMPLATE).await;
+    let password = unique("plantedDbPassword");
+
+    // At the API: refused before anything starts, the value not repeated.
+    let stack = unique("secretparam");
+    for (parameters, listed, field) in [
+        (
+            json!({"DbPassword": password, "Size": "2"}),
+            json!([]),
+            "parameters.DbPassword",
+        ),
+        (
+            json!({"DbPassword": "{{resolve:ssm-secure:/app/db}}", "Size": password}),
+            json!(["Size"]),
+            "parameters.Size",
+        ),
+    ] {
+        let body = json!({"environmentName": "api", "stackName": stack, "templateUrl": url,
+                          "parameters": parameters, "secretParameters": listed});
+        let reply = api_json(Method::POST, "/stacks", &body, None).await;
+        assert_eq!(
+            (reply.status, reply.body["field"].as_str()),
+            (400, Some(field)),
+            "{}",
+            reply.body
+        );
+        assert!(!reply.body.to_string().contains(&password));
+    }
+
+    // By reference it deploys, and neither the history nor the API's view holds a value.
+    let body = json!({"environmentName": "api", "stackName": stack, "templateUrl": url,
+                      "parameters": {"DbPassword": "{{resolve:ssm-secure:/app/db}}", "Size": "2"}});
+    let accepted = api_json(Method::POST, "/stacks", &body, None).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let done = follow(accepted.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(done["output"]["outcome"], "CREATED", "{done}");
+
+    // Started directly (not through the API) with a plain value: the plan refuses it (the value
+    // is in that caller's own input; the refusal, the notification and the output do not repeat it).
+    let report = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": unique("secretparam"), "templateUrl": url,
+                "parameters": {"DbPassword": password}}),
+    )
+    .await;
+    assert_failed_with(&report, "InvalidInput", "parameters.DbPassword");
+    assert!(!report.cause.unwrap_or_default().contains(&password));
+}

@@ -513,16 +513,44 @@ fn sns_event(message_id: &str, message: &Value) -> Value {
                 "MessageAttributes": {}}}]})
 }
 
+/// Publishes a run's configuration object as a CI pipeline would; returns its reference.
+async fn publish_config(clients: &LocalClients, config: &Value) -> Value {
+    let bucket = stackgate_local::template::bucket_name("ProvisioningConfigBucket");
+    let key = format!("runs/{}.json", unique("config"));
+    clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(config.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    json!({"bucket": bucket, "key": key})
+}
+
+/// Everything a workflow's history says: every input, output, parameter, error and cause.
+async fn history_text(clients: &LocalClients, arn: &str) -> String {
+    execution::history_values(&execution::history(&clients.sfn, arn).await.unwrap()).join("\n")
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn a_provisioning_request_runs_every_stage_once_and_leaves_an_audit_record() {
     let clients = LocalClients::connect(&endpoint()).await;
     let host = run_instance("Role", "build-host").await;
     let application = unique("billing");
+    // A secret in the configuration: it reaches its SecureString and nothing else.
+    let password = unique("plantedDbPassword");
+    let config = publish_config(
+        &clients,
+        &json!({"applicationConfig": {"db": {"port": 5432, "name": "billing", "password": password}},
+                "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3}}),
+    )
+    .await;
     let request = json!({
         "application": application, "environment": "staging",
-        "applicationConfig": {"db": {"port": 5432, "name": "billing"}},
-        "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3},
+        "configObject": config,
         "instanceIds": [host],
         "documents": {"bake": "AWS-RunShellScript", "provision": "AWS-RunShellScript", "validate": "AWS-RunShellScript"}
     });
@@ -567,6 +595,22 @@ async fn a_provisioning_request_runs_every_stage_once_and_leaves_an_audit_record
     let parameter = parameter.parameter().unwrap();
     assert_eq!(parameter.value(), Some("db.staging"));
     assert_eq!(parameter.r#type().map(|t| t.as_str()), Some("SecureString"));
+    let stored = clients
+        .ssm
+        .get_parameter()
+        .name(format!(
+            "/stackgate/provisioning/{application}/staging/db/password"
+        ))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.parameter().unwrap().value(), Some(password.as_str()));
+    // Never in the workflow's state: its history (inputs, outputs of every state) is readable by
+    // anyone with states:GetExecutionHistory for 90 days.
+    let history = history_text(&clients, &arn).await;
+    assert!(history.contains("configObject"), "the history was read");
+    assert!(!history.contains(&password), "the secret is in the history");
 
     let audit = clients
         .dynamodb
@@ -596,7 +640,7 @@ async fn a_failing_stage_is_notified_and_a_bad_request_starts_nothing() {
     // key that cannot be a parameter name.
     let request = json!({
         "application": unique("orders"), "environment": "staging", "instanceIds": [host],
-        "applicationConfig": {"db host": "x"},
+        "configObject": publish_config(&clients, &json!({"applicationConfig": {"db host": "x"}})).await,
         "documents": {"bake": "AWS-RunShellScript", "provision": "AWS-RunShellScript", "validate": "AWS-RunShellScript"}
     });
     let message_id = format!("{}-0000-4000-8000-000000000002", &unique("")[..8]);

@@ -89,6 +89,7 @@ impl From<TaskError> for Problem {
     fn from(error: TaskError) -> Self {
         match error {
             TaskError::InvalidInput { field, message } => Problem::invalid(field, message),
+            TaskError::InvalidTemplate(message) => Problem::invalid("template", message),
             TaskError::AwsTransient { .. } => Problem::unavailable(error.to_string()),
             other => Problem::internal(other.to_string()),
         }
@@ -225,7 +226,7 @@ pub fn managed_stack<'a>(name: &str, config: &'a ApiConfig) -> Result<&'a str, P
         .ok_or_else(|| Problem::not_found("no managed stack of that name"))
 }
 
-const CREATE_FIELDS: [&str; 11] = [
+const CREATE_FIELDS: [&str; 12] = [
     "stackName",
     "environmentName",
     "templateUrl",
@@ -237,6 +238,7 @@ const CREATE_FIELDS: [&str; 11] = [
     "onUnsafe",
     "blueGreenSuffix",
     "approvalTimeoutSeconds",
+    "secretParameters",
 ];
 
 /// Validates `POST /stacks` and returns the workflow input (with who asked) and the deployment it

@@ -23,16 +23,40 @@ pub struct Documents {
     pub validate: String,
 }
 
+/// Where the CI pipeline put the configuration: an object in the provisioning config bucket
+/// (encrypted with KMS) holding a [`Configuration`]. Only this reference travels through SNS and
+/// the workflow's state; the values go from the object straight to SecureString parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigObject {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The configuration object's content.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Configuration {
+    #[serde(default)]
+    pub application_config: Map<String, Value>,
+    #[serde(default)]
+    pub environment_config: Map<String, Value>,
+}
+
 /// What the CI pipeline publishes to the provisioning topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProvisioningRequest {
     pub application: String,
     pub environment: String,
+    /// The configuration, by reference; none when the application has none.
     #[serde(default)]
-    pub application_config: Map<String, Value>,
-    #[serde(default)]
-    pub environment_config: Map<String, Value>,
+    pub config_object: Option<ConfigObject>,
+    /// Refused: configuration in the message would sit in the workflow's state and history.
+    #[serde(default, skip_serializing)]
+    application_config: Option<Value>,
+    #[serde(default, skip_serializing)]
+    environment_config: Option<Value>,
     /// The instances the stage commands run on (the build/automation hosts).
     pub instance_ids: Vec<String>,
     pub documents: Documents,
@@ -43,6 +67,31 @@ pub struct ProvisioningRequest {
 /// Parses and checks a published message; errors name the field.
 pub fn parse_request(message: &str) -> Result<ProvisioningRequest, TaskError> {
     let request: ProvisioningRequest = crate::error::parse_json(message.as_bytes(), "")?;
+    for (field, given) in [
+        ("applicationConfig", request.application_config.is_some()),
+        ("environmentConfig", request.environment_config.is_some()),
+    ] {
+        if given {
+            return Err(TaskError::invalid(
+                field,
+                "configuration is passed by reference: put it in an object of the provisioning config bucket and give configObject {bucket, key}",
+            ));
+        }
+    }
+    if let Some(object) = &request.config_object {
+        if !crate::s3_url::valid_bucket_name(&object.bucket) {
+            return Err(TaskError::invalid(
+                "configObject.bucket",
+                "is not a bucket name",
+            ));
+        }
+        if object.key.is_empty() || object.key.len() > 1024 {
+            return Err(TaskError::invalid(
+                "configObject.key",
+                "must be 1 to 1024 characters",
+            ));
+        }
+    }
     validate_stack_name("application", &request.application)?;
     validate_stack_name("environment", &request.environment)?;
     if request.instance_ids.is_empty() || request.instance_ids.len() > 50 {
@@ -82,8 +131,7 @@ pub fn workflow_input(request: &ProvisioningRequest) -> Value {
     json!({
         "application": request.application,
         "environment": request.environment,
-        "applicationConfig": request.application_config,
-        "environmentConfig": request.environment_config,
+        "configObject": request.config_object,
         "instanceIds": request.instance_ids,
         "requestedBy": request.requested_by.clone().unwrap_or_else(|| "ci".into()),
         "stages": [
@@ -180,8 +228,7 @@ mod tests {
     fn message() -> Value {
         json!({
             "application": "billing", "environment": "staging",
-            "applicationConfig": {"db": {"port": 5432, "name": "billing"}, "replicas": 2},
-            "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3},
+            "configObject": {"bucket": "provisioning-config", "key": "billing/staging/42.json"},
             "instanceIds": ["i-0abc"],
             "documents": {"bake": "Packer-Build", "provision": "Terraform-Apply", "validate": "InSpec-Run"}
         })
@@ -190,11 +237,17 @@ mod tests {
     #[test]
     fn requests_parse_and_every_mistake_names_its_field() {
         let request = parse_request(&message().to_string()).unwrap();
-        assert_eq!(
-            workflow_input(&request)["stages"][1]["document"],
-            "Terraform-Apply"
-        );
+        let input = workflow_input(&request);
+        assert_eq!(input["stages"][1]["document"], "Terraform-Apply");
+        assert_eq!(input["configObject"]["key"], "billing/staging/42.json");
         let cases = [
+            ("applicationConfig", json!({"db": {"password": "hunter2"}})),
+            ("environmentConfig", json!({})),
+            ("configObject", json!({"bucket": "Bad_Bucket", "key": "k"})),
+            (
+                "configObject",
+                json!({"bucket": "provisioning-config", "key": ""}),
+            ),
             ("application", json!("bad name")),
             ("environment", json!("")),
             ("instanceIds", json!([])),
@@ -218,9 +271,31 @@ mod tests {
     }
 
     #[test]
-    fn environment_config_overrides_application_config_deeply() {
+    fn configuration_in_the_message_is_refused_without_repeating_it() {
+        let mut inline = message();
+        inline["applicationConfig"] = json!({"db": {"password": "hunter2"}});
+        let refused = parse_request(&inline.to_string()).unwrap_err();
+        assert!(
+            !format!("{refused} {refused:?}").contains("hunter2"),
+            "{refused}"
+        );
+        assert!(
+            matches!(&refused, TaskError::InvalidInput { field, .. } if field == "applicationConfig")
+        );
+        // And the workflow input, written from a request, holds no configuration value.
         let request = parse_request(&message().to_string()).unwrap();
-        let merged = merge(&request.application_config, &request.environment_config);
+        let input = workflow_input(&request).to_string();
+        assert!(!input.contains("applicationConfig"), "{input}");
+    }
+
+    #[test]
+    fn environment_config_overrides_application_config_deeply() {
+        let config: Configuration = serde_json::from_value(json!({
+            "applicationConfig": {"db": {"port": 5432, "name": "billing"}, "replicas": 2},
+            "environmentConfig": {"db": {"host": "db.staging"}, "replicas": 3},
+        }))
+        .unwrap();
+        let merged = merge(&config.application_config, &config.environment_config);
         assert_eq!(
             merged["db"],
             json!({"port": 5432, "name": "billing", "host": "db.staging"})

@@ -13,7 +13,7 @@ const MAX_TAGS: usize = 50;
 const MAX_PARAMETERS: usize = 200;
 use crate::guardrails::{KNOWN_CAPABILITIES, RESERVED_TAG_PREFIX};
 const MAX_REQUESTED_BY: usize = 512;
-const KNOWN_FIELDS: [&str; 15] = [
+const KNOWN_FIELDS: [&str; 16] = [
     "environmentName",
     "stackName",
     "templatePath",
@@ -29,6 +29,7 @@ const KNOWN_FIELDS: [&str; 15] = [
     "blueGreenSuffix",
     "approvalTimeoutSeconds",
     "requestedBy",
+    "secretParameters",
 ];
 
 /// Where the template comes from.
@@ -68,7 +69,13 @@ pub struct Deployment {
     /// `<environmentName>-<stackName>`.
     pub stack_name: String,
     pub source: TemplateSource,
+    /// Never written out (outputs, state, messages): a value may be a secret if a check missed it.
+    #[serde(default, skip_serializing)]
     pub parameters: BTreeMap<String, String>,
+    /// Parameters the request says are secret (besides those the template declares `NoEcho`):
+    /// accepted only as references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_parameters: Vec<String>,
     pub tags: BTreeMap<String, String>,
     pub capabilities: Vec<String>,
     pub on_unsafe: OnUnsafe,
@@ -402,6 +409,81 @@ fn requested_by(object: &Map<String, Value>) -> Result<String, TaskError> {
     }
 }
 
+fn name_list(
+    object: &Map<String, Value>,
+    field: &str,
+    limit: usize,
+) -> Result<Vec<String>, TaskError> {
+    let items = match object.get(field) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= limit => items,
+        Some(Value::Array(_)) => {
+            return Err(TaskError::invalid(
+                field,
+                format!("holds more than {limit} names"),
+            ))
+        }
+        Some(other) => {
+            return Err(TaskError::invalid(
+                field,
+                format!(
+                    "must be a list of parameter names, got {}",
+                    json_kind(other)
+                ),
+            ))
+        }
+    };
+    items
+        .iter()
+        .map(|item| match item.as_str() {
+            Some(name) if !name.trim().is_empty() => Ok(name.trim().to_string()),
+            _ => Err(TaskError::invalid(field, "entries must be parameter names")),
+        })
+        .collect()
+}
+
+/// Whether a parameter value is a reference to a secret rather than the secret: a dynamic
+/// reference CloudFormation resolves itself, or the name of an SSM parameter (for parameters of
+/// type `AWS::SSM::Parameter::Value<...>`).
+pub fn is_secret_reference(value: &str) -> bool {
+    let value = value.trim();
+    let dynamic = [
+        "{{resolve:ssm-secure:",
+        "{{resolve:secretsmanager:",
+        "{{resolve:ssm:",
+    ]
+    .iter()
+    .any(|prefix| value.starts_with(prefix))
+        && value.ends_with("}}")
+        && value.matches("{{").count() == 1;
+    let ssm_name = value.starts_with('/')
+        && value.len() > 1
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+    dynamic || ssm_name
+}
+
+/// Refuses a plain value for a secret parameter: one the template declares `NoEcho`, or one the
+/// request lists in `secretParameters`. The error names the parameter and says how to pass it;
+/// it never repeats the value.
+pub fn check_secret_parameters(
+    deployment: &Deployment,
+    no_echo: &[String],
+) -> Result<(), TaskError> {
+    for name in no_echo.iter().chain(&deployment.secret_parameters) {
+        if let Some(value) = deployment.parameters.get(name) {
+            if !is_secret_reference(value) {
+                return Err(TaskError::invalid(
+                    format!("parameters.{name}"),
+                    "is a secret (NoEcho in the template, or listed in secretParameters): pass a reference, {{resolve:ssm-secure:/name}} or {{resolve:secretsmanager:id}}, or an SSM parameter name, never the value",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A short, name-safe suffix for the blue/green stack, stable for one execution.
 pub fn default_blue_green_suffix(execution_name: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -461,6 +543,7 @@ pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deploymen
         stack_name,
         source: template_source(object)?,
         parameters: string_map(object, "parameters", MAX_PARAMETERS)?,
+        secret_parameters: name_list(object, "secretParameters", MAX_PARAMETERS)?,
         tags,
         capabilities: capabilities(object)?,
         on_unsafe,
@@ -716,6 +799,50 @@ mod tests {
         assert_eq!(
             parse_deployment(&none, "e").unwrap().requested_by,
             NOT_RECORDED
+        );
+    }
+
+    #[test]
+    fn secret_parameters_are_passed_by_reference_only() {
+        let deployment = |parameters: Value, listed: Value| {
+            parse_deployment(
+                &json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                        "parameters": parameters, "secretParameters": listed}),
+                "e",
+            )
+            .unwrap()
+        };
+        let no_echo = vec!["DbPassword".to_string()];
+        for reference in [
+            "{{resolve:ssm-secure:/app/db/password}}",
+            "{{resolve:secretsmanager:prod/db:SecretString:password}}",
+            "/app/db/password",
+        ] {
+            let d = deployment(json!({"DbPassword": reference}), json!([]));
+            assert_eq!(check_secret_parameters(&d, &no_echo), Ok(()), "{reference}");
+        }
+        let plain = deployment(json!({"DbPassword": "hunter2", "Size": "3"}), json!([]));
+        let refused = check_secret_parameters(&plain, &no_echo).unwrap_err();
+        assert!(
+            matches!(&refused, TaskError::InvalidInput { field, .. } if field == "parameters.DbPassword"),
+            "{refused:?}"
+        );
+        assert!(!refused.to_string().contains("hunter2"));
+        let listed = deployment(json!({"ApiToken": "tok-123"}), json!(["ApiToken"]));
+        assert!(check_secret_parameters(&listed, &[]).is_err());
+        for bad in [
+            "{{resolve:ssm-secure:/a}}{{resolve:ssm-secure:/b}}",
+            "x{{resolve:ssm-secure:/a}}",
+            "/",
+            "hunter2",
+        ] {
+            assert!(!is_secret_reference(bad), "{bad}");
+        }
+        // Written out, a deployment never carries parameter values.
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("\"Size\""),
+            "{text}"
         );
     }
 

@@ -142,7 +142,7 @@ const FIELDS: &[&str] = &[
     "ruleNames",
     "application",
     "environment",
-    "applicationConfig",
+    "configObject",
     "environmentConfig",
     "CodePipeline.job",
     "id",
@@ -528,7 +528,9 @@ fn pre_provision_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["pre-provision.json"], |aws, input| {
         let clients = pre_provision::PreProvisionClients {
             ssm: aws_sdk_ssm::Client::new(&aws.config),
+            s3: stackgate::aws::s3_client(&aws.config),
             key_id: None,
+            config_bucket: Some("stackgate-local-provisioningconfigbucket".into()),
         };
         async move { pre_provision::handle(&clients, event(input)).await }
     });
@@ -787,6 +789,8 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                     guardrails: guardrails(),
                     max_body_bytes: 64 * 1024,
                 },
+                template_url_base: None,
+                region: "us-east-1".into(),
             };
             async move { stacks_api::handle(&clients, request).await }
         },

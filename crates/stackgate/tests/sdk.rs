@@ -59,9 +59,21 @@ fn s3(rules: &[&Rule]) -> S3 {
     mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules)
 }
 
+/// GetTemplateSummary of a template with no NoEcho parameter (the plan asks when a request has
+/// parameters); tests that need another answer put theirs first.
+fn no_secrets_summary() -> Rule {
+    mock!(CloudFormation::get_template_summary).then_output(|| {
+        aws_sdk_cloudformation::operation::get_template_summary::GetTemplateSummaryOutput::builder()
+            .build()
+    })
+}
+
 fn clients(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> Clients {
+    let summary = no_secrets_summary();
+    let mut with_summary = cfn_rules.to_vec();
+    with_summary.push(&summary);
     Clients {
-        cloudformation: cfn(cfn_rules),
+        cloudformation: cfn(&with_summary),
         s3: s3(s3_rules),
         settings: settings(),
     }

@@ -47,6 +47,8 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> ApiClients {
             guardrails: guardrails(&["dev", "prod"], &["templates"], &[]),
             max_body_bytes: 64 * 1024,
         },
+        template_url_base: None,
+        region: "us-east-1".into(),
     }
 }
 
@@ -761,4 +763,77 @@ async fn an_idempotency_key_that_cannot_be_read_is_refused_not_ignored() {
         "the value is not echoed: {body}"
     );
     assert_eq!(start.num_calls(), 0);
+}
+
+/// GetTemplateSummary for a template declaring `DbPassword` NoEcho.
+fn summary_with_no_echo() -> Rule {
+    use aws_sdk_cloudformation::operation::get_template_summary::GetTemplateSummaryOutput;
+    use aws_sdk_cloudformation::types::ParameterDeclaration;
+    mock!(CloudFormation::get_template_summary)
+        .match_requests(|r| r.template_url() == Some("https://templates.s3.amazonaws.com/app.yaml"))
+        .then_output(|| {
+            GetTemplateSummaryOutput::builder()
+                .parameters(
+                    ParameterDeclaration::builder()
+                        .parameter_key("DbPassword")
+                        .no_echo(true)
+                        .build(),
+                )
+                .parameters(
+                    ParameterDeclaration::builder()
+                        .parameter_key("Size")
+                        .build(),
+                )
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn a_secret_parameter_is_accepted_only_as_a_reference_and_never_started_with_its_value() {
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let summary = summary_with_no_echo();
+    let clients = clients(&[&start], &[&summary]);
+    let with = |parameters: Value, listed: Value| {
+        let mut body = create_body();
+        body["parameters"] = parameters;
+        body["secretParameters"] = listed;
+        request("POST", "/stacks", Some(body), None)
+    };
+    for (parameters, listed, field) in [
+        (
+            json!({"DbPassword": "plantedDbPassword1", "Size": "2"}),
+            json!([]),
+            "parameters.DbPassword",
+        ),
+        (
+            json!({"ApiToken": "plantedApiToken1"}),
+            json!(["ApiToken"]),
+            "parameters.ApiToken",
+        ),
+    ] {
+        let (status, body, _) = call(&clients, with(parameters, listed)).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{body}"
+        );
+        assert!(
+            !body.to_string().contains("planted"),
+            "no value echoed: {body}"
+        );
+    }
+    assert_eq!(
+        start.num_calls(),
+        0,
+        "nothing started with a secret in its input"
+    );
+    let (status, body, _) = call(
+        &clients,
+        with(
+            json!({"DbPassword": "{{resolve:ssm-secure:/app/db}}", "Size": "2"}),
+            json!([]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
 }

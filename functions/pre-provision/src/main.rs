@@ -5,11 +5,7 @@ use stackgate::tasks::pre_provision;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let config = stackgate::aws::sdk::sdk_config();
-    let clients = pre_provision::PreProvisionClients {
-        ssm: aws_sdk_ssm::Client::new(&config),
-        key_id: stackgate::aws::env_var("PARAMETER_KMS_KEY_ID"),
-    };
+    let clients = pre_provision::PreProvisionClients::from_env();
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         pre_provision::handle(&clients, event)
     }))

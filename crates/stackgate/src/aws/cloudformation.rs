@@ -68,6 +68,40 @@ pub async fn describe_stack(
     }))
 }
 
+/// The parameters a template declares `NoEcho` (GetTemplateSummary), from its body or its URL.
+pub async fn no_echo_parameters(
+    client: &Client,
+    template_body: Option<&str>,
+    template_url: Option<&str>,
+) -> Result<Vec<String>, TaskError> {
+    let output = client
+        .get_template_summary()
+        .set_template_body(template_body.map(str::to_string))
+        .set_template_url(template_url.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| {
+            // A template CloudFormation cannot read or parse is the template's problem, said as such
+            // ("Template format error: ...", "Template file referenced by ... does not exist").
+            let service = e.as_service_error();
+            match service.and_then(|s| s.message()) {
+                Some(message)
+                    if service.and_then(|s| s.code()) == Some("ValidationError")
+                        && message.contains("emplate") =>
+                {
+                    TaskError::InvalidTemplate(message.to_string())
+                }
+                _ => classify("GetTemplateSummary", &e),
+            }
+        })?;
+    Ok(output
+        .parameters()
+        .iter()
+        .filter(|p| p.no_echo() == Some(true))
+        .filter_map(|p| p.parameter_key().map(str::to_string))
+        .collect())
+}
+
 /// Whether the stack holds any resource (one page is enough to know).
 pub async fn has_resources(client: &Client, stack: &str) -> Result<bool, TaskError> {
     let output = client

@@ -313,6 +313,18 @@ async fn create_and_wait(
         }
     }
 
+    if !deployment.parameters.is_empty() {
+        // Secret parameters only by reference: CloudFormation says which ones the template
+        // declares NoEcho.
+        let no_echo = cloudformation::no_echo_parameters(
+            &clients.cloudformation,
+            template_body,
+            template_url.as_deref(),
+        )
+        .await?;
+        crate::request::check_secret_parameters(deployment, &no_echo)?;
+    }
+
     let description = format!("stackgate execution {execution_name}");
     let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
     cloudformation::create_change_set(

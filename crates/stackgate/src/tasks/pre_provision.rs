@@ -1,20 +1,40 @@
-//! `pre-provision` (seed 002): merges the application's and the environment's configuration and
-//! stores every value as a SecureString parameter, where the bake and provision stages read it.
+//! `pre-provision`: reads the configuration object the CI pipeline published (by reference: only
+//! its bucket and key are in the workflow's state), merges the application's and the environment's
+//! configuration and stores every value as a SecureString parameter, where the bake and provision
+//! stages read it.
 
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::parse_input;
-use crate::aws::ssm;
-use crate::provisioning;
+use crate::aws::{env_var, s3, ssm};
+use crate::provisioning::{self, ConfigObject, Configuration};
 use crate::TaskError;
+
+/// The largest configuration object read.
+const MAX_CONFIG_OBJECT: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct PreProvisionClients {
     pub ssm: aws_sdk_ssm::Client,
+    pub s3: aws_sdk_s3::Client,
     /// `PARAMETER_KMS_KEY_ID`: the key the parameters are encrypted with (default: the SSM key).
     pub key_id: Option<String>,
+    /// `CONFIG_BUCKET`: the only bucket configuration objects are read from.
+    pub config_bucket: Option<String>,
+}
+
+impl PreProvisionClients {
+    pub fn from_env() -> Self {
+        let config = crate::aws::sdk::sdk_config();
+        PreProvisionClients {
+            ssm: aws_sdk_ssm::Client::new(&config),
+            s3: crate::aws::s3_client(&config),
+            key_id: env_var("PARAMETER_KMS_KEY_ID"),
+            config_bucket: env_var("CONFIG_BUCKET"),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,9 +43,28 @@ struct Input {
     application: String,
     environment: String,
     #[serde(default)]
-    application_config: Map<String, Value>,
-    #[serde(default)]
-    environment_config: Map<String, Value>,
+    config_object: Option<ConfigObject>,
+}
+
+/// The configuration the object holds; none without an object.
+async fn configuration(
+    clients: &PreProvisionClients,
+    object: Option<&ConfigObject>,
+) -> Result<Configuration, TaskError> {
+    let Some(object) = object else {
+        return Ok(Configuration {
+            application_config: Map::new(),
+            environment_config: Map::new(),
+        });
+    };
+    if clients.config_bucket.as_deref() != Some(object.bucket.as_str()) {
+        return Err(TaskError::invalid(
+            "configObject.bucket",
+            "is not the provisioning config bucket",
+        ));
+    }
+    let bytes = s3::get_object(&clients.s3, &object.bucket, &object.key, MAX_CONFIG_OBJECT).await?;
+    crate::error::parse_json(&bytes, "configObject")
 }
 
 pub async fn handle(
@@ -35,7 +74,8 @@ pub async fn handle(
     let input: Input = parse_input(event.payload)?;
     crate::request::validate_stack_name("application", &input.application)?;
     crate::request::validate_stack_name("environment", &input.environment)?;
-    let merged = provisioning::merge(&input.application_config, &input.environment_config);
+    let config = configuration(clients, input.config_object.as_ref()).await?;
+    let merged = provisioning::merge(&config.application_config, &config.environment_config);
     let parameters = provisioning::parameters(&input.application, &input.environment, &merged)?;
     for (name, value) in &parameters {
         ssm::put_secure_string(&clients.ssm, name, value, clients.key_id.as_deref()).await?;

@@ -22,6 +22,10 @@ pub struct ApiClients {
     /// `ACCOUNT_VENDING_STATE_MACHINE_ARN`; without it `POST /accounts` is not offered.
     pub vending_machine_arn: Option<String>,
     pub config: ApiConfig,
+    /// Where S3 objects are read from by URL (`TEMPLATE_URL_BASE`, for S3 endpoints other than
+    /// AWS's regional one) and the region of AWS's.
+    pub template_url_base: Option<String>,
+    pub region: String,
 }
 
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -29,6 +33,9 @@ const DEFAULT_MAX_BODY: usize = 64 * 1024;
 impl ApiClients {
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
+        let region = config
+            .region()
+            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
         Ok(ApiClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
@@ -41,6 +48,9 @@ impl ApiClients {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(DEFAULT_MAX_BODY),
             },
+            template_url_base: env_var("TEMPLATE_URL_BASE")
+                .or_else(|| config.endpoint_url().map(str::to_string)),
+            region,
         })
     }
 
@@ -260,8 +270,36 @@ async fn create(
         &request_id(request),
         &who,
     );
-    let (input, _) = api::create_request(body, &clients.config, &name, &who)?;
+    let (input, deployment) = api::create_request(body, &clients.config, &name, &who)?;
+    refuse_plain_secrets(clients, &deployment).await?;
     accept(clients, "deploy", &name, &input, base).await
+}
+
+/// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
+/// a reference, before anything is started: a value in a workflow's input stays in its history.
+async fn refuse_plain_secrets(
+    clients: &ApiClients,
+    deployment: &crate::request::Deployment,
+) -> Result<(), Problem> {
+    use crate::request::TemplateSource;
+    if deployment.parameters.is_empty() {
+        return Ok(());
+    }
+    let url = match &deployment.source {
+        TemplateSource::Url { url } => url.clone(),
+        TemplateSource::S3Object { bucket, key } => crate::aws::s3::object_url(
+            clients.template_url_base.as_deref(),
+            &clients.region,
+            bucket,
+            key,
+        ),
+        // Refused by create_request: revisions come from CodePipeline.
+        TemplateSource::Revision { .. } => return Ok(()),
+    };
+    let no_echo =
+        cloudformation::no_echo_parameters(&clients.cloudformation, None, Some(&url)).await?;
+    crate::request::check_secret_parameters(deployment, &no_echo)?;
+    Ok(())
 }
 
 /// A stack stackgate made for a managed environment, or 404: a stack without stackgate's tags is
