@@ -280,9 +280,14 @@ pub fn answer(
                 .get("stackName")
                 .and_then(Value::as_str)
                 .unwrap_or("?");
+            let who = output
+                .get("requestedBy")
+                .and_then(Value::as_str)
+                .map(|who| format!(", requested by {who}"))
+                .unwrap_or_default();
             JobAnswer::Succeed {
                 summary: truncate(
-                    &format!("stackgate {outcome}: stack {stack} (execution {execution_arn})"),
+                    &format!("stackgate {outcome}: stack {stack} (execution {execution_arn}{who})"),
                     MAX_SUMMARY,
                 ),
                 output_variables: output_variables(&output),
@@ -413,14 +418,16 @@ mod tests {
             answer("arn", "RUNNING", None, None, None),
             JobAnswer::Continue
         );
-        let output = r#"{"outcome":"UPDATED","stackName":"prod-app","stackId":"id","outputs":{"Url":"https://x","Bad Key":"v"}}"#;
+        let output = r#"{"outcome":"UPDATED","stackName":"prod-app","stackId":"id","outputs":{"Url":"https://x","Bad Key":"v"},"requestedBy":"codepipeline job j-1"}"#;
         match answer("arn", "SUCCEEDED", None, None, Some(output)) {
             JobAnswer::Succeed {
                 summary,
                 output_variables,
             } => {
                 assert!(
-                    summary.contains("UPDATED") && summary.contains("prod-app"),
+                    summary.contains("UPDATED")
+                        && summary.contains("prod-app")
+                        && summary.contains("requested by codepipeline job j-1"),
                     "{summary}"
                 );
                 assert_eq!(output_variables["outcome"], "UPDATED");

@@ -185,7 +185,7 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
             )
         })
         .collect();
-    lines.sort_by_key(|(safe, _)| *safe);
+    lines.sort_by_key(|(safe, line)| (*safe, !line.ends_with("[SECURITY]")));
     lines
         .into_iter()
         .map(|(_, line)| line)

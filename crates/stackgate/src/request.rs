@@ -253,7 +253,7 @@ fn capabilities(object: &Map<String, Value>) -> Result<Vec<String>, TaskError> {
             return Err(TaskError::invalid(
                 FIELD,
                 format!(
-                    "unknown capability {name:?}; expected one of {}",
+                    "holds an unknown capability; expected {}",
                     KNOWN_CAPABILITIES.join(", ")
                 ),
             ));
@@ -270,9 +270,9 @@ fn on_unsafe(object: &Map<String, Value>) -> Result<OnUnsafe, TaskError> {
         None | Some("fail") => Ok(OnUnsafe::Fail),
         Some("blueGreen") => Ok(OnUnsafe::BlueGreen),
         Some("approve") => Ok(OnUnsafe::Approve),
-        Some(other) => Err(TaskError::invalid(
+        Some(_) => Err(TaskError::invalid(
             "onUnsafe",
-            format!("must be \"fail\", \"blueGreen\" or \"approve\", got {other:?}"),
+            "must be \"fail\", \"blueGreen\" or \"approve\"",
         )),
     }
 }
@@ -442,10 +442,19 @@ fn name_list(
         .collect()
 }
 
-/// Whether a parameter value is a reference to a secret rather than the secret: a dynamic
-/// reference CloudFormation resolves itself, or the name of an SSM parameter (for parameters of
-/// type `AWS::SSM::Parameter::Value<...>`).
-pub fn is_secret_reference(value: &str) -> bool {
+/// A parameter as the template declares it (CloudFormation's GetTemplateSummary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredParameter {
+    pub name: String,
+    pub no_echo: bool,
+    /// `AWS::SSM::Parameter::Value<...>`: the value given is a parameter's name, not its value.
+    pub ssm_typed: bool,
+}
+
+/// Whether a parameter value is a reference to a secret rather than the secret: one dynamic
+/// reference CloudFormation resolves itself and nothing else, or, for a parameter of an SSM
+/// parameter type, the name of an SSM parameter.
+pub fn is_secret_reference(value: &str, ssm_typed: bool) -> bool {
     let value = value.trim();
     let dynamic = [
         "{{resolve:ssm-secure:",
@@ -453,10 +462,11 @@ pub fn is_secret_reference(value: &str) -> bool {
         "{{resolve:ssm:",
     ]
     .iter()
-    .any(|prefix| value.starts_with(prefix))
-        && value.ends_with("}}")
-        && value.matches("{{").count() == 1;
-    let ssm_name = value.starts_with('/')
+    .find_map(|prefix| value.strip_prefix(prefix))
+    .and_then(|rest| rest.strip_suffix("}}"))
+    .is_some_and(|inner| !inner.is_empty() && !inner.contains(['{', '}']));
+    let ssm_name = ssm_typed
+        && value.starts_with('/')
         && value.len() > 1
         && value
             .chars()
@@ -469,14 +479,16 @@ pub fn is_secret_reference(value: &str) -> bool {
 /// it never repeats the value.
 pub fn check_secret_parameters(
     deployment: &Deployment,
-    no_echo: &[String],
+    declared: &[DeclaredParameter],
 ) -> Result<(), TaskError> {
-    for name in no_echo.iter().chain(&deployment.secret_parameters) {
+    let no_echo = declared.iter().filter(|p| p.no_echo).map(|p| &p.name);
+    for name in no_echo.chain(&deployment.secret_parameters) {
         if let Some(value) = deployment.parameters.get(name) {
-            if !is_secret_reference(value) {
+            let ssm_typed = declared.iter().any(|p| &p.name == name && p.ssm_typed);
+            if !is_secret_reference(value, ssm_typed) {
                 return Err(TaskError::invalid(
                     format!("parameters.{name}"),
-                    "is a secret (NoEcho in the template, or listed in secretParameters): pass a reference, {{resolve:ssm-secure:/name}} or {{resolve:secretsmanager:id}}, or an SSM parameter name, never the value",
+                    "is a secret (NoEcho in the template, or listed in secretParameters): pass a reference, {{resolve:ssm-secure:/name}} or {{resolve:secretsmanager:id}} (or, for an SSM parameter type, the parameter's name), never the value",
                 ));
             }
         }
@@ -812,15 +824,26 @@ mod tests {
             )
             .unwrap()
         };
-        let no_echo = vec!["DbPassword".to_string()];
+        let declared = |name: &str, ssm_typed: bool| DeclaredParameter {
+            name: name.into(),
+            no_echo: true,
+            ssm_typed,
+        };
+        let no_echo = vec![declared("DbPassword", false)];
         for reference in [
             "{{resolve:ssm-secure:/app/db/password}}",
             "{{resolve:secretsmanager:prod/db:SecretString:password}}",
-            "/app/db/password",
         ] {
             let d = deployment(json!({"DbPassword": reference}), json!([]));
             assert_eq!(check_secret_parameters(&d, &no_echo), Ok(()), "{reference}");
         }
+        // A name is a reference only where the template's type says the value is a name.
+        let by_name = deployment(json!({"DbPassword": "/Secr3t-pw"}), json!([]));
+        assert!(check_secret_parameters(&by_name, &no_echo).is_err());
+        assert_eq!(
+            check_secret_parameters(&by_name, &[declared("DbPassword", true)]),
+            Ok(())
+        );
         let plain = deployment(json!({"DbPassword": "hunter2", "Size": "3"}), json!([]));
         let refused = check_secret_parameters(&plain, &no_echo).unwrap_err();
         assert!(
@@ -832,11 +855,13 @@ mod tests {
         assert!(check_secret_parameters(&listed, &[]).is_err());
         for bad in [
             "{{resolve:ssm-secure:/a}}{{resolve:ssm-secure:/b}}",
+            "{{resolve:ssm:/x}}hunter2}}",
             "x{{resolve:ssm-secure:/a}}",
+            "{{resolve:ssm-secure:}}",
             "/",
             "hunter2",
         ] {
-            assert!(!is_secret_reference(bad), "{bad}");
+            assert!(!is_secret_reference(bad, true), "{bad}");
         }
         // Written out, a deployment never carries parameter values.
         let text = serde_json::to_string(&plain).unwrap();

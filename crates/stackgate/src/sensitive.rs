@@ -29,6 +29,21 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "AWS::ECR::RegistryPolicy",
     // Deploys into other accounts and regions.
     "AWS::CloudFormation::StackSet",
+    // Runs code of the template's choosing during the deployment, with the permissions of the
+    // function behind it (an existing role, another environment's), or changes how templates are
+    // processed and checked.
+    "Custom::*",
+    "AWS::CloudFormation::CustomResource",
+    "AWS::CloudFormation::Macro",
+    "AWS::CloudFormation::Hook*",
+    "AWS::SSM::Association",
+    // Shares data or reach with other accounts or the internet.
+    "AWS::Logs::SubscriptionFilter",
+    "AWS::RAM::*",
+    "AWS::S3::AccessPoint",
+    "AWS::S3::MultiRegionAccessPoint*",
+    "AWS::EC2::NetworkAclEntry",
+    "AWS::EC2::VPCPeeringConnection",
 ];
 
 /// Properties that hold an access policy or decide who may call a resource, whatever its type.
@@ -58,6 +73,14 @@ pub const ACCESS_PROPERTIES: &[&str] = &[
     "AccessControl",
     "SecurityGroupIngress",
     "SecurityGroupEgress",
+    "SecurityGroupIds",
+    "VpcSecurityGroupIds",
+    "PubliclyAccessible",
+    "IamInstanceProfile",
+    "ServiceRole",
+    "Principals",
+    "OwnershipControls",
+    "Credentials",
 ];
 
 /// The operator's list: the defaults, plus extra types, minus exempted ones.
@@ -108,6 +131,21 @@ fn pattern_matches(pattern: &str, resource_type: &str) -> bool {
         Some(prefix) => resource_type.starts_with(prefix),
         None => pattern == resource_type,
     }
+}
+
+/// The top-level property names of a change's `AfterContext` or `BeforeContext` (CloudFormation's
+/// `IncludePropertyValues`: `{"Properties": {...}}`), so that an added resource is judged by the
+/// properties it is created with, not only by its type.
+pub fn context_properties(context: Option<&str>) -> Vec<String> {
+    context
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|value| {
+            value
+                .get("Properties")
+                .and_then(serde_json::Value::as_object)
+                .map(|properties| properties.keys().cloned().collect())
+        })
+        .unwrap_or_default()
 }
 
 /// The first changed property that decides access, if any.
@@ -167,6 +205,25 @@ mod tests {
         assert!(types.matches("Custom::Anything"));
         assert!(!types.matches("AWS::IAM::InstanceProfile"));
         assert!(types.matches("AWS::IAM::Role"));
+    }
+
+    #[test]
+    fn an_added_resource_is_judged_by_the_properties_it_is_created_with() {
+        let after =
+            r#"{"Properties": {"FunctionName": "f", "Role": "arn:aws:iam::1:role/prod-x"}}"#;
+        let names = context_properties(Some(after));
+        assert_eq!(access_property(&names), Some("Role"));
+        assert!(context_properties(Some("not json")).is_empty());
+        assert!(context_properties(None).is_empty());
+        let types = SensitiveTypes::default();
+        for t in [
+            "Custom::Run",
+            "AWS::CloudFormation::CustomResource",
+            "AWS::SSM::Association",
+            "AWS::RAM::ResourceShare",
+        ] {
+            assert!(types.matches(t), "{t}");
+        }
     }
 
     #[test]

@@ -615,6 +615,53 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
 }
 
+/// CloudFormation gives no Details for an addition; with `IncludePropertyValues` its
+/// `AfterContext` holds the properties it is created with (`{"Properties": {...}}`).
+#[tokio::test]
+async fn an_added_resource_that_runs_as_an_existing_role_is_security_sensitive() {
+    let added = |id: &str, ty: &str, after: &str| {
+        Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(ChangeAction::Add)
+                    .logical_resource_id(id)
+                    .resource_type(ty)
+                    .after_context(after)
+                    .build(),
+            )
+            .build()
+    };
+    let rule = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.include_property_values() == Some(true))
+        .then_output(move || {
+            DescribeChangeSetOutput::builder()
+                .changes(added(
+                    "Queue",
+                    "AWS::SQS::Queue",
+                    r#"{"Properties":{"QueueName":"q"}}"#,
+                ))
+                .changes(added(
+                    "Fn",
+                    "AWS::Lambda::Function",
+                    r#"{"Properties":{"Handler":"bootstrap","Role":"arn:aws:iam::123456789012:role/prod-payments-FnRole"}}"#,
+                ))
+                .build()
+        });
+    let out =
+        inspect_change_set::inspect(&clients(&[&rule], &[]), &Default::default(), STACK, "cs")
+            .await
+            .unwrap();
+    let out = serde_json::to_value(out).unwrap();
+    assert_eq!(out["verdict"], "UNSAFE", "{out}");
+    assert_eq!(out["securitySensitiveChanges"], 1);
+    assert_eq!(out["changes"][0]["logicalResourceId"], "Fn");
+    assert!(out["changes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Role"));
+}
+
 // --- the plan: what create-change-set does with what it judged ------------------------------------
 
 /// A ready change set that removes a topic, for an existing stack.

@@ -231,10 +231,10 @@ pub fn parse_decision(form: &DecisionForm, approver: &str) -> Result<ValidDecisi
     let decision = match form.decision.as_deref().map(str::trim) {
         Some("approve") | Some("done") => Decision::Approve,
         Some("reject") | Some("failed") => Decision::Reject,
-        Some(other) => {
+        Some(_) => {
             return Err(TaskError::invalid(
                 "decision",
-                format!("must be \"approve\" or \"reject\", got {other:?}"),
+                "must be \"approve\" or \"reject\"",
             ))
         }
         None => return Err(TaskError::invalid("decision", "is required")),

@@ -68,12 +68,12 @@ pub async fn describe_stack(
     }))
 }
 
-/// The parameters a template declares `NoEcho` (GetTemplateSummary), from its body or its URL.
-pub async fn no_echo_parameters(
+/// The parameters a template declares (GetTemplateSummary), from its body or its URL.
+pub async fn declared_parameters(
     client: &Client,
     template_body: Option<&str>,
     template_url: Option<&str>,
-) -> Result<Vec<String>, TaskError> {
+) -> Result<Vec<crate::request::DeclaredParameter>, TaskError> {
     let output = client
         .get_template_summary()
         .set_template_body(template_body.map(str::to_string))
@@ -97,8 +97,15 @@ pub async fn no_echo_parameters(
     Ok(output
         .parameters()
         .iter()
-        .filter(|p| p.no_echo() == Some(true))
-        .filter_map(|p| p.parameter_key().map(str::to_string))
+        .filter_map(|p| {
+            Some(crate::request::DeclaredParameter {
+                name: p.parameter_key()?.to_string(),
+                no_echo: p.no_echo() == Some(true),
+                ssm_typed: p
+                    .parameter_type()
+                    .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::Value<")),
+            })
+        })
         .collect())
 }
 
@@ -306,6 +313,9 @@ pub async fn all_changes(
                 .describe_change_set()
                 .set_stack_name(stack_name.clone())
                 .change_set_name(&change_set_id)
+                // Before/after property values: an added resource is judged by what it is created
+                // with (CloudFormation gives no Details for additions).
+                .include_property_values(true)
                 .set_next_token(next_token.take())
                 .send()
                 .await
@@ -332,13 +342,7 @@ pub async fn all_changes(
                     resource_type: resource.resource_type().unwrap_or_default().to_string(),
                     replacement: resource.replacement().map(|r| r.as_str().to_string()),
                     nested_path: path.clone(),
-                    changed_properties: resource
-                        .details()
-                        .iter()
-                        .filter_map(|d| d.target())
-                        .filter(|t| t.attribute().map(|a| a.as_str()) == Some("Properties"))
-                        .filter_map(|t| t.name().map(str::to_string))
-                        .collect(),
+                    changed_properties: changed_properties(resource),
                 });
             }
             match output.next_token() {
@@ -348,6 +352,26 @@ pub async fn all_changes(
         }
     }
     Ok(changes)
+}
+
+/// The properties a change touches: those its Details name, and for an addition every property it
+/// is created with (for a modification, `AfterContext` lists unchanged properties too).
+fn changed_properties(resource: &aws_sdk_cloudformation::types::ResourceChange) -> Vec<String> {
+    let mut names: Vec<String> = resource
+        .details()
+        .iter()
+        .filter_map(|d| d.target())
+        .filter(|t| t.attribute().map(|a| a.as_str()) == Some("Properties"))
+        .filter_map(|t| t.name().map(str::to_string))
+        .collect();
+    if resource.action().map(|a| a.as_str()) == Some("Add") {
+        names.extend(crate::sensitive::context_properties(
+            resource.after_context(),
+        ));
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The newest events of a stack (newest first), enough pages to cover its latest operation.

@@ -74,6 +74,18 @@ pub async fn put_template(
 /// The URL CloudFormation reads a staged template from: path-style under a configured base
 /// (another S3 endpoint, such as the local stack's), the regional virtual-hosted form on AWS.
 pub fn object_url(base: Option<&str>, region: &str, bucket: &str, key: &str) -> String {
+    // Each segment of the key encoded: a '?', '#' or '%' in a key is part of the key, and the URL
+    // must name the very object a GetObject of that key reads.
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let key = key
+        .split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/");
     match base {
         Some(base) => format!("{}/{bucket}/{key}", base.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
@@ -93,6 +105,10 @@ mod tests {
         assert_eq!(
             object_url(Some("http://127.0.0.1:4566/"), "us-east-1", "b", "k"),
             "http://127.0.0.1:4566/b/k"
+        );
+        assert_eq!(
+            object_url(None, "eu-west-1", "b", "a b/x?y#z%.yaml"),
+            "https://b.s3.eu-west-1.amazonaws.com/a%20b/x%3Fy%23z%25.yaml"
         );
     }
 }

@@ -141,6 +141,21 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     }
     let mut check = check_stack::check(deps, &request, &input.execution_name).await?;
     let name = change_set_name(&input.execution_name, input.target);
+    if input.target == Target::BlueGreen {
+        // The blue/green stack is always a new one: never another stack of that name (say, another
+        // deployment's first create under review), unless it is this execution's own (a retry).
+        let target = &check.deployment.blue_green_stack_name;
+        if cloudformation::describe_stack(&clients.cloudformation, target)
+            .await?
+            .is_some()
+            && !cloudformation::change_set_exists(&clients.cloudformation, target, &name).await?
+        {
+            return Err(TaskError::invalid(
+                "blueGreenSuffix",
+                "names a stack that exists already; the blue/green stack is always a new one",
+            ));
+        }
+    }
     if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
         // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
         // retried task that stack is ours, not a failed one to delete.
@@ -316,13 +331,13 @@ async fn create_and_wait(
     if !deployment.parameters.is_empty() {
         // Secret parameters only by reference: CloudFormation says which ones the template
         // declares NoEcho.
-        let no_echo = cloudformation::no_echo_parameters(
+        let declared = cloudformation::declared_parameters(
             &clients.cloudformation,
             template_body,
             template_url.as_deref(),
         )
         .await?;
-        crate::request::check_secret_parameters(deployment, &no_echo)?;
+        crate::request::check_secret_parameters(deployment, &declared)?;
     }
 
     let description = format!("stackgate execution {execution_name}");

@@ -39,7 +39,8 @@ pub async fn inspect(
 
 pub fn summarise(changes: &[crate::policy::ResourceChange], sensitive: &SensitiveTypes) -> Output {
     let (verdict, mut judged) = judge(changes, sensitive);
-    judged.sort_by_key(|c| c.safe);
+    // Unsafe first, and among them the access changes, so that none is cut before a safe one.
+    judged.sort_by_key(|c| (c.safe, !c.security_sensitive));
     let total_changes = judged.len();
     let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
     let security_sensitive_changes = judged.iter().filter(|c| c.security_sensitive).count();

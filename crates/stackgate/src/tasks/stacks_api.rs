@@ -296,9 +296,9 @@ async fn refuse_plain_secrets(
         // Refused by create_request: revisions come from CodePipeline.
         TemplateSource::Revision { .. } => return Ok(()),
     };
-    let no_echo =
-        cloudformation::no_echo_parameters(&clients.cloudformation, None, Some(&url)).await?;
-    crate::request::check_secret_parameters(deployment, &no_echo)?;
+    let declared =
+        cloudformation::declared_parameters(&clients.cloudformation, None, Some(&url)).await?;
+    crate::request::check_secret_parameters(deployment, &declared)?;
     Ok(())
 }
 
