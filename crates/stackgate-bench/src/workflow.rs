@@ -262,7 +262,8 @@ pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, Benc
             clients,
             &key,
             &sample_template(path.template())?,
-            "bench",
+            // A managed environment of the local stack: the plan refuses any other.
+            "demo",
             &stack,
         )
         .await?;

@@ -228,14 +228,18 @@ pub struct ApprovalClients {
 
 impl ApprovalClients {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let config = sdk::sdk_config();
+        Self::from_config(&sdk::sdk_config())
+    }
+
+    /// From an SDK configuration built once by the caller (the dispatcher builds more clients).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, TaskError> {
         Ok(ApprovalClients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            ses: aws_sdk_sesv2::Client::new(&config),
-            sfn: aws_sdk_sfn::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            ses: aws_sdk_sesv2::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
             table: required_env("APPROVALS_TABLE")?,
             key: SigningKeySource::parameter(
-                aws_sdk_ssm::Client::new(&config),
+                aws_sdk_ssm::Client::new(config),
                 required_env("SIGNING_KEY_PARAMETER")?,
                 env_var("SIGNING_KEY_CACHE_SECONDS")
                     .and_then(|v| v.parse().ok())

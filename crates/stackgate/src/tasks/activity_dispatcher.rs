@@ -33,9 +33,11 @@ pub struct DispatcherClients {
 
 impl DispatcherClients {
     pub async fn from_env() -> Result<Self, TaskError> {
+        // One SDK configuration for every client (building it is most of a cold start).
+        let config = crate::aws::sdk::sdk_config();
         Ok(DispatcherClients {
-            approvals: ApprovalClients::from_env().await?,
-            ssm: aws_sdk_ssm::Client::new(&crate::aws::sdk::sdk_config()),
+            approvals: ApprovalClients::from_config(&config)?,
+            ssm: aws_sdk_ssm::Client::new(&config),
             webhook: WebhookClient::new()?,
             activities: activities::configured(
                 env_var("MANUAL_TASK_ACTIVITY_ARN").as_deref(),
