@@ -222,10 +222,11 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
             );
         }
         // The key names the execution a valid request would have started: none exists.
-        for kind in ["deploy", "delete"] {
+        use stackgate::api::Workflow;
+        for workflow in [Workflow::Deploy, Workflow::Delete] {
             // Locally no API Gateway names the caller: every request is "anonymous".
-            let name = stackgate::api::execution_name(kind, Some(&key), "unused", "anonymous");
-            let machine = if kind == "deploy" {
+            let name = stackgate::api::execution_name(workflow, Some(&key), "unused", "anonymous");
+            let machine = if workflow == Workflow::Deploy {
                 "SafeDeployStateMachine"
             } else {
                 "SafeDeleteStateMachine"

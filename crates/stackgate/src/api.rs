@@ -448,12 +448,32 @@ pub fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<&str>, Problem> {
     Ok(Some(key))
 }
 
+/// The workflows the API starts; an execution id begins with its workflow's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workflow {
+    Deploy,
+    Delete,
+    Vend,
+}
+
+impl Workflow {
+    pub const ALL: [Workflow; 3] = [Workflow::Deploy, Workflow::Delete, Workflow::Vend];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workflow::Deploy => "deploy",
+            Workflow::Delete => "delete",
+            Workflow::Vend => "vend",
+        }
+    }
+}
+
 /// Execution names for API requests: from the caller and the `Idempotency-Key` (so a replay by the
 /// same caller finds the same execution, and two callers' keys never meet), or from the request id.
 /// Prefixed by workflow so an id names its state machine. Reading an execution also checks the
 /// caller (`may_read_execution`), so a guessed name is worth nothing to anyone else.
 pub fn execution_name(
-    kind: &str,
+    workflow: Workflow,
     idempotency_key: Option<&str>,
     request_id: &str,
     caller: &str,
@@ -473,8 +493,8 @@ pub fn execution_name(
             .collect()
     };
     match idempotency_key {
-        Some(key) => format!("{kind}-k{}", hash(&[caller, key])),
-        None => format!("{kind}-r{}", hash(&[request_id])),
+        Some(key) => format!("{}-k{}", workflow.name(), hash(&[caller, key])),
+        None => format!("{}-r{}", workflow.name(), hash(&[request_id])),
     }
 }
 
@@ -492,7 +512,7 @@ pub fn may_read_execution(input: Option<&str>, caller: &str) -> bool {
 }
 
 /// The workflow an execution id belongs to, from its prefix.
-pub fn execution_kind(id: &str) -> Option<&'static str> {
+pub fn execution_workflow(id: &str) -> Option<Workflow> {
     let valid = id.len() <= 80
         && id
             .chars()
@@ -500,8 +520,8 @@ pub fn execution_kind(id: &str) -> Option<&'static str> {
     if !valid {
         return None;
     }
-    ["deploy", "delete", "vend"].into_iter().find(|kind| {
-        id.strip_prefix(kind)
+    Workflow::ALL.into_iter().find(|workflow| {
+        id.strip_prefix(workflow.name())
             .is_some_and(|rest| rest.starts_with('-'))
     })
 }
@@ -755,31 +775,31 @@ mod tests {
 
     #[test]
     fn execution_names_and_kinds() {
-        let a = execution_name("deploy", Some("order-42"), "req-1", "apikey:a");
+        let a = execution_name(Workflow::Deploy, Some("order-42"), "req-1", "apikey:a");
         assert_eq!(
             a,
-            execution_name("deploy", Some("order-42"), "req-2", "apikey:a"),
+            execution_name(Workflow::Deploy, Some("order-42"), "req-2", "apikey:a"),
             "the caller and the key decide"
         );
         assert_ne!(
             a,
-            execution_name("deploy", Some("order-43"), "req-1", "apikey:a")
+            execution_name(Workflow::Deploy, Some("order-43"), "req-1", "apikey:a")
         );
         assert_ne!(
             a,
-            execution_name("deploy", Some("order-42"), "req-1", "apikey:b"),
+            execution_name(Workflow::Deploy, Some("order-42"), "req-1", "apikey:b"),
             "another caller's same key is another execution"
         );
         assert_ne!(
-            execution_name("deploy", None, "req-1", "c"),
-            execution_name("deploy", None, "req-2", "c")
+            execution_name(Workflow::Deploy, None, "req-1", "c"),
+            execution_name(Workflow::Deploy, None, "req-2", "c")
         );
-        assert_eq!(execution_kind(&a), Some("deploy"));
-        assert_eq!(execution_kind("delete-k12"), Some("delete"));
-        assert_eq!(execution_kind("vend-r12"), Some("vend"));
-        assert_eq!(execution_kind("vendor-1"), None);
-        assert_eq!(execution_kind("other-1"), None);
-        assert_eq!(execution_kind("deploy-../../x"), None);
+        assert_eq!(execution_workflow(&a), Some(Workflow::Deploy));
+        assert_eq!(execution_workflow("delete-k12"), Some(Workflow::Delete));
+        assert_eq!(execution_workflow("vend-r12"), Some(Workflow::Vend));
+        assert_eq!(execution_workflow("vendor-1"), None);
+        assert_eq!(execution_workflow("other-1"), None);
+        assert_eq!(execution_workflow("deploy-../../x"), None);
     }
 
     #[test]

@@ -43,12 +43,6 @@ pub fn split_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
-fn env_list(name: &str) -> Vec<String> {
-    std::env::var(name)
-        .map(|v| split_list(&v))
-        .unwrap_or_default()
-}
-
 impl Guardrails {
     /// Validates the operator's settings: a mistake here is named by the setting it is in.
     pub fn new(
@@ -98,18 +92,6 @@ impl Guardrails {
             path_style_hosts,
             capabilities,
         })
-    }
-
-    /// From the function's environment: `MANAGED_ENVIRONMENTS`, `ALLOWED_TEMPLATE_BUCKETS`,
-    /// `ARTIFACT_BUCKET`, `TEMPLATE_PATH_STYLE_HOSTS`, `ALLOWED_CAPABILITIES`.
-    pub fn from_env() -> Result<Self, TaskError> {
-        Guardrails::new(
-            env_list("MANAGED_ENVIRONMENTS"),
-            env_list("ALLOWED_TEMPLATE_BUCKETS"),
-            env_list("ARTIFACT_BUCKET").into_iter().next(),
-            env_list("TEMPLATE_PATH_STYLE_HOSTS"),
-            env_list("ALLOWED_CAPABILITIES"),
-        )
     }
 
     pub fn manages(&self, environment: &str) -> bool {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod approval;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod config;
 pub mod error;
 pub mod guardrails;
 pub mod lifecycle;

@@ -107,19 +107,6 @@ impl SensitiveTypes {
         types
     }
 
-    /// `SECURITY_SENSITIVE_TYPES_EXTRA` and `SECURITY_SENSITIVE_TYPES_EXEMPT`, comma-separated.
-    pub fn from_env() -> Self {
-        let list = |name: &str| {
-            std::env::var(name)
-                .map(|v| crate::guardrails::split_list(&v))
-                .unwrap_or_default()
-        };
-        SensitiveTypes::new(
-            list("SECURITY_SENSITIVE_TYPES_EXTRA"),
-            list("SECURITY_SENSITIVE_TYPES_EXEMPT"),
-        )
-    }
-
     pub fn matches(&self, resource_type: &str) -> bool {
         let hit = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, resource_type));
         hit(&self.include) && !hit(&self.exempt)

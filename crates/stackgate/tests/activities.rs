@@ -22,9 +22,9 @@ use lambda_http::{Body, RequestExt};
 use serde_json::{json, Value};
 use stackgate::activities::{Activity, ActivityKind};
 use stackgate::approval::{approval_id, callback_link, SigningKey};
-use stackgate::aws::ApprovalClients;
-use stackgate::tasks::activity_dispatcher::{dispatch_all, DispatcherClients, Output};
-use stackgate::tasks::approval_api;
+use stackgate::aws::ssm::SigningKeySource;
+use stackgate::tasks::activity_dispatcher::{dispatch_all, Deps, Output};
+use stackgate::tasks::{approval_api, approval_emailer};
 use stackgate::webhook::WebhookClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,24 +36,47 @@ fn key() -> SigningKey {
     SigningKey::new("a-signing-key-of-at-least-32-characters-for-tests").unwrap()
 }
 
-fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClients {
-    ApprovalClients {
+fn keys() -> SigningKeySource {
+    SigningKeySource::ready(stackgate::approval::KeyRing::single(key()))
+}
+
+/// The mocked clients a dispatcher run uses: the emailer's and Step Functions'.
+struct Mocked {
+    email: approval_emailer::Deps,
+    sfn: aws_sdk_sfn::Client,
+}
+
+fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> Mocked {
+    Mocked {
+        email: approval_emailer::Deps {
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
+            ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses),
+            table: "approvals".into(),
+            key: keys(),
+            sender: Some("stackgate@example.com".into()),
+            approvers: vec!["ops@example.com".into()],
+            base_url: Some("https://api.example/v1".into()),
+        },
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+    }
+}
+
+/// The page that takes the jobs' results.
+fn page(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
+    approval_api::Deps {
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
-        ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(key())),
-        sender: Some("stackgate@example.com".into()),
-        approvers: vec!["ops@example.com".into()],
-        base_url: Some("https://api.example/v1".into()),
+        key: keys(),
     }
 }
 
 const WEBHOOK_PARAMETER: &str = "/stackgate/external-job-webhook-url";
 
-fn dispatcher(approvals: ApprovalClients, activities: Vec<Activity>) -> DispatcherClients {
-    DispatcherClients {
-        approvals,
+fn dispatcher(mocked: Mocked, activities: Vec<Activity>) -> Deps {
+    Deps {
+        email: mocked.email,
+        sfn: mocked.sfn,
         ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, []),
         webhook: WebhookClient::new().unwrap(),
         activities,
@@ -62,7 +85,7 @@ fn dispatcher(approvals: ApprovalClients, activities: Vec<Activity>) -> Dispatch
 }
 
 /// The dispatcher of external jobs whose webhook URL (a SecureString) is `url`.
-fn job_dispatcher(approvals: ApprovalClients, url: String) -> DispatcherClients {
+fn job_dispatcher(approvals: Mocked, url: String) -> Deps {
     let url_rule = mock!(aws_sdk_ssm::Client::get_parameter)
         .match_requests(|r| {
             r.name() == Some(WEBHOOK_PARAMETER) && r.with_decryption() == Some(true)
@@ -131,7 +154,7 @@ fn emailed() -> Rule {
 }
 
 /// A dispatcher polling the manual-task activity only.
-fn manual_tasks(task: &Rule, put: &Rule, email: &Rule, beat: &Rule) -> DispatcherClients {
+fn manual_tasks(task: &Rule, put: &Rule, email: &Rule, beat: &Rule) -> Deps {
     dispatcher(
         approvals(&[put], &[email], &[task, beat]),
         vec![Activity {
@@ -425,7 +448,7 @@ fn stored_job(status: &'static str) -> Rule {
     })
 }
 
-async fn report(clients: &ApprovalClients, link: &str, body: Value) -> (u16, Value) {
+async fn report(clients: &approval_api::Deps, link: &str, body: Value) -> (u16, Value) {
     let path_and_query = link.trim_start_matches("https://api.example/v1");
     let (path, query) = path_and_query.split_once('?').unwrap();
     let params: std::collections::HashMap<String, String> = query
@@ -468,7 +491,7 @@ async fn an_external_job_reports_heartbeats_and_its_result_once() {
             r.task_token() == Some(TOKEN) && r.output() == Some(r#"{"vpcId":"vpc-1"}"#)
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = approvals(&[&get, &update], &[], &[&beat, &success]);
+    let clients = page(&[&get, &update], &[&beat, &success]);
 
     assert_eq!(
         report(&clients, &link, json!({"status": "RUNNING"}))

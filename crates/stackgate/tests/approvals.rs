@@ -21,7 +21,7 @@ use lambda_http::{Body, Request};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use stackgate::approval::{approval_id, approval_link, callback_link, SigningKey};
-use stackgate::aws::ApprovalClients;
+use stackgate::aws::ssm::SigningKeySource;
 use stackgate::tasks::{approval_api, approval_emailer};
 
 const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAb1uyUs+secret/task/token==";
@@ -31,14 +31,28 @@ fn key() -> SigningKey {
     SigningKey::new(SECRET).unwrap()
 }
 
-fn clients(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> ApprovalClients {
-    ApprovalClients {
+fn keys() -> SigningKeySource {
+    SigningKeySource::ready(stackgate::approval::KeyRing::single(key()))
+}
+
+/// The approval page's dependencies.
+fn clients(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
+    approval_api::Deps {
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
+        table: "approvals".into(),
+        key: keys(),
+    }
+}
+
+/// The emailer's dependencies.
+fn emailer(dynamodb: &[&Rule], ses: &[&Rule]) -> approval_emailer::Deps {
+    approval_emailer::Deps {
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
         ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, |c| c
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
-        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         table: "approvals".into(),
-        key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(key())),
+        key: keys(),
         sender: Some("stackgate@example.com".into()),
         approvers: vec!["ops@example.com".into()],
         base_url: Some("https://api.example/v1".into()),
@@ -93,7 +107,7 @@ async fn the_email_carries_a_signed_link_and_never_the_token() {
                 && r.destination().unwrap().to_addresses() == ["ops@example.com"]
         })
         .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
-    let out = approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+    let out = approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
         .await
         .unwrap();
     assert_eq!(out["approvalId"], approval_id(&key(), TOKEN));
@@ -112,7 +126,7 @@ async fn an_ses_failure_fails_the_task_so_that_step_functions_retries_it() {
                 .build(),
         )
     });
-    let err = approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+    let err = approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "AwsError");
@@ -185,7 +199,7 @@ fn page_request(method: &str, link: &str, form: Option<&str>) -> Request {
         .with_raw_http_path(path)
 }
 
-async fn page(clients: &ApprovalClients, request: Request) -> (u16, String) {
+async fn page(clients: &approval_api::Deps, request: Request) -> (u16, String) {
     let response = approval_api::handle(clients, request).await.unwrap();
     let body = match response.body() {
         Body::Text(t) => t.clone(),
@@ -200,7 +214,7 @@ async fn get_shows_the_page_and_never_acts() {
     let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
     let success =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = clients(&[&get, &update], &[], &[&success]);
+    let clients = clients(&[&get, &update], &[&success]);
     let (status, body) = page(&clients, page_request("GET", &link(), None)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("<form method=\"post\""));
@@ -211,7 +225,7 @@ async fn get_shows_the_page_and_never_acts() {
 #[tokio::test]
 async fn a_forged_or_tampered_link_is_refused_before_any_lookup() {
     let get = get_rule("pending", FAR);
-    let clients = clients(&[&get], &[], &[]);
+    let clients = clients(&[&get], &[]);
     let tampered = link().replace(&format!("exp={FAR}"), &format!("exp={}", FAR + 1));
     assert_eq!(
         page(&clients, page_request("GET", &tampered, None)).await.0,
@@ -248,7 +262,7 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
                 && output["approvedBy"] == APPROVER
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = clients(&[&get, &update], &[], &[&success]);
+    let clients = clients(&[&get, &update], &[&success]);
     let (status, body) = page(
         &clients,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
@@ -273,7 +287,7 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
 #[tokio::test]
 async fn decided_and_expired_requests_are_409_and_410() {
     let decided = get_rule("approved", FAR);
-    let clients_decided = clients(&[&decided], &[], &[]);
+    let clients_decided = clients(&[&decided], &[]);
     assert_eq!(
         page(&clients_decided, page_request("GET", &link(), None))
             .await
@@ -281,7 +295,7 @@ async fn decided_and_expired_requests_are_409_and_410() {
         409
     );
     let expired = get_rule("pending", 1);
-    let clients_expired = clients(&[&expired], &[], &[]);
+    let clients_expired = clients(&[&expired], &[]);
     let (status, body) = page(
         &clients_expired,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
@@ -290,7 +304,7 @@ async fn decided_and_expired_requests_are_409_and_410() {
     assert_eq!(status, 410);
     assert!(body.contains("expired"), "{body}");
     let missing = mock!(DynamoDb::get_item).then_output(|| GetItemOutput::builder().build());
-    let clients_missing = clients(&[&missing], &[], &[]);
+    let clients_missing = clients(&[&missing], &[]);
     assert_eq!(
         page(&clients_missing, page_request("GET", &link(), None))
             .await
@@ -308,7 +322,7 @@ async fn a_decision_after_the_task_timed_out_says_so() {
             aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
         )
     });
-    let clients = clients(&[&get, &update], &[], &[&timed_out]);
+    let clients = clients(&[&get, &update], &[&timed_out]);
     let (status, body) = page(
         &clients,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
@@ -331,7 +345,7 @@ async fn a_rejection_fails_the_task_with_who_and_why() {
                 })
         })
         .then_output(|| SendTaskFailureOutput::builder().build());
-    let clients = clients(&[&get, &update], &[], &[&failure]);
+    let clients = clients(&[&get, &update], &[&failure]);
     let (status, _) = page(
         &clients,
         page_request(
@@ -351,14 +365,14 @@ async fn no_task_token_reaches_the_logs() {
 
     let put = put_rule();
     let send = mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build());
-    approval_emailer::handle(&clients(&[&put], &[&send], &[]), emailer_event())
+    approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
         .await
         .unwrap();
     let get = get_rule("pending", FAR);
     let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
     let success =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = clients(&[&get, &update], &[], &[&success]);
+    let clients = clients(&[&get, &update], &[&success]);
     page(&clients, page_request("GET", &link(), None)).await;
     page(
         &clients,
@@ -400,7 +414,7 @@ async fn a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again(
             aws_smithy_types::body::SdkBody::from("{}"),
         )
     });
-    let clients = clients(&[&get, &decide, &revert], &[], &[&unreachable]);
+    let clients = clients(&[&get, &decide, &revert], &[&unreachable]);
     let response = approval_api::handle(
         &clients,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
@@ -418,7 +432,7 @@ async fn a_decision_that_cannot_be_delivered_is_undone_so_it_can_be_taken_again(
 
     let delivered =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = self::clients(&[&get, &decide], &[], &[&delivered]);
+    let clients = self::clients(&[&get, &decide], &[&delivered]);
     let (status, body) = page(
         &clients,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
@@ -474,7 +488,7 @@ async fn a_link_of_one_kind_is_refused_on_every_other_route() {
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
     let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
     let approval = stored_of_kind("deployment");
-    let clients_approval = clients(&[&approval, &update], &[], &[&success]);
+    let clients_approval = clients(&[&approval, &update], &[&success]);
     // An approval link's exp/kid/sig posted to the job-result route, with a made-up output.
     let approval_link = link();
     let as_job = approval_link.replace(&format!("/approvals/{id}"), &format!("/tasks/{id}/result"));
@@ -513,7 +527,7 @@ async fn a_link_of_one_kind_is_refused_on_every_other_route() {
     assert_eq!(status, 403, "{body}");
     // And a genuine decision link for a stored external job.
     let external = stored_of_kind("externalJob");
-    let clients_job = clients(&[&external, &update], &[], &[&success]);
+    let clients_job = clients(&[&external, &update], &[&success]);
     assert_eq!(
         page(
             &clients_job,
@@ -545,7 +559,7 @@ async fn a_link_for_another_recipient_or_with_a_typed_in_approver_decides_nothin
         .then_output(|| UpdateItemOutput::builder().build());
     let success =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
-    let clients = clients(&[&get, &update], &[], &[&success]);
+    let clients = clients(&[&get, &update], &[&success]);
     let changed = link().replace("to=ops%40example%2Ecom", "to=cto%40example%2Ecom");
     assert_ne!(changed, link());
     assert_eq!(
@@ -595,7 +609,7 @@ const KEY_PARAMETER: &str = "/stackgate/approval-signing-key";
 #[tokio::test]
 async fn a_rotated_key_reaches_a_warm_function_and_old_links_work_until_the_next_rotation() {
     use stackgate::approval::{verify_link, LinkKind, PresentedLink};
-    use stackgate::aws::SigningKeySource;
+    use stackgate::aws::ssm::SigningKeySource;
     // The parameter is rotated twice while the function runs: versions 1, 2, 3.
     let current = mock!(aws_sdk_ssm::Client::get_parameter)
         .match_requests(|r| r.name() == Some(KEY_PARAMETER))
@@ -646,7 +660,7 @@ async fn a_rotated_key_reaches_a_warm_function_and_old_links_work_until_the_next
 
 #[tokio::test]
 async fn keys_are_read_once_within_their_time_limit_and_kept_when_ssm_fails() {
-    use stackgate::aws::SigningKeySource;
+    use stackgate::aws::ssm::SigningKeySource;
     let once = mock!(aws_sdk_ssm::Client::get_parameter).then_output(|| key_version(1));
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&once]);
     let warm = SigningKeySource::parameter(

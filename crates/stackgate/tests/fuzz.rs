@@ -21,11 +21,12 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 use stackgate::approval::SigningKey;
-use stackgate::aws::{ApprovalClients, Clients, PipelineClients};
+use stackgate::aws::ssm::SigningKeySource;
+use stackgate::config::Polling;
+use stackgate::tasks::create_change_set::check_stack;
 use stackgate::tasks::{
-    activity_dispatcher, approval_api, approval_emailer, check_stack, create_change_set,
-    health_check, maintenance_mode, pipeline_trigger, pre_provision, provision_starter, stacks_api,
-    wait_stack,
+    activity_dispatcher, approval_api, approval_emailer, create_change_set, health_check,
+    maintenance_mode, pipeline_trigger, pre_provision, provision_starter, stacks_api, wait_stack,
 };
 use stackgate::webhook::WebhookClient;
 use stackgate::TaskError;
@@ -68,33 +69,51 @@ impl Aws {
         self.calls.load(Ordering::SeqCst)
     }
 
-    fn clients(&self) -> Clients {
-        let mut clients = Clients::from_config(&self.config);
-        clients.settings.poll_interval = std::time::Duration::ZERO;
-        clients.settings.wait_budget = std::time::Duration::ZERO;
-        clients
+    fn polling(&self) -> Polling {
+        Polling {
+            wait_budget: std::time::Duration::ZERO,
+            interval: std::time::Duration::ZERO,
+        }
     }
 
     fn deps(&self) -> create_change_set::Deps {
         create_change_set::Deps {
-            clients: self.clients(),
+            cloudformation: aws_sdk_cloudformation::Client::new(&self.config),
+            s3: stackgate::aws::s3_client(&self.config),
+            polling: self.polling(),
             guardrails: guardrails(),
             sensitive: Default::default(),
+            cloudformation_role_arn: None,
+            staging_bucket: None,
+            template_url_base: None,
+            region: "us-east-1".into(),
         }
     }
 
-    fn approvals(&self) -> ApprovalClients {
-        ApprovalClients {
+    fn keys(&self) -> SigningKeySource {
+        SigningKeySource::ready(stackgate::approval::KeyRing::single(
+            SigningKey::new("fuzzing-key-of-at-least-thirty-two-bytes").unwrap(),
+        ))
+    }
+
+    fn emailer(&self) -> approval_emailer::Deps {
+        approval_emailer::Deps {
             dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
             ses: aws_sdk_sesv2::Client::new(&self.config),
-            sfn: aws_sdk_sfn::Client::new(&self.config),
             table: "approvals".into(),
-            key: stackgate::aws::SigningKeySource::ready(stackgate::approval::KeyRing::single(
-                SigningKey::new("fuzzing-key-of-at-least-thirty-two-bytes").unwrap(),
-            )),
+            key: self.keys(),
             sender: Some("stackgate@example.com".into()),
             approvers: vec!["ops@example.com".into()],
             base_url: Some("https://api.example/v1".into()),
+        }
+    }
+
+    fn page(&self) -> approval_api::Deps {
+        approval_api::Deps {
+            dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
+            sfn: aws_sdk_sfn::Client::new(&self.config),
+            table: "approvals".into(),
+            key: self.keys(),
         }
     }
 }
@@ -442,8 +461,11 @@ fn create_change_set_never_panics_and_validates_before_calling_aws() {
 #[test]
 fn wait_stack_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["wait-stack.json"], |aws, input| {
-        let clients = aws.clients();
-        async move { wait_stack::handle(&clients, event(input)).await }
+        let deps = wait_stack::Deps {
+            cloudformation: aws_sdk_cloudformation::Client::new(&aws.config),
+            polling: aws.polling(),
+        };
+        async move { wait_stack::handle(&deps, event(input)).await }
     });
 }
 
@@ -455,7 +477,7 @@ fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
             "pipeline-trigger-continue.json",
         ],
         |aws, input| {
-            let clients = PipelineClients {
+            let clients = pipeline_trigger::Deps {
                 sfn: aws_sdk_sfn::Client::new(&aws.config),
                 s3: stackgate::aws::s3_client(&aws.config),
                 codepipeline: aws_sdk_codepipeline::Client::new(&aws.config),
@@ -470,7 +492,7 @@ fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
 #[test]
 fn approval_emailer_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["approval-emailer.json"], |aws, input| {
-        let clients = aws.approvals();
+        let clients = aws.emailer();
         async move { approval_emailer::handle(&clients, event(input)).await }
     });
 }
@@ -478,8 +500,9 @@ fn approval_emailer_never_panics_and_validates_before_calling_aws() {
 #[test]
 fn activity_dispatcher_never_panics() {
     fuzz_task(&["activity-dispatcher.json"], |aws, input| {
-        let clients = activity_dispatcher::DispatcherClients {
-            approvals: aws.approvals(),
+        let clients = activity_dispatcher::Deps {
+            email: aws.emailer(),
+            sfn: aws_sdk_sfn::Client::new(&aws.config),
             ssm: aws_sdk_ssm::Client::new(&aws.config),
             webhook: WebhookClient::new().unwrap(),
             activities: stackgate::activities::configured(
@@ -496,7 +519,9 @@ fn activity_dispatcher_never_panics() {
 
 #[test]
 fn health_check_never_panics_and_validates_before_any_request() {
-    let client = WebhookClient::new().unwrap();
+    let deps = std::sync::Arc::new(health_check::Deps {
+        webhook: WebhookClient::new().unwrap(),
+    });
     fuzz_task(&["health-check.json"], move |_aws, mut input| {
         // Whatever URL the case holds, a request may only go to a closed loopback port.
         if let Some(url) = input.get_mut("url") {
@@ -504,8 +529,8 @@ fn health_check_never_panics_and_validates_before_any_request() {
                 *url = json!("http://127.0.0.1:9/health/{instanceId}");
             }
         }
-        let client = client.clone();
-        async move { health_check::handle(&client, event(input)).await }
+        let deps = deps.clone();
+        async move { health_check::handle(&deps, event(input)).await }
     });
 }
 
@@ -517,8 +542,10 @@ fn maintenance_mode_never_panics_and_validates_before_calling_aws() {
             "maintenance-mode-restore.json",
         ],
         |aws, input| {
-            let events = aws_sdk_eventbridge::Client::new(&aws.config);
-            async move { maintenance_mode::handle(&events, event(input)).await }
+            let deps = maintenance_mode::Deps {
+                events: aws_sdk_eventbridge::Client::new(&aws.config),
+            };
+            async move { maintenance_mode::handle(&deps, event(input)).await }
         },
     );
 }
@@ -526,7 +553,7 @@ fn maintenance_mode_never_panics_and_validates_before_calling_aws() {
 #[test]
 fn pre_provision_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["pre-provision.json"], |aws, input| {
-        let clients = pre_provision::PreProvisionClients {
+        let clients = pre_provision::Deps {
             ssm: aws_sdk_ssm::Client::new(&aws.config),
             s3: stackgate::aws::s3_client(&aws.config),
             key_id: None,
@@ -539,7 +566,7 @@ fn pre_provision_never_panics_and_validates_before_calling_aws() {
 #[test]
 fn provision_starter_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["provision-starter.json"], |aws, input| {
-        let clients = provision_starter::StarterClients {
+        let clients = provision_starter::Deps {
             sfn: aws_sdk_sfn::Client::new(&aws.config),
             state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:Provisioning"
                 .into(),
@@ -775,7 +802,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
             "stacks-api/create-account.json",
         ],
         |aws, request| {
-            let clients = stacks_api::ApiClients {
+            let clients = stacks_api::Deps {
                 sfn: aws_sdk_sfn::Client::new(&aws.config),
                 cloudformation: aws_sdk_cloudformation::Client::new(&aws.config),
                 deploy_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy"
@@ -807,7 +834,7 @@ fn approval_api_always_answers_and_refuses_bad_links_before_calling_aws() {
             "approval-api/forged-link.json",
         ],
         |aws, request| {
-            let clients = aws.approvals();
+            let clients = aws.page();
             async move { approval_api::handle(&clients, request).await }
         },
     );

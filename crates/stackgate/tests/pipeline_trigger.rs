@@ -19,8 +19,8 @@ use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use stackgate::aws::PipelineClients;
 use stackgate::tasks::pipeline_trigger;
+use stackgate::tasks::pipeline_trigger::Deps;
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
 const JOB: &str = "11111111-abcd-1111-abcd-111111abcdef";
@@ -39,8 +39,8 @@ fn retry() -> aws_sdk_sfn::config::retry::RetryConfig {
     stackgate::aws::sdk::retry_config().with_initial_backoff(std::time::Duration::from_millis(1))
 }
 
-fn clients(mocks: Mocks<'_>) -> PipelineClients {
-    PipelineClients {
+fn clients(mocks: Mocks<'_>) -> Deps {
+    Deps {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, mocks.sfn.as_slice(), |c| c
             .retry_config(retry())),
         s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, mocks.s3.as_slice(), |c| c

@@ -10,7 +10,7 @@ use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use stackgate::tasks::provision_starter::{handle, StarterClients};
+use stackgate::tasks::provision_starter::{handle, Deps};
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Provisioning";
 
@@ -47,7 +47,7 @@ async fn a_redelivered_message_starts_no_second_execution() {
             )
         }
     });
-    let clients = StarterClients {
+    let clients = Deps {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&start]),
         state_machine_arn: MACHINE.into(),
     };

@@ -27,24 +27,15 @@ use aws_sdk_s3::Client as S3;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use stackgate::aws::{cloudformation, Clients, Settings};
+use stackgate::aws::cloudformation;
+use stackgate::config::Polling;
 use stackgate::guardrails::Guardrails;
-use stackgate::tasks::{check_stack, create_change_set, inspect_change_set, wait_stack};
+use stackgate::tasks::create_change_set::{self, check_stack, inspect_change_set};
+use stackgate::tasks::wait_stack;
 use stackgate::TaskError;
 
 const STACK: &str = "prod-app";
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
-
-fn settings() -> Settings {
-    Settings {
-        staging_bucket: Some("staging".into()),
-        cloudformation_role_arn: None,
-        wait_budget: Duration::from_secs(5),
-        poll_interval: Duration::ZERO,
-        template_url_base: None,
-        region: "eu-west-1".into(),
-    }
-}
 
 fn cfn(rules: &[&Rule]) -> CloudFormation {
     mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, rules, |c| c
@@ -68,21 +59,27 @@ fn no_secrets_summary() -> Rule {
     })
 }
 
-fn clients(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> Clients {
+/// CloudFormation with the rules given, answering GetTemplateSummary without NoEcho parameters.
+fn cfn_with_summary(cfn_rules: &[&Rule]) -> CloudFormation {
     let summary = no_secrets_summary();
     let mut with_summary = cfn_rules.to_vec();
     with_summary.push(&summary);
-    Clients {
-        cloudformation: cfn(&with_summary),
-        s3: s3(s3_rules),
-        settings: settings(),
+    cfn(&with_summary)
+}
+
+fn polling() -> Polling {
+    Polling {
+        wait_budget: Duration::from_secs(5),
+        interval: Duration::ZERO,
     }
 }
 
 /// The plan's dependencies: the mocked clients and the rules the test inputs are written for.
 fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
     create_change_set::Deps {
-        clients: clients(cfn_rules, s3_rules),
+        cloudformation: cfn_with_summary(cfn_rules),
+        s3: s3(s3_rules),
+        polling: polling(),
         guardrails: Guardrails::new(
             vec!["prod".into()],
             vec!["templates".into()],
@@ -92,6 +89,18 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         )
         .unwrap(),
         sensitive: Default::default(),
+        cloudformation_role_arn: None,
+        staging_bucket: Some("staging".into()),
+        template_url_base: None,
+        region: "eu-west-1".into(),
+    }
+}
+
+/// The wait's dependencies.
+fn waiter(cfn_rules: &[&Rule]) -> wait_stack::Deps {
+    wait_stack::Deps {
+        cloudformation: cfn_with_summary(cfn_rules),
+        polling: polling(),
     }
 }
 
@@ -465,8 +474,8 @@ async fn a_change_set_still_pending_at_the_end_of_the_budget_hands_back_to_the_s
         .then_output(|| change_set_status(ChangeSetStatus::CreateInProgress, None));
     let missing = stack_is(None);
     let mut deps = deps(&[&missing, &create, &describe], &[&get]);
-    deps.clients.settings.wait_budget = Duration::from_millis(50);
-    deps.clients.settings.poll_interval = Duration::from_millis(10);
+    deps.polling.wait_budget = Duration::from_millis(50);
+    deps.polling.interval = Duration::from_millis(10);
     let err = create_change_set::handle(&deps, event(create_input()))
         .await
         .unwrap_err();
@@ -578,7 +587,7 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 ))
                 .build()
         });
-    let clients = clients(&[&first_page, &second_page, &nested], &[]);
+    let clients = deps(&[&first_page, &second_page, &nested], &[]);
     let out = inspect_change_set::inspect(&clients, &Default::default(), STACK, "cs")
         .await
         .unwrap();
@@ -608,10 +617,9 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out =
-        inspect_change_set::inspect(&clients(&[&rule], &[]), &Default::default(), STACK, "cs")
-            .await
-            .unwrap();
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), &Default::default(), STACK, "cs")
+        .await
+        .unwrap();
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
 }
 
@@ -648,10 +656,9 @@ async fn an_added_resource_that_runs_as_an_existing_role_is_security_sensitive()
                 ))
                 .build()
         });
-    let out =
-        inspect_change_set::inspect(&clients(&[&rule], &[]), &Default::default(), STACK, "cs")
-            .await
-            .unwrap();
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), &Default::default(), STACK, "cs")
+        .await
+        .unwrap();
     let out = serde_json::to_value(out).unwrap();
     assert_eq!(out["verdict"], "UNSAFE", "{out}");
     assert_eq!(out["securitySensitiveChanges"], 1);
@@ -827,7 +834,7 @@ async fn a_rolled_back_update_fails_with_the_root_cause() {
             .build()
     });
     let err = wait_stack::handle(
-        &clients(&[&describe, &events], &[]),
+        &waiter(&[&describe, &events]),
         event(json!({"stackName": STACK, "operation": "DEPLOY"})),
     )
     .await
@@ -862,7 +869,7 @@ async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_delete
             .build()
     });
     let out = wait_stack::handle(
-        &clients(&[&describe], &[]),
+        &waiter(&[&describe]),
         event(json!({"stackName": STACK, "operation": "DEPLOY"})),
     )
     .await
@@ -873,7 +880,7 @@ async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_delete
         describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
     });
     let out = wait_stack::handle(
-        &clients(&[&gone], &[]),
+        &waiter(&[&gone]),
         event(json!({"stackName": STACK_ID, "operation": "DELETE"})),
     )
     .await
@@ -881,7 +888,7 @@ async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_delete
     assert_eq!(out["status"], "DELETE_COMPLETE");
 
     let err = wait_stack::handle(
-        &clients(&[&gone], &[]),
+        &waiter(&[&gone]),
         event(json!({"stackName": STACK, "operation": "DEPLOY"})),
     )
     .await

@@ -24,19 +24,19 @@ use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use stackgate::api::ApiConfig;
 use stackgate::guardrails::Guardrails;
-use stackgate::tasks::stacks_api::{handle, ApiClients};
+use stackgate::tasks::stacks_api::{handle, Deps};
 
 const DEPLOY: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
 const DELETE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDelete";
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
 
-fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> ApiClients {
+fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
     let retry = || {
         aws_sdk_sfn::config::retry::RetryConfig::standard()
             .with_max_attempts(3)
             .with_initial_backoff(Duration::from_millis(1))
     };
-    ApiClients {
+    Deps {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules, |c| c
             .retry_config(retry())),
         cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn_rules),
@@ -72,10 +72,7 @@ fn request(method: &str, path: &str, body: Option<Value>, key: Option<&str>) -> 
         .unwrap()
 }
 
-async fn call(
-    clients: &ApiClients,
-    request: Request,
-) -> (u16, Value, lambda_http::http::HeaderMap) {
+async fn call(clients: &Deps, request: Request) -> (u16, Value, lambda_http::http::HeaderMap) {
     let response = handle(clients, request).await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();

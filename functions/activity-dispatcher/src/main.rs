@@ -5,9 +5,9 @@ use stackgate::tasks::activity_dispatcher;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = activity_dispatcher::DispatcherClients::from_env().await?;
+    let deps = activity_dispatcher::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        activity_dispatcher::handle(&clients, event)
+        activity_dispatcher::handle(&deps, event)
     }))
     .await
 }

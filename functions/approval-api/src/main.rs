@@ -5,9 +5,9 @@ use stackgate::tasks::approval_api;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stackgate::aws::ApprovalClients::from_env().await?;
+    let deps = approval_api::Deps::from_env().await?;
     run(service_fn(|request: Request| {
-        approval_api::handle(&clients, request)
+        approval_api::handle(&deps, request)
     }))
     .await
 }

@@ -5,9 +5,9 @@ use stackgate::tasks::approval_emailer;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stackgate::aws::ApprovalClients::from_env().await?;
+    let deps = approval_emailer::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        approval_emailer::handle(&clients, event)
+        approval_emailer::handle(&deps, event)
     }))
     .await
 }

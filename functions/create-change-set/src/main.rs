@@ -5,7 +5,7 @@ use stackgate::tasks::create_change_set;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let deps = stackgate::tasks::create_change_set::Deps::from_env().await?;
+    let deps = create_change_set::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         create_change_set::handle(&deps, event)
     }))

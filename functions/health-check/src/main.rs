@@ -5,9 +5,9 @@ use stackgate::tasks::health_check;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let client = stackgate::webhook::WebhookClient::new()?;
+    let deps = health_check::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        health_check::handle(&client, event)
+        health_check::handle(&deps, event)
     }))
     .await
 }

@@ -5,10 +5,9 @@ use stackgate::tasks::maintenance_mode;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let config = stackgate::aws::sdk::sdk_config();
-    let events = aws_sdk_eventbridge::Client::new(&config);
+    let deps = maintenance_mode::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        maintenance_mode::handle(&events, event)
+        maintenance_mode::handle(&deps, event)
     }))
     .await
 }

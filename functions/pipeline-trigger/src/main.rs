@@ -5,9 +5,9 @@ use stackgate::tasks::pipeline_trigger;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stackgate::aws::PipelineClients::from_env().await?;
+    let deps = pipeline_trigger::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        pipeline_trigger::handle(&clients, event)
+        pipeline_trigger::handle(&deps, event)
     }))
     .await
 }

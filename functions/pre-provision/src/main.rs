@@ -5,9 +5,9 @@ use stackgate::tasks::pre_provision;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = pre_provision::PreProvisionClients::from_env();
+    let deps = pre_provision::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        pre_provision::handle(&clients, event)
+        pre_provision::handle(&deps, event)
     }))
     .await
 }

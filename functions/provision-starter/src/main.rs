@@ -5,9 +5,9 @@ use stackgate::tasks::provision_starter;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = provision_starter::StarterClients::from_env().await?;
+    let deps = provision_starter::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        provision_starter::handle(&clients, event)
+        provision_starter::handle(&deps, event)
     }))
     .await
 }

@@ -5,9 +5,9 @@ use stackgate::tasks::stacks_api;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stacks_api::ApiClients::from_env().await?;
+    let deps = stacks_api::Deps::from_env().await?;
     run(service_fn(|request: Request| {
-        stacks_api::handle(&clients, request)
+        stacks_api::handle(&deps, request)
     }))
     .await
 }

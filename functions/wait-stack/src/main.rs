@@ -5,9 +5,9 @@ use stackgate::tasks::wait_stack;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     stackgate::telemetry::init();
-    let clients = stackgate::aws::Clients::from_env().await;
+    let deps = wait_stack::Deps::from_env().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        wait_stack::handle(&clients, event)
+        wait_stack::handle(&deps, event)
     }))
     .await
 }

@@ -18,7 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 
-use super::env_var;
+use crate::config::env_var;
 
 /// Attempts per SDK call (the first one included) for throttling, 5xx and transport errors, with
 /// the standard mode's jittered exponential backoff. The state machines retry whole tasks on top.

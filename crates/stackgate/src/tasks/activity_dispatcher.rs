@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::approval_emailer;
 use crate::activities::{self, Activity, ActivityKind};
 use crate::approval;
-use crate::aws::{env_var, sfn, ApprovalClients};
+use crate::aws::sfn;
+use crate::config::env_var;
 use crate::webhook::WebhookClient;
 use crate::TaskError;
 
@@ -22,8 +23,11 @@ const MAX_TASKS_PER_ACTIVITY: usize = 10;
 /// A long poll lasts up to 60 s; the run stops polling when less than this is left.
 const POLL_RESERVE: Duration = Duration::from_secs(75);
 
-pub struct DispatcherClients {
-    pub approvals: ApprovalClients,
+/// What the dispatcher needs, read once per process.
+pub struct Deps {
+    /// Manual tasks are emailed the way approvals are.
+    pub email: approval_emailer::Deps,
+    pub sfn: aws_sdk_sfn::Client,
     /// Reads the webhook URL (a secret) when a job is triggered.
     pub ssm: aws_sdk_ssm::Client,
     pub webhook: WebhookClient,
@@ -31,12 +35,13 @@ pub struct DispatcherClients {
     pub worker_name: String,
 }
 
-impl DispatcherClients {
+impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
         // One SDK configuration for every client (building it is most of a cold start).
         let config = crate::aws::sdk::sdk_config();
-        Ok(DispatcherClients {
-            approvals: ApprovalClients::from_config(&config)?,
+        Ok(Deps {
+            email: approval_emailer::Deps::from_config(&config)?,
+            sfn: aws_sdk_sfn::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             webhook: WebhookClient::new()?,
             activities: activities::configured(
@@ -58,34 +63,27 @@ pub struct Output {
     pub failed_back: usize,
 }
 
-pub async fn handle(
-    clients: &DispatcherClients,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let budget = super::wait_budget(Duration::from_secs(900), deadline);
-    let output = dispatch_all(clients, budget).await?;
+    let output = dispatch_all(deps, budget).await?;
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
 }
 
-pub async fn dispatch_all(
-    clients: &DispatcherClients,
-    budget: Duration,
-) -> Result<Output, TaskError> {
+pub async fn dispatch_all(deps: &Deps, budget: Duration) -> Result<Output, TaskError> {
     let started = Instant::now();
     let mut output = Output::default();
-    for activity in &clients.activities {
+    for activity in &deps.activities {
         for _ in 0..MAX_TASKS_PER_ACTIVITY {
             if started.elapsed() + POLL_RESERVE > budget {
                 return Ok(output);
             }
             let Some(task) =
-                sfn::get_activity_task(&clients.approvals.sfn, &activity.arn, &clients.worker_name)
-                    .await?
+                sfn::get_activity_task(&deps.sfn, &activity.arn, &deps.worker_name).await?
             else {
                 break;
             };
-            match dispatch(clients, &activity.kind, &task).await {
+            match dispatch(deps, &activity.kind, &task).await {
                 Ok(id) => {
                     output.dispatched += 1;
                     tracing::info!(task_id = %id, activity = %activity.arn, "activity task handed on");
@@ -96,13 +94,8 @@ pub async fn dispatch_all(
                     let cause = crate::pipeline::truncate(&error.to_string(), 32_000);
                     // If this fails too, the error ends the run: the task stays with Step Functions,
                     // which times it out (HeartbeatSeconds/TimeoutSeconds) into the workflow's Catch.
-                    sfn::send_task_failure(
-                        &clients.approvals.sfn,
-                        &task.task_token,
-                        "DispatchFailed",
-                        &cause,
-                    )
-                    .await?;
+                    sfn::send_task_failure(&deps.sfn, &task.task_token, "DispatchFailed", &cause)
+                        .await?;
                 }
             }
         }
@@ -111,9 +104,9 @@ pub async fn dispatch_all(
 }
 
 /// The webhook URL from its SecureString, read for each job (a rotated token is used at once).
-async fn webhook_url(clients: &DispatcherClients, parameter: &str) -> Result<String, TaskError> {
+async fn webhook_url(deps: &Deps, parameter: &str) -> Result<String, TaskError> {
     const SETTING: &str = "EXTERNAL_JOB_WEBHOOK_URL_PARAMETER";
-    let (url, _) = crate::aws::ssm::secure_string_version(&clients.ssm, parameter)
+    let (url, _) = crate::aws::ssm::secure_string_version(&deps.ssm, parameter)
         .await?
         .ok_or_else(|| TaskError::invalid(SETTING, "names no SSM parameter"))?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -124,7 +117,7 @@ async fn webhook_url(clients: &DispatcherClients, parameter: &str) -> Result<Str
 
 /// Hands one task on; returns its opaque id.
 async fn dispatch(
-    clients: &DispatcherClients,
+    deps: &Deps,
     kind: &ActivityKind,
     task: &sfn::ActivityTask,
 ) -> Result<String, TaskError> {
@@ -133,7 +126,7 @@ async fn dispatch(
     let id = match kind {
         ActivityKind::ManualTask => {
             approval_emailer::request_approval(
-                &clients.approvals,
+                &deps.email,
                 &task.task_token,
                 request,
                 input.timeout_seconds,
@@ -142,12 +135,12 @@ async fn dispatch(
             .approval_id
         }
         ActivityKind::Webhook { url_parameter } => {
-            let url = webhook_url(clients, url_parameter).await?;
-            let base_url = clients.approvals.base_url.as_deref().ok_or_else(|| {
+            let url = webhook_url(deps, url_parameter).await?;
+            let base_url = deps.email.base_url.as_deref().ok_or_else(|| {
                 TaskError::invalid("APPROVAL_BASE_URL", "no callback base URL is configured")
             })?;
             let stored = approval_emailer::store(
-                &clients.approvals,
+                &deps.email,
                 &task.task_token,
                 request,
                 input.timeout_seconds,
@@ -155,16 +148,16 @@ async fn dispatch(
             .await?;
             let callback = approval::callback_link(
                 base_url,
-                &clients.approvals.key.keys().await?.current,
+                &deps.email.key.keys().await?.current,
                 &stored.id,
                 stored.expires_at,
             );
             let parameters = activities::webhook_parameters(&input, &stored.id, &callback);
-            clients.webhook.post_form(&url, &parameters).await?;
+            deps.webhook.post_form(&url, &parameters).await?;
             stored.id
         }
     };
     // Tell Step Functions the task is in hand (activity states may set HeartbeatSeconds).
-    sfn::send_task_heartbeat(&clients.approvals.sfn, &task.task_token).await?;
+    sfn::send_task_heartbeat(&deps.sfn, &task.task_token).await?;
     Ok(id)
 }

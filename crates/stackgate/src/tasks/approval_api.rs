@@ -12,8 +12,32 @@ use crate::approval::{
     self, DecisionForm, LinkKind, PresentedLink, Refusal, Status, StoredApproval,
 };
 use crate::aws::sfn::Delivery;
-use crate::aws::{dynamodb, sfn, ApprovalClients};
+use crate::aws::ssm::SigningKeySource;
+use crate::aws::{dynamodb, sfn};
+use crate::config::required_env;
 use crate::TaskError;
+
+/// What the approval page needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// `APPROVALS_TABLE`
+    pub table: String,
+    pub key: SigningKeySource,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
+        Ok(Deps {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            table: required_env("APPROVALS_TABLE")?,
+            key: crate::config::signing_keys(&config)?,
+        })
+    }
+}
 
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
@@ -85,7 +109,7 @@ fn approval_id(path: &str) -> Option<&str> {
 }
 
 pub async fn handle(
-    clients: &ApprovalClients,
+    deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let raw = request.raw_http_path();
@@ -103,7 +127,7 @@ pub async fn handle(
     let format = if is_json { Format::Json } else { Format::Html };
     if let Some(id) = job_result_id(&path) {
         let response = if request.method() == "POST" {
-            job_result(clients, &request, id).await
+            job_result(deps, &request, id).await
         } else {
             Ok(simple(
                 Format::Json,
@@ -130,8 +154,8 @@ pub async fn handle(
             "Not found",
             "There is no such request.",
         )),
-        ("GET", Some(id)) => show(clients, &request, id, format).await,
-        ("POST", Some(id)) => decide(clients, &request, id, format, is_json).await,
+        ("GET", Some(id)) => show(deps, &request, id, format).await,
+        ("POST", Some(id)) => decide(deps, &request, id, format, is_json).await,
         _ => {
             let mut response = simple(
                 format,
@@ -169,11 +193,7 @@ fn job_result_id(path: &str) -> Option<&str> {
 }
 
 /// An external job's report: a heartbeat, or its final result, taken once.
-async fn job_result(
-    clients: &ApprovalClients,
-    request: &Request,
-    id: &str,
-) -> Result<Response<Body>, TaskError> {
+async fn job_result(deps: &Deps, request: &Request, id: &str) -> Result<Response<Body>, TaskError> {
     let json_body = request
         .headers()
         .get(CONTENT_TYPE)
@@ -216,7 +236,7 @@ async fn job_result(
         None,
         report.sig.take(),
     );
-    if signed(clients, LinkKind::JobResult, id, &presented)
+    if signed(deps, LinkKind::JobResult, id, &presented)
         .await?
         .is_none()
     {
@@ -226,7 +246,7 @@ async fn job_result(
         Ok(outcome) => outcome,
         Err(e) => return Ok(simple(Format::Json, 400, "Bad request", &e.to_string())),
     };
-    let Some((stored, token)) = load(clients, id).await? else {
+    let Some((stored, token)) = load(deps, id).await? else {
         return Ok(simple(
             Format::Json,
             404,
@@ -247,9 +267,9 @@ async fn job_result(
             refusal.message(),
         ));
     }
-    let gone = |clients: &ApprovalClients| {
-        let table = clients.table.clone();
-        let dynamodb = clients.dynamodb.clone();
+    let gone = |deps: &Deps| {
+        let table = deps.table.clone();
+        let dynamodb = deps.dynamodb.clone();
         async move {
             dynamodb::mark_expired(&dynamodb, &table, id).await?;
             Ok::<_, TaskError>(simple(
@@ -263,11 +283,11 @@ async fn job_result(
     // Ok(output) to succeed the task, Err((error, cause)) to fail it.
     let (status, answer) = match outcome {
         activities::JobOutcome::Heartbeat => {
-            return match sfn::send_task_heartbeat(&clients.sfn, &token).await? {
+            return match sfn::send_task_heartbeat(&deps.sfn, &token).await? {
                 Delivery::Delivered => {
                     Ok(simple(Format::Json, 202, "Running", "Heartbeat recorded."))
                 }
-                Delivery::TaskGone => gone(clients).await,
+                Delivery::TaskGone => gone(deps).await,
             };
         }
         activities::JobOutcome::Succeeded(output) => (Status::Approved, Ok(output)),
@@ -275,8 +295,8 @@ async fn job_result(
     };
     let comment = answer.as_ref().err().map(|(_, cause)| cause.as_str());
     if !dynamodb::decide(
-        &clients.dynamodb,
-        &clients.table,
+        &deps.dynamodb,
+        &deps.table,
         id,
         status,
         approval::JOB_RECIPIENT,
@@ -293,8 +313,8 @@ async fn job_result(
         ));
     }
     let delivery = match answer {
-        Ok(output) => sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
-        Err((error, cause)) => sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
+        Ok(output) => sfn::send_task_success(&deps.sfn, &token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, &token, &error, &cause).await,
     };
     match delivery {
         Ok(Delivery::Delivered) => {
@@ -310,9 +330,9 @@ async fn job_result(
                 "The result was passed to the workflow.",
             ))
         }
-        Ok(Delivery::TaskGone) => gone(clients).await,
+        Ok(Delivery::TaskGone) => gone(deps).await,
         Err(error) => {
-            dynamodb::revert_to_pending(&clients.dynamodb, &clients.table, id).await?;
+            dynamodb::revert_to_pending(&deps.dynamodb, &deps.table, id).await?;
             Err(error)
         }
     }
@@ -339,12 +359,12 @@ fn presented_link(
 
 /// The recipient a link of `kind` was signed for, if its signature holds under a current key.
 async fn signed(
-    clients: &ApprovalClients,
+    deps: &Deps,
     kind: LinkKind,
     id: &str,
     link: &PresentedLink,
 ) -> Result<Option<String>, TaskError> {
-    let keys = clients.key.keys().await?;
+    let keys = deps.key.keys().await?;
     Ok(approval::verify_link(&keys, kind, id, link))
 }
 
@@ -365,11 +385,8 @@ fn query(request: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn load(
-    clients: &ApprovalClients,
-    id: &str,
-) -> Result<Option<(StoredApproval, String)>, TaskError> {
-    dynamodb::get_approval(&clients.dynamodb, &clients.table, id).await
+async fn load(deps: &Deps, id: &str) -> Result<Option<(StoredApproval, String)>, TaskError> {
+    dynamodb::get_approval(&deps.dynamodb, &deps.table, id).await
 }
 
 fn page(
@@ -394,19 +411,16 @@ fn status_json(stored: &StoredApproval, message: Option<&str>) -> Value {
 }
 
 async fn show(
-    clients: &ApprovalClients,
+    deps: &Deps,
     request: &Request,
     id: &str,
     format: Format,
 ) -> Result<Response<Body>, TaskError> {
     let link = presented_link(request, None, None, None, None);
-    if signed(clients, LinkKind::Decision, id, &link)
-        .await?
-        .is_none()
-    {
+    if signed(deps, LinkKind::Decision, id, &link).await?.is_none() {
         return Ok(forbidden(format));
     }
-    let Some((stored, _)) = load(clients, id).await? else {
+    let Some((stored, _)) = load(deps, id).await? else {
         return Ok(simple(
             format,
             404,
@@ -426,7 +440,7 @@ async fn show(
 }
 
 async fn decide(
-    clients: &ApprovalClients,
+    deps: &Deps,
     request: &Request,
     id: &str,
     format: Format,
@@ -459,10 +473,10 @@ async fn decide(
         form.to.take(),
         form.sig.take(),
     );
-    let Some(approver) = signed(clients, LinkKind::Decision, id, &link).await? else {
+    let Some(approver) = signed(deps, LinkKind::Decision, id, &link).await? else {
         return Ok(forbidden(format));
     };
-    let Some((stored, token)) = load(clients, id).await? else {
+    let Some((stored, token)) = load(deps, id).await? else {
         return Ok(simple(
             format,
             404,
@@ -502,8 +516,8 @@ async fn decide(
         approval::Decision::Reject => Status::Rejected,
     };
     let won = dynamodb::decide(
-        &clients.dynamodb,
-        &clients.table,
+        &deps.dynamodb,
+        &deps.table,
         id,
         status,
         &decision.approver,
@@ -513,7 +527,7 @@ async fn decide(
     .await?;
     if !won {
         // Someone else decided first, or it expired meanwhile.
-        let current = load(clients, id).await?.map(|(s, _)| s);
+        let current = load(deps, id).await?.map(|(s, _)| s);
         let refusal = approval::can_decide(current.as_ref(), now)
             .err()
             .unwrap_or(Refusal::AlreadyDecided);
@@ -528,14 +542,14 @@ async fn decide(
     }
     let decided_at = approval::timestamp(now);
     let delivery = match approval::task_result(&stored.request, &decision, &decided_at) {
-        Ok(output) => sfn::send_task_success(&clients.sfn, &token, &output.to_string()).await,
-        Err((error, cause)) => sfn::send_task_failure(&clients.sfn, &token, &error, &cause).await,
+        Ok(output) => sfn::send_task_success(&deps.sfn, &token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, &token, &error, &cause).await,
     };
     let delivery = match delivery {
         Ok(delivery) => delivery,
         Err(error) => {
             // Not delivered: undo, so that the decision can be taken again.
-            dynamodb::revert_to_pending(&clients.dynamodb, &clients.table, id).await?;
+            dynamodb::revert_to_pending(&deps.dynamodb, &deps.table, id).await?;
             return Err(error);
         }
     };
@@ -543,7 +557,7 @@ async fn decide(
     decided.status = status;
     decided.decided_by = Some(decision.approver.clone());
     if delivery == Delivery::TaskGone {
-        dynamodb::mark_expired(&clients.dynamodb, &clients.table, id).await?;
+        dynamodb::mark_expired(&deps.dynamodb, &deps.table, id).await?;
         decided.status = Status::Expired;
         let message = "The workflow had already stopped waiting (it timed out or ended); your decision was not applied.";
         let html = page(&decided, id, &link, Some(message), false)?;

@@ -9,8 +9,45 @@ use serde_json::Value;
 
 use super::parse_input;
 use crate::approval::{self, ApprovalRequest, Status, StoredApproval};
-use crate::aws::{dynamodb, ses, ApprovalClients};
+use crate::aws::ssm::SigningKeySource;
+use crate::aws::{dynamodb, ses};
+use crate::config::{env_list, env_var, required_env};
 use crate::TaskError;
+
+/// What the emailer needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    /// `APPROVALS_TABLE`
+    pub table: String,
+    pub key: SigningKeySource,
+    /// `SENDER`: the SES identity emails come from.
+    pub sender: Option<String>,
+    /// `APPROVERS`: comma-separated addresses.
+    pub approvers: Vec<String>,
+    /// `APPROVAL_BASE_URL`: where the approval page is served (the approvals API's stage URL).
+    pub base_url: Option<String>,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        Self::from_config(&crate::aws::sdk::sdk_config())
+    }
+
+    /// From an SDK configuration built once by the caller (the dispatcher builds more deps).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, TaskError> {
+        Ok(Deps {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            ses: aws_sdk_sesv2::Client::new(config),
+            table: required_env("APPROVALS_TABLE")?,
+            key: crate::config::signing_keys(config)?,
+            sender: env_var("SENDER"),
+            approvers: env_list("APPROVERS"),
+            base_url: env_var("APPROVAL_BASE_URL"),
+        })
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -32,16 +69,13 @@ pub struct Output {
     pub emailed: usize,
 }
 
-pub async fn handle(
-    clients: &ApprovalClients,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let input: Input = parse_input(event.payload)?;
     if input.task_token.trim().is_empty() {
         return Err(TaskError::invalid("taskToken", "is required"));
     }
     let output = request_approval(
-        clients,
+        deps,
         &input.task_token,
         input.request,
         input.timeout_seconds,
@@ -53,27 +87,27 @@ pub async fn handle(
 /// Stores the token under its opaque id and emails each approver a link signed for them; shared
 /// with the activity dispatcher's manual tasks.
 pub async fn request_approval(
-    clients: &ApprovalClients,
+    deps: &Deps,
     task_token: &str,
     request: ApprovalRequest,
     timeout_seconds: Option<u64>,
 ) -> Result<Output, TaskError> {
-    let sender = clients
+    let sender = deps
         .sender
         .as_deref()
         .ok_or_else(|| TaskError::invalid("SENDER", "no SES sender identity is configured"))?;
-    let base_url = clients.base_url.as_deref().ok_or_else(|| {
+    let base_url = deps.base_url.as_deref().ok_or_else(|| {
         TaskError::invalid("APPROVAL_BASE_URL", "no approval page URL is configured")
     })?;
-    if clients.approvers.is_empty() {
+    if deps.approvers.is_empty() {
         return Err(TaskError::invalid(
             "APPROVERS",
             "no approvers are configured",
         ));
     }
-    let stored = store(clients, task_token, request, timeout_seconds).await?;
-    let keys = clients.key.keys().await?;
-    for approver in &clients.approvers {
+    let stored = store(deps, task_token, request, timeout_seconds).await?;
+    let keys = deps.key.keys().await?;
+    for approver in &deps.approvers {
         let link = approval::approval_link(
             base_url,
             &keys.current,
@@ -83,19 +117,19 @@ pub async fn request_approval(
         );
         let email =
             approval::render_email(&stored.request, &link, stored.created_at, stored.expires_at)?;
-        ses::send_email(&clients.ses, sender, std::slice::from_ref(approver), &email).await?;
+        ses::send_email(&deps.ses, sender, std::slice::from_ref(approver), &email).await?;
     }
-    tracing::info!(approval_id = %stored.id, recipients = clients.approvers.len(), "approval requested");
+    tracing::info!(approval_id = %stored.id, recipients = deps.approvers.len(), "approval requested");
     Ok(Output {
         approval_id: stored.id,
         expires_at: approval::timestamp(stored.expires_at),
-        emailed: clients.approvers.len(),
+        emailed: deps.approvers.len(),
     })
 }
 
 /// Stores a pending request for a task token (once: a retried call finds the stored one).
 pub async fn store(
-    clients: &ApprovalClients,
+    deps: &Deps,
     task_token: &str,
     request: ApprovalRequest,
     timeout_seconds: Option<u64>,
@@ -103,7 +137,7 @@ pub async fn store(
     let request = request.normalised()?;
     let now = approval::now();
     let stored = StoredApproval {
-        id: approval::approval_id(&clients.key.keys().await?.current, task_token),
+        id: approval::approval_id(&deps.key.keys().await?.current, task_token),
         status: Status::Pending,
         created_at: now,
         // The link expires a little before the workflow stops waiting (the task started before this
@@ -116,11 +150,11 @@ pub async fn store(
         decided_at: None,
         comment: None,
     };
-    if dynamodb::put_approval(&clients.dynamodb, &clients.table, &stored, task_token).await? {
+    if dynamodb::put_approval(&deps.dynamodb, &deps.table, &stored, task_token).await? {
         return Ok(stored);
     }
     Ok(
-        dynamodb::get_approval(&clients.dynamodb, &clients.table, &stored.id)
+        dynamodb::get_approval(&deps.dynamodb, &deps.table, &stored.id)
             .await?
             .map(|(existing, _)| existing)
             .unwrap_or(stored),

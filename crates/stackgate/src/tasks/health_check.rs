@@ -61,7 +61,21 @@ pub fn health_url(
     Ok(url)
 }
 
-pub async fn handle(client: &WebhookClient, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+/// What the health check needs, read once per process.
+pub struct Deps {
+    pub webhook: WebhookClient,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        Ok(Deps {
+            webhook: WebhookClient::new()?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let client = &deps.webhook;
     let input: Input = parse_input(event.payload)?;
     let url = health_url(&input.url, &input.instance_id, input.private_ip.as_deref())?;
     let not_ready = |reason: String| TaskError::InstanceNotReady {

@@ -12,6 +12,20 @@ use super::parse_input;
 use crate::aws::eventbridge;
 use crate::TaskError;
 
+/// What maintenance mode needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        Ok(Deps {
+            events: aws_sdk_eventbridge::Client::new(&crate::aws::sdk::sdk_config()),
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
 enum Input {
@@ -65,10 +79,8 @@ pub fn alarms_to_silence(described: &DescribedAlarms) -> Result<Vec<String>, Tas
     Ok(names)
 }
 
-pub async fn handle(
-    events: &aws_sdk_eventbridge::Client,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+    let events = &deps.events;
     let output = match parse_input::<Input>(event.payload)? {
         Input::Suspend { alarms, rule_names } => {
             let rules = eventbridge::enabled_rules(events, &rule_names).await?;

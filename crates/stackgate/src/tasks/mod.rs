@@ -7,12 +7,8 @@ pub mod approval_api;
 #[cfg(feature = "aws")]
 pub mod approval_emailer;
 #[cfg(feature = "aws")]
-pub mod check_stack;
-#[cfg(feature = "aws")]
 pub mod create_change_set;
 pub mod health_check;
-#[cfg(feature = "aws")]
-pub mod inspect_change_set;
 #[cfg(feature = "aws")]
 pub mod maintenance_mode;
 #[cfg(feature = "aws")]

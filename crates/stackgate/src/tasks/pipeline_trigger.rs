@@ -10,9 +10,32 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::{codepipeline, s3, sfn, PipelineClients};
+use crate::aws::{codepipeline, s3, sfn};
 use crate::pipeline::{self, ContinuationToken, InputSource, JobAnswer};
 use crate::TaskError;
+
+/// What the trigger needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub sfn: aws_sdk_sfn::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    /// `STATE_MACHINE_ARN`: the safe-deploy workflow.
+    pub state_machine_arn: String,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let state_machine_arn = crate::config::required_env("STATE_MACHINE_ARN")?;
+        let config = crate::aws::sdk::sdk_config();
+        Ok(Deps {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            s3: crate::aws::s3_client(&config),
+            codepipeline: aws_sdk_codepipeline::Client::new(&config),
+            state_machine_arn,
+        })
+    }
+}
 
 /// The largest input file read from S3.
 const MAX_INPUT_FILE: u64 = 256 * 1024;
@@ -34,10 +57,7 @@ pub struct Output {
     pub execution_arn: Option<String>,
 }
 
-pub async fn handle(
-    clients: &PipelineClients,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let job_id = event
         .payload
         .pointer("/CodePipeline.job/id")
@@ -51,7 +71,7 @@ pub async fn handle(
             )
         })?;
     let result = match serde_json::from_value::<CodePipelineJobEvent>(event.payload) {
-        Ok(job) => process(clients, &job_id, &job).await,
+        Ok(job) => process(deps, &job_id, &job).await,
         Err(e) => Err(TaskError::invalid(
             "CodePipeline.job",
             format!(
@@ -66,7 +86,7 @@ pub async fn handle(
             // The job is answered, so the invocation succeeds: CodePipeline must not retry it.
             tracing::warn!(job_id = %job_id, error_type = error.error_type(), "job failed before its execution could be followed");
             codepipeline::put_job_failure(
-                &clients.codepipeline,
+                &deps.codepipeline,
                 &job_id,
                 &pipeline::truncate(&error.to_string(), pipeline::MAX_FAILURE_MESSAGE),
                 None,
@@ -83,19 +103,19 @@ pub async fn handle(
 }
 
 async fn process(
-    clients: &PipelineClients,
+    deps: &Deps,
     job_id: &str,
     job: &CodePipelineJobEvent,
 ) -> Result<Output, TaskError> {
     let data = &job.code_pipeline_job.data;
     match data.continuation_token.as_deref().filter(|t| !t.is_empty()) {
-        None => start(clients, job_id, job).await,
-        Some(token) => follow(clients, job_id, &ContinuationToken::decode(token)?).await,
+        None => start(deps, job_id, job).await,
+        Some(token) => follow(deps, job_id, &ContinuationToken::decode(token)?).await,
     }
 }
 
 async fn workflow_input(
-    clients: &PipelineClients,
+    deps: &Deps,
     job_id: &str,
     job: &CodePipelineJobEvent,
 ) -> Result<String, TaskError> {
@@ -109,7 +129,7 @@ async fn workflow_input(
     let input = match source {
         InputSource::Inline(input) => input,
         InputSource::S3File { bucket, key } => {
-            let bytes = s3::get_object(&clients.s3, &bucket, &key, MAX_INPUT_FILE)
+            let bytes = s3::get_object(&deps.s3, &bucket, &key, MAX_INPUT_FILE)
                 .await
                 .map_err(|e| match e {
                     TaskError::InvalidTemplate(message) => {
@@ -136,21 +156,17 @@ async fn workflow_input(
     Ok(Value::Object(input).to_string())
 }
 
-async fn start(
-    clients: &PipelineClients,
-    job_id: &str,
-    job: &CodePipelineJobEvent,
-) -> Result<Output, TaskError> {
-    let input = workflow_input(clients, job_id, job).await?;
+async fn start(deps: &Deps, job_id: &str, job: &CodePipelineJobEvent) -> Result<Output, TaskError> {
+    let input = workflow_input(deps, job_id, job).await?;
     let name = pipeline::execution_name(job_id);
     let execution_arn =
-        sfn::start_execution(&clients.sfn, &clients.state_machine_arn, &name, &input).await?;
+        sfn::start_execution(&deps.sfn, &deps.state_machine_arn, &name, &input).await?;
     let token = ContinuationToken {
         execution_arn: execution_arn.clone(),
     }
     .encode()?;
     codepipeline::put_job_success(
-        &clients.codepipeline,
+        &deps.codepipeline,
         job_id,
         Some(&token),
         &format!("started stackgate execution {name}"),
@@ -166,13 +182,9 @@ async fn start(
     })
 }
 
-async fn follow(
-    clients: &PipelineClients,
-    job_id: &str,
-    token: &ContinuationToken,
-) -> Result<Output, TaskError> {
+async fn follow(deps: &Deps, job_id: &str, token: &ContinuationToken) -> Result<Output, TaskError> {
     let arn = token.execution_arn.as_str();
-    let answer = match sfn::describe_execution(&clients.sfn, arn).await {
+    let answer = match sfn::describe_execution(&deps.sfn, arn).await {
         Ok(state) => pipeline::answer(
             arn,
             &state.status,
@@ -188,7 +200,7 @@ async fn follow(
         JobAnswer::Continue => {
             let token = token.encode()?;
             codepipeline::put_job_success(
-                &clients.codepipeline,
+                &deps.codepipeline,
                 job_id,
                 Some(&token),
                 "stackgate execution running",
@@ -203,7 +215,7 @@ async fn follow(
             output_variables,
         } => {
             codepipeline::put_job_success(
-                &clients.codepipeline,
+                &deps.codepipeline,
                 job_id,
                 None,
                 summary,
@@ -214,8 +226,7 @@ async fn follow(
             Answered::Succeeded
         }
         JobAnswer::Fail { message } => {
-            codepipeline::put_job_failure(&clients.codepipeline, job_id, message, Some(arn))
-                .await?;
+            codepipeline::put_job_failure(&deps.codepipeline, job_id, message, Some(arn)).await?;
             Answered::Failed
         }
     };

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::parse_input;
-use crate::aws::{env_var, s3, ssm};
+use crate::aws::{s3, ssm};
+use crate::config::env_var;
 use crate::provisioning::{self, ConfigObject, Configuration};
 use crate::TaskError;
 
@@ -16,7 +17,8 @@ use crate::TaskError;
 const MAX_CONFIG_OBJECT: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct PreProvisionClients {
+/// What pre-provision needs, read once per process.
+pub struct Deps {
     pub ssm: aws_sdk_ssm::Client,
     pub s3: aws_sdk_s3::Client,
     /// `PARAMETER_KMS_KEY_ID`: the key the parameters are encrypted with (default: the SSM key).
@@ -25,15 +27,15 @@ pub struct PreProvisionClients {
     pub config_bucket: Option<String>,
 }
 
-impl PreProvisionClients {
-    pub fn from_env() -> Self {
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
-        PreProvisionClients {
+        Ok(Deps {
             ssm: aws_sdk_ssm::Client::new(&config),
             s3: crate::aws::s3_client(&config),
             key_id: env_var("PARAMETER_KMS_KEY_ID"),
             config_bucket: env_var("CONFIG_BUCKET"),
-        }
+        })
     }
 }
 
@@ -48,7 +50,7 @@ struct Input {
 
 /// The configuration the object holds; none without an object.
 async fn configuration(
-    clients: &PreProvisionClients,
+    deps: &Deps,
     object: Option<&ConfigObject>,
 ) -> Result<Configuration, TaskError> {
     let Some(object) = object else {
@@ -57,28 +59,25 @@ async fn configuration(
             environment_config: Map::new(),
         });
     };
-    if clients.config_bucket.as_deref() != Some(object.bucket.as_str()) {
+    if deps.config_bucket.as_deref() != Some(object.bucket.as_str()) {
         return Err(TaskError::invalid(
             "configObject.bucket",
             "is not the provisioning config bucket",
         ));
     }
-    let bytes = s3::get_object(&clients.s3, &object.bucket, &object.key, MAX_CONFIG_OBJECT).await?;
+    let bytes = s3::get_object(&deps.s3, &object.bucket, &object.key, MAX_CONFIG_OBJECT).await?;
     crate::error::parse_json(&bytes, "configObject")
 }
 
-pub async fn handle(
-    clients: &PreProvisionClients,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let input: Input = parse_input(event.payload)?;
     crate::request::validate_stack_name("application", &input.application)?;
     crate::request::validate_stack_name("environment", &input.environment)?;
-    let config = configuration(clients, input.config_object.as_ref()).await?;
+    let config = configuration(deps, input.config_object.as_ref()).await?;
     let merged = provisioning::merge(&config.application_config, &config.environment_config);
     let parameters = provisioning::parameters(&input.application, &input.environment, &merged)?;
     for (name, value) in &parameters {
-        ssm::put_secure_string(&clients.ssm, name, value, clients.key_id.as_deref()).await?;
+        ssm::put_secure_string(&deps.ssm, name, value, deps.key_id.as_deref()).await?;
     }
     let prefix = format!(
         "{}/{}/{}",

@@ -13,16 +13,17 @@ use crate::provisioning;
 use crate::TaskError;
 
 #[derive(Debug, Clone)]
-pub struct StarterClients {
+/// What the starter needs, read once per process.
+pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
     pub state_machine_arn: String,
 }
 
-impl StarterClients {
+impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
-        let state_machine_arn = crate::aws::required_env("PROVISIONING_STATE_MACHINE_ARN")?;
+        let state_machine_arn = crate::config::required_env("PROVISIONING_STATE_MACHINE_ARN")?;
         let config = crate::aws::sdk::sdk_config();
-        Ok(StarterClients {
+        Ok(Deps {
             sfn: aws_sdk_sfn::Client::new(&config),
             state_machine_arn,
         })
@@ -48,10 +49,7 @@ pub fn execution_name(message_id: &str) -> Result<String, TaskError> {
     Ok(format!("provision-{message_id}"))
 }
 
-pub async fn handle(
-    clients: &StarterClients,
-    event: LambdaEvent<Value>,
-) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let event: SnsEvent = serde_json::from_value(event.payload).map_err(|e| {
         TaskError::invalid(
             "Records",
@@ -69,8 +67,7 @@ pub async fn handle(
         })?;
         let name = execution_name(message_id)?;
         let input = provisioning::workflow_input(&request).to_string();
-        let arn =
-            sfn::start_execution(&clients.sfn, &clients.state_machine_arn, &name, &input).await?;
+        let arn = sfn::start_execution(&deps.sfn, &deps.state_machine_arn, &name, &input).await?;
         tracing::info!(message_id = %message_id, execution_arn = %arn, application = %request.application, "provisioning started");
         executions.push(arn);
     }

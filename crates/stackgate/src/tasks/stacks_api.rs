@@ -6,18 +6,21 @@ use lambda_http::http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 
-use crate::api::{self, ApiConfig, Endpoint, Problem};
-use crate::aws::{cloudformation, env_var, required_env, sfn};
+use crate::api::{self, ApiConfig, Endpoint, Problem, Workflow};
+use crate::aws::{cloudformation, sfn};
+use crate::config::{env_var, required_env};
 use crate::guardrails::is_managed;
 use crate::root_cause;
 use crate::TaskError;
 
-/// The clients and settings of the API, built once per process.
+/// What the API needs, read once per process.
 #[derive(Debug, Clone)]
-pub struct ApiClients {
+pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    /// `STATE_MACHINE_ARN`
     pub deploy_machine_arn: String,
+    /// `DELETE_STATE_MACHINE_ARN`
     pub delete_machine_arn: String,
     /// `ACCOUNT_VENDING_STATE_MACHINE_ARN`; without it `POST /accounts` is not offered.
     pub vending_machine_arn: Option<String>,
@@ -30,35 +33,33 @@ pub struct ApiClients {
 
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
-impl ApiClients {
+impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
-        let region = config
-            .region()
-            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
-        Ok(ApiClients {
+        Ok(Deps {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             deploy_machine_arn: required_env("STATE_MACHINE_ARN")?,
             delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
             vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
             config: ApiConfig {
-                guardrails: crate::guardrails::Guardrails::from_env()?,
+                guardrails: crate::config::guardrails()?,
                 max_body_bytes: env_var("MAX_BODY_BYTES")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(DEFAULT_MAX_BODY),
             },
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
-            region,
+            region: crate::aws::region_of(&config),
         })
     }
 
-    fn machine(&self, kind: &str) -> Option<&str> {
-        match kind {
-            "delete" => Some(&self.delete_machine_arn),
-            "vend" => self.vending_machine_arn.as_deref(),
-            _ => Some(&self.deploy_machine_arn),
+    /// The state machine of a workflow; none when it is not deployed.
+    fn machine(&self, workflow: Workflow) -> Option<&str> {
+        match workflow {
+            Workflow::Deploy => Some(&self.deploy_machine_arn),
+            Workflow::Delete => Some(&self.delete_machine_arn),
+            Workflow::Vend => self.vending_machine_arn.as_deref(),
         }
     }
 }
@@ -139,13 +140,13 @@ fn caller(request: &Request) -> String {
 }
 
 pub async fn handle(
-    clients: &ApiClients,
+    deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let (path, base) = paths(&request);
     let method = request.method().as_str().to_string();
     let result = match api::route(&method, &path) {
-        Ok(endpoint) => dispatch(clients, &request, endpoint, &base).await,
+        Ok(endpoint) => dispatch(deps, &request, endpoint, &base).await,
         Err(problem) => Err(problem),
     };
     let response = result.unwrap_or_else(|problem| {
@@ -159,7 +160,7 @@ pub async fn handle(
 }
 
 async fn dispatch(
-    clients: &ApiClients,
+    deps: &Deps,
     request: &Request,
     endpoint: Endpoint,
     base: &str,
@@ -168,32 +169,32 @@ async fn dispatch(
         api::parse_body(
             header(request, "content-type"),
             request.body().as_ref(),
-            &clients.config,
+            &deps.config,
         )
     };
     match endpoint {
-        Endpoint::CreateStack => create(clients, request, body()?, base).await,
+        Endpoint::CreateStack => create(deps, request, body()?, base).await,
         Endpoint::LegacyCreate => {
-            let converted = api::legacy_create_body(body()?, &clients.config)?;
-            create(clients, request, converted, base).await
+            let converted = api::legacy_create_body(body()?, &deps.config)?;
+            create(deps, request, converted, base).await
         }
-        Endpoint::GetStack(name) | Endpoint::LegacyState(name) => stack_state(clients, &name).await,
-        Endpoint::GetExecution(id) => execution(clients, &id, &caller(request)).await,
-        Endpoint::DeleteStack(name) => delete(clients, request, &name, base).await,
+        Endpoint::GetStack(name) | Endpoint::LegacyState(name) => stack_state(deps, &name).await,
+        Endpoint::GetExecution(id) => execution(deps, &id, &caller(request)).await,
+        Endpoint::DeleteStack(name) => delete(deps, request, &name, base).await,
         Endpoint::LegacyDelete => {
             let name = api::legacy_name(&body()?)?;
-            delete(clients, request, &name, base).await
+            delete(deps, request, &name, base).await
         }
         Endpoint::CreateAccount => {
             let who = caller(request);
             let name = api::execution_name(
-                "vend",
+                Workflow::Vend,
                 idempotency_key(request)?,
                 &request_id(request),
                 &who,
             );
-            let input = api::account_request(body()?, &clients.config, &who)?;
-            accept(clients, "vend", &name, &input, base).await
+            let input = api::account_request(body()?, &deps.config, &who)?;
+            accept(deps, Workflow::Vend, &name, &input, base).await
         }
     }
 }
@@ -213,23 +214,24 @@ fn request_id(request: &Request) -> String {
 
 /// Starts an execution for the request (idempotently by name) and answers 202.
 async fn accept(
-    clients: &ApiClients,
-    kind: &str,
+    deps: &Deps,
+    workflow: Workflow,
     name: &str,
     input: &Value,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
-    let machine = clients
-        .machine(kind)
+    let kind = workflow.name();
+    let machine = deps
+        .machine(workflow)
         .ok_or_else(|| Problem::not_found(format!("the {kind} workflow is not deployed")))?;
     let input_text = input.to_string();
-    let started = sfn::start(&clients.sfn, machine, name, &input_text)
+    let started = sfn::start(&deps.sfn, machine, name, &input_text)
         .await
         .map_err(|e| Problem::unavailable(format!("the {kind} workflow was not started: {e}")))?;
     if started.already_existed {
         // A replay with the same Idempotency-Key: the same request gets the same execution,
         // a different request under a reused key is refused.
-        let existing = sfn::describe_if_exists(&clients.sfn, &started.execution_arn)
+        let existing = sfn::describe_if_exists(&deps.sfn, &started.execution_arn)
             .await
             .map_err(|e| {
                 Problem::unavailable(format!("could not read the existing execution: {e}"))
@@ -258,27 +260,27 @@ async fn accept(
 }
 
 async fn create(
-    clients: &ApiClients,
+    deps: &Deps,
     request: &Request,
     body: Map<String, Value>,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
     let who = caller(request);
     let name = api::execution_name(
-        "deploy",
+        Workflow::Deploy,
         idempotency_key(request)?,
         &request_id(request),
         &who,
     );
-    let (input, deployment) = api::create_request(body, &clients.config, &name, &who)?;
-    refuse_plain_secrets(clients, &deployment).await?;
-    accept(clients, "deploy", &name, &input, base).await
+    let (input, deployment) = api::create_request(body, &deps.config, &name, &who)?;
+    refuse_plain_secrets(deps, &deployment).await?;
+    accept(deps, Workflow::Deploy, &name, &input, base).await
 }
 
 /// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
 /// a reference, before anything is started: a value in a workflow's input stays in its history.
 async fn refuse_plain_secrets(
-    clients: &ApiClients,
+    deps: &Deps,
     deployment: &crate::request::Deployment,
 ) -> Result<(), Problem> {
     use crate::request::TemplateSource;
@@ -287,37 +289,31 @@ async fn refuse_plain_secrets(
     }
     let url = match &deployment.source {
         TemplateSource::Url { url } => url.clone(),
-        TemplateSource::S3Object { bucket, key } => crate::aws::s3::object_url(
-            clients.template_url_base.as_deref(),
-            &clients.region,
-            bucket,
-            key,
-        ),
+        TemplateSource::S3Object { bucket, key } => {
+            crate::aws::s3::object_url(deps.template_url_base.as_deref(), &deps.region, bucket, key)
+        }
         // Refused by create_request: revisions come from CodePipeline.
         TemplateSource::Revision { .. } => return Ok(()),
     };
     let declared =
-        cloudformation::declared_parameters(&clients.cloudformation, None, Some(&url)).await?;
+        cloudformation::declared_parameters(&deps.cloudformation, None, Some(&url)).await?;
     crate::request::check_secret_parameters(deployment, &declared)?;
     Ok(())
 }
 
 /// A stack stackgate made for a managed environment, or 404: a stack without stackgate's tags is
 /// treated as if it did not exist.
-async fn managed_stack(
-    clients: &ApiClients,
-    name: &str,
-) -> Result<cloudformation::StackSummary, Problem> {
-    let environment = api::managed_stack(name, &clients.config)?;
-    cloudformation::describe_stack(&clients.cloudformation, name)
+async fn managed_stack(deps: &Deps, name: &str) -> Result<cloudformation::StackSummary, Problem> {
+    let environment = api::managed_stack(name, &deps.config)?;
+    cloudformation::describe_stack(&deps.cloudformation, name)
         .await?
         .filter(|stack| is_managed(&stack.tags, environment))
         .ok_or_else(|| Problem::not_found("no managed stack of that name"))
 }
 
-async fn stack_state(clients: &ApiClients, name: &str) -> Result<Response<Body>, Problem> {
-    let stack = managed_stack(clients, name).await?;
-    let events = cloudformation::recent_events(&clients.cloudformation, &stack.stack_id).await?;
+async fn stack_state(deps: &Deps, name: &str) -> Result<Response<Body>, Problem> {
+    let stack = managed_stack(deps, name).await?;
+    let events = cloudformation::recent_events(&deps.cloudformation, &stack.stack_id).await?;
     let last_failure = root_cause::last_failure(&events, name).map(|c| {
         json!({"logicalResourceId": c.logical_resource_id, "resourceType": c.resource_type,
                "status": c.status, "reason": c.reason})
@@ -337,12 +333,12 @@ async fn stack_state(clients: &ApiClients, name: &str) -> Result<Response<Body>,
 }
 
 async fn delete(
-    clients: &ApiClients,
+    deps: &Deps,
     request: &Request,
     name: &str,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
-    let stack = managed_stack(clients, name).await?;
+    let stack = managed_stack(deps, name).await?;
     if stack.termination_protection {
         return Err(Problem::conflict(format!(
             "stack {name} has termination protection; it is not deleted"
@@ -356,32 +352,29 @@ async fn delete(
     }
     let who = caller(request);
     let execution = api::execution_name(
-        "delete",
+        Workflow::Delete,
         idempotency_key(request)?,
         &request_id(request),
         &who,
     );
     let input = json!({"stackName": name, "stackId": stack.stack_id, "requestedBy": who});
-    accept(clients, "delete", &execution, &input, base).await
+    accept(deps, Workflow::Delete, &execution, &input, base).await
 }
 
-async fn execution(
-    clients: &ApiClients,
-    id: &str,
-    caller: &str,
-) -> Result<Response<Body>, Problem> {
-    let kind = api::execution_kind(id)
-        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
-    let machine = clients
-        .machine(kind)
-        .ok_or_else(|| Problem::not_found(format!("no execution {id:?}")))?;
+async fn execution(deps: &Deps, id: &str, caller: &str) -> Result<Response<Body>, Problem> {
+    let workflow =
+        api::execution_workflow(id).ok_or_else(|| Problem::not_found("no execution of that id"))?;
+    let kind = workflow.name();
+    let machine = deps
+        .machine(workflow)
+        .ok_or_else(|| Problem::not_found("no execution of that id"))?;
     let arn = sfn::execution_arn(machine, id);
     // Another caller's execution does not exist for this one.
-    let state = sfn::describe_if_exists(&clients.sfn, &arn)
+    let state = sfn::describe_if_exists(&deps.sfn, &arn)
         .await?
         .filter(|state| api::may_read_execution(state.input.as_deref(), caller))
         .ok_or_else(|| Problem::not_found("no execution of that id"))?;
-    let states = sfn::states_entered(&clients.sfn, &arn).await?;
+    let states = sfn::states_entered(&deps.sfn, &arn).await?;
     let mut body = json!({
         "executionId": id,
         "executionArn": arn,

@@ -9,10 +9,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{parse_input, to_output, wait_budget};
-use crate::aws::{cloudformation, Clients};
+use crate::aws::cloudformation;
+use crate::config::Polling;
 use crate::lifecycle::{delete_outcome, deploy_outcome, is_settled, OperationEnd};
 use crate::root_cause;
 use crate::TaskError;
+
+/// What the wait needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub polling: Polling,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        Ok(Deps {
+            cloudformation: aws_sdk_cloudformation::Client::new(&crate::aws::sdk::sdk_config()),
+            polling: Polling::from_env(),
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -38,23 +55,23 @@ pub struct Output {
     pub outputs: BTreeMap<String, String>,
 }
 
-pub async fn handle(clients: &Clients, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
-    let budget = wait_budget(clients.settings.wait_budget, deadline);
-    let output = wait(clients, &input.stack_name, input.operation, budget).await?;
+    let budget = wait_budget(deps.polling.wait_budget, deadline);
+    let output = wait(deps, &input.stack_name, input.operation, budget).await?;
     to_output(&output)
 }
 
 pub async fn wait(
-    clients: &Clients,
+    deps: &Deps,
     stack: &str,
     operation: Operation,
     budget: std::time::Duration,
 ) -> Result<Output, TaskError> {
     let started = Instant::now();
     loop {
-        let summary = cloudformation::describe_stack(&clients.cloudformation, stack).await?;
+        let summary = cloudformation::describe_stack(&deps.cloudformation, stack).await?;
         let Some(summary) = summary else {
             return match operation {
                 Operation::Delete => Ok(Output {
@@ -74,7 +91,7 @@ pub async fn wait(
                 Operation::Delete => delete_outcome(&summary.status),
             };
             if end == OperationEnd::Failed {
-                return Err(failure(clients, stack, &summary).await);
+                return Err(failure(deps, stack, &summary).await);
             }
             tracing::info!(stack, status = %summary.status, "stack settled");
             return Ok(Output {
@@ -84,23 +101,19 @@ pub async fn wait(
                 outputs: summary.outputs,
             });
         }
-        if started.elapsed() + clients.settings.poll_interval > budget {
+        if started.elapsed() + deps.polling.interval > budget {
             return Err(TaskError::StackStillInProgress {
                 stack: stack.to_string(),
                 status: summary.status,
             });
         }
-        tokio::time::sleep(clients.settings.poll_interval).await;
+        tokio::time::sleep(deps.polling.interval).await;
     }
 }
 
 /// Builds the failure message from the root-cause event (falling back to the stack's own reason).
-async fn failure(
-    clients: &Clients,
-    stack: &str,
-    summary: &cloudformation::StackSummary,
-) -> TaskError {
-    let events = cloudformation::recent_events(&clients.cloudformation, &summary.stack_id).await;
+async fn failure(deps: &Deps, stack: &str, summary: &cloudformation::StackSummary) -> TaskError {
+    let events = cloudformation::recent_events(&deps.cloudformation, &summary.stack_id).await;
     let stack_name = stack
         .rsplit('/')
         .nth(1)

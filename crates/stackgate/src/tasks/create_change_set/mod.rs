@@ -17,8 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{check_stack, inspect_change_set, parse_input, to_output, wait_budget};
-use crate::aws::{cloudformation, s3, Clients};
+pub mod check_stack;
+pub mod inspect_change_set;
+
+use super::{parse_input, to_output, wait_budget};
+use crate::aws::{cloudformation, s3};
+use crate::config::{env_var, Polling};
 use crate::guardrails::{with_managed_tags, Guardrails};
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
@@ -27,22 +31,40 @@ use crate::sensitive::SensitiveTypes;
 use crate::template::{self, Delivery};
 use crate::TaskError;
 
-/// What the plan needs, read once per process: the SDK clients and the operator's rules.
+/// What the plan needs, read once per process: the SDK deps and the operator's rules.
 #[derive(Debug, Clone)]
 pub struct Deps {
-    pub clients: Clients,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub polling: Polling,
     pub guardrails: Guardrails,
     pub sensitive: SensitiveTypes,
+    /// Service role CloudFormation deploys with (`CLOUDFORMATION_ROLE_ARN`).
+    pub cloudformation_role_arn: Option<String>,
+    /// Bucket for templates too large for an inline body (`STAGING_BUCKET`).
+    pub staging_bucket: Option<String>,
+    /// Base of the URLs CloudFormation fetches staged templates from (`TEMPLATE_URL_BASE`), for
+    /// S3 endpoints other than AWS's regional one; defaults to the SDK endpoint override, if any.
+    pub template_url_base: Option<String>,
+    pub region: String,
 }
 
 impl Deps {
     /// A misconfigured guardrail (say, overlapping environments) stops the function at start-up,
     /// named by its setting.
     pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
         Ok(Deps {
-            clients: Clients::from_env().await,
-            guardrails: Guardrails::from_env()?,
-            sensitive: SensitiveTypes::from_env(),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            s3: crate::aws::s3_client(&config),
+            polling: Polling::from_env(),
+            guardrails: crate::config::guardrails()?,
+            sensitive: crate::config::sensitive_types(),
+            cloudformation_role_arn: env_var("CLOUDFORMATION_ROLE_ARN"),
+            staging_bucket: env_var("STAGING_BUCKET"),
+            template_url_base: env_var("TEMPLATE_URL_BASE")
+                .or_else(|| config.endpoint_url().map(str::to_string)),
+            region: crate::aws::region_of(&config),
         })
     }
 }
@@ -127,14 +149,13 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
     let output = plan(
         deps,
         &input,
-        wait_budget(deps.clients.settings.wait_budget, deadline),
+        wait_budget(deps.polling.wait_budget, deadline),
     )
     .await?;
     to_output(&output)
 }
 
 async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result<Plan, TaskError> {
-    let clients = &deps.clients;
     let mut request = input.request.clone();
     if let Value::Object(object) = &mut request {
         object.remove(PLAN_KEY);
@@ -145,10 +166,10 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         // The blue/green stack is always a new one: never another stack of that name (say, another
         // deployment's first create under review), unless it is this execution's own (a retry).
         let target = &check.deployment.blue_green_stack_name;
-        if cloudformation::describe_stack(&clients.cloudformation, target)
+        if cloudformation::describe_stack(&deps.cloudformation, target)
             .await?
             .is_some()
-            && !cloudformation::change_set_exists(&clients.cloudformation, target, &name).await?
+            && !cloudformation::change_set_exists(&deps.cloudformation, target, &name).await?
         {
             return Err(TaskError::invalid(
                 "blueGreenSuffix",
@@ -159,12 +180,9 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
         // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
         // retried task that stack is ours, not a failed one to delete.
-        let ours = cloudformation::change_set_exists(
-            &clients.cloudformation,
-            &check.stack.stack_name,
-            &name,
-        )
-        .await?;
+        let ours =
+            cloudformation::change_set_exists(&deps.cloudformation, &check.stack.stack_name, &name)
+                .await?;
         if !ours {
             // Only a stack stackgate made is deleted to be made again.
             if !check.stack.managed {
@@ -182,7 +200,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         check.stack.change_set_type = "CREATE";
     }
     let change_set = create_and_wait(
-        clients,
+        deps,
         &check.deployment,
         check.stack.change_set_type,
         &input.execution_name,
@@ -192,7 +210,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     .await?;
     let discard = || {
         cloudformation::delete_change_set(
-            &clients.cloudformation,
+            &deps.cloudformation,
             &change_set.stack_name,
             &change_set.change_set_name,
         )
@@ -207,7 +225,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         });
     }
     let inspection = match inspect_change_set::inspect(
-        clients,
+        deps,
         &deps.sensitive,
         &change_set.stack_name,
         &change_set.change_set_name,
@@ -248,15 +266,11 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     })
 }
 
-async fn read_template(
-    clients: &Clients,
-    source: &TemplateSource,
-) -> Result<Option<String>, TaskError> {
+async fn read_template(deps: &Deps, source: &TemplateSource) -> Result<Option<String>, TaskError> {
     match source {
         TemplateSource::Url { .. } => Ok(None),
         TemplateSource::S3Object { bucket, key } => {
-            let bytes =
-                s3::get_object(&clients.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
+            let bytes = s3::get_object(&deps.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
             template::template_text(bytes, key).map(Some)
         }
         TemplateSource::Revision {
@@ -264,15 +278,14 @@ async fn read_template(
             key,
             template_path,
         } => {
-            let archive =
-                s3::get_object(&clients.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
+            let archive = s3::get_object(&deps.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
             template::extract_from_zip(&archive, template_path).map(Some)
         }
     }
 }
 
 async fn create_and_wait(
-    clients: &Clients,
+    deps: &Deps,
     deployment: &Deployment,
     change_set_type: &str,
     execution_name: &str,
@@ -299,7 +312,7 @@ async fn create_and_wait(
     };
     let name = change_set_name(execution_name, target);
 
-    let body = read_template(clients, &deployment.source).await?;
+    let body = read_template(deps, &deployment.source).await?;
     let mut template_url = match &deployment.source {
         TemplateSource::Url { url } => Some(url.clone()),
         _ => None,
@@ -309,7 +322,7 @@ async fn create_and_wait(
         match template::delivery_for(body.len()) {
             Delivery::Body => template_body = Some(body.as_str()),
             Delivery::StagedUrl => {
-                let bucket = clients.settings.staging_bucket.as_deref().ok_or_else(|| {
+                let bucket = deps.staging_bucket.as_deref().ok_or_else(|| {
                     TaskError::InvalidTemplate(format!(
                         "the template is {} bytes, above the {}-byte inline limit, and no STAGING_BUCKET is configured",
                         body.len(),
@@ -317,10 +330,10 @@ async fn create_and_wait(
                     ))
                 })?;
                 let key = format!("templates/{stack_name}/{name}.template");
-                s3::put_template(&clients.s3, bucket, &key, body).await?;
+                s3::put_template(&deps.s3, bucket, &key, body).await?;
                 template_url = Some(s3::object_url(
-                    clients.settings.template_url_base.as_deref(),
-                    &clients.settings.region,
+                    deps.template_url_base.as_deref(),
+                    &deps.region,
                     bucket,
                     &key,
                 ));
@@ -332,7 +345,7 @@ async fn create_and_wait(
         // Secret parameters only by reference: CloudFormation says which ones the template
         // declares NoEcho.
         let declared = cloudformation::declared_parameters(
-            &clients.cloudformation,
+            &deps.cloudformation,
             template_body,
             template_url.as_deref(),
         )
@@ -343,7 +356,7 @@ async fn create_and_wait(
     let description = format!("stackgate execution {execution_name}");
     let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
     cloudformation::create_change_set(
-        &clients.cloudformation,
+        &deps.cloudformation,
         &cloudformation::ChangeSetRequest {
             stack_name,
             change_set_name: &name,
@@ -353,7 +366,7 @@ async fn create_and_wait(
             parameters: &deployment.parameters,
             tags: &tags,
             capabilities: &deployment.capabilities,
-            role_arn: clients.settings.cloudformation_role_arn.as_deref(),
+            role_arn: deps.cloudformation_role_arn.as_deref(),
             client_token: &name,
             description: &description,
         },
@@ -363,7 +376,7 @@ async fn create_and_wait(
 
     loop {
         let status =
-            cloudformation::change_set_status(&clients.cloudformation, stack_name, &name).await?;
+            cloudformation::change_set_status(&deps.cloudformation, stack_name, &name).await?;
         let readiness = match status.status.as_str() {
             "CREATE_COMPLETE" => Some(Readiness::Ready),
             "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {
@@ -371,8 +384,7 @@ async fn create_and_wait(
             }
             "FAILED" => {
                 // Not left on the stack: the failure is reported, the change set is gone.
-                cloudformation::delete_change_set(&clients.cloudformation, stack_name, &name)
-                    .await?;
+                cloudformation::delete_change_set(&deps.cloudformation, stack_name, &name).await?;
                 return Err(TaskError::ChangeSetFailed {
                     change_set: name,
                     reason: status
@@ -401,10 +413,10 @@ async fn create_and_wait(
                 outcome,
             });
         }
-        if started.elapsed() + clients.settings.poll_interval > budget {
+        if started.elapsed() + deps.polling.interval > budget {
             return Err(TaskError::ChangeSetPending(name));
         }
-        tokio::time::sleep(clients.settings.poll_interval).await;
+        tokio::time::sleep(deps.polling.interval).await;
     }
 }
 

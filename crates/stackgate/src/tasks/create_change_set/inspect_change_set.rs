@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::aws::{cloudformation, Clients};
+use super::Deps;
+use crate::aws::cloudformation;
 use crate::policy::{judge, render_diff, JudgedChange, Verdict};
 use crate::sensitive::SensitiveTypes;
 use crate::TaskError;
@@ -26,12 +27,12 @@ pub struct Output {
 }
 
 pub async fn inspect(
-    clients: &Clients,
+    deps: &Deps,
     sensitive: &SensitiveTypes,
     stack: &str,
     change_set: &str,
 ) -> Result<Output, TaskError> {
-    let changes = cloudformation::all_changes(&clients.cloudformation, stack, change_set).await?;
+    let changes = cloudformation::all_changes(&deps.cloudformation, stack, change_set).await?;
     let output = summarise(&changes, sensitive);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)

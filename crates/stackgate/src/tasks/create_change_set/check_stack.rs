@@ -7,12 +7,12 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::create_change_set::Deps;
-use super::{parse_input, to_output};
+use super::Deps;
 use crate::aws::cloudformation;
 use crate::guardrails::is_managed;
 use crate::lifecycle::{decide, Blocked, StackAction, StackState};
 use crate::request::{parse_deployment, Deployment};
+use crate::tasks::{parse_input, to_output};
 use crate::TaskError;
 
 #[derive(Debug, Deserialize)]
@@ -61,9 +61,8 @@ pub async fn check(
 ) -> Result<Output, TaskError> {
     let deployment = parse_deployment(request, execution_name)?;
     deps.guardrails.authorize(&deployment)?;
-    let clients = &deps.clients;
     let name = deployment.stack_name.clone();
-    let summary = cloudformation::describe_stack(&clients.cloudformation, &name).await?;
+    let summary = cloudformation::describe_stack(&deps.cloudformation, &name).await?;
     let managed = summary
         .as_ref()
         .is_some_and(|s| is_managed(&s.tags, &deployment.environment_name));
@@ -75,7 +74,7 @@ pub async fn check(
     }
     let has_resources = match &summary {
         Some(s) if s.status == "REVIEW_IN_PROGRESS" => {
-            cloudformation::has_resources(&clients.cloudformation, &name).await?
+            cloudformation::has_resources(&deps.cloudformation, &name).await?
         }
         _ => false,
     };

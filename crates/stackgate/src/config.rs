@@ -1,0 +1,112 @@
+//! The functions' settings: the only module that reads the process environment. Each task's
+//! `Deps::from_env` takes what it needs from here, so a setting has one name and one parser.
+
+use std::time::Duration;
+
+use crate::guardrails::{split_list, Guardrails};
+use crate::sensitive::SensitiveTypes;
+use crate::TaskError;
+
+/// A setting from the environment; empty counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A setting the function cannot work without: its absence is a deployment error that names it.
+pub fn required_env(name: &str) -> Result<String, TaskError> {
+    env_var(name)
+        .ok_or_else(|| TaskError::invalid(name, "must be set in the function's environment"))
+}
+
+/// A comma-separated list; unset is empty.
+pub fn env_list(name: &str) -> Vec<String> {
+    env_var(name).map(|v| split_list(&v)).unwrap_or_default()
+}
+
+/// A number of seconds; unset or unreadable is the default.
+pub fn env_seconds(name: &str, default: Duration) -> Duration {
+    env_var(name)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(default, Duration::from_secs)
+}
+
+/// The operator's rules: `MANAGED_ENVIRONMENTS`, `ALLOWED_TEMPLATE_BUCKETS`, `ARTIFACT_BUCKET`,
+/// `TEMPLATE_PATH_STYLE_HOSTS`, `ALLOWED_CAPABILITIES`. A mistake stops the function at start-up,
+/// named by its setting.
+pub fn guardrails() -> Result<Guardrails, TaskError> {
+    Guardrails::new(
+        env_list("MANAGED_ENVIRONMENTS"),
+        env_list("ALLOWED_TEMPLATE_BUCKETS"),
+        env_list("ARTIFACT_BUCKET").into_iter().next(),
+        env_list("TEMPLATE_PATH_STYLE_HOSTS"),
+        env_list("ALLOWED_CAPABILITIES"),
+    )
+}
+
+/// `SECURITY_SENSITIVE_TYPES_EXTRA` and `SECURITY_SENSITIVE_TYPES_EXEMPT`.
+pub fn sensitive_types() -> SensitiveTypes {
+    SensitiveTypes::new(
+        env_list("SECURITY_SENSITIVE_TYPES_EXTRA"),
+        env_list("SECURITY_SENSITIVE_TYPES_EXEMPT"),
+    )
+}
+
+/// The approval signing keys: the SecureString named by `SIGNING_KEY_PARAMETER` (current and
+/// previous version), read on first use and again every `SIGNING_KEY_CACHE_SECONDS` (default 300).
+#[cfg(feature = "aws")]
+pub fn signing_keys(
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::aws::ssm::SigningKeySource, TaskError> {
+    use crate::aws::ssm::{SigningKeySource, DEFAULT_KEY_TTL};
+    Ok(SigningKeySource::parameter(
+        aws_sdk_ssm::Client::new(sdk),
+        required_env("SIGNING_KEY_PARAMETER")?,
+        env_seconds("SIGNING_KEY_CACHE_SECONDS", DEFAULT_KEY_TTL),
+    ))
+}
+
+/// How a task that waits on CloudFormation polls.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    /// Longest a single invocation waits before handing back to the state machine's Retry
+    /// (`STACKGATE_WAIT_SECONDS`, default 600).
+    pub wait_budget: Duration,
+    /// `STACKGATE_POLL_SECONDS`, default 5.
+    pub interval: Duration,
+}
+
+impl Polling {
+    pub fn from_env() -> Self {
+        Polling {
+            wait_budget: env_seconds("STACKGATE_WAIT_SECONDS", Duration::from_secs(600)),
+            interval: env_seconds("STACKGATE_POLL_SECONDS", Duration::from_secs(5)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The guard behind "one place": no other source file reads the process environment.
+    #[test]
+    fn only_this_module_reads_the_environment() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut readers = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if text.contains("std::env::var(") || text.contains("env::var_os(") {
+                        readers.push(path.strip_prefix(&root).unwrap().display().to_string());
+                    }
+                }
+            }
+        }
+        readers.sort();
+        // telemetry reads the log settings Lambda sets before anything else runs.
+        assert_eq!(readers, ["config.rs", "telemetry.rs"]);
+    }
+}
