@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod guardrails;
+pub mod http;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;

@@ -1,0 +1,462 @@
+//! The self-service HTTP API as pure functions: routing, body and field validation, the managed-name
+//! and template-bucket rules, and errors as RFC 9457 problem documents.
+
+mod accounts;
+mod compat;
+
+pub use accounts::{account_request, valid_vpc_cidr};
+pub use compat::{compat_create_body, compat_name};
+use serde_json::{json, Map, Value};
+
+use crate::guardrails::Guardrails;
+use crate::http::{self, Route};
+pub use crate::http::{Problem, PROBLEM_CONTENT_TYPE};
+use crate::request::{parse_deployment, validate_stack_name, Deployment, TemplateSource};
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    CreateStack,
+    GetStack(String),
+    DeleteStack(String),
+    GetExecution(String),
+    /// Compat route: `POST /create {"stackname","templateurl"}`.
+    CompatCreate,
+    /// Compat route: `GET /state/{stackname}`.
+    CompatState(String),
+    /// Compat route: `POST /delete {"stackname"}`.
+    CompatDelete,
+    /// `POST /accounts`, account and VPC vending.
+    CreateAccount,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    CreateStack,
+    GetStack,
+    DeleteStack,
+    GetExecution,
+    CompatCreate,
+    CompatState,
+    CompatDelete,
+    CreateAccount,
+}
+
+const ROUTES: &[Route<Op>] = &[
+    Route {
+        method: "POST",
+        pattern: "/stacks",
+        target: Op::CreateStack,
+    },
+    Route {
+        method: "GET",
+        pattern: "/stacks/{name}",
+        target: Op::GetStack,
+    },
+    Route {
+        method: "DELETE",
+        pattern: "/stacks/{name}",
+        target: Op::DeleteStack,
+    },
+    Route {
+        method: "GET",
+        pattern: "/executions/{id}",
+        target: Op::GetExecution,
+    },
+    Route {
+        method: "POST",
+        pattern: "/create",
+        target: Op::CompatCreate,
+    },
+    Route {
+        method: "GET",
+        pattern: "/state/{name}",
+        target: Op::CompatState,
+    },
+    Route {
+        method: "POST",
+        pattern: "/delete",
+        target: Op::CompatDelete,
+    },
+    Route {
+        method: "POST",
+        pattern: "/accounts",
+        target: Op::CreateAccount,
+    },
+];
+
+/// Maps a method and path (without stage) to an endpoint: unknown paths are 404, known paths with
+/// another method 405 (naming the allowed ones).
+pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
+    let (op, mut params) = http::route(ROUTES, method, path)?;
+    let param = params.pop().unwrap_or_default();
+    Ok(match op {
+        Op::CreateStack => Endpoint::CreateStack,
+        Op::GetStack => Endpoint::GetStack(param),
+        Op::DeleteStack => Endpoint::DeleteStack(param),
+        Op::GetExecution => Endpoint::GetExecution(param),
+        Op::CompatCreate => Endpoint::CompatCreate,
+        Op::CompatState => Endpoint::CompatState(param),
+        Op::CompatDelete => Endpoint::CompatDelete,
+        Op::CreateAccount => Endpoint::CreateAccount,
+    })
+}
+
+/// The API's configuration, from the function's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The operator's rules, the same the plan step applies to every request.
+    pub guardrails: Guardrails,
+    pub max_body_bytes: usize,
+}
+
+/// The managed environment of a full stack name; other names do not exist as far as the API is
+/// concerned (404, as for a stack stackgate did not make).
+pub fn managed_stack<'a>(name: &str, config: &'a ApiConfig) -> Result<&'a str, Problem> {
+    validate_stack_name("stackName", name)
+        .ok()
+        .and_then(|()| config.guardrails.environment_of(name))
+        .ok_or_else(|| Problem::not_found("no managed stack of that name"))
+}
+
+const CREATE_FIELDS: [&str; 12] = [
+    "stackName",
+    "environmentName",
+    "templateUrl",
+    "templateS3Bucket",
+    "templateS3Key",
+    "parameters",
+    "tags",
+    "capabilities",
+    "onUnsafe",
+    "blueGreenSuffix",
+    "approvalTimeoutSeconds",
+    "secretParameters",
+];
+
+/// Validates `POST /stacks` and returns the workflow input (with who asked) and the deployment it
+/// describes. The plan step applies the same guardrails again, whoever starts the workflow.
+pub fn create_request(
+    body: Map<String, Value>,
+    config: &ApiConfig,
+    execution_name: &str,
+    requested_by: &str,
+) -> Result<(Value, Deployment), Problem> {
+    if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+        return Err(Problem::invalid(
+            crate::request::key_name(unknown),
+            format!("unknown field; accepted: {}", CREATE_FIELDS.join(", ")),
+        ));
+    }
+    let mut input = Value::Object(body);
+    input["requestedBy"] = json!(requested_by);
+    let deployment = parse_deployment(&input, execution_name).map_err(Problem::from)?;
+    if matches!(deployment.source, TemplateSource::Revision { .. }) {
+        return Err(Problem::invalid(
+            "templateUrl",
+            "give templateUrl or templateS3Bucket+templateS3Key",
+        ));
+    }
+    config
+        .guardrails
+        .authorize(&deployment)
+        .map_err(Problem::from)?;
+    Ok((input, deployment))
+}
+
+/// The `Idempotency-Key` header: absent, or 1 to 255 visible ASCII characters (a key that cannot be
+/// read is refused, never ignored: ignoring it would start a second execution on a replay).
+pub fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<&str>, Problem> {
+    const FIELD: &str = "Idempotency-Key";
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let key = std::str::from_utf8(raw)
+        .ok()
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .ok_or_else(|| Problem::invalid(FIELD, "must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key))
+}
+
+/// The workflows the API starts; an execution id begins with its workflow's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workflow {
+    Deploy,
+    Delete,
+    Vend,
+}
+
+impl Workflow {
+    pub const ALL: [Workflow; 3] = [Workflow::Deploy, Workflow::Delete, Workflow::Vend];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workflow::Deploy => "deploy",
+            Workflow::Delete => "delete",
+            Workflow::Vend => "vend",
+        }
+    }
+}
+
+/// Execution names for API requests: from the caller and the `Idempotency-Key` (so a replay by the
+/// same caller finds the same execution, and two callers' keys never meet), or from the request id.
+/// Prefixed by workflow so an id names its state machine. Reading an execution also checks the
+/// caller (`may_read_execution`), so a guessed name is worth nothing to anyone else.
+pub fn execution_name(
+    workflow: Workflow,
+    idempotency_key: Option<&str>,
+    request_id: &str,
+    caller: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = |parts: &[&str]| -> String {
+        let mut digest = Sha256::new();
+        for part in parts {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        digest
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    match idempotency_key {
+        Some(key) => format!("{}-k{}", workflow.name(), hash(&[caller, key])),
+        None => format!("{}-r{}", workflow.name(), hash(&[request_id])),
+    }
+}
+
+/// Whether `caller` may read an execution started with `input`: only the caller who asked for it.
+pub fn may_read_execution(input: Option<&str>, caller: &str) -> bool {
+    input
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|input| {
+            input
+                .get("requestedBy")
+                .and_then(Value::as_str)
+                .map(|who| who == caller)
+        })
+        .unwrap_or(false)
+}
+
+/// The workflow an execution id belongs to, from its prefix.
+pub fn execution_workflow(id: &str) -> Option<Workflow> {
+    let valid = id.len() <= 80
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return None;
+    }
+    Workflow::ALL.into_iter().find(|workflow| {
+        id.strip_prefix(workflow.name())
+            .is_some_and(|rest| rest.starts_with('-'))
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn config() -> ApiConfig {
+        ApiConfig {
+            guardrails: Guardrails::new(
+                vec!["dev".into(), "prod".into(), "euprod".into()],
+                vec!["templates".into()],
+                None,
+                vec!["localhost:4566".into()],
+                vec![],
+            )
+            .unwrap(),
+            max_body_bytes: 1024,
+        }
+    }
+
+    #[test]
+    fn routes_and_method_errors() {
+        assert_eq!(route("POST", "/stacks"), Ok(Endpoint::CreateStack));
+        assert_eq!(route("POST", "/stacks/"), Ok(Endpoint::CreateStack));
+        assert_eq!(
+            route("GET", "/stacks/prod-app"),
+            Ok(Endpoint::GetStack("prod-app".into()))
+        );
+        assert_eq!(
+            route("DELETE", "/stacks/prod-app"),
+            Ok(Endpoint::DeleteStack("prod-app".into()))
+        );
+        assert_eq!(
+            route("GET", "/executions/deploy-x"),
+            Ok(Endpoint::GetExecution("deploy-x".into()))
+        );
+        assert_eq!(route("POST", "/create"), Ok(Endpoint::CompatCreate));
+        assert_eq!(
+            route("GET", "/state/prod-app"),
+            Ok(Endpoint::CompatState("prod-app".into()))
+        );
+        assert_eq!(route("POST", "/delete"), Ok(Endpoint::CompatDelete));
+        assert_eq!(
+            route("GET", "/stacks/a%2Db"),
+            Ok(Endpoint::GetStack("a-b".into()))
+        );
+        for (method, path) in [
+            ("GET", "/stacks"),
+            ("PUT", "/stacks/x"),
+            ("POST", "/executions/x"),
+            ("GET", "/create"),
+            ("DELETE", "/delete"),
+        ] {
+            let problem = route(method, path).unwrap_err();
+            assert_eq!(problem.status, 405, "{method} {path}");
+            assert!(problem.allow.is_some());
+        }
+        for path in ["/", "/nope", "/stacks/a/b", "/executions", "/state"] {
+            assert_eq!(route("GET", path).unwrap_err().status, 404, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_managed_stacks_exist_for_the_api() {
+        let c = config();
+        assert_eq!(managed_stack("prod-app", &c), Ok("prod"));
+        assert_eq!(managed_stack("euprod-app", &c), Ok("euprod"));
+        for name in [
+            "production-app",
+            "prod",
+            "prod-",
+            "other-app",
+            "",
+            "prod_app",
+        ] {
+            assert_eq!(managed_stack(name, &c).unwrap_err().status, 404, "{name}");
+        }
+    }
+
+    pub(crate) fn body(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn create_requests_are_validated_field_by_field() {
+        let c = config();
+        let good = body(
+            json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
+        );
+        let (input, deployment) = create_request(good, &c, "deploy-x", "apikey:abc").unwrap();
+        assert_eq!(deployment.stack_name, "dev-app");
+        assert_eq!(input["requestedBy"], "apikey:abc");
+        assert_eq!(
+            input["templateUrl"],
+            "https://templates.s3.amazonaws.com/a.yaml"
+        );
+        let cases = [
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://other.s3.amazonaws.com/a.yaml"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateS3Bucket":"other","templateS3Key":"k"}),
+                "templateS3Bucket",
+            ),
+            (
+                json!({"environmentName":"qa","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
+                "environmentName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templatePath":"t","revisionS3Bucket":"templates","revisionS3Key":"k"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://example.com/a.yaml"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a b","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml","requestedBy":"CTO"}),
+                "requestedBy",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml","capabilities":["CAPABILITY_IAM"]}),
+                "capabilities",
+            ),
+        ];
+        for (input, field) in cases {
+            let problem =
+                create_request(body(input.clone()), &c, "deploy-x", "apikey:abc").unwrap_err();
+            assert_eq!(
+                (problem.status, problem.field.as_deref()),
+                (400, Some(field)),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn execution_names_and_kinds() {
+        let a = execution_name(Workflow::Deploy, Some("order-42"), "req-1", "apikey:a");
+        assert_eq!(
+            a,
+            execution_name(Workflow::Deploy, Some("order-42"), "req-2", "apikey:a"),
+            "the caller and the key decide"
+        );
+        assert_ne!(
+            a,
+            execution_name(Workflow::Deploy, Some("order-43"), "req-1", "apikey:a")
+        );
+        assert_ne!(
+            a,
+            execution_name(Workflow::Deploy, Some("order-42"), "req-1", "apikey:b"),
+            "another caller's same key is another execution"
+        );
+        assert_ne!(
+            execution_name(Workflow::Deploy, None, "req-1", "c"),
+            execution_name(Workflow::Deploy, None, "req-2", "c")
+        );
+        assert_eq!(execution_workflow(&a), Some(Workflow::Deploy));
+        assert_eq!(execution_workflow("delete-k12"), Some(Workflow::Delete));
+        assert_eq!(execution_workflow("vend-r12"), Some(Workflow::Vend));
+        assert_eq!(execution_workflow("vendor-1"), None);
+        assert_eq!(execution_workflow("other-1"), None);
+        assert_eq!(execution_workflow("deploy-../../x"), None);
+    }
+
+    #[test]
+    fn idempotency_keys_are_read_or_refused_never_ignored() {
+        assert_eq!(idempotency_key(None), Ok(None));
+        assert_eq!(idempotency_key(Some(b" order-42 ")), Ok(Some("order-42")));
+        let long = "x".repeat(256);
+        for bad in [
+            "clé-42".as_bytes(),
+            b"",
+            b"   ",
+            b"a\tb",
+            &[0xff, 0x41],
+            long.as_bytes(),
+        ] {
+            let problem = idempotency_key(Some(bad)).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.field.as_deref()),
+                (400, Some("Idempotency-Key"))
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_caller_who_asked_reads_an_execution() {
+        let input = r#"{"stackName":"x","requestedBy":"apikey:a"}"#;
+        assert!(may_read_execution(Some(input), "apikey:a"));
+        assert!(!may_read_execution(Some(input), "apikey:b"));
+        assert!(!may_read_execution(
+            Some(r#"{"stackName":"x"}"#),
+            "apikey:a"
+        ));
+        assert!(!may_read_execution(None, "apikey:a"));
+    }
+}

@@ -1,0 +1,225 @@
+//! `approval-api`: the approvals API, served from signed links only. Two resources:
+//! - `/approvals/{id}` (`approvals`): the approval page of a person's decision;
+//! - `/tasks/{id}/result` (`task_results`): an external job's report.
+//!
+//! Links are checked against their signature, kind and expiry before anything is read.
+
+mod approvals;
+mod task_results;
+
+use lambda_http::http::header::{HeaderValue, CACHE_CONTROL};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::approval::{self, LinkKind, PresentedLink, StoredApproval};
+use crate::aws::dynamodb;
+use crate::aws::ssm::SigningKeySource;
+use crate::config::required_env;
+use crate::http::{self, header, paths, problem_response, query, Problem, Route};
+use crate::TaskError;
+
+/// What the approval page needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// `APPROVALS_TABLE`
+    pub table: String,
+    pub key: SigningKeySource,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
+        Ok(Deps {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            table: required_env("APPROVALS_TABLE")?,
+            key: crate::config::signing_keys(&config)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Show,
+    Decide,
+    JobResult,
+}
+
+const ROUTES: &[Route<Op>] = &[
+    Route {
+        method: "GET",
+        pattern: "/approvals/{id}",
+        target: Op::Show,
+    },
+    Route {
+        method: "POST",
+        pattern: "/approvals/{id}",
+        target: Op::Decide,
+    },
+    Route {
+        method: "POST",
+        pattern: "/tasks/{id}/result",
+        target: Op::JobResult,
+    },
+];
+
+/// How the caller wants the answer: a browser gets HTML, a program that sent JSON gets JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Html,
+    Json,
+}
+
+pub async fn handle(
+    deps: &Deps,
+    request: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let (path, _) = paths(&request);
+    let is_json = http::media_type(header(&request, "content-type")) == "application/json";
+    let format = if is_json { Format::Json } else { Format::Html };
+    let routed = http::route(ROUTES, request.method().as_str(), &path);
+    // Ids are hex digests: anything else is no request of ours.
+    let routed = routed.and_then(|(op, params)| match params.first() {
+        Some(id) if id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Ok((op, id.clone()))
+        }
+        _ => Err(Problem::not_found("There is no such request.")),
+    });
+    let response = match routed {
+        Ok((Op::Show, id)) => approvals::show(deps, &request, &id, format).await,
+        Ok((Op::Decide, id)) => approvals::decide(deps, &request, &id, format).await,
+        Ok((Op::JobResult, id)) => task_results::report(deps, &request, &id).await,
+        Err(problem) => Ok(refusal(format, problem)),
+    };
+    let response = response.unwrap_or_else(|error| {
+        tracing::error!(error_type = error.error_type(), "request failed");
+        refusal(
+            format,
+            Problem::unavailable("The request could not be handled just now; nothing was decided."),
+        )
+    });
+    tracing::info!(method = %request.method(), status = response.status().as_u16(), "approvals API answered");
+    Ok(secure(response))
+}
+
+/// Every answer: never cached, never framed, no scripts, and the link (which carries its
+/// signature) never leaked through Referer.
+fn secure(mut response: Response<Body>) -> Response<Body> {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    response
+}
+
+/// A page for a browser, JSON for a program.
+fn respond(format: Format, status: u16, html: String, json_body: Value) -> Response<Body> {
+    match format {
+        Format::Html => http::response(status, "text/html; charset=utf-8", html),
+        Format::Json => http::json_response(status, &json_body),
+    }
+}
+
+/// A refusal: a short page for a browser, a problem document for a program.
+fn refusal(format: Format, problem: Problem) -> Response<Body> {
+    match format {
+        Format::Html => {
+            let html = plain_page(problem.title, &problem.detail);
+            let mut response = http::response(problem.status, "text/html; charset=utf-8", html);
+            if let Some(allow) = problem.allow.as_deref().and_then(|a| a.parse().ok()) {
+                response.headers_mut().insert("allow", allow);
+            }
+            response
+        }
+        Format::Json => problem_response(&problem),
+    }
+}
+
+/// Why a decision or report was not taken, as a problem document.
+fn refused(refusal: approval::Refusal) -> Problem {
+    let (kind, title) = match refusal {
+        approval::Refusal::NotFound => ("not-found", "Not found"),
+        approval::Refusal::AlreadyDecided => ("already-decided", "Refused"),
+        approval::Refusal::Expired => ("expired", "Refused"),
+    };
+    Problem::new(refusal.status(), kind, title, refusal.message())
+}
+
+/// A successful answer without a page of its own.
+fn done(format: Format, status: u16, title: &str, message: &str) -> Response<Body> {
+    respond(
+        format,
+        status,
+        plain_page(title, message),
+        json!({"status": status, "title": title, "detail": message}),
+    )
+}
+
+fn plain_page(title: &str, message: &str) -> String {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head><body style=\"font-family: sans-serif\"><h2>{}</h2><p>{}</p></body></html>",
+        escape(title),
+        escape(title),
+        escape(message)
+    )
+}
+
+/// A forged, altered or incomplete link: refused before anything is read.
+fn forbidden(format: Format) -> Response<Body> {
+    refusal(
+        format,
+        Problem::new(
+            403,
+            "invalid-link",
+            "Invalid link",
+            "This link is not valid. Use the link from the email.",
+        ),
+    )
+}
+
+/// The link's parts, from the body where given, else from the query string.
+fn presented_link(
+    request: &Request,
+    exp: Option<String>,
+    kid: Option<String>,
+    to: Option<String>,
+    sig: Option<String>,
+) -> PresentedLink {
+    let part = |given: Option<String>, name: &str| {
+        given.or_else(|| query(request, name)).unwrap_or_default()
+    };
+    PresentedLink {
+        exp: part(exp, "exp"),
+        kid: part(kid, "kid"),
+        to: part(to, "to"),
+        sig: part(sig, "sig"),
+    }
+}
+
+/// The recipient a link of `kind` was signed for, if its signature holds under a current key.
+async fn signed(
+    deps: &Deps,
+    kind: LinkKind,
+    id: &str,
+    link: &PresentedLink,
+) -> Result<Option<String>, TaskError> {
+    let keys = deps.key.keys().await?;
+    Ok(approval::verify_link(&keys, kind, id, link))
+}
+
+async fn load(deps: &Deps, id: &str) -> Result<Option<(StoredApproval, String)>, TaskError> {
+    dynamodb::get_approval(&deps.dynamodb, &deps.table, id).await
+}

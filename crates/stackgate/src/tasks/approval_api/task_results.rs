@@ -1,0 +1,133 @@
+//! `POST /tasks/{id}/result`: an external job reports back through the signed link it was given.
+
+use lambda_http::{Body, Request, Response};
+
+use super::{done, forbidden, load, presented_link, refusal, refused, signed, Deps, Format};
+use crate::activities;
+use crate::approval::{self, LinkKind, Refusal, Status};
+use crate::aws::sfn::Delivery;
+use crate::aws::{dynamodb, sfn};
+use crate::http::{self, header, Problem};
+use crate::TaskError;
+
+/// The largest report taken.
+const MAX_REPORT_BYTES: usize = 64 * 1024;
+
+/// An external job's report: a heartbeat, or its final result, taken once.
+pub(super) async fn report(
+    deps: &Deps,
+    request: &Request,
+    id: &str,
+) -> Result<Response<Body>, TaskError> {
+    let body = request.body().as_ref();
+    if let Err(problem) =
+        http::check_json_body(header(request, "content-type"), body, MAX_REPORT_BYTES)
+    {
+        return Ok(refusal(Format::Json, problem));
+    }
+    let mut report: activities::JobReport = match serde_json::from_slice(body) {
+        Ok(report) => report,
+        Err(e) => {
+            let detail = format!(
+                "The result could not be read: {}",
+                crate::error::describe_json_error(&e)
+            );
+            return Ok(refusal(Format::Json, Problem::invalid("$", detail)));
+        }
+    };
+    let presented = presented_link(
+        request,
+        report.exp.take(),
+        report.kid.take(),
+        None,
+        report.sig.take(),
+    );
+    if signed(deps, LinkKind::JobResult, id, &presented)
+        .await?
+        .is_none()
+    {
+        return Ok(forbidden(Format::Json));
+    }
+    let outcome = match activities::parse_report(&report) {
+        Ok(outcome) => outcome,
+        Err(e) => return Ok(refusal(Format::Json, Problem::from(e))),
+    };
+    let Some((stored, token)) = load(deps, id).await? else {
+        return Ok(refusal(Format::Json, refused(Refusal::NotFound)));
+    };
+    // A job-result link answers only an external job, never an approval or a manual task.
+    if !LinkKind::JobResult.serves(&stored.request.kind) {
+        return Ok(forbidden(Format::Json));
+    }
+    let now = approval::now();
+    if let Err(refusal) = approval::can_decide(Some(&stored), now) {
+        return Ok(super::refusal(Format::Json, refused(refusal)));
+    }
+    let gone = |deps: &Deps| {
+        let table = deps.table.clone();
+        let dynamodb = deps.dynamodb.clone();
+        async move {
+            dynamodb::mark_expired(&dynamodb, &table, id).await?;
+            Ok::<_, TaskError>(refusal(
+                Format::Json,
+                Problem::new(
+                    410,
+                    "gone",
+                    "Gone",
+                    "The workflow no longer waits for this task.",
+                ),
+            ))
+        }
+    };
+    // Ok(output) to succeed the task, Err((error, cause)) to fail it.
+    let (status, answer) = match outcome {
+        activities::JobOutcome::Heartbeat => {
+            return match sfn::send_task_heartbeat(&deps.sfn, &token).await? {
+                Delivery::Delivered => {
+                    Ok(done(Format::Json, 202, "Running", "Heartbeat recorded."))
+                }
+                Delivery::TaskGone => gone(deps).await,
+            };
+        }
+        activities::JobOutcome::Succeeded(output) => (Status::Approved, Ok(output)),
+        activities::JobOutcome::Failed { error, cause } => (Status::Rejected, Err((error, cause))),
+    };
+    let comment = answer.as_ref().err().map(|(_, cause)| cause.as_str());
+    if !dynamodb::decide(
+        &deps.dynamodb,
+        &deps.table,
+        id,
+        status,
+        approval::JOB_RECIPIENT,
+        comment,
+        now,
+    )
+    .await?
+    {
+        return Ok(refusal(Format::Json, refused(Refusal::AlreadyDecided)));
+    }
+    let delivery = match answer {
+        Ok(output) => sfn::send_task_success(&deps.sfn, &token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, &token, &error, &cause).await,
+    };
+    match delivery {
+        Ok(Delivery::Delivered) => {
+            tracing::info!(
+                task_id = id,
+                result = status.as_str(),
+                "job result delivered"
+            );
+            Ok(done(
+                Format::Json,
+                200,
+                "Recorded",
+                "The result was passed to the workflow.",
+            ))
+        }
+        Ok(Delivery::TaskGone) => gone(deps).await,
+        Err(error) => {
+            dynamodb::revert_to_pending(&deps.dynamodb, &deps.table, id).await?;
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! `stacks-api`: the self-service HTTP API (API Gateway, API key required). Creates and updates go
+//! through the safe-deploy workflow, deletes through safe-delete; both answer 202 with the execution
+//! to follow. Only stacks under a managed environment exist for it.
+
+mod executions;
+mod stacks;
+
+use lambda_http::http::header::LOCATION;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use crate::api::{self, ApiConfig, Endpoint, Problem, Workflow};
+use crate::aws::sfn;
+use crate::config::{env_var, required_env};
+use crate::http::{self, header, json_response, paths, problem_response};
+use crate::TaskError;
+
+/// What the API needs, read once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// `STATE_MACHINE_ARN`
+    pub deploy_machine_arn: String,
+    /// `DELETE_STATE_MACHINE_ARN`
+    pub delete_machine_arn: String,
+    /// `ACCOUNT_VENDING_STATE_MACHINE_ARN`; without it `POST /accounts` is not offered.
+    pub vending_machine_arn: Option<String>,
+    pub config: ApiConfig,
+    /// Where S3 objects are read from by URL (`TEMPLATE_URL_BASE`, for S3 endpoints other than
+    /// AWS's regional one) and the region of AWS's.
+    pub template_url_base: Option<String>,
+    pub region: String,
+}
+
+const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
+        Ok(Deps {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            deploy_machine_arn: required_env("STATE_MACHINE_ARN")?,
+            delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
+            vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
+            config: ApiConfig {
+                guardrails: crate::config::guardrails()?,
+                max_body_bytes: env_var("MAX_BODY_BYTES")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_MAX_BODY),
+            },
+            template_url_base: env_var("TEMPLATE_URL_BASE")
+                .or_else(|| config.endpoint_url().map(str::to_string)),
+            region: crate::aws::region_of(&config),
+        })
+    }
+
+    /// The state machine of a workflow; none when it is not deployed.
+    fn machine(&self, workflow: Workflow) -> Option<&str> {
+        match workflow {
+            Workflow::Deploy => Some(&self.deploy_machine_arn),
+            Workflow::Delete => Some(&self.delete_machine_arn),
+            Workflow::Vend => self.vending_machine_arn.as_deref(),
+        }
+    }
+}
+
+pub(super) fn idempotency_key(request: &Request) -> Result<Option<&str>, Problem> {
+    api::idempotency_key(
+        request
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.as_bytes()),
+    )
+}
+
+/// Who is asking, as API Gateway established it: the IAM principal when the API uses IAM auth,
+/// else the API key's id. Never read from the request body or a header the caller writes.
+pub(super) fn caller(request: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let identity = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.identity.user_arn.clone().or_else(|| {
+            c.identity
+                .api_key_id
+                .as_ref()
+                .map(|k| format!("apiKey:{k}"))
+        }),
+        Some(RequestContext::ApiGatewayV2(c)) => c
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone()),
+        _ => None,
+    };
+    identity
+        .filter(|who| !who.is_empty())
+        .unwrap_or_else(|| "anonymous".to_string())
+}
+
+pub async fn handle(
+    deps: &Deps,
+    request: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let (path, base) = paths(&request);
+    let method = request.method().as_str().to_string();
+    let result = match api::route(&method, &path) {
+        Ok(endpoint) => dispatch(deps, &request, endpoint, &base).await,
+        Err(problem) => Err(problem),
+    };
+    let response = result.unwrap_or_else(|problem| {
+        if problem.status >= 500 {
+            tracing::error!(status = problem.status, detail = %problem.detail, "request failed");
+        }
+        problem_response(&problem)
+    });
+    tracing::info!(%method, %path, status = response.status().as_u16(), "request answered");
+    Ok(response)
+}
+
+async fn dispatch(
+    deps: &Deps,
+    request: &Request,
+    endpoint: Endpoint,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let body = || {
+        http::json_object(
+            header(request, "content-type"),
+            request.body().as_ref(),
+            deps.config.max_body_bytes,
+        )
+    };
+    match endpoint {
+        Endpoint::CreateStack => stacks::create(deps, request, body()?, base).await,
+        Endpoint::CompatCreate => {
+            let converted = api::compat_create_body(body()?, &deps.config)?;
+            stacks::create(deps, request, converted, base).await
+        }
+        Endpoint::GetStack(name) | Endpoint::CompatState(name) => stacks::state(deps, &name).await,
+        Endpoint::GetExecution(id) => executions::get(deps, &id, &caller(request)).await,
+        Endpoint::DeleteStack(name) => stacks::delete(deps, request, &name, base).await,
+        Endpoint::CompatDelete => {
+            let name = api::compat_name(&body()?)?;
+            stacks::delete(deps, request, &name, base).await
+        }
+        Endpoint::CreateAccount => {
+            let who = caller(request);
+            let name = api::execution_name(
+                Workflow::Vend,
+                idempotency_key(request)?,
+                &request_id(request),
+                &who,
+            );
+            let input = api::account_request(body()?, &deps.config, &who)?;
+            accept(deps, Workflow::Vend, &name, &input, base).await
+        }
+    }
+}
+
+pub(super) fn request_id(request: &Request) -> String {
+    request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("{}-{}", now.as_nanos(), std::process::id())
+        })
+}
+
+/// Starts an execution for the request (idempotently by name) and answers 202.
+pub(super) async fn accept(
+    deps: &Deps,
+    workflow: Workflow,
+    name: &str,
+    input: &Value,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let kind = workflow.name();
+    let machine = deps
+        .machine(workflow)
+        .ok_or_else(|| Problem::not_found(format!("the {kind} workflow is not deployed")))?;
+    let input_text = input.to_string();
+    let started = sfn::start(&deps.sfn, machine, name, &input_text)
+        .await
+        .map_err(|e| Problem::unavailable(format!("the {kind} workflow was not started: {e}")))?;
+    if started.already_existed {
+        // A replay with the same Idempotency-Key: the same request gets the same execution,
+        // a different request under a reused key is refused.
+        let existing = sfn::describe_if_exists(&deps.sfn, &started.execution_arn)
+            .await
+            .map_err(|e| {
+                Problem::unavailable(format!("could not read the existing execution: {e}"))
+            })?;
+        let same = existing
+            .and_then(|e| e.input)
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .is_some_and(|existing| &existing == input);
+        if !same {
+            return Err(Problem::conflict(
+                "this Idempotency-Key was already used for a different request",
+            )
+            .with_field("Idempotency-Key"));
+        }
+    }
+    tracing::info!(execution_arn = %started.execution_arn, replay = started.already_existed, "workflow accepted");
+    let status_url = format!("{base}/executions/{name}");
+    let mut response = json_response(
+        202,
+        &json!({"executionId": name, "executionArn": started.execution_arn, "statusUrl": status_url}),
+    );
+    if let Ok(location) = status_url.parse() {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}

@@ -1,0 +1,114 @@
+//! `/stacks`: create or update (through safe deploy), read, delete (through safe delete). Only stacks
+//! stackgate made for a managed environment exist here.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Map, Value};
+
+use super::{accept, caller, idempotency_key, request_id, Deps};
+use crate::api::{self, Problem, Workflow};
+use crate::aws::cloudformation;
+use crate::guardrails::is_managed;
+use crate::http::json_response;
+use crate::root_cause;
+
+pub(super) async fn create(
+    deps: &Deps,
+    request: &Request,
+    body: Map<String, Value>,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let who = caller(request);
+    let name = api::execution_name(
+        Workflow::Deploy,
+        idempotency_key(request)?,
+        &request_id(request),
+        &who,
+    );
+    let (input, deployment) = api::create_request(body, &deps.config, &name, &who)?;
+    refuse_plain_secrets(deps, &deployment).await?;
+    accept(deps, Workflow::Deploy, &name, &input, base).await
+}
+
+/// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
+/// a reference, before anything is started: a value in a workflow's input stays in its history.
+async fn refuse_plain_secrets(
+    deps: &Deps,
+    deployment: &crate::request::Deployment,
+) -> Result<(), Problem> {
+    use crate::request::TemplateSource;
+    if deployment.parameters.is_empty() {
+        return Ok(());
+    }
+    let url = match &deployment.source {
+        TemplateSource::Url { url } => url.clone(),
+        TemplateSource::S3Object { bucket, key } => {
+            crate::aws::s3::object_url(deps.template_url_base.as_deref(), &deps.region, bucket, key)
+        }
+        // Refused by create_request: revisions come from CodePipeline.
+        TemplateSource::Revision { .. } => return Ok(()),
+    };
+    let declared =
+        cloudformation::declared_parameters(&deps.cloudformation, None, Some(&url)).await?;
+    crate::request::check_secret_parameters(deployment, &declared)?;
+    Ok(())
+}
+
+/// A stack stackgate made for a managed environment, or 404: a stack without stackgate's tags is
+/// treated as if it did not exist.
+async fn managed_stack(deps: &Deps, name: &str) -> Result<cloudformation::StackSummary, Problem> {
+    let environment = api::managed_stack(name, &deps.config)?;
+    cloudformation::describe_stack(&deps.cloudformation, name)
+        .await?
+        .filter(|stack| is_managed(&stack.tags, environment))
+        .ok_or_else(|| Problem::not_found("no managed stack of that name"))
+}
+
+pub(super) async fn state(deps: &Deps, name: &str) -> Result<Response<Body>, Problem> {
+    let stack = managed_stack(deps, name).await?;
+    let events = cloudformation::recent_events(&deps.cloudformation, &stack.stack_id).await?;
+    let last_failure = root_cause::last_failure(&events, name).map(|c| {
+        json!({"logicalResourceId": c.logical_resource_id, "resourceType": c.resource_type,
+               "status": c.status, "reason": c.reason})
+    });
+    Ok(json_response(
+        200,
+        &json!({
+            "stackName": name,
+            "stackId": stack.stack_id,
+            "status": stack.status,
+            "statusReason": stack.status_reason,
+            "lastUpdated": stack.last_updated,
+            "outputs": stack.outputs,
+            "lastFailure": last_failure,
+        }),
+    ))
+}
+
+pub(super) async fn delete(
+    deps: &Deps,
+    request: &Request,
+    name: &str,
+    base: &str,
+) -> Result<Response<Body>, Problem> {
+    let stack = managed_stack(deps, name).await?;
+    if stack.termination_protection {
+        return Err(Problem::conflict(format!(
+            "stack {name} has termination protection; it is not deleted"
+        )));
+    }
+    if !crate::lifecycle::is_settled(&stack.status) {
+        return Err(Problem::conflict(format!(
+            "stack {name} is {}; try again when it has finished",
+            stack.status
+        )));
+    }
+    let who = caller(request);
+    let execution = api::execution_name(
+        Workflow::Delete,
+        idempotency_key(request)?,
+        &request_id(request),
+        &who,
+    );
+    let input = json!({"stackName": name, "stackId": stack.stack_id, "requestedBy": who});
+    accept(deps, Workflow::Delete, &execution, &input, base).await
+}
