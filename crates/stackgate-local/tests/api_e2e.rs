@@ -178,7 +178,7 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
         (Method::POST, "/stacks", json_ct, ok(json!({"parameters": "x"})), 400, Some("parameters")),
         (Method::POST, "/stacks", json_ct, ok(json!({"parameters": {"P": {"deep": 1}}})), 400, Some("parameters.P")),
         (Method::POST, "/stacks", json_ct, ok(json!({"tags": ["a"]})), 400, Some("tags")),
-        (Method::POST, "/stacks", json_ct, ok(json!({"capabilities": ["CAPABILITY_EVERYTHING"]})), 400, Some("capabilities")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"capabilities": ["CAPABILITY_EVERYTHING"]})), 400, Some("capabilities[0]")),
         (Method::POST, "/stacks", json_ct, ok(json!({"onUnsafe": "ignore"})), 400, Some("onUnsafe")),
         (Method::POST, "/stacks", json_ct, ok(json!({"stackname": "typo"})), 400, Some("stackname")),
         (Method::POST, "/stacks", json_ct, big, 413, None),

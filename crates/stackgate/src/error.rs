@@ -2,6 +2,8 @@
 //! `Retry`/`Catch` can target it by name (`ErrorEquals`).
 
 use lambda_runtime::Diagnostic;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TaskError {
@@ -92,11 +94,23 @@ impl From<TaskError> for Diagnostic {
     }
 }
 
+/// Marks a deserialiser's error as one of stackgate's rules: a message written not to repeat the value.
+pub const RULE: &str = "stackgate rule: ";
+
+/// A deserialiser's error for a rule of stackgate's (kept by `redact_values`).
+pub fn rule<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+    E::custom(format!("{RULE}{message}"))
+}
+
 /// serde's message without the offending value: "invalid type: string \"hunter2\", expected u64"
 /// becomes "invalid type: string, expected u64". Input values may be secrets (a password in a
 /// JSON-encoded string, a credential in a malformed event), and an error is logged and returned.
 /// Field names ("missing field `x`", "unknown field `x`") stay: they say where the problem is.
 pub fn redact_values(message: &str) -> String {
+    // stackgate's own rules (`request::names`, …) say what is wrong, never what was given.
+    if let Some(rule) = message.strip_prefix(RULE) {
+        return rule.to_string();
+    }
     let (head, tail) = match message.find(", expected") {
         Some(at) => message.split_at(at),
         None => (message, ""),
@@ -156,6 +170,33 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         };
         TaskError::invalid(field, describe_json_error(e.inner()))
     })
+}
+
+/// Deserialises a task's input; a mismatch is an `InvalidInput` naming the field: its path in the
+/// input (`request.stackName`), with the missing or unknown key appended where serde names one.
+pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        // serde quotes the offending value; input values may be secrets.
+        let message = redact_values(&e.inner().to_string());
+        TaskError::invalid(field_of(&path, &message), message)
+    })
+}
+
+/// The field an input error is about: the path serde reached (which ends in an unknown key), plus
+/// the key of a missing field; "$" for the input as a whole.
+pub fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .filter(|key| !key.is_empty());
+    let path = if path == "." { "" } else { path };
+    match (path, missing) {
+        ("", Some(key)) => key.to_string(),
+        ("", None) => "$".to_string(),
+        (path, Some(key)) => format!("{path}.{key}"),
+        (path, None) => path.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::request::{Deployment, TemplateSource};
+use crate::request::{Capability, Deployment, TemplateSource};
 use crate::{s3_url, TaskError};
 
 /// Every stack stackgate creates carries these tags; a stack without them is not stackgate's.
@@ -13,12 +13,6 @@ pub const MANAGED_TAG: &str = "stackgate:managed";
 pub const ENVIRONMENT_TAG: &str = "stackgate:environment";
 /// Tag keys a request may not set (they are stackgate's to set).
 pub const RESERVED_TAG_PREFIX: &str = "stackgate:";
-
-pub const KNOWN_CAPABILITIES: [&str; 3] = [
-    "CAPABILITY_IAM",
-    "CAPABILITY_NAMED_IAM",
-    "CAPABILITY_AUTO_EXPAND",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Guardrails {
@@ -32,7 +26,7 @@ pub struct Guardrails {
     /// Hosts of path-style S3 URLs other than AWS's (the local stack's S3 endpoint).
     pub path_style_hosts: Vec<String>,
     /// Capabilities a request may acknowledge; none by default.
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
 }
 
 pub fn split_list(raw: &str) -> Vec<String> {
@@ -73,18 +67,20 @@ impl Guardrails {
                 ));
             }
         }
-        if let Some(unknown) = capabilities
+        let capabilities = capabilities
             .iter()
-            .find(|c| !KNOWN_CAPABILITIES.contains(&c.as_str()))
-        {
-            return Err(TaskError::invalid(
-                "ALLOWED_CAPABILITIES",
-                format!(
-                    "{unknown:?} is not a capability; expected {}",
-                    KNOWN_CAPABILITIES.join(", ")
-                ),
-            ));
-        }
+            .map(|name| {
+                Capability::parse(name).ok_or_else(|| {
+                    TaskError::invalid(
+                        "ALLOWED_CAPABILITIES",
+                        format!(
+                            "{name:?} is not a capability; expected {}",
+                            Capability::names()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Guardrails {
             environments,
             template_buckets,
@@ -159,7 +155,7 @@ impl Guardrails {
             .iter()
             .any(|c| !self.capabilities.contains(c))
         {
-            let allowed: Vec<&str> = self.capabilities.iter().map(String::as_str).collect();
+            let allowed: Vec<&str> = self.capabilities.iter().map(|c| c.as_str()).collect();
             return Err(TaskError::invalid(
                 "capabilities",
                 format!(

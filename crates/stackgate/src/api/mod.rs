@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::guardrails::Guardrails;
 use crate::http::{self, Route};
 pub use crate::http::{Problem, PROBLEM_CONTENT_TYPE};
-use crate::request::{parse_deployment, validate_stack_name, Deployment, TemplateSource};
+use crate::request::{parse_deployment, validate_stack_name, Deployment};
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,44 +119,33 @@ pub fn managed_stack<'a>(name: &str, config: &'a ApiConfig) -> Result<&'a str, P
         .ok_or_else(|| Problem::not_found("no managed stack of that name"))
 }
 
-const CREATE_FIELDS: [&str; 12] = [
-    "stackName",
-    "environmentName",
-    "templateUrl",
-    "templateS3Bucket",
-    "templateS3Key",
-    "parameters",
-    "tags",
-    "capabilities",
-    "onUnsafe",
-    "blueGreenSuffix",
-    "approvalTimeoutSeconds",
-    "secretParameters",
+/// Fields of the deploy request the API does not take: revisions come from CodePipeline, and who
+/// asked is what API Gateway says, never what the body says.
+pub const NOT_FROM_THE_API: [&str; 4] = [
+    "revisionS3Bucket",
+    "revisionS3Key",
+    "templatePath",
+    "requestedBy",
 ];
 
-/// Validates `POST /stacks` and returns the workflow input (with who asked) and the deployment it
-/// describes. The plan step applies the same guardrails again, whoever starts the workflow.
+/// Validates `POST /stacks` (the deploy request, `request::DeployRequest`) and returns the
+/// workflow input (with who asked) and the deployment it describes. The plan step applies the same
+/// guardrails again, whoever starts the workflow.
 pub fn create_request(
     body: Map<String, Value>,
     config: &ApiConfig,
     execution_name: &str,
     requested_by: &str,
 ) -> Result<(Value, Deployment), Problem> {
-    if let Some(unknown) = body.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+    if let Some(refused) = body.keys().find(|k| NOT_FROM_THE_API.contains(&k.as_str())) {
         return Err(Problem::invalid(
-            crate::request::key_name(unknown),
-            format!("unknown field; accepted: {}", CREATE_FIELDS.join(", ")),
+            refused.as_str(),
+            "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key; who asked is taken from the API's authentication",
         ));
     }
     let mut input = Value::Object(body);
     input["requestedBy"] = json!(requested_by);
     let deployment = parse_deployment(&input, execution_name).map_err(Problem::from)?;
-    if matches!(deployment.source, TemplateSource::Revision { .. }) {
-        return Err(Problem::invalid(
-            "templateUrl",
-            "give templateUrl or templateS3Bucket+templateS3Key",
-        ));
-    }
     config
         .guardrails
         .authorize(&deployment)
@@ -458,5 +447,45 @@ pub(crate) mod tests {
             "apikey:a"
         ));
         assert!(!may_read_execution(None, "apikey:a"));
+    }
+
+    /// The request is defined once (`request::DeployRequest`); its table in `docs/api.md` is
+    /// checked against it, field by field, with what the API refuses.
+    #[test]
+    fn the_documented_deploy_request_is_the_one_in_the_code() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+        let text = std::fs::read_to_string(docs).unwrap();
+        let table = text
+            .split("## The deploy request")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/api.md has a section \"The deploy request\"");
+        let mut documented = Vec::new();
+        let mut refused = Vec::new();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_string();
+            if cells.last().is_some_and(|c| c.is_empty())
+                && cells[cells.len() - 2].starts_with("no")
+            {
+                refused.push(name.clone());
+            }
+            documented.push(name);
+        }
+        let mut fields = crate::request::DeployRequest::field_names();
+        assert_eq!(fields.len(), 16, "{fields:?}");
+        fields.sort();
+        documented.sort();
+        assert_eq!(
+            documented, fields,
+            "docs/api.md's table and DeployRequest differ"
+        );
+        refused.sort();
+        let mut not_from_the_api = NOT_FROM_THE_API.map(str::to_string).to_vec();
+        not_from_the_api.sort();
+        assert_eq!(
+            refused, not_from_the_api,
+            "the table's last column and NOT_FROM_THE_API differ"
+        );
     }
 }

@@ -130,7 +130,7 @@ pub struct ChangeSetRequest<'a> {
     pub template_url: Option<&'a str>,
     pub parameters: &'a BTreeMap<String, String>,
     pub tags: &'a BTreeMap<String, String>,
-    pub capabilities: &'a [String],
+    pub capabilities: &'a [crate::request::Capability],
     pub role_arn: Option<&'a str>,
     pub client_token: &'a str,
     pub description: &'a str,

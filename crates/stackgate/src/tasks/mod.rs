@@ -24,37 +24,11 @@ pub mod wait_stack;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::TaskError;
 
-/// Deserialises a task's input; a mismatch is an `InvalidInput` naming the field: its path in the
-/// input (`request.stackName`), with the missing or unknown key appended where serde names one.
-pub fn parse_input<T: DeserializeOwned>(payload: Value) -> Result<T, TaskError> {
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        // serde quotes the offending value; input values may be secrets.
-        let message = crate::error::redact_values(&e.inner().to_string());
-        TaskError::invalid(field_of(&path, &message), message)
-    })
-}
-
-/// The field an input error is about: the path serde reached (which ends in an unknown key), plus
-/// the key of a missing field; "$" for the input as a whole.
-pub fn field_of(path: &str, message: &str) -> String {
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-        .filter(|key| !key.is_empty());
-    let path = if path == "." { "" } else { path };
-    match (path, missing) {
-        ("", Some(key)) => key.to_string(),
-        ("", None) => "$".to_string(),
-        (path, Some(key)) => format!("{path}.{key}"),
-        (path, None) => path.to_string(),
-    }
-}
+pub use crate::error::{field_of, parse_input};
 
 /// Serialises a task's output.
 pub fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, TaskError> {

@@ -61,7 +61,7 @@ pub async fn check(
 ) -> Result<Output, TaskError> {
     let deployment = parse_deployment(request, execution_name)?;
     deps.guardrails.authorize(&deployment)?;
-    let name = deployment.stack_name.clone();
+    let name = deployment.stack_name.to_string();
     let summary = cloudformation::describe_stack(&deps.cloudformation, &name).await?;
     let managed = summary
         .as_ref()

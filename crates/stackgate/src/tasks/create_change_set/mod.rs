@@ -405,7 +405,7 @@ async fn create_and_wait(
         if let Some(readiness) = readiness {
             tracing::info!(stack = %stack_name, change_set = %name, ?readiness, "change set settled");
             return Ok(Output {
-                stack_name: stack_name.clone(),
+                stack_name: stack_name.to_string(),
                 change_set_name: name,
                 change_set_id: status.change_set_id,
                 stack_id: status.stack_id,

@@ -1,0 +1,667 @@
+//! The deployment request, defined once: `DeployRequest` is what arrives (the API's body, a
+//! pipeline's input file, account vending's network deployment, a direct StartExecution), and
+//! `Deployment` is what the workflow works from once every rule has passed. Every mistake names
+//! its field and none repeats a value.
+//!
+//! The validation is `DeployRequest::validate(execution_name)` rather than `TryFrom`: the
+//! blue/green stack's default name is derived from the execution, which the request does not hold.
+
+mod names;
+mod secrets;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::guardrails::RESERVED_TAG_PREFIX;
+use crate::TaskError;
+pub use names::{
+    stack_name_rule, validate_stack_name, validate_template_path, Capability, EnvironmentName,
+    StackName, TemplatePath, MAX_STACK_NAME,
+};
+pub use secrets::{check_secret_parameters, is_secret_reference, DeclaredParameter};
+
+const MAX_TAGS: usize = 50;
+const MAX_PARAMETERS: usize = 200;
+const MAX_REQUESTED_BY: usize = 512;
+
+/// The request as it arrives. Field names are the contract (`docs/api.md` lists them, and a test
+/// holds the two together); unknown fields are refused, so a typo is an error, not a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployRequest {
+    pub environment_name: Option<String>,
+    pub stack_name: Option<String>,
+    pub revision_s3_bucket: Option<String>,
+    pub revision_s3_key: Option<String>,
+    pub template_path: Option<String>,
+    pub template_url: Option<String>,
+    pub template_s3_bucket: Option<String>,
+    pub template_s3_key: Option<String>,
+    pub parameters: Option<BTreeMap<String, Scalar>>,
+    pub secret_parameters: Option<Vec<String>>,
+    pub tags: Option<BTreeMap<String, Scalar>>,
+    pub capabilities: Option<Vec<Capability>>,
+    pub on_unsafe: Option<OnUnsafe>,
+    pub approval_timeout_seconds: Option<u64>,
+    pub blue_green_suffix: Option<String>,
+    pub requested_by: Option<String>,
+}
+
+/// A parameter or tag value: a string, or a number or boolean written as CloudFormation reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Scalar(text)),
+            Value::Number(n) => Ok(Scalar(n.to_string())),
+            Value::Bool(b) => Ok(Scalar(b.to_string())),
+            _ => Err(crate::error::rule(
+                "must be a string, a number or a boolean",
+            )),
+        }
+    }
+}
+
+/// Where the template comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TemplateSource {
+    /// A file inside a zip in S3 (a CodePipeline input artifact).
+    #[serde(rename_all = "camelCase")]
+    Revision {
+        bucket: String,
+        key: String,
+        template_path: TemplatePath,
+    },
+    /// An S3 object holding the template itself.
+    #[serde(rename_all = "camelCase")]
+    S3Object { bucket: String, key: String },
+    /// A URL CloudFormation fetches itself.
+    #[serde(rename_all = "camelCase")]
+    Url { url: String },
+}
+
+/// What to do when a change set would delete or replace something.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnUnsafe {
+    #[default]
+    Fail,
+    BlueGreen,
+    /// Ask people (approval email and page); execute only on their yes.
+    Approve,
+}
+
+/// A validated deployment request; what the later states of the workflow work from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub environment_name: EnvironmentName,
+    /// `<environmentName>-<stackName>`.
+    pub stack_name: StackName,
+    pub source: TemplateSource,
+    /// Never written out (outputs, state, messages): a value may be a secret if a check missed it.
+    #[serde(default, skip_serializing)]
+    pub parameters: BTreeMap<String, String>,
+    /// Parameters the request says are secret (besides those the template declares `NoEcho`):
+    /// accepted only as references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_parameters: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub capabilities: Vec<Capability>,
+    pub on_unsafe: OnUnsafe,
+    /// The stack a blue/green deployment creates instead of replacing resources.
+    pub blue_green_stack_name: StackName,
+    /// How long an approval waits for a decision (`onUnsafe: approve`).
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_seconds: u64,
+    /// Who asked: set by the API (API key id or IAM principal), the CodePipeline trigger and
+    /// account vending; a direct StartExecution may set it and is recorded as not saying.
+    #[serde(default = "not_recorded")]
+    pub requested_by: String,
+}
+
+/// Who asked, when the workflow's input does not say.
+pub const NOT_RECORDED: &str = "not recorded (started without requestedBy)";
+
+fn not_recorded() -> String {
+    NOT_RECORDED.to_string()
+}
+
+fn default_approval_timeout() -> u64 {
+    crate::approval::DEFAULT_TIMEOUT_SECONDS
+}
+
+/// A string field, trimmed; empty is a mistake, not an absence.
+fn text(field: &str, value: Option<String>) -> Result<Option<String>, TaskError> {
+    match value {
+        Some(text) if text.trim().is_empty() => Err(TaskError::invalid(field, "must not be empty")),
+        Some(text) => Ok(Some(text.trim().to_string())),
+        None => Ok(None),
+    }
+}
+
+fn required(field: &str, value: Option<String>) -> Result<String, TaskError> {
+    text(field, value)?.ok_or_else(|| TaskError::invalid(field, "is required"))
+}
+
+fn string_map(
+    field: &str,
+    map: Option<BTreeMap<String, Scalar>>,
+    limit: usize,
+) -> Result<BTreeMap<String, String>, TaskError> {
+    let map = map.unwrap_or_default();
+    if map.len() > limit {
+        return Err(TaskError::invalid(
+            field,
+            format!("holds {} entries, at most {limit} are allowed", map.len()),
+        ));
+    }
+    if map.contains_key("") {
+        return Err(TaskError::invalid(field, "keys must not be empty"));
+    }
+    Ok(map.into_iter().map(|(k, Scalar(v))| (k, v)).collect())
+}
+
+impl DeployRequest {
+    /// Every rule, field by field. `execution_name` seeds the blue/green suffix.
+    pub fn validate(self, execution_name: &str) -> Result<Deployment, TaskError> {
+        let environment = required("environmentName", self.environment_name)?;
+        let environment_name = EnvironmentName::parse(environment)
+            .map_err(|message| TaskError::invalid("environmentName", message))?;
+        let short_name = required("stackName", self.stack_name)?;
+        if short_name.starts_with('-') {
+            return Err(TaskError::invalid(
+                "stackName",
+                "must not start with a hyphen",
+            ));
+        }
+        let stack_name = StackName::parse(format!("{environment_name}-{short_name}"))
+            .map_err(|message| TaskError::invalid("stackName", message))?;
+        let on_unsafe = self.on_unsafe.unwrap_or_default();
+        let blue_green_stack_name = blue_green_stack_name(
+            text("blueGreenSuffix", self.blue_green_suffix)?,
+            &stack_name,
+            on_unsafe,
+            execution_name,
+        )?;
+        let tags = string_map("tags", self.tags, MAX_TAGS)?;
+        if let Some(reserved) = tags.keys().find(|k| k.starts_with(RESERVED_TAG_PREFIX)) {
+            return Err(TaskError::invalid(
+                format!("tags.{reserved}"),
+                format!(
+                    "tag keys starting with {RESERVED_TAG_PREFIX:?} are set by stackgate itself"
+                ),
+            ));
+        }
+        let source = TemplateSource::from_fields(SourceFields {
+            revision_bucket: text("revisionS3Bucket", self.revision_s3_bucket)?,
+            revision_key: text("revisionS3Key", self.revision_s3_key)?,
+            template_path: text("templatePath", self.template_path)?,
+            url: text("templateUrl", self.template_url)?,
+            bucket: text("templateS3Bucket", self.template_s3_bucket)?,
+            key: text("templateS3Key", self.template_s3_key)?,
+        })?;
+        let mut capabilities = Vec::new();
+        for capability in self.capabilities.unwrap_or_default() {
+            if !capabilities.contains(&capability) {
+                capabilities.push(capability);
+            }
+        }
+        Ok(Deployment {
+            environment_name,
+            stack_name,
+            source,
+            parameters: string_map("parameters", self.parameters, MAX_PARAMETERS)?,
+            secret_parameters: secret_names(self.secret_parameters)?,
+            tags,
+            capabilities,
+            on_unsafe,
+            blue_green_stack_name,
+            approval_timeout_seconds: approval_timeout(self.approval_timeout_seconds)?,
+            requested_by: requested_by(text("requestedBy", self.requested_by)?)?,
+        })
+    }
+
+    /// The request's field names, as the contract spells them (from serde's own list, so that
+    /// they cannot drift from the struct).
+    pub fn field_names() -> Vec<String> {
+        let probe = serde_json::json!({"\u{1}": null});
+        let message = serde_json::from_value::<DeployRequest>(probe)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        message
+            .split_once("expected one of ")
+            .map(|(_, names)| {
+                names
+                    .split(", ")
+                    .map(|n| n.trim_matches('`').to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The template source fields of a request, trimmed.
+struct SourceFields {
+    revision_bucket: Option<String>,
+    revision_key: Option<String>,
+    template_path: Option<String>,
+    url: Option<String>,
+    bucket: Option<String>,
+    key: Option<String>,
+}
+
+impl TemplateSource {
+    /// Exactly one source: a revision (bucket, key and path), a URL, or an S3 object.
+    fn from_fields(fields: SourceFields) -> Result<Self, TaskError> {
+        let revision = fields.revision_bucket.is_some() || fields.revision_key.is_some();
+        let s3_object = fields.bucket.is_some() || fields.key.is_some();
+        let given = [revision, fields.url.is_some(), s3_object]
+            .iter()
+            .filter(|g| **g)
+            .count();
+        if given == 0 {
+            return Err(TaskError::invalid(
+                "templateUrl",
+                "no template given: set revisionS3Bucket+revisionS3Key+templatePath, templateUrl, or templateS3Bucket+templateS3Key",
+            ));
+        }
+        if given > 1 {
+            return Err(TaskError::invalid(
+                "templateUrl",
+                "give exactly one template source: a revision, templateUrl, or templateS3Bucket+templateS3Key",
+            ));
+        }
+        if revision {
+            let bucket = fields.revision_bucket.ok_or_else(|| {
+                TaskError::invalid("revisionS3Bucket", "is required with revisionS3Key")
+            })?;
+            let key = fields.revision_key.ok_or_else(|| {
+                TaskError::invalid("revisionS3Key", "is required with revisionS3Bucket")
+            })?;
+            let path = fields
+                .template_path
+                .ok_or_else(|| TaskError::invalid("templatePath", "is required with a revision"))?;
+            let template_path = TemplatePath::parse(path)
+                .map_err(|message| TaskError::invalid("templatePath", message))?;
+            return Ok(TemplateSource::Revision {
+                bucket,
+                key,
+                template_path,
+            });
+        }
+        if let Some(url) = fields.url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(TaskError::invalid(
+                    "templateUrl",
+                    "must be an http(s) URL of an S3 object",
+                ));
+            }
+            return Ok(TemplateSource::Url { url });
+        }
+        let bucket = fields.bucket.ok_or_else(|| {
+            TaskError::invalid("templateS3Bucket", "is required with templateS3Key")
+        })?;
+        let key = fields.key.ok_or_else(|| {
+            TaskError::invalid("templateS3Key", "is required with templateS3Bucket")
+        })?;
+        Ok(TemplateSource::S3Object { bucket, key })
+    }
+}
+
+fn approval_timeout(seconds: Option<u64>) -> Result<u64, TaskError> {
+    const RANGE: std::ops::RangeInclusive<u64> = 60..=604_800;
+    match seconds {
+        None => Ok(crate::approval::DEFAULT_TIMEOUT_SECONDS),
+        Some(seconds) if RANGE.contains(&seconds) => Ok(seconds),
+        Some(_) => Err(TaskError::invalid(
+            "approvalTimeoutSeconds",
+            "must be a whole number of seconds from 60 to 604800 (7 days)",
+        )),
+    }
+}
+
+/// The blue/green stack's name. Its length only matters when blue/green is asked for; then the error
+/// names the real constraint (the stack name leaves no room for the suffix).
+fn blue_green_stack_name(
+    given: Option<String>,
+    stack_name: &StackName,
+    on_unsafe: OnUnsafe,
+    execution_name: &str,
+) -> Result<StackName, TaskError> {
+    const FIELD: &str = "blueGreenSuffix";
+    if let Some(suffix) = &given {
+        if !suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(TaskError::invalid(
+                FIELD,
+                "may hold only letters, digits and hyphens",
+            ));
+        }
+    }
+    let suffix = given
+        .clone()
+        .unwrap_or_else(|| default_blue_green_suffix(execution_name));
+    let name = format!("{stack_name}-{suffix}");
+    if name.len() > MAX_STACK_NAME {
+        if on_unsafe != OnUnsafe::BlueGreen {
+            // Never used: the stack exists only for blue/green. Cut to a valid name.
+            return StackName::parse(name[..MAX_STACK_NAME].trim_end_matches('-'))
+                .map_err(|message| TaskError::invalid(FIELD, message));
+        }
+        let room = MAX_STACK_NAME.saturating_sub(suffix.len() + 1);
+        return Err(if given.is_some() {
+            TaskError::invalid(
+                FIELD,
+                format!("is too long for this stack: the blue/green stack's name ({} characters) would pass CloudFormation's {MAX_STACK_NAME}", name.len()),
+            )
+        } else {
+            TaskError::invalid(
+                "stackName",
+                format!("with onUnsafe \"blueGreen\" the full stack name may be at most {room} characters (got {}): the blue/green stack adds \"-{suffix}\"", stack_name.len()),
+            )
+        });
+    }
+    StackName::parse(name).map_err(|message| TaskError::invalid(FIELD, message))
+}
+
+fn requested_by(who: Option<String>) -> Result<String, TaskError> {
+    match who {
+        Some(who) if who.len() > MAX_REQUESTED_BY || who.chars().any(char::is_control) => {
+            Err(TaskError::invalid(
+                "requestedBy",
+                format!("must be at most {MAX_REQUESTED_BY} printable characters"),
+            ))
+        }
+        Some(who) => Ok(who),
+        None => Ok(not_recorded()),
+    }
+}
+
+fn secret_names(names: Option<Vec<String>>) -> Result<Vec<String>, TaskError> {
+    const FIELD: &str = "secretParameters";
+    let names = names.unwrap_or_default();
+    if names.len() > MAX_PARAMETERS {
+        return Err(TaskError::invalid(
+            FIELD,
+            format!("holds more than {MAX_PARAMETERS} names"),
+        ));
+    }
+    names
+        .into_iter()
+        .map(|name| match name.trim() {
+            "" => Err(TaskError::invalid(FIELD, "entries must be parameter names")),
+            name => Ok(name.to_string()),
+        })
+        .collect()
+}
+
+/// A short, name-safe suffix for the blue/green stack, stable for one execution.
+pub fn default_blue_green_suffix(execution_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(execution_name.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("g{hex}")
+}
+
+/// How an error names an input key: the key itself, or `""` for the empty key (never nothing).
+pub fn key_name(key: &str) -> String {
+    if key.is_empty() {
+        "\"\"".to_string()
+    } else {
+        key.to_string()
+    }
+}
+
+/// Validates the raw workflow input. `execution_name` seeds the blue/green suffix.
+pub fn parse_deployment(input: &Value, execution_name: &str) -> Result<Deployment, TaskError> {
+    if !input.is_object() {
+        return Err(TaskError::invalid("$", "the input must be a JSON object"));
+    }
+    crate::error::parse_input::<DeployRequest>(input.clone())?.validate(execution_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(result: Result<Deployment, TaskError>) -> String {
+        match result {
+            Err(TaskError::InvalidInput { field, .. }) => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    fn revision_input() -> Value {
+        json!({
+            "environmentName": "prod",
+            "stackName": "sample-app",
+            "templatePath": "infra/app.yaml",
+            "revisionS3Bucket": "artifacts",
+            "revisionS3Key": "pipeline/source/abc"
+        })
+    }
+
+    #[test]
+    fn a_pipeline_input_parses_with_the_prefixed_stack_name() {
+        let d = parse_deployment(&revision_input(), "exec-1").unwrap();
+        assert_eq!(d.stack_name, "prod-sample-app");
+        assert_eq!(d.on_unsafe, OnUnsafe::Fail);
+        assert_eq!(
+            d.source,
+            TemplateSource::Revision {
+                bucket: "artifacts".into(),
+                key: "pipeline/source/abc".into(),
+                template_path: TemplatePath::parse("infra/app.yaml").unwrap()
+            }
+        );
+        assert!(d.blue_green_stack_name.starts_with("prod-sample-app-g"));
+    }
+
+    #[test]
+    fn alternative_sources_parse() {
+        let url = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateUrl":"https://b.s3.amazonaws.com/t.yaml"}),
+            "e",
+        )
+        .unwrap();
+        assert!(matches!(url.source, TemplateSource::Url { .. }));
+        let obj = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b","templateS3Key":"k"}),
+            "e",
+        )
+        .unwrap();
+        assert!(matches!(obj.source, TemplateSource::S3Object { .. }));
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let cases = [
+            (json!([]), "$"),
+            (
+                json!({"stackName":"a","templateUrl":"https://x/y"}),
+                "environmentName",
+            ),
+            (
+                json!({"environmentName":"dev","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a_b","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"1dev","stackName":"a","templateUrl":"https://x/y"}),
+                "environmentName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"ftp://x"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","templateS3Bucket":"b","templateS3Key":"k"}),
+                "templateUrl",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","templatePath":"t"}),
+                "revisionS3Key",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"../etc/passwd"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","revisionS3Bucket":"b","revisionS3Key":"k","templatePath":"/abs"}),
+                "templatePath",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateS3Bucket":"b"}),
+                "templateS3Key",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":[1]}),
+                "parameters",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","parameters":{"P":{"x":1}}}),
+                "parameters.P",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","tags":"x"}),
+                "tags",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","capabilities":["CAPABILITY_ROOT"]}),
+                "capabilities[0]",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","onUnsafe":"yolo"}),
+                "onUnsafe",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","approvalTimeoutSeconds":5}),
+                "approvalTimeoutSeconds",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","approvalTimeoutSeconds":"1h"}),
+                "approvalTimeoutSeconds",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y","stackname":"typo"}),
+                "stackname",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":42,"templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+            (
+                json!({"environmentName":"dev","stackName":"  ","templateUrl":"https://x/y"}),
+                "stackName",
+            ),
+        ];
+        for (input, field) in cases {
+            assert_eq!(
+                field_of(parse_deployment(&input, "e")),
+                field,
+                "input {input}"
+            );
+        }
+    }
+
+    #[test]
+    fn maps_and_capabilities_are_normalised() {
+        let d = parse_deployment(
+            &json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                    "parameters":{"Size":3,"Flag":true,"Name":"n"},
+                    "capabilities":["CAPABILITY_IAM","CAPABILITY_IAM"],"onUnsafe":"blueGreen"}),
+            "e",
+        )
+        .unwrap();
+        assert_eq!(d.parameters["Size"], "3");
+        assert_eq!(d.parameters["Flag"], "true");
+        assert_eq!(d.capabilities, vec![Capability::Iam]);
+        assert_eq!(d.on_unsafe, OnUnsafe::BlueGreen);
+    }
+
+    #[test]
+    fn the_blue_green_length_rule_applies_only_to_blue_green_and_names_the_real_constraint() {
+        let name = "a".repeat(119);
+        let plain = json!({"environmentName":"dev","stackName": name,"templateUrl":"https://x/y"});
+        assert_eq!(parse_deployment(&plain, "e").unwrap().stack_name.len(), 123);
+        let mut blue_green = plain.clone();
+        blue_green["onUnsafe"] = json!("blueGreen");
+        match parse_deployment(&blue_green, "e") {
+            Err(TaskError::InvalidInput { field, message }) => {
+                assert_eq!(field, "stackName");
+                assert!(
+                    message.contains("blue/green") && message.contains("at most 118"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        blue_green["blueGreenSuffix"] = json!("x".repeat(20));
+        assert_eq!(
+            field_of(parse_deployment(&blue_green, "e")),
+            "blueGreenSuffix"
+        );
+        let mut bad_suffix = plain;
+        bad_suffix["blueGreenSuffix"] = json!("a_b");
+        assert_eq!(
+            field_of(parse_deployment(&bad_suffix, "e")),
+            "blueGreenSuffix"
+        );
+    }
+
+    #[test]
+    fn stackgate_tags_and_who_asked_cannot_be_forged_into_odd_shapes() {
+        let reserved = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                              "tags": {"stackgate:managed": "true"}});
+        assert_eq!(
+            field_of(parse_deployment(&reserved, "e")),
+            "tags.stackgate:managed"
+        );
+        let who = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                         "requestedBy": "apiKey:k1"});
+        assert_eq!(
+            parse_deployment(&who, "e").unwrap().requested_by,
+            "apiKey:k1"
+        );
+        let control = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y",
+                             "requestedBy": "a\nb"});
+        assert_eq!(field_of(parse_deployment(&control, "e")), "requestedBy");
+        let none = json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y"});
+        assert_eq!(
+            parse_deployment(&none, "e").unwrap().requested_by,
+            NOT_RECORDED
+        );
+    }
+
+    #[test]
+    fn blue_green_suffix_is_stable_per_execution() {
+        assert_eq!(
+            default_blue_green_suffix("x"),
+            default_blue_green_suffix("x")
+        );
+        assert_ne!(
+            default_blue_green_suffix("x"),
+            default_blue_green_suffix("y")
+        );
+    }
+}
