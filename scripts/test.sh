@@ -41,7 +41,7 @@ export STACKGATE_LAMBDA_PORT=${STACKGATE_TEST_LAMBDA_PORT:-9010}
 export STACKGATE_ENDPOINT=http://127.0.0.1:$STACKGATE_PORT
 trap '"$repo/scripts/local-stack.sh" down' EXIT
 "$repo/scripts/local-stack.sh" up
-cargo test --quiet -p stackgate-local --test e2e --test api_e2e --test approval_e2e --test operations_e2e --test attacks -- --ignored --test-threads 2
+cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 2
 echo "== secrets: every function's binary at TRACE, with secrets in its events and environment"
 cargo test --quiet -p stackgate-bench --test secrets --test staging -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"

@@ -6,7 +6,7 @@
 //! - CodePipeline `artifactCredentials` — pipeline-trigger;
 //! - Step Functions task tokens — approval-emailer (in its event), approval-api (stored beside an
 //!   approval); the activity dispatcher's tokens come from GetActivityTask, which moto lacks, and
-//!   are checked in-process instead (stackgate's `tests/activities.rs`);
+//!   are checked in-process instead (stackgate's `tests/handlers/activity_dispatcher.rs`);
 //! - approval link signatures and the signing key (a SecureString) — approval-api and the emailer
 //!   (the signatures of the links it made);
 //! - configuration values stored as SecureString — pre-provision;
@@ -436,7 +436,7 @@ async fn no_function_logs_its_own_credentials() {
         ("maintenance-mode", "maintenance-mode-suspend.json"),
         ("provision-starter", "provision-starter.json"),
         // moto does not implement GetActivityTask, so no task (and no token) reaches it here;
-        // the tokens it is handed are checked in-process (stackgate's tests/activities.rs).
+        // the tokens it is handed are checked in-process (stackgate's tests/handlers/activity_dispatcher.rs).
         ("activity-dispatcher", "activity-dispatcher.json"),
     ] {
         let mut event = sample(file);

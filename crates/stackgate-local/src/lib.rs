@@ -113,3 +113,48 @@ pub fn unique_name(prefix: &str) -> String {
         .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
     format!("{prefix}{nanos}x{}", COUNTER.fetch_add(1, Ordering::SeqCst))
 }
+
+#[cfg(test)]
+mod docs_tests {
+    /// `docs/security.md` names a test for every guarantee: each named test exists, so a renamed
+    /// or deleted test cannot leave a guarantee pointing at nothing.
+    #[test]
+    fn every_test_docs_security_names_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut sources = String::new();
+        let mut stack = vec![root.join("crates")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let doc = std::fs::read_to_string(root.join("docs/security.md")).unwrap();
+        let mut named = 0;
+        let mut missing = Vec::new();
+        for quoted in doc.split('`').skip(1).step_by(2) {
+            let name = quoted.rsplit("::").next().unwrap_or_default();
+            // Test names are sentences: snake case with several words.
+            if name.matches('_').count() < 3
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+            {
+                continue;
+            }
+            named += 1;
+            if !sources.contains(&format!("fn {name}(")) {
+                missing.push(quoted.to_string());
+            }
+        }
+        assert!(named > 20, "only {named} tests found in docs/security.md");
+        assert!(
+            missing.is_empty(),
+            "docs/security.md names tests that do not exist: {missing:?}"
+        );
+    }
+}

@@ -839,3 +839,31 @@ fn approval_api_always_answers_and_refuses_bad_links_before_calling_aws() {
         },
     );
 }
+
+/// Every function is fuzzed: a new one fails here until it has its test above (named after it, and
+/// calling its handler).
+#[test]
+fn every_function_is_fuzzed() {
+    let functions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+    let source = include_str!("fuzz.rs");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(functions).unwrap() {
+        let name = entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .replace('-', "_");
+        let test = [
+            format!("fn {name}_never_panics"),
+            format!("fn {name}_always_answers"),
+        ];
+        let handler = format!("{name}::handle(");
+        if !(test.iter().any(|t| source.contains(t.as_str())) && source.contains(&handler)) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "functions without a fuzz test: {missing:?}"
+    );
+}

@@ -1,6 +1,6 @@
-//! SDK-level tests: the adapters and task handlers against aws-smithy-mocks, for the AWS behaviour
-//! the local stack cannot produce (throttling, access errors, pagination, nested change sets,
-//! replacements, rollbacks).
+//! The plan (create-change-set: check the stack, create the change set, inspect it) and the
+//! CloudFormation adapter against aws-smithy-mocks, for the AWS behaviour the local stack cannot
+//! produce (throttling, access errors, pagination, nested change sets, replacements).
 
 use std::time::Duration;
 
@@ -10,7 +10,6 @@ use aws_sdk_cloudformation::operation::create_change_set::{
     CreateChangeSetError, CreateChangeSetOutput,
 };
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
-use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
 use aws_sdk_cloudformation::operation::describe_stacks::{
     DescribeStacksError, DescribeStacksOutput,
 };
@@ -31,13 +30,12 @@ use stackgate::aws::cloudformation;
 use stackgate::config::Polling;
 use stackgate::guardrails::Guardrails;
 use stackgate::tasks::create_change_set::{self, check_stack, inspect_change_set};
-use stackgate::tasks::wait_stack;
 use stackgate::TaskError;
 
-const STACK: &str = "prod-app";
-const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
+pub(crate) const STACK: &str = "prod-app";
+pub(crate) const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
 
-fn cfn(rules: &[&Rule]) -> CloudFormation {
+pub(crate) fn cfn(rules: &[&Rule]) -> CloudFormation {
     mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, rules, |c| c
         .retry_config(
             RetryConfig::standard()
@@ -60,14 +58,14 @@ fn no_secrets_summary() -> Rule {
 }
 
 /// CloudFormation with the rules given, answering GetTemplateSummary without NoEcho parameters.
-fn cfn_with_summary(cfn_rules: &[&Rule]) -> CloudFormation {
+pub(crate) fn cfn_with_summary(cfn_rules: &[&Rule]) -> CloudFormation {
     let summary = no_secrets_summary();
     let mut with_summary = cfn_rules.to_vec();
     with_summary.push(&summary);
     cfn(&with_summary)
 }
 
-fn polling() -> Polling {
+pub(crate) fn polling() -> Polling {
     Polling {
         wait_budget: Duration::from_secs(5),
         interval: Duration::ZERO,
@@ -96,19 +94,11 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
     }
 }
 
-/// The wait's dependencies.
-fn waiter(cfn_rules: &[&Rule]) -> wait_stack::Deps {
-    wait_stack::Deps {
-        cloudformation: cfn_with_summary(cfn_rules),
-        polling: polling(),
-    }
-}
-
-fn event(payload: Value) -> LambdaEvent<Value> {
+pub(crate) fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
-fn stack(status: StackStatus) -> DescribeStacksOutput {
+pub(crate) fn stack(status: StackStatus) -> DescribeStacksOutput {
     DescribeStacksOutput::builder()
         .stacks(
             Stack::builder()
@@ -133,7 +123,7 @@ fn stack(status: StackStatus) -> DescribeStacksOutput {
         .build()
 }
 
-fn describe_stacks_error(code: &str, message: &str) -> DescribeStacksError {
+pub(crate) fn describe_stacks_error(code: &str, message: &str) -> DescribeStacksError {
     DescribeStacksError::generic(ErrorMetadata::builder().code(code).message(message).build())
 }
 
@@ -785,7 +775,7 @@ async fn a_retried_plan_keeps_waiting_on_its_own_create_change_set() {
 
 // --- wait-stack -----------------------------------------------------------------------------------
 
-fn stack_event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+pub(crate) fn stack_event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> StackEvent {
     StackEvent::builder()
         .stack_id(STACK_ID)
         .event_id(format!("{id}-{}", status.as_str()))
@@ -796,102 +786,4 @@ fn stack_event(id: &str, ty: &str, status: ResourceStatus, reason: &str) -> Stac
         .resource_status_reason(reason)
         .timestamp(aws_smithy_types::DateTime::from_secs(0))
         .build()
-}
-
-#[tokio::test]
-async fn a_rolled_back_update_fails_with_the_root_cause() {
-    let describe = mock!(CloudFormation::describe_stacks)
-        .sequence()
-        .output(|| stack(StackStatus::UpdateInProgress))
-        .output(|| stack(StackStatus::UpdateRollbackComplete))
-        .build();
-    let events = mock!(CloudFormation::describe_stack_events).then_output(|| {
-        DescribeStackEventsOutput::builder()
-            .stack_events(stack_event(
-                STACK,
-                "AWS::CloudFormation::Stack",
-                ResourceStatus::UpdateRollbackComplete,
-                "",
-            ))
-            .stack_events(stack_event(
-                STACK,
-                "AWS::CloudFormation::Stack",
-                ResourceStatus::UpdateRollbackInProgress,
-                "The following resource(s) failed to update: [Bucket]",
-            ))
-            .stack_events(stack_event(
-                "Bucket",
-                "AWS::S3::Bucket",
-                ResourceStatus::UpdateFailed,
-                "bucket already exists",
-            ))
-            .stack_events(stack_event(
-                STACK,
-                "AWS::CloudFormation::Stack",
-                ResourceStatus::UpdateInProgress,
-                "User Initiated",
-            ))
-            .build()
-    });
-    let err = wait_stack::handle(
-        &waiter(&[&describe, &events]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed");
-    let message = err.to_string();
-    assert!(message.contains("UPDATE_ROLLBACK_COMPLETE"), "{message}");
-    assert!(
-        message.contains("Bucket (AWS::S3::Bucket) UPDATE_FAILED: bucket already exists"),
-        "{message}"
-    );
-}
-
-#[tokio::test]
-async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_deleted() {
-    let describe = mock!(CloudFormation::describe_stacks).then_output(|| {
-        DescribeStacksOutput::builder()
-            .stacks(
-                Stack::builder()
-                    .stack_name(STACK)
-                    .stack_id(STACK_ID)
-                    .stack_status(StackStatus::UpdateComplete)
-                    .creation_time(aws_smithy_types::DateTime::from_secs(0))
-                    .outputs(
-                        aws_sdk_cloudformation::types::Output::builder()
-                            .output_key("Url")
-                            .output_value("https://x")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    let out = wait_stack::handle(
-        &waiter(&[&describe]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out["outputs"]["Url"], "https://x");
-
-    let gone = mock!(CloudFormation::describe_stacks).then_error(|| {
-        describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
-    });
-    let out = wait_stack::handle(
-        &waiter(&[&gone]),
-        event(json!({"stackName": STACK_ID, "operation": "DELETE"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out["status"], "DELETE_COMPLETE");
-
-    let err = wait_stack::handle(
-        &waiter(&[&gone]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed");
 }

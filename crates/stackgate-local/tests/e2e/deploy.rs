@@ -1,85 +1,17 @@
-//! End-to-end tests: the real ASL on moto's interpreter, the real function binaries under
-//! `cargo lambda watch`, through the front door. They need the local stack
-//! (`scripts/local-stack.sh up`), hence `#[ignore]`; `scripts/test.sh` starts it and runs them.
-
-mod common;
+//! Safe deploy end to end: create, safe update, unsafe refused, no changes, blue/green, templates
+//! by URL and object, busy and unusable stacks, the CodePipeline action.
 
 use std::time::Duration;
 
-use common::{assert_failed_with, clients, deploy, deploy_revision, stack_status, TIMEOUT};
+use crate::common::{
+    assert_failed_with, clients, deploy, deploy_revision, stack_status, Subscription, TIMEOUT,
+};
 use serde_json::{json, Value};
 use stackgate_local::demo::{
     executable_change_sets, sample_template, stack_resources, upload_revision, ARTIFACT_BUCKET,
 };
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
-
-/// A queue subscribed to the notify topic, to read what the failure path published.
-struct Notifications {
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl Notifications {
-    async fn subscribe(clients: &LocalClients) -> Self {
-        let config = stackgate_local::sdk_config(&endpoint()).await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let name = unique("notify-");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let topic = format!(
-            "arn:aws:sns:{}:{}:NotifyTopic",
-            stackgate_local::REGION,
-            stackgate_local::template::ACCOUNT
-        );
-        let queue_arn = format!(
-            "arn:aws:sqs:{}:{}:{name}",
-            stackgate_local::REGION,
-            stackgate_local::template::ACCOUNT
-        );
-        clients
-            .sns
-            .subscribe()
-            .topic_arn(topic)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .unwrap();
-        Notifications { sqs, queue_url }
-    }
-
-    /// The notification that names `execution_arn`, if one arrives within a few seconds.
-    async fn about(&self, execution_arn: &str) -> Option<String> {
-        for _ in 0..20 {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if let Some(body) = received
-                .messages()
-                .iter()
-                .filter_map(|m| m.body())
-                .find(|b| b.contains(execution_arn))
-            {
-                return Some(body.to_string());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
-    }
-}
 
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
@@ -110,7 +42,7 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
         ["DataBucket", "EventsTopic", "WorkQueue"]
     );
 
-    let notifications = Notifications::subscribe(&clients).await;
+    let notifications = Subscription::to(&clients, "NotifyTopic").await;
     let refused = deploy_revision(&clients, &stack, "app-v3-unsafe.yaml", json!({})).await;
     assert_failed_with(
         &refused,

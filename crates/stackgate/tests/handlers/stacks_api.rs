@@ -1,8 +1,7 @@
 //! The HTTP API against aws-smithy-mocks: 202 only after StartExecution succeeded, idempotent
 //! replays, throttling, stack state with its last failure, delete refusals, execution status.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::error::ErrorMetadata;

@@ -1,8 +1,7 @@
 //! The activity dispatcher and the external-job callback against aws-smithy-mocks (moto does not
 //! implement GetActivityTask) and a webhook receiver on loopback.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;

@@ -2,36 +2,35 @@
 //! write, a decision arriving after the task timed out, GET never acting, and no task token in the
 //! email, the link or the logs.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client as DynamoDb;
-use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
+use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
 use aws_sdk_sesv2::Client as Ses;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
 use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_http::{Body, Request};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use stackgate::approval::{approval_id, approval_link, callback_link, SigningKey};
 use stackgate::aws::ssm::SigningKeySource;
 use stackgate::tasks::{approval_api, approval_emailer};
 
-const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAb1uyUs+secret/task/token==";
+use super::approval_emailer::{emailer, emailer_event, put_rule};
+
+pub(crate) const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAb1uyUs+secret/task/token==";
 const SECRET: &str = "a-signing-key-of-at-least-32-characters-for-tests";
 
-fn key() -> SigningKey {
+pub(crate) fn key() -> SigningKey {
     SigningKey::new(SECRET).unwrap()
 }
 
-fn keys() -> SigningKeySource {
+pub(crate) fn keys() -> SigningKeySource {
     SigningKeySource::ready(stackgate::approval::KeyRing::single(key()))
 }
 
@@ -46,100 +45,6 @@ fn clients(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
 }
 
 /// The emailer's dependencies.
-fn emailer(dynamodb: &[&Rule], ses: &[&Rule]) -> approval_emailer::Deps {
-    approval_emailer::Deps {
-        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
-        ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, |c| c
-            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
-        table: "approvals".into(),
-        key: keys(),
-        sender: Some("stackgate@example.com".into()),
-        approvers: vec!["ops@example.com".into()],
-        base_url: Some("https://api.example/v1".into()),
-    }
-}
-
-fn emailer_event() -> LambdaEvent<Value> {
-    LambdaEvent::new(
-        json!({
-            "taskToken": TOKEN,
-            "timeoutSeconds": 3600,
-            "request": {"kind": "deployment", "stackName": "prod-app", "environmentName": "prod",
-                        "changeSetName": "stackgate-1", "summary": "- Topic (AWS::SNS::Topic)",
-                        "unsafeChanges": 1, "totalChanges": 2, "requestedBy": "exec-1"}
-        }),
-        Context::default(),
-    )
-}
-
-fn put_rule() -> Rule {
-    mock!(DynamoDb::put_item)
-        .match_requests(|r| {
-            let item = r.item().unwrap();
-            item["taskToken"].as_s().unwrap() == TOKEN
-                && item["id"].as_s().unwrap() == &approval_id(&key(), TOKEN)
-        })
-        .then_output(|| PutItemOutput::builder().build())
-}
-
-fn email_text(r: &aws_sdk_sesv2::operation::send_email::SendEmailInput) -> String {
-    let simple = r.content().unwrap().simple().unwrap();
-    let body = simple.body().unwrap();
-    format!(
-        "{}\n{}\n{}",
-        simple.subject().unwrap().data(),
-        body.text().unwrap().data(),
-        body.html().unwrap().data()
-    )
-}
-
-#[tokio::test]
-async fn the_email_carries_a_signed_link_and_never_the_token() {
-    let put = put_rule();
-    let send = mock!(Ses::send_email)
-        .match_requests(|r| {
-            let text = email_text(r);
-            let id = approval_id(&key(), TOKEN);
-            text.contains(&format!("https://api.example/v1/approvals/{id}?exp="))
-                && text.contains("- Topic (AWS::SNS::Topic)")
-                && !text.contains(TOKEN)
-                && !text.contains("AAAAKg")
-                && r.destination().unwrap().to_addresses() == ["ops@example.com"]
-        })
-        .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
-    let out = approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
-        .await
-        .unwrap();
-    assert_eq!(out["approvalId"], approval_id(&key(), TOKEN));
-    assert!(!out.to_string().contains(TOKEN));
-    assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
-}
-
-#[tokio::test]
-async fn an_ses_failure_fails_the_task_so_that_step_functions_retries_it() {
-    let put = put_rule();
-    let send = mock!(Ses::send_email).then_error(|| {
-        SendEmailError::generic(
-            aws_sdk_sesv2::error::ErrorMetadata::builder()
-                .code("MessageRejected")
-                .message("Email address is not verified")
-                .build(),
-        )
-    });
-    let err = approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
-        .await
-        .unwrap_err();
-    assert_eq!(err.error_type(), "AwsError");
-    assert!(err.to_string().contains("not verified"), "{err}");
-    assert!(!err.to_string().contains(TOKEN));
-    common::report(
-        "guarantees",
-        "approval-email-failure",
-        json!({"guarantee": "an approval task is never dropped: an email that was not sent fails the task (the state machine retries it)",
-               "test": "approvals::an_ses_failure_fails_the_task_so_that_step_functions_retries_it"}),
-    );
-}
-
 fn stored_item(status: &str, expires_at: u64) -> HashMap<String, AttributeValue> {
     let request = json!({"kind": "deployment", "title": "Approve?", "stackName": "prod-app", "requestedBy": "exec-1"});
     HashMap::from([

@@ -4,9 +4,7 @@
 //! it still goes through. They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 //! docs/security.md names the guarantee each test shows.
 
-mod common;
-
-use common::{
+use crate::common::{
     api, api_json, assert_failed_with, clients, deploy, follow, stack_status, template_url,
 };
 use hyper::Method;
@@ -349,7 +347,7 @@ async fn an_approval_link_approves_nothing_on_the_job_result_route() {
     )
     .await
     .unwrap();
-    let link = common::approval_link(&full).await;
+    let link = crate::common::approval_link(&full).await;
 
     // The approval link's signature, posted as an external job's result with a made-up output.
     let (page, query) = link.split_once('?').unwrap();
@@ -379,9 +377,9 @@ async fn an_approval_link_approves_nothing_on_the_job_result_route() {
     );
 
     // The person's own answer still works, and is what counts.
-    let (status, page) = common::decide(&link, "reject", "nobody").await;
+    let (status, page) = crate::common::decide(&link, "reject", "nobody").await;
     assert_eq!(status, 200, "{page}");
-    let report = stackgate_local::execution::wait(&clients.sfn, &started, common::TIMEOUT)
+    let report = stackgate_local::execution::wait(&clients.sfn, &started, crate::common::TIMEOUT)
         .await
         .unwrap();
     assert_eq!(

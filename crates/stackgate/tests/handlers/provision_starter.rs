@@ -1,8 +1,7 @@
 //! The provisioning starter (seed 002) against aws-smithy-mocks: SNS delivers at least once, and a
 //! redelivered message must not start a second provisioning run.
 
-mod common;
-
+use crate::common;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};

@@ -1,9 +1,7 @@
 //! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
 //! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 
-mod common;
-
-use common::{api, api_json, follow, template_url};
+use crate::common::{api, api_json, follow, template_url};
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::ARTIFACT_BUCKET;

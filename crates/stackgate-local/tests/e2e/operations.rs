@@ -1,4 +1,4 @@
-//! End-to-end tests of the operations workflows (seed 001) on the local stack. EC2 instances are made
+//! End-to-end tests of the operations workflows on the local stack. EC2 instances are made
 //! in moto with its query API; moto lacks SSM DescribeInstancePatches, so the front door's stand-in
 //! serves the patches the test loads.
 
@@ -11,6 +11,8 @@ use stackgate_local::execution;
 use stackgate_local::http::send;
 use stackgate_local::template::ACCOUNT;
 use stackgate_local::unique_name as unique;
+
+use crate::common::Subscription;
 use stackgate_local::{endpoint, sdk_config, LocalClients, REGION};
 
 /// Runs an EC2 instance in moto tagged `key=value`; returns its id.
@@ -54,48 +56,6 @@ async fn load_patches(instance: &str, missing: usize, installed: usize) {
     assert_eq!(status, 200);
 }
 
-/// A queue subscribed to a topic of the template; returns a reader of the messages sent to it.
-async fn subscribe(clients: &LocalClients, topic: &str) -> (aws_sdk_sqs::Client, String) {
-    let sqs = aws_sdk_sqs::Client::new(&sdk_config(&endpoint()).await);
-    let name = unique("ops-");
-    let url = sqs
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{topic}"))
-        .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
-        .send()
-        .await
-        .unwrap();
-    (sqs, url)
-}
-
-async fn next_message(sqs: &aws_sdk_sqs::Client, url: &str) -> Value {
-    for _ in 0..40 {
-        let received = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(1)
-            .send()
-            .await
-            .unwrap();
-        if let Some(body) = received.messages().first().and_then(|m| m.body()) {
-            return serde_json::from_str(body).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no message");
-}
-
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there_is_nothing() {
@@ -106,7 +66,7 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
     // 120 missing or failed patches: three pages of 50.
     load_patches(&busy, 120, 7).await;
     load_patches(&clean, 0, 3).await;
-    let (sqs, queue) = subscribe(&clients, "PatchReportTopic").await;
+    let topic = Subscription::to(&clients, "PatchReportTopic").await;
 
     let machine = state_machine_arn("PatchReportStateMachine");
     let input = json!({"tagKey": "PatchGroup", "tagValue": group});
@@ -130,7 +90,7 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
         "two more pages after the first: {:?}",
         report.states
     );
-    let notice = next_message(&sqs, &queue).await;
+    let notice = topic.next().await;
     let message = notice["Message"].as_str().unwrap();
     assert!(
         message.starts_with("Patch report (2 instances)."),
@@ -161,10 +121,7 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
     .unwrap();
     assert_eq!(listed.status, "SUCCEEDED", "{listed:?}");
     assert!(!listed.entered("FindTaggedInstances"));
-    let message = next_message(&sqs, &queue).await["Message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = topic.next().await["Message"].as_str().unwrap().to_string();
     assert!(
         message.starts_with("Patch report (1 instances)."),
         "{message}"
@@ -182,10 +139,7 @@ async fn the_patch_report_covers_a_tag_pages_through_patches_and_says_when_there
     .unwrap();
     assert_eq!(empty.status, "SUCCEEDED", "{empty:?}");
     assert!(empty.entered("PublishNoInstances"), "{:?}", empty.states);
-    let message = next_message(&sqs, &queue).await["Message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = topic.next().await["Message"].as_str().unwrap().to_string();
     assert!(message.contains("no instances matched"), "{message}");
 
     // An instance SSM does not manage fails the report, through the notify path.
@@ -352,7 +306,7 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
     assert!(rule_enabled(&events, &rule).await);
 
     // c never becomes healthy: retries run out, the alarm is published, alarms and rules come back.
-    let (sqs, queue) = subscribe(&clients, "NotifyTopic").await;
+    let topic = Subscription::to(&clients, "NotifyTopic").await;
     let url = health_server(vec![
         (a.clone(), Some(0)),
         (b.clone(), Some(0)),
@@ -381,7 +335,7 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
     );
     assert!(rule_enabled(&events, &rule).await);
     let alarm_message = loop {
-        let message = next_message(&sqs, &queue).await;
+        let message = topic.next().await;
         if message["Message"]
             .as_str()
             .unwrap_or_default()

@@ -1,8 +1,7 @@
 //! The CodePipeline trigger against aws-smithy-mocks: first call, continuation, every end status,
 //! idempotent retries, its own errors answered as job failures, and no secret in its logs.
 
-mod common;
-
+use crate::common;
 use aws_sdk_codepipeline::operation::put_job_failure_result::{
     PutJobFailureResultError, PutJobFailureResultOutput,
 };

@@ -1,6 +1,5 @@
 //! Helpers of the end-to-end tests on the local stack: running the safe-deploy workflow directly,
-//! calling the HTTP API, following executions. Each test file uses some of them.
-#![allow(dead_code)]
+//! calling the HTTP API, following executions, reading what a topic published.
 
 use std::time::{Duration, Instant};
 
@@ -221,4 +220,82 @@ pub async fn decide(link: &str, decision: &str, typed_in_name: &str) -> (u16, St
     .await
     .unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A queue subscribed to one of the template's topics, to read what a workflow published.
+pub struct Subscription {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Subscription {
+    pub async fn to(clients: &LocalClients, topic: &str) -> Self {
+        use stackgate_local::template::ACCOUNT;
+        use stackgate_local::REGION;
+        let sqs = aws_sdk_sqs::Client::new(&stackgate_local::sdk_config(&endpoint()).await);
+        let name = unique("topic-");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        clients
+            .sns
+            .subscribe()
+            .topic_arn(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{topic}"))
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
+            .send()
+            .await
+            .unwrap();
+        Subscription { sqs, queue_url }
+    }
+
+    async fn receive(&self, max: i32) -> Vec<String> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max)
+            .send()
+            .await
+            .unwrap();
+        received
+            .messages()
+            .iter()
+            .filter_map(|m| m.body())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The next message (the SNS envelope); fails the test when none arrives within seconds.
+    pub async fn next(&self) -> Value {
+        for _ in 0..40 {
+            if let Some(body) = self.receive(1).await.first() {
+                return serde_json::from_str(body).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no message");
+    }
+
+    /// The message that names `execution_arn`, if one arrives within a few seconds.
+    pub async fn about(&self, execution_arn: &str) -> Option<String> {
+        for _ in 0..20 {
+            if let Some(body) = self
+                .receive(10)
+                .await
+                .into_iter()
+                .find(|b| b.contains(execution_arn))
+            {
+                return Some(body);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
 }

@@ -1,11 +1,9 @@
 //! End-to-end tests of approvals on the local stack: an unsafe deploy with `onUnsafe: approve` waits,
 //! the email (captured by moto) links to the page, GET changes nothing, POST decides once.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{approval_link, decide};
+use crate::common::{approval_link, decide};
 
 use hyper::Method;
 use serde_json::{json, Value};
