@@ -26,7 +26,7 @@ expanded=$(mktemp -d)
 "$tools/venv-checkov/bin/python" scripts/checkov.py "$tools/venv-checkov/bin/checkov" \
   "$expanded/template.json" scripts/checkov-skips.txt
 rm -rf "$expanded"
-for definition in statemachines/*.asl.json benches/seed-004.asl.json; do
+for definition in statemachines/*.asl.json benches/polling-baseline.asl.json; do
   "$tools/node/node_modules/.bin/asl-validator" --json-path "$definition"
 done
 

@@ -1,4 +1,4 @@
-// check-stack as the seeds' runtimes would write it: Node.js and the AWS SDK v3.
+// check-stack as it would be written in Node.js, the usual Lambda runtime: Node.js and the AWS SDK v3.
 // The benchmark's baseline for init, warm time and memory; same work as the Rust task (validate,
 // DescribeStacks, decide). The client is built at init, as stackgate builds its clients.
 import { CloudFormationClient, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";

@@ -1,4 +1,4 @@
-"""check-stack as the seeds' runtimes would write it: Python 3 and boto3 under awslambdaric.
+"""check-stack as it would be written in Python, the usual Lambda runtime: Python 3 and boto3 under awslambdaric.
 
 The benchmark's baseline for init, warm time and memory. Same work as the Rust task: validate the
 request, DescribeStacks, decide create / update / recreate. The client is built at init, as

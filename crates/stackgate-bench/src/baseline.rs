@@ -1,4 +1,4 @@
-//! The baselines: check-stack as the seeds' runtimes would write it (benches/baselines), started
+//! The baselines: check-stack as Python and Node.js would run it (benches/baselines), started
 //! by the same Runtime API harness. Installed by `scripts/bootstrap.sh bench` under STACKGATE_HOME.
 
 use std::path::{Path, PathBuf};

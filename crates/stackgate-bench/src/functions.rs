@@ -25,7 +25,7 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("wait-stack", "wait-stack.json"),
 ];
 
-/// The task compared with the seeds' runtimes: check-stack, the plan's first step, built as a
+/// The task compared with Python and Node.js: check-stack, the plan's first step, built as a
 /// binary of its own (`crates/check-stack`, not deployed) since the deployment runs it inside
 /// create-change-set.
 pub const BASELINE_TASK: (&str, &str) = ("check-stack", "check-stack.json");

@@ -1,6 +1,6 @@
 //! The stackgate benchmark (issue 7): per-function init, invocation time, peak memory and zip size
 //! under a Runtime API harness, the same check-stack task in Python and Node.js as baselines, and
-//! the state transitions and cost of each safe-deploy path against seed 004's polling design.
+//! the state transitions and cost of each safe-deploy path against the polling baseline.
 
 pub mod baseline;
 pub mod functions;

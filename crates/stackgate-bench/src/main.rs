@@ -225,12 +225,12 @@ async fn run(args: Args) -> Result<(), BenchError> {
 
     eprintln!("== workflow cost");
     let local = workflow::stackgate_paths(&clients).await?;
-    let (seed_machine, lambdas) = workflow::deploy_seed_model(&clients, &repo).await?;
+    let (polling_machine, lambdas) = workflow::deploy_polling_baseline(&clients, &repo).await?;
     let our_ms = ours
         .as_ref()
         .and_then(|f| f.warm_invocation_ms)
         .unwrap_or(0.0);
-    let seed_ms = baselines
+    let polling_ms = baselines
         .iter()
         .find(|b| b.name == "node")
         .and_then(|b| b.warm_invocation_ms)
@@ -238,20 +238,21 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let mut costs = Vec::new();
     for latency in &LATENCIES {
         for (path, measured) in PATHS.iter().zip(&local) {
-            let seed =
-                workflow::seed_path(&clients, &seed_machine, &lambdas, *path, latency).await?;
+            let polling =
+                workflow::polling_path(&clients, &polling_machine, &lambdas, *path, latency)
+                    .await?;
             let (stackgate, stackgate_seconds) =
                 workflow::stackgate_under(*path, *measured, latency, our_ms);
-            let seed_seconds = seed.lambda_invocations as f64 * seed_ms.ceil() / 1000.0;
+            let polling_seconds = polling.lambda_invocations as f64 * polling_ms.ceil() / 1000.0;
             costs.push(PathCost {
                 path: *path,
                 latency: latency.name,
                 stackgate,
-                seed,
+                polling,
                 stackgate_lambda_seconds: stackgate_seconds,
-                seed_lambda_seconds: seed_seconds,
+                polling_lambda_seconds: polling_seconds,
                 stackgate_usd_per_1000: workflow::cost_per_1000(stackgate, stackgate_seconds),
-                seed_usd_per_1000: workflow::cost_per_1000(seed, seed_seconds),
+                polling_usd_per_1000: workflow::cost_per_1000(polling, polling_seconds),
             });
         }
     }

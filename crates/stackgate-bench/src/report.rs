@@ -13,7 +13,7 @@ pub const INIT_FRACTION_OF_BASELINE: f64 = 1.0 / 20.0;
 pub const INIT_LIMIT_MS: f64 = 10.0;
 pub const RSS_FRACTION_OF_BASELINE: f64 = 1.0 / 4.0;
 pub const ZIP_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
-pub const TRANSITIONS_FRACTION_OF_SEED: f64 = 1.0 / 3.0;
+pub const TRANSITIONS_FRACTION_OF_POLLING: f64 = 1.0 / 3.0;
 
 /// Medians over the cold starts of one function (or baseline).
 #[derive(Debug, Clone, Serialize)]
@@ -288,8 +288,9 @@ pub fn targets(
         });
     }
     // Judged at CloudFormation's own latencies: on the local stack CloudFormation answers at once,
-    // so the seed's 10-second polls happen once and its design costs what it would at best.
-    let share = |p: &&PathCost| p.stackgate.transitions as f64 / p.seed.transitions.max(1) as f64;
+    // so the baseline's 10-second polls happen once and its design costs what it would at best.
+    let share =
+        |p: &&PathCost| p.stackgate.transitions as f64 / p.polling.transitions.max(1) as f64;
     let worst = |local: bool| {
         workflow
             .iter()
@@ -303,21 +304,21 @@ pub fn targets(
                 "; on the local stack (reference) {local_share:.2}: {} ({} vs {})",
                 local.path.label(),
                 local.stackgate.transitions,
-                local.seed.transitions
+                local.polling.transitions
             )
         });
         targets.push(Target {
             target:
-                "state transitions per deploy path <= 1/3 of seed 004's design (at AWS latencies)"
+                "state transitions per deploy path <= 1/3 of the polling baseline's (at AWS latencies)"
                     .into(),
             measured: format!(
                 "highest share {aws_share:.2}: {} under {} ({} vs {}){reference}",
                 path.path.label(),
                 path.latency,
                 path.stackgate.transitions,
-                path.seed.transitions
+                path.polling.transitions
             ),
-            met: aws_share <= TRANSITIONS_FRACTION_OF_SEED,
+            met: aws_share <= TRANSITIONS_FRACTION_OF_POLLING,
         });
     }
     let local = workflow.iter().filter(|p| p.latency == LATENCIES[0].name);
@@ -441,7 +442,7 @@ pub fn markdown(report: &Report, command: &str) -> String {
 
     let _ = writeln!(
         out,
-        "## Baselines: check-stack in the seeds' runtimes (same harness, same run)\n"
+        "## Baselines: check-stack in Python and Node.js (same harness, same run)\n"
     );
     let _ = writeln!(out, "| implementation | runtime | init ms | first ms | warm ms | peak RSS MiB |\n|---|---|---|---|---|---|");
     let ours = report.functions.iter().find(|f| f.name == "check-stack");
@@ -485,23 +486,23 @@ pub fn markdown(report: &Report, command: &str) -> String {
 
     let _ = writeln!(
         out,
-        "\n## Workflow cost: safe-deploy against seed 004's design\n"
+        "\n## Workflow cost: safe-deploy against the polling baseline\n"
     );
     let _ = writeln!(
         out,
         "Counts are read from execution histories on the local stack: state entries plus retries \
-         (billed as transitions), and Lambda invocations. Seed 004's design is modelled in \
-         `benches/seed-004.asl.json` (Wait 10 s + Choice polling, one Lambda per step) and run on the same \
+         (billed as transitions), and Lambda invocations. The polling baseline (the CodePipeline-driven design of awslabs/aws-codepipeline-stepfunctions) is modelled in \
+         `benches/polling-baseline.asl.json` (Wait 10 s + Choice polling, one Lambda per step) and run on the same \
          stack with the polls each latency implies. stackgate waits inside one invocation (bounded by a \
          10-minute budget, then one retry), so its counts under longer latencies add one retry per budget \
          outlasted, and the waiting is billed as Lambda time. Prices: Step Functions Standard $0.025 per \
          1,000 transitions; Lambda arm64 128 MB at $0.0000133334 per GB-second and $0.20 per million requests \
-         (us-east-1); per-invocation time is each design's check-stack warm median (stackgate: Rust; seed: \
-         Node.js, the seed's runtime).\n"
+         (us-east-1); per-invocation time is each design's check-stack warm median (stackgate: Rust; polling: \
+         Node.js, its runtime).\n"
     );
     let _ = writeln!(
         out,
-        "| path | CloudFormation latency | transitions stackgate / seed | Lambda invocations stackgate / seed | USD per 1,000 deployments stackgate / seed |\n|---|---|---|---|---|"
+        "| path | CloudFormation latency | transitions stackgate / polling | Lambda invocations stackgate / polling | USD per 1,000 deployments stackgate / polling |\n|---|---|---|---|---|"
     );
     for p in &report.workflow {
         let _ = writeln!(
@@ -510,11 +511,11 @@ pub fn markdown(report: &Report, command: &str) -> String {
             p.path.label(),
             p.latency,
             p.stackgate.transitions,
-            p.seed.transitions,
+            p.polling.transitions,
             p.stackgate.lambda_invocations,
-            p.seed.lambda_invocations,
+            p.polling.lambda_invocations,
             p.stackgate_usd_per_1000,
-            p.seed_usd_per_1000
+            p.polling_usd_per_1000
         );
     }
     out
@@ -546,7 +547,7 @@ mod tests {
         }
     }
 
-    fn path(latency: &'static str, ours: u64, seed: u64) -> PathCost {
+    fn path(latency: &'static str, ours: u64, polling: u64) -> PathCost {
         PathCost {
             path: DeployPath::Create,
             latency,
@@ -554,14 +555,14 @@ mod tests {
                 transitions: ours,
                 lambda_invocations: 4,
             },
-            seed: Counts {
-                transitions: seed,
+            polling: Counts {
+                transitions: polling,
                 lambda_invocations: 4,
             },
             stackgate_lambda_seconds: 0.0,
-            seed_lambda_seconds: 0.0,
+            polling_lambda_seconds: 0.0,
             stackgate_usd_per_1000: 0.0,
-            seed_usd_per_1000: 0.0,
+            polling_usd_per_1000: 0.0,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Workflow cost: state transitions and Lambda invocations of each safe-deploy path, read from the
-//! execution history on the local stack, next to seed 004's polling design (benches/seed-004.asl.json,
+//! execution history on the local stack, next to the polling baseline (benches/polling-baseline.asl.json,
 //! run on the same stack), and what 1,000 deployments cost at published prices.
 
 use std::collections::HashSet;
@@ -21,8 +21,8 @@ pub const PRICE_PER_INVOCATION: f64 = 0.20 / 1_000_000.0;
 /// Lambda arm64 duration, USD per GB-second (first pricing tier), and the functions' memory.
 pub const PRICE_PER_GB_SECOND_ARM64: f64 = 0.000_013_333_4;
 pub const MEMORY_GB: f64 = 128.0 / 1024.0;
-/// The seed's fixed polling interval.
-pub const SEED_POLL_SECONDS: f64 = 10.0;
+/// The polling baseline's fixed polling interval.
+pub const POLLING_SECONDS: f64 = 10.0;
 /// stackgate's in-Lambda wait budget per invocation (`STACKGATE_WAIT_SECONDS`, template default).
 pub const WAIT_BUDGET_SECONDS: f64 = 600.0;
 
@@ -62,8 +62,8 @@ impl DeployPath {
         }
     }
 
-    /// The seed model's input `path`.
-    fn seed_path(self) -> &'static str {
+    /// The polling baseline's input `path`.
+    fn polling_path(self) -> &'static str {
         match self {
             DeployPath::Create => "create",
             DeployPath::SafeUpdate => "update",
@@ -119,7 +119,7 @@ pub struct Counts {
     pub lambda_invocations: u64,
 }
 
-/// Counts a history. `lambda_states` names states that stand for a Lambda call (the seed model's
+/// Counts a history. `lambda_states` names states that stand for a Lambda call (the polling baseline's
 /// Pass states); Lambda task scheduling events are counted as invocations too.
 pub fn count(events: &[HistoryEvent], lambda_states: &HashSet<String>) -> Counts {
     let mut counts = Counts {
@@ -169,9 +169,9 @@ pub fn lambda_states(definition: &Value) -> HashSet<String> {
         .unwrap_or_default()
 }
 
-/// Polls the seed does for a wait of `seconds`: one at least, one per 10 s.
-pub fn seed_polls(seconds: f64) -> u64 {
-    ((seconds / SEED_POLL_SECONDS).ceil() as u64).max(1)
+/// Polls the polling baseline does for a wait of `seconds`: one at least, one per 10 s.
+pub fn polling_polls(seconds: f64) -> u64 {
+    ((seconds / POLLING_SECONDS).ceil() as u64).max(1)
 }
 
 /// Extra invocations (each a retry transition too) stackgate needs when a wait outlasts one
@@ -187,12 +187,12 @@ pub struct PathCost {
     pub path: DeployPath,
     pub latency: &'static str,
     pub stackgate: Counts,
-    pub seed: Counts,
+    pub polling: Counts,
     /// Seconds of Lambda time per deployment.
     pub stackgate_lambda_seconds: f64,
-    pub seed_lambda_seconds: f64,
+    pub polling_lambda_seconds: f64,
     pub stackgate_usd_per_1000: f64,
-    pub seed_usd_per_1000: f64,
+    pub polling_usd_per_1000: f64,
 }
 
 /// USD for 1,000 deployments of `counts` with `lambda_seconds` of 128 MB arm64 time each.
@@ -238,15 +238,15 @@ pub fn stackgate_under(
     )
 }
 
-/// The seed model's input for `path` under `latency` (waits of 0 s locally: the count is the same).
-pub fn seed_input(path: DeployPath, latency: &Latency) -> Value {
+/// The polling baseline's input for `path` under `latency` (waits of 0 s locally: the count is the same).
+pub fn polling_input(path: DeployPath, latency: &Latency) -> Value {
     json!({
-        "path": path.seed_path(),
+        "path": path.polling_path(),
         "stackExists": path != DeployPath::Create,
         "waitSeconds": 0,
         "latency": {
-            "changeSetPolls": seed_polls(latency.change_set_seconds),
-            "stackPolls": seed_polls(latency.stack_seconds),
+            "changeSetPolls": polling_polls(latency.change_set_seconds),
+            "stackPolls": polling_polls(latency.stack_seconds),
         },
     })
 }
@@ -257,7 +257,7 @@ pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, Benc
     let stack = stackgate_local::unique_name("bench-");
     let mut all = Vec::new();
     for path in PATHS {
-        let key = format!("bench/{stack}/{}.zip", path.seed_path());
+        let key = format!("bench/{stack}/{}.zip", path.polling_path());
         let input = upload_revision(
             clients,
             &key,
@@ -270,7 +270,7 @@ pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, Benc
         let report = execution::run(
             &clients.sfn,
             &machine,
-            &format!("{stack}-{}", path.seed_path()),
+            &format!("{stack}-{}", path.polling_path()),
             &input,
             Duration::from_secs(300),
         )
@@ -295,31 +295,31 @@ pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, Benc
     Ok(all)
 }
 
-/// Creates the seed model's state machine on the local stack; returns its ARN and Lambda states.
-pub async fn deploy_seed_model(
+/// Creates the polling baseline's state machine on the local stack; returns its ARN and Lambda states.
+pub async fn deploy_polling_baseline(
     clients: &LocalClients,
     repo: &Path,
 ) -> Result<(String, HashSet<String>), BenchError> {
-    let definition = std::fs::read_to_string(repo.join("benches/seed-004.asl.json"))?;
+    let definition = std::fs::read_to_string(repo.join("benches/polling-baseline.asl.json"))?;
     let lambdas = lambda_states(&serde_json::from_str(&definition)?);
-    let name = stackgate_local::unique_name("Seed004Model-");
+    let name = stackgate_local::unique_name("PollingBaseline-");
     let created = clients
         .sfn
         .create_state_machine()
         .name(&name)
         .definition(definition)
         .role_arn(format!(
-            "arn:aws:iam::{}:role/seed-004-model",
+            "arn:aws:iam::{}:role/polling-baseline",
             stackgate_local::template::ACCOUNT
         ))
         .send()
         .await
-        .map_err(|e| BenchError::Local(format!("creating the seed model: {e}")))?;
+        .map_err(|e| BenchError::Local(format!("creating the polling baseline: {e}")))?;
     Ok((created.state_machine_arn().to_string(), lambdas))
 }
 
-/// Runs the seed model for `path` under `latency`.
-pub async fn seed_path(
+/// Runs the polling baseline for `path` under `latency`.
+pub async fn polling_path(
     clients: &LocalClients,
     machine: &str,
     lambdas: &HashSet<String>,
@@ -329,15 +329,15 @@ pub async fn seed_path(
     let report = execution::run(
         &clients.sfn,
         machine,
-        &stackgate_local::unique_name("seed-"),
-        &seed_input(path, latency),
+        &stackgate_local::unique_name("polling-baseline-"),
+        &polling_input(path, latency),
         Duration::from_secs(120),
     )
     .await?;
     let succeeded = matches!(path, DeployPath::Create | DeployPath::SafeUpdate);
     if (report.status == "SUCCEEDED") != succeeded {
         return Err(BenchError::Measure(format!(
-            "seed model {} ended {}",
+            "polling baseline {} ended {}",
             path.label(),
             report.status
         )));
@@ -406,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_models_lambda_steps_are_counted_by_state() {
+    fn the_polling_baselines_lambda_steps_are_counted_by_state() {
         let lambdas = HashSet::from(["GetStatus".to_string()]);
         let events = [
             entered("Wait"),
@@ -423,7 +423,7 @@ mod tests {
         );
         let model: Value = serde_json::from_str(
             &std::fs::read_to_string(
-                stackgate_local::repo_root().join("benches/seed-004.asl.json"),
+                stackgate_local::repo_root().join("benches/polling-baseline.asl.json"),
             )
             .unwrap(),
         )
@@ -437,9 +437,9 @@ mod tests {
     }
 
     #[test]
-    fn seed_polling_grows_with_latency_and_stackgate_only_per_budget() {
-        assert_eq!(seed_polls(0.0), 1);
-        assert_eq!(seed_polls(120.0), 12);
+    fn baseline_polling_grows_with_latency_and_stackgate_only_per_budget() {
+        assert_eq!(polling_polls(0.0), 1);
+        assert_eq!(polling_polls(120.0), 12);
         assert_eq!(budget_retries(120.0), 0);
         assert_eq!(budget_retries(1800.0), 2);
         let local = Counts {
@@ -476,8 +476,8 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_input_encodes_the_path_and_the_polls() {
-        let input = seed_input(DeployPath::SafeUpdate, &LATENCIES[1]);
+    fn the_polling_input_encodes_the_path_and_the_polls() {
+        let input = polling_input(DeployPath::SafeUpdate, &LATENCIES[1]);
         assert_eq!(input["path"], "update");
         assert_eq!(input["stackExists"], true);
         assert_eq!(input["latency"]["changeSetPolls"], 2);

@@ -22,7 +22,7 @@ pub fn revision_zip(template: &str) -> Result<Vec<u8>, BoxError> {
     Ok(writer.finish()?.into_inner())
 }
 
-/// Uploads a revision and returns the seed-004 input that deploys it.
+/// Uploads a revision and returns the pipeline input file that deploys it.
 pub async fn upload_revision(
     clients: &LocalClients,
     key: &str,

@@ -98,7 +98,7 @@ pub fn job_event(job_id: &str, user_parameters: &Value, revision_key: &str) -> V
 }
 
 /// Uploads what a job event refers to: the revision (from a template) at its input artifact, and
-/// the seed-004 input file named by its UserParameters.
+/// the input file named by its UserParameters.
 pub async fn prepare(
     clients: &LocalClients,
     event: &Value,

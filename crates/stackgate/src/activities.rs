@@ -1,4 +1,4 @@
-//! Seed 000's activities: manual steps and external jobs (Jenkins) as Step Functions activities that a
+//! Activities: manual steps and external jobs (Jenkins) as Step Functions activities that a
 //! scheduled dispatcher polls. The rules here: which activity does what, what an activity task asks
 //! for, and what an external job may report back.
 

@@ -23,7 +23,7 @@ const MAX_OUTPUT_VALUE: usize = 1000;
 /// Where the workflow input comes from, per the action's `UserParameters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSource {
-    /// Seed 004: a JSON file in S3.
+    /// A JSON file in S3 (the input file of the CodePipeline action).
     S3File { bucket: String, key: String },
     /// The input itself, inline.
     Inline(Map<String, Value>),

@@ -1,4 +1,4 @@
-//! Seed 002's provisioning pipeline: the request a CI pipeline publishes, the configuration merge of
+//! The provisioning pipeline: the request a CI pipeline publishes, the configuration merge of
 //! pre-provision, and the SSM parameter names the merged configuration is stored under.
 
 use std::collections::BTreeMap;

@@ -84,7 +84,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
 
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
-async fn seed_003_routes_keep_working() {
+async fn compat_routes_keep_working() {
     let clients = LocalClients::connect(&endpoint()).await;
     let full = format!("api-{}", unique("legacy"));
     let created = api_json(

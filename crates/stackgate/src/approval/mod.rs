@@ -24,7 +24,7 @@ const MAX_COMMENT: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequest {
-    /// `deployment` (an unsafe change set) or `manualTask` (seed 000's manual steps).
+    /// `deployment` (an unsafe change set) or `manualTask` (a workflow's manual step).
     pub kind: String,
     #[serde(default)]
     pub title: String,

@@ -1,4 +1,4 @@
-//! `activity-dispatcher`: run on a schedule (seed 000's pattern), it polls the configured Step
+//! `activity-dispatcher`: run on a schedule, it polls the configured Step
 //! Functions activities and hands each task on: a manual task becomes an email with a link to the
 //! approval page ("done" / "failed"), an external job is triggered by webhook and reports back to
 //! `POST /tasks/{id}/result`. A task is never dropped: if it cannot be handed on, Step Functions is

@@ -1,4 +1,4 @@
-//! `health-check`: the application check of a rolling restart (seed 001). It GETs the instance's
+//! `health-check`: the application check of a rolling restart. It GETs the instance's
 //! health URL; anything but 2xx (or no answer) raises the typed `InstanceNotReady`, which the state
 //! machine waits on and checks again (interval and attempts from the workflow input).
 

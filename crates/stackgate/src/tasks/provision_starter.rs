@@ -1,4 +1,4 @@
-//! `provision-starter`: subscribed to the provisioning topic (seed 002), it starts the provisioning
+//! `provision-starter`: subscribed to the provisioning topic, it starts the provisioning
 //! workflow for each published request, named after the SNS message id so that a redelivered
 //! message never starts a second execution. An invalid request is an error: after Lambda's retries
 //! it lands in the function's dead-letter queue instead of being lost.

@@ -1,4 +1,4 @@
-//! The provisioning starter (seed 002) against aws-smithy-mocks: SNS delivers at least once, and a
+//! The provisioning starter against aws-smithy-mocks: SNS delivers at least once, and a
 //! redelivered message must not start a second provisioning run.
 
 use crate::common;
