@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod functions;
+pub mod page;
 pub mod report;
 pub mod runtime_api;
 pub mod stage;

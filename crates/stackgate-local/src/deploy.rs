@@ -115,6 +115,18 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
     }
     enable_execution(endpoint).await?;
     let template = load_template()?;
+    create_resources(clients, &template).await?;
+    upload_samples(clients).await?;
+    make_organization(endpoint).await?;
+    operator_settings(clients).await?;
+    deploy_state_machines(clients, &template).await
+}
+
+/// The template's buckets, tables, topics, queues, activities… as moto holds them.
+async fn create_resources(
+    clients: &LocalClients,
+    template: &LocalTemplate,
+) -> Result<(), BoxError> {
     for resource in template.local_resources() {
         match resource {
             LocalResource::Topic { logical_id } => {
@@ -173,6 +185,11 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
             }
         }
     }
+    Ok(())
+}
+
+/// The objects the samples name: the artifact bucket's network template, a provisioning config.
+async fn upload_samples(clients: &LocalClients) -> Result<(), BoxError> {
     for bucket in ["stackgate-local-artifacts"] {
         if clients
             .s3
@@ -205,6 +222,11 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
         .body(network.into())
         .send()
         .await?;
+    Ok(())
+}
+
+/// Account vending runs in an organization's management account: this account is made one.
+async fn make_organization(endpoint: &str) -> Result<(), BoxError> {
     // Account vending runs in an organization's management account: make this account one.
     // (Organizations' JSON API directly: one call does not warrant another SDK crate.)
     let auth = format!(
@@ -228,6 +250,12 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
     if status != 200 && !already {
         return Err(format!("could not create the local organization (HTTP {status})").into());
     }
+    Ok(())
+}
+
+/// What an operator creates beside the template: the signing key, the webhook URL parameter and
+/// the SES sender identity.
+async fn operator_settings(clients: &LocalClients) -> Result<(), BoxError> {
     // What an operator creates beside the template: the signing key and the SES sender identity.
     let has_key = clients
         .ssm
@@ -261,6 +289,14 @@ pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String
         .email_identity(SENDER)
         .send()
         .await;
+    Ok(())
+}
+
+/// Every state machine, its definition filled as SAM's DefinitionSubstitutions would.
+async fn deploy_state_machines(
+    clients: &LocalClients,
+    template: &LocalTemplate,
+) -> Result<Vec<String>, BoxError> {
     let role = format!("arn:aws:iam::{ACCOUNT}:role/stackgate-local-states");
     let mut arns = Vec::new();
     for machine in template.state_machines()? {

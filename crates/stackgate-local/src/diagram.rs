@@ -102,6 +102,7 @@ fn shape(id: &str, name: &str, state: &Value) -> String {
 }
 
 /// Writes one scope (the machine, a Map's processor or a Parallel branch).
+// Long by design: one arm per ASL state type, each drawn its way.
 fn scope(out: &mut String, machine: &Value, prefix: &str, indent: &str, start_from: Option<&str>) {
     let Some(states) = machine.get("States").and_then(Value::as_object) else {
         return;

@@ -70,6 +70,7 @@ enum Command {
 }
 
 #[tokio::main]
+// Long by design: one arm per subcommand, each a few lines of glue to the library.
 async fn main() -> Result<(), BoxError> {
     match Cli::parse().command {
         Command::Frontdoor {

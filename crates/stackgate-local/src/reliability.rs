@@ -69,6 +69,8 @@ fn require(condition: bool, what: &str) -> Result<(), BoxError> {
 }
 
 /// Renders the report; fails when a section has no records (its tests did not run or failed).
+// Long by design: the page written top to bottom, one section after another, so that the
+// code reads like the page it makes.
 pub fn render(dir: &Path) -> Result<String, BoxError> {
     let fuzz = records(dir, "fuzz")?;
     let faults = records(dir, "faults")?;

@@ -63,30 +63,40 @@ pub(super) async fn report(
     if let Err(refusal) = approval::can_decide(Some(&stored), now) {
         return Ok(super::refusal(Format::Json, refused(refusal)));
     }
-    let gone = |deps: &Deps| {
-        let table = deps.table.clone();
-        let dynamodb = deps.dynamodb.clone();
-        async move {
-            dynamodb::mark_expired(&dynamodb, &table, id).await?;
-            Ok::<_, TaskError>(refusal(
-                Format::Json,
-                Problem::new(
-                    410,
-                    "gone",
-                    "Gone",
-                    "The workflow no longer waits for this task.",
-                ),
-            ))
-        }
-    };
+    deliver(deps, id, &token, outcome, now).await
+}
+
+/// The workflow stopped waiting: the task is marked expired.
+async fn gone(deps: &Deps, id: &str) -> Result<Response<Body>, TaskError> {
+    dynamodb::mark_expired(&deps.dynamodb, &deps.table, id).await?;
+    Ok(refusal(
+        Format::Json,
+        Problem::new(
+            410,
+            "gone",
+            "Gone",
+            "The workflow no longer waits for this task.",
+        ),
+    ))
+}
+
+/// Passes a checked report on: a heartbeat as it is, a result once (the record is written first,
+/// and put back if the workflow could not be told).
+async fn deliver(
+    deps: &Deps,
+    id: &str,
+    token: &str,
+    outcome: activities::JobOutcome,
+    now: u64,
+) -> Result<Response<Body>, TaskError> {
     // Ok(output) to succeed the task, Err((error, cause)) to fail it.
     let (status, answer) = match outcome {
         activities::JobOutcome::Heartbeat => {
-            return match sfn::send_task_heartbeat(&deps.sfn, &token).await? {
+            return match sfn::send_task_heartbeat(&deps.sfn, token).await? {
                 Delivery::Delivered => {
                     Ok(done(Format::Json, 202, "Running", "Heartbeat recorded."))
                 }
-                Delivery::TaskGone => gone(deps).await,
+                Delivery::TaskGone => gone(deps, id).await,
             };
         }
         activities::JobOutcome::Succeeded(output) => (Status::Approved, Ok(output)),
@@ -107,8 +117,8 @@ pub(super) async fn report(
         return Ok(refusal(Format::Json, refused(Refusal::AlreadyDecided)));
     }
     let delivery = match answer {
-        Ok(output) => sfn::send_task_success(&deps.sfn, &token, &output.to_string()).await,
-        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, &token, &error, &cause).await,
+        Ok(output) => sfn::send_task_success(&deps.sfn, token, &output.to_string()).await,
+        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, token, &error, &cause).await,
     };
     match delivery {
         Ok(Delivery::Delivered) => {
@@ -124,7 +134,7 @@ pub(super) async fn report(
                 "The result was passed to the workflow.",
             ))
         }
-        Ok(Delivery::TaskGone) => gone(deps).await,
+        Ok(Delivery::TaskGone) => gone(deps, id).await,
         Err(error) => {
             dynamodb::revert_to_pending(&deps.dynamodb, &deps.table, id).await?;
             Err(error)

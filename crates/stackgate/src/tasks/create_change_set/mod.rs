@@ -9,26 +9,23 @@
 //!
 //! Idempotent: a retry finds the same change set (named after the execution and target).
 
-use std::time::Instant;
-
-use aws_sdk_cloudformation::types::ChangeSetType;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod change_set;
 pub mod check_stack;
 pub mod inspect_change_set;
+mod template_source;
 
 use super::{parse_input, to_output, wait_budget};
-use crate::aws::{cloudformation, s3};
+use crate::aws::cloudformation;
 use crate::config::{env_var, Polling};
-use crate::guardrails::{with_managed_tags, Guardrails};
+use crate::guardrails::Guardrails;
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
-use crate::request::{Deployment, TemplateSource};
 use crate::sensitive::SensitiveTypes;
-use crate::template::{self, Delivery};
 use crate::TaskError;
 
 /// What the plan needs, read once per process: the SDK deps and the operator's rules.
@@ -163,19 +160,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     let mut check = check_stack::check(deps, &request, &input.execution_name).await?;
     let name = change_set_name(&input.execution_name, input.target);
     if input.target == Target::BlueGreen {
-        // The blue/green stack is always a new one: never another stack of that name (say, another
-        // deployment's first create under review), unless it is this execution's own (a retry).
-        let target = &check.deployment.blue_green_stack_name;
-        if cloudformation::describe_stack(&deps.cloudformation, target)
-            .await?
-            .is_some()
-            && !cloudformation::change_set_exists(&deps.cloudformation, target, &name).await?
-        {
-            return Err(TaskError::invalid(
-                "blueGreenSuffix",
-                "names a stack that exists already; the blue/green stack is always a new one",
-            ));
-        }
+        blue_green_stack_is_new(deps, &check.deployment.blue_green_stack_name, &name).await?;
     }
     if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
         // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
@@ -199,7 +184,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         }
         check.stack.change_set_type = "CREATE";
     }
-    let change_set = create_and_wait(
+    let change_set = change_set::create_and_wait(
         deps,
         &check.deployment,
         check.stack.change_set_type,
@@ -208,15 +193,8 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         budget,
     )
     .await?;
-    let discard = || {
-        cloudformation::delete_change_set(
-            &deps.cloudformation,
-            &change_set.stack_name,
-            &change_set.change_set_name,
-        )
-    };
     if change_set.status == Readiness::NoChanges {
-        discard().await?;
+        discard(deps, &change_set).await?;
         return Ok(Plan {
             status: PlanStatus::NoChanges,
             check,
@@ -224,6 +202,47 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
             inspection: None,
         });
     }
+    let inspection = judge(deps, &check, &change_set, input.target).await?;
+    Ok(Plan {
+        status: PlanStatus::Ready,
+        check,
+        change_set: Some(change_set),
+        inspection: Some(inspection),
+    })
+}
+
+/// The blue/green stack is always a new one: never another stack of that name (say, another
+/// deployment's first create under review), unless it is this execution's own (a retry).
+async fn blue_green_stack_is_new(deps: &Deps, stack: &str, name: &str) -> Result<(), TaskError> {
+    if cloudformation::describe_stack(&deps.cloudformation, stack)
+        .await?
+        .is_some()
+        && !cloudformation::change_set_exists(&deps.cloudformation, stack, name).await?
+    {
+        return Err(TaskError::invalid(
+            "blueGreenSuffix",
+            "names a stack that exists already; the blue/green stack is always a new one",
+        ));
+    }
+    Ok(())
+}
+
+async fn discard(deps: &Deps, change_set: &Output) -> Result<(), TaskError> {
+    cloudformation::delete_change_set(
+        &deps.cloudformation,
+        &change_set.stack_name,
+        &change_set.change_set_name,
+    )
+    .await
+}
+
+/// Judges every change; a change set the request says to refuse is deleted and the task fails.
+async fn judge(
+    deps: &Deps,
+    check: &check_stack::Output,
+    change_set: &Output,
+    target: Target,
+) -> Result<inspect_change_set::Output, TaskError> {
     let inspection = match inspect_change_set::inspect(
         deps,
         &deps.sensitive,
@@ -235,11 +254,11 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         Ok(inspection) => inspection,
         Err(error) => {
             // Not left behind unjudged; the inspection error is what the workflow reports.
-            let _ = discard().await;
+            let _ = discard(deps, change_set).await;
             return Err(error);
         }
     };
-    let blue_green = input.target == Target::BlueGreen;
+    let blue_green = target == Target::BlueGreen;
     let security_sensitive = inspection.security_sensitive_changes > 0;
     if disposition(
         inspection.verdict,
@@ -248,176 +267,17 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         security_sensitive,
     ) == Disposition::Refuse
     {
-        discard().await?;
+        discard(deps, change_set).await?;
         tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, unsafe_changes = inspection.unsafe_changes, "unsafe change set refused and deleted");
         return Err(TaskError::UnsafeChangeSet {
-            stack: change_set.stack_name,
-            change_set: change_set.change_set_name,
+            stack: change_set.stack_name.clone(),
+            change_set: change_set.change_set_name.clone(),
             unsafe_changes: inspection.unsafe_changes,
             total_changes: inspection.total_changes,
             summary: inspection.summary,
         });
     }
-    Ok(Plan {
-        status: PlanStatus::Ready,
-        check,
-        change_set: Some(change_set),
-        inspection: Some(inspection),
-    })
-}
-
-async fn read_template(deps: &Deps, source: &TemplateSource) -> Result<Option<String>, TaskError> {
-    match source {
-        TemplateSource::Url { .. } => Ok(None),
-        TemplateSource::S3Object { bucket, key } => {
-            let bytes = s3::get_object(&deps.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
-            template::template_text(bytes, key).map(Some)
-        }
-        TemplateSource::Revision {
-            bucket,
-            key,
-            template_path,
-        } => {
-            let archive = s3::get_object(&deps.s3, bucket, key, template::MAX_REVISION_ZIP).await?;
-            template::extract_from_zip(&archive, template_path).map(Some)
-        }
-    }
-}
-
-async fn create_and_wait(
-    deps: &Deps,
-    deployment: &Deployment,
-    change_set_type: &str,
-    execution_name: &str,
-    target: Target,
-    budget: std::time::Duration,
-) -> Result<Output, TaskError> {
-    let started = Instant::now();
-    let (stack_name, change_set_type, outcome) = match target {
-        Target::BlueGreen => (
-            &deployment.blue_green_stack_name,
-            ChangeSetType::Create,
-            "BLUE_GREEN",
-        ),
-        Target::Primary => match change_set_type {
-            "CREATE" => (&deployment.stack_name, ChangeSetType::Create, "CREATED"),
-            "UPDATE" => (&deployment.stack_name, ChangeSetType::Update, "UPDATED"),
-            other => {
-                return Err(TaskError::invalid(
-                    "changeSetType",
-                    format!("must be CREATE or UPDATE, got {other:?}"),
-                ))
-            }
-        },
-    };
-    let name = change_set_name(execution_name, target);
-
-    let body = read_template(deps, &deployment.source).await?;
-    let mut template_url = match &deployment.source {
-        TemplateSource::Url { url } => Some(url.clone()),
-        _ => None,
-    };
-    let mut template_body = None;
-    if let Some(body) = &body {
-        match template::delivery_for(body.len()) {
-            Delivery::Body => template_body = Some(body.as_str()),
-            Delivery::StagedUrl => {
-                let bucket = deps.staging_bucket.as_deref().ok_or_else(|| {
-                    TaskError::InvalidTemplate(format!(
-                        "the template is {} bytes, above the {}-byte inline limit, and no STAGING_BUCKET is configured",
-                        body.len(),
-                        template::MAX_TEMPLATE_BODY
-                    ))
-                })?;
-                let key = format!("templates/{stack_name}/{name}.template");
-                s3::put_template(&deps.s3, bucket, &key, body).await?;
-                template_url = Some(s3::object_url(
-                    deps.template_url_base.as_deref(),
-                    &deps.region,
-                    bucket,
-                    &key,
-                ));
-            }
-        }
-    }
-
-    if !deployment.parameters.is_empty() {
-        // Secret parameters only by reference: CloudFormation says which ones the template
-        // declares NoEcho.
-        let declared = cloudformation::declared_parameters(
-            &deps.cloudformation,
-            template_body,
-            template_url.as_deref(),
-        )
-        .await?;
-        crate::request::check_secret_parameters(deployment, &declared)?;
-    }
-
-    let description = format!("stackgate execution {execution_name}");
-    let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
-    cloudformation::create_change_set(
-        &deps.cloudformation,
-        &cloudformation::ChangeSetRequest {
-            stack_name,
-            change_set_name: &name,
-            change_set_type,
-            template_body,
-            template_url: template_url.as_deref(),
-            parameters: &deployment.parameters,
-            tags: &tags,
-            capabilities: &deployment.capabilities,
-            role_arn: deps.cloudformation_role_arn.as_deref(),
-            client_token: &name,
-            description: &description,
-        },
-    )
-    .await?;
-    tracing::info!(stack = %stack_name, change_set = %name, "change set requested");
-
-    loop {
-        let status =
-            cloudformation::change_set_status(&deps.cloudformation, stack_name, &name).await?;
-        let readiness = match status.status.as_str() {
-            "CREATE_COMPLETE" => Some(Readiness::Ready),
-            "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {
-                Some(Readiness::NoChanges)
-            }
-            "FAILED" => {
-                // Not left on the stack: the failure is reported, the change set is gone.
-                cloudformation::delete_change_set(&deps.cloudformation, stack_name, &name).await?;
-                return Err(TaskError::ChangeSetFailed {
-                    change_set: name,
-                    reason: status
-                        .reason
-                        .unwrap_or_else(|| "no reason given".to_string()),
-                });
-            }
-            "DELETE_FAILED" | "DELETE_COMPLETE" | "DELETE_IN_PROGRESS" => {
-                return Err(TaskError::ChangeSetFailed {
-                    change_set: name,
-                    reason: status
-                        .reason
-                        .unwrap_or_else(|| format!("change set is {}", status.status)),
-                })
-            }
-            _ => None,
-        };
-        if let Some(readiness) = readiness {
-            tracing::info!(stack = %stack_name, change_set = %name, ?readiness, "change set settled");
-            return Ok(Output {
-                stack_name: stack_name.to_string(),
-                change_set_name: name,
-                change_set_id: status.change_set_id,
-                stack_id: status.stack_id,
-                status: readiness,
-                outcome,
-            });
-        }
-        if started.elapsed() + deps.polling.interval > budget {
-            return Err(TaskError::ChangeSetPending(name));
-        }
-        tokio::time::sleep(deps.polling.interval).await;
-    }
+    Ok(inspection)
 }
 
 #[cfg(test)]
