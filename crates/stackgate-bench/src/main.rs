@@ -153,7 +153,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
         stage::stage(&repo, &clients, &endpoint(), &env, &mut event).await?;
         events.push((name, event));
     }
-    let (baseline_task, _) = functions::BASELINE_TASK;
+    let baseline_task = functions::BASELINE_TASK;
     let mut check_event = functions::event(&repo, baseline_task, &health_url)?;
     stage::stage(&repo, &clients, &endpoint(), &env, &mut check_event).await?;
     let mut results = Vec::new();

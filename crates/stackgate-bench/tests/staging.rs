@@ -29,7 +29,7 @@ async fn every_staged_sample_takes_its_functions_normal_path() {
     let target = stage::start_target(&clients).await.unwrap();
     let env = stage::starting(&parse_env_file(&text), &target);
     let health_url = format!("{}/_local/health", endpoint());
-    let (baseline_task, _) = functions::BASELINE_TASK;
+    let baseline_task = functions::BASELINE_TASK;
     let mut names = functions::function_names(&repo).unwrap();
     names.push(baseline_task.to_string());
     for name in names {
