@@ -798,7 +798,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
             "stacks-api/get-stack.json",
             "stacks-api/delete-stack.json",
             "stacks-api/get-execution.json",
-            "stacks-api/legacy-create.json",
+            "stacks-api/compat-create.json",
             "stacks-api/create-account.json",
         ],
         |aws, request| {

@@ -86,7 +86,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn compat_routes_keep_working() {
     let clients = LocalClients::connect(&endpoint()).await;
-    let full = format!("api-{}", unique("legacy"));
+    let full = format!("api-{}", unique("compat"));
     let created = api_json(
         Method::POST,
         "/create",
