@@ -457,6 +457,8 @@ async fn no_function_logs_its_own_credentials() {
 /// string, and an error is logged and returned), or one string becomes an object holding it.
 /// Strings that hold JSON (an HTTP body, an SNS message) are searched inside and encoded again.
 fn planted_variants(value: &Value, secret: &str, depth: usize) -> Vec<Value> {
+    // The value mimics serde's own words (", expected"), which a redaction must not be fooled by.
+    let secret = &format!("x, expected {secret}");
     let planted = Value::String(format!("{{\"db\": {{\"password\": \"{secret}\"}}}}"));
     let replacements = |child: &Value| -> Vec<Value> {
         match child {
@@ -544,7 +546,7 @@ fn malformed_variants_reach_inside_json_strings() {
         .any(|v| v["body"].as_str().is_some_and(|b| b.contains("S3cret"))));
     assert!(variants
         .iter()
-        .any(|v| v["name"]["db"]["password"] == "S3cret"));
+        .any(|v| v["name"]["db"]["password"] == "x, expected S3cret"));
 }
 
 #[test]

@@ -111,7 +111,8 @@ pub fn redact_values(message: &str) -> String {
     if let Some(rule) = message.strip_prefix(RULE) {
         return rule.to_string();
     }
-    let (head, tail) = match message.find(", expected") {
+    // serde's own ", expected …" comes last: a value holding those words must not split it.
+    let (head, tail) = match message.rfind(", expected") {
         Some(at) => message.split_at(at),
         None => (message, ""),
     };
@@ -202,6 +203,19 @@ pub fn field_of(path: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_holding_serdes_own_words_is_still_redacted() {
+        for message in [
+            "invalid type: string \"x, expected hunter2\", expected u64",
+            "unknown variant `x, expected hunter2`, expected one of `fail`, `approve`",
+            "invalid value: string \"a, expected b, expected hunter2\", expected a name",
+        ] {
+            let redacted = redact_values(message);
+            assert!(!redacted.contains("hunter2"), "{redacted}");
+            assert!(redacted.contains(", expected"), "{redacted}");
+        }
+    }
 
     #[test]
     fn serde_messages_lose_their_values_but_keep_field_names() {

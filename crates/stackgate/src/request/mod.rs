@@ -268,9 +268,11 @@ fn blue_green_stack_name(
     let name = format!("{stack_name}-{suffix}");
     if name.len() > MAX_STACK_NAME {
         if on_unsafe != OnUnsafe::BlueGreen {
-            // Never used: the stack exists only for blue/green. Cut to a valid name.
-            return StackName::parse(name[..MAX_STACK_NAME].trim_end_matches('-'))
-                .map_err(|message| TaskError::invalid(FIELD, message));
+            // Never used: the stack exists only for blue/green. The stack name is cut, not the
+            // suffix, so that it never becomes the stack's own name.
+            let kept = MAX_STACK_NAME.saturating_sub(suffix.len() + 1);
+            let cut = format!("{}-{suffix}", stack_name[..kept].trim_end_matches('-'));
+            return StackName::parse(cut).map_err(|message| TaskError::invalid(FIELD, message));
         }
         let room = MAX_STACK_NAME.saturating_sub(suffix.len() + 1);
         return Err(if given.is_some() {
@@ -567,6 +569,39 @@ mod tests {
             parse_deployment(&none, "e").unwrap().requested_by,
             NOT_RECORDED
         );
+    }
+
+    #[test]
+    fn an_unused_blue_green_name_is_never_the_stacks_own() {
+        let name = "a".repeat(123);
+        let input = json!({"environmentName":"dev","stackName": name,"templateUrl":"https://x/y"});
+        let d = parse_deployment(&input, "e").unwrap();
+        assert_eq!(d.stack_name.len(), 127);
+        assert!(d.blue_green_stack_name.len() <= MAX_STACK_NAME);
+        assert_ne!(d.blue_green_stack_name.as_str(), d.stack_name.as_str());
+        assert!(d
+            .blue_green_stack_name
+            .ends_with(&default_blue_green_suffix("e")));
+    }
+
+    #[test]
+    fn no_error_repeats_a_value_even_one_that_mimics_serdes_words() {
+        let planted = "x, expected hunter2";
+        for (field, value) in [
+            ("onUnsafe", json!(planted)),
+            ("approvalTimeoutSeconds", json!(planted)),
+            ("capabilities", json!([planted])),
+            ("parameters", json!(planted)),
+            ("tags", json!(planted)),
+            ("secretParameters", json!(planted)),
+            ("stackName", json!({"a": planted})),
+        ] {
+            let mut input =
+                json!({"environmentName":"dev","stackName":"a","templateUrl":"https://x/y"});
+            input[field] = value;
+            let error = parse_deployment(&input, "e").unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{field}: {error}");
+        }
     }
 
     #[test]
