@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::guardrails::{split_list, Guardrails};
 use crate::sensitive::SensitiveTypes;
+use crate::stateful::StatefulTypes;
 use crate::TaskError;
 
 /// A setting from the environment; empty counts as unset.
@@ -48,6 +49,15 @@ pub fn sensitive_types() -> SensitiveTypes {
     SensitiveTypes::new(
         env_list("SECURITY_SENSITIVE_TYPES_EXTRA"),
         env_list("SECURITY_SENSITIVE_TYPES_EXEMPT"),
+    )
+}
+
+/// `PROTECTED_RESOURCE_TYPES` (more types that hold data) and `REPLACEABLE_RESOURCE_TYPES` (types
+/// whose removal or replacement loses nothing).
+pub fn stateful_types() -> StatefulTypes {
+    StatefulTypes::new(
+        env_list("PROTECTED_RESOURCE_TYPES"),
+        env_list("REPLACEABLE_RESOURCE_TYPES"),
     )
 }
 

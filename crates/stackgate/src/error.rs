@@ -26,7 +26,7 @@ pub enum TaskError {
     InvalidTemplate(String),
     /// The change set would delete or replace resources, or change access, and the request says to
     /// refuse that; the change set has been deleted, the stack is untouched.
-    #[error("Refused change set {change_set} of stack {stack}: {unsafe_changes} of {total_changes} changes are unsafe (they delete, replace or change access). {summary}")]
+    #[error("Refused change set {change_set} of stack {stack}: {unsafe_changes} of {total_changes} changes are unsafe (they lose data or change access).\n{summary}")]
     UnsafeChangeSet {
         stack: String,
         change_set: String,

@@ -1,11 +1,18 @@
-//! The change-set safety policy: nothing is removed or replaced, and no access changes, without a
-//! human saying yes.
+//! The change-set safety policy: no data is lost, and no access changes, without a person saying
+//! yes. A change is judged by what it does to the resource's data (`stateful`: what a type holds;
+//! `retention`: whether a retain or snapshot policy keeps it) and to access (`sensitive`), not by
+//! the churn of logical ids: a SAM code update that removes a retained Lambda version is safe,
+//! removing a table that a `Delete` policy would take with it is not.
 //!
-//! Fails closed: an action or replacement value this code does not know is unsafe.
+//! Fails closed: an action, replacement value or type this code does not know is unsafe.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::retention::{keeps_data, Policies};
 use crate::sensitive::SensitiveTypes;
+use crate::stateful::{Holds, StatefulTypes};
 
 /// One resource change, as read from DescribeChangeSet (of the root or of a nested stack).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,6 +26,19 @@ pub struct ResourceChange {
     pub nested_path: Vec<String>,
     /// Properties the change modifies, where CloudFormation names them (`Details`).
     pub changed_properties: Vec<String>,
+    /// What CloudFormation will do with the physical resource (`PolicyAction`: `Delete`, `Retain`,
+    /// `Snapshot`, `ReplaceAndDelete`, `ReplaceAndRetain`, `ReplaceAndSnapshot`), where it says.
+    pub policy_action: Option<String>,
+}
+
+/// What the judgement takes besides the changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub sensitive: &'a SensitiveTypes,
+    pub stateful: &'a StatefulTypes,
+    /// The stack's resources' policies, from its current template (`retention::policies`); nested
+    /// stacks' resources are judged by `PolicyAction` alone.
+    pub policies: &'a BTreeMap<String, Policies>,
 }
 
 /// The judgement on one change.
@@ -85,24 +105,81 @@ pub fn security_reason(change: &ResourceChange, sensitive: &SensitiveTypes) -> O
         .map(|property| format!("security-sensitive: changes {property}, which decides access"))
 }
 
-/// Why a change is unsafe, or `None` when it is safe.
-pub fn unsafe_reason(change: &ResourceChange) -> Option<String> {
-    match change.action.as_str() {
-        "Add" | "Import" | "SyncWithActual" => None,
-        "Remove" => Some("the resource would be deleted".into()),
-        "Dynamic" => Some(
-            "the change is only decided at execution time (dynamic reference or macro); it may delete or replace"
-                .into(),
-        ),
-        "Modify" => match change.replacement.as_deref() {
-            None | Some("False") => None,
-            Some("True") => Some("the resource would be replaced (deleted and re-created)".into()),
-            Some("Conditional") => {
-                Some("the resource may be replaced, depending on property values".into())
+/// What a removal or replacement does to the data: kept (`Ok`, with how), or lost (`Err`, with
+/// why). `PolicyAction`, where the change set gives it, is what CloudFormation will do; else the
+/// policy written in the stack's template.
+fn data_kept(
+    change: &ResourceChange,
+    policies: &BTreeMap<String, Policies>,
+    replacing: bool,
+) -> Result<String, String> {
+    let (attribute, keeping_actions) = if replacing {
+        (
+            "UpdateReplacePolicy",
+            ["ReplaceAndRetain", "ReplaceAndSnapshot"],
+        )
+    } else {
+        ("DeletionPolicy", ["Retain", "Snapshot"])
+    };
+    if let Some(action) = change.policy_action.as_deref() {
+        return if keeping_actions.contains(&action) {
+            Ok(format!("PolicyAction {action}: the data is kept"))
+        } else {
+            Err(format!("PolicyAction {action}: data lost"))
+        };
+    }
+    let written = change
+        .nested_path
+        .is_empty()
+        .then(|| policies.get(&change.logical_resource_id))
+        .flatten()
+        .and_then(|p| {
+            if replacing {
+                p.update_replace.as_deref()
+            } else {
+                p.deletion.as_deref()
             }
-            Some(other) => Some(format!("unknown replacement value {other:?}")),
-        },
-        other => Some(format!("unknown change action {other:?}")),
+        });
+    // Only CloudFormation's own words are repeated.
+    let shown = written
+        .filter(|w| ["Retain", "Snapshot", "RetainExceptOnCreate", "Delete"].contains(w))
+        .unwrap_or("Delete");
+    if keeps_data(written) {
+        Ok(format!("{attribute} {shown}: the data is kept"))
+    } else {
+        Err(format!("{attribute} {shown}: data lost"))
+    }
+}
+
+/// Why a change is unsafe (`Err`), or what it does when it is safe (`Ok`).
+pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, String> {
+    let what = format!("{} {}", change.resource_type, qualified_id(change));
+    let holds = rules.stateful.holds(&change.resource_type);
+    let no_data = |verb: &str| format!("{verb} {what}: holds no data");
+    match (change.action.as_str(), change.replacement.as_deref()) {
+        ("Add" | "Import", _) => Ok("new resource".into()),
+        ("SyncWithActual", _) => Ok("synchronised with the resource as it is".into()),
+        ("Modify", None | Some("False")) => Ok("updated in place".into()),
+        ("Remove", _) if holds == Holds::Nothing => Ok(no_data("removes")),
+        ("Remove", _) => data_kept(change, rules.policies, false)
+            .map(|kept| format!("removes {what}; {kept}"))
+            .map_err(|lost| format!("removes {what}; {lost}")),
+        ("Modify", Some("True")) if holds == Holds::Nothing => Ok(no_data("replaces")),
+        ("Modify", Some("True")) => data_kept(change, rules.policies, true)
+            .map(|kept| format!("replaces {what}; {kept}"))
+            .map_err(|lost| format!("replaces {what}; {lost}")),
+        ("Modify", Some("Conditional")) if holds == Holds::Nothing => {
+            Ok(no_data("may replace"))
+        }
+        ("Modify", Some("Conditional")) => Err(format!(
+            "may replace {what}, depending on values known only at execution: data may be lost"
+        )),
+        ("Dynamic", _) if holds == Holds::Nothing => Ok(no_data("decided at execution for")),
+        ("Dynamic", _) => Err(format!(
+            "{what} is only decided at execution time (dynamic reference or macro): it may be deleted or replaced"
+        )),
+        ("Modify", Some(_)) => Err(format!("{what}: an unknown replacement value")),
+        _ => Err(format!("{what}: an unknown change action")),
     }
 }
 
@@ -113,35 +190,24 @@ fn qualified_id(change: &ResourceChange) -> String {
 }
 
 /// Judges every change and the change set as a whole.
-pub fn judge(
-    changes: &[ResourceChange],
-    sensitive: &SensitiveTypes,
-) -> (Verdict, Vec<JudgedChange>) {
+pub fn judge(changes: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedChange>) {
     let judged: Vec<JudgedChange> = changes
         .iter()
         .map(|change| {
-            let security = security_reason(change, sensitive);
-            let reasons: Vec<String> = security
-                .iter()
-                .cloned()
-                .chain(unsafe_reason(change))
-                .collect();
+            let security = security_reason(change, rules.sensitive);
+            let judgement = judge_change(change, rules);
+            let reason = match (&security, &judgement) {
+                (Some(security), Ok(what) | Err(what)) => format!("{security}; {what}"),
+                (None, Ok(what) | Err(what)) => what.clone(),
+            };
             JudgedChange {
                 action: change.action.clone(),
                 logical_resource_id: qualified_id(change),
                 resource_type: change.resource_type.clone(),
                 replacement: change.replacement.clone(),
-                safe: reasons.is_empty(),
+                safe: security.is_none() && judgement.is_ok(),
                 security_sensitive: security.is_some(),
-                reason: if reasons.is_empty() {
-                    match change.action.as_str() {
-                        "Add" => "new resource".into(),
-                        "Modify" => "updated in place".into(),
-                        _ => "does not delete or replace".into(),
-                    }
-                } else {
-                    reasons.join("; ")
-                },
+                reason,
             }
         })
         .collect();
@@ -155,9 +221,9 @@ pub fn judge(
     (verdict, judged)
 }
 
-/// The diff as `+ / ~ / -` lines, replacements marked; unsafe lines first.
+/// The diff as `+ / ~ / -` lines, replacements marked, unsafe lines first with their reason.
 pub fn render_diff(judged: &[JudgedChange]) -> String {
-    let mut lines: Vec<(bool, String)> = judged
+    let mut lines: Vec<(bool, bool, String)> = judged
         .iter()
         .map(|c| {
             let sign = match c.action.as_str() {
@@ -176,19 +242,22 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
             } else {
                 ""
             };
-            (
-                c.safe,
-                format!(
-                    "{sign} {} ({}){marker}{security}",
-                    c.logical_resource_id, c.resource_type
-                ),
-            )
+            let why = if c.safe {
+                String::new()
+            } else {
+                format!(" — {}", c.reason)
+            };
+            let line = format!(
+                "{sign} {} ({}){marker}{security}{why}",
+                c.logical_resource_id, c.resource_type
+            );
+            (c.safe, !c.security_sensitive, line)
         })
         .collect();
-    lines.sort_by_key(|(safe, line)| (*safe, !line.ends_with("[SECURITY]")));
+    lines.sort_by_key(|(safe, not_security, _)| (*safe, *not_security));
     lines
         .into_iter()
-        .map(|(_, line)| line)
+        .map(|(_, _, line)| line)
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -238,11 +307,30 @@ mod tests {
             replacement: replacement.map(str::to_string),
             nested_path: vec![],
             changed_properties: vec![],
+            policy_action: None,
         }
     }
 
+    fn with_type(mut change: ResourceChange, resource_type: &str, id: &str) -> ResourceChange {
+        change.resource_type = resource_type.into();
+        change.logical_resource_id = id.into();
+        change
+    }
+
     fn judge(changes: &[ResourceChange]) -> (Verdict, Vec<JudgedChange>) {
-        super::judge(changes, &SensitiveTypes::default())
+        judge_with(changes, &BTreeMap::new())
+    }
+
+    fn judge_with(
+        changes: &[ResourceChange],
+        policies: &BTreeMap<String, Policies>,
+    ) -> (Verdict, Vec<JudgedChange>) {
+        let rules = Rules {
+            sensitive: &SensitiveTypes::default(),
+            stateful: &StatefulTypes::default(),
+            policies,
+        };
+        super::judge(changes, &rules)
     }
 
     #[test]
@@ -266,7 +354,7 @@ mod tests {
         let (verdict, judged) = judge(&[policy]);
         assert_eq!(verdict, Verdict::Unsafe);
         assert!(judged[0].reason.contains("RepositoryPolicyText"));
-        assert!(render_diff(&judged).ends_with("[SECURITY]"));
+        assert!(render_diff(&judged).contains("[SECURITY] — security-sensitive"));
         assert_eq!(
             disposition(Verdict::Unsafe, BlueGreen, false, true),
             Disposition::Refuse
@@ -301,7 +389,12 @@ mod tests {
             "Teleport",
         ] {
             for replacement in replacements {
-                let safe = unsafe_reason(&change(action, replacement)).is_none();
+                let rules = Rules {
+                    sensitive: &SensitiveTypes::default(),
+                    stateful: &StatefulTypes::default(),
+                    policies: &BTreeMap::new(),
+                };
+                let safe = judge_change(&change(action, replacement), &rules).is_ok();
                 let expected = matches!(
                     (action, replacement),
                     ("Add" | "Import" | "SyncWithActual", _) | ("Modify", None | Some("False"))
@@ -312,11 +405,175 @@ mod tests {
     }
 
     #[test]
-    fn remove_is_unsafe_unlike_the_original_sample() {
-        // The original sample looked for "Delete", which CloudFormation never sends.
+    fn removing_a_data_store_without_a_retain_policy_is_unsafe_and_says_why() {
+        // CloudFormation says "Remove", never "Delete" (which the first design looked for).
         let (verdict, judged) = judge(&[change("Add", None), change("Remove", None)]);
         assert_eq!(verdict, Verdict::Unsafe);
-        assert!(judged[1].reason.contains("deleted"));
+        assert_eq!(
+            judged[1].reason,
+            "removes AWS::S3::Bucket Res; DeletionPolicy Delete: data lost"
+        );
+    }
+
+    #[test]
+    fn churn_of_stateless_resources_is_safe() {
+        // A SAM code update: a new version, the old (retained) one removed, the alias and the
+        // function updated; an API change renames the deployment.
+        let changes = [
+            with_type(change("Add", None), "AWS::Lambda::Version", "FnVersion5e6f"),
+            with_type(
+                change("Remove", None),
+                "AWS::Lambda::Version",
+                "FnVersion1a2b",
+            ),
+            with_type(
+                change("Modify", Some("False")),
+                "AWS::Lambda::Alias",
+                "FnAlias",
+            ),
+            with_type(
+                change("Modify", Some("False")),
+                "AWS::Lambda::Function",
+                "Fn",
+            ),
+            with_type(
+                change("Remove", None),
+                "AWS::ApiGateway::Deployment",
+                "ApiDeploymentA1",
+            ),
+            with_type(
+                change("Modify", Some("True")),
+                "AWS::ApiGateway::Stage",
+                "ApiStage",
+            ),
+            with_type(
+                change("Modify", Some("Conditional")),
+                "AWS::Lambda::Function",
+                "Other",
+            ),
+        ];
+        let (verdict, judged) = judge(&changes);
+        assert_eq!(verdict, Verdict::Safe, "{judged:#?}");
+        assert_eq!(
+            judged[1].reason,
+            "removes AWS::Lambda::Version FnVersion1a2b: holds no data"
+        );
+    }
+
+    #[test]
+    fn data_kept_by_a_policy_is_safe_data_lost_is_not() {
+        let table = |action, replacement| {
+            with_type(change(action, replacement), "AWS::DynamoDB::Table", "Table")
+        };
+        let policies = |deletion: Option<&str>, update_replace: Option<&str>| {
+            BTreeMap::from([(
+                "Table".to_string(),
+                Policies {
+                    deletion: deletion.map(str::to_string),
+                    update_replace: update_replace.map(str::to_string),
+                },
+            )])
+        };
+        let verdict = |change: ResourceChange, written: &BTreeMap<String, Policies>| {
+            let (verdict, judged) = judge_with(&[change], written);
+            (verdict, judged[0].reason.clone())
+        };
+        assert_eq!(
+            verdict(table("Remove", None), &policies(Some("Retain"), None)),
+            (
+                Verdict::Safe,
+                "removes AWS::DynamoDB::Table Table; DeletionPolicy Retain: the data is kept"
+                    .into()
+            )
+        );
+        assert_eq!(
+            verdict(table("Remove", None), &policies(Some("Snapshot"), None)).0,
+            Verdict::Safe
+        );
+        // The policy that counts for a replacement is UpdateReplacePolicy.
+        assert_eq!(
+            verdict(
+                table("Modify", Some("True")),
+                &policies(Some("Retain"), None)
+            ),
+            (
+                Verdict::Unsafe,
+                "replaces AWS::DynamoDB::Table Table; UpdateReplacePolicy Delete: data lost".into()
+            )
+        );
+        assert_eq!(
+            verdict(
+                table("Modify", Some("True")),
+                &policies(None, Some("Retain"))
+            )
+            .0,
+            Verdict::Safe
+        );
+        // CloudFormation cannot promise what a conditional or dynamic change does: a data store
+        // stays unsafe whatever its policies.
+        let retained = policies(Some("Retain"), Some("Retain"));
+        assert_eq!(
+            verdict(table("Modify", Some("Conditional")), &retained).0,
+            Verdict::Unsafe
+        );
+        assert_eq!(
+            verdict(table("Dynamic", None), &retained).0,
+            Verdict::Unsafe
+        );
+        // A policy in a nested stack's template is not read: only PolicyAction speaks for it.
+        let mut nested = table("Remove", None);
+        nested.nested_path = vec!["Data".into()];
+        assert_eq!(verdict(nested, &retained).0, Verdict::Unsafe);
+        // An unknown type holds data until the operator says otherwise.
+        let unknown = with_type(change("Remove", None), "AWS::Something::New", "X");
+        assert_eq!(verdict(unknown, &BTreeMap::new()).0, Verdict::Unsafe);
+    }
+
+    #[test]
+    fn policy_action_is_what_cloudformation_will_do_and_wins_over_the_template() {
+        let retained = BTreeMap::from([(
+            "Db".to_string(),
+            Policies {
+                deletion: Some("Retain".into()),
+                update_replace: Some("Retain".into()),
+            },
+        )]);
+        for (action, replacement, policy_action, safe) in [
+            ("Remove", None, "Retain", true),
+            ("Remove", None, "Snapshot", true),
+            ("Remove", None, "Delete", false),
+            ("Modify", Some("True"), "ReplaceAndRetain", true),
+            ("Modify", Some("True"), "ReplaceAndSnapshot", true),
+            ("Modify", Some("True"), "ReplaceAndDelete", false),
+            ("Modify", Some("True"), "Retain", false),
+            ("Remove", None, "SomethingNew", false),
+        ] {
+            let mut db = with_type(change(action, replacement), "AWS::RDS::DBInstance", "Db");
+            db.policy_action = Some(policy_action.into());
+            let (verdict, judged) = judge_with(&[db], &retained);
+            assert_eq!(
+                verdict == Verdict::Safe,
+                safe,
+                "{policy_action}: {}",
+                judged[0].reason
+            );
+            assert!(judged[0]
+                .reason
+                .contains(&format!("PolicyAction {policy_action}")));
+        }
+    }
+
+    #[test]
+    fn security_sensitive_changes_stay_unsafe_even_when_they_hold_no_data() {
+        let mut permission = with_type(change("Remove", None), "AWS::Lambda::Permission", "Invoke");
+        permission.policy_action = Some("Delete".into());
+        let (verdict, judged) = judge(&[permission]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(
+            judged[0].reason.starts_with("security-sensitive"),
+            "{}",
+            judged[0].reason
+        );
     }
 
     #[test]
@@ -352,8 +609,14 @@ mod tests {
         ]);
         let diff = render_diff(&judged);
         let lines: Vec<&str> = diff.lines().collect();
-        assert_eq!(lines[0], "~ Res (AWS::S3::Bucket) [REPLACE]");
-        assert_eq!(lines[1], "- Res (AWS::S3::Bucket)");
+        assert_eq!(
+            lines[0],
+            "~ Res (AWS::S3::Bucket) [REPLACE] — replaces AWS::S3::Bucket Res; UpdateReplacePolicy Delete: data lost"
+        );
+        assert_eq!(
+            lines[1],
+            "- Res (AWS::S3::Bucket) — removes AWS::S3::Bucket Res; DeletionPolicy Delete: data lost"
+        );
         assert_eq!(lines[2], "+ Res (AWS::S3::Bucket)");
     }
 }

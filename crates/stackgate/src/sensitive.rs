@@ -113,7 +113,8 @@ impl SensitiveTypes {
     }
 }
 
-fn pattern_matches(pattern: &str, resource_type: &str) -> bool {
+/// A type pattern: exact, or a namespace ending in `*`.
+pub fn pattern_matches(pattern: &str, resource_type: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => resource_type.starts_with(prefix),
         None => pattern == resource_type,

@@ -83,6 +83,7 @@ impl Aws {
             polling: self.polling(),
             guardrails: guardrails(),
             sensitive: Default::default(),
+            stateful: Default::default(),
             cloudformation_role_arn: None,
             staging_bucket: None,
             template_url_base: None,

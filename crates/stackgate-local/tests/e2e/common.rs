@@ -299,3 +299,35 @@ impl Subscription {
         None
     }
 }
+
+/// A call to moto's query API (the services the tests reach without an SDK crate of their own).
+pub async fn query(service: &str, version: &str, params: &str) -> String {
+    let region = stackgate_local::REGION;
+    let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0");
+    let (status, _, body) = send(
+        Method::POST,
+        &format!("{}/", endpoint()),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &auth),
+        ],
+        format!("Version={version}&{params}").into_bytes(),
+    )
+    .await
+    .unwrap();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// An IAM role a function can run as (moto refuses a function whose role does not exist).
+pub async fn function_role() -> String {
+    let name = unique("fn-role-");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let params = format!(
+        "Action=CreateRole&RoleName={name}&AssumeRolePolicyDocument={}",
+        percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
+    );
+    query("iam", "2010-05-08", &params).await;
+    format!("arn:aws:iam::{}:role/{name}", stackgate_local::template::ACCOUNT)
+}

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::common::{
-    assert_failed_with, clients, deploy, deploy_revision, stack_status, Subscription, TIMEOUT,
+    assert_failed_with, clients, deploy, deploy_revision, function_role, stack_status,
+    Subscription, TIMEOUT,
 };
 use serde_json::{json, Value};
 use stackgate_local::demo::{
@@ -410,4 +411,37 @@ async fn a_pipeline_job_with_a_missing_input_file_is_failed_with_a_clear_message
         message.contains("stateMachineFile") && message.contains("does not exist"),
         "{message}"
     );
+}
+
+/// Policy v2 on the local stack: a code update that churns a retained Lambda version (as SAM's
+/// AutoPublishAlias does on every code change) deploys without a person; dropping a table that no
+/// retain policy keeps is still refused, and the refusal says why.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_code_update_deploys_and_dropping_a_table_is_refused() {
+    let clients = clients().await;
+    let stack = unique("fn");
+    let full = format!("e2e-{stack}");
+    let parameters = json!({"parameters": {"FunctionRole": function_role().await}});
+    let created = deploy_revision(&clients, &stack, "function-v1.yaml", parameters.clone()).await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let updated = deploy_revision(&clients, &stack, "function-v2.yaml", parameters.clone()).await;
+    assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
+    assert!(!updated.entered("RequestApproval"), "{:?}", updated.states);
+    let refused = deploy_revision(
+        &clients,
+        &stack,
+        "function-v3-drops-table.yaml",
+        parameters,
+    )
+    .await;
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "- Orders (AWS::DynamoDB::Table) — removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost",
+    );
+    assert!(stack_resources(&clients, &full)
+        .await
+        .unwrap()
+        .contains(&"Orders".to_string()));
 }

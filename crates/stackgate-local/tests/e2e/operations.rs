@@ -12,7 +12,7 @@ use stackgate_local::http::send;
 use stackgate_local::template::ACCOUNT;
 use stackgate_local::unique_name as unique;
 
-use crate::common::Subscription;
+use crate::common::{query, Subscription};
 use stackgate_local::{endpoint, sdk_config, LocalClients, REGION};
 
 /// Runs an EC2 instance in moto tagged `key=value`; returns its id.
@@ -356,23 +356,6 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
 
 /// A Query API call to moto; `service` is the signing name (the Rust SDK clients for these are not
 /// workspace dependencies, and CloudWatch's speaks RPCv2-CBOR, which moto does not).
-async fn query(service: &str, version: &str, params: &str) -> String {
-    let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0");
-    let (status, _, body) = send(
-        Method::POST,
-        &format!("{}/", endpoint()),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("authorization", &auth),
-        ],
-        format!("Version={version}&{params}").into_bytes(),
-    )
-    .await
-    .unwrap();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 /// The text of every `<tag>` element in an XML reply.
 fn xml_values(body: &str, tag: &str) -> Vec<String> {

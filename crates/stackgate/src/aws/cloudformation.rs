@@ -68,6 +68,23 @@ pub async fn describe_stack(
     }))
 }
 
+/// The stack's current template as CloudFormation runs it (GetTemplate, `Processed`: after
+/// transforms such as SAM's, so its logical ids are the change set's); `None` when the stack does
+/// not exist.
+pub async fn current_template(client: &Client, stack: &str) -> Result<Option<String>, TaskError> {
+    match client
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(output.template_body().map(str::to_string)),
+        Err(error) if is_stack_missing(&error) => Ok(None),
+        Err(error) => Err(classify("GetTemplate", &error)),
+    }
+}
+
 /// The parameters a template declares (GetTemplateSummary), from its body or its URL.
 pub async fn declared_parameters(
     client: &Client,
@@ -343,6 +360,7 @@ pub async fn all_changes(
                     replacement: resource.replacement().map(|r| r.as_str().to_string()),
                     nested_path: path.clone(),
                     changed_properties: changed_properties(resource),
+                    policy_action: resource.policy_action().map(|a| a.as_str().to_string()),
                 });
             }
             match output.next_token() {

@@ -15,8 +15,8 @@ use aws_sdk_cloudformation::operation::describe_stacks::{
 };
 use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
 use aws_sdk_cloudformation::types::{
-    Change, ChangeAction, ChangeSetStatus, ChangeType, Replacement, ResourceChange, ResourceStatus,
-    Stack, StackEvent, StackStatus, Tag,
+    Change, ChangeAction, ChangeSetStatus, ChangeType, PolicyAction, Replacement, ResourceChange,
+    ResourceStatus, Stack, StackEvent, StackStatus, Tag,
 };
 use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -58,11 +58,22 @@ fn no_secrets_summary() -> Rule {
 }
 
 /// CloudFormation with the rules given, answering GetTemplateSummary without NoEcho parameters.
+/// The stack's current template, without retain policies (tests that need others put theirs first).
+fn template_without_policies() -> Rule {
+    mock!(CloudFormation::get_template).then_output(|| {
+        aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+            .template_body(r#"{"Resources": {}}"#)
+            .build()
+    })
+}
+
 pub(crate) fn cfn_with_summary(cfn_rules: &[&Rule]) -> CloudFormation {
     let summary = no_secrets_summary();
-    let mut with_summary = cfn_rules.to_vec();
-    with_summary.push(&summary);
-    cfn(&with_summary)
+    let template = template_without_policies();
+    let mut with_defaults = cfn_rules.to_vec();
+    with_defaults.push(&summary);
+    with_defaults.push(&template);
+    cfn(&with_defaults)
 }
 
 pub(crate) fn polling() -> Polling {
@@ -87,6 +98,7 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         )
         .unwrap(),
         sensitive: Default::default(),
+        stateful: Default::default(),
         cloudformation_role_arn: None,
         staging_bucket: Some("staging".into()),
         template_url_base: None,
@@ -578,7 +590,7 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 .build()
         });
     let clients = deps(&[&first_page, &second_page, &nested], &[]);
-    let out = inspect_change_set::inspect(&clients, &Default::default(), STACK, "cs")
+    let out = inspect_change_set::inspect(&clients, STACK, "cs", false)
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -607,7 +619,7 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), &Default::default(), STACK, "cs")
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false)
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
@@ -646,7 +658,7 @@ async fn an_added_resource_that_runs_as_an_existing_role_is_security_sensitive()
                 ))
                 .build()
         });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), &Default::default(), STACK, "cs")
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false)
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -786,4 +798,193 @@ pub(crate) fn stack_event(id: &str, ty: &str, status: ResourceStatus, reason: &s
         .resource_status_reason(reason)
         .timestamp(aws_smithy_types::DateTime::from_secs(0))
         .build()
+}
+
+// --- Policy v2: data loss and access, not churn ------------------------------------------------------
+
+/// A resource change as DescribeChangeSet documents it, with the `PolicyAction` AWS gives (moto
+/// gives none).
+fn typed_change(
+    action: ChangeAction,
+    id: &str,
+    resource_type: &str,
+    replacement: Option<Replacement>,
+    policy_action: Option<PolicyAction>,
+) -> Change {
+    Change::builder()
+        .r#type(ChangeType::Resource)
+        .resource_change(
+            ResourceChange::builder()
+                .action(action)
+                .logical_resource_id(id)
+                .resource_type(resource_type)
+                .set_replacement(replacement)
+                .set_policy_action(policy_action)
+                .build(),
+        )
+        .build()
+}
+
+/// Plans an update whose change set holds `changes`, the stack's current template being
+/// `template`; the plan's output, or its error.
+async fn plan_update(changes: Vec<Change>, template: &'static str) -> Result<Value, TaskError> {
+    let get = revision_rule("Resources: {}".into());
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set).then_output(move || {
+        let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+        ready.changes = Some(changes.clone());
+        ready
+    });
+    let current = mock!(CloudFormation::get_template)
+        .match_requests(|r| {
+            r.stack_name() == Some(STACK)
+                && r.template_stage()
+                    == Some(&aws_sdk_cloudformation::types::TemplateStage::Processed)
+        })
+        .then_output(move || {
+            aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+                .template_body(template)
+                .build()
+        });
+    let delete = deleted();
+    create_change_set::handle(
+        &deps(&[&exists, &create, &describe, &current, &delete], &[&get]),
+        event(plan_input("fail")),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_sam_code_update_is_ready_without_a_person() {
+    // AutoPublishAlias: a new version, the previous one (DeletionPolicy Retain) removed.
+    let changes = vec![
+        typed_change(
+            ChangeAction::Add,
+            "FnVersion5e6f7a8b9c",
+            "AWS::Lambda::Version",
+            None,
+            None,
+        ),
+        typed_change(
+            ChangeAction::Remove,
+            "FnVersion1a2b3c4d5e",
+            "AWS::Lambda::Version",
+            None,
+            Some(PolicyAction::Retain),
+        ),
+        typed_change(
+            ChangeAction::Modify,
+            "FnAliaslive",
+            "AWS::Lambda::Alias",
+            Some(Replacement::False),
+            None,
+        ),
+        typed_change(
+            ChangeAction::Modify,
+            "Fn",
+            "AWS::Lambda::Function",
+            Some(Replacement::False),
+            None,
+        ),
+        typed_change(
+            ChangeAction::Remove,
+            "ApiDeployment0a1b",
+            "AWS::ApiGateway::Deployment",
+            None,
+            Some(PolicyAction::Delete),
+        ),
+    ];
+    let plan = plan_update(changes, r#"{"Resources": {}}"#).await.unwrap();
+    assert_eq!(plan["status"], "READY");
+    assert_eq!(plan["inspection"]["verdict"], "SAFE", "{plan:#}");
+    assert_eq!(plan["inspection"]["unsafeChanges"], 0);
+}
+
+#[tokio::test]
+async fn policy_action_decides_a_data_stores_removal_or_replacement() {
+    for (action, replacement, policy_action, safe) in [
+        (ChangeAction::Remove, None, PolicyAction::Delete, false),
+        (ChangeAction::Remove, None, PolicyAction::Retain, true),
+        (ChangeAction::Remove, None, PolicyAction::Snapshot, true),
+        (
+            ChangeAction::Modify,
+            Some(Replacement::True),
+            PolicyAction::ReplaceAndDelete,
+            false,
+        ),
+        (
+            ChangeAction::Modify,
+            Some(Replacement::True),
+            PolicyAction::ReplaceAndRetain,
+            true,
+        ),
+        (
+            ChangeAction::Modify,
+            Some(Replacement::True),
+            PolicyAction::ReplaceAndSnapshot,
+            true,
+        ),
+    ] {
+        let changes = vec![typed_change(
+            action.clone(),
+            "Db",
+            "AWS::RDS::DBInstance",
+            replacement.clone(),
+            Some(policy_action.clone()),
+        )];
+        // The current template says Retain: PolicyAction, what CloudFormation will do, wins.
+        let retained = r#"{"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}}}"#;
+        let result = plan_update(changes, retained).await;
+        match (safe, result) {
+            (true, Ok(plan)) => {
+                assert_eq!(plan["inspection"]["verdict"], "SAFE", "{policy_action:?}")
+            }
+            (false, Err(error)) => {
+                assert_eq!(error.error_type(), "UnsafeChangeSet", "{policy_action:?}");
+                assert!(
+                    error.to_string().contains("Db (AWS::RDS::DBInstance)")
+                        && error.to_string().contains("data lost"),
+                    "{error}"
+                );
+            }
+            (safe, other) => panic!("{policy_action:?}: expected safe={safe}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_policy_action_the_current_templates_policy_decides() {
+    // moto's change sets carry no PolicyAction: the stack's template says what removal does.
+    let removal = || {
+        vec![typed_change(
+            ChangeAction::Remove,
+            "Table",
+            "AWS::DynamoDB::Table",
+            None,
+            None,
+        )]
+    };
+    let retained =
+        "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n";
+    let plan = plan_update(removal(), retained).await.unwrap();
+    assert_eq!(plan["inspection"]["verdict"], "SAFE");
+    assert_eq!(
+        plan["inspection"]["changes"][0]["reason"],
+        "removes AWS::DynamoDB::Table Table; DeletionPolicy Retain: the data is kept"
+    );
+    let deleted = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n";
+    let error = plan_update(removal(), deleted).await.unwrap_err();
+    assert_eq!(error.error_type(), "UnsafeChangeSet");
+    // A conditional replacement of a data store stays unsafe, whatever its policies.
+    let conditional = vec![typed_change(
+        ChangeAction::Modify,
+        "Table",
+        "AWS::DynamoDB::Table",
+        Some(Replacement::Conditional),
+        None,
+    )];
+    let retained_both = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n";
+    assert!(plan_update(conditional, retained_both).await.is_err());
 }

@@ -1,12 +1,14 @@
 //! Inspection, a step of create-change-set's plan: judges every change (all pages, nested stacks)
-//! against the safety policy.
+//! against the safety policy, with the retain policies of the stack's current template.
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use super::Deps;
 use crate::aws::cloudformation;
-use crate::policy::{judge, render_diff, JudgedChange, Verdict};
-use crate::sensitive::SensitiveTypes;
+use crate::policy::{judge, render_diff, JudgedChange, Rules, Verdict};
+use crate::retention;
 use crate::TaskError;
 
 /// Changes listed in the output at most; unsafe ones come first, so none of them is cut before a safe one.
@@ -26,20 +28,37 @@ pub struct Output {
     pub summary: String,
 }
 
+/// Judges a change set. `stack_exists`: the change set updates a stack whose current template
+/// holds the retain policies of what it removes or replaces.
 pub async fn inspect(
     deps: &Deps,
-    sensitive: &SensitiveTypes,
     stack: &str,
     change_set: &str,
+    stack_exists: bool,
 ) -> Result<Output, TaskError> {
     let changes = cloudformation::all_changes(&deps.cloudformation, stack, change_set).await?;
-    let output = summarise(&changes, sensitive);
+    let removes_or_replaces = changes.iter().any(|c| {
+        c.action != "Add" && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
+    });
+    let policies = match stack_exists && removes_or_replaces {
+        true => cloudformation::current_template(&deps.cloudformation, stack)
+            .await?
+            .map(|template| retention::policies(&template))
+            .unwrap_or_default(),
+        false => BTreeMap::new(),
+    };
+    let rules = Rules {
+        sensitive: &deps.sensitive,
+        stateful: &deps.stateful,
+        policies: &policies,
+    };
+    let output = summarise(&changes, &rules);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)
 }
 
-pub fn summarise(changes: &[crate::policy::ResourceChange], sensitive: &SensitiveTypes) -> Output {
-    let (verdict, mut judged) = judge(changes, sensitive);
+pub fn summarise(changes: &[crate::policy::ResourceChange], rules: &Rules) -> Output {
+    let (verdict, mut judged) = judge(changes, rules);
     // Unsafe first, and among them the access changes, so that none is cut before a safe one.
     judged.sort_by_key(|c| (c.safe, !c.security_sensitive));
     let total_changes = judged.len();

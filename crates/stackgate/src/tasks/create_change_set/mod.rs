@@ -26,6 +26,7 @@ use crate::guardrails::Guardrails;
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
 use crate::sensitive::SensitiveTypes;
+use crate::stateful::StatefulTypes;
 use crate::TaskError;
 
 /// What the plan needs, read once per process: the SDK deps and the operator's rules.
@@ -36,6 +37,7 @@ pub struct Deps {
     pub polling: Polling,
     pub guardrails: Guardrails,
     pub sensitive: SensitiveTypes,
+    pub stateful: StatefulTypes,
     /// Service role CloudFormation deploys with (`CLOUDFORMATION_ROLE_ARN`).
     pub cloudformation_role_arn: Option<String>,
     /// Bucket for templates too large for an inline body (`STAGING_BUCKET`).
@@ -57,6 +59,7 @@ impl Deps {
             polling: Polling::from_env(),
             guardrails: crate::config::guardrails()?,
             sensitive: crate::config::sensitive_types(),
+            stateful: crate::config::stateful_types(),
             cloudformation_role_arn: env_var("CLOUDFORMATION_ROLE_ARN"),
             staging_bucket: env_var("STAGING_BUCKET"),
             template_url_base: env_var("TEMPLATE_URL_BASE")
@@ -245,9 +248,9 @@ async fn judge(
 ) -> Result<inspect_change_set::Output, TaskError> {
     let inspection = match inspect_change_set::inspect(
         deps,
-        &deps.sensitive,
         &change_set.stack_name,
         &change_set.change_set_name,
+        change_set.outcome == "UPDATED",
     )
     .await
     {
