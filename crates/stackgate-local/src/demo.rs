@@ -12,14 +12,22 @@ use crate::{BoxError, LocalClients};
 pub const ARTIFACT_BUCKET: &str = "stackgate-local-artifacts";
 pub const TEMPLATE_PATH: &str = "infra/app.yaml";
 
+/// A zip holding the given files.
+pub fn zip_of(files: &[(&str, &[u8])]) -> Result<Vec<u8>, BoxError> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in files {
+        writer.start_file(*name, zip::write::SimpleFileOptions::default())?;
+        writer.write_all(content)?;
+    }
+    Ok(writer.finish()?.into_inner())
+}
+
 /// A revision zip as CodePipeline would store it: the template at `infra/app.yaml`.
 pub fn revision_zip(template: &str) -> Result<Vec<u8>, BoxError> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file(TEMPLATE_PATH, zip::write::SimpleFileOptions::default())?;
-    writer.write_all(template.as_bytes())?;
-    writer.start_file("README.md", zip::write::SimpleFileOptions::default())?;
-    writer.write_all(b"sample revision\n")?;
-    Ok(writer.finish()?.into_inner())
+    zip_of(&[
+        (TEMPLATE_PATH, template.as_bytes()),
+        ("README.md", b"sample revision\n"),
+    ])
 }
 
 /// Uploads a revision and returns the pipeline input file that deploys it.

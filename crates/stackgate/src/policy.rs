@@ -245,7 +245,7 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
             let why = if c.safe {
                 String::new()
             } else {
-                format!(" — {}", c.reason)
+                format!(": {}", c.reason)
             };
             let line = format!(
                 "{sign} {} ({}){marker}{security}{why}",
@@ -354,7 +354,7 @@ mod tests {
         let (verdict, judged) = judge(&[policy]);
         assert_eq!(verdict, Verdict::Unsafe);
         assert!(judged[0].reason.contains("RepositoryPolicyText"));
-        assert!(render_diff(&judged).contains("[SECURITY] — security-sensitive"));
+        assert!(render_diff(&judged).contains("[SECURITY]: security-sensitive"));
         assert_eq!(
             disposition(Verdict::Unsafe, BlueGreen, false, true),
             Disposition::Refuse
@@ -611,11 +611,11 @@ mod tests {
         let lines: Vec<&str> = diff.lines().collect();
         assert_eq!(
             lines[0],
-            "~ Res (AWS::S3::Bucket) [REPLACE] — replaces AWS::S3::Bucket Res; UpdateReplacePolicy Delete: data lost"
+            "~ Res (AWS::S3::Bucket) [REPLACE]: replaces AWS::S3::Bucket Res; UpdateReplacePolicy Delete: data lost"
         );
         assert_eq!(
             lines[1],
-            "- Res (AWS::S3::Bucket) — removes AWS::S3::Bucket Res; DeletionPolicy Delete: data lost"
+            "- Res (AWS::S3::Bucket): removes AWS::S3::Bucket Res; DeletionPolicy Delete: data lost"
         );
         assert_eq!(lines[2], "+ Res (AWS::S3::Bucket)");
     }

@@ -124,12 +124,9 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
             let id = body
                 .strip_suffix(':')
                 .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
-            current = id.map(str::to_string);
+            // A resource on one line (flow style) or something unexpected: nothing is known.
+            current = Some(id?.to_string());
             attribute_indent = None;
-            if current.is_none() {
-                // A resource on one line (flow style) or something unexpected: nothing is known.
-                return None;
-            }
             continue;
         }
         let Some(id) = &current else {

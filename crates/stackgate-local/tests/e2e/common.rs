@@ -300,7 +300,8 @@ impl Subscription {
     }
 }
 
-/// A call to moto's query API (the services the tests reach without an SDK crate of their own).
+/// A Query API call to moto; `service` is the signing name (the Rust SDK clients for these are not
+/// workspace dependencies, and CloudWatch's speaks RPCv2-CBOR, which moto does not).
 pub async fn query(service: &str, version: &str, params: &str) -> String {
     let region = stackgate_local::REGION;
     let auth = format!("AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0");
@@ -329,5 +330,8 @@ pub async fn function_role() -> String {
         percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
     );
     query("iam", "2010-05-08", &params).await;
-    format!("arn:aws:iam::{}:role/{name}", stackgate_local::template::ACCOUNT)
+    format!(
+        "arn:aws:iam::{}:role/{name}",
+        stackgate_local::template::ACCOUNT
+    )
 }

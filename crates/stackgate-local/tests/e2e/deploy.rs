@@ -422,23 +422,44 @@ async fn a_code_update_deploys_and_dropping_a_table_is_refused() {
     let clients = clients().await;
     let stack = unique("fn");
     let full = format!("e2e-{stack}");
-    let parameters = json!({"parameters": {"FunctionRole": function_role().await}});
-    let created = deploy_revision(&clients, &stack, "function-v1.yaml", parameters.clone()).await;
+    let role = function_role().await;
+    // The code as SAM uploads it: a zip per build, named after its content.
+    let mut parameters = Vec::new();
+    for code in ["return 1", "return 2"] {
+        let key = format!("e2e/{}.zip", unique("code-"));
+        let source = format!("def handler(event, context):\n    {code}\n");
+        let zip = stackgate_local::demo::zip_of(&[("index.py", source.as_bytes())]).unwrap();
+        clients
+            .s3
+            .put_object()
+            .bucket(ARTIFACT_BUCKET)
+            .key(&key)
+            .body(zip.into())
+            .send()
+            .await
+            .unwrap();
+        parameters.push(json!({"parameters": {
+            "FunctionRole": role, "CodeBucket": ARTIFACT_BUCKET, "CodeKey": key,
+        }}));
+    }
+    let created =
+        deploy_revision(&clients, &stack, "function-v1.yaml", parameters[0].clone()).await;
     assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
-    let updated = deploy_revision(&clients, &stack, "function-v2.yaml", parameters.clone()).await;
+    let updated =
+        deploy_revision(&clients, &stack, "function-v2.yaml", parameters[1].clone()).await;
     assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
     assert!(!updated.entered("RequestApproval"), "{:?}", updated.states);
     let refused = deploy_revision(
         &clients,
         &stack,
         "function-v3-drops-table.yaml",
-        parameters,
+        parameters[1].clone(),
     )
     .await;
     assert_failed_with(
         &refused,
         "UnsafeChangeSet",
-        "- Orders (AWS::DynamoDB::Table) — removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost",
+        "- Orders (AWS::DynamoDB::Table): removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost",
     );
     assert!(stack_resources(&clients, &full)
         .await

@@ -354,9 +354,6 @@ async fn a_rolling_restart_waits_for_health_and_restores_alarms_on_success_and_f
         .contains("InstanceNotReady"));
 }
 
-/// A Query API call to moto; `service` is the signing name (the Rust SDK clients for these are not
-/// workspace dependencies, and CloudWatch's speaks RPCv2-CBOR, which moto does not).
-
 /// The text of every `<tag>` element in an XML reply.
 fn xml_values(body: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
