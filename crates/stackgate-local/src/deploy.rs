@@ -59,6 +59,8 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         // door and an IAM resource refused as security-sensitive.
         ("AllowedCapabilities", "CAPABILITY_IAM".to_string()),
         ("SecuritySensitiveTypesExtra", String::new()),
+        ("ProtectedResourceTypes", String::new()),
+        ("ReplaceableResourceTypes", String::new()),
         ("SecuritySensitiveTypesExempt", String::new()),
         ("ApiGatewayLoggingRole", "create".to_string()),
         (

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::retention::{keeps_data, Policies};
+use crate::retention::{deletion_keeps_data, replacement_keeps_data, Policies, SNAPSHOT_TYPES};
 use crate::sensitive::SensitiveTypes;
 use crate::stateful::{Holds, StatefulTypes};
 
@@ -29,6 +29,8 @@ pub struct ResourceChange {
     /// What CloudFormation will do with the physical resource (`PolicyAction`: `Delete`, `Retain`,
     /// `Snapshot`, `ReplaceAndDelete`, `ReplaceAndRetain`, `ReplaceAndSnapshot`), where it says.
     pub policy_action: Option<String>,
+    /// A nested stack whose changes the change set does not list (no nested change set).
+    pub nested_changes_unlisted: bool,
 }
 
 /// What the judgement takes besides the changes.
@@ -39,6 +41,9 @@ pub struct Rules<'a> {
     /// The stack's resources' policies, from its current template (`retention::policies`); nested
     /// stacks' resources are judged by `PolicyAction` alone.
     pub policies: &'a BTreeMap<String, Policies>,
+    /// The same from the change set's template: a replacement keeps its data only if both say so
+    /// (which of the two CloudFormation applies is not something to bet data on).
+    pub next_policies: &'a BTreeMap<String, Policies>,
 }
 
 /// The judgement on one change.
@@ -107,45 +112,60 @@ pub fn security_reason(change: &ResourceChange, sensitive: &SensitiveTypes) -> O
 
 /// What a removal or replacement does to the data: kept (`Ok`, with how), or lost (`Err`, with
 /// why). `PolicyAction`, where the change set gives it, is what CloudFormation will do; else the
-/// policy written in the stack's template.
-fn data_kept(
-    change: &ResourceChange,
-    policies: &BTreeMap<String, Policies>,
-    replacing: bool,
-) -> Result<String, String> {
-    let (attribute, keeping_actions) = if replacing {
-        (
-            "UpdateReplacePolicy",
-            ["ReplaceAndRetain", "ReplaceAndSnapshot"],
-        )
-    } else {
-        ("DeletionPolicy", ["Retain", "Snapshot"])
-    };
+/// policies written in the templates. A snapshot counts only for types CloudFormation can snapshot.
+fn data_kept(change: &ResourceChange, rules: &Rules, replacing: bool) -> Result<String, String> {
+    let snapshots = SNAPSHOT_TYPES.contains(&change.resource_type.as_str());
     if let Some(action) = change.policy_action.as_deref() {
-        return if keeping_actions.contains(&action) {
+        let keeps = match (replacing, action) {
+            (false, "Retain") | (true, "ReplaceAndRetain") => true,
+            (false, "Snapshot") | (true, "ReplaceAndSnapshot") => snapshots,
+            _ => false,
+        };
+        return if keeps {
             Ok(format!("PolicyAction {action}: the data is kept"))
         } else {
             Err(format!("PolicyAction {action}: data lost"))
         };
     }
-    let written = change
-        .nested_path
-        .is_empty()
-        .then(|| policies.get(&change.logical_resource_id))
-        .flatten()
-        .and_then(|p| {
-            if replacing {
-                p.update_replace.as_deref()
-            } else {
-                p.deletion.as_deref()
-            }
-        });
+    let written = |policies: &BTreeMap<String, Policies>| {
+        change
+            .nested_path
+            .is_empty()
+            .then(|| policies.get(&change.logical_resource_id))
+            .flatten()
+            .and_then(|p| {
+                if replacing {
+                    p.update_replace.clone()
+                } else {
+                    p.deletion.clone()
+                }
+            })
+    };
+    let now = written(rules.policies);
+    let (attribute, keeps) = if replacing {
+        let next = written(rules.next_policies);
+        let keeps = replacement_keeps_data(now.as_deref(), &change.resource_type)
+            && replacement_keeps_data(next.as_deref(), &change.resource_type);
+        ("UpdateReplacePolicy", keeps)
+    } else {
+        let keeps = deletion_keeps_data(now.as_deref(), &change.resource_type);
+        ("DeletionPolicy", keeps)
+    };
     // Only CloudFormation's own words are repeated.
-    let shown = written
+    let shown = now
+        .as_deref()
         .filter(|w| ["Retain", "Snapshot", "RetainExceptOnCreate", "Delete"].contains(w))
         .unwrap_or("Delete");
-    if keeps_data(written) {
+    if keeps {
         Ok(format!("{attribute} {shown}: the data is kept"))
+    } else if now.as_deref() == Some("Snapshot") && !snapshots {
+        Err(format!(
+            "{attribute} Snapshot, which this type does not support: data lost"
+        ))
+    } else if replacing && shown != "Delete" {
+        Err(format!(
+            "{attribute} {shown} now, not in the new template: data lost"
+        ))
     } else {
         Err(format!("{attribute} {shown}: data lost"))
     }
@@ -156,16 +176,21 @@ pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, St
     let what = format!("{} {}", change.resource_type, qualified_id(change));
     let holds = rules.stateful.holds(&change.resource_type);
     let no_data = |verb: &str| format!("{verb} {what}: holds no data");
+    if change.nested_changes_unlisted {
+        return Err(format!(
+            "{what}: the nested stack's changes are not listed, so they cannot be judged"
+        ));
+    }
     match (change.action.as_str(), change.replacement.as_deref()) {
         ("Add" | "Import", _) => Ok("new resource".into()),
         ("SyncWithActual", _) => Ok("synchronised with the resource as it is".into()),
         ("Modify", None | Some("False")) => Ok("updated in place".into()),
         ("Remove", _) if holds == Holds::Nothing => Ok(no_data("removes")),
-        ("Remove", _) => data_kept(change, rules.policies, false)
+        ("Remove", _) => data_kept(change, rules, false)
             .map(|kept| format!("removes {what}; {kept}"))
             .map_err(|lost| format!("removes {what}; {lost}")),
         ("Modify", Some("True")) if holds == Holds::Nothing => Ok(no_data("replaces")),
-        ("Modify", Some("True")) => data_kept(change, rules.policies, true)
+        ("Modify", Some("True")) => data_kept(change, rules, true)
             .map(|kept| format!("replaces {what}; {kept}"))
             .map_err(|lost| format!("replaces {what}; {lost}")),
         ("Modify", Some("Conditional")) if holds == Holds::Nothing => {
@@ -308,6 +333,7 @@ mod tests {
             nested_path: vec![],
             changed_properties: vec![],
             policy_action: None,
+            nested_changes_unlisted: false,
         }
     }
 
@@ -329,6 +355,7 @@ mod tests {
             sensitive: &SensitiveTypes::default(),
             stateful: &StatefulTypes::default(),
             policies,
+            next_policies: policies,
         };
         super::judge(changes, &rules)
     }
@@ -393,6 +420,7 @@ mod tests {
                     sensitive: &SensitiveTypes::default(),
                     stateful: &StatefulTypes::default(),
                     policies: &BTreeMap::new(),
+                    next_policies: &BTreeMap::new(),
                 };
                 let safe = judge_change(&change(action, replacement), &rules).is_ok();
                 let expected = matches!(
@@ -486,8 +514,18 @@ mod tests {
                     .into()
             )
         );
+        // DynamoDB cannot be snapshotted by CloudFormation: Snapshot deletes the table.
         assert_eq!(
-            verdict(table("Remove", None), &policies(Some("Snapshot"), None)).0,
+            verdict(table("Remove", None), &policies(Some("Snapshot"), None)),
+            (
+                Verdict::Unsafe,
+                "removes AWS::DynamoDB::Table Table; DeletionPolicy Snapshot, which this type does not support: data lost".into()
+            )
+        );
+        let mut database = table("Remove", None);
+        database.resource_type = "AWS::RDS::DBInstance".into();
+        assert_eq!(
+            verdict(database, &policies(Some("Snapshot"), None)).0,
             Verdict::Safe
         );
         // The policy that counts for a replacement is UpdateReplacePolicy.
@@ -527,6 +565,53 @@ mod tests {
         // An unknown type holds data until the operator says otherwise.
         let unknown = with_type(change("Remove", None), "AWS::Something::New", "X");
         assert_eq!(verdict(unknown, &BTreeMap::new()).0, Verdict::Unsafe);
+    }
+
+    #[test]
+    fn a_replacement_keeps_its_data_only_if_both_templates_say_so() {
+        let retained = BTreeMap::from([(
+            "Table".to_string(),
+            Policies {
+                deletion: None,
+                update_replace: Some("Retain".into()),
+            },
+        )]);
+        let none = BTreeMap::new();
+        let replace = with_type(
+            change("Modify", Some("True")),
+            "AWS::DynamoDB::Table",
+            "Table",
+        );
+        for (now, next, safe) in [
+            (&retained, &retained, true),
+            (&retained, &none, false),
+            (&none, &retained, false),
+        ] {
+            let rules = Rules {
+                sensitive: &SensitiveTypes::default(),
+                stateful: &StatefulTypes::default(),
+                policies: now,
+                next_policies: next,
+            };
+            assert_eq!(judge_change(&replace, &rules).is_ok(), safe);
+        }
+    }
+
+    #[test]
+    fn a_nested_stack_whose_changes_are_not_listed_is_unsafe() {
+        let mut nested = with_type(
+            change("Modify", Some("False")),
+            "AWS::CloudFormation::Stack",
+            "Data",
+        );
+        nested.nested_changes_unlisted = true;
+        let (verdict, judged) = judge(&[nested]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(
+            judged[0].reason.contains("not listed"),
+            "{}",
+            judged[0].reason
+        );
     }
 
     #[test]

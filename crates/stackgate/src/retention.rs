@@ -18,9 +18,34 @@ pub struct Policies {
     pub update_replace: Option<String>,
 }
 
-/// Whether a policy keeps the data: the resource (or a snapshot of it) outlives the change.
-pub fn keeps_data(policy: Option<&str>) -> bool {
-    matches!(policy, Some("Retain" | "Snapshot" | "RetainExceptOnCreate"))
+/// Types CloudFormation can snapshot; `Snapshot` on any other type deletes it.
+pub const SNAPSHOT_TYPES: &[&str] = &[
+    "AWS::EC2::Volume",
+    "AWS::ElastiCache::CacheCluster",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::Neptune::DBCluster",
+    "AWS::RDS::DBCluster",
+    "AWS::RDS::DBInstance",
+    "AWS::Redshift::Cluster",
+    "AWS::DocDB::DBCluster",
+];
+
+/// Whether a `DeletionPolicy` keeps the data of a resource of `resource_type`.
+pub fn deletion_keeps_data(policy: Option<&str>, resource_type: &str) -> bool {
+    match policy {
+        Some("Retain" | "RetainExceptOnCreate") => true,
+        Some("Snapshot") => SNAPSHOT_TYPES.contains(&resource_type),
+        _ => false,
+    }
+}
+
+/// Whether an `UpdateReplacePolicy` keeps the data of a replaced resource of `resource_type`.
+pub fn replacement_keeps_data(policy: Option<&str>, resource_type: &str) -> bool {
+    match policy {
+        Some("Retain") => true,
+        Some("Snapshot") => SNAPSHOT_TYPES.contains(&resource_type),
+        _ => false,
+    }
 }
 
 /// Every resource's policies in a template, JSON or YAML.
@@ -60,7 +85,9 @@ fn json_policies(template: &Value) -> BTreeMap<String, Policies> {
 }
 
 /// A line without its comment, and its indentation; `None` for blank and comment-only lines.
-fn content(line: &str) -> Option<(usize, &str)> {
+/// `Err` when the line ends inside a quoted string (a scalar spread over lines).
+#[allow(clippy::type_complexity)]
+fn content(line: &str) -> Result<Option<(usize, &str)>, ()> {
     let mut quote = None;
     let mut end = line.len();
     for (at, c) in line.char_indices() {
@@ -74,41 +101,66 @@ fn content(line: &str) -> Option<(usize, &str)> {
             _ => {}
         }
     }
+    if quote.is_some() {
+        return Err(());
+    }
     let text = line[..end].trim_end();
-    let body = text.trim_start();
-    (!body.is_empty()).then(|| (text.len() - body.len(), body))
+    let body = text.trim_start_matches(' ');
+    if body.starts_with('\t') {
+        return Err(());
+    }
+    Ok((!body.is_empty()).then(|| (text.len() - body.len(), body)))
 }
 
-/// `key: word` with an optional quoted key and value; `None` for anything else.
-fn key_and_word(body: &str) -> Option<(&str, &str)> {
-    let (key, value) = body.split_once(':')?;
-    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-    let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-    (!value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric())).then_some((key, value))
+/// Brackets outside quoted strings, opened minus closed.
+fn flow_depth(body: &str) -> i64 {
+    let mut quote = None;
+    let mut depth = 0;
+    for c in body.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
 }
 
-/// Block-style YAML, line by line. `None` (nothing known) when the template uses flow collections
-/// or anchors across lines, where indentation stops saying what belongs to what.
+/// Block-style YAML, line by line. `None` (nothing known) wherever indentation may stop saying what
+/// belongs to what, or a key may be read twice: flow collections or quoted scalars spread over
+/// lines, anchors and merge keys, line breaks other than `\n`, document markers, tabs, a logical
+/// id, `Resources` or a policy seen twice (CloudFormation takes the last of duplicate keys),
+/// quoted or escaped attribute keys, and a policy that is not a plain word.
 fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
-    let mut found = BTreeMap::new();
+    if template
+        .replace("\r\n", "\n")
+        .contains(['\r', '\u{85}', '\u{2028}', '\u{2029}'])
+    {
+        return None;
+    }
+    let mut found: BTreeMap<String, Policies> = BTreeMap::new();
+    let mut seen_resources = false;
     let mut in_resources = false;
     let mut resource_indent = None;
     let mut attribute_indent = None;
     let mut current: Option<String> = None;
     for line in template.lines() {
-        let Some((indent, body)) = content(line) else {
+        let Some((indent, body)) = content(line).ok()? else {
             continue;
         };
-        let opens = body.matches(['{', '[']).count();
-        let closes = body.matches(['}', ']']).count();
         let anchors = body
             .split_whitespace()
             .any(|token| token.starts_with(['&', '*']) || token.starts_with("<<:"));
-        if opens != closes || anchors {
+        if flow_depth(body) != 0 || anchors || body.starts_with("---") || body.starts_with("...") {
             return None;
         }
         if indent == 0 {
-            in_resources = body.trim_end() == "Resources:";
+            in_resources = body == "Resources:";
+            if in_resources && std::mem::replace(&mut seen_resources, true) {
+                return None;
+            }
             resource_indent = None;
             current = None;
             continue;
@@ -121,11 +173,14 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
             return None;
         }
         if indent == resources_at {
+            // A resource on one line (flow style), a quoted id or anything unexpected: nothing is known.
             let id = body
                 .strip_suffix(':')
-                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
-            // A resource on one line (flow style) or something unexpected: nothing is known.
-            current = Some(id?.to_string());
+                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))?;
+            if found.insert(id.to_string(), Policies::default()).is_some() {
+                return None;
+            }
+            current = Some(id.to_string());
             attribute_indent = None;
             continue;
         }
@@ -135,12 +190,22 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
         if indent != *attribute_indent.get_or_insert(indent) {
             continue;
         }
-        let entry: &mut Policies = found.entry(id.clone()).or_default();
-        match key_and_word(body) {
-            Some(("DeletionPolicy", word)) => entry.deletion = Some(word.to_string()),
-            Some(("UpdateReplacePolicy", word)) => entry.update_replace = Some(word.to_string()),
-            _ => {}
+        let Some((key, value)) = body.split_once(':') else {
+            continue;
+        };
+        if key.contains(['"', '\'', '\\']) {
+            return None;
         }
+        let slot = match key.trim_end() {
+            "DeletionPolicy" => &mut found.get_mut(id)?.deletion,
+            "UpdateReplacePolicy" => &mut found.get_mut(id)?.update_replace,
+            _ => continue,
+        };
+        let word = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        if slot.is_some() || word.is_empty() || !word.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        *slot = Some(word.to_string());
     }
     Some(found)
 }
@@ -163,8 +228,25 @@ mod tests {
         assert_eq!(found["Table"].update_replace, None);
         assert_eq!(found["Old"].update_replace.as_deref(), Some("Retain"));
         assert!(!found.contains_key("X"));
-        assert!(keeps_data(Some("Snapshot")) && keeps_data(Some("RetainExceptOnCreate")));
-        assert!(!keeps_data(Some("Delete")) && !keeps_data(None));
+        assert!(deletion_keeps_data(
+            Some("Snapshot"),
+            "AWS::RDS::DBInstance"
+        ));
+        assert!(deletion_keeps_data(
+            Some("RetainExceptOnCreate"),
+            "AWS::S3::Bucket"
+        ));
+        // Snapshot on a type CloudFormation cannot snapshot deletes it.
+        assert!(!deletion_keeps_data(
+            Some("Snapshot"),
+            "AWS::DynamoDB::Table"
+        ));
+        assert!(!replacement_keeps_data(
+            Some("RetainExceptOnCreate"),
+            "AWS::S3::Bucket"
+        ));
+        assert!(!deletion_keeps_data(Some("Delete"), "AWS::S3::Bucket"));
+        assert!(!deletion_keeps_data(None, "AWS::S3::Bucket"));
     }
 
     #[test]
@@ -181,10 +263,26 @@ mod tests {
             // Merge keys.
             "Resources:\n  T:\n    <<: *retained\n    Type: AWS::S3::Bucket\n",
             "not a template at all {",
+            // A lone carriage return is a line break to YAML, not to a line reader.
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\r  O:\r    Type: AWS::SNS::Topic\n    DeletionPolicy: Retain\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\u{2028}  O:\n    DeletionPolicy: Retain\n",
+            // Duplicate keys: CloudFormation takes the last.
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n  T:\n    Type: AWS::S3::Bucket\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n    DeletionPolicy:\n      Delete\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n    \"Deletion\\u0050olicy\": Delete\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n    DeletionPolicy: !!str Delete\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\nResources:\n  T:\n    Type: AWS::S3::Bucket\n",
+            // Brackets and line breaks inside quotes.
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata: {Note: \"}\",\n    DeletionPolicy: Retain\n    , X: \"{\"}\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata: \"x\n    DeletionPolicy: Retain\"\n",
+            // Documents and tabs.
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n---\nResources:\n  T:\n    DeletionPolicy: Retain\n",
+            "Resources:\n  T:\n\tDeletionPolicy: Retain\n",
         ] {
             let found = policies(template);
+            let policy = found.get("T").and_then(|p| p.deletion.as_deref());
             assert!(
-                found.get("T").is_none_or(|p| !keeps_data(p.deletion.as_deref())),
+                !deletion_keeps_data(policy, "AWS::S3::Bucket"),
                 "{template:?}: {found:?}"
             );
         }

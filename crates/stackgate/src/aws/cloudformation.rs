@@ -69,12 +69,17 @@ pub async fn describe_stack(
 }
 
 /// The stack's current template as CloudFormation runs it (GetTemplate, `Processed`: after
-/// transforms such as SAM's, so its logical ids are the change set's); `None` when the stack does
-/// not exist.
-pub async fn current_template(client: &Client, stack: &str) -> Result<Option<String>, TaskError> {
+/// transforms such as SAM's, so its logical ids are the change set's), or a change set's template;
+/// `None` when the stack does not exist.
+pub async fn current_template(
+    client: &Client,
+    stack: &str,
+    change_set: Option<&str>,
+) -> Result<Option<String>, TaskError> {
     match client
         .get_template()
         .stack_name(stack)
+        .set_change_set_name(change_set.map(str::to_string))
         .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
         .send()
         .await
@@ -346,21 +351,32 @@ pub async fn all_changes(
                     .logical_resource_id()
                     .unwrap_or_default()
                     .to_string();
-                if let Some(nested) = resource.change_set_id() {
-                    let mut nested_path = path.clone();
-                    nested_path.push(logical_id.clone());
-                    pending.push((None, nested.to_string(), nested_path));
-                }
+                let resource_type = resource.resource_type().unwrap_or_default();
+                let nested_changes_unlisted = match resource.change_set_id() {
+                    Some(nested) => {
+                        let mut nested_path = path.clone();
+                        nested_path.push(logical_id.clone());
+                        pending.push((None, nested.to_string(), nested_path));
+                        false
+                    }
+                    // Change sets are created with their nested stacks' (IncludeNestedStacks):
+                    // an updated nested stack without one hides what it changes.
+                    None => {
+                        resource_type == "AWS::CloudFormation::Stack"
+                            && resource.action().map(|a| a.as_str()) == Some("Modify")
+                    }
+                };
                 changes.push(ResourceChange {
                     action: resource
                         .action()
                         .map_or_else(String::new, |a| a.as_str().to_string()),
                     logical_resource_id: logical_id,
-                    resource_type: resource.resource_type().unwrap_or_default().to_string(),
+                    resource_type: resource_type.to_string(),
                     replacement: resource.replacement().map(|r| r.as_str().to_string()),
                     nested_path: path.clone(),
                     changed_properties: changed_properties(resource),
                     policy_action: resource.policy_action().map(|a| a.as_str().to_string()),
+                    nested_changes_unlisted,
                 });
             }
             match output.next_token() {

@@ -40,21 +40,37 @@ pub async fn inspect(
     let removes_or_replaces = changes.iter().any(|c| {
         c.action != "Add" && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
     });
-    let policies = match stack_exists && removes_or_replaces {
-        true => cloudformation::current_template(&deps.cloudformation, stack)
-            .await?
-            .map(|template| retention::policies(&template))
-            .unwrap_or_default(),
-        false => BTreeMap::new(),
+    let (policies, next_policies) = if stack_exists && removes_or_replaces {
+        (
+            retain_policies(deps, stack, None).await?,
+            retain_policies(deps, stack, Some(change_set)).await?,
+        )
+    } else {
+        (BTreeMap::new(), BTreeMap::new())
     };
     let rules = Rules {
         sensitive: &deps.sensitive,
         stateful: &deps.stateful,
         policies: &policies,
+        next_policies: &next_policies,
     };
     let output = summarise(&changes, &rules);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)
+}
+
+/// The retain policies of the stack's current template, or of the change set's.
+async fn retain_policies(
+    deps: &Deps,
+    stack: &str,
+    change_set: Option<&str>,
+) -> Result<BTreeMap<String, retention::Policies>, TaskError> {
+    Ok(
+        cloudformation::current_template(&deps.cloudformation, stack, change_set)
+            .await?
+            .map(|text| retention::policies(&text))
+            .unwrap_or_default(),
+    )
 }
 
 pub fn summarise(changes: &[crate::policy::ResourceChange], rules: &Rules) -> Output {
