@@ -1,7 +1,8 @@
 //! The project's own rules over template.yaml (CI runs them beside cfn-lint): no wildcard IAM
 //! actions, `Resource: "*"` only for actions that cannot be scoped, encryption on every bucket, topic,
 //! queue and table, and no API route open without an API key or an authorizer unless it is one of
-//! the signed-link routes, whose handler checks an HMAC signature instead.
+//! the signed-link routes, whose handler checks an HMAC signature instead. One list of rules over
+//! one template, kept together so that a reviewer reads every rule in one file.
 
 use serde_yaml::Value;
 

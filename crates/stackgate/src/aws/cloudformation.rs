@@ -1,4 +1,6 @@
-//! CloudFormation adapter: the calls stackgate makes, with pagination and error mapping.
+//! CloudFormation adapter: the calls stackgate makes, with pagination and error mapping. Longer
+//! than the other adapters because stackgate makes most of its calls here; one module per service
+//! keeps every CloudFormation call (and its fault-matrix row) in one place.
 
 use std::collections::{BTreeMap, HashSet};
 
