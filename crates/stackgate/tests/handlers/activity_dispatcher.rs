@@ -20,24 +20,17 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_http::{Body, RequestExt};
 use serde_json::{json, Value};
 use stackgate::activities::{Activity, ActivityKind};
-use stackgate::approval::{approval_id, callback_link, SigningKey};
-use stackgate::aws::ssm::SigningKeySource;
+use stackgate::approval::{approval_id, callback_link};
 use stackgate::tasks::activity_dispatcher::{dispatch_all, Deps, Output};
 use stackgate::tasks::{approval_api, approval_emailer};
 use stackgate::webhook::WebhookClient;
+
+use super::approval_api::{clients as page, key, keys};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "AAAAKgAAAAIAAAAAAAAAAactivity+token/secret==";
 const MANUAL: &str = "arn:aws:states:us-east-1:123456789012:activity:manual";
 const JOBS: &str = "arn:aws:states:us-east-1:123456789012:activity:jobs";
-
-fn key() -> SigningKey {
-    SigningKey::new("a-signing-key-of-at-least-32-characters-for-tests").unwrap()
-}
-
-fn keys() -> SigningKeySource {
-    SigningKeySource::ready(stackgate::approval::KeyRing::single(key()))
-}
 
 /// The mocked clients a dispatcher run uses: the emailer's and Step Functions'.
 struct Mocked {
@@ -57,16 +50,6 @@ fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> Mocked {
             base_url: Some("https://api.example/v1".into()),
         },
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
-    }
-}
-
-/// The page that takes the jobs' results.
-fn page(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
-    approval_api::Deps {
-        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
-        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
-        table: "approvals".into(),
-        key: keys(),
     }
 }
 
@@ -490,6 +473,7 @@ async fn an_external_job_reports_heartbeats_and_its_result_once() {
             r.task_token() == Some(TOKEN) && r.output() == Some(r#"{"vpcId":"vpc-1"}"#)
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
+    // The same approval page the approvals' tests use takes the jobs' results.
     let clients = page(&[&get, &update], &[&beat, &success]);
 
     assert_eq!(

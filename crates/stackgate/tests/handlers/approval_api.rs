@@ -35,7 +35,7 @@ pub(crate) fn keys() -> SigningKeySource {
 }
 
 /// The approval page's dependencies.
-fn clients(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
+pub(crate) fn clients(dynamodb: &[&Rule], sfn: &[&Rule]) -> approval_api::Deps {
     approval_api::Deps {
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
