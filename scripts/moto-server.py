@@ -92,7 +92,41 @@ def mend_step_functions_integration() -> None:
     task._normalise_response = _normalise_response
 
 
+def mend_model_data() -> None:
+    """`/moto-api/data.json` (where the local stack reads sent emails) reads every public attribute
+    of every model and skips those that are not JSON; a Lambda function's `docker_client` raises
+    DockerException instead (no Docker here), which made the whole dump fail with HTTP 500 from the
+    first function a stack created. Attributes that raise anything are skipped."""
+    from moto.core.model_instances import model_data
+    from moto.moto_api._internal.responses import MotoAPIResponse
+    import json
+
+    def safe_model_data(self, request, full_url, headers):
+        results = {}
+        for service in sorted(model_data):
+            models = model_data[service]
+            results[service] = {}
+            for name in sorted(models):
+                results[service][name] = []
+                for instance in models[name].instances_tracked:
+                    found = {}
+                    for attr in dir(instance):
+                        if attr.startswith("_"):
+                            continue
+                        try:
+                            value = getattr(instance, attr)
+                            json.dumps(value)
+                        except Exception:  # noqa: BLE001 - any attribute that cannot be read
+                            continue
+                        found[attr] = value
+                    results[service][name].append(found)
+        return 200, {"Content-Type": "application/javascript"}, json.dumps(results)
+
+    MotoAPIResponse.model_data = safe_model_data
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
+    mend_model_data()
     sys.exit(main(sys.argv[1:]))

@@ -11,6 +11,7 @@ moto_server = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(moto_server)
 moto_server.mend_step_functions_integration()
 moto_server.mend_json_path()
+moto_server.mend_model_data()
 
 
 class Casing(unittest.TestCase):
@@ -61,3 +62,30 @@ class JsonPath(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ModelData(unittest.TestCase):
+    def test_an_attribute_that_raises_is_skipped_not_fatal(self):
+        import json
+
+        from moto.core.model_instances import model_data
+        from moto.moto_api._internal.responses import MotoAPIResponse
+
+        class Model:
+            instances_tracked = []
+
+            def __init__(self):
+                self.subject = "[stackgate] Approve"
+
+            @property
+            def docker_client(self):
+                raise RuntimeError("no Docker here")
+
+        Model.instances_tracked.append(Model())
+        model_data.setdefault("test-service", {})["Model"] = Model
+        try:
+            status, _, body = MotoAPIResponse().model_data(None, "", {})
+        finally:
+            del model_data["test-service"]
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["test-service"]["Model"], [{"subject": "[stackgate] Approve"}])

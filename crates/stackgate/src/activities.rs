@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::approval::ApprovalRequest;
+use crate::approval::{ApprovalKind, ApprovalRequest};
 use crate::TaskError;
 
 /// What the dispatcher does with the tasks of one activity.
@@ -96,8 +96,8 @@ pub fn parse_task_input(input: &str) -> Result<TaskInput, TaskError> {
 pub fn request_for(kind: &ActivityKind, input: &TaskInput) -> ApprovalRequest {
     ApprovalRequest {
         kind: match kind {
-            ActivityKind::ManualTask => "manualTask".into(),
-            ActivityKind::Webhook { .. } => "externalJob".into(),
+            ActivityKind::ManualTask => ApprovalKind::ManualTask,
+            ActivityKind::Webhook { .. } => ApprovalKind::ExternalJob,
         },
         title: String::new(),
         stack_name: None,
@@ -247,7 +247,7 @@ mod tests {
         )
         .normalised()
         .unwrap();
-        assert_eq!(job.kind, "externalJob");
+        assert_eq!(job.kind, ApprovalKind::ExternalJob);
         assert_eq!(job.rejection_error(), "ExternalJobFailed");
     }
 

@@ -34,6 +34,14 @@ pub enum TaskError {
         total_changes: usize,
         summary: String,
     },
+    /// Deleting the stack would lose data, and the request says to refuse that; the stack is untouched.
+    #[error("Refused deleting stack {stack}: {unsafe_resources} of {total_resources} resources are unsafe to delete (their data would be lost, or they guard what the stack keeps).\n{summary}")]
+    UnsafeDeletion {
+        stack: String,
+        unsafe_resources: usize,
+        total_resources: usize,
+        summary: String,
+    },
     #[error("change set {change_set} failed: {reason}")]
     ChangeSetFailed { change_set: String, reason: String },
     /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
@@ -73,6 +81,7 @@ impl TaskError {
             TaskError::StackNotManaged { .. } => "StackNotManaged",
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
             TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
+            TaskError::UnsafeDeletion { .. } => "UnsafeDeletion",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackStillInProgress { .. } => "StackStillInProgress",

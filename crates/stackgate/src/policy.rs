@@ -219,31 +219,148 @@ pub fn judge(changes: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedC
     let judged: Vec<JudgedChange> = changes
         .iter()
         .map(|change| {
-            let security = security_reason(change, rules.sensitive);
-            let judgement = judge_change(change, rules);
-            let reason = match (&security, &judgement) {
-                (Some(security), Ok(what) | Err(what)) => format!("{security}; {what}"),
-                (None, Ok(what) | Err(what)) => what.clone(),
-            };
-            JudgedChange {
-                action: change.action.clone(),
-                logical_resource_id: qualified_id(change),
-                resource_type: change.resource_type.clone(),
-                replacement: change.replacement.clone(),
-                safe: security.is_none() && judgement.is_ok(),
-                security_sensitive: security.is_some(),
-                reason,
-            }
+            judged_change(
+                change,
+                security_reason(change, rules.sensitive),
+                judge_change(change, rules),
+            )
         })
         .collect();
-    let verdict = if judged.is_empty() {
+    (verdict_of(&judged), judged)
+}
+
+/// Judges the deletion of a whole stack: every resource in it is removed. Each is judged for its
+/// data as a removal (`DeletionPolicy` in the stack's current template). Access only shrinks when
+/// identities and grants go, so a security-sensitive type is no reason by itself; but when the
+/// stack keeps some of its data stores, removing a policy that may deny (a bucket policy refusing
+/// plain HTTP or other accounts) may open them, and that is unsafe. A nested stack takes
+/// everything in it along, which is not judged resource by resource: unsafe unless it is retained.
+pub fn judge_deletion(resources: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedChange>) {
+    let removals: Vec<ResourceChange> = resources
+        .iter()
+        .map(|r| ResourceChange {
+            action: "Remove".into(),
+            replacement: None,
+            policy_action: None,
+            nested_changes_unlisted: false,
+            ..r.clone()
+        })
+        .collect();
+    let keeps_something = removals.iter().any(|r| {
+        rules.stateful.holds(&r.resource_type) != Holds::Nothing
+            && data_kept(r, rules, false).is_ok()
+    });
+    let judged: Vec<JudgedChange> = removals
+        .iter()
+        .map(|removal| {
+            // A resource kept by its own policy is not removed, so it opens nothing.
+            let removed = data_kept(removal, rules, false).is_err();
+            let security = (keeps_something
+                && removed
+                && MAY_DENY.contains(&removal.resource_type.as_str()))
+            .then(|| {
+                format!(
+                    "security-sensitive: removes {}, whose denials may protect what the stack keeps",
+                    removal.resource_type
+                )
+            });
+            let judgement = if removal.resource_type == NESTED_STACK {
+                data_kept(removal, rules, false)
+                    .map(|how| format!("removes nested stack {}; {how}", removal.logical_resource_id))
+                    .map_err(|_| format!(
+                        "removes nested stack {} and everything in it, which is not judged resource by resource: data may be lost",
+                        removal.logical_resource_id
+                    ))
+            } else {
+                judge_change(removal, rules)
+            };
+            judged_change(removal, security, judgement)
+        })
+        .collect();
+    (verdict_of(&judged), judged)
+}
+
+const NESTED_STACK: &str = "AWS::CloudFormation::Stack";
+
+/// Resource policies and rules that can deny: removing one can open what it protected.
+const MAY_DENY: &[&str] = &[
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SecretsManager::ResourcePolicy",
+    "AWS::Events::EventBusPolicy",
+    "AWS::Logs::ResourcePolicy",
+    "AWS::ECR::RegistryPolicy",
+    "AWS::EC2::NetworkAcl",
+    "AWS::EC2::NetworkAclEntry",
+];
+
+fn judged_change(
+    change: &ResourceChange,
+    security: Option<String>,
+    judgement: Result<String, String>,
+) -> JudgedChange {
+    let reason = match (&security, &judgement) {
+        (Some(security), Ok(what) | Err(what)) => format!("{security}; {what}"),
+        (None, Ok(what) | Err(what)) => what.clone(),
+    };
+    JudgedChange {
+        action: change.action.clone(),
+        logical_resource_id: qualified_id(change),
+        resource_type: change.resource_type.clone(),
+        replacement: change.replacement.clone(),
+        safe: security.is_none() && judgement.is_ok(),
+        security_sensitive: security.is_some(),
+        reason,
+    }
+}
+
+fn verdict_of(judged: &[JudgedChange]) -> Verdict {
+    if judged.is_empty() {
         Verdict::Empty
     } else if judged.iter().any(|c| !c.safe) {
         Verdict::Unsafe
     } else {
         Verdict::Safe
-    };
-    (verdict, judged)
+    }
+}
+
+/// Changes listed in a judgement at most; unsafe ones come first, so none of them is cut before a
+/// safe one. Keeps the state well under Step Functions' 256 KB limit.
+pub const MAX_LISTED_CHANGES: usize = 200;
+
+/// A judgement as the workflow keeps it and people read it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub changes: Vec<JudgedChange>,
+    pub total_changes: usize,
+    pub unsafe_changes: usize,
+    /// Changes that alter access; blue/green cannot route around them.
+    pub security_sensitive_changes: usize,
+    /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
+    pub summary: String,
+}
+
+impl Judgement {
+    pub fn new(verdict: Verdict, mut judged: Vec<JudgedChange>) -> Self {
+        // Unsafe first, and among them the access changes, so that none is cut before a safe one.
+        judged.sort_by_key(|c| (c.safe, !c.security_sensitive));
+        let total_changes = judged.len();
+        let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
+        let security_sensitive_changes = judged.iter().filter(|c| c.security_sensitive).count();
+        let summary = render_diff(&judged[..total_changes.min(MAX_LISTED_CHANGES)]);
+        judged.truncate(MAX_LISTED_CHANGES);
+        Judgement {
+            verdict,
+            changes: judged,
+            total_changes,
+            unsafe_changes,
+            security_sensitive_changes,
+            summary,
+        }
+    }
 }
 
 /// The diff as `+ / ~ / -` lines, replacements marked, unsafe lines first with their reason.
@@ -703,5 +820,106 @@ mod tests {
             "- Res (AWS::S3::Bucket): removes AWS::S3::Bucket Res; DeletionPolicy Delete: data lost"
         );
         assert_eq!(lines[2], "+ Res (AWS::S3::Bucket)");
+    }
+
+    fn judge_deletion_with(
+        resources: &[(&str, &str)],
+        retained: &[&str],
+    ) -> (Verdict, Vec<JudgedChange>) {
+        let resources: Vec<ResourceChange> = resources
+            .iter()
+            .map(|(id, resource_type)| with_type(change("Remove", None), resource_type, id))
+            .collect();
+        let policies: BTreeMap<String, Policies> = retained
+            .iter()
+            .map(|id| {
+                (
+                    id.to_string(),
+                    Policies {
+                        deletion: Some("Retain".into()),
+                        update_replace: None,
+                    },
+                )
+            })
+            .collect();
+        let rules = Rules {
+            sensitive: &SensitiveTypes::default(),
+            stateful: &StatefulTypes::default(),
+            policies: &policies,
+            next_policies: &BTreeMap::new(),
+        };
+        super::judge_deletion(&resources, &rules)
+    }
+
+    #[test]
+    fn deleting_a_stack_loses_the_data_its_stores_do_not_retain() {
+        let app = [
+            ("Fn", "AWS::Lambda::Function"),
+            ("FnRole", "AWS::IAM::Role"),
+            ("FnVersion1a2b", "AWS::Lambda::Version"),
+            ("Orders", "AWS::DynamoDB::Table"),
+        ];
+        // Without a policy on the table its data goes with the stack.
+        let (verdict, judged) = judge_deletion_with(&app, &[]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        let unsafe_ones: Vec<&str> = judged
+            .iter()
+            .filter(|c| !c.safe)
+            .map(|c| c.logical_resource_id.as_str())
+            .collect();
+        assert_eq!(unsafe_ones, ["Orders"], "{judged:#?}");
+        assert_eq!(
+            judged[3].reason,
+            "removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost"
+        );
+        // Access only shrinks when nothing is kept: the role is no reason.
+        assert!(judged[1].safe && !judged[1].security_sensitive);
+
+        // A stateless stack goes without a person; so does an empty one.
+        assert_eq!(judge_deletion_with(&app[..3], &[]).0, Verdict::Safe);
+        assert_eq!(judge_deletion_with(&[], &[]).0, Verdict::Empty);
+        // An unknown type holds data until the operator says otherwise.
+        assert_eq!(
+            judge_deletion_with(&[("Thing", "Custom::Thing")], &[]).0,
+            Verdict::Unsafe
+        );
+    }
+
+    #[test]
+    fn deleting_a_stack_that_keeps_a_store_must_not_remove_what_guarded_it() {
+        let stack = [
+            ("Data", "AWS::S3::Bucket"),
+            ("DataPolicy", "AWS::S3::BucketPolicy"),
+            ("Fn", "AWS::Lambda::Function"),
+            ("FnRole", "AWS::IAM::Role"),
+        ];
+        // The bucket outlives the stack; its policy (which may deny) would not.
+        let (verdict, judged) = judge_deletion_with(&stack, &["Data"]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(judged[0].safe, "{}", judged[0].reason);
+        assert!(judged[1].security_sensitive && !judged[1].safe);
+        assert!(
+            judged[1]
+                .reason
+                .contains("whose denials may protect what the stack keeps"),
+            "{}",
+            judged[1].reason
+        );
+        // Grants only take access away.
+        assert!(judged[2].safe && judged[3].safe, "{judged:#?}");
+        // Retaining the policy too makes it safe.
+        assert_eq!(
+            judge_deletion_with(&stack, &["Data", "DataPolicy"]).0,
+            Verdict::Safe
+        );
+    }
+
+    #[test]
+    fn deleting_a_nested_stack_is_judged_unsafe_unless_it_is_retained() {
+        let nested = [("Network", "AWS::CloudFormation::Stack")];
+        let (verdict, judged) = judge_deletion_with(&nested, &[]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(judged[0].reason.contains("not judged resource by resource"));
+        assert_eq!(judge_deletion_with(&nested, &["Network"]).0, Verdict::Safe);
     }
 }

@@ -86,6 +86,19 @@ pub const STATELESS_TYPES: &[&str] = &[
     "AWS::CloudFormation::WaitCondition",
     "AWS::CloudFormation::WaitConditionHandle",
     "AWS::CDK::Metadata",
+    // Access, not data: a change to one is security-sensitive whatever this list says; a whole
+    // stack's deletion only takes access away with them.
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::InstanceProfile",
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SecurityGroupEgress",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::Permission",
 ];
 
 /// What a type holds, as far as a removal or replacement is concerned.

@@ -24,12 +24,16 @@ fn machines() -> Vec<(String, Value)> {
     found
 }
 
-fn safe_deploy() -> Value {
+fn machine(file: &str) -> Value {
     machines()
         .into_iter()
-        .find(|(name, _)| name.ends_with("safe-deploy.asl.json"))
+        .find(|(name, _)| name.ends_with(file))
         .unwrap()
         .1
+}
+
+fn safe_deploy() -> Value {
+    machine("safe-deploy.asl.json")
 }
 
 /// Every state of a machine, Map/Parallel branches included, by name.
@@ -312,6 +316,96 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         execute["ChangeSetName.$"]
     );
     assert_eq!(request["ResultPath"], "$.approval");
+}
+
+/// Safe delete: DeleteStack only behind the deletion's SAFE/EMPTY verdict or a person's yes, on
+/// exactly the stack that was judged.
+#[test]
+fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
+    let machine = machine("safe-delete.asl.json");
+    assert_eq!(machine["StartAt"], "PlanDeletion");
+    let states = all_states(&machine);
+    let deletes: Vec<&String> = states
+        .iter()
+        .filter(|(_, s)| {
+            s["Resource"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("cloudformation:deleteStack"))
+        })
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(deletes, ["DeleteStack"], "one delete state");
+    assert_eq!(
+        ways_in(&states, "DeleteStack"),
+        [
+            ("IsApproved".to_string(), "Choice 0".to_string()),
+            ("RouteDeletion".to_string(), "Choice 0".to_string()),
+        ]
+    );
+    let gate = &states["RouteDeletion"];
+    let verdicts: BTreeSet<&str> = gate["Choices"][0]["Or"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["Variable"], "$.plan.judgement.verdict");
+            c["StringEquals"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(verdicts, BTreeSet::from(["SAFE", "EMPTY"]));
+    assert_eq!(gate["Default"], "RefuseUnsafeDeletion");
+    assert_eq!(
+        ways_in(&states, "RouteDeletion"),
+        [("PlanDeletion".to_string(), "Next".to_string())]
+    );
+    let plan = &states["PlanDeletion"];
+    assert_eq!(plan["ResultPath"], "$.plan");
+    assert_eq!(plan["Catch"][0]["Next"], "NotifyFailure");
+    assert_eq!(
+        states["DeleteStack"]["Parameters"]["StackName.$"],
+        "$.plan.deletion.stackId"
+    );
+    assert_eq!(
+        states["WaitForStackDeleted"]["Parameters"]["Payload"]["stackName.$"],
+        "$.plan.deletion.stackId"
+    );
+    let approved = &states["IsApproved"]["Choices"][0];
+    assert_eq!(approved["Variable"], "$.approval.approved");
+    assert_eq!(approved["BooleanEquals"], json!(true));
+    assert_eq!(
+        ways_in(&states, "RequestApproval"),
+        [("RouteDeletion".to_string(), "Choice 1".to_string())]
+    );
+    assert_eq!(gate["Choices"][1]["Variable"], "$.plan.deletion.onUnsafe");
+    assert_eq!(
+        states["RequestApproval"]["Parameters"]["Payload"]["request"]["kind"],
+        "deletion"
+    );
+    assert_eq!(
+        states["RefuseUnsafeDeletion"]["Parameters"]["Error"],
+        "UnsafeDeletion"
+    );
+}
+
+/// A workflow that waits for a person must outlive the longest approval it can ask for, or it
+/// times out silently (an execution timeout is not caught: no notice, a change set left behind).
+#[test]
+fn workflows_that_wait_for_people_outlive_their_longest_approval() {
+    for (file, machine) in machines() {
+        let waits = all_states(&machine).values().any(|s| {
+            s["Resource"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(".waitForTaskToken"))
+                && s.get("TimeoutSecondsPath").is_some()
+        });
+        if waits {
+            let timeout = machine["TimeoutSeconds"].as_u64().unwrap_or(u64::MAX);
+            assert!(
+                timeout > stackgate::approval::MAX_TIMEOUT_SECONDS,
+                "{file}: TimeoutSeconds {timeout} ends before an approval may"
+            );
+        }
+    }
 }
 
 /// The plan refuses (deletes, fails with UnsafeChangeSet) and cleans up empty change sets itself

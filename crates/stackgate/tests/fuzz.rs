@@ -26,7 +26,8 @@ use stackgate::config::Polling;
 use stackgate::tasks::create_change_set::check_stack;
 use stackgate::tasks::{
     activity_dispatcher, approval_api, approval_emailer, create_change_set, health_check,
-    maintenance_mode, pipeline_trigger, pre_provision, provision_starter, stacks_api, wait_stack,
+    maintenance_mode, pipeline_trigger, plan_delete, pre_provision, provision_starter, stacks_api,
+    wait_stack,
 };
 use stackgate::webhook::WebhookClient;
 use stackgate::TaskError;
@@ -467,6 +468,19 @@ fn wait_stack_never_panics_and_validates_before_calling_aws() {
             polling: aws.polling(),
         };
         async move { wait_stack::handle(&deps, event(input)).await }
+    });
+}
+
+#[test]
+fn plan_delete_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["plan-delete.json"], |aws, input| {
+        let deps = plan_delete::Deps {
+            cloudformation: aws_sdk_cloudformation::Client::new(&aws.config),
+            guardrails: guardrails(),
+            sensitive: Default::default(),
+            stateful: Default::default(),
+        };
+        async move { plan_delete::handle(&deps, event(input)).await }
     });
 }
 

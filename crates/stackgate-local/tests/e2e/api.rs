@@ -1,7 +1,7 @@
 //! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
 //! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 
-use crate::common::{api, api_json, follow, template_url};
+use crate::common::{api, api_json, approval_link, decide, follow, template_url};
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::ARTIFACT_BUCKET;
@@ -69,8 +69,37 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
         "{states:?}"
     );
 
+    // The stack holds a bucket without a retain policy: deleting it loses data, so a plain
+    // DELETE is refused and the stack stays.
     let deleting = api(Method::DELETE, &format!("/stacks/{full}"), &[], Vec::new()).await;
     assert_eq!(deleting.status, 202, "{}", deleting.body);
+    let refused = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(refused["status"], "FAILED", "{refused}");
+    assert_eq!(refused["error"], "UnsafeDeletion", "{refused}");
+    let cause = refused["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("- DataBucket (AWS::S3::Bucket): removes AWS::S3::Bucket DataBucket; DeletionPolicy Delete: data lost"),
+        "{cause}"
+    );
+    assert_eq!(
+        api(Method::GET, &format!("/stacks/{full}"), &[], Vec::new())
+            .await
+            .body["status"],
+        "CREATE_COMPLETE"
+    );
+
+    // Asked for with approval, it waits for a person; their yes deletes it.
+    let deleting = api(
+        Method::DELETE,
+        &format!("/stacks/{full}?onUnsafe=approve"),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(deleting.status, 202, "{}", deleting.body);
+    let link = approval_link(&full).await;
+    let (code, page) = decide(&link, "approve", "Ana").await;
+    assert_eq!(code, 200, "{page}");
     let deleted = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
     assert_eq!(deleted["status"], "SUCCEEDED", "{deleted}");
     assert_eq!(deleted["output"]["outcome"], "DELETED");
@@ -80,6 +109,56 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
             .status,
         404
     );
+}
+
+/// A stack whose data outlives it (a retained bucket) is deleted without a person, and the bucket
+/// is still there afterwards.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_stack_whose_data_is_retained_is_deleted_without_a_person() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let full = format!("api-{}", unique("kept"));
+    let body = json!({"environmentName": "api", "stackName": full.trim_start_matches("api-"), "templateUrl": template_url(&clients, "app-retained.yaml").await});
+    let created = api_json(Method::POST, "/stacks", &body, None).await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    let created = follow(created.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(created["status"], "SUCCEEDED", "{created}");
+    let bucket = clients
+        .cloudformation
+        .describe_stack_resource()
+        .stack_name(&full)
+        .logical_resource_id("DataBucket")
+        .send()
+        .await
+        .unwrap()
+        .stack_resource_detail()
+        .and_then(|r| r.physical_resource_id())
+        .unwrap_or_default()
+        .to_string();
+
+    let deleting = api(Method::DELETE, &format!("/stacks/{full}"), &[], Vec::new()).await;
+    assert_eq!(deleting.status, 202, "{}", deleting.body);
+    let deleted = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(deleted["status"], "SUCCEEDED", "{deleted}");
+    assert_eq!(deleted["output"]["outcome"], "DELETED");
+    let states: Vec<&str> = deleted["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        states.contains(&"PlanDeletion") && !states.contains(&"RequestApproval"),
+        "{states:?}"
+    );
+    assert!(!bucket.is_empty(), "{created}");
+    clients
+        .s3
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("the retained bucket outlives the stack");
 }
 
 #[tokio::test]
@@ -104,17 +183,16 @@ async fn compat_routes_keep_working() {
     assert_eq!(state.status, 200);
     assert_eq!(state.body["stackName"], full.as_str());
 
+    // The old route starts the same safe delete: the sample's bucket would lose its data.
     let deleted = api_json(Method::POST, "/delete", &json!({"stackname": full}), None).await;
     assert_eq!(deleted.status, 202, "{}", deleted.body);
-    assert_eq!(
-        follow(deleted.body["statusUrl"].as_str().unwrap()).await["status"],
-        "SUCCEEDED"
-    );
+    let refused = follow(deleted.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(refused["error"], "UnsafeDeletion", "{refused}");
     assert_eq!(
         api(Method::GET, &format!("/state/{full}"), &[], Vec::new())
             .await
             .status,
-        404
+        200
     );
 }
 

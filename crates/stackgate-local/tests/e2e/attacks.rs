@@ -452,3 +452,118 @@ async fn a_secret_parameter_never_enters_a_workflow_as_a_value() {
     assert_failed_with(&report, "InvalidInput", "parameters.DbPassword");
     assert!(!report.cause.unwrap_or_default().contains(&password));
 }
+
+/// Deleting a stack that holds data needs a person, however the deletion is asked for: the API
+/// without `onUnsafe`, a direct StartExecution that brings its own verdict or another stack's id,
+/// or an approval a person rejects. The stack and its data are there after each.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_stack_holding_data_is_not_deleted_without_a_person() {
+    let clients = clients().await;
+    let stack = unique("keepdata");
+    let full = format!("e2e-{stack}");
+    let created = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": template_url(&clients, "app-v1.yaml").await}),
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let stack_id = clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(&full)
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+    let other_id = stack_id.replace(&full, &format!("{full}x"));
+    let delete = |input: Value| {
+        let sfn = clients.sfn.clone();
+        async move {
+            stackgate_local::execution::run(
+                &sfn,
+                &stackgate_local::deploy::state_machine_arn("SafeDeleteStateMachine"),
+                &unique("delete-"),
+                &input,
+                crate::common::TIMEOUT,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    for (input, error, cause) in [
+        (
+            json!({"stackName": full, "stackId": stack_id}),
+            "UnsafeDeletion",
+            "- DataBucket (AWS::S3::Bucket)",
+        ),
+        (
+            json!({"stackName": full, "stackId": stack_id, "plan": {"judgement": {"verdict": "SAFE"}}}),
+            "InvalidInput",
+            "plan",
+        ),
+        (
+            json!({"stackName": format!("{full}x"), "stackId": stack_id}),
+            "InvalidInput",
+            "stackId",
+        ),
+        (
+            json!({"stackName": full, "stackId": other_id}),
+            "InvalidInput",
+            "stackId",
+        ),
+        (
+            json!({"stackName": full, "stackId": stack_id, "onUnsafe": "ignore"}),
+            "InvalidInput",
+            "onUnsafe",
+        ),
+    ] {
+        let report = delete(input.clone()).await;
+        assert_failed_with(&report, error, cause);
+        assert!(
+            !report.entered("DeleteStack"),
+            "{input}: {:?}",
+            report.states
+        );
+        assert_eq!(
+            stack_status(&clients, &full).await.as_deref(),
+            Some("CREATE_COMPLETE"),
+            "{input}"
+        );
+    }
+
+    // Asked for with approval and rejected: still there.
+    let started = stackgate_local::execution::start(
+        &clients.sfn,
+        &stackgate_local::deploy::state_machine_arn("SafeDeleteStateMachine"),
+        &unique("delete-"),
+        &json!({"stackName": full, "stackId": stack_id, "onUnsafe": "approve"}),
+    )
+    .await
+    .unwrap();
+    let link = crate::common::approval_link(&full).await;
+    let (status, page) = crate::common::decide(&link, "reject", "nobody").await;
+    assert_eq!(status, 200, "{page}");
+    for _ in 0..120 {
+        let described = clients
+            .sfn
+            .describe_execution()
+            .execution_arn(&started)
+            .send()
+            .await
+            .unwrap();
+        if described.status().as_str() != "RUNNING" {
+            assert_eq!(described.status().as_str(), "FAILED");
+            assert_eq!(described.error(), Some("DeletionRejected"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+}

@@ -119,6 +119,62 @@ pub fn managed_stack<'a>(name: &str, config: &'a ApiConfig) -> Result<&'a str, P
         .ok_or_else(|| Problem::not_found("no managed stack of that name"))
 }
 
+/// Query parameters `DELETE /stacks/{name}` takes; any other is refused, so that a misspelt
+/// `onUnsafe` is not silently the default.
+pub const DELETE_QUERY: [&str; 2] = ["onUnsafe", "approvalTimeoutSeconds"];
+
+/// Validates `DELETE /stacks/{name}` (the delete request, `request::DeleteRequest`) and returns the
+/// workflow input. The plan-delete step validates it again, whoever starts the workflow.
+pub fn delete_request(
+    query: &[(&str, &str)],
+    stack_name: &str,
+    stack_id: &str,
+    who: &str,
+) -> Result<Value, Problem> {
+    use crate::request::{DeleteRequest, OnUnsafeDeletion};
+    if let Some((unknown, _)) = query.iter().find(|(k, _)| !DELETE_QUERY.contains(k)) {
+        // The name is the caller's own text; it is named only if it is a plain word.
+        let field = if unknown.len() <= 64 && unknown.chars().all(|c| c.is_ascii_alphanumeric()) {
+            unknown.to_string()
+        } else {
+            "query".to_string()
+        };
+        return Err(Problem::invalid(
+            field,
+            format!(
+                "is not a parameter of a deletion; it takes {}",
+                DELETE_QUERY.join(", ")
+            ),
+        ));
+    }
+    let first = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let on_unsafe = match first("onUnsafe") {
+        Some(value) => OnUnsafeDeletion::parse(value)?,
+        None => OnUnsafeDeletion::Fail,
+    };
+    let approval_timeout_seconds = match first("approvalTimeoutSeconds") {
+        Some(value) => Some(value.parse::<u64>().map_err(|_| {
+            Problem::invalid(
+                "approvalTimeoutSeconds",
+                "must be a whole number of seconds from 60 to 604800 (7 days)",
+            )
+        })?),
+        None => None,
+    };
+    let stack_name = crate::request::StackName::parse(stack_name)
+        .map_err(|message| Problem::invalid("stackName", message))?;
+    let deletion = DeleteRequest {
+        stack_name,
+        stack_id: stack_id.to_string(),
+        on_unsafe,
+        approval_timeout_seconds,
+        requested_by: Some(who.to_string()),
+    };
+    // Validated as the workflow will; what the workflow receives is the request, not the result.
+    deletion.clone().validate()?;
+    serde_json::to_value(&deletion).map_err(|e| Problem::internal(e.to_string()))
+}
+
 /// Fields of the deploy request the API does not take: revisions come from CodePipeline, and who
 /// asked is what API Gateway says, never what the body says.
 pub const NOT_FROM_THE_API: [&str; 4] = [

@@ -117,10 +117,13 @@ impl LinkKind {
     }
 
     /// Whether a stored request of `request_kind` is answered through links of this kind.
-    pub fn serves(self, request_kind: &str) -> bool {
-        match self {
-            LinkKind::Decision => matches!(request_kind, "deployment" | "manualTask"),
-            LinkKind::JobResult => request_kind == "externalJob",
+    pub fn serves(self, request_kind: super::ApprovalKind) -> bool {
+        use super::ApprovalKind::*;
+        match (self, request_kind) {
+            (LinkKind::Decision, Deployment | Deletion | ManualTask) => true,
+            (LinkKind::JobResult, ExternalJob) => true,
+            (LinkKind::Decision, ExternalJob) => false,
+            (LinkKind::JobResult, Deployment | Deletion | ManualTask) => false,
         }
     }
 }
@@ -364,11 +367,12 @@ mod tests {
             verify_link(&keys, LinkKind::Decision, &id, &as_decision),
             None
         );
-        assert!(LinkKind::Decision.serves("deployment") && LinkKind::Decision.serves("manualTask"));
-        assert!(!LinkKind::Decision.serves("externalJob"));
-        assert!(
-            LinkKind::JobResult.serves("externalJob") && !LinkKind::JobResult.serves("deployment")
-        );
+        use super::super::ApprovalKind::*;
+        for kind in [Deployment, Deletion, ManualTask] {
+            assert!(LinkKind::Decision.serves(kind) && !LinkKind::JobResult.serves(kind));
+        }
+        assert!(!LinkKind::Decision.serves(ExternalJob));
+        assert!(LinkKind::JobResult.serves(ExternalJob));
     }
 
     #[test]

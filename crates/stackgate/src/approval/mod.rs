@@ -13,19 +13,34 @@ pub use link::*;
 /// Default time a person has to decide.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 const MIN_TIMEOUT_SECONDS: u64 = 60;
-const MAX_TIMEOUT_SECONDS: u64 = 7 * 24 * 60 * 60;
+/// The longest a person can be given; workflows that wait for people outlive it.
+pub const MAX_TIMEOUT_SECONDS: u64 = 7 * 24 * 60 * 60;
 /// How much earlier than the workflow's own timeout a link expires.
 pub const EXPIRY_MARGIN_SECONDS: u64 = 5;
 /// Decided approvals stay readable (409 rather than 404) this long before DynamoDB's TTL removes them.
 pub const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
 const MAX_COMMENT: usize = 1000;
 
+/// What kind of decision a request asks for. One enum, so that every place that treats kinds
+/// differently (titles, links, labels, rejection errors) has to say what it does with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalKind {
+    /// An unsafe change set.
+    Deployment,
+    /// A stack deletion that loses data.
+    Deletion,
+    /// A workflow's manual step.
+    ManualTask,
+    /// An external system's job, reported through a job-result link.
+    ExternalJob,
+}
+
 /// What a person is asked to decide, as shown in the email and on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequest {
-    /// `deployment` (an unsafe change set) or `manualTask` (a workflow's manual step).
-    pub kind: String,
+    pub kind: ApprovalKind,
     #[serde(default)]
     pub title: String,
     #[serde(default)]
@@ -52,45 +67,31 @@ pub struct ApprovalRequest {
 impl ApprovalRequest {
     /// Fills defaults and checks the fields a kind needs.
     pub fn normalised(mut self) -> Result<Self, TaskError> {
-        match self.kind.as_str() {
-            "deployment" => {
-                let stack = self
-                    .stack_name
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        TaskError::invalid(
-                            "request.stackName",
-                            "is required for a deployment approval",
-                        )
-                    })?;
-                if self.title.is_empty() {
-                    self.title =
-                        format!("Approve unsafe changes (deletions, replacements or access changes) in {stack}?");
-                }
+        let stack = || {
+            self.stack_name
+                .clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| TaskError::invalid("request.stackName", "is required for a stack"))
+        };
+        let task = || {
+            self.task_name
+                .clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| TaskError::invalid("request.taskName", "is required for a task"))
+        };
+        let title = match self.kind {
+            ApprovalKind::Deployment => format!(
+                "Approve unsafe changes (deletions, replacements or access changes) in {}?",
+                stack()?
+            ),
+            ApprovalKind::Deletion => {
+                format!("Approve deleting {} and the data it holds?", stack()?)
             }
-            "manualTask" | "externalJob" => {
-                let task = self
-                    .task_name
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        TaskError::invalid("request.taskName", "is required for a task")
-                    })?;
-                if self.title.is_empty() {
-                    self.title = if self.kind == "manualTask" {
-                        format!("Manual task: {task}")
-                    } else {
-                        format!("External job: {task}")
-                    };
-                }
-            }
-            other => {
-                return Err(TaskError::invalid(
-                    "request.kind",
-                    format!("must be \"deployment\" or \"manualTask\", got {other:?}"),
-                ))
-            }
+            ApprovalKind::ManualTask => format!("Manual task: {}", task()?),
+            ApprovalKind::ExternalJob => format!("External job: {}", task()?),
+        };
+        if self.title.is_empty() {
+            self.title = title;
         }
         if self.requested_by.is_empty() {
             self.requested_by = "stackgate".into();
@@ -100,10 +101,11 @@ impl ApprovalRequest {
 
     /// The error a rejection fails the workflow with.
     pub fn rejection_error(&self) -> &'static str {
-        match self.kind.as_str() {
-            "manualTask" => "ManualTaskFailed",
-            "externalJob" => "ExternalJobFailed",
-            _ => "ChangeSetRejected",
+        match self.kind {
+            ApprovalKind::Deployment => "ChangeSetRejected",
+            ApprovalKind::Deletion => "DeletionRejected",
+            ApprovalKind::ManualTask => "ManualTaskFailed",
+            ApprovalKind::ExternalJob => "ExternalJobFailed",
         }
     }
 }
@@ -370,7 +372,6 @@ pub fn render_page(
     message: Option<&str>,
     open: bool,
 ) -> Result<String, TaskError> {
-    let manual = stored.request.kind == "manualTask";
     render(
         "approval-page.html",
         json!({
@@ -385,8 +386,15 @@ pub fn render_page(
             "to": link.to,
             "sig": link.sig,
             "approveValue": "approve",
-            "approveLabel": if manual { "Mark as done" } else { "Approve and deploy" },
-            "rejectLabel": if manual { "Mark as failed" } else { "Reject" },
+            "approveLabel": match stored.request.kind {
+                ApprovalKind::Deployment => "Approve and deploy",
+                ApprovalKind::Deletion => "Approve and delete",
+                ApprovalKind::ManualTask | ApprovalKind::ExternalJob => "Mark as done",
+            },
+            "rejectLabel": match stored.request.kind {
+                ApprovalKind::Deployment | ApprovalKind::Deletion => "Reject",
+                ApprovalKind::ManualTask | ApprovalKind::ExternalJob => "Mark as failed",
+            },
         }),
     )
 }
@@ -402,7 +410,7 @@ mod tests {
 
     fn deployment() -> ApprovalRequest {
         ApprovalRequest {
-            kind: "deployment".into(),
+            kind: ApprovalKind::Deployment,
             title: String::new(),
             stack_name: Some("prod-app".into()),
             environment_name: Some("prod".into()),
@@ -588,7 +596,7 @@ mod tests {
         r.stack_name = None;
         assert!(r.normalised().is_err());
         let manual = ApprovalRequest {
-            kind: "manualTask".into(),
+            kind: ApprovalKind::ManualTask,
             title: String::new(),
             stack_name: None,
             environment_name: None,
@@ -604,8 +612,46 @@ mod tests {
         .unwrap();
         assert_eq!(manual.title, "Manual task: Open firewall port");
         assert_eq!(manual.rejection_error(), "ManualTaskFailed");
-        let mut bad = deployment();
-        bad.kind = "other".into();
-        assert!(bad.normalised().is_err());
+        let bad = serde_json::from_value::<ApprovalRequest>(
+            json!({"kind": "other", "stackName": "prod-app", "requestedBy": "x"}),
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_deletion_approval_lists_what_would_be_lost_and_says_delete() {
+        let mut request = deployment();
+        request.kind = ApprovalKind::Deletion;
+        request.change_set_name = None;
+        request.title = String::new();
+        request.summary = Some("- Orders (AWS::DynamoDB::Table): removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost".into());
+        let request = request.normalised().unwrap();
+        assert_eq!(
+            request.title,
+            "Approve deleting prod-app and the data it holds?"
+        );
+        assert_eq!(request.rejection_error(), "DeletionRejected");
+        let email = render_email(&request, "https://x/approvals/1", 0, 1).unwrap();
+        for body in [&email.text, &email.html] {
+            assert!(
+                body.contains("lose their data when the stack is deleted"),
+                "{body}"
+            );
+            assert!(body.contains("DeletionPolicy Delete: data lost"), "{body}");
+            assert!(!body.contains("Change set"), "{body}");
+        }
+        let mut stored = stored(Status::Pending, 2000);
+        stored.request = request.clone();
+        let link = PresentedLink {
+            exp: "2000".into(),
+            kid: "1".into(),
+            to: "ana@example.com".into(),
+            sig: "abcd".into(),
+        };
+        let page = render_page(&stored, "/approvals/id", &link, None, true).unwrap();
+        assert!(page.contains("Approve and delete") && page.contains("Deleting stack"));
+        let mut nameless = request;
+        nameless.stack_name = None;
+        assert!(nameless.normalised().is_err());
     }
 }

@@ -144,6 +144,56 @@ pub async fn has_resources(client: &Client, stack: &str) -> Result<bool, TaskErr
     Ok(!output.stack_resource_summaries().is_empty())
 }
 
+/// One resource of a stack, as ListStackResources lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_resource_id: String,
+    pub resource_type: String,
+    pub status: String,
+}
+
+/// Every resource of a stack (all ListStackResources pages); `None` when the stack does not exist.
+pub async fn stack_resources(
+    client: &Client,
+    stack: &str,
+) -> Result<Option<Vec<StackResource>>, TaskError> {
+    // A stack holds at most 500 resources, 100 a page; more pages mean a token that never ends.
+    const MAX_PAGES: usize = 10;
+    let mut resources = Vec::new();
+    let mut next_token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let output = match client
+            .list_stack_resources()
+            .stack_name(stack)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if is_stack_missing(&error) => return Ok(None),
+            Err(error) => return Err(classify("ListStackResources", &error)),
+        };
+        resources.extend(output.stack_resource_summaries().iter().map(|r| {
+            StackResource {
+                logical_resource_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: r.resource_type().unwrap_or_default().to_string(),
+                status: r
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            }
+        }));
+        match output.next_token() {
+            Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+            _ => return Ok(Some(resources)),
+        }
+    }
+    Err(TaskError::Aws {
+        operation: "ListStackResources".into(),
+        message: format!("more than {MAX_PAGES} pages of resources"),
+    })
+}
+
 /// What CreateChangeSet needs, already decided.
 #[derive(Debug, Clone)]
 pub struct ChangeSetRequest<'a> {

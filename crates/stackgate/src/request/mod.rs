@@ -6,6 +6,7 @@
 //! The validation is `DeployRequest::validate(execution_name)` rather than `TryFrom`: the
 //! blue/green stack's default name is derived from the execution, which the request does not hold.
 
+mod deletion;
 mod names;
 mod secrets;
 mod source;
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 use crate::guardrails::RESERVED_TAG_PREFIX;
 use crate::TaskError;
+pub use deletion::{DeleteRequest, Deletion, OnUnsafeDeletion};
 pub use names::{
     stack_name_rule, validate_stack_name, validate_template_path, Capability, EnvironmentName,
     StackName, TemplatePath, MAX_STACK_NAME,

@@ -14,6 +14,8 @@ pub mod maintenance_mode;
 #[cfg(feature = "aws")]
 pub mod pipeline_trigger;
 #[cfg(feature = "aws")]
+pub mod plan_delete;
+#[cfg(feature = "aws")]
 pub mod pre_provision;
 #[cfg(feature = "aws")]
 pub mod provision_starter;

@@ -10,6 +10,7 @@ mod approval_api;
 mod approval_emailer;
 mod create_change_set;
 mod pipeline_trigger;
+mod plan_delete;
 mod provision_starter;
 mod sdk_client;
 mod stacks_api;

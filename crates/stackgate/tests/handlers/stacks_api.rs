@@ -464,6 +464,58 @@ async fn deletes_are_refused_for_protected_or_busy_stacks_and_otherwise_accepted
     assert_eq!(start.num_calls(), 2);
 }
 
+/// `DELETE /stacks/{name}?onUnsafe=approve&approvalTimeoutSeconds=N`: what the deletion does
+/// when it would lose data. Anything else in the query is refused, naming the parameter.
+#[tokio::test]
+async fn a_delete_says_what_to_do_with_data_loss_and_nothing_else() {
+    use lambda_http::RequestExt;
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap()).unwrap();
+            input
+                == json!({"stackName": "prod-app", "stackId": STACK_ID, "onUnsafe": "approve",
+                          "approvalTimeoutSeconds": 3600, "requestedBy": "anonymous"})
+        })
+        .then_output(started);
+    let describe = mock!(CloudFormation::describe_stacks)
+        .then_output(|| stack(StackStatus::UpdateComplete, false));
+    let clients = clients(&[&start], &[&describe]);
+    let with_query = |pairs: &[(&str, &str)]| {
+        let query: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        request("DELETE", "/stacks/prod-app", None, None).with_query_string_parameters(query)
+    };
+    let (got, body, _) = call(
+        &clients,
+        with_query(&[("onUnsafe", "approve"), ("approvalTimeoutSeconds", "3600")]),
+    )
+    .await;
+    assert_eq!(got, 202, "{body}");
+    for (pairs, field) in [
+        (vec![("onunsafe", "approve")], "onunsafe"),
+        (vec![("onUnsafe", "blueGreen")], "onUnsafe"),
+        (vec![("onUnsafe", "force")], "onUnsafe"),
+        (
+            vec![("approvalTimeoutSeconds", "soon")],
+            "approvalTimeoutSeconds",
+        ),
+        (
+            vec![("approvalTimeoutSeconds", "5")],
+            "approvalTimeoutSeconds",
+        ),
+        (vec![("force", "true")], "force"),
+        (vec![("x-hunter2 secret", "1")], "query"),
+    ] {
+        let (got, body, _) = call(&clients, with_query(&pairs)).await;
+        assert_eq!(got, 400, "{pairs:?}: {body}");
+        assert_eq!(body["field"], field, "{body}");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
+    }
+    assert_eq!(start.num_calls(), 1);
+}
+
 #[tokio::test]
 async fn execution_status_lists_the_states_and_the_reason_of_a_failure() {
     let describe = mock!(Sfn::describe_execution)
@@ -630,8 +682,17 @@ async fn the_api_answers_202_only_for_a_started_execution() {
             let rule = start_rule(start);
             let other_input =
                 mock!(Sfn::describe_execution).then_output(|| described(r#"{"other":"request"}"#));
-            let describe_stack = mock!(CloudFormation::describe_stacks)
-                .then_output(|| stack_in("api", StackStatus::UpdateComplete, false));
+            // The stack asked for, as AWS names it (its id carries its name).
+            let describe_stack =
+                mock!(CloudFormation::describe_stacks).then_compute_output(|input| {
+                    let name = input.stack_name().unwrap_or_default();
+                    let mut output = stack_in("api", StackStatus::UpdateComplete, false);
+                    if let Some(stack) = output.stacks.as_mut().and_then(|s| s.first_mut()) {
+                        stack.stack_name = Some(name.to_string());
+                        stack.stack_id = Some(STACK_ID.replace("prod-app", name));
+                    }
+                    output
+                });
             let history = mock!(Sfn::get_execution_history).then_output(|| {
                 GetExecutionHistoryOutput::builder()
                     .set_events(Some(Vec::new()))

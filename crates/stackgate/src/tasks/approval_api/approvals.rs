@@ -64,7 +64,7 @@ pub(super) async fn show(
     let Some((stored, _)) = load(deps, id).await? else {
         return Ok(refusal(format, refused(Refusal::NotFound)));
     };
-    if !LinkKind::Decision.serves(&stored.request.kind) {
+    if !LinkKind::Decision.serves(stored.request.kind) {
         return Ok(forbidden(format));
     }
     let (status, message, open) = match approval::can_decide(Some(&stored), approval::now()) {
@@ -121,7 +121,7 @@ pub(super) async fn decide(
         return Ok(refusal(format, refused(Refusal::NotFound)));
     };
     // A decision link answers only an approval or a manual task, never an external job.
-    if !LinkKind::Decision.serves(&stored.request.kind) {
+    if !LinkKind::Decision.serves(stored.request.kind) {
         return Ok(forbidden(format));
     }
     let now = approval::now();

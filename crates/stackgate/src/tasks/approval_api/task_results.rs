@@ -56,7 +56,7 @@ pub(super) async fn report(
         return Ok(refusal(Format::Json, refused(Refusal::NotFound)));
     };
     // A job-result link answers only an external job, never an approval or a manual task.
-    if !LinkKind::JobResult.serves(&stored.request.kind) {
+    if !LinkKind::JobResult.serves(stored.request.kind) {
         return Ok(forbidden(Format::Json));
     }
     let now = approval::now();

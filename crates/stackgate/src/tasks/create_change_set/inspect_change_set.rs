@@ -1,32 +1,16 @@
 //! Inspection, a step of create-change-set's plan: judges every change (all pages, nested stacks)
 //! against the safety policy, with the retain policies of the stack's current template.
 
-use serde::Serialize;
-
 use std::collections::BTreeMap;
 
 use super::Deps;
 use crate::aws::cloudformation;
-use crate::policy::{judge, render_diff, JudgedChange, Rules, Verdict};
+use crate::policy::{judge, Judgement, Rules};
 use crate::retention;
 use crate::TaskError;
 
-/// Changes listed in the output at most; unsafe ones come first, so none of them is cut before a safe one.
-/// Keeps the state well under Step Functions' 256 KB limit.
-pub const MAX_LISTED_CHANGES: usize = 200;
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Output {
-    pub verdict: Verdict,
-    pub changes: Vec<JudgedChange>,
-    pub total_changes: usize,
-    pub unsafe_changes: usize,
-    /// Changes that alter access; blue/green cannot route around them.
-    pub security_sensitive_changes: usize,
-    /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
-    pub summary: String,
-}
+/// What the inspection says: the judgement of every change (`policy::Judgement`).
+pub type Output = Judgement;
 
 /// Judges a change set. `stack_exists`: the change set updates a stack whose current template
 /// holds the retain policies of what it removes or replaces.
@@ -74,20 +58,6 @@ async fn retain_policies(
 }
 
 pub fn summarise(changes: &[crate::policy::ResourceChange], rules: &Rules) -> Output {
-    let (verdict, mut judged) = judge(changes, rules);
-    // Unsafe first, and among them the access changes, so that none is cut before a safe one.
-    judged.sort_by_key(|c| (c.safe, !c.security_sensitive));
-    let total_changes = judged.len();
-    let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
-    let security_sensitive_changes = judged.iter().filter(|c| c.security_sensitive).count();
-    let summary = render_diff(&judged[..total_changes.min(MAX_LISTED_CHANGES)]);
-    judged.truncate(MAX_LISTED_CHANGES);
-    Output {
-        verdict,
-        changes: judged,
-        total_changes,
-        unsafe_changes,
-        security_sensitive_changes,
-        summary,
-    }
+    let (verdict, judged) = judge(changes, rules);
+    Judgement::new(verdict, judged)
 }

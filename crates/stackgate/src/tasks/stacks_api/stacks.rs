@@ -1,7 +1,7 @@
 //! `/stacks`: create or update (through safe deploy), read, delete (through safe delete). Only stacks
 //! stackgate made for a managed environment exist here.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 
 use super::{accept, caller, idempotency_key, request_id, Deps};
@@ -109,6 +109,8 @@ pub(super) async fn delete(
         &request_id(request),
         &who,
     );
-    let input = json!({"stackName": name, "stackId": stack.stack_id, "requestedBy": who});
+    let query = request.query_string_parameters();
+    let pairs: Vec<(&str, &str)> = query.iter().collect();
+    let input = api::delete_request(&pairs, name, &stack.stack_id, &who)?;
     accept(deps, Workflow::Delete, &execution, &input, base).await
 }
