@@ -42,6 +42,9 @@ pub enum TaskError {
         total_resources: usize,
         summary: String,
     },
+    /// The stack changed between the judgement a person approved and the deletion; nothing was deleted.
+    #[error("stack {stack} changed after its deletion was judged and approved; nothing was deleted: ask again")]
+    StackChangedSinceApproval { stack: String },
     #[error("change set {change_set} failed: {reason}")]
     ChangeSetFailed { change_set: String, reason: String },
     /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
@@ -82,6 +85,7 @@ impl TaskError {
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
             TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
             TaskError::UnsafeDeletion { .. } => "UnsafeDeletion",
+            TaskError::StackChangedSinceApproval { .. } => "StackChangedSinceApproval",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackStillInProgress { .. } => "StackStillInProgress",

@@ -231,9 +231,9 @@ pub fn judge(changes: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedC
 
 /// Judges the deletion of a whole stack: every resource in it is removed. Each is judged for its
 /// data as a removal (`DeletionPolicy` in the stack's current template). Access only shrinks when
-/// identities and grants go, so a security-sensitive type is no reason by itself; but when the
-/// stack keeps some of its data stores, removing a policy that may deny (a bucket policy refusing
-/// plain HTTP or other accounts) may open them, and that is unsafe. A nested stack takes
+/// identities and grants go, so a security-sensitive type is no reason by itself; but removing a
+/// resource policy that may deny (a bucket policy refusing plain HTTP or other accounts) may open
+/// what it protected, a retained store of the stack or a resource outside it, and that is unsafe. A nested stack takes
 /// everything in it along, which is not judged resource by resource: unsafe unless it is retained.
 pub fn judge_deletion(resources: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedChange>) {
     let removals: Vec<ResourceChange> = resources
@@ -246,21 +246,14 @@ pub fn judge_deletion(resources: &[ResourceChange], rules: &Rules) -> (Verdict, 
             ..r.clone()
         })
         .collect();
-    let keeps_something = removals.iter().any(|r| {
-        rules.stateful.holds(&r.resource_type) != Holds::Nothing
-            && data_kept(r, rules, false).is_ok()
-    });
     let judged: Vec<JudgedChange> = removals
         .iter()
         .map(|removal| {
             // A resource kept by its own policy is not removed, so it opens nothing.
             let removed = data_kept(removal, rules, false).is_err();
-            let security = (keeps_something
-                && removed
-                && MAY_DENY.contains(&removal.resource_type.as_str()))
-            .then(|| {
+            let security = (removed && MAY_DENY.contains(&removal.resource_type.as_str())).then(|| {
                 format!(
-                    "security-sensitive: removes {}, whose denials may protect what the stack keeps",
+                    "security-sensitive: removes {}, whose denials may protect data in this stack or outside it",
                     removal.resource_type
                 )
             });
@@ -895,13 +888,19 @@ mod tests {
         ];
         // The bucket outlives the stack; its policy (which may deny) would not.
         let (verdict, judged) = judge_deletion_with(&stack, &["Data"]);
+        // Nor would a policy protecting a bucket outside the stack.
+        assert_eq!(
+            judge_deletion_with(&stack[1..], &[]).0,
+            Verdict::Unsafe,
+            "a bucket policy alone"
+        );
         assert_eq!(verdict, Verdict::Unsafe);
         assert!(judged[0].safe, "{}", judged[0].reason);
         assert!(judged[1].security_sensitive && !judged[1].safe);
         assert!(
             judged[1]
                 .reason
-                .contains("whose denials may protect what the stack keeps"),
+                .contains("whose denials may protect data in this stack or outside it"),
             "{}",
             judged[1].reason
         );

@@ -85,13 +85,15 @@ fn json_policies(template: &Value) -> BTreeMap<String, Policies> {
 }
 
 /// A line without its comment, and its indentation; `None` for blank and comment-only lines.
-/// `Err` when the line ends inside a quoted string (a scalar spread over lines).
+/// `Err` when the line ends inside a quoted string (a scalar spread over lines), or a double-quoted
+/// string holds an escape (`\"` does not close it, so where it ends is YAML's to say, not ours).
 #[allow(clippy::type_complexity)]
 fn content(line: &str) -> Result<Option<(usize, &str)>, ()> {
     let mut quote = None;
     let mut end = line.len();
     for (at, c) in line.char_indices() {
         match (quote, c) {
+            (Some('"'), '\\') => return Err(()),
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (None, '#') if at == 0 || line[..at].ends_with(char::is_whitespace) => {
@@ -190,13 +192,22 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
         if indent != *attribute_indent.get_or_insert(indent) {
             continue;
         }
-        let Some((key, value)) = body.split_once(':') else {
+        if body.starts_with("- ") || body == "-" {
+            // An item of a sequence written at its key's indentation (`DependsOn:` then `- A`).
             continue;
-        };
-        if key.contains(['"', '\'', '\\']) {
+        }
+        // Anything at the attribute level but a plain `Key:` (a complex `? key`, a tagged
+        // `!!str key`, a quoted or escaped key, a scalar's continuation) may be a policy read
+        // differently by CloudFormation.
+        let (key, value) = body.split_once(':')?;
+        let key = key.trim_end();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
             return None;
         }
-        let slot = match key.trim_end() {
+        if !(value.is_empty() || value.starts_with(' ')) {
+            return None;
+        }
+        let slot = match key {
             "DeletionPolicy" => &mut found.get_mut(id)?.deletion,
             "UpdateReplacePolicy" => &mut found.get_mut(id)?.update_replace,
             _ => continue,
@@ -213,6 +224,12 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sequence_at_its_keys_indentation_is_read_past() {
+        let yaml = "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DependsOn:\n    - A\n    - B\n    DeletionPolicy: Retain\n";
+        assert_eq!(policies(yaml)["T"].deletion.as_deref(), Some("Retain"));
+    }
 
     #[test]
     fn json_and_block_yaml_templates_give_their_policies() {
@@ -275,6 +292,13 @@ mod tests {
             // Brackets and line breaks inside quotes.
             "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata: {Note: \"}\",\n    DeletionPolicy: Retain\n    , X: \"{\"}\n",
             "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata: \"x\n    DeletionPolicy: Retain\"\n",
+            // An escaped quote does not close a string: the policy below is part of a tag's value
+            // (found by an attacker's review; lenient YAML parsers take the short continuation).
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Properties:\n      Tags:\n        - Key: n\n          Value: \"a\\\"\n    DeletionPolicy: Retain\n          b\\\"\"\n",
+            // Keys that are not plain words after a visible policy: a complex key, a tagged key.
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n    ? DeletionPolicy\n    : Delete\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain\n    !!str DeletionPolicy: Delete\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    DeletionPolicy:Retain\n",
             // Documents and tabs.
             "Resources:\n  T:\n    Type: AWS::S3::Bucket\n---\nResources:\n  T:\n    DeletionPolicy: Retain\n",
             "Resources:\n  T:\n\tDeletionPolicy: Retain\n",

@@ -338,9 +338,36 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
     assert_eq!(
         ways_in(&states, "DeleteStack"),
         [
-            ("IsApproved".to_string(), "Choice 0".to_string()),
+            ("ConfirmDeletion".to_string(), "Next".to_string()),
             ("RouteDeletion".to_string(), "Choice 0".to_string()),
         ]
+    );
+    // A person's yes is confirmed against the stack as it is now, with the approved fingerprint.
+    assert_eq!(
+        ways_in(&states, "ConfirmDeletion"),
+        [("IsApproved".to_string(), "Choice 0".to_string())]
+    );
+    let confirm = &states["ConfirmDeletion"]["Parameters"]["Payload"];
+    assert_eq!(confirm["approved.$"], "$.plan.fingerprint");
+    assert_eq!(confirm["request.$"], "$.plan.deletion");
+    assert_eq!(
+        states["PlanDeletion"]["Parameters"]["Payload"],
+        json!({"request.$": "$"}),
+        "the first judgement is never given a fingerprint"
+    );
+    // A refusal of DeleteStack is not waited out into deleting a stack that changed.
+    let retried: Vec<&str> = states["DeleteStack"]["Retry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        retried
+            .iter()
+            .all(|e| e.contains("Throttling") || e.ends_with("SdkClientException")),
+        "{retried:?}"
     );
     let gate = &states["RouteDeletion"];
     let verdicts: BTreeSet<&str> = gate["Choices"][0]["Or"]

@@ -566,4 +566,61 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
         stack_status(&clients, &full).await.as_deref(),
         Some("CREATE_COMPLETE")
     );
+
+    // Approved, but the stack was updated while people decided: the yes was for another stack.
+    let started = stackgate_local::execution::start(
+        &clients.sfn,
+        &stackgate_local::deploy::state_machine_arn("SafeDeleteStateMachine"),
+        &unique("delete-"),
+        &json!({"stackName": full, "stackId": stack_id, "onUnsafe": "approve"}),
+    )
+    .await
+    .unwrap();
+    let first_link = link;
+    let mut link = crate::common::approval_link(&full).await;
+    for _ in 0..80 {
+        if link != first_link {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        link = crate::common::approval_link(&full).await;
+    }
+    assert_ne!(link, first_link, "a second approval email");
+    let updated = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": template_url(&clients, "app-v2-safe.yaml").await}),
+    )
+    .await;
+    assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
+    let (status, page) = crate::common::decide(&link, "approve", "nobody").await;
+    assert_eq!(status, 200, "{page}");
+    let mut ended = None;
+    for _ in 0..120 {
+        let described = clients
+            .sfn
+            .describe_execution()
+            .execution_arn(&started)
+            .send()
+            .await
+            .unwrap();
+        if described.status().as_str() != "RUNNING" {
+            ended = Some((
+                described.status().as_str().to_string(),
+                described.error().map(str::to_string),
+            ));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        ended,
+        Some((
+            "FAILED".to_string(),
+            Some("StackChangedSinceApproval".to_string())
+        ))
+    );
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
 }

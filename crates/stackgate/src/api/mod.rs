@@ -132,17 +132,12 @@ pub fn delete_request(
     who: &str,
 ) -> Result<Value, Problem> {
     use crate::request::{DeleteRequest, OnUnsafeDeletion};
-    if let Some((unknown, _)) = query.iter().find(|(k, _)| !DELETE_QUERY.contains(k)) {
-        // The name is the caller's own text; it is named only if it is a plain word.
-        let field = if unknown.len() <= 64 && unknown.chars().all(|c| c.is_ascii_alphanumeric()) {
-            unknown.to_string()
-        } else {
-            "query".to_string()
-        };
+    if query.iter().any(|(k, _)| !DELETE_QUERY.contains(k)) {
+        // The caller's own text is not repeated, not even a parameter's name.
         return Err(Problem::invalid(
-            field,
+            "query",
             format!(
-                "is not a parameter of a deletion; it takes {}",
+                "holds a parameter a deletion does not take; it takes only {}",
                 DELETE_QUERY.join(", ")
             ),
         ));

@@ -28,6 +28,8 @@ pub struct StackSummary {
     /// Last update (or creation) time, RFC 3339.
     pub last_updated: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// The stack this one is nested in, if any.
+    pub parent_id: Option<String>,
 }
 
 /// DescribeStacks for one stack; `None` only for CloudFormation's "does not exist".
@@ -55,6 +57,7 @@ pub async fn describe_stack(
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect(),
         termination_protection: found.enable_termination_protection().unwrap_or(false),
+        parent_id: found.parent_id().map(str::to_string),
         last_updated: found
             .last_updated_time()
             .or(found.creation_time())

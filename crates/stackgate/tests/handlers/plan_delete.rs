@@ -71,7 +71,18 @@ fn managed_stack() -> Rule {
 }
 
 fn request(on_unsafe: &str) -> Value {
-    json!({"stackName": STACK, "stackId": STACK_ID, "onUnsafe": on_unsafe, "requestedBy": "key-1"})
+    json!({"request": {"stackName": STACK, "stackId": STACK_ID, "onUnsafe": on_unsafe, "requestedBy": "key-1"}})
+}
+
+fn stack_in(status: StackStatus, parent: Option<&str>) -> Rule {
+    let parent = parent.map(str::to_string);
+    mock!(CloudFormation::describe_stacks).then_output(move || {
+        let mut output = stack(status.clone());
+        if let Some(found) = output.stacks.as_mut().and_then(|s| s.first_mut()) {
+            found.parent_id = parent.clone();
+        }
+        output
+    })
 }
 
 const NO_POLICIES: &str = r#"{"Resources": {"Orders": {"Type": "AWS::DynamoDB::Table"}}}"#;
@@ -228,25 +239,41 @@ async fn a_stack_stackgate_did_not_make_is_not_judged_or_deleted() {
 #[tokio::test]
 async fn crafted_requests_are_refused_before_anything_is_read() {
     let describe = managed_stack();
+    let wrap = |request: Value| json!({"request": request});
     for (input, field) in [
         // A stack of an environment stackgate does not manage.
         (
-            json!({"stackName": "dev-app", "stackId": STACK_ID.replace("prod-app", "dev-app")}),
+            wrap(
+                json!({"stackName": "dev-app", "stackId": STACK_ID.replace("prod-app", "dev-app")}),
+            ),
             None,
         ),
         // Another stack's id under a managed name.
         (
-            json!({"stackName": STACK, "stackId": STACK_ID.replace("prod-app", "prod-other")}),
+            wrap(
+                json!({"stackName": STACK, "stackId": STACK_ID.replace("prod-app", "prod-other")}),
+            ),
             Some("stackId"),
         ),
         // The workflow's own judgement, smuggled in.
         (
-            json!({"stackName": STACK, "stackId": STACK_ID, "judgement": {"verdict": "SAFE"}}),
-            Some("judgement"),
+            wrap(
+                json!({"stackName": STACK, "stackId": STACK_ID, "judgement": {"verdict": "SAFE"}}),
+            ),
+            Some("request.judgement"),
         ),
         (
-            json!({"stackName": STACK, "stackId": STACK_ID, "onUnsafe": "blueGreen"}),
-            Some("onUnsafe"),
+            json!({"request": {"stackName": STACK, "stackId": STACK_ID}, "plan": {}}),
+            Some("plan"),
+        ),
+        (
+            wrap(json!({"stackName": STACK, "stackId": STACK_ID, "onUnsafe": "blueGreen"})),
+            Some("request.onUnsafe"),
+        ),
+        // The request at the top level, as a direct StartExecution would pass it.
+        (
+            json!({"stackName": STACK, "stackId": STACK_ID}),
+            Some("stackName"),
         ),
     ] {
         let error = plan_delete::handle(&deps(&[&describe]), event(input))
@@ -261,4 +288,87 @@ async fn crafted_requests_are_refused_before_anything_is_read() {
         }
     }
     assert_eq!(describe.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_busy_stack_is_not_judged_a_nested_one_is_deleted_through_its_parent() {
+    let busy = stack_in(StackStatus::UpdateInProgress, None);
+    let list = app_resources();
+    let error = plan_delete::handle(&deps(&[&busy, &list]), event(request("approve")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "StackBusy");
+    let nested = stack_in(
+        StackStatus::CreateComplete,
+        Some("arn:aws:cloudformation:us-east-1:123456789012:stack/prod-parent/2"),
+    );
+    let error = plan_delete::handle(&deps(&[&nested, &list]), event(request("approve")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TaskError::InvalidInput { field, .. } if field == "stackName"),
+        "{error:?}"
+    );
+    assert_eq!(list.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_stack_whose_last_operation_failed_part_way_needs_a_person() {
+    let (list, get) = (
+        app_resources(),
+        template(
+            "Resources:\n  Orders:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n",
+        ),
+    );
+    let failed = stack_in(StackStatus::UpdateRollbackFailed, None);
+    let error = plan_delete::handle(&deps(&[&failed, &list, &get]), event(request("fail")))
+        .await
+        .unwrap_err();
+    let TaskError::UnsafeDeletion { summary, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        summary.contains("the stack is UPDATE_ROLLBACK_FAILED"),
+        "{summary}"
+    );
+}
+
+/// After a person's yes the workflow confirms with the fingerprint they approved: the deletion goes
+/// ahead only if the stack is still what they saw.
+#[tokio::test]
+async fn an_approval_holds_only_for_the_stack_as_it_was_judged() {
+    let (describe, list, get) = (managed_stack(), app_resources(), template(NO_POLICIES));
+    let deps = deps(&[&describe, &list, &get]);
+    let judged = plan_delete::handle(&deps, event(request("approve")))
+        .await
+        .unwrap();
+    let fingerprint = judged["fingerprint"].as_str().unwrap().to_string();
+    let confirm =
+        |approved: &str| json!({"request": judged["deletion"].clone(), "approved": approved});
+    // The same stack: confirmed, although the judgement is unsafe (a person said yes to that).
+    let confirmed = plan_delete::handle(&deps, event(confirm(&fingerprint)))
+        .await
+        .unwrap();
+    assert_eq!(confirmed["fingerprint"], fingerprint.as_str());
+    assert_eq!(confirmed["judgement"]["verdict"], "UNSAFE");
+
+    // The table's retain policy was dropped, or the stack changed otherwise, while people decided.
+    let (describe, list) = (managed_stack(), app_resources());
+    let retained = template(
+        "Resources:\n  Orders:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n",
+    );
+    let other = plan_delete::handle(
+        &super::plan_delete::deps(&[&describe, &list, &retained]),
+        event(request("approve")),
+    )
+    .await
+    .unwrap();
+    assert_ne!(other["fingerprint"], fingerprint.as_str());
+    let error = plan_delete::handle(
+        &super::plan_delete::deps(&[&describe, &list, &retained]),
+        event(confirm(&fingerprint)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.error_type(), "StackChangedSinceApproval");
 }

@@ -494,7 +494,7 @@ async fn a_delete_says_what_to_do_with_data_loss_and_nothing_else() {
     .await;
     assert_eq!(got, 202, "{body}");
     for (pairs, field) in [
-        (vec![("onunsafe", "approve")], "onunsafe"),
+        (vec![("onunsafe", "approve")], "query"),
         (vec![("onUnsafe", "blueGreen")], "onUnsafe"),
         (vec![("onUnsafe", "force")], "onUnsafe"),
         (
@@ -505,7 +505,7 @@ async fn a_delete_says_what_to_do_with_data_loss_and_nothing_else() {
             vec![("approvalTimeoutSeconds", "5")],
             "approvalTimeoutSeconds",
         ),
-        (vec![("force", "true")], "force"),
+        (vec![("force", "true")], "query"),
         (vec![("x-hunter2 secret", "1")], "query"),
     ] {
         let (got, body, _) = call(&clients, with_query(&pairs)).await;

@@ -91,6 +91,11 @@ pub(super) async fn delete(
     base: &str,
 ) -> Result<Response<Body>, Problem> {
     let stack = managed_stack(deps, name).await?;
+    if stack.parent_id.is_some() {
+        return Err(Problem::conflict(format!(
+            "stack {name} is nested in another stack; delete that one"
+        )));
+    }
     if stack.termination_protection {
         return Err(Problem::conflict(format!(
             "stack {name} has termination protection; it is not deleted"
