@@ -61,6 +61,8 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("SecuritySensitiveTypesExtra", String::new()),
         ("ProtectedResourceTypes", String::new()),
         ("ReplaceableResourceTypes", String::new()),
+        ("RollbackAlarms", String::new()),
+        ("MonitoringMinutes", String::new()),
         ("SecuritySensitiveTypesExempt", String::new()),
         ("ApiGatewayLoggingRole", "create".to_string()),
         (

@@ -61,6 +61,16 @@ pub fn stateful_types() -> StatefulTypes {
     )
 }
 
+/// The operator's rollback alarms and monitoring times per environment (`ROLLBACK_ALARMS`,
+/// `MONITORING_MINUTES`: comma-separated `environment=value` entries).
+pub fn rollback_floors(
+) -> Result<std::collections::BTreeMap<String, crate::request::Rollback>, TaskError> {
+    crate::request::rollback_floors(
+        &env_list("ROLLBACK_ALARMS"),
+        &env_list("MONITORING_MINUTES"),
+    )
+}
+
 /// The approval signing keys: the SecureString named by `SIGNING_KEY_PARAMETER` (current and
 /// previous version), read on first use and again every `SIGNING_KEY_CACHE_SECONDS` (default 300).
 #[cfg(feature = "aws")]

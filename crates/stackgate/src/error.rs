@@ -55,6 +55,14 @@ pub enum TaskError {
     StackStillInProgress { stack: String, status: String },
     #[error("{0}")]
     StackOperationFailed(String),
+    /// A rollback alarm went into ALARM during the deployment or its monitoring time, and
+    /// CloudFormation rolled the deployment back.
+    #[error("stack {stack} rolled back ({status}): rollback alarm {alarm} went into ALARM during the deployment or its monitoring time")]
+    RolledBackByAlarm {
+        stack: String,
+        status: String,
+        alarm: String,
+    },
     /// The application on an instance is not ready yet; the workflow waits and checks again.
     #[error("instance {instance} is not ready: {reason}")]
     InstanceNotReady { instance: String, reason: String },
@@ -90,6 +98,7 @@ impl TaskError {
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackStillInProgress { .. } => "StackStillInProgress",
             TaskError::StackOperationFailed(_) => "StackOperationFailed",
+            TaskError::RolledBackByAlarm { .. } => "RolledBackByAlarm",
             TaskError::InstanceNotReady { .. } => "InstanceNotReady",
             TaskError::AwsTransient { .. } => "AwsTransientError",
             TaskError::AwsAccessDenied { .. } => "AwsAccessDenied",

@@ -31,6 +31,9 @@ pub struct ResourceChange {
     pub policy_action: Option<String>,
     /// A nested stack whose changes the change set does not list (no nested change set).
     pub nested_changes_unlisted: bool,
+    /// The change's new values hold `{{changeSet:KNOWN_AFTER_APPLY}}` (known only at execution) and
+    /// a property it changes may force a replacement (`RequiresRecreation` other than `Never`).
+    pub replacement_known_after_apply: bool,
 }
 
 /// What the judgement takes besides the changes.
@@ -184,6 +187,13 @@ pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, St
     match (change.action.as_str(), change.replacement.as_deref()) {
         ("Add" | "Import", _) => Ok("new resource".into()),
         ("SyncWithActual", _) => Ok("synchronised with the resource as it is".into()),
+        ("Modify", None | Some("False"))
+            if change.replacement_known_after_apply && holds != Holds::Nothing =>
+        {
+            Err(format!(
+                "may replace {what}: a property that can force a replacement takes a value known only at execution ({{{{changeSet:KNOWN_AFTER_APPLY}}}}): data may be lost"
+            ))
+        }
         ("Modify", None | Some("False")) => Ok("updated in place".into()),
         ("Remove", _) if holds == Holds::Nothing => Ok(no_data("removes")),
         ("Remove", _) => data_kept(change, rules, false)
@@ -442,8 +452,7 @@ mod tests {
             replacement: replacement.map(str::to_string),
             nested_path: vec![],
             changed_properties: vec![],
-            policy_action: None,
-            nested_changes_unlisted: false,
+            ..ResourceChange::default()
         }
     }
 
@@ -705,6 +714,33 @@ mod tests {
             };
             assert_eq!(judge_change(&replace, &rules).is_ok(), safe);
         }
+    }
+
+    #[test]
+    fn values_known_only_at_execution_count_as_dynamic_for_data_stores() {
+        let mut table = with_type(
+            change("Modify", Some("False")),
+            "AWS::DynamoDB::Table",
+            "Orders",
+        );
+        table.replacement_known_after_apply = true;
+        let (verdict, judged) = judge(&[table.clone()]);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert_eq!(
+            judged[0].reason,
+            "may replace AWS::DynamoDB::Table Orders: a property that can force a replacement takes a value known only at execution ({{changeSet:KNOWN_AFTER_APPLY}}): data may be lost"
+        );
+        // Nothing to lose: a function may be replaced at execution.
+        let mut function = with_type(
+            change("Modify", Some("False")),
+            "AWS::Lambda::Function",
+            "Fn",
+        );
+        function.replacement_known_after_apply = true;
+        assert_eq!(judge(&[function]).0, Verdict::Safe);
+        // Values known only at execution for properties that never replace: updated in place.
+        table.replacement_known_after_apply = false;
+        assert_eq!(judge(&[table]).0, Verdict::Safe);
     }
 
     #[test]

@@ -68,6 +68,32 @@ pub fn find(events: &[StackEvent], stack_name: &str) -> Option<RootCause> {
     })
 }
 
+/// The rollback alarm a rolled-back operation names in its events (CloudFormation says which alarm
+/// triggered the rollback in the reason of a stack event), by ARN or by name.
+pub fn alarm_that_rolled_back<'a>(
+    events: &[StackEvent],
+    stack_name: &str,
+    alarms: &'a [String],
+) -> Option<&'a str> {
+    let operation_len = events
+        .iter()
+        .position(|e| starts_operation(e, stack_name))
+        .map_or(events.len(), |i| i + 1);
+    let reasons: Vec<&str> = events[..operation_len]
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .collect();
+    alarms.iter().map(String::as_str).find(|arn| {
+        let name = arn.rsplit_once(":alarm:").map_or(*arn, |(_, name)| name);
+        reasons.iter().any(|reason| {
+            reason.contains(arn)
+                || reason
+                    .split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace())
+                    .any(|word| word == name)
+        })
+    })
+}
+
 /// The root cause of the most recent operation that failed, even when later ones succeeded
 /// (for showing a stack's last failure).
 pub fn last_failure(events: &[StackEvent], stack_name: &str) -> Option<RootCause> {

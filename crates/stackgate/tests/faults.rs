@@ -268,6 +268,8 @@ fn sites() -> Vec<Site> {
                 role_arn: None,
                 client_token: "t",
                 description: "d",
+                rollback_alarms: &[],
+                monitoring_minutes: 0,
             }).await
         }),
         site!("cloudformation::delete_change_set", "DeleteChangeSet", aws_sdk_cloudformation, AwsQuery,

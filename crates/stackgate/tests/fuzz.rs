@@ -89,6 +89,8 @@ impl Aws {
             staging_bucket: None,
             template_url_base: None,
             region: "us-east-1".into(),
+            rollback_floors: Default::default(),
+            alarm_arn_prefix: None,
         }
     }
 

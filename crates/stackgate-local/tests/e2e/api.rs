@@ -111,6 +111,25 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
     );
 }
 
+/// Rollback alarms (by name, completed to stackgate's own account, and by ARN) go with the change
+/// set; moto accepts the configuration (it watches no alarm, so it never rolls back: the naming of
+/// an alarm's rollback is tested at SDK level).
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_deployment_with_rollback_alarms_deploys() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let stack = unique("alarms");
+    let body = json!({"environmentName": "api", "stackName": stack,
+        "templateUrl": template_url(&clients, "app-retained.yaml").await,
+        "rollbackAlarms": ["checkout-5xx", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"],
+        "monitoringMinutes": 0});
+    let accepted = api_json(Method::POST, "/stacks", &body, None).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let done = follow(accepted.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"]["outcome"], "CREATED");
+}
+
 /// A stack whose data outlives it (a retained bucket) is deleted without a person, and the bucket
 /// is still there afterwards.
 #[tokio::test]
@@ -256,6 +275,9 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
         (Method::POST, "/stacks", json_ct, ok(json!({"tags": ["a"]})), 400, Some("tags")),
         (Method::POST, "/stacks", json_ct, ok(json!({"capabilities": ["CAPABILITY_EVERYTHING"]})), 400, Some("capabilities[0]")),
         (Method::POST, "/stacks", json_ct, ok(json!({"onUnsafe": "ignore"})), 400, Some("onUnsafe")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"rollbackAlarms": ["errors*"]})), 400, Some("rollbackAlarms[0]")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"rollbackAlarms": ["a", "b", "c", "d", "e", "f"]})), 400, Some("rollbackAlarms")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"monitoringMinutes": 181})), 400, Some("monitoringMinutes")),
         (Method::POST, "/stacks", json_ct, ok(json!({"stackname": "typo"})), 400, Some("stackname")),
         (Method::POST, "/stacks", json_ct, big, 413, None),
         (Method::GET, "/stacks", None, String::new(), 405, None),

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetType, Parameter, RollbackConfiguration, RollbackTrigger, Tag,
+};
 use aws_sdk_cloudformation::Client;
 
 use super::{classify, is_stack_missing};
@@ -211,6 +213,27 @@ pub struct ChangeSetRequest<'a> {
     pub role_arn: Option<&'a str>,
     pub client_token: &'a str,
     pub description: &'a str,
+    /// Alarm ARNs CloudFormation watches; always sent, so that triggers a stack kept from an
+    /// earlier deployment do not linger unseen (an empty list clears them).
+    pub rollback_alarms: &'a [String],
+    pub monitoring_minutes: u32,
+}
+
+fn rollback_configuration(alarms: &[String], minutes: u32) -> RollbackConfiguration {
+    RollbackConfiguration::builder()
+        .set_rollback_triggers(Some(
+            alarms
+                .iter()
+                .map(|arn| {
+                    RollbackTrigger::builder()
+                        .arn(arn)
+                        .r#type("AWS::CloudWatch::Alarm")
+                        .build()
+                })
+                .collect(),
+        ))
+        .monitoring_time_in_minutes(i32::try_from(minutes).unwrap_or(i32::MAX))
+        .build()
 }
 
 /// Creates the change set; an existing one of the same name (a retried task) is accepted.
@@ -228,7 +251,11 @@ pub async fn create_change_set(
         .include_nested_stacks(true)
         .set_template_body(request.template_body.map(str::to_string))
         .set_template_url(request.template_url.map(str::to_string))
-        .set_role_arn(request.role_arn.map(str::to_string));
+        .set_role_arn(request.role_arn.map(str::to_string))
+        .rollback_configuration(rollback_configuration(
+            request.rollback_alarms,
+            request.monitoring_minutes,
+        ));
     for (key, value) in request.parameters {
         call = call.parameters(
             Parameter::builder()
@@ -432,6 +459,7 @@ pub async fn all_changes(
                     changed_properties: changed_properties(resource),
                     policy_action: resource.policy_action().map(|a| a.as_str().to_string()),
                     nested_changes_unlisted,
+                    replacement_known_after_apply: replacement_known_after_apply(resource),
                 });
             }
             match output.next_token() {
@@ -441,6 +469,20 @@ pub async fn all_changes(
         }
     }
     Ok(changes)
+}
+
+/// CloudFormation writes `{{changeSet:KNOWN_AFTER_APPLY}}` for a new value it cannot know before
+/// execution; whether the resource is then replaced depends on it when a property the change
+/// touches can force a replacement (its `RequiresRecreation` is not `Never`).
+fn replacement_known_after_apply(resource: &aws_sdk_cloudformation::types::ResourceChange) -> bool {
+    let unknown_values = resource
+        .after_context()
+        .is_some_and(|after| after.contains("{{changeSet:KNOWN_AFTER_APPLY}}"));
+    unknown_values
+        && resource.details().iter().any(|d| {
+            d.target()
+                .is_some_and(|t| t.requires_recreation().map(|r| r.as_str()) != Some("Never"))
+        })
 }
 
 /// The properties a change touches: those its Details name, and for an addition every property it

@@ -8,6 +8,7 @@
 
 mod deletion;
 mod names;
+mod rollback;
 mod secrets;
 mod source;
 
@@ -23,6 +24,7 @@ pub use names::{
     stack_name_rule, validate_stack_name, validate_template_path, Capability, EnvironmentName,
     StackName, TemplatePath, MAX_STACK_NAME,
 };
+pub use rollback::{floors as rollback_floors, Rollback, MAX_ALARMS, MAX_MONITORING_MINUTES};
 pub use secrets::{check_secret_parameters, is_secret_reference, DeclaredParameter};
 use source::SourceFields;
 pub use source::TemplateSource;
@@ -51,6 +53,8 @@ pub struct DeployRequest {
     pub on_unsafe: Option<OnUnsafe>,
     pub approval_timeout_seconds: Option<u64>,
     pub blue_green_suffix: Option<String>,
+    pub rollback_alarms: Option<Vec<String>>,
+    pub monitoring_minutes: Option<u64>,
     pub requested_by: Option<String>,
 }
 
@@ -105,6 +109,9 @@ pub struct Deployment {
     /// How long an approval waits for a decision (`onUnsafe: approve`).
     #[serde(default = "default_approval_timeout")]
     pub approval_timeout_seconds: u64,
+    /// The alarms CloudFormation watches (the request's; the operator's are added by the plan).
+    #[serde(default)]
+    pub rollback: Rollback,
     /// Who asked: set by the API (API key id or IAM principal), the CodePipeline trigger and
     /// account vending; a direct StartExecution may set it and is recorded as not saying.
     #[serde(default = "not_recorded")]
@@ -209,6 +216,7 @@ impl DeployRequest {
             on_unsafe,
             blue_green_stack_name,
             approval_timeout_seconds: approval_timeout(self.approval_timeout_seconds)?,
+            rollback: Rollback::from_request(self.rollback_alarms, self.monitoring_minutes)?,
             requested_by: requested_by(text("requestedBy", self.requested_by)?)?,
         })
     }

@@ -44,6 +44,9 @@ struct Input {
     /// A name or, for deletes, preferably the stack id (a deleted stack is only visible by id).
     stack_name: String,
     operation: Operation,
+    /// The deployment's rollback alarms (ARNs): a rollback one of them caused is named as such.
+    #[serde(default)]
+    rollback_alarms: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,7 +62,14 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
     let budget = wait_budget(deps.polling.wait_budget, deadline);
-    let output = wait(deps, &input.stack_name, input.operation, budget).await?;
+    let output = wait(
+        deps,
+        &input.stack_name,
+        input.operation,
+        &input.rollback_alarms,
+        budget,
+    )
+    .await?;
     to_output(&output)
 }
 
@@ -67,6 +77,7 @@ pub async fn wait(
     deps: &Deps,
     stack: &str,
     operation: Operation,
+    rollback_alarms: &[String],
     budget: std::time::Duration,
 ) -> Result<Output, TaskError> {
     let started = Instant::now();
@@ -91,7 +102,7 @@ pub async fn wait(
                 Operation::Delete => delete_outcome(&summary.status),
             };
             if end == OperationEnd::Failed {
-                return Err(failure(deps, stack, &summary).await);
+                return Err(failure(deps, stack, &summary, rollback_alarms).await);
             }
             tracing::info!(stack, status = %summary.status, "stack settled");
             return Ok(Output {
@@ -111,14 +122,30 @@ pub async fn wait(
     }
 }
 
-/// Builds the failure message from the root-cause event (falling back to the stack's own reason).
-async fn failure(deps: &Deps, stack: &str, summary: &cloudformation::StackSummary) -> TaskError {
+/// Builds the failure message from the root-cause event (falling back to the stack's own reason);
+/// a rollback one of the deployment's alarms caused says so.
+async fn failure(
+    deps: &Deps,
+    stack: &str,
+    summary: &cloudformation::StackSummary,
+    rollback_alarms: &[String],
+) -> TaskError {
     let events = cloudformation::recent_events(&deps.cloudformation, &summary.stack_id).await;
     let stack_name = stack
         .rsplit('/')
         .nth(1)
         .filter(|_| stack.starts_with("arn:"))
         .unwrap_or(stack);
+    if let Ok(events) = &events {
+        if let Some(alarm) = root_cause::alarm_that_rolled_back(events, stack_name, rollback_alarms)
+        {
+            return TaskError::RolledBackByAlarm {
+                stack: stack_name.to_string(),
+                status: summary.status.clone(),
+                alarm: alarm.to_string(),
+            };
+        }
+    }
     let cause = match events {
         Ok(events) => root_cause::find(&events, stack_name).map(|c| c.to_string()),
         Err(error) => Some(format!("(stack events unavailable: {error})")),

@@ -102,6 +102,8 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         cloudformation_role_arn: None,
         staging_bucket: Some("staging".into()),
         template_url_base: None,
+        rollback_floors: Default::default(),
+        alarm_arn_prefix: None,
         region: "eu-west-1".into(),
     }
 }
@@ -407,6 +409,74 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
         delete.num_calls(),
         1,
         "the empty change set is not left behind"
+    );
+}
+
+/// `rollbackAlarms` and `monitoringMinutes`, with the operator's alarms for the environment, become
+/// the change set's `RollbackConfiguration` (a name completed to the deployments' account); the
+/// change set's output lists the ARNs for the wait to name the one that rolled it back.
+#[tokio::test]
+async fn rollback_alarms_become_the_change_sets_rollback_configuration() {
+    let get = revision_rule("Resources: {}".into());
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| {
+            let Some(config) = r.rollback_configuration() else {
+                return false;
+            };
+            let arns: Vec<&str> = config
+                .rollback_triggers()
+                .iter()
+                .filter_map(|t| t.arn())
+                .collect();
+            arns == [
+                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx",
+                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency",
+            ] && config
+                .rollback_triggers()
+                .iter()
+                .all(|t| t.r#type() == Some("AWS::CloudWatch::Alarm"))
+                && config.monitoring_time_in_minutes() == Some(20)
+        })
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
+        change_set_status(
+            ChangeSetStatus::Failed,
+            Some("The submitted information didn't contain changes."),
+        )
+    });
+    let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
+    let mut deps = deps(&[&exists, &create, &describe, &delete], &[&get]);
+    deps.rollback_floors = stackgate::request::rollback_floors(
+        &["prod=arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx".into()],
+        &["prod=20".into()],
+    )
+    .unwrap();
+    let mut input = create_input();
+    input["request"]["rollbackAlarms"] = json!(["latency"]);
+    input["request"]["monitoringMinutes"] = json!(5);
+    deps.alarm_arn_prefix = create_change_set::alarm_arn_prefix(
+        Some("arn:aws:iam::123456789012:role/cloudformation"),
+        "us-east-1",
+    );
+    let out = create_change_set::handle(&deps, event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(
+        out["changeSet"]["rollbackAlarms"],
+        json!([
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"
+        ])
+    );
+    // Without the account a name cannot be completed: refused, naming the field.
+    deps.alarm_arn_prefix = None;
+    let error = create_change_set::handle(&deps, event(input))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TaskError::InvalidInput { field, .. } if field == "rollbackAlarms"),
+        "{error:?}"
     );
 }
 
@@ -952,6 +1022,57 @@ async fn policy_action_decides_a_data_stores_removal_or_replacement() {
             (safe, other) => panic!("{policy_action:?}: expected safe={safe}, got {other:?}"),
         }
     }
+}
+
+/// With `IncludePropertyValues`, a value CloudFormation cannot know before execution reads
+/// `{{changeSet:KNOWN_AFTER_APPLY}}` (the shape AWS documents for DescribeChangeSet's
+/// `AfterContext` and `Details[].Target.AfterValue`). For a data store it counts as dynamic when the
+/// property can force a replacement, whatever `Replacement` says.
+#[tokio::test]
+async fn a_data_store_property_known_only_at_execution_is_judged_dynamic() {
+    use aws_sdk_cloudformation::types::{
+        ChangeSource, EvaluationType, RequiresRecreation, ResourceAttribute, ResourceChangeDetail,
+        ResourceTargetDefinition,
+    };
+    let change = |recreation: RequiresRecreation| {
+        Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(ChangeAction::Modify)
+                    .logical_resource_id("Orders")
+                    .resource_type("AWS::DynamoDB::Table")
+                    .replacement(Replacement::False)
+                    .details(
+                        ResourceChangeDetail::builder()
+                            .target(
+                                ResourceTargetDefinition::builder()
+                                    .attribute(ResourceAttribute::Properties)
+                                    .name("SSESpecification")
+                                    .requires_recreation(recreation)
+                                    .build(),
+                            )
+                            .evaluation(EvaluationType::Dynamic)
+                            .change_source(ChangeSource::ResourceAttribute)
+                            .causing_entity("Key.Arn")
+                            .build(),
+                    )
+                    .before_context(r#"{"Properties":{"SSESpecification":{"KMSMasterKeyId":"arn:aws:kms:us-east-1:123456789012:key/1"}}}"#)
+                    .after_context(r#"{"Properties":{"SSESpecification":{"KMSMasterKeyId":"{{changeSet:KNOWN_AFTER_APPLY}}"}}}"#)
+                    .build(),
+            )
+            .build()
+    };
+    let template = "Resources:\n  Orders:\n    Type: AWS::DynamoDB::Table\n";
+    let error = plan_update(vec![change(RequiresRecreation::Conditionally)], template)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "UnsafeChangeSet");
+    assert!(error.to_string().contains("KNOWN_AFTER_APPLY"), "{error}");
+    let plan = plan_update(vec![change(RequiresRecreation::Never)], template)
+        .await
+        .unwrap();
+    assert_eq!(plan["inspection"]["verdict"], "SAFE", "{plan:#}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_smithy_mocks::{mock, Rule};
 use serde_json::json;
 use stackgate::tasks::wait_stack;
+use stackgate::TaskError;
 
 use super::create_change_set::{
     cfn_with_summary, describe_stacks_error, event, polling, stack, stack_event, STACK, STACK_ID,
@@ -116,4 +117,60 @@ async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_delete
     .await
     .unwrap_err();
     assert_eq!(err.error_type(), "StackOperationFailed");
+}
+
+/// A rollback one of the deployment's alarms caused names the alarm (`RolledBackByAlarm`): the
+/// stack's rollback event names the alarm that triggered it. How CloudFormation words that reason is
+/// not documented, so the alarm is found by its ARN, or its name as a word, in the operation's
+/// event reasons.
+#[tokio::test]
+async fn a_rollback_an_alarm_caused_names_the_alarm() {
+    const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx";
+    let describe = mock!(CloudFormation::describe_stacks)
+        .then_output(|| stack(StackStatus::UpdateRollbackComplete));
+    let events = mock!(CloudFormation::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackComplete,
+                "",
+            ))
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackInProgress,
+                &format!("Rollback triggered by alarm(s): [{ALARM}]"),
+            ))
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateInProgress,
+                "User Initiated",
+            ))
+            .build()
+    });
+    let deps = waiter(&[&describe, &events]);
+    let err = wait_stack::handle(
+        &deps,
+        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": [ALARM, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"]})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        TaskError::RolledBackByAlarm {
+            stack: STACK.into(),
+            status: "UPDATE_ROLLBACK_COMPLETE".into(),
+            alarm: ALARM.into()
+        }
+    );
+    // Without alarms (or with others), the same rollback is reported by its root cause.
+    let err = wait_stack::handle(
+        &deps,
+        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"]})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StackOperationFailed", "{err}");
 }

@@ -58,6 +58,12 @@ pub async fn create_and_wait(
         .await?;
         crate::request::check_secret_parameters(deployment, &declared)?;
     }
+    // The operator's alarms for the environment, and the request's.
+    let rollback = deployment.rollback.with_floor(
+        deps.rollback_floors
+            .get(deployment.environment_name.as_str()),
+    )?;
+    let rollback_alarms = rollback.alarm_arns(deps.alarm_arn_prefix.as_deref())?;
     let description = format!("stackgate execution {execution_name}");
     let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
     cloudformation::create_change_set(
@@ -74,6 +80,8 @@ pub async fn create_and_wait(
             role_arn: deps.cloudformation_role_arn.as_deref(),
             client_token: &name,
             description: &description,
+            rollback_alarms: &rollback_alarms,
+            monitoring_minutes: rollback.monitoring_minutes,
         },
     )
     .await?;
@@ -86,6 +94,7 @@ pub async fn create_and_wait(
         stack_id: status.stack_id,
         status: readiness,
         outcome,
+        rollback_alarms,
     })
 }
 

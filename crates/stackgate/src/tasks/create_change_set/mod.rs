@@ -9,6 +9,8 @@
 //!
 //! Idempotent: a retry finds the same change set (named after the execution and target).
 
+use std::collections::BTreeMap;
+
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,6 +48,10 @@ pub struct Deps {
     /// S3 endpoints other than AWS's regional one; defaults to the SDK endpoint override, if any.
     pub template_url_base: Option<String>,
     pub region: String,
+    /// The operator's rollback alarms per environment (`ROLLBACK_ALARMS`, `MONITORING_MINUTES`).
+    pub rollback_floors: BTreeMap<String, crate::request::Rollback>,
+    /// Completes alarms given by name (`alarm_arn_prefix`).
+    pub alarm_arn_prefix: Option<String>,
 }
 
 impl Deps {
@@ -53,6 +59,8 @@ impl Deps {
     /// named by its setting.
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
+        let region = crate::aws::region_of(&config);
+        let cloudformation_role_arn = env_var("CLOUDFORMATION_ROLE_ARN");
         Ok(Deps {
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             s3: crate::aws::s3_client(&config),
@@ -60,11 +68,13 @@ impl Deps {
             guardrails: crate::config::guardrails()?,
             sensitive: crate::config::sensitive_types(),
             stateful: crate::config::stateful_types(),
-            cloudformation_role_arn: env_var("CLOUDFORMATION_ROLE_ARN"),
+            alarm_arn_prefix: alarm_arn_prefix(cloudformation_role_arn.as_deref(), &region),
+            cloudformation_role_arn,
             staging_bucket: env_var("STAGING_BUCKET"),
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
-            region: crate::aws::region_of(&config),
+            region,
+            rollback_floors: crate::config::rollback_floors()?,
         })
     }
 }
@@ -129,6 +139,8 @@ pub struct Output {
     pub status: Readiness,
     /// What the deployment reports when this change set has been executed.
     pub outcome: &'static str,
+    /// The alarms CloudFormation watches (ARNs): the operator's and the request's.
+    pub rollback_alarms: Vec<String>,
 }
 
 /// A change set name (and client token) stable for one execution and target.
@@ -153,6 +165,25 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
     )
     .await?;
     to_output(&output)
+}
+
+/// `arn:<partition>:cloudwatch:<region>:<account>:alarm:` of the account stacks are deployed in
+/// (the CloudFormation service role's) and this Region, which complete alarms given by name.
+pub fn alarm_arn_prefix(role_arn: Option<&str>, region: &str) -> Option<String> {
+    let parts: Vec<&str> = role_arn?.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, role]
+            if account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && role.starts_with("role/")
+                && !region.is_empty() =>
+        {
+            Some(format!(
+                "arn:{partition}:cloudwatch:{region}:{account}:alarm:"
+            ))
+        }
+        _ => None,
+    }
 }
 
 async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result<Plan, TaskError> {
@@ -294,6 +325,19 @@ mod tests {
         assert_ne!(a, change_set_name("exec-1", Target::BlueGreen));
         assert_ne!(a, change_set_name("exec-2", Target::Primary));
         crate::request::validate_stack_name("changeSetName", &a).unwrap();
+    }
+
+    #[test]
+    fn alarm_names_complete_to_the_account_stacks_are_deployed_in() {
+        assert_eq!(
+            alarm_arn_prefix(Some("arn:aws:iam::123456789012:role/cfn"), "eu-west-1").as_deref(),
+            Some("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:")
+        );
+        assert_eq!(alarm_arn_prefix(None, "eu-west-1"), None);
+        assert_eq!(
+            alarm_arn_prefix(Some("arn:aws:iam::1:role/x"), "eu-west-1"),
+            None
+        );
     }
 
     #[test]
