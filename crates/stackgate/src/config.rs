@@ -64,10 +64,12 @@ pub fn stateful_types() -> StatefulTypes {
 /// The operator's rollback alarms and monitoring times per environment (`ROLLBACK_ALARMS`,
 /// `MONITORING_MINUTES`: comma-separated `environment=value` entries).
 pub fn rollback_floors(
+    guardrails: &Guardrails,
 ) -> Result<std::collections::BTreeMap<String, crate::request::Rollback>, TaskError> {
     crate::request::rollback_floors(
         &env_list("ROLLBACK_ALARMS"),
         &env_list("MONITORING_MINUTES"),
+        |environment| guardrails.manages(environment),
     )
 }
 

@@ -68,8 +68,9 @@ pub fn find(events: &[StackEvent], stack_name: &str) -> Option<RootCause> {
     })
 }
 
-/// The rollback alarm a rolled-back operation names in its events (CloudFormation says which alarm
-/// triggered the rollback in the reason of a stack event), by ARN or by name.
+/// The rollback alarm that rolled the latest operation back: one of `alarms` (ARNs) named in the
+/// reason of the stack's own rollback event. Only by ARN: a name could be a resource's logical id in
+/// "The following resource(s) failed…".
 pub fn alarm_that_rolled_back<'a>(
     events: &[StackEvent],
     stack_name: &str,
@@ -79,19 +80,19 @@ pub fn alarm_that_rolled_back<'a>(
         .iter()
         .position(|e| starts_operation(e, stack_name))
         .map_or(events.len(), |i| i + 1);
-    let reasons: Vec<&str> = events[..operation_len]
+    let rollback_reasons: Vec<&str> = events[..operation_len]
         .iter()
+        .filter(|e| {
+            e.resource_type == STACK_TYPE
+                && e.logical_resource_id == stack_name
+                && e.status.ends_with("ROLLBACK_IN_PROGRESS")
+        })
         .filter_map(|e| e.reason.as_deref())
         .collect();
-    alarms.iter().map(String::as_str).find(|arn| {
-        let name = arn.rsplit_once(":alarm:").map_or(*arn, |(_, name)| name);
-        reasons.iter().any(|reason| {
-            reason.contains(arn)
-                || reason
-                    .split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace())
-                    .any(|word| word == name)
-        })
-    })
+    alarms
+        .iter()
+        .map(String::as_str)
+        .find(|arn| rollback_reasons.iter().any(|reason| reason.contains(arn)))
 }
 
 /// The root cause of the most recent operation that failed, even when later ones succeeded

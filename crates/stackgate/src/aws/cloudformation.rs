@@ -472,17 +472,25 @@ pub async fn all_changes(
 }
 
 /// CloudFormation writes `{{changeSet:KNOWN_AFTER_APPLY}}` for a new value it cannot know before
-/// execution; whether the resource is then replaced depends on it when a property the change
-/// touches can force a replacement (its `RequiresRecreation` is not `Never`).
+/// execution. Whether the resource is then replaced depends on it when the property holding it can
+/// force a replacement: a `Properties` detail whose `RequiresRecreation` is not `Never` (absent
+/// counts as may), whose new value is unknown (its `AfterValue`, or the change's `AfterContext`
+/// where the detail carries no value).
 fn replacement_known_after_apply(resource: &aws_sdk_cloudformation::types::ResourceChange) -> bool {
-    let unknown_values = resource
+    const UNKNOWN: &str = "{{changeSet:KNOWN_AFTER_APPLY}}";
+    let context_unknown = resource
         .after_context()
-        .is_some_and(|after| after.contains("{{changeSet:KNOWN_AFTER_APPLY}}"));
-    unknown_values
-        && resource.details().iter().any(|d| {
-            d.target()
-                .is_some_and(|t| t.requires_recreation().map(|r| r.as_str()) != Some("Never"))
+        .is_some_and(|after| after.contains(UNKNOWN));
+    resource.details().iter().any(|d| {
+        d.target().is_some_and(|t| {
+            t.attribute().map(|a| a.as_str()) == Some("Properties")
+                && t.requires_recreation().map(|r| r.as_str()) != Some("Never")
+                && match t.after_value() {
+                    Some(value) => value.contains(UNKNOWN),
+                    None => context_unknown,
+                }
         })
+    })
 }
 
 /// The properties a change touches: those its Details name, and for an addition every property it

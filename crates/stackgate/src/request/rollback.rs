@@ -78,8 +78,7 @@ impl Rollback {
             return Err(TaskError::invalid(
                 FIELD,
                 format!(
-                    "holds too many alarms: the operator watches {} for this environment, and CloudFormation at most {MAX_ALARMS} in all",
-                    floor.alarms.len()
+                    "holds too many alarms with the operator's for this environment: CloudFormation watches at most {MAX_ALARMS} in all"
                 ),
             ));
         }
@@ -92,7 +91,8 @@ impl Rollback {
     /// The alarms as ARNs; a name is completed with `alarm_arn_prefix`
     /// (`arn:<partition>:cloudwatch:<region>:<account>:alarm:`), the deployment's own account.
     pub fn alarm_arns(&self, alarm_arn_prefix: Option<&str>) -> Result<Vec<String>, TaskError> {
-        self.alarms
+        let arns: Vec<String> = self
+            .alarms
             .iter()
             .map(|alarm| {
                 if alarm.starts_with("arn:") {
@@ -108,7 +108,15 @@ impl Rollback {
                         })
                 }
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // A name and the same alarm's ARN are one trigger.
+        let mut unique: Vec<String> = Vec::with_capacity(arns.len());
+        for arn in arns {
+            if !unique.contains(&arn) {
+                unique.push(arn);
+            }
+        }
+        Ok(unique)
     }
 }
 
@@ -145,17 +153,22 @@ fn is_name(name: &str) -> bool {
 }
 
 /// The operator's rollback alarms per environment: `environment=alarm` entries (an alarm per
-/// entry) and `environment=minutes` entries. A malformed entry is named by its setting.
+/// entry) and `environment=minutes` entries (the longest wins), for managed environments only (a
+/// misspelt one would silently watch nothing). A malformed entry is named by its setting.
 pub fn floors(
     alarms: &[String],
     minutes: &[String],
+    manages: impl Fn(&str) -> bool,
 ) -> Result<std::collections::BTreeMap<String, Rollback>, TaskError> {
     let mut floors: std::collections::BTreeMap<String, Rollback> = Default::default();
     for entry in alarms {
-        let Some((environment, alarm)) = entry.split_once('=').filter(|(_, a)| is_alarm(a)) else {
+        let Some((environment, alarm)) = entry
+            .split_once('=')
+            .filter(|(e, a)| manages(e.trim()) && is_alarm(a))
+        else {
             return Err(TaskError::invalid(
                 "ROLLBACK_ALARMS",
-                "entries must be environment=alarm, the alarm an ARN or a name",
+                "entries must be environment=alarm, a managed environment and an alarm's ARN or name",
             ));
         };
         let floor = floors.entry(environment.trim().to_string()).or_default();
@@ -173,17 +186,15 @@ pub fn floors(
         let parsed = entry
             .split_once('=')
             .and_then(|(environment, m)| Some((environment.trim(), m.trim().parse::<u32>().ok()?)))
-            .filter(|(_, m)| *m <= MAX_MONITORING_MINUTES);
+            .filter(|(e, m)| manages(e) && *m <= MAX_MONITORING_MINUTES);
         let Some((environment, minutes)) = parsed else {
             return Err(TaskError::invalid(
                 "MONITORING_MINUTES",
-                format!("entries must be environment=minutes, 0 to {MAX_MONITORING_MINUTES}"),
+                format!("entries must be environment=minutes, a managed environment and 0 to {MAX_MONITORING_MINUTES}"),
             ));
         };
-        floors
-            .entry(environment.to_string())
-            .or_default()
-            .monitoring_minutes = minutes;
+        let floor = floors.entry(environment.to_string()).or_default();
+        floor.monitoring_minutes = floor.monitoring_minutes.max(minutes);
     }
     Ok(floors)
 }
@@ -215,6 +226,14 @@ mod tests {
         assert!(
             rollback.alarm_arns(None).is_err(),
             "a name needs the account"
+        );
+        // A name and its own ARN are one trigger.
+        let both =
+            Rollback::from_request(Some(vec!["checkout-5xx".into(), ARN.into()]), None).unwrap();
+        assert_eq!(
+            both.alarm_arns(Some("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:"))
+                .unwrap(),
+            [ARN]
         );
         for (alarms, minutes, field) in [
             (
@@ -248,9 +267,11 @@ mod tests {
 
     #[test]
     fn the_operators_alarms_are_always_watched() {
+        let managed = |e: &str| ["prod", "dev"].contains(&e);
         let floors = floors(
             &["prod=checkout-5xx".into(), format!("prod={ARN}")],
-            &["prod=15".into()],
+            &["prod=15".into(), "prod=5".into()],
+            managed,
         )
         .unwrap();
         let request = Rollback::from_request(Some(vec!["latency".into()]), Some(5)).unwrap();
@@ -270,8 +291,20 @@ mod tests {
             (vec!["prod=a*".to_string()], vec![], "ROLLBACK_ALARMS"),
             (vec![], vec!["prod=181".to_string()], "MONITORING_MINUTES"),
             (vec![], vec!["prod".to_string()], "MONITORING_MINUTES"),
+            // A misspelt environment would watch nothing.
+            (
+                vec!["production=checkout-5xx".to_string()],
+                vec![],
+                "ROLLBACK_ALARMS",
+            ),
+            (vec!["=checkout-5xx".to_string()], vec![], "ROLLBACK_ALARMS"),
+            (
+                vec![],
+                vec!["production=15".to_string()],
+                "MONITORING_MINUTES",
+            ),
         ] {
-            let error = super::floors(&alarms, &minutes).unwrap_err();
+            let error = super::floors(&alarms, &minutes, managed).unwrap_err();
             assert!(
                 matches!(&error, TaskError::InvalidInput { field, .. } if field == setting),
                 "{error:?}"

@@ -449,6 +449,7 @@ async fn rollback_alarms_become_the_change_sets_rollback_configuration() {
     deps.rollback_floors = stackgate::request::rollback_floors(
         &["prod=arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx".into()],
         &["prod=20".into()],
+        |environment| environment == "prod",
     )
     .unwrap();
     let mut input = create_input();
@@ -1049,6 +1050,11 @@ async fn a_data_store_property_known_only_at_execution_is_judged_dynamic() {
                                 ResourceTargetDefinition::builder()
                                     .attribute(ResourceAttribute::Properties)
                                     .name("SSESpecification")
+                                    .path("/Properties/SSESpecification/KMSMasterKeyId")
+                                    .before_value(
+                                        "arn:aws:kms:us-east-1:123456789012:key/1",
+                                    )
+                                    .after_value("{{changeSet:KNOWN_AFTER_APPLY}}")
                                     .requires_recreation(recreation)
                                     .build(),
                             )

@@ -121,8 +121,8 @@ async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_delete
 
 /// A rollback one of the deployment's alarms caused names the alarm (`RolledBackByAlarm`): the
 /// stack's rollback event names the alarm that triggered it. How CloudFormation words that reason is
-/// not documented, so the alarm is found by its ARN, or its name as a word, in the operation's
-/// event reasons.
+/// not documented, so the alarm is found by its ARN in the reason of the stack's own rollback event;
+/// a resource failure that mentions an alarm's name is not taken for it.
 #[tokio::test]
 async fn a_rollback_an_alarm_caused_names_the_alarm() {
     const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx";
@@ -165,6 +165,36 @@ async fn a_rollback_an_alarm_caused_names_the_alarm() {
             alarm: ALARM.into()
         }
     );
+    // A resource named like an alarm failing is a resource failure, not the alarm.
+    let failed = mock!(CloudFormation::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateRollbackInProgress,
+                "The following resource(s) failed to update: [checkout-5xx]",
+            ))
+            .stack_events(stack_event(
+                "checkout-5xx",
+                "AWS::CloudWatch::Alarm",
+                ResourceStatus::UpdateFailed,
+                &format!("{ALARM} could not be updated"),
+            ))
+            .stack_events(stack_event(
+                STACK,
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateInProgress,
+                "User Initiated",
+            ))
+            .build()
+    });
+    let err = wait_stack::handle(
+        &waiter(&[&describe, &failed]),
+        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": [ALARM]})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StackOperationFailed", "{err}");
     // Without alarms (or with others), the same rollback is reported by its root cause.
     let err = wait_stack::handle(
         &deps,

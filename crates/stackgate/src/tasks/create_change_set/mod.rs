@@ -61,11 +61,13 @@ impl Deps {
         let config = crate::aws::sdk::sdk_config();
         let region = crate::aws::region_of(&config);
         let cloudformation_role_arn = env_var("CLOUDFORMATION_ROLE_ARN");
+        let guardrails = crate::config::guardrails()?;
         Ok(Deps {
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             s3: crate::aws::s3_client(&config),
             polling: Polling::from_env(),
-            guardrails: crate::config::guardrails()?,
+            rollback_floors: crate::config::rollback_floors(&guardrails)?,
+            guardrails,
             sensitive: crate::config::sensitive_types(),
             stateful: crate::config::stateful_types(),
             alarm_arn_prefix: alarm_arn_prefix(cloudformation_role_arn.as_deref(), &region),
@@ -74,7 +76,6 @@ impl Deps {
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
             region,
-            rollback_floors: crate::config::rollback_floors()?,
         })
     }
 }
