@@ -12,10 +12,14 @@ use crate::TaskError;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// An HTTP(S) client with the system's trust roots, built once per process.
-#[derive(Clone)]
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An HTTP(S) client with the system's trust roots, built on first use, once per process: reading
+/// the roots costs milliseconds of every cold start, and most invocations of the activity
+/// dispatcher (manual tasks) never call out.
+#[derive(Clone, Default)]
 pub struct WebhookClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: std::sync::OnceLock<Result<HttpsClient, String>>,
 }
 
 impl std::fmt::Debug for WebhookClient {
@@ -26,15 +30,22 @@ impl std::fmt::Debug for WebhookClient {
 
 impl WebhookClient {
     pub fn new() -> Result<Self, TaskError> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| TaskError::invalid("webhook", format!("no TLS trust roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(WebhookClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
-        })
+        Ok(WebhookClient::default())
+    }
+
+    fn client(&self) -> Result<&HttpsClient, String> {
+        self.client
+            .get_or_init(|| {
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map_err(|e| format!("no TLS trust roots: {e}"))?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Ok(Client::builder(TokioExecutor::new()).build(connector))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// GETs `url`; returns the status (any, for the caller to judge) or why there was none.
@@ -42,7 +53,7 @@ impl WebhookClient {
         let request = hyper::Request::get(url)
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("bad URL: {e}"))?;
-        let response = tokio::time::timeout(timeout, self.client.request(request))
+        let response = tokio::time::timeout(timeout, self.client()?.request(request))
             .await
             .map_err(|_| format!("no answer within {timeout:?}"))?
             .map_err(|e| format!("could not connect: {e}"))?;
@@ -67,10 +78,11 @@ impl WebhookClient {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| failed(format!("bad webhook request: {e}")))?;
-        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
-            .await
-            .map_err(|_| failed(format!("no answer within {TIMEOUT:?}")))?
-            .map_err(|e| failed(format!("could not reach the webhook: {e}")))?;
+        let response =
+            tokio::time::timeout(TIMEOUT, self.client().map_err(failed)?.request(request))
+                .await
+                .map_err(|_| failed(format!("no answer within {TIMEOUT:?}")))?
+                .map_err(|e| failed(format!("could not reach the webhook: {e}")))?;
         let status = response.status().as_u16();
         let _ = response.into_body().collect().await;
         if (200..300).contains(&status) {
