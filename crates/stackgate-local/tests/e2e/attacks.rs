@@ -547,21 +547,15 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
     let link = crate::common::approval_link(&full).await;
     let (status, page) = crate::common::decide(&link, "reject", "nobody").await;
     assert_eq!(status, 200, "{page}");
-    for _ in 0..120 {
-        let described = clients
-            .sfn
-            .describe_execution()
-            .execution_arn(&started)
-            .send()
-            .await
-            .unwrap();
-        if described.status().as_str() != "RUNNING" {
-            assert_eq!(described.status().as_str(), "FAILED");
-            assert_eq!(described.error(), Some("DeletionRejected"));
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let report = stackgate_local::execution::wait(&clients.sfn, &started, crate::common::TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(report.status, "FAILED", "{report:?}");
+    assert_eq!(
+        report.error.as_deref(),
+        Some("DeletionRejected"),
+        "{report:?}"
+    );
     assert_eq!(
         stack_status(&clients, &full).await.as_deref(),
         Some("CREATE_COMPLETE")
@@ -594,30 +588,14 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
     assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
     let (status, page) = crate::common::decide(&link, "approve", "nobody").await;
     assert_eq!(status, 200, "{page}");
-    let mut ended = None;
-    for _ in 0..120 {
-        let described = clients
-            .sfn
-            .describe_execution()
-            .execution_arn(&started)
-            .send()
-            .await
-            .unwrap();
-        if described.status().as_str() != "RUNNING" {
-            ended = Some((
-                described.status().as_str().to_string(),
-                described.error().map(str::to_string),
-            ));
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let report = stackgate_local::execution::wait(&clients.sfn, &started, crate::common::TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(report.status, "FAILED", "{report:?}");
     assert_eq!(
-        ended,
-        Some((
-            "FAILED".to_string(),
-            Some("StackChangedSinceApproval".to_string())
-        ))
+        report.error.as_deref(),
+        Some("StackChangedSinceApproval"),
+        "{report:?}"
     );
     assert_eq!(
         stack_status(&clients, &full).await.as_deref(),
