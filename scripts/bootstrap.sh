@@ -17,6 +17,7 @@ BOTO3_VERSION=1.44.5
 NODE_SDK_VERSION=3.1169.0  # also pinned in benches/baselines/node/package.json
 NODE_RIC_VERSION=4.0.2
 CMAKE_VERSION=4.4.4
+CFN_LINT_VERSION=1.58.0  # its resource schemas tell the local change sets what replaces
 
 # A venv is reused only when its stamp matches the pinned packages, so a version bump reinstalls.
 ensure_venv() { # name stamp packages...
@@ -32,7 +33,7 @@ ensure_venv() { # name stamp packages...
 
 want=${1:-all}
 if [[ $want == all || $want == stack ]]; then
-  ensure_venv venv-moto "moto=$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
+  ensure_venv venv-moto "moto=$MOTO_VERSION,cfn-lint=$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
   ensure_venv venv-cargo-lambda "cargo-lambda=$CARGO_LAMBDA_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
 if [[ $want == all || $want == lint ]]; then

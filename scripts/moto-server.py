@@ -10,6 +10,7 @@ Step Functions integration only, then starts moto's own server unchanged.
 Run: python moto-server.py -H 127.0.0.1 -p 4567   (the same arguments as moto_server)
 """
 
+import functools
 import importlib
 import pkgutil
 import sys
@@ -125,8 +126,78 @@ def mend_model_data() -> None:
     MotoAPIResponse.model_data = safe_model_data
 
 
+def mend_change_sets() -> None:
+    """moto's change sets list every resource whose template text differs as `Modify`, never say
+    "replace" and miss changes made through parameters; `change_sets` computes them as AWS does.
+    An update that changes nothing fails as AWS's does. Should the computation itself fail, every
+    change moto found is reported as a possible replacement, so that nothing passes as safe."""
+    import traceback
+
+    from moto.cloudformation import models
+
+    import change_sets
+
+    moto_diff = models.ChangeSet.diff
+
+    def diff(self):
+        stack = self.stack
+        creating = self.change_set_type == "CREATE"
+        try:
+            old_template = {} if creating else change_sets.load_template(stack.template)
+            resources = {} if creating else stack.resource_map._parsed_resources
+            physical_ids = {
+                logical_id: getattr(resources.get(logical_id), "physical_resource_id", None)
+                for logical_id in (old_template.get("Resources") or {})
+            }
+            return change_sets.compute_changes(
+                old_template,
+                # moto keeps a stack's first parameters in `stack.parameters`; the resource map has
+                # those of its last update.
+                {} if creating else dict(stack.resource_map.input_parameters or {}),
+                change_sets.load_template(self.template),
+                dict(self.parameters or {}),
+                {
+                    "AWS::AccountId": stack.account_id,
+                    "AWS::Region": stack.region_name,
+                    "AWS::StackName": stack.name,
+                    "AWS::StackId": stack.stack_id,
+                    "AWS::Partition": "aws",
+                    "AWS::URLSuffix": "amazonaws.com",
+                },
+                {k: v for k, v in physical_ids.items() if isinstance(v, str)},
+                functools.partial(change_sets.create_only, region=stack.region_name),
+            )
+        except Exception:  # noqa: BLE001 - fail closed, loudly
+            traceback.print_exc()
+            return [
+                {
+                    "Action": c.action,
+                    "LogicalResourceId": c.logical_resource_id,
+                    "ResourceType": c.resource_type,
+                    **({"Replacement": "Conditional"} if c.action == "Modify" else {}),
+                }
+                for c in moto_diff(self)
+            ]
+
+    models.ChangeSet.diff = diff
+
+    moto_create = models.CloudFormationBackend.create_change_set
+
+    def create_change_set(self, *args, **kwargs):
+        change_set_id, stack_id = moto_create(self, *args, **kwargs)
+        change_set = self.change_sets[change_set_id]
+        if change_set.change_set_type == "UPDATE" and not change_set.changes:
+            change_set.status = "FAILED"
+            change_set.execution_status = "UNAVAILABLE"
+            change_set.status_reason = change_sets.NO_CHANGES
+        return change_set_id, stack_id
+
+    models.CloudFormationBackend.create_change_set = create_change_set
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
     mend_model_data()
+    mend_change_sets()
     sys.exit(main(sys.argv[1:]))

@@ -32,7 +32,7 @@ done
 
 echo "== unit and SDK-level tests"
 cargo test --workspace --quiet
-"$tools/venv-moto/bin/python" scripts/test_moto_server.py
+"$tools/venv-moto/bin/python" -m unittest discover --start-directory scripts --pattern "test_*.py"
 
 echo "== end-to-end tests on the local stack"
 export STACKGATE_PORT=${STACKGATE_TEST_PORT:-4576}

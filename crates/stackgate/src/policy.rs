@@ -34,6 +34,9 @@ pub struct ResourceChange {
     /// The change's new values hold `{{changeSet:KNOWN_AFTER_APPLY}}` (known only at execution) and
     /// a property it changes may force a replacement (`RequiresRecreation` other than `Never`).
     pub replacement_known_after_apply: bool,
+    /// The changed properties that force or may force the replacement (`RequiresRecreation`
+    /// `Always` or `Conditionally`), named in the reason so that the author knows what to undo.
+    pub replacing_properties: Vec<String>,
 }
 
 /// What the judgement takes besides the changes.
@@ -176,7 +179,13 @@ fn data_kept(change: &ResourceChange, rules: &Rules, replacing: bool) -> Result<
 
 /// Why a change is unsafe (`Err`), or what it does when it is safe (`Ok`).
 pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, String> {
-    let what = format!("{} {}", change.resource_type, qualified_id(change));
+    let mut what = format!("{} {}", change.resource_type, qualified_id(change));
+    if change.action == "Modify" && !change.replacing_properties.is_empty() {
+        what = format!(
+            "{what} (changing {})",
+            change.replacing_properties.join(", ")
+        );
+    }
     let holds = rules.stateful.holds(&change.resource_type);
     let no_data = |verb: &str| format!("{verb} {what}: holds no data");
     if change.nested_changes_unlisted {
@@ -802,6 +811,28 @@ mod tests {
         assert_eq!(verdict, Verdict::Unsafe);
         assert!(
             judged[0].reason.starts_with("security-sensitive"),
+            "{}",
+            judged[0].reason
+        );
+    }
+
+    #[test]
+    fn a_replacement_names_the_properties_that_force_it_and_a_removal_names_none() {
+        let mut table = with_type(
+            change("Modify", Some("Conditional")),
+            "AWS::DynamoDB::Table",
+            "myDynamoDBTable",
+        );
+        table.replacing_properties = vec!["KeySchema".into()];
+        let (_, judged) = judge(&[table.clone()]);
+        assert_eq!(
+            judged[0].reason,
+            "may replace AWS::DynamoDB::Table myDynamoDBTable (changing KeySchema), depending on values known only at execution: data may be lost"
+        );
+        table.action = "Remove".into();
+        let (_, judged) = judge(&[table]);
+        assert!(
+            !judged[0].reason.contains("changing"),
             "{}",
             judged[0].reason
         );

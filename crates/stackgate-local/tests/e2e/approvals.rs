@@ -3,37 +3,16 @@
 
 use std::time::Duration;
 
-use crate::common::{approval_link, decide};
+use crate::common::{approval_link, decide, finish, start};
 
 use hyper::Method;
 use serde_json::{json, Value};
-use stackgate_local::demo::{
-    executable_change_sets, sample_template, stack_resources, upload_revision,
-};
-use stackgate_local::deploy::{state_machine_arn, APPROVER};
-use stackgate_local::execution::{self, Report};
+use stackgate_local::demo::{executable_change_sets, stack_resources};
+use stackgate_local::deploy::APPROVER;
+use stackgate_local::execution;
 use stackgate_local::http::send;
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
-
-/// moto's own port: its control API lists the emails SES "sent".
-async fn start(clients: &LocalClients, stack: &str, file: &str, extra: Value) -> String {
-    let key = format!("approval-e2e/{}.zip", unique(""));
-    let mut input = upload_revision(clients, &key, &sample_template(file).unwrap(), "e2e", stack)
-        .await
-        .unwrap();
-    for (k, v) in extra.as_object().unwrap() {
-        input[k] = v.clone();
-    }
-    execution::start(
-        &clients.sfn,
-        &state_machine_arn("SafeDeployStateMachine"),
-        &unique("appr-"),
-        &input,
-    )
-    .await
-    .unwrap()
-}
 
 async fn status(clients: &LocalClients, arn: &str) -> String {
     let described = clients
@@ -44,12 +23,6 @@ async fn status(clients: &LocalClients, arn: &str) -> String {
         .await
         .unwrap();
     described.status().as_str().to_string()
-}
-
-async fn finish(clients: &LocalClients, arn: &str) -> Report {
-    execution::wait(&clients.sfn, arn, Duration::from_secs(240))
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

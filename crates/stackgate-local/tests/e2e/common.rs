@@ -335,3 +335,27 @@ pub async fn function_role() -> String {
         stackgate_local::template::ACCOUNT
     )
 }
+
+/// Starts safe deploy of a sample template (`extra` merged into the input) without waiting for it:
+/// for executions that wait for a person.
+pub async fn start(clients: &LocalClients, stack: &str, file: &str, extra: Value) -> String {
+    let key = format!("approval-e2e/{}.zip", unique(""));
+    let mut input = upload_revision(clients, &key, &sample_template(file).unwrap(), "e2e", stack)
+        .await
+        .unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    execution::start(
+        &clients.sfn,
+        &state_machine_arn("SafeDeployStateMachine"),
+        &unique("appr-"),
+        &input,
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn finish(clients: &LocalClients, arn: &str) -> Report {
+    execution::wait(&clients.sfn, arn, TIMEOUT).await.unwrap()
+}

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::common::{
-    assert_failed_with, clients, deploy, deploy_revision, function_role, stack_status,
-    Subscription, TIMEOUT,
+    approval_link, assert_failed_with, clients, decide, deploy, deploy_revision, finish,
+    function_role, stack_status, start, Subscription, TIMEOUT,
 };
 use serde_json::{json, Value};
 use stackgate_local::demo::{
@@ -442,8 +442,13 @@ async fn a_code_update_deploys_and_dropping_a_table_is_refused() {
             "FunctionRole": role, "CodeBucket": ARTIFACT_BUCKET, "CodeKey": key,
         }}));
     }
-    let created =
-        deploy_revision(&clients, &stack, "function-v1.yaml", parameters[0].clone()).await;
+    // A new function running as an existing role changes access: its creation needs a person.
+    let mut first = parameters[0].clone();
+    first["onUnsafe"] = json!("approve");
+    let creating = start(&clients, &stack, "function-v1.yaml", first).await;
+    let (code, _) = decide(&approval_link(&full).await, "approve", "Ana").await;
+    assert_eq!(code, 200);
+    let created = finish(&clients, &creating).await;
     assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
     let updated =
         deploy_revision(&clients, &stack, "function-v2.yaml", parameters[1].clone()).await;
@@ -459,10 +464,93 @@ async fn a_code_update_deploys_and_dropping_a_table_is_refused() {
     assert_failed_with(
         &refused,
         "UnsafeChangeSet",
-        "- Orders (AWS::DynamoDB::Table): removes AWS::DynamoDB::Table Orders; DeletionPolicy Delete: data lost",
+        "- Orders (AWS::DynamoDB::Table): removes AWS::DynamoDB::Table Orders; PolicyAction Delete: data lost",
     );
     assert!(stack_resources(&clients, &full)
         .await
         .unwrap()
         .contains(&"Orders".to_string()));
+}
+
+/// The stack's table (its physical name) and the attribute names of its key, as DynamoDB has them.
+async fn table_now(clients: &LocalClients, stack: &str) -> (String, Vec<String>) {
+    // moto lists a stack's DynamoDB tables without ids: the table is found by its generated name.
+    let prefix = format!("{stack}-myDynamoDBTable-");
+    let tables = clients.dynamodb.list_tables().send().await.unwrap();
+    let named: Vec<&String> = tables
+        .table_names()
+        .iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    let name = named[0].clone();
+    let table = clients
+        .dynamodb
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let key = table
+        .table()
+        .map(|t| {
+            t.key_schema()
+                .iter()
+                .map(|k| k.attribute_name().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (name, key)
+}
+
+/// A template written by others (the shape of AWS's sample `DynamoDB_Table.yaml`, its key a
+/// parameter): the local change sets say what AWS's would. More capacity is an update in place; a
+/// new hash key may replace the table and is refused, naming the table and the property; dropping
+/// the table is refused. The table is the same one throughout.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_new_key_for_a_table_is_refused_and_more_capacity_deploys() {
+    let clients = clients().await;
+    let stack = unique("table");
+    let full = format!("e2e-{stack}");
+    let with = |parameters: Value| json!({ "parameters": parameters });
+
+    let created = deploy_revision(
+        &clients,
+        &stack,
+        "dynamodb-table.yaml",
+        with(json!({"HashKeyElementName": "id"})),
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let table = table_now(&clients, &full).await;
+    assert_eq!(table.1, ["id"]);
+
+    let more = with(json!({"HashKeyElementName": "id", "ReadCapacityUnits": "6"}));
+    let updated = deploy_revision(&clients, &stack, "dynamodb-table.yaml", more).await;
+    assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
+    assert!(!updated.entered("RequestApproval"), "{:?}", updated.states);
+    assert_eq!(table_now(&clients, &full).await, table);
+
+    let new_key = with(json!({"HashKeyElementName": "key", "ReadCapacityUnits": "6"}));
+    let refused = deploy_revision(&clients, &stack, "dynamodb-table.yaml", new_key).await;
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "~ myDynamoDBTable (AWS::DynamoDB::Table) [MAY REPLACE]: may replace AWS::DynamoDB::Table myDynamoDBTable (changing KeySchema)",
+    );
+    assert_eq!(table_now(&clients, &full).await, table);
+
+    let key = format!("e2e/{}.zip", unique(""));
+    let without_table = "Resources:\n  Events:\n    Type: AWS::SNS::Topic\n";
+    let input = upload_revision(&clients, &key, without_table, "e2e", &stack)
+        .await
+        .unwrap();
+    let dropped = deploy(&clients, &input).await;
+    assert_failed_with(
+        &dropped,
+        "UnsafeChangeSet",
+        "- myDynamoDBTable (AWS::DynamoDB::Table): removes AWS::DynamoDB::Table myDynamoDBTable; PolicyAction Delete: data lost",
+    );
+    assert_eq!(table_now(&clients, &full).await, table);
 }

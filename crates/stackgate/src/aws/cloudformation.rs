@@ -460,6 +460,7 @@ pub async fn all_changes(
                     policy_action: resource.policy_action().map(|a| a.as_str().to_string()),
                     nested_changes_unlisted,
                     replacement_known_after_apply: replacement_known_after_apply(resource),
+                    replacing_properties: replacing_properties(resource),
                 });
             }
             match output.next_token() {
@@ -491,6 +492,24 @@ fn replacement_known_after_apply(resource: &aws_sdk_cloudformation::types::Resou
                 }
         })
     })
+}
+
+/// The changed properties that force or may force a replacement, in the order CloudFormation
+/// lists them.
+fn replacing_properties(resource: &aws_sdk_cloudformation::types::ResourceChange) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for target in resource.details().iter().filter_map(|d| d.target()) {
+        let recreates = matches!(
+            target.requires_recreation().map(|r| r.as_str()),
+            Some("Always" | "Conditionally")
+        );
+        if target.attribute().map(|a| a.as_str()) == Some("Properties") && recreates {
+            if let Some(name) = target.name().filter(|n| !names.iter().any(|m| m == n)) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
 }
 
 /// The properties a change touches: those its Details name, and for an addition every property it

@@ -1081,6 +1081,57 @@ async fn a_data_store_property_known_only_at_execution_is_judged_dynamic() {
     assert_eq!(plan["inspection"]["verdict"], "SAFE", "{plan:#}");
 }
 
+/// A replacement's refusal names the properties that force it (`RequiresRecreation` `Always` or
+/// `Conditionally`, AWS's documented Details shape), not the other properties it changes.
+#[tokio::test]
+async fn a_refused_replacement_names_the_property_that_forces_it() {
+    use aws_sdk_cloudformation::types::{
+        ChangeSource, EvaluationType, RequiresRecreation, ResourceAttribute, ResourceChangeDetail,
+        ResourceTargetDefinition,
+    };
+    let detail = |name: &str, recreation: RequiresRecreation| {
+        ResourceChangeDetail::builder()
+            .target(
+                ResourceTargetDefinition::builder()
+                    .attribute(ResourceAttribute::Properties)
+                    .name(name)
+                    .requires_recreation(recreation)
+                    .build(),
+            )
+            .evaluation(EvaluationType::Static)
+            .change_source(ChangeSource::ParameterReference)
+            .causing_entity("HashKeyElementName")
+            .build()
+    };
+    for (replacement, recreation) in [
+        (Replacement::True, RequiresRecreation::Always),
+        (Replacement::Conditional, RequiresRecreation::Conditionally),
+    ] {
+        let change = Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(ChangeAction::Modify)
+                    .logical_resource_id("myDynamoDBTable")
+                    .resource_type("AWS::DynamoDB::Table")
+                    .replacement(replacement.clone())
+                    .details(detail("AttributeDefinitions", RequiresRecreation::Never))
+                    .details(detail("KeySchema", recreation))
+                    .build(),
+            )
+            .build();
+        let template = "Resources:\n  myDynamoDBTable:\n    Type: AWS::DynamoDB::Table\n";
+        let error = plan_update(vec![change], template).await.unwrap_err();
+        assert_eq!(error.error_type(), "UnsafeChangeSet");
+        let message = error.to_string();
+        assert!(
+            message.contains("myDynamoDBTable (changing KeySchema)")
+                && !message.contains("AttributeDefinitions"),
+            "{replacement:?}: {message}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn without_policy_action_the_current_templates_policy_decides() {
     // moto's change sets carry no PolicyAction: the stack's template says what removal does.
