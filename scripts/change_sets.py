@@ -94,15 +94,24 @@ def _short_form(loader: _TemplateLoader, suffix: str, node: yaml.Node) -> dict:
 
 
 _TemplateLoader.add_multi_constructor("!", _short_form)
-# YAML 1.2's plain scalars, as CloudFormation reads them: `On`, `yes` and dates stay strings.
+# CloudFormation reads YAML 1.1 (`yes`, `on` are booleans) but keeps dates as the strings written.
 _TemplateLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_TemplateLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+
+
+def _string_keys(value: object) -> object:
+    """Mapping keys as CloudFormation reads them: strings (`200:` and `123456789012:` included)."""
+    if isinstance(value, dict):
+        return {_scalar(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+class Unsupported(Exception):
+    """A template the local stack cannot compute a change set for; the change set fails with this."""
 
 
 def load_template(text: object) -> dict:
@@ -115,7 +124,15 @@ def load_template(text: object) -> dict:
         loaded = json.loads(text)
     except ValueError:
         loaded = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict):
+        return {}
+    loaded = _string_keys(loaded)
+    if loaded.get("Transform"):
+        raise Unsupported("its Transform (SAM, a macro, language extensions) is not expanded locally")
+    resources = loaded.get("Resources") or {}
+    if not isinstance(resources, dict) or not all(isinstance(r, dict) for r in resources.values()):
+        raise Unsupported("a resource that is not a mapping (Fn::ForEach?) is not expanded locally")
+    return loaded
 
 
 # --- Resource provider schemas --------------------------------------------------------------------
@@ -239,17 +256,18 @@ def render(value: object) -> object:
 class Side:
     """One side of the comparison: a template, its parameters, and what its references resolve to."""
 
-    def __init__(self, template: dict, given: dict, pseudo: dict, ref_resource, get_att):
+    def __init__(self, template: dict, given: dict, pseudo: dict, ref_resource, get_att, ssm=None):
         self.template = template
         self.pseudo = pseudo
         self.ref_resource = ref_resource  # logical id -> value
         self.get_att = get_att  # (logical id, attribute) -> value
         self.resources = template.get("Resources") or {}
         self.mappings = template.get("Mappings") or {}
-        self.parameters = _parameter_values(template, given)
+        self.parameters = _parameter_values(template, given, ssm)
         self._conditions: dict[str, bool] = {}
 
-    def condition(self, name: str, seen: frozenset = frozenset()) -> bool:
+    def condition(self, name: str, seen: frozenset = frozenset()) -> bool | None:
+        """True, False, or None when it depends on a value the local stack cannot compute."""
         if name not in self._conditions:
             definitions = self.template.get("Conditions") or {}
             if name not in definitions or name in seen:
@@ -257,27 +275,35 @@ class Side:
             self._conditions[name] = self._truth(definitions[name], seen | {name})
         return self._conditions[name]
 
-    def _truth(self, expression: object, seen: frozenset) -> bool:
+    def _truth(self, expression: object, seen: frozenset) -> bool | None:
         if isinstance(expression, dict) and len(expression) == 1:
             (key, args), = expression.items()
             if key == "Condition":
                 return self.condition(args, seen)
             if key == "Fn::Equals" and isinstance(args, list) and len(args) == 2:
-                return self.resolve(args[0]) == self.resolve(args[1])
+                left, right = self.resolve(args[0]), self.resolve(args[1])
+                if not (_is_plain(left) and _is_plain(right)):
+                    return None
+                return left == right
             if key == "Fn::Not" and isinstance(args, list) and len(args) == 1:
-                return not self._truth(args[0], seen)
-            if key == "Fn::And" and isinstance(args, list):
-                return all(self._truth(a, seen) for a in args)
-            if key == "Fn::Or" and isinstance(args, list):
-                return any(self._truth(a, seen) for a in args)
-        return self.resolve(expression) == "true"
+                inner = self._truth(args[0], seen)
+                return None if inner is None else not inner
+            if key in ("Fn::And", "Fn::Or") and isinstance(args, list):
+                values = [self._truth(a, seen) for a in args]
+                decisive = key == "Fn::Or"  # a True decides an Or, a False an And
+                if decisive in values:
+                    return decisive
+                return None if None in values else not decisive
+        value = self.resolve(expression)
+        return None if not _is_plain(value) else value == "true"
 
-    def exists(self, logical_id: str) -> bool:
+    def exists(self, logical_id: str) -> bool | None:
+        """Whether the template makes the resource; None when its condition cannot be computed."""
         definition = self.resources.get(logical_id)
         if not isinstance(definition, dict):
             return False
         condition = definition.get("Condition")
-        return condition is None or self.condition(condition)
+        return True if condition is None else self.condition(condition)
 
     def resolve(self, value: object) -> object:
         if isinstance(value, dict):
@@ -308,7 +334,10 @@ class Side:
         if key == "Ref":
             return self._ref(self.resolve(args) if isinstance(args, dict) else args)
         if key == "Fn::If" and isinstance(args, list) and len(args) == 3:
-            return self.resolve(args[1] if self.condition(args[0]) else args[2])
+            chosen = self.condition(args[0])
+            if chosen is None:
+                return Unknown("ParameterReference", str(args[0]))
+            return self.resolve(args[1] if chosen else args[2])
         if key == "Fn::GetAtt":
             parts = args if isinstance(args, list) else str(args).split(".", 1)
             if len(parts) == 2 and isinstance(parts[0], str):
@@ -326,9 +355,12 @@ class Side:
             computed = _compute(key, resolved, self.mappings)
             if computed is not None:
                 return computed
-        # Not computable here (GetAZs, ImportValue, Cidr, ...): the same expression stands for the
-        # same value.
-        return Symbol(f"{key} {json.dumps(render(resolved), sort_keys=True)}")
+        # Not computable here (GetAZs, ImportValue, Cidr, ...): the same expression over the same
+        # inputs stands for the same value (a mapping looked up is one of the inputs).
+        inputs = render(resolved)
+        if key == "Fn::FindInMap" and isinstance(resolved, list) and resolved:
+            inputs = [inputs, self.mappings.get(render(resolved[0])) if isinstance(resolved[0], str) else self.mappings]
+        return Symbol(f"{key} {json.dumps(inputs, sort_keys=True, default=str)}")
 
     def _sub(self, args: object) -> object:
         if isinstance(args, list) and len(args) == 2 and isinstance(args[1], dict):
@@ -391,19 +423,25 @@ def _compute(key: str, args: object, mappings: dict) -> object:
     return None
 
 
-def _parameter_values(template: dict, given: dict) -> dict:
-    """Each declared parameter's value: the one given, else its default; list types as lists."""
+def _parameter_values(template: dict, given: dict, ssm=None) -> dict:
+    """Each declared parameter's value: the one given, else its default; list types as lists. An
+    SSM parameter type's value is the parameter's (`ssm(name, path)`), unknown without `ssm`."""
     values = {}
     for name, declaration in (template.get("Parameters") or {}).items():
         declaration = declaration if isinstance(declaration, dict) else {}
         if name in given:
             value = given[name]
+            if isinstance(value, list):
+                value = ",".join(str(_scalar(v)) for v in value)
+            value = _scalar(value)
         elif "Default" in declaration:
             value = _scalar(declaration["Default"])
         else:
             continue
         kind = str(declaration.get("Type", "String"))
-        if isinstance(value, str) and (kind.startswith("List<") or kind == "CommaDelimitedList"):
+        if kind.startswith("AWS::SSM::Parameter::"):
+            value = ssm(name, value) if ssm else Unknown("ParameterReference", name)
+        if isinstance(value, str) and ("List<" in kind or kind == "CommaDelimitedList"):
             value = value.split(",") if value else []
         values[name] = value
     return values
@@ -450,9 +488,15 @@ def _remove_action(policy: str) -> str:
     return {"Retain": "Retain", "RetainExceptOnCreate": "Retain", "Snapshot": "Snapshot"}.get(policy, "Delete")
 
 
-def _replace_action(definition: dict, side: Side) -> str:
-    policy = side.resolve(definition.get("UpdateReplacePolicy"))
-    return {"Retain": "ReplaceAndRetain", "Snapshot": "ReplaceAndSnapshot"}.get(policy, "ReplaceAndDelete")
+_KEEPS = {"Retain": "ReplaceAndRetain", "Snapshot": "ReplaceAndSnapshot"}
+
+
+def _replace_action(old_def: dict, old: Side, new_def: dict, new: Side) -> str:
+    """What happens to a replaced resource. Which template's `UpdateReplacePolicy` CloudFormation
+    applies is not documented: the data counts as kept only when both keep it (as stackgate judges)."""
+    before = _KEEPS.get(old.resolve(old_def.get("UpdateReplacePolicy")))
+    after = _KEEPS.get(new.resolve(new_def.get("UpdateReplacePolicy")))
+    return after if after is not None and before == after else "ReplaceAndDelete"
 
 
 def _context(properties: object) -> str:
@@ -465,7 +509,7 @@ def _modification(logical_id, old_def, new_def, old, new, schemas, physical_id):
     if old_def.get("Type") != resource_type:
         # CloudFormation refuses a type change; never let one pass as an update.
         return _change("Modify", logical_id, resource_type, physical_id, "True", ["Properties"], [],
-                       _replace_action(new_def, new), None, None)
+                       _replace_action(old_def, old, new_def, new), None, None)
     old_raw = old_def.get("Properties") or {}
     new_raw = new_def.get("Properties") or {}
     before = old.resolve(old_raw)
@@ -517,6 +561,14 @@ def _modification(logical_id, old_def, new_def, old, new, schemas, physical_id):
                 "Evaluation": "Static",
                 "ChangeSource": "DirectModification",
             })
+    if resource_type == "AWS::CloudFormation::Stack" and not details:
+        # The nested template may have changed: CloudFormation always lists a nested stack.
+        scope.append("Properties")
+        details.append({
+            "Target": {"Attribute": "Properties", "RequiresRecreation": "Never"},
+            "Evaluation": "Dynamic",
+            "ChangeSource": "Automatic",
+        })
     if not details:
         return None
     recreations = [
@@ -528,7 +580,7 @@ def _modification(logical_id, old_def, new_def, old, new, schemas, physical_id):
         replacement = "Conditional"
     else:
         replacement = "False"
-    policy = _replace_action(new_def, new) if replacement != "False" else None
+    policy = _replace_action(old_def, old, new_def, new) if replacement != "False" else None
     return _change("Modify", logical_id, resource_type, physical_id, replacement, scope, details,
                    policy, _context(before), _context(after))
 
@@ -553,9 +605,12 @@ def compute_changes(
     pseudo: dict,
     physical_ids: dict,
     schemas=create_only,
+    old_ssm=None,
+    new_ssm=None,
 ) -> list[dict]:
     """The resource changes from the old template to the new one, each a `ResourceChange` in
-    DescribeChangeSet's shape; an empty old template is a stack being created."""
+    DescribeChangeSet's shape; an empty old template is a stack being created. `old_ssm` and
+    `new_ssm` give SSM parameter types' values, `(parameter, path) -> value`: as deployed, and now."""
     def old_ref(logical_id):
         return physical_ids.get(logical_id) or Symbol(f"Ref {logical_id}")
 
@@ -574,14 +629,19 @@ def compute_changes(
             return Unknown("ResourceAttribute", f"{logical_id}.{attribute}")
         return old_att(logical_id, attribute)
 
-    old = Side(old_template, old_parameters, pseudo, old_ref, old_att)
-    new = Side(new_template, new_parameters, pseudo, new_ref, new_att)
-    old_ids = [r for r in old.resources if old.exists(r)]
-    new_ids = [r for r in new.resources if new.exists(r)]
+    old = Side(old_template, old_parameters, pseudo, old_ref, old_att, old_ssm)
+    new = Side(new_template, new_parameters, pseudo, new_ref, new_att, new_ssm)
+    # A resource whose condition cannot be computed here may be added, kept or removed: its action
+    # is `Dynamic`, as CloudFormation says of actions it cannot determine.
+    undecided = [r for r in {**old.resources, **new.resources} if old.exists(r) is None or new.exists(r) is None]
+    old_ids = [r for r in old.resources if old.exists(r) and r not in undecided]
+    new_ids = [r for r in new.resources if new.exists(r) and r not in undecided]
     both = [r for r in new_ids if r in old_ids]
     for logical_id in new_ids:
         if logical_id not in old_ids:
             status[logical_id] = "Add"
+    for logical_id in undecided:
+        status[logical_id] = "Replace"
 
     # A change can make references to its resource unknown, which can change other resources:
     # repeat until nothing new changes (each round only raises a status, so this ends).
@@ -600,6 +660,10 @@ def compute_changes(
         status.update(raised)
 
     changes = []
+    for logical_id in undecided:
+        definition = new.resources.get(logical_id) or old.resources[logical_id]
+        changes.append(_change("Dynamic", logical_id, definition.get("Type"), physical_ids.get(logical_id),
+                               None, [], [], None, None, None))
     for logical_id in new_ids:
         if logical_id in modifications:
             if modifications[logical_id] is not None:

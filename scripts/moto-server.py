@@ -93,6 +93,123 @@ def mend_step_functions_integration() -> None:
     task._normalise_response = _normalise_response
 
 
+# How AWS names the errors of `aws-sdk:<service>` integrations (`CloudFormation.CloudFormationException`):
+# moto knows only DynamoDb and Sfn and falls back to the lower-case name, which no Retry matches.
+SDK_ERROR_NAMES = {
+    "cloudformation": "CloudFormation",
+    "cloudwatch": "CloudWatch",
+    "ec2": "Ec2",
+    "elasticloadbalancingv2": "ElasticLoadBalancingV2",
+    "organizations": "Organizations",
+    "ssm": "Ssm",
+}
+
+
+def sdk_error_name(service: str, code: str) -> str:
+    """`Service.ErrorCode`, the `Exception` suffix always added (AWS: `S3.BucketAlreadyExistsException`)."""
+    return f"{service}.{code}" if code.endswith("Exception") else f"{service}.{code}Exception"
+
+
+def mend_sdk_error_names() -> None:
+    """moto names an `aws-sdk:<service>` error by botocore's exception class (`ClientError` for an
+    error the service model does not list: `cloudformation.cloudformationException` for a throttle).
+    AWS names it by the error code, the service in Pascal case: `CloudFormation.ThrottlingException`."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    aws_sdk._SERVICE_ERROR_NAMES.update(SDK_ERROR_NAMES)
+    moto_name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name
+
+    def _normalise_exception_name(norm_service_name, ex):
+        code = getattr(ex, "response", {}).get("Error", {}).get("Code")
+        if code:
+            return sdk_error_name(norm_service_name, code)
+        return moto_name(norm_service_name, ex)
+
+    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(_normalise_exception_name)
+
+    # The optimised DynamoDB integration: `DynamoDB.InternalServerError` in moto, with the suffix in AWS.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as dynamodb,
+    )
+
+    moto_dynamodb = dynamodb.StateTaskServiceDynamoDB._error_cause_from_client_error
+
+    def _error_cause_from_client_error(client_error):
+        error, cause = moto_dynamodb(client_error)
+        return (error if error.endswith("Exception") else f"{error}Exception"), cause
+
+    dynamodb.StateTaskServiceDynamoDB._error_cause_from_client_error = staticmethod(
+        _error_cause_from_client_error
+    )
+
+    # The optimised Step Functions integration always appends the suffix:
+    # `StepFunctions.ThrottlingExceptionException` in moto.
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn,
+    )
+
+    moto_sfn_error = sfn.StateTaskServiceSfn._from_error
+
+    def _from_error(self, env, ex):
+        event = moto_sfn_error(self, env, ex)
+        name = event.error_name.error_name if event.error_name else None
+        if name and name.endswith("ExceptionException"):
+            fixed = name[: -len("Exception")]
+            event.error_name = CustomErrorName(fixed)
+            details = (event.event_details or {}).get("taskFailedEventDetails")
+            if details is not None:
+                details["error"] = fixed
+        return event
+
+    sfn.StateTaskServiceSfn._from_error = _from_error
+
+
+def sdk_client_error_name(resource: object) -> str:
+    """`<Service>.SdkClientException`, as AWS names a task whose call got no answer."""
+    service = getattr(resource, "service_name", None)
+    if service == "aws-sdk":
+        service = getattr(resource, "api_name", None)
+    names = {**SDK_ERROR_NAMES, "lambda": "Lambda", "sns": "Sns", "sqs": "Sqs", "states": "StepFunctions",
+             "dynamodb": "DynamoDB"}
+    return f"{names.get(service, 'Task')}.SdkClientException"
+
+
+def mend_lost_answers() -> None:
+    """A task whose HTTP call got no answer (a closed connection, a read timeout) is a runtime error
+    in moto's interpreter (`States.Runtime`, which no Retry may match, and the Fail state after it
+    breaks). AWS reports it as the service's `SdkClientException`, a task failure that Retry and Catch
+    see; the local stack's fault injection (`STACKGATE_FAULTS` timeout) produces such calls."""
+    import botocore.exceptions as boto_errors
+
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    moto_from_error = ExecutionState._from_error
+
+    def _from_error(self, env, ex):
+        if not isinstance(ex, (boto_errors.HTTPClientError, boto_errors.ConnectionError)):
+            return moto_from_error(self, env, ex)
+        name = sdk_client_error_name(getattr(self, "resource", None))
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=name, cause=f"Unable to execute HTTP request: {ex}"
+                )
+            ),
+        )
+
+    ExecutionState._from_error = _from_error
+
+
 def mend_model_data() -> None:
     """`/moto-api/data.json` (where the local stack reads sent emails) reads every public attribute
     of every model and skips those that are not JSON; a Lambda function's `docker_client` raises
@@ -129,19 +246,20 @@ def mend_model_data() -> None:
 def mend_change_sets() -> None:
     """moto's change sets list every resource whose template text differs as `Modify`, never say
     "replace" and miss changes made through parameters; `change_sets` computes them as AWS does.
-    An update that changes nothing fails as AWS's does. Should the computation itself fail, every
-    change moto found is reported as a possible replacement, so that nothing passes as safe."""
+    An update that changes nothing fails as AWS's does. A template the computation does not support,
+    or a failure of the computation itself, fails the change set with the reason: nothing passes as
+    safe because the local stack could not tell."""
     import traceback
 
     from moto.cloudformation import models
+    from moto.ssm.models import ssm_backends
 
     import change_sets
-
-    moto_diff = models.ChangeSet.diff
 
     def diff(self):
         stack = self.stack
         creating = self.change_set_type == "CREATE"
+        self.local_failure = None
         try:
             old_template = {} if creating else change_sets.load_template(stack.template)
             resources = {} if creating else stack.resource_map._parsed_resources
@@ -149,6 +267,15 @@ def mend_change_sets() -> None:
                 logical_id: getattr(resources.get(logical_id), "physical_resource_id", None)
                 for logical_id in (old_template.get("Resources") or {})
             }
+            deployed = {} if creating else stack.resource_map.resolved_parameters
+            ssm = ssm_backends[stack.account_id][stack.region_name]
+
+            def ssm_now(parameter, path):
+                found = ssm.get_parameter(path)
+                if found is None:
+                    return change_sets.Unknown("ParameterReference", parameter)
+                return found.value
+
             return change_sets.compute_changes(
                 old_template,
                 # moto keeps a stack's first parameters in `stack.parameters`; the resource map has
@@ -166,18 +293,22 @@ def mend_change_sets() -> None:
                 },
                 {k: v for k, v in physical_ids.items() if isinstance(v, str)},
                 functools.partial(change_sets.create_only, region=stack.region_name),
+                old_ssm=lambda parameter, path: (
+                    ",".join(map(str, deployed[parameter]))
+                    if isinstance(deployed.get(parameter), list)
+                    else deployed.get(parameter, change_sets.Symbol(f"ssm {path} as deployed"))
+                ),
+                new_ssm=ssm_now,
             )
+        except change_sets.Unsupported as unsupported:
+            self.local_failure = f"The local stack cannot compute this change set: {unsupported}."
         except Exception:  # noqa: BLE001 - fail closed, loudly
             traceback.print_exc()
-            return [
-                {
-                    "Action": c.action,
-                    "LogicalResourceId": c.logical_resource_id,
-                    "ResourceType": c.resource_type,
-                    **({"Replacement": "Conditional"} if c.action == "Modify" else {}),
-                }
-                for c in moto_diff(self)
-            ]
+            self.local_failure = (
+                "The local stack could not compute this change set (scripts/change_sets.py failed; "
+                "the traceback is in moto's log)."
+            )
+        return []
 
     models.ChangeSet.diff = diff
 
@@ -186,7 +317,11 @@ def mend_change_sets() -> None:
     def create_change_set(self, *args, **kwargs):
         change_set_id, stack_id = moto_create(self, *args, **kwargs)
         change_set = self.change_sets[change_set_id]
-        if change_set.change_set_type == "UPDATE" and not change_set.changes:
+        if change_set.local_failure:
+            change_set.status = "FAILED"
+            change_set.execution_status = "UNAVAILABLE"
+            change_set.status_reason = change_set.local_failure
+        elif change_set.change_set_type == "UPDATE" and not change_set.changes:
             change_set.status = "FAILED"
             change_set.execution_status = "UNAVAILABLE"
             change_set.status_reason = change_sets.NO_CHANGES
@@ -195,9 +330,96 @@ def mend_change_sets() -> None:
     models.CloudFormationBackend.create_change_set = create_change_set
 
 
+def mend_change_set_identity() -> None:
+    """A change set is its stack's, as in AWS; moto keeps one flat list, which a retried call (its
+    first answer lost) turns into a wrong answer:
+    - a CREATE change set for a name whose stack is in REVIEW_IN_PROGRESS joins that stack (moto made
+      a second stack of the same name), and is refused for a live stack;
+    - a change set name already used on the stack is `AlreadyExistsException`;
+    - a stack's change sets go with it when it is deleted;
+    - DescribeChangeSet, ExecuteChangeSet and DeleteChangeSet by name find the change set of the
+      stack named (moto took the last of any stack's with that name), and answer
+      `ChangeSetNotFound` when it has none (moto: a ValidationError, or HTTP 500 for a delete)."""
+    from moto.cloudformation import models, responses
+    from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
+
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFound"
+        status_code = 404
+
+    # moto's serializer finds a service's errors by their module.
+    ChangeSetNotFound.__module__ = CloudFormationError.__module__
+
+    def live(backend, name):
+        return [s for s in backend.stacks.values() if s.name == name and s.status != "DELETE_COMPLETE"]
+
+    moto_create = models.CloudFormationBackend.create_change_set
+
+    def create_change_set(self, stack_name, change_set_name, template, parameters, description,
+                          change_set_type, notification_arns=None, tags=None, role_arn=None):
+        stacks = live(self, stack_name)
+        for stack in stacks:
+            if any(c.change_set_name == change_set_name and c.stack_id == stack.stack_id
+                   for c in self.change_sets.values()):
+                raise AlreadyExistsException(f"ChangeSet {change_set_name} already exists")
+        if change_set_type != "CREATE" or not stacks:
+            return moto_create(self, stack_name, change_set_name, template, parameters, description,
+                               change_set_type, notification_arns, tags, role_arn)
+        stack = stacks[0]
+        if stack.status != "REVIEW_IN_PROGRESS":
+            raise ValidationError(message=f"Stack [{stack_name}] already exists and cannot be created "
+                                  f"again with the changeSet [{change_set_name}].")
+        change_set_id = models.generate_changeset_id(change_set_name, self.region_name, self.account_id)
+        change_set = models.ChangeSet(
+            change_set_type="CREATE", change_set_id=change_set_id, change_set_name=change_set_name,
+            stack=stack, template=template, parameters=parameters, description=description,
+            notification_arns=notification_arns, tags=tags, role_arn=role_arn,
+        )
+        change_set.status = "CREATE_COMPLETE"
+        change_set.execution_status = "AVAILABLE"
+        self.change_sets[change_set_id] = change_set
+        return change_set_id, stack.stack_id
+
+    models.CloudFormationBackend.create_change_set = create_change_set
+
+    moto_delete_stack = models.CloudFormationBackend.delete_stack
+
+    def delete_stack(self, name_or_stack_id):
+        ids = {s.stack_id for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)}
+        moto_delete_stack(self, name_or_stack_id)
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id in ids]:
+            del self.change_sets[change_set_id]
+
+    models.CloudFormationBackend.delete_stack = delete_stack
+
+    def scoped(operation):
+        moto_operation = getattr(responses.CloudFormationResponse, operation)
+
+        def by_stack(self):
+            name, stack = self._get_param("ChangeSetName"), self._get_param("StackName")
+            if name and stack and not name.startswith("arn:"):
+                found = [i for i, c in self.cloudformation_backend.change_sets.items()
+                         if c.change_set_name == name and stack in (c.stack_name, c.stack_id)]
+                if not found:
+                    raise ChangeSetNotFound(f"ChangeSet [{name}] does not exist")
+                if self.automated_parameter_parsing:
+                    self.params["ChangeSetName"] = found[-1]
+                else:
+                    self.querystring["ChangeSetName"] = [found[-1]]
+            return moto_operation(self)
+
+        setattr(responses.CloudFormationResponse, operation, by_stack)
+
+    for operation in ("describe_change_set", "execute_change_set", "delete_change_set"):
+        scoped(operation)
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
     mend_model_data()
-    mend_change_sets()
+    mend_sdk_error_names()
+    mend_lost_answers()
+    mend_change_set_identity()
+    mend_change_sets()  # after: it marks what the identity mend creates too
     sys.exit(main(sys.argv[1:]))

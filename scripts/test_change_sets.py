@@ -35,9 +35,10 @@ class Templates(unittest.TestCase):
     def test_short_forms_become_long_forms(self):
         template = cs.load_template(
             "A: !Ref X\nB: !GetAtt T.Arn\nC: !Sub ['${a}', {a: !Ref Y}]\nD: !If [Cond, !Ref Z, 'n']\n"
-            "E: !Condition C\nOn: yes\nF: 2010-09-09\nG: true\n"
+            "E: !Condition C\nF: 2010-09-09\nG: yes\n200: {1: x}\n"
         )
-        self.assertEqual((template["On"], template["F"], template["G"]), ("yes", "2010-09-09", True))
+        # YAML 1.1 as CloudFormation reads it; dates as written; every key a string.
+        self.assertEqual((template["F"], template["G"], template["200"]), ("2010-09-09", True, {"1": "x"}))
         self.assertEqual(template["A"], {"Ref": "X"})
         self.assertEqual(template["B"], {"Fn::GetAtt": ["T", "Arn"]})
         self.assertEqual(template["C"], {"Fn::Sub": ["${a}", {"a": {"Ref": "Y"}}]})
@@ -210,10 +211,10 @@ class Policies(unittest.TestCase):
 
     def test_a_resource_whose_condition_turns_false_is_removed(self):
         template = (
-            "Parameters:\n  On: {Type: String}\nConditions:\n  Wanted: !Equals [!Ref On, 'yes']\n"
+            "Parameters:\n  Enabled: {Type: String}\nConditions:\n  Wanted: !Equals [!Ref Enabled, 'yes']\n"
             "Resources:\n  Q: {Type: AWS::SQS::Queue, Condition: Wanted}\n"
         )
-        [queue] = changes(template, {"On": "yes"}, template, {"On": "no"})
+        [queue] = changes(template, {"Enabled": "yes"}, template, {"Enabled": "no"})
         self.assertEqual(queue["Action"], "Remove")
 
     def test_a_type_without_a_schema_may_be_replaced_and_a_custom_resource_is_updated(self):
@@ -231,6 +232,81 @@ class Policies(unittest.TestCase):
         self.assertEqual(change["Replacement"], "True")
 
 
+class Attacks(unittest.TestCase):
+    """Templates that tried to make the local change set say less than AWS's (an attacker's review)."""
+
+    def test_numeric_keys_elsewhere_do_not_hide_a_replacement(self):
+        api = (
+            "  Api:\n    Type: AWS::ApiGateway::RestApi\n    Properties:\n"
+            "      Body: {paths: {/: {get: {responses: {200: {description: ok}, default: {description: e}}}}}}\n"
+        )
+        with_api = TABLE.replace("Outputs:", api + "Outputs:")
+        found = by_id(changes(TABLE, {"HashKeyElementName": "id"}, with_api, {"HashKeyElementName": "pk"}))
+        self.assertEqual(found["myDynamoDBTable"]["Replacement"], "Conditional")
+        self.assertEqual(found["Api"]["Action"], "Add")
+
+    def test_yaml_1_1_booleans_are_read_as_cloudformation_reads_them(self):
+        old = "Resources:\n  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: 'on'}}\n"
+        [queue] = changes(old, {}, old.replace("'on'", "on"), {})
+        self.assertEqual(queue["Replacement"], "True")
+
+    def test_mappings_keyed_by_numbers_are_looked_up(self):
+        template = (
+            "Mappings:\n  Accounts: {123456789012: {Env: prod}}\n  Keys: {1: {Name: id}}\n"
+            "Conditions:\n  IsProd: !Equals [!FindInMap [Accounts, !Ref AWS::AccountId, Env], prod]\n"
+            "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Condition: IsProd\n"
+            "    Properties: {KeySchema: [{AttributeName: !FindInMap [Keys, 1, Name], KeyType: HASH}]}\n"
+        )
+        pseudo = {**PSEUDO, "AWS::AccountId": "123456789012"}
+        found = cs.compute_changes(cs.load_template(template), {}, cs.load_template(template.replace("Name: id", "Name: pk")),
+                                   {}, pseudo, {})
+        self.assertEqual([(c["LogicalResourceId"], c["Replacement"]) for c in found], [("T", "Conditional")])
+        removed = cs.compute_changes(cs.load_template(template), {}, cs.load_template("Resources: {}"), {}, pseudo, {})
+        self.assertEqual([c["Action"] for c in removed], ["Remove"])
+
+    def test_a_condition_that_cannot_be_computed_makes_the_action_dynamic(self):
+        template = (
+            "Conditions:\n  Imported: !Equals [!ImportValue shared-env, prod]\n"
+            "Resources:\n  T: {Type: AWS::DynamoDB::Table, Condition: Imported}\n"
+        )
+        [table] = changes(template, {}, template, {})
+        self.assertEqual(table["Action"], "Dynamic")
+
+    def test_an_ssm_parameter_is_compared_by_its_value(self):
+        template = (
+            "Parameters:\n  Key: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /app/key}\n"
+            "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n"
+            "    Properties: {KeySchema: [{AttributeName: !Ref Key, KeyType: HASH}]}\n"
+        )
+        found = cs.compute_changes(cs.load_template(template), {}, cs.load_template(template), {}, PSEUDO, {},
+                                   old_ssm=lambda p, path: "id", new_ssm=lambda p, path: "pk")
+        self.assertEqual(found[0]["Replacement"], "Conditional")
+        self.assertEqual(detail(found[0], "KeySchema")["CausingEntity"], "Key")
+        unknown = cs.compute_changes(cs.load_template(template), {}, cs.load_template(template), {}, PSEUDO, {})
+        self.assertEqual(unknown[0]["Replacement"], "Conditional")
+
+    def test_a_nested_stack_is_always_listed_and_its_outputs_are_unknown(self):
+        template = (
+            "Resources:\n  Child: {Type: AWS::CloudFormation::Stack, Properties: {TemplateURL: https://x/t.yaml}}\n"
+            "  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: !GetAtt Child.Outputs.Name}}\n"
+        )
+        found = by_id(changes(template, {}, template, {}))
+        self.assertEqual(found["Child"]["Details"][0]["ChangeSource"], "Automatic")
+        self.assertEqual(found["Q"]["Replacement"], "Conditional")
+
+    def test_what_is_not_expanded_locally_is_refused_not_guessed(self):
+        for text in ("Transform: AWS::Serverless-2016-10-31\nResources: {}\n",
+                     "Resources:\n  Fn::ForEach::Tables: [T, [a, b], {}]\n"):
+            with self.assertRaises(cs.Unsupported):
+                cs.load_template(text)
+
+    def test_a_retain_policy_added_with_the_replacement_does_not_count(self):
+        old = "Resources:\n  B: {Type: AWS::S3::Bucket, Properties: {BucketName: a}}\n"
+        new = "Resources:\n  B: {Type: AWS::S3::Bucket, UpdateReplacePolicy: Retain, Properties: {BucketName: b}}\n"
+        [bucket] = changes(old, {}, new, {})
+        self.assertEqual(bucket["PolicyAction"], "ReplaceAndDelete")
+
+
 class Moto(unittest.TestCase):
     """moto answers DescribeChangeSet with the computed changes (moto-server.py's mend)."""
 
@@ -239,6 +315,7 @@ class Moto(unittest.TestCase):
         spec = importlib.util.spec_from_file_location("moto_server", HERE / "moto-server.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        module.mend_change_set_identity()
         module.mend_change_sets()
 
     def test_describe_change_set_says_replace_and_an_unchanged_update_fails(self):
@@ -267,10 +344,63 @@ class Moto(unittest.TestCase):
             self.assertTrue(resource["PhysicalResourceId"])
             self.assertIn("KeySchema", [d["Target"]["Name"] for d in resource["Details"]])
 
+            cfn.create_change_set(
+                StackName="table", ChangeSetName="sam", ChangeSetType="UPDATE",
+                TemplateBody="Transform: AWS::Serverless-2016-10-31\n" + TABLE,
+                Parameters=[{"ParameterKey": "HashKeyElementName", "ParameterValue": "id"}],
+            )
+            refused = cfn.describe_change_set(StackName="table", ChangeSetName="sam")
+            self.assertEqual(refused["Status"], "FAILED")
+            self.assertIn("Transform", refused["StatusReason"])
+
             unchanged = change_set("c3", "UPDATE", "id")
             self.assertEqual(unchanged["Status"], "FAILED")
             self.assertEqual(unchanged["StatusReason"], cs.NO_CHANGES)
             self.assertEqual(unchanged["Changes"], [])
+
+
+class Identity(unittest.TestCase):
+    """A change set is its stack's: what a retried call, its first answer lost, relies on."""
+
+    @classmethod
+    def setUpClass(cls):
+        Moto.setUpClass()
+
+    def test_a_retried_create_joins_the_stack_in_review_and_names_stay_per_stack(self):
+        import boto3
+        from botocore.exceptions import ClientError
+        from moto import mock_aws
+
+        body = "Resources:\n  T: {Type: AWS::SNS::Topic}\n"
+        with mock_aws():
+            cfn = boto3.client("cloudformation", region_name="us-east-1")
+
+            def create(stack, name):
+                return cfn.create_change_set(StackName=stack, ChangeSetName=name, ChangeSetType="CREATE",
+                                             TemplateBody=body)
+
+            first = create("app", "cs-1")
+            with self.assertRaises(ClientError) as again:
+                create("app", "cs-1")
+            self.assertEqual(again.exception.response["Error"]["Code"], "AlreadyExistsException")
+            second = create("app", "cs-2")
+            self.assertEqual(second["StackId"], first["StackId"])
+            self.assertEqual(len(cfn.list_stacks()["StackSummaries"]), 1)
+
+            other = create("other", "cs-1")
+            described = cfn.describe_change_set(StackName="other", ChangeSetName="cs-1")
+            self.assertEqual(described["ChangeSetId"], other["Id"])
+            cfn.execute_change_set(StackName="app", ChangeSetName="cs-1")
+            self.assertEqual(cfn.describe_stacks(StackName="app")["Stacks"][0]["StackStatus"], "CREATE_COMPLETE")
+            self.assertEqual(cfn.describe_stacks(StackName="other")["Stacks"][0]["StackStatus"], "REVIEW_IN_PROGRESS")
+            with self.assertRaises(ClientError):
+                create("app", "cs-3")  # a live stack is not created again
+
+            cfn.delete_stack(StackName="other")
+            for call in (cfn.describe_change_set, cfn.delete_change_set):
+                with self.assertRaises(ClientError) as missing:
+                    call(StackName="other", ChangeSetName="cs-1")
+                self.assertEqual(missing.exception.response["Error"]["Code"], "ChangeSetNotFound")
 
 
 if __name__ == "__main__":

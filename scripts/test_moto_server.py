@@ -12,6 +12,8 @@ spec.loader.exec_module(moto_server)
 moto_server.mend_step_functions_integration()
 moto_server.mend_json_path()
 moto_server.mend_model_data()
+moto_server.mend_sdk_error_names()
+moto_server.mend_lost_answers()
 
 
 class Casing(unittest.TestCase):
@@ -31,6 +33,72 @@ class Casing(unittest.TestCase):
         response = {"executionArn": "arn", "startDate": "2026-01-01"}
         task._normalise_response(response)
         self.assertEqual(set(response), {"ExecutionArn", "StartDate"})
+
+    def test_sdk_integration_errors_take_aws_names(self):
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_aws_sdk as aws_sdk,
+        )
+
+        normalise = aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name
+        self.assertEqual(normalise("cloudformation"), "CloudFormation")
+        self.assertEqual(normalise("ssm"), "Ssm")
+        self.assertEqual(normalise("dynamodb"), "DynamoDb")
+        from botocore.exceptions import ClientError
+
+        throttled = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DeleteStack")
+        name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name("CloudFormation", throttled)
+        self.assertEqual(name, "CloudFormation.ThrottlingException")
+        limited = ClientError({"Error": {"Code": "TooManyRequestsException"}}, "CreateAccount")
+        name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name("Organizations", limited)
+        self.assertEqual(name, "Organizations.TooManyRequestsException")
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_dynamodb as dynamodb,
+        )
+
+        failed = ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"}},
+            "PutItem",
+        )
+        error, _ = dynamodb.StateTaskServiceDynamoDB._error_cause_from_client_error(failed)
+        self.assertEqual(error, "DynamoDB.InternalServerErrorException")
+
+        import types
+
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_sfn as sfn,
+        )
+
+        task = sfn.StateTaskServiceSfn.__new__(sfn.StateTaskServiceSfn)
+        task.resource = types.SimpleNamespace(service_name="states", api_name="sfn")
+        task._get_sfn_resource = lambda: "startExecution"
+        task._get_sfn_resource_type = lambda: "states"
+        env = types.SimpleNamespace(next_state_name="S", event_history_context=types.SimpleNamespace(source_event_id=1))
+        throttled = ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "r"}},
+            "StartExecution",
+        )
+        event = sfn.StateTaskServiceSfn._from_error(task, env, throttled)
+        self.assertEqual(event.error_name.error_name, "StepFunctions.ThrottlingException")
+
+    def test_a_call_without_an_answer_is_the_services_sdk_client_exception(self):
+        import types
+
+        import botocore.exceptions as boto_errors
+        from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+        lambda_task = types.SimpleNamespace(resource=types.SimpleNamespace(service_name="lambda"))
+        sdk_task = types.SimpleNamespace(
+            resource=types.SimpleNamespace(service_name="aws-sdk", api_name="cloudformation")
+        )
+        lost = boto_errors.ConnectionClosedError(endpoint_url="http://127.0.0.1:4566")
+        env = types.SimpleNamespace(
+            next_state_name="PlanChangeSet",
+            event_history_context=types.SimpleNamespace(source_event_id=1),
+        )
+        event = ExecutionState._from_error(lambda_task, env, lost)
+        self.assertEqual(event.error_name.error_name, "Lambda.SdkClientException")
+        event = ExecutionState._from_error(sdk_task, env, lost)
+        self.assertEqual(event.error_name.error_name, "CloudFormation.SdkClientException")
 
     def test_elbv2_is_known_by_its_boto_name(self):
         overrides = moto_server.service_task.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES

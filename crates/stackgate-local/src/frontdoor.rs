@@ -3,7 +3,6 @@
 //! Retry/Catch see them); CodePipeline job answers, which moto lacks, are recorded (see `jobs`);
 //! everything else goes to moto.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 
+use crate::faults::{self, Call, Injector, Kind, Spec};
 use crate::jobs::{job_call, JobCall, JobLedger};
 
 /// Where a request goes.
@@ -36,10 +36,13 @@ pub enum Route {
     /// `PUT /_local/ssm/instance-patches/<instanceId>`
     LoadPatches(String),
     Health,
+    /// `GET /_local/faults`: the injected faults so far.
+    Faults,
     Moto,
 }
 
 const JOBS_PATH: &str = "/_local/codepipeline/jobs";
+const FAULTS_PATH: &str = "/_local/faults";
 
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 const INVOKE_SUFFIX: &str = "/invocations";
@@ -58,6 +61,9 @@ pub fn function_name(raw: &str) -> String {
 pub fn route(method: &hyper::Method, path: &str, target: Option<&str>) -> Route {
     if path == "/_local/health" {
         return Route::Health;
+    }
+    if path == FAULTS_PATH && method == hyper::Method::GET {
+        return Route::Faults;
     }
     if method == hyper::Method::GET {
         if path == JOBS_PATH || path == format!("{JOBS_PATH}/") {
@@ -149,6 +155,8 @@ struct State {
     ledger: JobLedger,
     patches: crate::patches::PatchStore,
     client: Client<HttpConnector, Full<Bytes>>,
+    faults: Option<Injector>,
+    fault_spec: Option<String>,
 }
 
 fn json_response(
@@ -171,16 +179,15 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
 
 async fn forward(
     state: &State,
-    request: Request<Incoming>,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
     base: &str,
-    path_and_query: String,
+    path_and_query: &str,
 ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), String> {
-    let (parts, body) = request.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     let uri: hyper::Uri = format!("http://{base}{path_and_query}")
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
-    let mut outgoing = Request::builder().method(parts.method).uri(uri);
+    let mut outgoing = Request::builder().method(parts.method.clone()).uri(uri);
     for (name, value) in parts.headers.iter() {
         if name != HOST && name != CONTENT_LENGTH {
             outgoing = outgoing.header(name, value);
@@ -197,12 +204,87 @@ async fn forward(
     Ok((parts.status, parts.headers, body))
 }
 
+/// An answer deliberately lost (`STACKGATE_FAULTS` `timeout`): the call was carried out, and the
+/// connection closes without a response.
+#[derive(Debug)]
+pub struct LostAnswer;
+
+impl std::fmt::Display for LostAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answer lost on purpose (STACKGATE_FAULTS)")
+    }
+}
+
+impl std::error::Error for LostAnswer {}
+
+/// Reads a request whole, and decides its injected fault, if any.
+async fn read_call(
+    state: &State,
+    request: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Bytes, Option<(Kind, Call)>), String> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let fault = state.faults.as_ref().and_then(|injector| {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let call = faults::classify(
+            header("authorization"),
+            header("x-amz-target"),
+            parts.uri.path(),
+            parts.uri.query(),
+            &body,
+        )?;
+        injector.decide(&call).map(|kind| (kind, call))
+    });
+    Ok((parts, body, fault))
+}
+
+/// Forwards a call upstream, unless an injected fault answers it: `Ok(Ok(answer))` to pass on,
+/// `Ok(Err(response))` answered here (a fault, or an upstream out of reach), `Err` to lose it.
+async fn pass_on(
+    state: &State,
+    request: Request<Incoming>,
+    upstream: &str,
+    path_and_query: &str,
+) -> Result<Result<(StatusCode, hyper::HeaderMap, Bytes), Response<Full<Bytes>>>, LostAnswer> {
+    let (parts, body, fault) = match read_call(state, request).await {
+        Ok(read) => read,
+        Err(e) => return Ok(Err(text(StatusCode::BAD_REQUEST, e))),
+    };
+    if let Some((kind, call)) = fault.as_ref().filter(|(kind, _)| *kind != Kind::Timeout) {
+        return Ok(Err(fault_response(*kind, call)));
+    }
+    let answer = forward(state, &parts, body, upstream, path_and_query).await;
+    if fault.is_some() {
+        return Err(LostAnswer);
+    }
+    Ok(answer.map_err(|e| {
+        text(
+            StatusCode::BAD_GATEWAY,
+            format!("{upstream} unreachable: {e}"),
+        )
+    }))
+}
+
+fn fault_response(kind: Kind, call: &Call) -> Response<Full<Bytes>> {
+    let (status, headers, body) = faults::error_answer(kind, call);
+    let mut r = text(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    );
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            r.headers_mut().insert(name, value);
+        }
+    }
+    r
+}
+
 // Long by design: the front door's routing table (one arm per gap it fills), kept in one place
 // so that what is served locally instead of moto reads at a glance.
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, LostAnswer> {
     let path = request.uri().path().to_string();
     let path_and_query = request
         .uri()
@@ -267,18 +349,23 @@ async fn handle(
                 Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
             }
         }
+        Route::Faults => json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "spec": state.fault_spec,
+                "tally": state.faults.as_ref().map(Injector::tally).unwrap_or_default(),
+            }),
+            "application/json",
+        ),
         Route::Invoke(function) => {
             let target = format!("{INVOKE_PREFIX}{function}{INVOKE_SUFFIX}");
-            match forward(&state, request, &state.upstreams.lambda, target).await {
+            match pass_on(&state, request, &state.upstreams.lambda, &target).await? {
                 Ok((status, _, body)) => lambda_response(status, body, &function),
-                Err(e) => text(
-                    StatusCode::BAD_GATEWAY,
-                    format!("cargo-lambda unreachable: {e}"),
-                ),
+                Err(refused) => refused,
             }
         }
         Route::Moto => {
-            match forward(&state, request, &state.upstreams.moto, path_and_query).await {
+            match pass_on(&state, request, &state.upstreams.moto, &path_and_query).await? {
                 Ok((status, headers, body)) => {
                     let mut r = Response::new(Full::new(body));
                     *r.status_mut() = status;
@@ -289,23 +376,38 @@ async fn handle(
                     }
                     r
                 }
-                Err(e) => text(StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")),
+                Err(refused) => refused,
             }
         }
     };
     Ok(response)
 }
 
-/// Serves until the process is stopped.
-pub async fn serve(listen: SocketAddr, upstreams: Upstreams) -> std::io::Result<()> {
+/// Serves until the process is stopped; `faults` is `STACKGATE_FAULTS`'s spec, already parsed.
+pub async fn serve(
+    listen: SocketAddr,
+    upstreams: Upstreams,
+    faults: Option<(String, Spec)>,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
+    let (fault_spec, faults) = match faults {
+        Some((text, spec)) => (Some(text), Some(Injector::new(spec))),
+        None => (None, None),
+    };
     let state = Arc::new(State {
         upstreams,
         client: Client::builder(TokioExecutor::new()).build_http(),
         ledger: JobLedger::default(),
         patches: crate::patches::PatchStore::default(),
+        faults,
+        fault_spec,
     });
-    eprintln!("front door listening on http://{listen}");
+    match &state.fault_spec {
+        Some(spec) => {
+            eprintln!("front door listening on http://{listen}, injecting faults: {spec}")
+        }
+        None => eprintln!("front door listening on http://{listen}"),
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         let state = state.clone();

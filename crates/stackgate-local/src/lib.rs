@@ -6,6 +6,7 @@ pub mod demo;
 pub mod deploy;
 pub mod diagram;
 pub mod execution;
+pub mod faults;
 pub mod frontdoor;
 pub mod http;
 pub mod jobs;

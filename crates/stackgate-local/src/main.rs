@@ -2,7 +2,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stackgate_local::{demo, deploy, endpoint, frontdoor, pipeline, BoxError, LocalClients};
+use stackgate_local::{
+    demo, deploy, endpoint, faults, frontdoor, pipeline, BoxError, LocalClients,
+};
 
 /// The stackgate local stack (see scripts/local-stack.sh, which starts the processes).
 #[derive(Parser)]
@@ -22,6 +24,10 @@ enum Command {
         moto: String,
         #[arg(long, default_value = "127.0.0.1:9000")]
         lambda: String,
+        /// AWS faults to inject into the functions' and state machines' calls, e.g.
+        /// `throttle=0.1,5xx=0.05,timeout=0.02,seed=7` (default: `STACKGATE_FAULTS`, else none).
+        #[arg(long)]
+        faults: Option<String>,
     },
     /// Print the functions' environment (from template.yaml), as an env file for cargo-lambda.
     EnvFile {
@@ -51,6 +57,15 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Check the faults the running local stack injected (`STACKGATE_FAULTS`): at least `--minimum`
+    /// of each kind, printed, and recorded for docs/reliability.md with the suites that ran under them.
+    FaultReport {
+        #[arg(long, default_value_t = 5)]
+        minimum: u64,
+        /// The end-to-end test filters that ran under the faults.
+        #[arg(long = "suite")]
+        suites: Vec<String>,
+    },
     /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
     /// again with each continuation token, until the job is answered finally.
     PipelineRun {
@@ -77,8 +92,47 @@ async fn main() -> Result<(), BoxError> {
             listen,
             moto,
             lambda,
+            faults,
         } => {
-            frontdoor::serve(listen, frontdoor::Upstreams { moto, lambda }).await?;
+            let faults = faults
+                .or_else(|| std::env::var("STACKGATE_FAULTS").ok())
+                .filter(|spec| !spec.trim().is_empty())
+                .map(|spec| faults::Spec::parse(&spec).map(|parsed| (spec, parsed)))
+                .transpose()?;
+            frontdoor::serve(listen, frontdoor::Upstreams { moto, lambda }, faults).await?;
+        }
+        Command::FaultReport { minimum, suites } => {
+            let url = format!("{}/_local/faults", endpoint());
+            let (status, body) =
+                stackgate_local::http::call(hyper::Method::GET, &url, None).await?;
+            let answer: serde_json::Value = serde_json::from_slice(&body)?;
+            println!("{answer}");
+            if status != 200 || answer["spec"].is_null() {
+                return Err(
+                    "the local stack injects no faults (start it with STACKGATE_FAULTS)".into(),
+                );
+            }
+            for kind in [
+                faults::Kind::Throttle,
+                faults::Kind::ServerError,
+                faults::Kind::Timeout,
+            ] {
+                let injected = answer["tally"]["injected"][kind.name()]
+                    .as_u64()
+                    .unwrap_or(0);
+                if injected < minimum {
+                    return Err(format!(
+                        "only {injected} {} faults were injected (at least {minimum} wanted): the run proved too little",
+                        kind.name()
+                    )
+                    .into());
+                }
+            }
+            stackgate_local::reliability::record(
+                "faults",
+                "workflows",
+                &serde_json::json!({"spec": answer["spec"], "suites": suites, "minimum": minimum}),
+            );
         }
         Command::EnvFile { overrides } => {
             let overrides = overrides

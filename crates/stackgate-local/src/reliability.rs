@@ -1,6 +1,7 @@
 //! `docs/reliability.md` from the records the hardening tests write when `STACKGATE_REPORT_DIR` is
 //! set (`scripts/test.sh` sets it; each record is written after its test's assertions passed):
-//! `fuzz/` (cases and outcomes per handler), `faults/` (the call-site matrix), `guarantees/`
+//! `fuzz/` (cases and outcomes per handler), `faults/` (the call-site matrix, and the end-to-end
+//! suites run under injected faults: `stackgate-local fault-report`), `guarantees/`
 //! ("nothing lost" tests) and `secrets/` (the functions checked for secrets in their logs).
 //! The report holds no time or machine detail, so the same code gives the same report and CI can
 //! tell a stale one.
@@ -183,6 +184,33 @@ pub fn render(dir: &Path) -> Result<String, BoxError> {
             })
             .unwrap_or_default();
         writeln!(out, "| {fault} | {outcome} |")?;
+    }
+    if let Some(workflows) = faults.get("workflows") {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "### Across whole workflows (the local stack's front door, `STACKGATE_FAULTS`)"
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "The end-to-end suites {} ran on a local stack injecting `{}` into every call the \
+             functions and the state machines make (throttles and server errors in each service's \
+             own error shape; `timeout`: the call is carried out and its answer lost). Every test \
+             passed: each deployment ended as it should, no change set left behind. At least {} \
+             faults of each kind were injected (asserted; the exact counts depend on the order of \
+             concurrent calls and are in the CI log).",
+            workflows["suites"]
+                .as_array()
+                .map(|s| s
+                    .iter()
+                    .map(|x| format!("`{}`", text(x)))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            text(&workflows["spec"]),
+            workflows["minimum"]
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "<details><summary>The call sites</summary>")?;

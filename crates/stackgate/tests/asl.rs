@@ -155,6 +155,32 @@ fn every_task_has_retry_timeout_and_a_catch_to_the_notify_path() {
     }
 }
 
+/// Step Functions names a service's error `Service.ErrorCode` and always adds the `Exception`
+/// suffix (AWS's page on SDK integrations: `S3.BucketAlreadyExistsException`): a Retry or Catch
+/// naming `Ec2.RequestLimitExceeded` never matches anything.
+#[test]
+fn service_errors_are_named_as_step_functions_names_them() {
+    for (file, machine) in machines() {
+        for (name, state) in all_states(&machine) {
+            let handlers = ["Retry", "Catch"]
+                .iter()
+                .filter_map(|k| state[*k].as_array())
+                .flatten();
+            for error in handlers
+                .flat_map(|h| h["ErrorEquals"].as_array().unwrap())
+                .filter_map(Value::as_str)
+            {
+                if error.contains('.') && !error.starts_with("States.") {
+                    assert!(
+                        error.ends_with("Exception"),
+                        "{file}: {name} names {error}, which Step Functions never raises"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn failures_pass_through_one_notify_state() {
     for (file, machine) in machines() {
@@ -355,7 +381,8 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
         json!({"request.$": "$"}),
         "the first judgement is never given a fingerprint"
     );
-    // A refusal of DeleteStack is not waited out into deleting a stack that changed.
+    // A refusal of DeleteStack is not waited out into deleting a stack that changed: retried only
+    // when the call may not have been carried out (throttled, a server error, no answer).
     let retried: Vec<&str> = states["DeleteStack"]["Retry"]
         .as_array()
         .unwrap()
@@ -364,9 +391,10 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        retried
-            .iter()
-            .all(|e| e.contains("Throttling") || e.ends_with("SdkClientException")),
+        retried.iter().all(|e| e.contains("Throttling")
+            || e.ends_with("SdkClientException")
+            || e.ends_with("InternalFailureException")
+            || e.ends_with("ServiceUnavailableException")),
         "{retried:?}"
     );
     let gate = &states["RouteDeletion"];

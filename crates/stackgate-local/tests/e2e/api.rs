@@ -1,7 +1,7 @@
 //! End-to-end tests of the HTTP API on the local stack (`stacks-api` under `cargo lambda watch`, the
 //! real workflows on moto). They need the local stack, hence `#[ignore]`; `scripts/test.sh` runs them.
 
-use crate::common::{api, api_json, approval_link, decide, follow, template_url};
+use crate::common::{api, api_delete, api_json, approval_link, decide, follow, template_url};
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::ARTIFACT_BUCKET;
@@ -47,7 +47,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
 
     let unsafe_body = json!({"environmentName": "api", "stackName": stack, "templateUrl": template_url(&clients, "app-v3-unsafe.yaml").await});
     let refused = api_json(Method::POST, "/stacks", &unsafe_body, None).await;
-    assert_eq!(refused.status, 202);
+    assert_eq!(refused.status, 202, "{}", refused.body);
     let refused = follow(refused.body["statusUrl"].as_str().unwrap()).await;
     assert_eq!(refused["status"], "FAILED", "{refused}");
     assert_eq!(refused["error"], "UnsafeChangeSet");
@@ -71,7 +71,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
 
     // The stack holds a bucket without a retain policy: deleting it loses data, so a plain
     // DELETE is refused and the stack stays.
-    let deleting = api(Method::DELETE, &format!("/stacks/{full}"), &[], Vec::new()).await;
+    let deleting = api_delete(&format!("/stacks/{full}")).await;
     assert_eq!(deleting.status, 202, "{}", deleting.body);
     let refused = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
     assert_eq!(refused["status"], "FAILED", "{refused}");
@@ -89,13 +89,7 @@ async fn create_poll_state_refuse_unsafe_and_delete_through_the_api() {
     );
 
     // Asked for with approval, it waits for a person; their yes deletes it.
-    let deleting = api(
-        Method::DELETE,
-        &format!("/stacks/{full}?onUnsafe=approve"),
-        &[],
-        Vec::new(),
-    )
-    .await;
+    let deleting = api_delete(&format!("/stacks/{full}?onUnsafe=approve")).await;
     assert_eq!(deleting.status, 202, "{}", deleting.body);
     let link = approval_link(&full).await;
     let (code, page) = decide(&link, "approve", "Ana").await;
@@ -155,7 +149,7 @@ async fn a_stack_whose_data_is_retained_is_deleted_without_a_person() {
         .unwrap_or_default()
         .to_string();
 
-    let deleting = api(Method::DELETE, &format!("/stacks/{full}"), &[], Vec::new()).await;
+    let deleting = api_delete(&format!("/stacks/{full}")).await;
     assert_eq!(deleting.status, 202, "{}", deleting.body);
     let deleted = follow(deleting.body["statusUrl"].as_str().unwrap()).await;
     assert_eq!(deleted["status"], "SUCCEEDED", "{deleted}");

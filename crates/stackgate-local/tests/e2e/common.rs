@@ -88,34 +88,65 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// Calls the API as a well-behaved client does: a 503 ("try again") is tried again, a few times,
+/// when the request may be repeated (a read, or one carrying an `Idempotency-Key`).
 pub async fn api(
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     body: impl Into<Vec<u8>>,
 ) -> Reply {
-    let (status, headers, bytes) = send(
-        method,
-        &format!("{}{path}", api_url()),
-        headers,
-        body.into(),
-    )
-    .await
-    .expect("the API answered");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
+    let body = body.into();
+    let repeatable = method == Method::GET
+        || headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"));
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (status, headers, bytes) = send(
+            method.clone(),
+            &format!("{}{path}", api_url()),
+            headers,
+            body.clone(),
+        )
+        .await
+        .expect("the API answered");
+        if status == 503 && repeatable && tries < 5 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        return Reply {
+            status,
+            headers,
+            body,
+        };
     }
 }
 
+/// A JSON request; without a key of the test's choosing, one of its own, as a well-behaved client
+/// sends (so that a 503 can be tried again without starting a second execution).
 pub async fn api_json(method: Method, path: &str, body: &Value, key: Option<&str>) -> Reply {
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(key) = key {
-        headers.push(("idempotency-key", key));
-    }
+    let generated = unique("key-");
+    let key = key.unwrap_or(&generated);
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", key),
+    ];
     api(method, path, &headers, body.to_string()).await
+}
+
+/// `DELETE /stacks/{name}[?query]` with an idempotency key of its own.
+pub async fn api_delete(path: &str) -> Reply {
+    let key = unique("del-");
+    api(
+        Method::DELETE,
+        path,
+        &[("idempotency-key", &key)],
+        Vec::new(),
+    )
+    .await
 }
 
 /// Polls the status URL until the execution ends.

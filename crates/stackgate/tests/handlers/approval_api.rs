@@ -189,6 +189,83 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
     assert_eq!(success.num_calls(), 1, "delivered once");
 }
 
+/// The decision's write reached DynamoDB but its answer was lost, and the SDK's retry lost the
+/// conditional write to that very decision: it is this call's, and is delivered, not refused.
+#[tokio::test]
+async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
+    use std::sync::{Arc, Mutex};
+    let written: Arc<Mutex<Option<AttributeValue>>> = Arc::default();
+    let seen = written.clone();
+    let update = mock!(DynamoDb::update_item)
+        .match_requests(move |r| {
+            let now = r
+                .expression_attribute_values()
+                .and_then(|v| v.get(":now"))
+                .cloned();
+            *seen.lock().unwrap() = now;
+            true
+        })
+        .then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder().build(),
+            )
+        });
+    let decided = written.clone();
+    let get = mock!(DynamoDb::get_item)
+        .sequence()
+        .output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(stored_item("pending", FAR)))
+                .build()
+        })
+        .output(move || {
+            let mut item = stored_item("approved", FAR);
+            item.insert("decidedBy".into(), AttributeValue::S(APPROVER.into()));
+            item.insert("decidedAt".into(), decided.lock().unwrap().clone().unwrap());
+            GetItemOutput::builder().set_item(Some(item)).build()
+        })
+        .build();
+    let success =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = clients(&[&get, &update], &[&success]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(success.num_calls(), 1);
+
+    // The same record read as another approver's decision is theirs: 409, nothing delivered.
+    let other = mock!(DynamoDb::get_item)
+        .sequence()
+        .output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(stored_item("pending", FAR)))
+                .build()
+        })
+        .output(|| {
+            let mut item = stored_item("approved", FAR);
+            item.insert(
+                "decidedBy".into(),
+                AttributeValue::S("someone@example.com".into()),
+            );
+            item.insert("decidedAt".into(), AttributeValue::N("1".into()));
+            GetItemOutput::builder().set_item(Some(item)).build()
+        })
+        .build();
+    let refused =
+        mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+    let clients = self::clients(&[&other, &update], &[&refused]);
+    let (status, _) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve")),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(refused.num_calls(), 0);
+}
+
 #[tokio::test]
 async fn decided_and_expired_requests_are_409_and_410() {
     let decided = get_rule("approved", FAR);

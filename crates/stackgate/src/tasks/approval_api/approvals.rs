@@ -140,9 +140,8 @@ pub(super) async fn decide(
         approval::Decision::Approve => Status::Approved,
         approval::Decision::Reject => Status::Rejected,
     };
-    let won = dynamodb::decide(
-        &deps.dynamodb,
-        &deps.table,
+    let recorded = super::record_decision(
+        deps,
         id,
         status,
         &decision.approver,
@@ -150,9 +149,8 @@ pub(super) async fn decide(
         now,
     )
     .await?;
-    if !won {
+    if let Err(current) = recorded {
         // Someone else decided first, or it expired meanwhile.
-        let current = load(deps, id).await?.map(|(s, _)| s);
         let refusal = approval::can_decide(current.as_ref(), now)
             .err()
             .unwrap_or(Refusal::AlreadyDecided);

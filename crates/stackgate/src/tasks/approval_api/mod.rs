@@ -223,3 +223,24 @@ async fn signed(
 async fn load(deps: &Deps, id: &str) -> Result<Option<(StoredApproval, String)>, TaskError> {
     dynamodb::get_approval(&deps.dynamodb, &deps.table, id).await
 }
+
+/// Records a decision (the conditional write that makes a link single-use): `Ok(Ok(()))` when this
+/// call decided, `Ok(Err(current))` when someone else did or it expired. A write whose answer was
+/// lost and that the SDK retried finds its own decision: that is this call's.
+async fn record_decision(
+    deps: &Deps,
+    id: &str,
+    status: approval::Status,
+    by: &str,
+    comment: Option<&str>,
+    now: u64,
+) -> Result<Result<(), Option<StoredApproval>>, TaskError> {
+    if dynamodb::decide(&deps.dynamodb, &deps.table, id, status, by, comment, now).await? {
+        return Ok(Ok(()));
+    }
+    let current = load(deps, id).await?.map(|(stored, _)| stored);
+    match current {
+        Some(c) if approval::is_own_decision(&c, status, by, now) => Ok(Ok(())),
+        other => Ok(Err(other)),
+    }
+}

@@ -103,17 +103,9 @@ async fn deliver(
         activities::JobOutcome::Failed { error, cause } => (Status::Rejected, Err((error, cause))),
     };
     let comment = answer.as_ref().err().map(|(_, cause)| cause.as_str());
-    if !dynamodb::decide(
-        &deps.dynamodb,
-        &deps.table,
-        id,
-        status,
-        approval::JOB_RECIPIENT,
-        comment,
-        now,
-    )
-    .await?
-    {
+    let recorded =
+        super::record_decision(deps, id, status, approval::JOB_RECIPIENT, comment, now).await?;
+    if recorded.is_err() {
         return Ok(refusal(Format::Json, refused(Refusal::AlreadyDecided)));
     }
     let delivery = match answer {
