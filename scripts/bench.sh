@@ -5,6 +5,8 @@
 #   scripts/bench.sh [--cold-starts N] [--warm N]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# The benchmark measures a healthy local stack: no injected faults, whatever the shell says.
+unset STACKGATE_FAULTS
 cd "$repo"
 started=$(date +%s)
 target=${CARGO_TARGET_DIR:-$repo/target}

@@ -5,6 +5,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 tools=$("$repo/scripts/bootstrap.sh" all)
+# Faults are injected only where a step asks for them (below), never inherited from the shell.
+unset STACKGATE_FAULTS
 # The hardening tests leave one record per passed check here; docs/reliability.md is made from them.
 records=${CARGO_TARGET_DIR:-$repo/target}/reliability-records
 rm -rf "$records"

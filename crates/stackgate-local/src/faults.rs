@@ -120,9 +120,26 @@ impl Spec {
                 rate,
             });
         }
-        let total: f64 = Kind::ALL.iter().map(|k| spec.rate_of(*k, None)).sum();
-        if total > 1.0 {
-            return Err("STACKGATE_FAULTS: the rates add up to more than 1".into());
+        // Every scope a rule names, and any call: the rates that apply there add up to at most 1.
+        let mut scopes = vec![None];
+        scopes.extend(spec.rules.iter().map(|r| {
+            r.service.as_ref().map(|service| Call {
+                service: service.clone(),
+                operation: r.operation.clone().unwrap_or_default(),
+                protocol: Protocol::Query,
+            })
+        }));
+        for scope in &scopes {
+            let total: f64 = Kind::ALL
+                .iter()
+                .map(|k| spec.rate_of(*k, scope.as_ref()))
+                .sum();
+            if total > 1.0 {
+                return Err(
+                    "STACKGATE_FAULTS: the rates that apply to one call add up to more than 1"
+                        .into(),
+                );
+            }
         }
         Ok(spec)
     }
@@ -187,6 +204,7 @@ pub fn signer(authorization: &str) -> Option<(String, String)> {
 /// Classifies a call; `None` for calls never faulted (unsigned, a caller not in
 /// [`FAULTED_CALLERS`], or a protocol whose error shape is not produced here, such as CBOR).
 pub fn classify(
+    method: &str,
     authorization: Option<&str>,
     target: Option<&str>,
     path: &str,
@@ -201,7 +219,7 @@ pub fn classify(
         let operation = target.rsplit('.').next().unwrap_or(target);
         (operation.to_string(), Protocol::Json)
     } else if service == "s3" {
-        (format!("s3 {path}"), Protocol::RestXml)
+        (s3_operation(method, path), Protocol::RestXml)
     } else if let Some(action) = form_value(body, "Action")
         .or_else(|| query.and_then(|q| form_value(q.as_bytes(), "Action")))
     {
@@ -223,6 +241,23 @@ pub fn classify(
         operation,
         protocol,
     })
+}
+
+/// S3's operation, as far as the method and the path's shape tell (path-style: `/bucket/key`).
+fn s3_operation(method: &str, path: &str) -> String {
+    let object = path.trim_start_matches('/').contains('/');
+    let operation = match (method, object) {
+        ("GET", true) => "GetObject",
+        ("PUT", true) => "PutObject",
+        ("HEAD", true) => "HeadObject",
+        ("DELETE", true) => "DeleteObject",
+        ("GET", false) => "ListObjects",
+        ("PUT", false) => "CreateBucket",
+        ("HEAD", false) => "HeadBucket",
+        ("DELETE", false) => "DeleteBucket",
+        _ => "Other",
+    };
+    operation.to_string()
 }
 
 fn form_value(form: &[u8], name: &str) -> Option<String> {
@@ -429,6 +464,7 @@ mod tests {
             "throttle=x",
             "seed=x",
             "throttle=0.6,5xx=0.6",
+            "throttle=0.5,states.X:timeout=0.9",
         ] {
             let error = Spec::parse(bad).unwrap_err();
             assert!(error.starts_with("STACKGATE_FAULTS"), "{bad}: {error}");
@@ -438,13 +474,14 @@ mod tests {
     #[test]
     fn calls_are_classified_by_signer_and_protocol_and_the_harness_is_never_faulted() {
         let form = b"Action=DescribeStacks&Version=2010-05-15";
-        let query = classify(Some(AUTH), None, "/", None, form).unwrap();
+        let query = classify("POST", Some(AUTH), None, "/", None, form).unwrap();
         assert_eq!(
             (query.operation.as_str(), query.protocol),
             ("DescribeStacks", Protocol::Query)
         );
         let states = AUTH.replace("cloudformation", "states");
         let json = classify(
+            "POST",
             Some(&states),
             Some("AWSStepFunctions.StartExecution"),
             "/",
@@ -460,6 +497,7 @@ mod tests {
             .replace("stackgate-function", "ak")
             .replace("cloudformation", "lambda");
         let invoke = classify(
+            "POST",
             Some(&lambda),
             None,
             "/2015-03-31/functions/f/invocations",
@@ -472,15 +510,15 @@ mod tests {
             ("Invoke", Protocol::RestJson)
         );
         let s3 = AUTH.replace("cloudformation", "s3");
+        let object = classify("GET", Some(&s3), None, "/b/k", None, b"").unwrap();
         assert_eq!(
-            classify(Some(&s3), None, "/b/k", None, b"")
-                .unwrap()
-                .protocol,
-            Protocol::RestXml
+            (object.operation.as_str(), object.protocol),
+            ("GetObject", Protocol::RestXml)
         );
         let polling = states.replace("stackgate-function", "ak");
         assert_eq!(
             classify(
+                "POST",
                 Some(&polling),
                 Some("AWSStepFunctions.DescribeExecution"),
                 "/",
@@ -490,11 +528,15 @@ mod tests {
             None
         );
         let harness = AUTH.replace("stackgate-function", "test");
-        assert_eq!(classify(Some(&harness), None, "/", None, form), None);
-        assert_eq!(classify(None, None, "/", None, form), None);
+        assert_eq!(
+            classify("POST", Some(&harness), None, "/", None, form),
+            None
+        );
+        assert_eq!(classify("POST", None, None, "/", None, form), None);
         let monitoring = AUTH.replace("cloudformation", "monitoring");
         assert_eq!(
             classify(
+                "POST",
                 Some(&monitoring),
                 None,
                 "/service/GraniteServiceVersion20100801/operation/PutMetricData",

@@ -227,6 +227,7 @@ async fn read_call(
     let fault = state.faults.as_ref().and_then(|injector| {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let call = faults::classify(
+            parts.method.as_str(),
             header("authorization"),
             header("x-amz-target"),
             parts.uri.path(),

@@ -194,12 +194,14 @@ pub fn render(dir: &Path) -> Result<String, BoxError> {
         writeln!(out)?;
         writeln!(
             out,
-            "The end-to-end suites {} ran on a local stack injecting `{}` into every call the \
-             functions and the state machines make (throttles and server errors in each service's \
-             own error shape; `timeout`: the call is carried out and its answer lost). Every test \
-             passed: each deployment ended as it should, no change set left behind. At least {} \
-             faults of each kind were injected (asserted; the exact counts depend on the order of \
-             concurrent calls and are in the CI log).",
+            "The end-to-end suites {} ran on a local stack injecting `{}` into the calls the \
+             functions and the state machines make over the Query, JSON, Lambda and SES REST and \
+             S3 protocols (throttles and server errors in each service's own error shape; \
+             `timeout`: the call is carried out and its answer lost; not injected: what the spec \
+             exempts, and moto's own polling of `.sync` child executions). Every test passed, each \
+             deployment ending as it should; like a client, the tests try a 503 from the API again. \
+             At least {} faults of each kind were injected (asserted; the exact counts depend on \
+             the order of concurrent calls and are in the CI log).",
             workflows["suites"]
                 .as_array()
                 .map(|s| s

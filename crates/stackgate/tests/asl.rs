@@ -381,8 +381,15 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
         json!({"request.$": "$"}),
         "the first judgement is never given a fingerprint"
     );
-    // A refusal of DeleteStack is not waited out into deleting a stack that changed: retried only
-    // when the call may not have been carried out (throttled, a server error, no answer).
+    // A refusal of DeleteStack is not waited out into deleting a stack that changed: retried only on
+    // throttling, server errors and calls without an answer, which repeat safely because the call
+    // names the stack by its id (a stack of the same name made since is another stack).
+    let parameters = &states["DeleteStack"]["Parameters"];
+    assert_eq!(parameters["StackName.$"], "$.plan.deletion.stackId");
+    assert!(
+        parameters["ClientRequestToken.$"].is_string(),
+        "{parameters}"
+    );
     let retried: Vec<&str> = states["DeleteStack"]["Retry"]
         .as_array()
         .unwrap()

@@ -198,14 +198,6 @@ pub fn can_decide(stored: Option<&StoredApproval>, now: u64) -> Result<(), Refus
     }
 }
 
-/// Whether the stored decision is the one this call wrote: a write whose answer was lost and which
-/// the SDK retried finds its own decision there, and must not report it as someone else's.
-pub fn is_own_decision(stored: &StoredApproval, status: Status, by: &str, now: u64) -> bool {
-    stored.status == status
-        && stored.decided_by.as_deref() == Some(by)
-        && stored.decided_at == Some(now)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Approve,

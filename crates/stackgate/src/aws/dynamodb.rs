@@ -109,7 +109,11 @@ pub async fn get_approval(
 }
 
 /// Records a decision if, and only if, the approval is still pending and unexpired: the
-/// conditional write is what makes a link single-use. Returns whether this call decided it.
+/// conditional write is what makes a link single-use. Returns whether this call decided it. The
+/// write carries the call's own `nonce`: when the condition fails because this call's earlier
+/// attempt landed (its answer lost, the SDK retried), the stored nonce is this one, and the
+/// decision is this call's; a concurrent second submission of the same link has another nonce.
+#[allow(clippy::too_many_arguments)] // one conditional write: each argument is one of its fields
 pub async fn decide(
     client: &Client,
     table: &str,
@@ -118,22 +122,26 @@ pub async fn decide(
     decided_by: &str,
     comment: Option<&str>,
     now: u64,
+    nonce: &str,
 ) -> Result<bool, TaskError> {
     let mut update = client
         .update_item()
         .table_name(table)
         .key("id", s(id))
-        .update_expression("SET #status = :decided, decidedBy = :by, decidedAt = :now")
+        .update_expression(
+            "SET #status = :decided, decidedBy = :by, decidedAt = :now, decisionId = :nonce",
+        )
         .condition_expression("#status = :pending AND expiresAt > :now")
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":decided", s(status.as_str()))
         .expression_attribute_values(":pending", s(Status::Pending.as_str()))
         .expression_attribute_values(":by", s(decided_by))
-        .expression_attribute_values(":now", n(now));
+        .expression_attribute_values(":now", n(now))
+        .expression_attribute_values(":nonce", s(nonce));
     if let Some(comment) = comment {
         update = update
             .update_expression(
-                "SET #status = :decided, decidedBy = :by, decidedAt = :now, #comment = :comment",
+                "SET #status = :decided, decidedBy = :by, decidedAt = :now, decisionId = :nonce, #comment = :comment",
             )
             .expression_attribute_names("#comment", "comment")
             .expression_attribute_values(":comment", s(comment));
@@ -145,10 +153,31 @@ pub async fn decide(
                 .as_service_error()
                 .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
         {
-            Ok(false)
+            Ok(decision_id(client, table, id).await?.as_deref() == Some(nonce))
         }
         Err(error) => Err(classify("UpdateItem", &error)),
     }
+}
+
+/// The nonce of the call that decided an approval (read consistently: it was just written).
+pub async fn decision_id(
+    client: &Client,
+    table: &str,
+    id: &str,
+) -> Result<Option<String>, TaskError> {
+    let current = client
+        .get_item()
+        .table_name(table)
+        .key("id", s(id))
+        .consistent_read(true)
+        .projection_expression("decisionId")
+        .send()
+        .await
+        .map_err(|e| classify("GetItem", &e))?;
+    Ok(current
+        .item()
+        .and_then(|item| text(item, "decisionId"))
+        .map(str::to_string))
 }
 
 /// Marks an approval whose workflow stopped waiting (its token timed out) as expired.
@@ -172,7 +201,9 @@ pub async fn revert_to_pending(client: &Client, table: &str, id: &str) -> Result
         .update_item()
         .table_name(table)
         .key("id", s(id))
-        .update_expression("SET #status = :pending REMOVE decidedBy, decidedAt, #comment")
+        .update_expression(
+            "SET #status = :pending REMOVE decidedBy, decidedAt, decisionId, #comment",
+        )
         .expression_attribute_names("#status", "status")
         .expression_attribute_names("#comment", "comment")
         .expression_attribute_values(":pending", s(Status::Pending.as_str()))

@@ -190,19 +190,21 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
 }
 
 /// The decision's write reached DynamoDB but its answer was lost, and the SDK's retry lost the
-/// conditional write to that very decision: it is this call's, and is delivered, not refused.
+/// conditional write to that very write (its nonce is there): the decision is this call's and is
+/// delivered. A concurrent second submission of the same link, same approver, same decision and
+/// same second, finds another call's nonce and is refused: a decision is delivered once.
 #[tokio::test]
-async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
+async fn a_decision_whose_write_answer_was_lost_is_delivered_and_a_double_submit_is_not() {
     use std::sync::{Arc, Mutex};
-    let written: Arc<Mutex<Option<AttributeValue>>> = Arc::default();
-    let seen = written.clone();
+    let nonce: Arc<Mutex<Option<AttributeValue>>> = Arc::default();
+    let seen = nonce.clone();
     let update = mock!(DynamoDb::update_item)
         .match_requests(move |r| {
-            let now = r
+            let written = r
                 .expression_attribute_values()
-                .and_then(|v| v.get(":now"))
+                .and_then(|v| v.get(":nonce"))
                 .cloned();
-            *seen.lock().unwrap() = now;
+            *seen.lock().unwrap() = written;
             true
         })
         .then_error(|| {
@@ -210,7 +212,13 @@ async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
                 aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder().build(),
             )
         });
-    let decided = written.clone();
+    let decided = |nonce: AttributeValue| {
+        let mut item = stored_item("approved", FAR);
+        item.insert("decidedBy".into(), AttributeValue::S(APPROVER.into()));
+        item.insert("decisionId".into(), nonce);
+        GetItemOutput::builder().set_item(Some(item)).build()
+    };
+    let own = nonce.clone();
     let get = mock!(DynamoDb::get_item)
         .sequence()
         .output(|| {
@@ -218,12 +226,7 @@ async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
                 .set_item(Some(stored_item("pending", FAR)))
                 .build()
         })
-        .output(move || {
-            let mut item = stored_item("approved", FAR);
-            item.insert("decidedBy".into(), AttributeValue::S(APPROVER.into()));
-            item.insert("decidedAt".into(), decided.lock().unwrap().clone().unwrap());
-            GetItemOutput::builder().set_item(Some(item)).build()
-        })
+        .output(move || decided(own.lock().unwrap().clone().unwrap()))
         .build();
     let success =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
@@ -236,7 +239,7 @@ async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(success.num_calls(), 1);
 
-    // The same record read as another approver's decision is theirs: 409, nothing delivered.
+    // The other submission: the record holds the first call's nonce.
     let other = mock!(DynamoDb::get_item)
         .sequence()
         .output(|| {
@@ -244,15 +247,8 @@ async fn a_decision_whose_write_answer_was_lost_is_still_delivered() {
                 .set_item(Some(stored_item("pending", FAR)))
                 .build()
         })
-        .output(|| {
-            let mut item = stored_item("approved", FAR);
-            item.insert(
-                "decidedBy".into(),
-                AttributeValue::S("someone@example.com".into()),
-            );
-            item.insert("decidedAt".into(), AttributeValue::N("1".into()));
-            GetItemOutput::builder().set_item(Some(item)).build()
-        })
+        .output(move || decided(AttributeValue::S("another-call".into())))
+        .output(move || decided(AttributeValue::S("another-call".into())))
         .build();
     let refused =
         mock!(Sfn::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());

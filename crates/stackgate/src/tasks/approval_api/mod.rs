@@ -225,8 +225,7 @@ async fn load(deps: &Deps, id: &str) -> Result<Option<(StoredApproval, String)>,
 }
 
 /// Records a decision (the conditional write that makes a link single-use): `Ok(Ok(()))` when this
-/// call decided, `Ok(Err(current))` when someone else did or it expired. A write whose answer was
-/// lost and that the SDK retried finds its own decision: that is this call's.
+/// call decided, `Ok(Err(current))` when someone else did or it expired.
 async fn record_decision(
     deps: &Deps,
     id: &str,
@@ -235,12 +234,29 @@ async fn record_decision(
     comment: Option<&str>,
     now: u64,
 ) -> Result<Result<(), Option<StoredApproval>>, TaskError> {
-    if dynamodb::decide(&deps.dynamodb, &deps.table, id, status, by, comment, now).await? {
+    let nonce = decision_nonce();
+    let table = &deps.table;
+    if dynamodb::decide(&deps.dynamodb, table, id, status, by, comment, now, &nonce).await? {
         return Ok(Ok(()));
     }
-    let current = load(deps, id).await?.map(|(stored, _)| stored);
-    match current {
-        Some(c) if approval::is_own_decision(&c, status, by, now) => Ok(Ok(())),
-        other => Ok(Err(other)),
-    }
+    Ok(Err(load(deps, id).await?.map(|(stored, _)| stored)))
+}
+
+/// A value no other call writes: this process's clock in nanoseconds, its id and a counter.
+fn decision_nonce() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{nanos}/{}/{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    );
+    Sha256::digest(seed.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
