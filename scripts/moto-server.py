@@ -414,6 +414,25 @@ def mend_change_set_identity() -> None:
         scoped(operation)
 
 
+def mend_missing_template() -> None:
+    """A `TemplateURL` whose object does not exist made moto answer HTTP 500, which callers retry as
+    transient; AWS refuses it at once with a 400 ValidationError that says so."""
+    from moto.cloudformation import responses
+    from moto.cloudformation.exceptions import ValidationError
+
+    moto_read = responses.CloudFormationResponse._get_stack_from_s3_url
+
+    def _get_stack_from_s3_url(self, template_url):
+        try:
+            return moto_read(self, template_url)
+        except Exception:  # noqa: BLE001 - a missing bucket or key, or a URL moto cannot read
+            raise ValidationError(
+                message="TemplateURL must reference a valid S3 object to which you have access."
+            ) from None
+
+    responses.CloudFormationResponse._get_stack_from_s3_url = _get_stack_from_s3_url
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
@@ -422,4 +441,5 @@ if __name__ == "__main__":
     mend_lost_answers()
     mend_change_set_identity()
     mend_change_sets()  # after: it marks what the identity mend creates too
+    mend_missing_template()
     sys.exit(main(sys.argv[1:]))

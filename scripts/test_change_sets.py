@@ -317,6 +317,7 @@ class Moto(unittest.TestCase):
         spec.loader.exec_module(module)
         module.mend_change_set_identity()
         module.mend_change_sets()
+        module.mend_missing_template()
 
     def test_describe_change_set_says_replace_and_an_unchanged_update_fails(self):
         import boto3
@@ -395,6 +396,12 @@ class Identity(unittest.TestCase):
             self.assertEqual(cfn.describe_stacks(StackName="other")["Stacks"][0]["StackStatus"], "REVIEW_IN_PROGRESS")
             with self.assertRaises(ClientError):
                 create("app", "cs-3")  # a live stack is not created again
+
+            with self.assertRaises(ClientError) as missing:
+                cfn.create_change_set(StackName="gone", ChangeSetName="c", ChangeSetType="CREATE",
+                                      TemplateURL="http://localhost:4566/no-bucket/t.yaml")
+            self.assertEqual(missing.exception.response["Error"]["Code"], "ValidationError")
+            self.assertEqual(missing.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
 
             cfn.delete_stack(StackName="other")
             for call in (cfn.describe_change_set, cfn.delete_change_set):

@@ -327,6 +327,22 @@ async fn bad_inputs_fail_with_errors_that_name_the_problem() {
         "no stack was created"
     );
 
+    // A template URL whose object does not exist: refused at once, saying so (not a transient 500
+    // retried until the execution gives up).
+    let missing = format!(
+        "{}/{ARTIFACT_BUCKET}/e2e/never-uploaded.yaml",
+        endpoint().replace("127.0.0.1", "localhost")
+    );
+    let nothing =
+        json!({"environmentName": "e2e", "stackName": unique("nourl"), "templateUrl": missing});
+    let report = deploy(&clients, &nothing).await;
+    assert_failed_with(
+        &report,
+        "AwsError",
+        "TemplateURL must reference a valid S3 object",
+    );
+    assert_eq!(report.lambda_invocations, 1, "{report:?}");
+
     // A revision key that does not exist.
     input["revisionS3Key"] = json!("e2e/never-uploaded.zip");
     input["templatePath"] = json!("infra/app.yaml");
