@@ -433,6 +433,24 @@ def mend_missing_template() -> None:
     responses.CloudFormationResponse._get_stack_from_s3_url = _get_stack_from_s3_url
 
 
+def mend_task_failure_cause() -> None:
+    """moto's SendTaskFailure dropped the `cause`: the task failed without one, so the execution's
+    history, its Catch output and its failure lost the reason (who rejected, and why). AWS keeps it,
+    and the approval page compares it when a reply was lost."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions import responses
+
+    def send_task_failure(self):
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"),
+            error=self._get_param("error"),
+            cause=self._get_param("cause"),
+        )
+        return EmptyResult()
+
+    responses.StepFunctionResponse.send_task_failure = send_task_failure
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
@@ -442,4 +460,5 @@ if __name__ == "__main__":
     mend_change_set_identity()
     mend_change_sets()  # after: it marks what the identity mend creates too
     mend_missing_template()
+    mend_task_failure_cause()
     sys.exit(main(sys.argv[1:]))

@@ -14,6 +14,7 @@ moto_server.mend_json_path()
 moto_server.mend_model_data()
 moto_server.mend_sdk_error_names()
 moto_server.mend_lost_answers()
+moto_server.mend_task_failure_cause()
 
 
 class Casing(unittest.TestCase):
@@ -99,6 +100,22 @@ class Casing(unittest.TestCase):
         self.assertEqual(event.error_name.error_name, "Lambda.SdkClientException")
         event = ExecutionState._from_error(sdk_task, env, lost)
         self.assertEqual(event.error_name.error_name, "CloudFormation.SdkClientException")
+
+    def test_a_task_failure_keeps_its_cause(self):
+        import types
+
+        from moto.stepfunctions import responses
+
+        received = {}
+        backend = types.SimpleNamespace(
+            send_task_failure=lambda token, error=None, cause=None: received.update(
+                token=token, error=error, cause=cause
+            )
+        )
+        parameters = {"taskToken": "t", "error": "ChangeSetRejected", "cause": "rejected by a@b.c"}
+        response = types.SimpleNamespace(stepfunction_backend=backend, _get_param=parameters.get)
+        responses.StepFunctionResponse.send_task_failure(response)
+        self.assertEqual(received, {"token": "t", "error": "ChangeSetRejected", "cause": "rejected by a@b.c"})
 
     def test_elbv2_is_known_by_its_boto_name(self):
         overrides = moto_server.service_task.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES

@@ -204,6 +204,7 @@ async fn stage_approval(
         decided_by: None,
         decided_at: None,
         comment: None,
+        execution_arn: None,
     };
     stackgate::aws::dynamodb::put_approval(&clients.dynamodb, table, &stored, &token)
         .await

@@ -332,6 +332,7 @@ async fn approval_api_never_logs_signatures_tokens_or_the_key() {
         decided_by: None,
         decided_at: None,
         comment: None,
+        execution_arn: None,
     };
     stackgate::aws::dynamodb::put_approval(&clients.dynamodb, &table, &stored, &token.value)
         .await

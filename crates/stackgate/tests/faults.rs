@@ -207,6 +207,7 @@ fn approval() -> StoredApproval {
         decided_by: None,
         decided_at: None,
         comment: None,
+        execution_arn: None,
     }
 }
 
@@ -377,11 +378,23 @@ fn sites() -> Vec<Site> {
             ok: || sf::get_execution_history::GetExecutionHistoryOutput::builder()
                 .set_events(Some(Vec::new())).build().unwrap(),
             call: |c| sfn::states_entered(&c, EXECUTION)),
-        site!("sfn::send_task_success", "SendTaskSuccess", aws_sdk_sfn, AwsJson,
+        // The history holds the answer, so one read decides (an empty one is read again).
+        site!("sfn::answer_arrived", "GetExecutionHistory", aws_sdk_sfn, AwsJson,
+            aws_sdk_sfn::Client::get_execution_history,
+            ok: || sf::get_execution_history::GetExecutionHistoryOutput::builder()
+                .events(aws_sdk_sfn::types::HistoryEvent::builder()
+                    .id(1).r#type(aws_sdk_sfn::types::HistoryEventType::TaskSucceeded)
+                    .timestamp(sfn_time())
+                    .task_succeeded_event_details(aws_sdk_sfn::types::TaskSucceededEventDetails::builder()
+                        .resource("r").resource_type("lambda").output("{}").build().unwrap())
+                    .build().unwrap())
+                .build().unwrap(),
+            call: |c| async move { sfn::answer_arrived(&c, EXECUTION, &sfn::TaskAnswer::Success { output: "{}".into() }).await.map(|_| ()) }),
+        site!("sfn::send_answer", "SendTaskSuccess", aws_sdk_sfn, AwsJson,
             aws_sdk_sfn::Client::send_task_success,
             ok: || sf::send_task_success::SendTaskSuccessOutput::builder().build(),
-            call: |c| sfn::send_task_success(&c, "token", "{}")),
-        site!("sfn::send_task_failure", "SendTaskFailure", aws_sdk_sfn, AwsJson,
+            call: |c| sfn::send_answer(&c, "token", &sfn::TaskAnswer::Success { output: "{}".into() })),
+        site!("sfn::send_answer", "SendTaskFailure", aws_sdk_sfn, AwsJson,
             aws_sdk_sfn::Client::send_task_failure,
             ok: || sf::send_task_failure::SendTaskFailureOutput::builder().build(),
             call: |c| sfn::send_task_failure(&c, "token", "Rejected", "no")),

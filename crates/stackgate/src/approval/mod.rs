@@ -159,6 +159,9 @@ pub struct StoredApproval {
     pub decided_by: Option<String>,
     pub decided_at: Option<u64>,
     pub comment: Option<String>,
+    /// The execution waiting for the decision, where the workflow names it: its history says
+    /// whether an answer whose reply was lost arrived.
+    pub execution_arn: Option<String>,
 }
 
 /// Why a decision cannot be taken.
@@ -285,6 +288,16 @@ pub fn task_result(
             ),
         )),
     }
+}
+
+/// `arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>`.
+pub fn is_execution_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 8
+        && parts[0] == "arn"
+        && parts[2] == "states"
+        && parts[5] == "execution"
+        && parts.iter().all(|p| !p.is_empty())
 }
 
 /// Epoch seconds as RFC 3339.
@@ -438,6 +451,24 @@ mod tests {
             decided_by: None,
             decided_at: None,
             comment: None,
+            execution_arn: None,
+        }
+    }
+
+    #[test]
+    fn only_an_execution_arn_names_the_waiting_execution() {
+        assert!(is_execution_arn(
+            "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:api-1"
+        ));
+        for other in [
+            "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy",
+            "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy",
+            "arn:aws:lambda:us-east-1:123456789012:execution:SafeDeploy:x",
+            "arn:aws:states:us-east-1::execution:SafeDeploy:x",
+            "SafeDeploy:x",
+            "",
+        ] {
+            assert!(!is_execution_arn(other), "{other}");
         }
     }
 

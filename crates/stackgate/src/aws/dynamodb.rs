@@ -28,7 +28,7 @@ pub async fn put_approval(
 ) -> Result<bool, TaskError> {
     let request = serde_json::to_string(&approval.request)
         .map_err(|e| TaskError::invalid("request", e.to_string()))?;
-    let result = client
+    let mut put = client
         .put_item()
         .table_name(table)
         .item("id", s(&approval.id))
@@ -38,9 +38,11 @@ pub async fn put_approval(
         .item("expiresAt", n(approval.expires_at))
         .item("ttl", n(approval.expires_at + RETENTION_SECONDS))
         .item("request", s(request))
-        .condition_expression("attribute_not_exists(id)")
-        .send()
-        .await;
+        .condition_expression("attribute_not_exists(id)");
+    if let Some(execution) = &approval.execution_arn {
+        put = put.item("executionArn", s(execution));
+    }
+    let result = put.send().await;
     match result {
         Ok(_) => Ok(true),
         Err(error)
@@ -101,6 +103,7 @@ pub async fn get_approval(
         decided_by: text(item, "decidedBy").map(str::to_string),
         decided_at: number(item, "decidedAt"),
         comment: text(item, "comment").map(str::to_string),
+        execution_arn: text(item, "executionArn").map(str::to_string),
     };
     let token = text(item, "taskToken")
         .ok_or_else(|| corrupt("taskToken"))?

@@ -184,18 +184,40 @@ pub enum Delivery {
     TaskGone,
 }
 
-pub async fn send_task_success(
+/// What a waiting task is told: it succeeded with this output, or failed with this error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskAnswer {
+    Success { output: String },
+    Failure { error: String, cause: String },
+}
+
+/// SendTaskSuccess or SendTaskFailure, as the answer says.
+pub async fn send_answer(
     client: &Client,
     task_token: &str,
-    output: &str,
+    answer: &TaskAnswer,
 ) -> Result<Delivery, TaskError> {
-    let result = client
-        .send_task_success()
-        .task_token(task_token)
-        .output(output)
-        .send()
-        .await;
-    delivery!(result, "SendTaskSuccess")
+    match answer {
+        TaskAnswer::Success { output } => {
+            let result = client
+                .send_task_success()
+                .task_token(task_token)
+                .output(output)
+                .send()
+                .await;
+            delivery!(result, "SendTaskSuccess")
+        }
+        TaskAnswer::Failure { error, cause } => {
+            let result = client
+                .send_task_failure()
+                .task_token(task_token)
+                .error(error)
+                .cause(cause)
+                .send()
+                .await;
+            delivery!(result, "SendTaskFailure")
+        }
+    }
 }
 
 pub async fn send_task_failure(
@@ -204,14 +226,85 @@ pub async fn send_task_failure(
     error_name: &str,
     cause: &str,
 ) -> Result<Delivery, TaskError> {
-    let result = client
-        .send_task_failure()
-        .task_token(task_token)
-        .error(error_name)
-        .cause(cause)
-        .send()
-        .await;
-    delivery!(result, "SendTaskFailure")
+    let answer = TaskAnswer::Failure {
+        error: error_name.to_string(),
+        cause: cause.to_string(),
+    };
+    send_answer(client, task_token, &answer).await
+}
+
+/// How long after a lost reply the history is read again for the answer: Step Functions records
+/// a task's end a moment after it accepts the answer.
+const ARRIVAL_CHECKS: [std::time::Duration; 3] = [
+    std::time::Duration::ZERO,
+    std::time::Duration::from_millis(300),
+    std::time::Duration::from_millis(1000),
+];
+
+/// Events read, newest first, when looking for an answer that just arrived.
+const RECENT_EVENTS: i32 = 200;
+
+/// Whether `answer` ended a task of the execution: the SDK retries a call whose reply was lost,
+/// and the retry finds the task gone because the first attempt answered it. The history holds
+/// the answer as sent (a success's output compared as JSON).
+pub async fn answer_arrived(
+    client: &Client,
+    execution_arn: &str,
+    answer: &TaskAnswer,
+) -> Result<bool, TaskError> {
+    for pause in ARRIVAL_CHECKS {
+        tokio::time::sleep(pause).await;
+        let page = client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(RECENT_EVENTS)
+            .send()
+            .await
+            .map_err(|e| classify("GetExecutionHistory", &e))?;
+        if page.events().iter().any(|event| ends_with(event, answer)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a history event is a task or activity ending with exactly `answer`.
+fn ends_with(event: &aws_sdk_sfn::types::HistoryEvent, answer: &TaskAnswer) -> bool {
+    match answer {
+        TaskAnswer::Success { output } => {
+            let recorded = event
+                .task_succeeded_event_details()
+                .and_then(|d| d.output())
+                .or_else(|| {
+                    event
+                        .activity_succeeded_event_details()
+                        .and_then(|d| d.output())
+                });
+            recorded.is_some_and(|recorded| same_json(recorded, output))
+        }
+        TaskAnswer::Failure { error, cause } => {
+            let recorded = event
+                .task_failed_event_details()
+                .map(|d| (d.error(), d.cause()))
+                .or_else(|| {
+                    event
+                        .activity_failed_event_details()
+                        .map(|d| (d.error(), d.cause()))
+                });
+            recorded == Some((Some(error.as_str()), Some(cause.as_str())))
+        }
+    }
+}
+
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// An activity task handed to this worker.

@@ -127,7 +127,10 @@ async fn dispatch(
         ActivityKind::ManualTask => {
             approval_emailer::request_approval(
                 &deps.email,
-                &task.task_token,
+                approval_emailer::Waiting {
+                    task_token: &task.task_token,
+                    execution_arn: None,
+                },
                 request,
                 input.timeout_seconds,
             )
@@ -141,7 +144,10 @@ async fn dispatch(
             })?;
             let stored = approval_emailer::store(
                 &deps.email,
-                &task.task_token,
+                approval_emailer::Waiting {
+                    task_token: &task.task_token,
+                    execution_arn: None,
+                },
                 request,
                 input.timeout_seconds,
             )

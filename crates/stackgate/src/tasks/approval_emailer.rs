@@ -55,6 +55,9 @@ struct Input {
     task_token: String,
     #[serde(default)]
     timeout_seconds: Option<u64>,
+    /// `$$.Execution.Id`: lets the approval page confirm an answer whose reply was lost.
+    #[serde(default)]
+    execution_arn: Option<String>,
     request: ApprovalRequest,
 }
 
@@ -74,21 +77,36 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
     if input.task_token.trim().is_empty() {
         return Err(TaskError::invalid("taskToken", "is required"));
     }
-    let output = request_approval(
-        deps,
-        &input.task_token,
-        input.request,
-        input.timeout_seconds,
-    )
-    .await?;
+    if let Some(execution) = &input.execution_arn {
+        if !crate::approval::is_execution_arn(execution) {
+            return Err(TaskError::invalid(
+                "executionArn",
+                "is not a Step Functions execution ARN",
+            ));
+        }
+    }
+    let waiting = Waiting {
+        task_token: &input.task_token,
+        execution_arn: input.execution_arn.as_deref(),
+    };
+    let output = request_approval(deps, waiting, input.request, input.timeout_seconds).await?;
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
 }
+
+/// The task waiting for an answer: its token, and its execution where the workflow names it.
+#[derive(Clone, Copy)]
+pub struct Waiting<'a> {
+    pub task_token: &'a str,
+    pub execution_arn: Option<&'a str>,
+}
+
+// No Debug for Waiting: it holds a task token.
 
 /// Stores the token under its opaque id and emails each approver a link signed for them; shared
 /// with the activity dispatcher's manual tasks.
 pub async fn request_approval(
     deps: &Deps,
-    task_token: &str,
+    waiting: Waiting<'_>,
     request: ApprovalRequest,
     timeout_seconds: Option<u64>,
 ) -> Result<Output, TaskError> {
@@ -105,7 +123,7 @@ pub async fn request_approval(
             "no approvers are configured",
         ));
     }
-    let stored = store(deps, task_token, request, timeout_seconds).await?;
+    let stored = store(deps, waiting, request, timeout_seconds).await?;
     let keys = deps.key.keys().await?;
     for approver in &deps.approvers {
         let link = approval::approval_link(
@@ -130,14 +148,14 @@ pub async fn request_approval(
 /// Stores a pending request for a task token (once: a retried call finds the stored one).
 pub async fn store(
     deps: &Deps,
-    task_token: &str,
+    waiting: Waiting<'_>,
     request: ApprovalRequest,
     timeout_seconds: Option<u64>,
 ) -> Result<StoredApproval, TaskError> {
     let request = request.normalised()?;
     let now = approval::now();
     let stored = StoredApproval {
-        id: approval::approval_id(&deps.key.keys().await?.current, task_token),
+        id: approval::approval_id(&deps.key.keys().await?.current, waiting.task_token),
         status: Status::Pending,
         created_at: now,
         // The link expires a little before the workflow stops waiting (the task started before this
@@ -149,8 +167,9 @@ pub async fn store(
         decided_by: None,
         decided_at: None,
         comment: None,
+        execution_arn: waiting.execution_arn.map(str::to_string),
     };
-    if dynamodb::put_approval(&deps.dynamodb, &deps.table, &stored, task_token).await? {
+    if dynamodb::put_approval(&deps.dynamodb, &deps.table, &stored, waiting.task_token).await? {
         return Ok(stored);
     }
     Ok(

@@ -11,8 +11,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client as DynamoDb;
 use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
 use aws_sdk_sesv2::Client as Ses;
+use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::types::{HistoryEventType, TaskSucceededEventDetails};
 use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_http::{Body, Request};
@@ -260,6 +262,180 @@ async fn a_decision_whose_write_answer_was_lost_is_delivered_and_a_double_submit
     .await;
     assert_eq!(status, 409);
     assert_eq!(refused.num_calls(), 0);
+}
+
+const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:api-1";
+
+/// A pending approval whose workflow named its execution.
+fn waiting_rule() -> Rule {
+    mock!(DynamoDb::get_item).then_output(|| {
+        let mut item = stored_item("pending", FAR);
+        item.insert("executionArn".into(), AttributeValue::S(EXECUTION.into()));
+        GetItemOutput::builder().set_item(Some(item)).build()
+    })
+}
+
+/// An execution's history, newest first, as GetExecutionHistory returns it.
+fn history(events: Vec<aws_sdk_sfn::types::HistoryEvent>) -> GetExecutionHistoryOutput {
+    GetExecutionHistoryOutput::builder()
+        .set_events(Some(events))
+        .build()
+        .unwrap()
+}
+
+fn event(id: i64, kind: HistoryEventType) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
+    aws_sdk_sfn::types::HistoryEvent::builder()
+        .id(id)
+        .r#type(kind)
+        .timestamp(aws_smithy_types::DateTime::from_secs(1_000))
+}
+
+/// A task ending with `output`, as the history records a SendTaskSuccess (re-serialised: Step
+/// Functions does not keep the caller's spacing or key order).
+fn succeeded(output: &str) -> aws_sdk_sfn::types::HistoryEvent {
+    let reordered: serde_json::Map<String, Value> = serde_json::from_str(output).unwrap();
+    let mut keys: Vec<_> = reordered.into_iter().collect();
+    keys.reverse();
+    let text =
+        serde_json::to_string_pretty(&keys.into_iter().collect::<serde_json::Map<_, _>>()).unwrap();
+    event(7, HistoryEventType::TaskSucceeded)
+        .task_succeeded_event_details(
+            TaskSucceededEventDetails::builder()
+                .resource("invoke.waitForTaskToken")
+                .resource_type("lambda")
+                .output(text)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The reply to SendTaskSuccess was lost after Step Functions took the answer; the SDK's retry
+/// found the task gone. The execution's history holds this very answer, so the decision was
+/// delivered: the page says so and the approval is not marked expired.
+#[tokio::test]
+async fn an_answer_whose_reply_was_lost_is_found_in_the_history_and_not_called_expired() {
+    use std::sync::{Arc, Mutex};
+    let sent: Arc<Mutex<String>> = Arc::default();
+    let seen = sent.clone();
+    let get = waiting_rule();
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let gone = mock!(Sfn::send_task_success)
+        .match_requests(move |r| {
+            *seen.lock().unwrap() = r.output().unwrap_or_default().to_string();
+            true
+        })
+        .then_error(|| {
+            SendTaskSuccessError::TaskDoesNotExist(
+                aws_sdk_sfn::types::error::TaskDoesNotExist::builder().build(),
+            )
+        });
+    let recorded = mock!(Sfn::get_execution_history)
+        .match_requests(|r| r.execution_arn() == Some(EXECUTION) && r.reverse_order() == Some(true))
+        .then_output(move || {
+            history(vec![
+                event(8, HistoryEventType::TaskStateExited).build().unwrap(),
+                succeeded(&sent.lock().unwrap()),
+            ])
+        });
+    let clients = clients(&[&get, &update], &[&gone, &recorded]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("The workflow continues"), "{body}");
+    assert_eq!(update.num_calls(), 1, "decided, never marked expired");
+    assert_eq!(recorded.num_calls(), 1);
+    common::report(
+        "guarantees",
+        "approval-lost-reply",
+        json!({"guarantee": "a decision Step Functions took is reported as delivered even when its reply was lost: the waiting execution's history is the judge, not the retry's 'task gone'",
+               "test": "approvals::an_answer_whose_reply_was_lost_is_found_in_the_history_and_not_called_expired"}),
+    );
+}
+
+/// The task is gone and the history holds no answer of this decision (the task timed out, or
+/// another answer ended it): the approval is expired, as before. A failed call whose answer the
+/// history holds (a rejection, its reply lost every time) is delivered, not undone.
+#[tokio::test]
+async fn only_this_decisions_own_answer_in_the_history_counts_as_delivered() {
+    let get = waiting_rule();
+    let update = mock!(DynamoDb::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let gone = mock!(Sfn::send_task_success).then_error(|| {
+        SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
+        )
+    });
+    let someone_elses = mock!(Sfn::get_execution_history).then_output(|| {
+        history(vec![
+            event(9, HistoryEventType::TaskTimedOut).build().unwrap(),
+            succeeded(r#"{"approved": true, "approvedBy": "mallory@example.com", "approvedAt": "2026-01-01T00:00:00Z", "comment": null}"#),
+        ])
+    });
+    let clients = clients(&[&get, &update], &[&gone, &someone_elses]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=approve")),
+    )
+    .await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(update.num_calls(), 2, "decided, then marked expired");
+    assert_eq!(
+        someone_elses.num_calls(),
+        3,
+        "read again while the task's end may lag"
+    );
+
+    // A rejection whose every reply was lost: the call fails, the history holds the answer.
+    use std::sync::{Arc, Mutex};
+    let sent: Arc<Mutex<(String, String)>> = Arc::default();
+    let seen = sent.clone();
+    let revert = mock!(DynamoDb::update_item)
+        .match_requests(|r| r.condition_expression().is_none())
+        .then_output(|| UpdateItemOutput::builder().build());
+    let decide = mock!(DynamoDb::update_item)
+        .match_requests(|r| r.condition_expression().is_some())
+        .then_output(|| UpdateItemOutput::builder().build());
+    let unreachable = mock!(Sfn::send_task_failure)
+        .match_requests(move |r| {
+            let answer = (r.error().unwrap_or_default(), r.cause().unwrap_or_default());
+            *seen.lock().unwrap() = (answer.0.to_string(), answer.1.to_string());
+            true
+        })
+        .then_http_response(|| {
+            aws_sdk_sfn::config::http::HttpResponse::new(
+                503.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from("{}"),
+            )
+        });
+    let rejection = mock!(Sfn::get_execution_history).then_output(move || {
+        let (error, cause) = sent.lock().unwrap().clone();
+        history(vec![event(7, HistoryEventType::TaskFailed)
+            .task_failed_event_details(
+                aws_sdk_sfn::types::TaskFailedEventDetails::builder()
+                    .resource("invoke.waitForTaskToken")
+                    .resource_type("lambda")
+                    .error(error)
+                    .cause(cause)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()])
+    });
+    let clients = self::clients(&[&get, &decide, &revert], &[&unreachable, &rejection]);
+    let (status, body) = page(
+        &clients,
+        page_request("POST", &link(), Some("decision=reject&comment=not+today")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("The workflow stops"), "{body}");
+    assert_eq!(revert.num_calls(), 0, "a delivered decision is not undone");
+    assert_eq!(rejection.num_calls(), 1);
 }
 
 #[tokio::test]

@@ -107,3 +107,32 @@ async fn an_ses_failure_fails_the_task_so_that_step_functions_retries_it() {
                "test": "approvals::an_ses_failure_fails_the_task_so_that_step_functions_retries_it"}),
     );
 }
+
+/// The waiting execution is stored beside the token (the page confirms a lost reply against its
+/// history); anything but an execution ARN is refused, naming the field and not the value.
+#[tokio::test]
+async fn the_waiting_execution_is_stored_and_must_be_an_execution_arn() {
+    const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:api-1";
+    let with_execution = |arn: &str| {
+        let mut event = emailer_event();
+        event.payload["executionArn"] = json!(arn);
+        event
+    };
+    let put = mock!(DynamoDb::put_item)
+        .match_requests(|r| r.item().unwrap()["executionArn"].as_s().unwrap() == EXECUTION)
+        .then_output(|| PutItemOutput::builder().build());
+    let send = mock!(Ses::send_email).then_output(|| SendEmailOutput::builder().build());
+    approval_emailer::handle(&emailer(&[&put], &[&send]), with_execution(EXECUTION))
+        .await
+        .unwrap();
+    assert_eq!(put.num_calls(), 1);
+
+    let crafted = "arn:aws:states:us-east-1:1:stateMachine:Other";
+    let err = approval_emailer::handle(&emailer(&[&put], &[&send]), with_execution(crafted))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+    assert!(err.to_string().contains("executionArn"), "{err}");
+    assert!(!err.to_string().contains(crafted), "{err}");
+    assert_eq!(put.num_calls(), 1, "nothing stored for a refused input");
+}

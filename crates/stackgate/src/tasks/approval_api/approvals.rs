@@ -9,8 +9,8 @@ use super::{forbidden, load, presented_link, refusal, refused, respond, signed, 
 use crate::approval::{
     self, DecisionForm, LinkKind, PresentedLink, Refusal, Status, StoredApproval,
 };
-use crate::aws::sfn::Delivery;
-use crate::aws::{dynamodb, sfn};
+use crate::aws::dynamodb;
+use crate::aws::sfn::{Delivery, TaskAnswer};
 use crate::http::{self, header, Problem};
 use crate::TaskError;
 
@@ -193,11 +193,13 @@ async fn deliver(
         status,
         decided_at,
     } = decided;
-    let delivery = match approval::task_result(&stored.request, &decision, &decided_at) {
-        Ok(output) => sfn::send_task_success(&deps.sfn, &token, &output.to_string()).await,
-        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, &token, &error, &cause).await,
+    let told = match approval::task_result(&stored.request, &decision, &decided_at) {
+        Ok(output) => TaskAnswer::Success {
+            output: output.to_string(),
+        },
+        Err((error, cause)) => TaskAnswer::Failure { error, cause },
     };
-    let delivery = match delivery {
+    let delivery = match super::tell(deps, &stored, &token, &told).await {
         Ok(delivery) => delivery,
         Err(error) => {
             // Not delivered: undo, so that the decision can be taken again.

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::approval::{self, LinkKind, PresentedLink, StoredApproval};
 use crate::aws::dynamodb;
+use crate::aws::sfn::{self, Delivery};
 use crate::aws::ssm::SigningKeySource;
 use crate::config::required_env;
 use crate::http::{self, header, paths, problem_response, query, Problem, Route};
@@ -240,6 +241,36 @@ async fn record_decision(
         return Ok(Ok(()));
     }
     Ok(Err(load(deps, id).await?.map(|(stored, _)| stored)))
+}
+
+/// Tells the waiting task. A reply can be lost after Step Functions took the answer; the SDK's
+/// retry then finds the task gone (or the retries fail), so whenever the task seems gone or the
+/// call failed, the waiting execution's history decides: if it holds this very answer, it was
+/// delivered. Without a known execution the call's own result stands.
+async fn tell(
+    deps: &Deps,
+    stored: &StoredApproval,
+    token: &str,
+    answer: &sfn::TaskAnswer,
+) -> Result<Delivery, TaskError> {
+    let sent = sfn::send_answer(&deps.sfn, token, answer).await;
+    if matches!(sent, Ok(Delivery::Delivered)) {
+        return sent;
+    }
+    let Some(execution) = stored.execution_arn.as_deref() else {
+        return sent;
+    };
+    match sfn::answer_arrived(&deps.sfn, execution, answer).await {
+        Ok(true) => {
+            tracing::info!(approval_id = %stored.id, "the answer's reply was lost; the execution's history shows it arrived");
+            Ok(Delivery::Delivered)
+        }
+        Ok(false) => sent,
+        Err(error) => {
+            tracing::warn!(approval_id = %stored.id, error_type = error.error_type(), "the execution's history could not be read");
+            sent
+        }
+    }
 }
 
 /// A value no other call writes: this process's clock in nanoseconds, its id and a counter.

@@ -4,8 +4,8 @@ use lambda_http::{Body, Request, Response};
 
 use super::{done, forbidden, load, presented_link, refusal, refused, signed, Deps, Format};
 use crate::activities;
-use crate::approval::{self, LinkKind, Refusal, Status};
-use crate::aws::sfn::Delivery;
+use crate::approval::{self, LinkKind, Refusal, Status, StoredApproval};
+use crate::aws::sfn::{Delivery, TaskAnswer};
 use crate::aws::{dynamodb, sfn};
 use crate::http::{self, header, Problem};
 use crate::TaskError;
@@ -63,7 +63,7 @@ pub(super) async fn report(
     if let Err(refusal) = approval::can_decide(Some(&stored), now) {
         return Ok(super::refusal(Format::Json, refused(refusal)));
     }
-    deliver(deps, id, &token, outcome, now).await
+    deliver(deps, &stored, &token, outcome, now).await
 }
 
 /// The workflow stopped waiting: the task is marked expired.
@@ -84,12 +84,12 @@ async fn gone(deps: &Deps, id: &str) -> Result<Response<Body>, TaskError> {
 /// and put back if the workflow could not be told).
 async fn deliver(
     deps: &Deps,
-    id: &str,
+    stored: &StoredApproval,
     token: &str,
     outcome: activities::JobOutcome,
     now: u64,
 ) -> Result<Response<Body>, TaskError> {
-    // Ok(output) to succeed the task, Err((error, cause)) to fail it.
+    let id = stored.id.as_str();
     let (status, answer) = match outcome {
         activities::JobOutcome::Heartbeat => {
             return match sfn::send_task_heartbeat(&deps.sfn, token).await? {
@@ -99,20 +99,26 @@ async fn deliver(
                 Delivery::TaskGone => gone(deps, id).await,
             };
         }
-        activities::JobOutcome::Succeeded(output) => (Status::Approved, Ok(output)),
-        activities::JobOutcome::Failed { error, cause } => (Status::Rejected, Err((error, cause))),
+        activities::JobOutcome::Succeeded(output) => (
+            Status::Approved,
+            TaskAnswer::Success {
+                output: output.to_string(),
+            },
+        ),
+        activities::JobOutcome::Failed { error, cause } => {
+            (Status::Rejected, TaskAnswer::Failure { error, cause })
+        }
     };
-    let comment = answer.as_ref().err().map(|(_, cause)| cause.as_str());
+    let comment = match &answer {
+        TaskAnswer::Failure { cause, .. } => Some(cause.as_str()),
+        TaskAnswer::Success { .. } => None,
+    };
     let recorded =
         super::record_decision(deps, id, status, approval::JOB_RECIPIENT, comment, now).await?;
     if recorded.is_err() {
         return Ok(refusal(Format::Json, refused(Refusal::AlreadyDecided)));
     }
-    let delivery = match answer {
-        Ok(output) => sfn::send_task_success(&deps.sfn, token, &output.to_string()).await,
-        Err((error, cause)) => sfn::send_task_failure(&deps.sfn, token, &error, &cause).await,
-    };
-    match delivery {
+    match super::tell(deps, stored, token, &answer).await {
         Ok(Delivery::Delivered) => {
             tracing::info!(
                 task_id = id,

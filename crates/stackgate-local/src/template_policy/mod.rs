@@ -6,6 +6,8 @@
 
 use serde_yaml::Value;
 
+mod task_tokens;
+
 /// Actions AWS documents without resource-level permissions: `Resource: "*"` is the only form.
 pub const UNSCOPABLE_ACTIONS: &[&str] = &[
     // Called with a template (body or URL), not a stack: no resource to name.
@@ -301,6 +303,7 @@ pub fn check(template: &Value) -> Vec<Violation> {
             }
         }
     }
+    task_tokens::check(resources, &mut violations);
     check_environments(template, &mut violations);
     violations
 }
