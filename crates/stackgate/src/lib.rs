@@ -23,6 +23,7 @@ pub mod stateful;
 pub mod tasks;
 pub mod telemetry;
 pub mod template;
+pub mod values;
 pub mod webhook;
 
 pub use error::TaskError;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::retention::{deletion_keeps_data, replacement_keeps_data, Policies, SNAPSHOT_TYPES};
 use crate::sensitive::SensitiveTypes;
 use crate::stateful::{Holds, StatefulTypes};
+use crate::values::ShownValue;
 
 /// One resource change, as read from DescribeChangeSet (of the root or of a nested stack).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,6 +38,8 @@ pub struct ResourceChange {
     /// The changed properties that force or may force the replacement (`RequiresRecreation`
     /// `Always` or `Conditionally`), named in the reason so that the author knows what to undo.
     pub replacing_properties: Vec<String>,
+    /// Before and after values of the changed properties, masked (`values::shown`).
+    pub values: Vec<ShownValue>,
 }
 
 /// What the judgement takes besides the changes.
@@ -67,6 +70,9 @@ pub struct JudgedChange {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub security_sensitive: bool,
     pub reason: String,
+    /// What the change does to its properties' values, masked and cut (`values::shown`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ShownValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +330,7 @@ fn judged_change(
         safe: security.is_none() && judgement.is_ok(),
         security_sensitive: security.is_some(),
         reason,
+        values: change.values.clone(),
     }
 }
 
@@ -340,6 +347,9 @@ fn verdict_of(judged: &[JudgedChange]) -> Verdict {
 /// Changes listed in a judgement at most; unsafe ones come first, so none of them is cut before a
 /// safe one. Keeps the state well under Step Functions' 256 KB limit.
 pub const MAX_LISTED_CHANGES: usize = 200;
+
+/// Listed changes that show their values (the first ones: unsafe, then security-sensitive).
+pub const MAX_CHANGES_WITH_VALUES: usize = 10;
 
 /// A judgement as the workflow keeps it and people read it.
 #[derive(Debug, Clone, Serialize)]
@@ -362,6 +372,10 @@ impl Judgement {
         let total_changes = judged.len();
         let unsafe_changes = judged.iter().filter(|c| !c.safe).count();
         let security_sensitive_changes = judged.iter().filter(|c| c.security_sensitive).count();
+        judged
+            .iter_mut()
+            .skip(MAX_CHANGES_WITH_VALUES)
+            .for_each(|c| c.values.clear());
         let summary = render_diff(&judged[..total_changes.min(MAX_LISTED_CHANGES)]);
         judged.truncate(MAX_LISTED_CHANGES);
         Judgement {
@@ -401,10 +415,19 @@ pub fn render_diff(judged: &[JudgedChange]) -> String {
             } else {
                 format!(": {}", c.reason)
             };
-            let line = format!(
+            let mut line = format!(
                 "{sign} {} ({}){marker}{security}{why}",
                 c.logical_resource_id, c.resource_type
             );
+            for value in &c.values {
+                let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+                line.push_str(&format!(
+                    "\n    {}: {} -> {}",
+                    value.path,
+                    or_none(&value.before),
+                    or_none(&value.after)
+                ));
+            }
             (c.safe, !c.security_sensitive, line)
         })
         .collect();
@@ -987,5 +1010,44 @@ mod tests {
         assert_eq!(verdict, Verdict::Unsafe);
         assert!(judged[0].reason.contains("not judged resource by resource"));
         assert_eq!(judge_deletion_with(&nested, &["Network"]).0, Verdict::Safe);
+    }
+
+    /// The largest judgement a change set can give (every listed change with a long id and a long
+    /// reason, the first ones with their most and longest values) stays well under Step Functions'
+    /// 256 KB state limit, with room for the rest of the plan.
+    #[test]
+    fn the_largest_judgement_fits_in_the_workflows_state() {
+        use crate::values::{shown, DescribedValue, MAX_VALUES_PER_CHANGE};
+        let long = "v".repeat(4000);
+        let values: Vec<ShownValue> = (0..MAX_VALUES_PER_CHANGE * 3)
+            .map(|i| {
+                let path = format!("/Properties/{}{i}", "P".repeat(60));
+                let described = DescribedValue {
+                    path: &path,
+                    before: Some(&long),
+                    after: Some(&long),
+                    causing_parameter: None,
+                };
+                shown(&described, &Default::default())
+            })
+            .take(MAX_VALUES_PER_CHANGE)
+            .collect();
+        let judged: Vec<JudgedChange> = (0..1000)
+            .map(|i| JudgedChange {
+                action: "Modify".into(),
+                logical_resource_id: format!("{}{i:04}", "L".repeat(60)),
+                resource_type: "AWS::ElasticLoadBalancingV2::ListenerRule".into(),
+                replacement: Some("Conditional".into()),
+                safe: false,
+                security_sensitive: true,
+                reason: "security-sensitive: changes SecurityGroupIngress, which decides access; may replace AWS::ElasticLoadBalancingV2::ListenerRule (changing Conditions, Actions)".into(),
+                values: values.clone(),
+            })
+            .collect();
+        let judgement = Judgement::new(Verdict::Unsafe, judged);
+        let size = serde_json::to_string(&judgement).unwrap().len();
+        assert!(size < 192 * 1024, "{size} bytes");
+        assert_eq!(judgement.changes.len(), MAX_LISTED_CHANGES);
+        assert!(judgement.changes[MAX_CHANGES_WITH_VALUES].values.is_empty());
     }
 }

@@ -547,6 +547,13 @@ async fn a_new_key_for_a_table_is_refused_and_more_capacity_deploys() {
     assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
     assert!(!updated.entered("RequestApproval"), "{:?}", updated.states);
     assert_eq!(table_now(&clients, &full).await, table);
+    // What changed, with its values, is in the execution's output.
+    let changes = updated.output.as_ref().and_then(|o| o["changes"].as_str());
+    assert!(
+        changes.is_some_and(|c| c.contains("/Properties/ProvisionedThroughput: {")
+            && c.contains("-> {\"ReadCapacityUnits\":\"6\"")),
+        "{updated:?}"
+    );
 
     let new_key = with(json!({"HashKeyElementName": "key", "ReadCapacityUnits": "6"}));
     let refused = deploy_revision(&clients, &stack, "dynamodb-table.yaml", new_key).await;

@@ -2,7 +2,7 @@
 //! than the other adapters because stackgate makes most of its calls here; one module per service
 //! keeps every CloudFormation call (and its fault-matrix row) in one place.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
@@ -13,6 +13,7 @@ use aws_sdk_cloudformation::Client;
 use super::{classify, is_stack_missing};
 use crate::policy::ResourceChange;
 use crate::root_cause::StackEvent;
+use crate::values;
 use crate::TaskError;
 
 /// Nested stacks nest at most five deep in CloudFormation; this bounds the walk regardless.
@@ -412,6 +413,7 @@ pub async fn all_changes(
             });
         }
         let mut next_token: Option<String> = None;
+        let mut secret_parameters = BTreeSet::new();
         loop {
             let output = client
                 .describe_change_set()
@@ -424,6 +426,15 @@ pub async fn all_changes(
                 .send()
                 .await
                 .map_err(|e| classify("DescribeChangeSet", &e))?;
+            // CloudFormation writes `****` for the values of NoEcho parameters (kept across pages,
+            // in case a later page leaves the parameters out).
+            secret_parameters.extend(
+                output
+                    .parameters()
+                    .iter()
+                    .filter(|p| p.parameter_value() == Some(values::NO_ECHO_MASK))
+                    .filter_map(|p| p.parameter_key().map(str::to_string)),
+            );
             for change in output.changes() {
                 let Some(resource) = change.resource_change() else {
                     // A change that is not about a resource carries nothing to judge.
@@ -461,6 +472,7 @@ pub async fn all_changes(
                     nested_changes_unlisted,
                     replacement_known_after_apply: replacement_known_after_apply(resource),
                     replacing_properties: replacing_properties(resource),
+                    values: shown_values(resource, &secret_parameters),
                 });
             }
             match output.next_token() {
@@ -510,6 +522,39 @@ fn replacing_properties(resource: &aws_sdk_cloudformation::types::ResourceChange
         }
     }
     names
+}
+
+/// The changed properties' values, masked as they are read (an unmasked one is never kept).
+fn shown_values(
+    resource: &aws_sdk_cloudformation::types::ResourceChange,
+    secret_parameters: &BTreeSet<String>,
+) -> Vec<values::ShownValue> {
+    let mut shown: Vec<values::ShownValue> = Vec::new();
+    for detail in resource.details() {
+        let Some(target) = detail.target() else {
+            continue;
+        };
+        let path = target.path().or(target.name()).unwrap_or_default();
+        let has_values = target.before_value().is_some() || target.after_value().is_some();
+        if target.attribute().map(|a| a.as_str()) != Some("Properties")
+            || !has_values
+            || shown.iter().any(|s| s.path == path)
+        {
+            continue;
+        }
+        let by_parameter = detail.change_source().map(|s| s.as_str()) == Some("ParameterReference");
+        let described = values::DescribedValue {
+            path,
+            before: target.before_value(),
+            after: target.after_value(),
+            causing_parameter: detail.causing_entity().filter(|_| by_parameter),
+        };
+        shown.push(values::shown(&described, secret_parameters));
+        if shown.len() == values::MAX_VALUES_PER_CHANGE {
+            break;
+        }
+    }
+    shown
 }
 
 /// The properties a change touches: those its Details name, and for an addition every property it

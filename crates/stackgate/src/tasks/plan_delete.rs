@@ -158,6 +158,7 @@ pub async fn plan(
                 "the stack is {}: its resources may not be what its template says (retain policies included)",
                 failed.status
             ),
+            values: Vec::new(),
         });
         verdict = Verdict::Unsafe;
     }

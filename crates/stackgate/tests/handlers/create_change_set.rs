@@ -899,6 +899,15 @@ fn typed_change(
 /// Plans an update whose change set holds `changes`, the stack's current template being
 /// `template`; the plan's output, or its error.
 async fn plan_update(changes: Vec<Change>, template: &'static str) -> Result<Value, TaskError> {
+    plan_update_with(changes, Vec::new(), template).await
+}
+
+/// `plan_update` with the change set's parameters as DescribeChangeSet lists them.
+async fn plan_update_with(
+    changes: Vec<Change>,
+    parameters: Vec<aws_sdk_cloudformation::types::Parameter>,
+    template: &'static str,
+) -> Result<Value, TaskError> {
     let get = revision_rule("Resources: {}".into());
     let exists = stack_is(Some(StackStatus::UpdateComplete));
     let create = mock!(CloudFormation::create_change_set)
@@ -906,6 +915,7 @@ async fn plan_update(changes: Vec<Change>, template: &'static str) -> Result<Val
     let describe = mock!(CloudFormation::describe_change_set).then_output(move || {
         let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
         ready.changes = Some(changes.clone());
+        ready.parameters = (!parameters.is_empty()).then(|| parameters.clone());
         ready
     });
     let current = mock!(CloudFormation::get_template)
@@ -1165,4 +1175,139 @@ async fn without_policy_action_the_current_templates_policy_decides() {
     )];
     let retained_both = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n";
     assert!(plan_update(conditional, retained_both).await.is_err());
+}
+
+/// With `IncludePropertyValues`, AWS's DescribeChangeSet gives each changed property's `Path`,
+/// `BeforeValue` and `AfterValue`, and writes `****` for a NoEcho parameter. People see the values
+/// in the plan's output and summary (the approval email, the API, the pipeline message); a secret
+/// never: not a NoEcho parameter's, not one under a secret name (also inside a JSON value), not a
+/// dynamic reference.
+#[tokio::test]
+async fn approvers_see_before_and_after_values_and_never_a_secret() {
+    use aws_sdk_cloudformation::types::{
+        ChangeSource, EvaluationType, Parameter, RequiresRecreation, ResourceAttribute,
+        ResourceChangeDetail, ResourceTargetDefinition,
+    };
+    const SECRET: &str = "hunter2-s3cr3t-value";
+    let detail = |path: &str, before: Option<&str>, after: &str, parameter: Option<&str>| {
+        let name = path
+            .trim_start_matches("/Properties/")
+            .split('/')
+            .next()
+            .unwrap();
+        ResourceChangeDetail::builder()
+            .target(
+                ResourceTargetDefinition::builder()
+                    .attribute(ResourceAttribute::Properties)
+                    .name(name)
+                    .path(path)
+                    .set_before_value(before.map(str::to_string))
+                    .after_value(after)
+                    .requires_recreation(RequiresRecreation::Never)
+                    .build(),
+            )
+            .evaluation(EvaluationType::Static)
+            .change_source(if parameter.is_some() {
+                ChangeSource::ParameterReference
+            } else {
+                ChangeSource::DirectModification
+            })
+            .set_causing_entity(parameter.map(str::to_string))
+            .build()
+    };
+    let modify = |id: &str, kind: &str, details: Vec<ResourceChangeDetail>| {
+        Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(ChangeAction::Modify)
+                    .logical_resource_id(id)
+                    .resource_type(kind)
+                    .replacement(Replacement::False)
+                    .set_details(Some(details))
+                    .build(),
+            )
+            .build()
+    };
+    let environment = format!(r#"{{"Variables":{{"MODE":"fast","DB_PASSWORD":"{SECRET}"}}}}"#);
+    let changes = vec![
+        modify(
+            "Table",
+            "AWS::DynamoDB::Table",
+            vec![detail(
+                "/Properties/ProvisionedThroughput/ReadCapacityUnits",
+                Some("5"),
+                "10",
+                None,
+            )],
+        ),
+        modify(
+            "Fn",
+            "AWS::Lambda::Function",
+            vec![
+                detail("/Properties/Environment", None, &environment, None),
+                detail(
+                    "/Properties/Description",
+                    Some("old"),
+                    SECRET,
+                    Some("DbPassword"),
+                ),
+                detail(
+                    "/Properties/Layers",
+                    None,
+                    "{{resolve:secretsmanager:prod/db:SecretString:password}}",
+                    None,
+                ),
+            ],
+        ),
+        modify(
+            "Db",
+            "AWS::RDS::DBInstance",
+            vec![detail(
+                "/Properties/MasterUserPassword",
+                Some(SECRET),
+                SECRET,
+                None,
+            )],
+        ),
+    ];
+    let parameters = vec![
+        Parameter::builder()
+            .parameter_key("DbPassword")
+            .parameter_value("****")
+            .build(),
+        Parameter::builder()
+            .parameter_key("Env")
+            .parameter_value("prod")
+            .build(),
+    ];
+    let template = "Resources: {}\n";
+    let outcome = plan_update_with(changes, parameters, template).await;
+    let shown = match &outcome {
+        Ok(plan) => plan.to_string(),
+        Err(error) => error.to_string(),
+    };
+    assert!(!shown.contains(SECRET), "a secret was shown: {shown}");
+    assert!(
+        !shown.contains("resolve:"),
+        "a dynamic reference was shown: {shown}"
+    );
+    assert!(
+        shown.contains("/Properties/ProvisionedThroughput/ReadCapacityUnits: 5 -> 10"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("fast"),
+        "what is not secret is shown: {shown}"
+    );
+    assert!(
+        shown.contains("/Properties/MasterUserPassword: (masked) -> (masked)"),
+        "{shown}"
+    );
+    let plan = outcome.expect("updates in place are safe");
+    let table = &plan["inspection"]["changes"][0];
+    assert_eq!(
+        table["values"],
+        json!([{"path": "/Properties/ProvisionedThroughput/ReadCapacityUnits", "before": "5", "after": "10"}])
+    );
 }
