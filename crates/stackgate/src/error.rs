@@ -34,6 +34,14 @@ pub enum TaskError {
         total_changes: usize,
         summary: String,
     },
+    /// Resources of the stack drifted (changed outside CloudFormation) and `onDrift` refuses that;
+    /// no change set was made, the stack is untouched.
+    #[error("Refused updating stack {stack}: {drifted} of its resources drifted (changed outside CloudFormation), or drift could not be detected; reconcile them, or deploy with onDrift=approve or ignore.\n{summary}")]
+    StackDrifted {
+        stack: String,
+        drifted: usize,
+        summary: String,
+    },
     /// Deleting the stack would lose data, and the request says to refuse that; the stack is untouched.
     #[error("Refused deleting stack {stack}: {unsafe_resources} of {total_resources} resources are unsafe to delete (their data would be lost, or they guard what the stack keeps).\n{summary}")]
     UnsafeDeletion {
@@ -93,6 +101,7 @@ impl TaskError {
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
             TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
             TaskError::UnsafeDeletion { .. } => "UnsafeDeletion",
+            TaskError::StackDrifted { .. } => "StackDrifted",
             TaskError::StackChangedSinceApproval { .. } => "StackChangedSinceApproval",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",

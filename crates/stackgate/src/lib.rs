@@ -7,6 +7,7 @@ pub mod approval;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod guardrails;
 pub mod http;

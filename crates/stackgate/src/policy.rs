@@ -363,6 +363,11 @@ pub struct Judgement {
     pub security_sensitive_changes: usize,
     /// The diff as `+ ~ -` lines, unsafe first: what a person reads in a notification.
     pub summary: String,
+    /// Drift found before the change set was made (`drift::Report`), for an update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::Report>,
+    /// The drift needs a person (`onDrift: approve`): a safe plan goes to approval all the same.
+    pub drift_needs_approval: bool,
 }
 
 impl Judgement {
@@ -385,7 +390,24 @@ impl Judgement {
             unsafe_changes,
             security_sensitive_changes,
             summary,
+            drift: None,
+            drift_needs_approval: false,
         }
+    }
+
+    /// The drift found before planning: listed first in the summary, so that people read it first.
+    pub fn with_drift(mut self, report: crate::drift::Report) -> Self {
+        let lines = report.lines();
+        if !lines.is_empty() {
+            self.summary = if self.summary.is_empty() {
+                lines
+            } else {
+                format!("{lines}\n{}", self.summary)
+            };
+        }
+        self.drift_needs_approval = report.decision == crate::drift::Decision::NeedsPerson;
+        self.drift = Some(report);
+        self
     }
 }
 
@@ -1024,11 +1046,12 @@ mod tests {
                 let path = format!("/Properties/{}{i}", "P".repeat(60));
                 let described = DescribedValue {
                     path: &path,
+                    resource_type: "AWS::ElasticLoadBalancingV2::ListenerRule",
                     before: Some(&long),
                     after: Some(&long),
-                    causing_parameter: None,
+                    caused_by_secret: false,
                 };
-                shown(&described, &Default::default())
+                shown(&described)
             })
             .take(MAX_VALUES_PER_CHANGE)
             .collect();

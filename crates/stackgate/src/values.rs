@@ -4,8 +4,6 @@
 //! value (a function's environment variables). Masking happens where the change set is read, so an
 //! unmasked value is never held, logged or put in the workflow's state.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,6 +21,8 @@ const DYNAMIC_REFERENCE: &str = "{{resolve:";
 const SECRET_NAMES: &[&str] = &[
     "password",
     "passwd",
+    "pass",
+    "pwd",
     "passphrase",
     "secret",
     "token",
@@ -31,9 +31,33 @@ const SECRET_NAMES: &[&str] = &[
     "apikey",
     "accesskey",
     "authkey",
+    "signingkey",
     "connectionstring",
     "sessionkey",
 ];
+
+/// Path segments under which a value is one of a set of named values (environment variables,
+/// secrets): where the name is not in the path, the value is masked.
+const NAMED_VALUE_CONTAINERS: &[&str] = &[
+    "environment",
+    "environmentvariables",
+    "variables",
+    "secrets",
+    "secretoptions",
+];
+
+/// Types whose every value is a secret or a key.
+const SECRET_TYPES: &[&str] = &[
+    "AWS::ApiGateway::ApiKey",
+    "AWS::AppSync::ApiKey",
+    "AWS::IAM::AccessKey",
+    "AWS::SecretsManager::Secret",
+    "AWS::SSM::Parameter",
+];
+
+/// Characters of a property path shown at most.
+const MAX_PATH_CHARS: usize = 120;
+const MASKED: &str = "(masked)";
 
 /// One changed property's values, safe to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,90 +71,168 @@ pub struct ShownValue {
     pub after: Option<String>,
 }
 
-/// A property change as the change set describes it (a `Details` entry's target).
+/// A property change as the change set describes it (its `Details` entries for one path).
 #[derive(Clone, Copy)]
 pub struct DescribedValue<'a> {
     pub path: &'a str,
+    pub resource_type: &'a str,
     pub before: Option<&'a str>,
     pub after: Option<&'a str>,
-    /// The parameter that caused the change (`ChangeSource: ParameterReference`).
-    pub causing_parameter: Option<&'a str>,
+    /// An entry for the path names a secret parameter as its cause (`ParameterReference`).
+    pub caused_by_secret: bool,
 }
 
 // No Debug for DescribedValue: it holds values before masking.
 
-/// Whether a property or key name says its value is a secret.
-pub fn names_a_secret(name: &str) -> bool {
-    let folded: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
+fn folded(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
         .collect::<String>()
-        .to_ascii_lowercase();
-    SECRET_NAMES.iter().any(|s| folded.contains(s))
+        .to_ascii_lowercase()
 }
 
-/// The value as shown: masked where it may be a secret, JSON made compact, cut to length.
-pub fn shown(described: &DescribedValue, secret_parameters: &BTreeSet<String>) -> ShownValue {
-    let whole_secret = names_a_secret(described.path)
-        || described
-            .causing_parameter
-            .is_some_and(|p| secret_parameters.contains(p));
-    let show = |value: Option<&str>| value.map(|v| one_value(v, whole_secret));
+/// Whether a property or key name says its value is a secret.
+pub fn names_a_secret(name: &str) -> bool {
+    let name = folded(name);
+    SECRET_NAMES.iter().any(|s| name.contains(s))
+}
+
+/// The value as shown: masked where it may be a secret, JSON made compact, cut to length, with
+/// control and direction characters escaped (a value cannot forge a line of the diff).
+pub fn shown(described: &DescribedValue) -> ShownValue {
+    let segments: Vec<String> = described.path.split('/').map(folded).collect();
+    let in_container = segments
+        .iter()
+        .any(|s| NAMED_VALUE_CONTAINERS.contains(&s.as_str()));
+    let whole_secret = described.caused_by_secret
+        || names_a_secret(described.path)
+        || SECRET_TYPES.contains(&described.resource_type);
+    let show = |value: Option<&str>| {
+        value.map(|v| {
+            if whole_secret {
+                MASKED.to_string()
+            } else {
+                cut(&escaped(&one_value(v, in_container)), MAX_VALUE_CHARS)
+            }
+        })
+    };
     ShownValue {
-        path: described.path.to_string(),
+        path: cut(&escaped(described.path), MAX_PATH_CHARS),
         before: show(described.before),
         after: show(described.after),
     }
 }
 
-fn one_value(value: &str, secret: bool) -> String {
-    if secret {
-        return "(masked)".into();
-    }
+/// A value as text: JSON (also JSON held in a string) with what it holds under secret names masked;
+/// a scalar under a named-value container masked; text that looks like JSON but is not readable
+/// (CloudFormation truncates large values) masked whole.
+fn one_value(value: &str, in_container: bool) -> String {
     if value.contains(KNOWN_AFTER_APPLY) {
         return "(known after apply)".into();
     }
-    let text = match serde_json::from_str::<Value>(value) {
-        Ok(Value::String(inner)) => masked_text(&inner),
-        Ok(mut json @ (Value::Object(_) | Value::Array(_))) => {
-            mask_json(&mut json);
-            json.to_string()
-        }
-        _ => masked_text(value),
+    let parsed = serde_json::from_str::<Value>(value).unwrap_or(Value::String(value.to_string()));
+    let mut json = match parsed {
+        Value::String(text) => from_text(&text),
+        other => other,
     };
-    cut(&text)
-}
-
-fn masked_text(text: &str) -> String {
-    if text.contains(DYNAMIC_REFERENCE) {
-        "(dynamic reference)".into()
-    } else {
-        text.to_string()
+    if in_container && !json.is_object() && !json.is_array() {
+        return MASKED.into();
+    }
+    mask_json(&mut json);
+    match json {
+        Value::String(text) => text,
+        other => other.to_string(),
     }
 }
 
-/// Masks what a JSON value holds under secret names, and every dynamic reference in it.
+/// Text that holds JSON is read as JSON (again, however deeply it was encoded).
+fn from_text(text: &str) -> Value {
+    let trimmed = text.trim_start();
+    // `{{resolve:...}}` and CloudFormation's own markers are text, not JSON.
+    if (trimmed.starts_with('{') && !trimmed.starts_with("{{")) || trimmed.starts_with('[') {
+        return match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::String(inner)) => from_text(&inner),
+            Ok(json) => json,
+            Err(_) => Value::String(MASKED.into()),
+        };
+    }
+    Value::String(text.to_string())
+}
+
+/// Masks what a JSON value holds under secret names (keys, or a `Name`/`Key` beside a `Value`),
+/// every dynamic reference and credentials in URLs, and reads JSON held in strings.
 fn mask_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            let named_secret = [
+                "Name",
+                "name",
+                "Key",
+                "key",
+                "ParameterKey",
+                "ParameterName",
+            ]
+            .iter()
+            .filter_map(|k| map.get(*k).and_then(Value::as_str))
+            .any(names_a_secret);
             for (key, inner) in map.iter_mut() {
-                if names_a_secret(key) {
-                    *inner = Value::String("(masked)".into());
+                let is_value = matches!(key.as_str(), "Value" | "value" | "ParameterValue");
+                if names_a_secret(key) || (named_secret && is_value) {
+                    *inner = Value::String(MASKED.into());
                 } else {
                     mask_json(inner);
                 }
             }
         }
         Value::Array(items) => items.iter_mut().for_each(mask_json),
-        Value::String(text) if text.contains(DYNAMIC_REFERENCE) => {
-            *text = "(dynamic reference)".into();
+        Value::String(text) => {
+            let mut read = from_text(text);
+            match &mut read {
+                Value::String(plain) => *text = masked_text(plain),
+                json => {
+                    mask_json(json);
+                    *text = json.to_string();
+                }
+            }
         }
         _ => {}
     }
 }
 
-fn cut(text: &str) -> String {
-    match text.char_indices().nth(MAX_VALUE_CHARS) {
+fn masked_text(text: &str) -> String {
+    if text.contains(DYNAMIC_REFERENCE) {
+        "(dynamic reference)".into()
+    } else if holds_credentials(text) {
+        MASKED.into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// `scheme://user:password@host`.
+fn holds_credentials(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(_, rest)| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority.contains('@')
+    })
+}
+
+/// Control and bidirectional-formatting characters written as escapes.
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),
     }
@@ -143,11 +245,12 @@ mod tests {
     fn show(path: &str, before: Option<&str>, after: Option<&str>) -> ShownValue {
         let described = DescribedValue {
             path,
+            resource_type: "AWS::Lambda::Function",
             before,
             after,
-            causing_parameter: None,
+            caused_by_secret: false,
         };
-        shown(&described, &BTreeSet::new())
+        shown(&described)
     }
 
     #[test]
@@ -203,18 +306,29 @@ mod tests {
             "what is not secret is shown: {after}"
         );
 
-        let no_echo = BTreeSet::from(["DbPassword".to_string(), "Plain".to_string()]);
         let caused = DescribedValue {
             path: "/Properties/Description",
+            resource_type: "AWS::Lambda::Function",
             before: Some("old"),
             after: Some(SECRET),
-            causing_parameter: Some("Plain"),
+            caused_by_secret: true,
         };
-        let shown = shown(&caused, &no_echo);
+        let masked = Some("(masked)");
         assert_eq!(
-            shown.after.as_deref(),
-            Some("(masked)"),
+            shown(&caused).after.as_deref(),
+            masked,
             "a NoEcho parameter's value"
+        );
+        let key = DescribedValue {
+            path: "/Properties/Name",
+            resource_type: "AWS::ApiGateway::ApiKey",
+            caused_by_secret: false,
+            ..caused
+        };
+        assert_eq!(
+            shown(&key).after.as_deref(),
+            masked,
+            "a secret type's value"
         );
         for name in [
             "ClientSecret",
@@ -228,6 +342,70 @@ mod tests {
         for name in ["BucketName", "ReadCapacityUnits", "KmsKeyId", "Tags"] {
             assert!(!names_a_secret(name), "{name}");
         }
+    }
+
+    /// What an attacker's review found shown, each now masked: named values in arrays, an
+    /// element's path without its name, JSON held in strings, JSON cut short, credentials in URLs,
+    /// names the first list missed, and a value that forges a line of the diff.
+    #[test]
+    fn secrets_in_arrays_strings_truncations_and_urls_are_masked() {
+        const SECRET: &str = "hunter2-s3cr3t";
+        let cases = [
+            (
+                "/Properties/ContainerDefinitions",
+                format!(
+                    r#"[{{"Environment":[{{"Name":"DB_PASSWORD","Value":"{SECRET}"}},{{"Name":"MODE","Value":"fast"}}]}}]"#
+                ),
+            ),
+            (
+                "/Properties/ContainerDefinitions/0/Environment/1/Value",
+                SECRET.to_string(),
+            ),
+            (
+                "/Properties/Targets",
+                format!(r#"[{{"Input":"{{\"password\":\"{SECRET}\"}}"}}]"#),
+            ),
+            (
+                "/Properties/Description",
+                format!(r#""{{\"cfg\":\"{{\\\"token\\\":\\\"{SECRET}\\\"}}\"}}""#),
+            ),
+            (
+                "/Properties/Environment",
+                format!(r#"{{"Variables":{{"MODE":"fast","DB_PASSWORD":"{SECRET}","#),
+            ),
+            (
+                "/Properties/Description",
+                format!("postgres://app:{SECRET}@db.internal:5432/app"),
+            ),
+            (
+                "/Properties/Environment",
+                format!(r#"{{"Variables":{{"DB_PASS":"{SECRET}"}}}}"#),
+            ),
+        ];
+        for (path, value) in cases {
+            let shown = show(path, None, Some(&value));
+            let after = shown.after.unwrap();
+            assert!(!after.contains(SECRET), "{path}: {after}");
+        }
+        let names = show(
+            "/Properties/ContainerDefinitions",
+            None,
+            Some(r#"[{"Environment":[{"Name":"MODE","Value":"fast"}]}]"#),
+        );
+        assert!(
+            names.after.unwrap().contains("fast"),
+            "named values that are not secret are shown"
+        );
+        let forged = show(
+            "/Properties/Description",
+            None,
+            Some("ok\n~ Fake (AWS::X) looks fine\u{202e}"),
+        );
+        let after = forged.after.unwrap();
+        assert!(
+            !after.contains('\n') && !after.contains('\u{202e}'),
+            "{after}"
+        );
     }
 
     #[test]

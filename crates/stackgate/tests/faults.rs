@@ -288,7 +288,24 @@ fn sites() -> Vec<Site> {
         site!("cloudformation::all_changes", "DescribeChangeSet", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::describe_change_set,
             ok: || cf::describe_change_set::DescribeChangeSetOutput::builder().build(),
-            call: |c| cloudformation::all_changes(&c, "app", "cs")),
+            call: |c| async move { cloudformation::all_changes(&c, "app", "cs", &Default::default()).await }),
+        site!("cloudformation::start_drift_detection", "DetectStackDrift", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::detect_stack_drift,
+            ok: || cf::detect_stack_drift::DetectStackDriftOutput::builder()
+                .stack_drift_detection_id("d-1").build(),
+            call: |c| cloudformation::start_drift_detection(&c, "app")),
+        site!("cloudformation::drift_detection_status", "DescribeStackDriftDetectionStatus", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::describe_stack_drift_detection_status,
+            ok: || cf::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput::builder()
+                .stack_id("app").stack_drift_detection_id("d-1")
+                .detection_status(aws_sdk_cloudformation::types::StackDriftDetectionStatus::DetectionComplete)
+                .timestamp(aws_smithy_types::DateTime::from_secs(0)).build(),
+            call: |c| cloudformation::drift_detection_status(&c, "d-1")),
+        site!("cloudformation::drifted_resources", "DescribeStackResourceDrifts", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::describe_stack_resource_drifts,
+            ok: || cf::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput::builder()
+                .set_stack_resource_drifts(Some(Vec::new())).build(),
+            call: |c| cloudformation::drifted_resources(&c, "app")),
         site!("cloudformation::recent_events", "DescribeStackEvents", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::describe_stack_events,
             ok: || cf::describe_stack_events::DescribeStackEventsOutput::builder().build(),
@@ -386,7 +403,7 @@ fn sites() -> Vec<Site> {
                     .id(1).r#type(aws_sdk_sfn::types::HistoryEventType::TaskSucceeded)
                     .timestamp(sfn_time())
                     .task_succeeded_event_details(aws_sdk_sfn::types::TaskSucceededEventDetails::builder()
-                        .resource("r").resource_type("lambda").output("{}").build().unwrap())
+                        .resource("invoke.waitForTaskToken").resource_type("lambda").output("{}").build().unwrap())
                     .build().unwrap())
                 .build().unwrap(),
             call: |c| async move { sfn::answer_arrived(&c, EXECUTION, &sfn::TaskAnswer::Success { output: "{}".into() }).await.map(|_| ()) }),
@@ -514,9 +531,23 @@ async fn every_call_site_retries_transient_faults_and_fails_clearly_on_the_other
 fn call_sites_in_source() -> BTreeSet<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws");
     let mut sites = BTreeSet::new();
+    // A service's adapter is `aws/<service>.rs`, or `aws/<service>/*.rs` when it has parts.
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let module = path.file_stem().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            let module = path.file_name().unwrap().to_string_lossy().to_string();
+            for part in std::fs::read_dir(&path).unwrap() {
+                files.push((module.clone(), part.unwrap().path()));
+            }
+        } else {
+            files.push((
+                path.file_stem().unwrap().to_string_lossy().to_string(),
+                path,
+            ));
+        }
+    }
+    for (module, path) in files {
         let source = std::fs::read_to_string(&path).unwrap();
         let mut function = String::new();
         let (mut sends, mut classified) = (0, 0);

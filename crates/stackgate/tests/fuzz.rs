@@ -91,6 +91,7 @@ impl Aws {
             region: "us-east-1".into(),
             rollback_floors: Default::default(),
             alarm_arn_prefix: None,
+            detect_drift: false,
         }
     }
 

@@ -235,10 +235,11 @@ pub async fn send_task_failure(
 
 /// How long after a lost reply the history is read again for the answer: Step Functions records
 /// a task's end a moment after it accepts the answer.
-const ARRIVAL_CHECKS: [std::time::Duration; 3] = [
+const ARRIVAL_CHECKS: [std::time::Duration; 4] = [
     std::time::Duration::ZERO,
-    std::time::Duration::from_millis(300),
+    std::time::Duration::from_millis(400),
     std::time::Duration::from_millis(1000),
+    std::time::Duration::from_millis(2000),
 ];
 
 /// Events read, newest first, when looking for an answer that just arrived.
@@ -269,12 +270,15 @@ pub async fn answer_arrived(
     Ok(false)
 }
 
-/// Whether a history event is a task or activity ending with exactly `answer`.
+/// Whether a history event is a callback task or an activity ending with exactly `answer` (not
+/// another kind of task: an SDK task's `{}` is no one's answer).
 fn ends_with(event: &aws_sdk_sfn::types::HistoryEvent, answer: &TaskAnswer) -> bool {
+    let callback = |resource: &str| resource.ends_with(".waitForTaskToken");
     match answer {
         TaskAnswer::Success { output } => {
             let recorded = event
                 .task_succeeded_event_details()
+                .filter(|d| callback(d.resource()))
                 .and_then(|d| d.output())
                 .or_else(|| {
                     event
@@ -286,6 +290,7 @@ fn ends_with(event: &aws_sdk_sfn::types::HistoryEvent, answer: &TaskAnswer) -> b
         TaskAnswer::Failure { error, cause } => {
             let recorded = event
                 .task_failed_event_details()
+                .filter(|d| callback(d.resource()))
                 .map(|d| (d.error(), d.cause()))
                 .or_else(|| {
                     event

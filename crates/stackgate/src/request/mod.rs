@@ -51,6 +51,7 @@ pub struct DeployRequest {
     pub tags: Option<BTreeMap<String, Scalar>>,
     pub capabilities: Option<Vec<Capability>>,
     pub on_unsafe: Option<OnUnsafe>,
+    pub on_drift: Option<OnDrift>,
     pub approval_timeout_seconds: Option<u64>,
     pub blue_green_suffix: Option<String>,
     pub rollback_alarms: Option<Vec<String>>,
@@ -86,6 +87,19 @@ pub enum OnUnsafe {
     Approve,
 }
 
+/// What to do when resources of the stack drifted (changed outside CloudFormation) before an update.
+/// Without it, drift of a resource that holds data refuses the deployment (`crate::drift::decide`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnDrift {
+    /// Refuse any drift, and an unknown result.
+    Fail,
+    /// A person decides, seeing the drift.
+    Approve,
+    /// List it and go on.
+    Ignore,
+}
+
 /// A validated deployment request; what the later states of the workflow work from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -104,6 +118,8 @@ pub struct Deployment {
     pub tags: BTreeMap<String, String>,
     pub capabilities: Vec<Capability>,
     pub on_unsafe: OnUnsafe,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_drift: Option<OnDrift>,
     /// The stack a blue/green deployment creates instead of replacing resources.
     pub blue_green_stack_name: StackName,
     /// How long an approval waits for a decision (`onUnsafe: approve`).
@@ -214,6 +230,7 @@ impl DeployRequest {
             tags,
             capabilities,
             on_unsafe,
+            on_drift: self.on_drift,
             blue_green_stack_name,
             approval_timeout_seconds: approval_timeout(self.approval_timeout_seconds)?,
             rollback: Rollback::from_request(self.rollback_alarms, self.monitoring_minutes)?,

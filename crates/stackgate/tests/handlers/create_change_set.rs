@@ -105,6 +105,7 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         rollback_floors: Default::default(),
         alarm_arn_prefix: None,
         region: "eu-west-1".into(),
+        detect_drift: false,
     }
 }
 
@@ -661,7 +662,7 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 .build()
         });
     let clients = deps(&[&first_page, &second_page, &nested], &[]);
-    let out = inspect_change_set::inspect(&clients, STACK, "cs", false)
+    let out = inspect_change_set::inspect(&clients, STACK, "cs", false, &[])
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -690,7 +691,7 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false)
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &[])
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
@@ -729,7 +730,7 @@ async fn an_added_resource_that_runs_as_an_existing_role_is_security_sensitive()
                 ))
                 .build()
         });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false)
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &[])
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();

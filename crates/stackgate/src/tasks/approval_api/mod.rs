@@ -243,6 +243,11 @@ async fn record_decision(
     Ok(Err(load(deps, id).await?.map(|(stored, _)| stored)))
 }
 
+/// The history is read only if the send itself took less than this, and for at most
+/// `HISTORY_CHECK_TIME`: the approvals API has 29 s, and a failed send must still be undone.
+const HISTORY_CHECK_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(15);
+const HISTORY_CHECK_TIME: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// Tells the waiting task. A reply can be lost after Step Functions took the answer; the SDK's
 /// retry then finds the task gone (or the retries fail), so whenever the task seems gone or the
 /// call failed, the waiting execution's history decides: if it holds this very answer, it was
@@ -253,6 +258,7 @@ async fn tell(
     token: &str,
     answer: &sfn::TaskAnswer,
 ) -> Result<Delivery, TaskError> {
+    let started = std::time::Instant::now();
     let sent = sfn::send_answer(&deps.sfn, token, answer).await;
     if matches!(sent, Ok(Delivery::Delivered)) {
         return sent;
@@ -260,7 +266,17 @@ async fn tell(
     let Some(execution) = stored.execution_arn.as_deref() else {
         return sent;
     };
-    match sfn::answer_arrived(&deps.sfn, execution, answer).await {
+    // Within the function's 29 s: a failed send must still be undone (`revert_to_pending`).
+    if started.elapsed() > HISTORY_CHECK_AFTER_AT_MOST {
+        return sent;
+    }
+    let arrived = tokio::time::timeout(
+        HISTORY_CHECK_TIME,
+        sfn::answer_arrived(&deps.sfn, execution, answer),
+    )
+    .await
+    .unwrap_or(Ok(false));
+    match arrived {
         Ok(true) => {
             tracing::info!(approval_id = %stored.id, "the answer's reply was lost; the execution's history shows it arrived");
             Ok(Delivery::Delivered)

@@ -13,14 +13,20 @@ use crate::TaskError;
 pub type Output = Judgement;
 
 /// Judges a change set. `stack_exists`: the change set updates a stack whose current template
-/// holds the retain policies of what it removes or replaces.
+/// holds the retain policies of what it removes or replaces. `secret_parameters`: parameters whose
+/// values are never shown (besides those CloudFormation masks as NoEcho).
 pub async fn inspect(
     deps: &Deps,
     stack: &str,
     change_set: &str,
     stack_exists: bool,
+    secret_parameters: &[String],
 ) -> Result<Output, TaskError> {
-    let changes = cloudformation::all_changes(&deps.cloudformation, stack, change_set).await?;
+    // The request's secret parameters (SSM-typed ones resolve to plain values in the change set).
+    let secret_parameters = secret_parameters.iter().cloned().collect();
+    let changes =
+        cloudformation::all_changes(&deps.cloudformation, stack, change_set, &secret_parameters)
+            .await?;
     let removes_or_replaces = changes.iter().any(|c| {
         c.action != "Add" && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
     });

@@ -18,12 +18,14 @@ use sha2::{Digest, Sha256};
 
 mod change_set;
 pub mod check_stack;
+mod drift_check;
 pub mod inspect_change_set;
 mod template_source;
 
 use super::{parse_input, to_output, wait_budget};
 use crate::aws::cloudformation;
 use crate::config::{env_var, Polling};
+use crate::drift;
 use crate::guardrails::Guardrails;
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
@@ -52,6 +54,9 @@ pub struct Deps {
     pub rollback_floors: BTreeMap<String, crate::request::Rollback>,
     /// Completes alarms given by name (`alarm_arn_prefix`).
     pub alarm_arn_prefix: Option<String>,
+    /// Drift is detected before each update (`DRIFT_DETECTION=on`): the operator gave the function
+    /// the read access CloudFormation's drift detection needs (`DriftDetectionPolicyArn`).
+    pub detect_drift: bool,
 }
 
 impl Deps {
@@ -76,6 +81,7 @@ impl Deps {
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
             region,
+            detect_drift: env_var("DRIFT_DETECTION").as_deref() == Some("on"),
         })
     }
 }
@@ -219,6 +225,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         }
         check.stack.change_set_type = "CREATE";
     }
+    let drift = drift_check::before_update(deps, &check, input.target, budget).await?;
     let change_set = change_set::create_and_wait(
         deps,
         &check.deployment,
@@ -237,7 +244,7 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
             inspection: None,
         });
     }
-    let inspection = judge(deps, &check, &change_set, input.target).await?;
+    let inspection = judge(deps, &check, &change_set, input.target, drift).await?;
     Ok(Plan {
         status: PlanStatus::Ready,
         check,
@@ -277,16 +284,21 @@ async fn judge(
     check: &check_stack::Output,
     change_set: &Output,
     target: Target,
+    drift: Option<drift::Report>,
 ) -> Result<inspect_change_set::Output, TaskError> {
     let inspection = match inspect_change_set::inspect(
         deps,
         &change_set.stack_name,
         &change_set.change_set_name,
         change_set.outcome == "UPDATED",
+        &check.deployment.secret_parameters,
     )
     .await
     {
-        Ok(inspection) => inspection,
+        Ok(inspection) => match drift {
+            Some(drift) => inspection.with_drift(drift),
+            None => inspection,
+        },
         Err(error) => {
             // Not left behind unjudged; the inspection error is what the workflow reports.
             let _ = discard(deps, change_set).await;

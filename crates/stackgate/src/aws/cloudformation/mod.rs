@@ -2,6 +2,9 @@
 //! than the other adapters because stackgate makes most of its calls here; one module per service
 //! keeps every CloudFormation call (and its fault-matrix row) in one place.
 
+mod drift;
+pub use drift::{drift_detection_status, drifted_resources, start_drift_detection, DetectionState};
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
@@ -396,6 +399,7 @@ pub async fn all_changes(
     client: &Client,
     stack: &str,
     change_set: &str,
+    secret_parameters: &BTreeSet<String>,
 ) -> Result<Vec<ResourceChange>, TaskError> {
     let mut changes = Vec::new();
     let mut seen = HashSet::new();
@@ -413,7 +417,7 @@ pub async fn all_changes(
             });
         }
         let mut next_token: Option<String> = None;
-        let mut secret_parameters = BTreeSet::new();
+        let mut secret_parameters = secret_parameters.clone();
         loop {
             let output = client
                 .describe_change_set()
@@ -472,7 +476,7 @@ pub async fn all_changes(
                     nested_changes_unlisted,
                     replacement_known_after_apply: replacement_known_after_apply(resource),
                     replacing_properties: replacing_properties(resource),
-                    values: shown_values(resource, &secret_parameters),
+                    values: shown_values(resource, &secret_parameters, !path.is_empty()),
                 });
             }
             match output.next_token() {
@@ -524,37 +528,55 @@ fn replacing_properties(resource: &aws_sdk_cloudformation::types::ResourceChange
     names
 }
 
-/// The changed properties' values, masked as they are read (an unmasked one is never kept).
+/// The changed properties' values, masked as they are read (an unmasked one is never kept). A
+/// path's entries are taken together: one caused by a secret parameter masks the path. Inside a
+/// nested stack every value a parameter causes is masked (the parent may pass it a secret through a
+/// parameter the child does not declare NoEcho).
 fn shown_values(
     resource: &aws_sdk_cloudformation::types::ResourceChange,
     secret_parameters: &BTreeSet<String>,
+    nested: bool,
 ) -> Vec<values::ShownValue> {
-    let mut shown: Vec<values::ShownValue> = Vec::new();
+    let resource_type = resource.resource_type().unwrap_or_default();
+    // (path, before, after, caused by a secret), in CloudFormation's order.
+    let mut paths: Vec<(&str, Option<&str>, Option<&str>, bool)> = Vec::new();
     for detail in resource.details() {
         let Some(target) = detail.target() else {
             continue;
         };
-        let path = target.path().or(target.name()).unwrap_or_default();
-        let has_values = target.before_value().is_some() || target.after_value().is_some();
-        if target.attribute().map(|a| a.as_str()) != Some("Properties")
-            || !has_values
-            || shown.iter().any(|s| s.path == path)
-        {
+        if target.attribute().map(|a| a.as_str()) != Some("Properties") {
             continue;
         }
+        let path = target.path().or(target.name()).unwrap_or_default();
         let by_parameter = detail.change_source().map(|s| s.as_str()) == Some("ParameterReference");
-        let described = values::DescribedValue {
-            path,
-            before: target.before_value(),
-            after: target.after_value(),
-            causing_parameter: detail.causing_entity().filter(|_| by_parameter),
-        };
-        shown.push(values::shown(&described, secret_parameters));
-        if shown.len() == values::MAX_VALUES_PER_CHANGE {
-            break;
+        let secret = by_parameter
+            && (nested
+                || detail
+                    .causing_entity()
+                    .is_some_and(|p| secret_parameters.contains(p)));
+        match paths.iter_mut().find(|(p, ..)| *p == path) {
+            Some(entry) => {
+                entry.1 = entry.1.or(target.before_value());
+                entry.2 = entry.2.or(target.after_value());
+                entry.3 |= secret;
+            }
+            None => paths.push((path, target.before_value(), target.after_value(), secret)),
         }
     }
-    shown
+    paths
+        .into_iter()
+        .filter(|(_, before, after, _)| before.is_some() || after.is_some())
+        .take(values::MAX_VALUES_PER_CHANGE)
+        .map(|(path, before, after, caused_by_secret)| {
+            values::shown(&values::DescribedValue {
+                path,
+                resource_type,
+                before,
+                after,
+                caused_by_secret,
+            })
+        })
+        .collect()
 }
 
 /// The properties a change touches: those its Details name, and for an addition every property it
