@@ -451,6 +451,95 @@ def mend_task_failure_cause() -> None:
     responses.StepFunctionResponse.send_task_failure = send_task_failure
 
 
+def mend_drift_detection() -> None:
+    """moto has no drift detection. The local stack detects what it can see: a table, bucket, topic
+    or queue of a stack that was deleted outside CloudFormation is `DELETED`; every other resource is
+    `NOT_CHECKED` (moto cannot compare live configuration, so nothing reads `MODIFIED`). Detection
+    completes at once."""
+    import datetime
+    import uuid
+
+    from moto.cloudformation import responses
+    from moto.core.responses import ActionResult
+
+    detections = {}  # detection id -> (stack id, drifts)
+
+    def still_there(resource_type, resource, account, region):
+        """Whether the physical resource exists; None for a type the local stack does not check."""
+        try:
+            if resource_type == "AWS::DynamoDB::Table":
+                from moto.dynamodb.models import dynamodb_backends
+
+                return resource.name in dynamodb_backends[account][region].tables
+            if resource_type == "AWS::S3::Bucket":
+                from moto.s3.models import s3_backends
+
+                return any(resource.name in backend.buckets for backend in s3_backends[account].values())
+            if resource_type == "AWS::SNS::Topic":
+                from moto.sns.models import sns_backends
+
+                return resource.arn in sns_backends[account][region].topics
+            if resource_type == "AWS::SQS::Queue":
+                from moto.sqs.models import sqs_backends
+
+                return resource.name in sqs_backends[account][region].queues
+        except AttributeError:
+            return None
+        return None
+
+    def detect_stack_drift(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        # The stack's resource map (what ListStackResources lists), not its `template_dict`: a
+        # stack made by a CREATE change set keeps the review stack's empty one until an update.
+        declared = stack.resource_map._resource_json_map
+        drifts = []
+        for logical_id, definition in declared.items():
+            resource_type = definition.get("Type", "") if isinstance(definition, dict) else ""
+            resource = stack.resource_map._parsed_resources.get(logical_id)
+            there = None if resource is None else still_there(resource_type, resource, self.current_account, self.region)
+            drifts.append({
+                "StackId": stack.stack_id,
+                "LogicalResourceId": logical_id,
+                "PhysicalResourceId": getattr(resource, "physical_resource_id", None) or logical_id,
+                "ResourceType": resource_type,
+                "StackResourceDriftStatus": "NOT_CHECKED" if there is None else ("IN_SYNC" if there else "DELETED"),
+                "PropertyDifferences": [],
+                "Timestamp": now,
+            })
+        detection_id = str(uuid.uuid4())
+        detections[detection_id] = (stack.stack_id, drifts)
+        return ActionResult({"StackDriftDetectionId": detection_id})
+
+    def describe_stack_drift_detection_status(self):
+        detection_id = self._get_param("StackDriftDetectionId")
+        stack_id, drifts = detections[detection_id]
+        drifted = [d for d in drifts if d["StackResourceDriftStatus"] in ("MODIFIED", "DELETED")]
+        return ActionResult({
+            "StackId": stack_id,
+            "StackDriftDetectionId": detection_id,
+            "StackDriftStatus": "DRIFTED" if drifted else "IN_SYNC",
+            "DetectionStatus": "DETECTION_COMPLETE",
+            "DriftedStackResourceCount": len(drifted),
+            "Timestamp": datetime.datetime.now(datetime.timezone.utc),
+        })
+
+    def describe_stack_resource_drifts(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        wanted = set(self._get_param("StackResourceDriftStatusFilters", []) or [])
+        latest = [drifts for stack_id, drifts in detections.values() if stack_id == stack.stack_id]
+        found = latest[-1] if latest else []
+        return ActionResult({
+            "StackResourceDrifts": [
+                d for d in found if not wanted or d["StackResourceDriftStatus"] in wanted
+            ]
+        })
+
+    responses.CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    responses.CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
+    responses.CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
@@ -461,4 +550,5 @@ if __name__ == "__main__":
     mend_change_sets()  # after: it marks what the identity mend creates too
     mend_missing_template()
     mend_task_failure_cause()
+    mend_drift_detection()
     sys.exit(main(sys.argv[1:]))

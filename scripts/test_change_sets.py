@@ -318,6 +318,49 @@ class Moto(unittest.TestCase):
         module.mend_change_set_identity()
         module.mend_change_sets()
         module.mend_missing_template()
+        module.mend_drift_detection()
+
+    def test_a_table_deleted_outside_cloudformation_is_drift(self):
+        import boto3
+        from moto import mock_aws
+
+        with mock_aws():
+            cfn = boto3.client("cloudformation", region_name="us-east-1")
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            template = TABLE.replace(
+                "Outputs:", "  Events:\n    Type: AWS::SNS::Topic\n  Log:\n    Type: AWS::Logs::LogGroup\nOutputs:"
+            )
+            # Made as stackgate makes stacks: a CREATE change set, executed.
+            cfn.create_change_set(
+                StackName="drifty", ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=template,
+                Parameters=[{"ParameterKey": "HashKeyElementName", "ParameterValue": "id"}],
+            )
+            cfn.execute_change_set(StackName="drifty", ChangeSetName="c1")
+
+            def detect():
+                detection = cfn.detect_stack_drift(StackName="drifty")["StackDriftDetectionId"]
+                status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+                self.assertEqual(status["DetectionStatus"], "DETECTION_COMPLETE")
+                drifts = cfn.describe_stack_resource_drifts(
+                    StackName="drifty", StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+                )["StackResourceDrifts"]
+                return status["StackDriftStatus"], [(d["LogicalResourceId"], d["StackResourceDriftStatus"]) for d in drifts]
+
+            self.assertEqual(detect(), ("IN_SYNC", []))
+            # An update that drops the topic: drift is about the stack's resources now.
+            cfn.create_change_set(
+                StackName="drifty", ChangeSetName="c2", ChangeSetType="UPDATE",
+                TemplateBody=template.replace("  Events:\n    Type: AWS::SNS::Topic\n", ""),
+                Parameters=[{"ParameterKey": "HashKeyElementName", "ParameterValue": "id"}],
+            )
+            cfn.execute_change_set(StackName="drifty", ChangeSetName="c2")
+            self.assertEqual(detect(), ("IN_SYNC", []))
+            [table] = dynamodb.list_tables()["TableNames"]
+            dynamodb.delete_table(TableName=table)
+            self.assertEqual(detect(), ("DRIFTED", [("myDynamoDBTable", "DELETED")]))
+            every = cfn.describe_stack_resource_drifts(StackName="drifty")["StackResourceDrifts"]
+            statuses = {d["LogicalResourceId"]: d["StackResourceDriftStatus"] for d in every}
+            self.assertEqual(statuses, {"myDynamoDBTable": "DELETED", "Log": "NOT_CHECKED"})
 
     def test_describe_change_set_says_replace_and_an_unchanged_update_fails(self):
         import boto3

@@ -63,6 +63,11 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("ReplaceableResourceTypes", String::new()),
         ("RollbackAlarms", String::new()),
         ("MonitoringMinutes", String::new()),
+        // Drift is detected locally (moto is mended to detect deleted resources).
+        (
+            "DriftDetectionPolicyArn",
+            "arn:aws:iam::aws:policy/SecurityAudit".to_string(),
+        ),
         ("SecuritySensitiveTypesExempt", String::new()),
         ("ApiGatewayLoggingRole", "create".to_string()),
         (

@@ -278,12 +278,12 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         ways_in(&states, "ExecuteChangeSet"),
         [
             ("IsApproved".to_string(), "Choice 0".to_string()),
-            ("RouteChangeSet".to_string(), "Choice 2".to_string()),
+            ("RouteChangeSet".to_string(), "Choice 3".to_string()),
         ]
     );
 
     let gate = &states["RouteChangeSet"];
-    let verdicts: BTreeSet<&str> = gate["Choices"][2]["Or"]
+    let verdicts: BTreeSet<&str> = gate["Choices"][3]["Or"]
         .as_array()
         .unwrap()
         .iter()
@@ -325,13 +325,29 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         ways_in(&states, "IsApproved"),
         [("RequestApproval".to_string(), "Next".to_string())]
     );
+    // Asked for: an unsafe change set with onUnsafe=approve, or drift with onDrift=approve (the
+    // choice before the safe verdicts, so drift a person must see is never executed past them).
     let asks = ways_in(&states, "RequestApproval");
-    assert_eq!(asks.len(), 1);
-    assert_eq!(asks[0].0, "RouteChangeSet");
-    let index: usize = asks[0].1.trim_start_matches("Choice ").parse().unwrap();
-    let rule = &states["RouteChangeSet"]["Choices"][index];
-    assert_eq!(rule["Variable"], "$.plan.check.deployment.onUnsafe");
-    assert_eq!(rule["StringEquals"], "approve");
+    assert_eq!(asks.len(), 2);
+    let rules: Vec<&Value> = asks
+        .iter()
+        .map(|(from, choice)| {
+            assert_eq!(from, "RouteChangeSet");
+            let index: usize = choice.trim_start_matches("Choice ").parse().unwrap();
+            &states["RouteChangeSet"]["Choices"][index]
+        })
+        .collect();
+    assert_eq!(
+        asks[0].1, "Choice 2",
+        "drift is routed before the safe verdicts"
+    );
+    assert_eq!(
+        rules[0]["And"][0]["Variable"],
+        "$.plan.inspection.driftNeedsApproval"
+    );
+    assert_eq!(rules[0]["And"][0]["BooleanEquals"], json!(true));
+    assert_eq!(rules[1]["Variable"], "$.plan.check.deployment.onUnsafe");
+    assert_eq!(rules[1]["StringEquals"], "approve");
     let request = &states["RequestApproval"];
     assert!(request["Resource"]
         .as_str()

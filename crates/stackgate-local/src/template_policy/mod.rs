@@ -12,6 +12,8 @@ mod task_tokens;
 pub const UNSCOPABLE_ACTIONS: &[&str] = &[
     // Called with a template (body or URL), not a stack: no resource to name.
     "cloudformation:GetTemplateSummary",
+    // Called with a drift detection id.
+    "cloudformation:DescribeStackDriftDetectionStatus",
     "codepipeline:PutJobSuccessResult",
     "codepipeline:PutJobFailureResult",
     "ec2:DescribeInstances",

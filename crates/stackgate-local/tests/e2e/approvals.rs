@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{approval_link, decide, finish, start};
+use crate::common::{approval_link, decide, finish, start, TIMEOUT};
 
 use hyper::Method;
 use serde_json::{json, Value};
@@ -106,11 +106,19 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
         json!({"onUnsafe": "approve"}),
     )
     .await;
+    // The second request's email (the first link is spent); bounded, so that a second request
+    // that never asks (say, refused by its plan) fails the test instead of hanging it.
+    let started = std::time::Instant::now();
     let link = loop {
         let link = approval_link(&full).await;
         if link.contains("/approvals/") && decide_is_open(&link).await {
             break link;
         }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "no open approval for the second request: {:?}",
+            finish(&clients, &second).await
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let (code, page) = decide(&link, "reject", "Bo").await;

@@ -577,3 +577,51 @@ async fn a_new_key_for_a_table_is_refused_and_more_capacity_deploys() {
     );
     assert_eq!(table_now(&clients, &full).await, table);
 }
+
+/// A table deleted outside CloudFormation is drift: the next update is refused before any change
+/// set is made, naming the table; with `onDrift: ignore` the plan goes on and lists it.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_table_deleted_outside_cloudformation_refuses_the_update() {
+    let clients = clients().await;
+    let stack = unique("drift");
+    let full = format!("e2e-{stack}");
+    let parameters =
+        |capacity: &str| json!({"HashKeyElementName": "id", "ReadCapacityUnits": capacity});
+    let created = deploy_revision(
+        &clients,
+        &stack,
+        "dynamodb-table.yaml",
+        json!({ "parameters": parameters("5") }),
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let (table, _) = table_now(&clients, &full).await;
+    clients
+        .dynamodb
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+
+    let refused = deploy_revision(
+        &clients,
+        &stack,
+        "dynamodb-table.yaml",
+        json!({ "parameters": parameters("6") }),
+    )
+    .await;
+    assert_failed_with(
+        &refused,
+        "StackDrifted",
+        "! myDynamoDBTable (AWS::DynamoDB::Table) drifted: DELETED",
+    );
+    assert!(
+        executable_change_sets(&clients, &full)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no change set was made"
+    );
+}

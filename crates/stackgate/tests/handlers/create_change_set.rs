@@ -1312,3 +1312,229 @@ async fn approvers_see_before_and_after_values_and_never_a_secret() {
         json!([{"path": "/Properties/ProvisionedThroughput/ReadCapacityUnits", "before": "5", "after": "10"}])
     );
 }
+
+/// Drift detection as AWS documents it: DetectStackDrift's id, DescribeStackDriftDetectionStatus
+/// until DETECTION_COMPLETE (or DETECTION_FAILED), then DescribeStackResourceDrifts filtered to
+/// MODIFIED and DELETED, with property differences (paths; their values are never read).
+mod drift {
+    use super::*;
+    use aws_sdk_cloudformation::operation::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput;
+    use aws_sdk_cloudformation::operation::detect_stack_drift::DetectStackDriftOutput;
+    use aws_sdk_cloudformation::types::{
+        DifferenceType, PropertyDifference, StackDriftDetectionStatus, StackDriftStatus,
+        StackResourceDrift, StackResourceDriftStatus,
+    };
+
+    const SECRET: &str = "s3cr3t-in-a-drifted-property";
+
+    fn resource_drift(
+        id: &str,
+        kind: &str,
+        status: StackResourceDriftStatus,
+    ) -> StackResourceDrift {
+        let mut drift = StackResourceDrift::builder()
+            .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1")
+            .logical_resource_id(id)
+            .resource_type(kind)
+            .stack_resource_drift_status(status.clone())
+            .timestamp(aws_smithy_types::DateTime::from_secs(1_700_000_000));
+        if status == StackResourceDriftStatus::Modified {
+            drift = drift.property_differences(
+                PropertyDifference::builder()
+                    .property_path("/Environment/Variables/DB_PASSWORD")
+                    .expected_value("expected")
+                    .actual_value(SECRET)
+                    .difference_type(DifferenceType::NotEqual)
+                    .build(),
+            );
+        }
+        drift.build()
+    }
+
+    /// The plan of an update with drift detection on, `found` drifted, `detection` the detection's
+    /// end state; the plan's output or error, and whether a change set was created.
+    async fn plan_with_drift(
+        on_drift: Option<&str>,
+        detection: StackDriftDetectionStatus,
+        found: Vec<StackResourceDrift>,
+    ) -> (Result<Value, TaskError>, usize) {
+        let get = revision_rule("Resources: {}".into());
+        let exists = stack_is(Some(StackStatus::UpdateComplete));
+        let detect = mock!(CloudFormation::detect_stack_drift)
+            .match_requests(|r| r.stack_name().is_some_and(|s| s.contains("stack/prod-app")))
+            .then_output(|| {
+                DetectStackDriftOutput::builder()
+                    .stack_drift_detection_id("d-1")
+                    .build()
+            });
+        let status = mock!(CloudFormation::describe_stack_drift_detection_status)
+            .sequence()
+            .output(|| {
+                DescribeStackDriftDetectionStatusOutput::builder()
+                    .stack_id("prod-app")
+                    .stack_drift_detection_id("d-1")
+                    .detection_status(StackDriftDetectionStatus::DetectionInProgress)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+            })
+            .output(move || {
+                DescribeStackDriftDetectionStatusOutput::builder()
+                    .stack_id("prod-app")
+                    .stack_drift_detection_id("d-1")
+                    .detection_status(detection.clone())
+                    .stack_drift_status(StackDriftStatus::Drifted)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+            })
+            .build();
+        let drifts = mock!(CloudFormation::describe_stack_resource_drifts)
+            .match_requests(|r| {
+                r.stack_resource_drift_status_filters()
+                    == [
+                        StackResourceDriftStatus::Modified,
+                        StackResourceDriftStatus::Deleted,
+                    ]
+            })
+            .then_output(move || {
+                DescribeStackResourceDriftsOutput::builder()
+                    .set_stack_resource_drifts(Some(found.clone()))
+                    .build()
+            });
+        let create = mock!(CloudFormation::create_change_set)
+            .then_output(|| CreateChangeSetOutput::builder().build());
+        let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
+            let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+            ready.changes = Some(vec![typed_change(
+                ChangeAction::Modify,
+                "Fn",
+                "AWS::Lambda::Function",
+                Some(Replacement::False),
+                None,
+            )]);
+            ready
+        });
+        let mut deps = deps(
+            &[&exists, &detect, &status, &drifts, &create, &describe],
+            &[&get],
+        );
+        deps.detect_drift = true;
+        deps.polling.interval = Duration::from_millis(1);
+        let mut input = plan_input("fail");
+        if let Some(on_drift) = on_drift {
+            input["request"]["onDrift"] = json!(on_drift);
+        }
+        let result = create_change_set::handle(&deps, event(input)).await;
+        (result, create.num_calls())
+    }
+
+    #[tokio::test]
+    async fn a_deleted_table_refuses_the_update_before_any_change_set() {
+        let table = resource_drift(
+            "Table",
+            "AWS::DynamoDB::Table",
+            StackResourceDriftStatus::Deleted,
+        );
+        let (result, created) = plan_with_drift(
+            None,
+            StackDriftDetectionStatus::DetectionComplete,
+            vec![table],
+        )
+        .await;
+        let error = result.unwrap_err();
+        assert_eq!(error.error_type(), "StackDrifted");
+        assert!(
+            error
+                .to_string()
+                .contains("! Table (AWS::DynamoDB::Table) drifted: DELETED"),
+            "{error}"
+        );
+        assert_eq!(created, 0, "no change set is made over drifted data");
+    }
+
+    #[tokio::test]
+    async fn drift_of_what_holds_no_data_is_listed_first_and_never_its_values() {
+        let function = resource_drift(
+            "Fn",
+            "AWS::Lambda::Function",
+            StackResourceDriftStatus::Modified,
+        );
+        let (result, created) = plan_with_drift(
+            None,
+            StackDriftDetectionStatus::DetectionComplete,
+            vec![function],
+        )
+        .await;
+        let plan = result.unwrap();
+        assert_eq!(created, 1);
+        let inspection = &plan["inspection"];
+        assert_eq!(inspection["drift"]["detection"], "DRIFTED");
+        assert_eq!(inspection["drift"]["decision"], "proceed");
+        assert_eq!(inspection["driftNeedsApproval"], false);
+        let summary = inspection["summary"].as_str().unwrap();
+        assert!(
+            summary.starts_with("! Fn (AWS::Lambda::Function) drifted: MODIFIED (/Environment/Variables/DB_PASSWORD)\n~ Fn"),
+            "{summary}"
+        );
+        assert!(!plan.to_string().contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn on_drift_approve_asks_a_person_and_fail_refuses_what_is_unknown() {
+        let function = || {
+            resource_drift(
+                "Fn",
+                "AWS::Lambda::Function",
+                StackResourceDriftStatus::Modified,
+            )
+        };
+        let (result, _) = plan_with_drift(
+            Some("approve"),
+            StackDriftDetectionStatus::DetectionComplete,
+            vec![function()],
+        )
+        .await;
+        let plan = result.unwrap();
+        assert_eq!(plan["inspection"]["verdict"], "SAFE");
+        assert_eq!(plan["inspection"]["driftNeedsApproval"], true);
+
+        let (result, created) = plan_with_drift(
+            Some("fail"),
+            StackDriftDetectionStatus::DetectionFailed,
+            vec![],
+        )
+        .await;
+        let error = result.unwrap_err();
+        assert_eq!(error.error_type(), "StackDrifted");
+        assert!(error.to_string().contains("drift unknown"), "{error}");
+        assert_eq!(created, 0);
+
+        let (result, _) = plan_with_drift(
+            Some("ignore"),
+            StackDriftDetectionStatus::DetectionComplete,
+            vec![resource_drift(
+                "Table",
+                "AWS::DynamoDB::Table",
+                StackResourceDriftStatus::Deleted,
+            )],
+        )
+        .await;
+        assert_eq!(
+            result.unwrap()["inspection"]["drift"]["decision"],
+            "proceed"
+        );
+    }
+
+    #[tokio::test]
+    async fn on_drift_is_refused_where_drift_is_not_detected() {
+        let get = revision_rule("Resources: {}".into());
+        let exists = stack_is(Some(StackStatus::UpdateComplete));
+        let mut input = plan_input("fail");
+        input["request"]["onDrift"] = json!("ignore");
+        let error = create_change_set::handle(&deps(&[&exists], &[&get]), event(input))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "InvalidInput");
+        assert!(error.to_string().contains("onDrift"), "{error}");
+    }
+}

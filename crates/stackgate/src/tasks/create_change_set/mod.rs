@@ -54,8 +54,8 @@ pub struct Deps {
     pub rollback_floors: BTreeMap<String, crate::request::Rollback>,
     /// Completes alarms given by name (`alarm_arn_prefix`).
     pub alarm_arn_prefix: Option<String>,
-    /// Drift is detected before each update (`DRIFT_DETECTION=on`): the operator gave the function
-    /// the read access CloudFormation's drift detection needs (`DriftDetectionPolicyArn`).
+    /// Drift is detected before each update: the operator gave the function the read access
+    /// CloudFormation's drift detection needs (`DRIFT_DETECTION_POLICY_ARN`, `DriftDetectionPolicyArn`).
     pub detect_drift: bool,
 }
 
@@ -81,7 +81,7 @@ impl Deps {
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
             region,
-            detect_drift: env_var("DRIFT_DETECTION").as_deref() == Some("on"),
+            detect_drift: env_var("DRIFT_DETECTION_POLICY_ARN").is_some(),
         })
     }
 }
