@@ -10,9 +10,11 @@ use crate::request::OnDrift;
 use crate::stateful::{Holds, StatefulTypes};
 
 /// Drifted resources listed at most (the rest are counted).
-pub const MAX_LISTED: usize = 50;
+pub const MAX_LISTED: usize = 20;
 /// Property paths named per resource at most.
-pub const MAX_PROPERTIES: usize = 10;
+pub const MAX_PROPERTIES: usize = 5;
+/// Characters of an id, type or property path shown at most.
+const MAX_NAME_CHARS: usize = 100;
 
 /// A resource that differs from what the stack's template says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,9 +62,10 @@ pub struct Report {
 }
 
 /// What `onDrift` makes of what was found. Without `onDrift`, drift of a resource that holds data (or
-/// of an unknown type) refuses the deployment and other drift is only listed; `fail` refuses any
-/// drift, and an unknown result too; `approve` asks a person about any drift or an unknown result;
-/// `ignore` lists it.
+/// of an unknown type) refuses the deployment, other drift is only listed, and an unknown result
+/// asks a person (fails closed: the stack may hold drifted data); `fail` refuses any drift, and an
+/// unknown result too; `approve` asks a person about any drift or an unknown result; `ignore`
+/// lists it.
 pub fn decide(
     detection: Detection,
     drifted: &[DriftedResource],
@@ -81,6 +84,7 @@ pub fn decide(
         {
             Decision::Refuse
         }
+        None if detection == Detection::Unknown => Decision::NeedsPerson,
         None => Decision::Proceed,
     }
 }
@@ -95,8 +99,15 @@ impl Report {
         let decision = decide(detection, &drifted, on_drift, stateful);
         let total_drifted = drifted.len();
         drifted.truncate(MAX_LISTED);
+        // Names come from templates and live resources: escaped (no forged lines) and cut.
+        let shown = |text: &str| crate::values::printable(text, MAX_NAME_CHARS);
         for resource in &mut drifted {
             resource.properties.truncate(MAX_PROPERTIES);
+            resource.logical_resource_id = shown(&resource.logical_resource_id);
+            resource.resource_type = shown(&resource.resource_type);
+            for path in &mut resource.properties {
+                *path = shown(path);
+            }
         }
         Report {
             detection,
@@ -170,7 +181,11 @@ mod tests {
             Decision::Proceed,
             "listed only"
         );
-        assert_eq!(decide(&[], Unknown, None), Decision::Proceed);
+        assert_eq!(
+            decide(&[], Unknown, None),
+            Decision::NeedsPerson,
+            "fails closed"
+        );
         assert_eq!(
             decide(&function, Drifted, Some(OnDrift::Fail)),
             Decision::Refuse
@@ -215,8 +230,21 @@ mod tests {
             lines.starts_with("! Fn0 (AWS::Lambda::Function) drifted: MODIFIED (/Properties/P0, ")
         );
         assert!(
-            lines.ends_with("! ... and 30 more drifted resources"),
+            lines.ends_with("! ... and 60 more drifted resources"),
             "{lines}"
         );
+        assert!(lines.len() < 8 * 1024, "{} bytes", lines.len());
+
+        let mut forged = drifted("Fn", "AWS::Lambda::Function", "MODIFIED");
+        forged.properties = vec![format!("/Tags/x\n~ Fake (AWS::X) fine{}", "y".repeat(500))];
+        let report = Report::new(
+            Detection::Drifted,
+            vec![forged],
+            None,
+            &StatefulTypes::default(),
+        );
+        let lines = report.lines();
+        assert_eq!(lines.lines().count(), 1, "{lines}");
+        assert!(lines.len() < 300, "{lines}");
     }
 }

@@ -34,6 +34,20 @@ const SECRET_NAMES: &[&str] = &[
     "signingkey",
     "connectionstring",
     "sessionkey",
+    "authorization",
+    "bearer",
+    "signature",
+];
+
+/// Keys that name the value beside them (`{"Name": "DB_PASSWORD", "Value": ...}`), folded.
+const NAME_KEYS: &[&str] = &[
+    "name",
+    "key",
+    "parameterkey",
+    "parametername",
+    "optionname",
+    "attributename",
+    "variablename",
 ];
 
 /// Path segments under which a value is one of a set of named values (environment variables,
@@ -101,9 +115,12 @@ pub fn names_a_secret(name: &str) -> bool {
 /// control and direction characters escaped (a value cannot forge a line of the diff).
 pub fn shown(described: &DescribedValue) -> ShownValue {
     let segments: Vec<String> = described.path.split('/').map(folded).collect();
-    let in_container = segments
-        .iter()
-        .any(|s| NAMED_VALUE_CONTAINERS.contains(&s.as_str()));
+    // A scalar whose name is not in its path is not shown: under a named-value container, or an
+    // element of a list (`/OptionSettings/3/Value`: its name is a sibling the path does not carry).
+    let in_container = segments.iter().any(|s| {
+        NAMED_VALUE_CONTAINERS.contains(&s.as_str())
+            || (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit()))
+    });
     let whole_secret = described.caused_by_secret
         || names_a_secret(described.path)
         || SECRET_TYPES.contains(&described.resource_type);
@@ -164,19 +181,13 @@ fn from_text(text: &str) -> Value {
 fn mask_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let named_secret = [
-                "Name",
-                "name",
-                "Key",
-                "key",
-                "ParameterKey",
-                "ParameterName",
-            ]
-            .iter()
-            .filter_map(|k| map.get(*k).and_then(Value::as_str))
-            .any(names_a_secret);
+            let named_secret = map
+                .iter()
+                .filter(|(k, _)| NAME_KEYS.contains(&folded(k).as_str()))
+                .filter_map(|(_, v)| v.as_str())
+                .any(names_a_secret);
             for (key, inner) in map.iter_mut() {
-                let is_value = matches!(key.as_str(), "Value" | "value" | "ParameterValue");
+                let is_value = folded(key).ends_with("value");
                 if names_a_secret(key) || (named_secret && is_value) {
                     *inner = Value::String(MASKED.into());
                 } else {
@@ -202,19 +213,25 @@ fn mask_json(value: &mut Value) {
 fn masked_text(text: &str) -> String {
     if text.contains(DYNAMIC_REFERENCE) {
         "(dynamic reference)".into()
-    } else if holds_credentials(text) {
+    } else if holds_credentials(text) || assigns_a_secret(text) {
         MASKED.into()
     } else {
         text.to_string()
     }
 }
 
-/// `scheme://user:password@host`.
+/// A URL with user information (`scheme://user:password@host`) or a query string (`?token=`).
 fn holds_credentials(text: &str) -> bool {
     text.split_once("://").is_some_and(|(_, rest)| {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        authority.contains('@')
+        authority.contains('@') || rest.contains('?')
     })
+}
+
+/// Text that sets something a secret name names (`DB_PASSWORD=...`, `password: x`, a script's
+/// `export API_TOKEN=...`): the whole text is masked, whatever the syntax.
+fn assigns_a_secret(text: &str) -> bool {
+    names_a_secret(text) && text.contains(['=', ':'])
 }
 
 /// Control and bidirectional-formatting characters written as escapes.
@@ -229,6 +246,11 @@ fn escaped(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Text from a template or a live resource as a line of a summary: escaped and cut.
+pub fn printable(text: &str, max: usize) -> String {
+    cut(&escaped(text), max)
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -406,6 +428,51 @@ mod tests {
             !after.contains('\n') && !after.contains('\u{202e}'),
             "{after}"
         );
+    }
+
+    /// A second review's list, each masked: positional values, other name/value key spellings,
+    /// secrets assigned in text, headers and URLs with query strings.
+    #[test]
+    fn positional_values_other_pairs_and_assignments_in_text_are_masked() {
+        const SECRET: &str = "hunter2-s3cr3t";
+        let cases = [
+            ("/Properties/OptionSettings/3/Value", SECRET.to_string()),
+            (
+                "/Properties/SourceConfiguration",
+                format!(
+                    r#"{{"RuntimeEnvironmentVariables":[{{"Name":"DB_PASSWORD","Value":"{SECRET}"}}]}}"#
+                ),
+            ),
+            (
+                "/Properties/OptionSettings",
+                format!(r#"[{{"OptionName":"DB_PASSWORD","Value":"{SECRET}"}}]"#),
+            ),
+            (
+                "/Properties/Attributes",
+                format!(r#"[{{"AttributeName":"api_token","AttributeValue":"{SECRET}"}}]"#),
+            ),
+            (
+                "/Properties/Pairs",
+                format!(r#"[{{"NAME":"PASSWORD","VALUE":"{SECRET}"}}]"#),
+            ),
+            (
+                "/Properties/UserData",
+                format!("#!/bin/sh\nexport DB_PASSWORD={SECRET}\n"),
+            ),
+            ("/Properties/Description", format!("password: {SECRET}")),
+            (
+                "/Properties/Headers",
+                format!("Authorization: Bearer {SECRET}"),
+            ),
+            (
+                "/Properties/Endpoint",
+                format!("https://hooks.example/x?token={SECRET}"),
+            ),
+        ];
+        for (path, value) in cases {
+            let after = show(path, None, Some(&value)).after.unwrap();
+            assert!(!after.contains(SECRET), "{path}: {after}");
+        }
     }
 
     #[test]

@@ -342,10 +342,10 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         "drift is routed before the safe verdicts"
     );
     assert_eq!(
-        rules[0]["And"][0]["Variable"],
+        rules[0]["And"][1]["Variable"],
         "$.plan.inspection.driftNeedsApproval"
     );
-    assert_eq!(rules[0]["And"][0]["BooleanEquals"], json!(true));
+    assert_eq!(rules[0]["And"][1]["BooleanEquals"], json!(true));
     assert_eq!(rules[1]["Variable"], "$.plan.check.deployment.onUnsafe");
     assert_eq!(rules[1]["StringEquals"], "approve");
     let request = &states["RequestApproval"];

@@ -305,7 +305,7 @@ fn sites() -> Vec<Site> {
             aws_sdk_cloudformation::Client::describe_stack_resource_drifts,
             ok: || cf::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput::builder()
                 .set_stack_resource_drifts(Some(Vec::new())).build(),
-            call: |c| cloudformation::drifted_resources(&c, "app")),
+            call: |c| async move { cloudformation::drifted_resources(&c, "app").await.map(|_| ()) }),
         site!("cloudformation::recent_events", "DescribeStackEvents", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::describe_stack_events,
             ok: || cf::describe_stack_events::DescribeStackEventsOutput::builder().build(),

@@ -1414,8 +1414,13 @@ mod drift {
             )]);
             ready
         });
+        // DescribeChangeSet answers for any name here, as for a retried plan whose first attempt
+        // made the change set: a refusal deletes it.
+        let delete = deleted();
         let mut deps = deps(
-            &[&exists, &detect, &status, &drifts, &create, &describe],
+            &[
+                &exists, &detect, &status, &drifts, &create, &describe, &delete,
+            ],
             &[&get],
         );
         deps.detect_drift = true;

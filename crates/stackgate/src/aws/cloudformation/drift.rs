@@ -53,11 +53,12 @@ pub async fn drift_detection_status(
     })
 }
 
-/// The resources whose last detection says MODIFIED or DELETED.
+/// The resources whose last detection says MODIFIED or DELETED, and whether every page was read
+/// (more than `MAX_PAGES` pages: the rest is not known).
 pub async fn drifted_resources(
     client: &Client,
     stack_id: &str,
-) -> Result<Vec<DriftedResource>, TaskError> {
+) -> Result<(Vec<DriftedResource>, bool), TaskError> {
     let mut drifted = Vec::new();
     let mut next_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -66,29 +67,40 @@ pub async fn drifted_resources(
             .stack_name(stack_id)
             .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
             .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
+            .max_results(100)
             .set_next_token(next_token.take())
             .send()
             .await
             .map_err(|e| classify("DescribeStackResourceDrifts", &e))?;
-        drifted.extend(page.stack_resource_drifts().iter().map(|d| {
-            DriftedResource {
-                logical_resource_id: d.logical_resource_id().unwrap_or_default().to_string(),
-                resource_type: d.resource_type().unwrap_or_default().to_string(),
-                status: d
-                    .stack_resource_drift_status()
-                    .map_or("MODIFIED", |s| s.as_str())
-                    .to_string(),
-                properties: d
-                    .property_differences()
-                    .iter()
-                    .filter_map(|p| p.property_path().map(str::to_string))
-                    .collect(),
-            }
-        }));
+        // Filtered here too: only what the filter asked for counts.
+        let is_drift = |d: &&aws_sdk_cloudformation::types::StackResourceDrift| {
+            matches!(
+                d.stack_resource_drift_status(),
+                Some(StackResourceDriftStatus::Modified | StackResourceDriftStatus::Deleted)
+            )
+        };
+        drifted.extend(
+            page.stack_resource_drifts()
+                .iter()
+                .filter(is_drift)
+                .map(|d| DriftedResource {
+                    logical_resource_id: d.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: d.resource_type().unwrap_or_default().to_string(),
+                    status: d
+                        .stack_resource_drift_status()
+                        .map_or("", |s| s.as_str())
+                        .to_string(),
+                    properties: d
+                        .property_differences()
+                        .iter()
+                        .filter_map(|p| p.property_path().map(str::to_string))
+                        .collect(),
+                }),
+        );
         match page.next_token() {
             Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-            _ => break,
+            _ => return Ok((drifted, true)),
         }
     }
-    Ok(drifted)
+    Ok((drifted, false))
 }

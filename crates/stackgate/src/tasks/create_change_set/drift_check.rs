@@ -19,6 +19,7 @@ pub async fn before_update(
     check: &check_stack::Output,
     target: Target,
     budget: Duration,
+    change_set_name: &str,
 ) -> Result<Option<drift::Report>, TaskError> {
     if !deps.detect_drift {
         return match check.deployment.on_drift {
@@ -42,6 +43,11 @@ pub async fn before_update(
     );
     tracing::info!(stack = %check.stack.stack_name, detection = ?report.detection, drifted = report.total_drifted, decision = ?report.decision, "drift detected before the update");
     if report.decision == drift::Decision::Refuse {
+        // A retried plan (its first attempt ran out of time waiting) leaves no change set behind.
+        let stack = &check.stack.stack_name;
+        if cloudformation::change_set_exists(&deps.cloudformation, stack, change_set_name).await? {
+            cloudformation::delete_change_set(&deps.cloudformation, stack, change_set_name).await?;
+        }
         return Err(TaskError::StackDrifted {
             stack: check.stack.stack_name.clone(),
             drifted: report.total_drifted,
@@ -64,8 +70,11 @@ async fn detect(
     loop {
         match cloudformation::drift_detection_status(client, &id).await? {
             DetectionState::Complete => {
-                let drifted = cloudformation::drifted_resources(client, stack_id).await?;
-                let detection = if drifted.is_empty() {
+                let (drifted, complete) =
+                    cloudformation::drifted_resources(client, stack_id).await?;
+                let detection = if !complete {
+                    Detection::Unknown
+                } else if drifted.is_empty() {
                     Detection::InSync
                 } else {
                     Detection::Drifted
@@ -77,7 +86,7 @@ async fn detect(
                     stack = stack_id,
                     "drift detection could not check every resource"
                 );
-                let drifted = cloudformation::drifted_resources(client, stack_id).await?;
+                let (drifted, _) = cloudformation::drifted_resources(client, stack_id).await?;
                 return Ok((Detection::Unknown, drifted));
             }
             DetectionState::InProgress => {}

@@ -225,14 +225,15 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         }
         check.stack.change_set_type = "CREATE";
     }
-    let drift = drift_check::before_update(deps, &check, input.target, budget).await?;
+    let started = std::time::Instant::now();
+    let drift = drift_check::before_update(deps, &check, input.target, budget, &name).await?;
     let change_set = change_set::create_and_wait(
         deps,
         &check.deployment,
         check.stack.change_set_type,
         &input.execution_name,
         input.target,
-        budget,
+        budget.saturating_sub(started.elapsed()),
     )
     .await?;
     if change_set.status == Readiness::NoChanges {
