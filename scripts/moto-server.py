@@ -339,8 +339,11 @@ def mend_change_set_identity() -> None:
     - a stack's change sets go with it when it is deleted;
     - DescribeChangeSet, ExecuteChangeSet and DeleteChangeSet by name find the change set of the
       stack named (moto took the last of any stack's with that name), and answer
-      `ChangeSetNotFound` when it has none (moto: a ValidationError, or HTTP 500 for a delete)."""
+      `ChangeSetNotFound` when it has none (moto: a ValidationError, or HTTP 500 for a delete);
+    - GetTemplate with a ChangeSetName answers the change set's template (moto answered the stack's,
+      so a retain policy or intent dropped by the new template was read as still there)."""
     from moto.cloudformation import models, responses
+    from moto.core.responses import ActionResult
     from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 
     class ChangeSetNotFound(CloudFormationError):
@@ -410,7 +413,17 @@ def mend_change_set_identity() -> None:
 
         setattr(responses.CloudFormationResponse, operation, by_stack)
 
-    for operation in ("describe_change_set", "execute_change_set", "delete_change_set"):
+    moto_get_template = responses.CloudFormationResponse.get_template
+
+    def get_template(self):
+        name = self._get_param("ChangeSetName")
+        if not name:
+            return moto_get_template(self)
+        return ActionResult({"TemplateBody": self.cloudformation_backend.describe_change_set(name).template})
+
+    responses.CloudFormationResponse.get_template = get_template
+
+    for operation in ("describe_change_set", "execute_change_set", "delete_change_set", "get_template"):
         scoped(operation)
 
 

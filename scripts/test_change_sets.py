@@ -446,6 +446,16 @@ class Identity(unittest.TestCase):
             self.assertEqual(missing.exception.response["Error"]["Code"], "ValidationError")
             self.assertEqual(missing.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
 
+            # GetTemplate names the change set's template, the stack's without a change set.
+            cfn.create_change_set(StackName="app", ChangeSetName="cs-4", ChangeSetType="UPDATE",
+                                  TemplateBody=body.replace("T:", "Renamed:"))
+            next_template = cfn.get_template(StackName="app", ChangeSetName="cs-4")["TemplateBody"]
+            self.assertIn("Renamed", str(next_template))
+            self.assertNotIn("Renamed", str(cfn.get_template(StackName="app")["TemplateBody"]))
+            with self.assertRaises(ClientError) as missing:
+                cfn.get_template(StackName="other", ChangeSetName="cs-4")
+            self.assertEqual(missing.exception.response["Error"]["Code"], "ChangeSetNotFound")
+
             cfn.delete_stack(StackName="other")
             for call in (cfn.describe_change_set, cfn.delete_change_set):
                 with self.assertRaises(ClientError) as missing:

@@ -61,6 +61,9 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("SecuritySensitiveTypesExtra", String::new()),
         ("ProtectedResourceTypes", String::new()),
         ("ReplaceableResourceTypes", String::new()),
+        ("ProtectedLogicalIds", "Protected*".to_string()),
+        // Both, so that the e2e suite shows each way of accepting a loss (AWS's default: nobody).
+        ("DataLossIntent", "template,request".to_string()),
         ("RollbackAlarms", String::new()),
         ("MonitoringMinutes", String::new()),
         // Drift is detected locally (moto is mended to detect deleted resources).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::guardrails::{split_list, Guardrails};
 use crate::sensitive::SensitiveTypes;
-use crate::stateful::StatefulTypes;
+use crate::stateful::{DataLossIntent, StatefulTypes};
 use crate::TaskError;
 
 /// A setting from the environment; empty counts as unset.
@@ -52,13 +52,22 @@ pub fn sensitive_types() -> SensitiveTypes {
     )
 }
 
-/// `PROTECTED_RESOURCE_TYPES` (more types that hold data) and `REPLACEABLE_RESOURCE_TYPES` (types
-/// whose removal or replacement loses nothing).
-pub fn stateful_types() -> StatefulTypes {
-    StatefulTypes::new(
+/// `PROTECTED_RESOURCE_TYPES` (more types that hold data), `REPLACEABLE_RESOURCE_TYPES` (types
+/// whose removal or replacement loses nothing), `PROTECTED_LOGICAL_IDS` (resources that hold data
+/// whatever their type) and `DATA_LOSS_INTENT` (who may accept a data loss: `template`, `request`).
+pub fn stateful_types() -> Result<StatefulTypes, TaskError> {
+    let intent = DataLossIntent::parse(&env_list("DATA_LOSS_INTENT"))
+        .map_err(|message| TaskError::invalid("DATA_LOSS_INTENT", message))?;
+    let protected_ids = env_list("PROTECTED_LOGICAL_IDS");
+    for entry in &protected_ids {
+        crate::stateful::check_protected_id(entry)
+            .map_err(|message| TaskError::invalid("PROTECTED_LOGICAL_IDS", message))?;
+    }
+    Ok(StatefulTypes::new(
         env_list("PROTECTED_RESOURCE_TYPES"),
         env_list("REPLACEABLE_RESOURCE_TYPES"),
     )
+    .with_operator_floor(protected_ids, intent))
 }
 
 /// The operator's rollback alarms and monitoring times per environment (`ROLLBACK_ALARMS`,

@@ -11,6 +11,7 @@ pub mod drift;
 pub mod error;
 pub mod guardrails;
 pub mod http;
+pub mod in_place;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;

@@ -53,6 +53,11 @@ pub struct Rules<'a> {
     /// The same from the change set's template: a replacement keeps its data only if both say so
     /// (which of the two CloudFormation applies is not something to bet data on).
     pub next_policies: &'a BTreeMap<String, Policies>,
+    /// The stack's name, for the operator's protected logical ids written `stack:LogicalId`.
+    pub stack: &'a str,
+    /// Logical ids whose loss of data the request accepts (`allowDataLoss`); they count only where
+    /// the operator lets requests say so.
+    pub allow_data_loss: &'a [String],
 }
 
 /// The judgement on one change.
@@ -192,14 +197,29 @@ pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, St
             change.replacing_properties.join(", ")
         );
     }
-    let holds = rules.stateful.holds(&change.resource_type);
+    let id = qualified_id(change);
+    let holds = rules
+        .stateful
+        .holds_resource(rules.stack, &id, &change.resource_type);
     let no_data = |verb: &str| format!("{verb} {what}: holds no data");
     if change.nested_changes_unlisted {
         return Err(format!(
             "{what}: the nested stack's changes are not listed, so they cannot be judged"
         ));
     }
-    match (change.action.as_str(), change.replacement.as_deref()) {
+    // An update that may happen in place (whatever else it may do) can expire data.
+    let shortened = (change.action == "Modify"
+        && change.replacement.as_deref() != Some("True")
+        && holds != Holds::Nothing)
+        .then(|| {
+            crate::in_place::data_shortened(
+                &change.resource_type,
+                &change.changed_properties,
+                &change.values,
+            )
+        })
+        .flatten();
+    let judgement = match (change.action.as_str(), change.replacement.as_deref()) {
         ("Add" | "Import", _) => Ok("new resource".into()),
         ("SyncWithActual", _) => Ok("synchronised with the resource as it is".into()),
         ("Modify", None | Some("False"))
@@ -209,6 +229,10 @@ pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, St
                 "may replace {what}: a property that can force a replacement takes a value known only at execution ({{{{changeSet:KNOWN_AFTER_APPLY}}}}): data may be lost"
             ))
         }
+        ("Modify", None | Some("False")) if shortened.is_some() => Err(format!(
+            "updates {what} in place: {}",
+            shortened.as_deref().unwrap_or_default()
+        )),
         ("Modify", None | Some("False")) => Ok("updated in place".into()),
         ("Remove", _) if holds == Holds::Nothing => Ok(no_data("removes")),
         ("Remove", _) => data_kept(change, rules, false)
@@ -228,8 +252,75 @@ pub fn judge_change(change: &ResourceChange, rules: &Rules) -> Result<String, St
         ("Dynamic", _) => Err(format!(
             "{what} is only decided at execution time (dynamic reference or macro): it may be deleted or replaced"
         )),
-        ("Modify", Some(_)) => Err(format!("{what}: an unknown replacement value")),
-        _ => Err(format!("{what}: an unknown change action")),
+        ("Modify", Some(_)) => return Err(format!("{what}: an unknown replacement value")),
+        _ => return Err(format!("{what}: an unknown change action")),
+    };
+    let loss = match (change.action.as_str(), change.replacement.as_deref()) {
+        ("Remove", _) => Loss::Removal,
+        ("Dynamic", _) => Loss::Either,
+        _ if shortened.is_some() => Loss::InPlace,
+        _ => Loss::Replacement,
+    };
+    let judgement = match (judgement, &shortened) {
+        // A replacement that may not happen: if it does not, the update in place expires data.
+        (Err(lost), Some(why)) if !lost.contains(why.as_str()) => {
+            Err(format!("{lost}; if updated in place, it {why}"))
+        }
+        (judgement, _) => judgement,
+    };
+    judgement.or_else(|lost| match accepted_by(change, &id, rules, loss) {
+        Some(who) => Ok(format!("{lost}; accepted by {who}")),
+        None => Err(lost),
+    })
+}
+
+/// How a change may lose a resource's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    Removal,
+    Replacement,
+    /// Decided at execution (`Dynamic`): either.
+    Either,
+    /// An update in place that expires data (`in_place`): only the request may accept it, naming
+    /// the resource; the template has no word for it.
+    InPlace,
+}
+
+/// Who accepted that this removal or replacement loses data, where the operator lets them and
+/// did not protect the resource: the request (`allowDataLoss`), or the template's own `Metadata`
+/// (`allowReplace` in the change set's template for a replacement, `allowRemove` in the current
+/// one for a removal: the template that still holds the resource; both for a `Dynamic` change).
+/// Resources in nested stacks are accepted only by the request, by their `Parent/Child` id.
+fn accepted_by(
+    change: &ResourceChange,
+    id: &str,
+    rules: &Rules,
+    loss: Loss,
+) -> Option<&'static str> {
+    let intent = rules.stateful.intent;
+    // What a stack holds is not judged resource by resource: its loss may take protected data.
+    if CONTAINERS.contains(&change.resource_type.as_str())
+        || rules
+            .stateful
+            .operator_protects(rules.stack, id, &change.resource_type)
+    {
+        return None;
+    }
+    if intent.request && rules.allow_data_loss.iter().any(|a| a == id) {
+        return Some("the request (allowDataLoss)");
+    }
+    if !intent.template || !change.nested_path.is_empty() {
+        return None;
+    }
+    let replace = rules.next_policies.get(id).is_some_and(|p| p.allow_replace);
+    let remove = rules.policies.get(id).is_some_and(|p| p.allow_remove);
+    match loss {
+        Loss::Replacement if replace => Some("the template (Metadata stackgate.allowReplace)"),
+        Loss::Removal if remove => Some("the template (Metadata stackgate.allowRemove)"),
+        Loss::Either if replace && remove => {
+            Some("the template (Metadata stackgate.allowReplace and allowRemove)")
+        }
+        _ => None,
     }
 }
 
@@ -261,6 +352,14 @@ pub fn judge(changes: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedC
 /// what it protected, a retained store of the stack or a resource outside it, and that is unsafe. A nested stack takes
 /// everything in it along, which is not judged resource by resource: unsafe unless it is retained.
 pub fn judge_deletion(resources: &[ResourceChange], rules: &Rules) -> (Verdict, Vec<JudgedChange>) {
+    // Deleting a stack is asked for by name, not written in a template: only its retain policies,
+    // or a person, keep its data (no template's or request's word accepts the loss).
+    let mut stateful = rules.stateful.clone();
+    stateful.intent = crate::stateful::DataLossIntent::default();
+    let rules = &Rules {
+        stateful: &stateful,
+        ..*rules
+    };
     let removals: Vec<ResourceChange> = resources
         .iter()
         .map(|r| ResourceChange {
@@ -299,6 +398,12 @@ pub fn judge_deletion(resources: &[ResourceChange], rules: &Rules) -> (Verdict, 
 }
 
 const NESTED_STACK: &str = "AWS::CloudFormation::Stack";
+
+/// Resources that are whole stacks: removing or replacing one removes everything in it.
+const CONTAINERS: &[&str] = &[
+    NESTED_STACK,
+    "AWS::ServiceCatalog::CloudFormationProvisionedProduct",
+];
 
 /// Resource policies and rules that can deny: removing one can open what it protected.
 const MAY_DENY: &[&str] = &[
@@ -510,6 +615,273 @@ mod tests {
         }
     }
 
+    /// Every way a data store may lose its data is accepted by the right word only: the request's
+    /// id, the template's intent for that kind of loss; never an access change or an unknown action.
+    #[test]
+    fn a_data_loss_is_accepted_only_by_who_the_operator_lets_and_only_for_its_kind() {
+        use crate::stateful::DataLossIntent;
+        let both = DataLossIntent {
+            template: true,
+            request: true,
+        };
+        let intent = |replace: bool, remove: bool| {
+            BTreeMap::from([(
+                "Res".to_string(),
+                Policies {
+                    allow_replace: replace,
+                    allow_remove: remove,
+                    ..Policies::default()
+                },
+            )])
+        };
+        let judge = |change: &ResourceChange,
+                     intent_now: &BTreeMap<String, Policies>,
+                     intent_next: &BTreeMap<String, Policies>,
+                     allow: &[String],
+                     who: DataLossIntent| {
+            let stateful = StatefulTypes::default().with_operator_floor(vec![], who);
+            let rules = Rules {
+                sensitive: &SensitiveTypes::default(),
+                stateful: &stateful,
+                policies: intent_now,
+                next_policies: intent_next,
+                stack: "dev-app",
+                allow_data_loss: allow,
+            };
+            judge_change(change, &rules)
+        };
+        let none = BTreeMap::new();
+        let known_after_apply = ResourceChange {
+            replacement_known_after_apply: true,
+            ..change("Modify", Some("False"))
+        };
+        let replacements = [
+            change("Modify", Some("True")),
+            change("Modify", Some("Conditional")),
+            known_after_apply,
+        ];
+        for replacement in &replacements {
+            assert!(judge(replacement, &none, &none, &[], both).is_err());
+            let accepted = judge(replacement, &none, &intent(true, false), &[], both);
+            assert!(
+                accepted
+                    .as_ref()
+                    .is_ok_and(|r| r.contains("accepted by the template")),
+                "{accepted:?}"
+            );
+            // The removal's word, or the word in the current template only, is not a replacement's.
+            assert!(judge(
+                replacement,
+                &intent(true, true),
+                &intent(false, true),
+                &[],
+                both
+            )
+            .is_err());
+            // The operator did not let templates say so.
+            let request_only = DataLossIntent {
+                template: false,
+                request: true,
+            };
+            assert!(judge(replacement, &none, &intent(true, false), &[], request_only).is_err());
+            assert!(judge(replacement, &none, &none, &["Res".into()], request_only).is_ok());
+        }
+        let removal = change("Remove", None);
+        assert!(judge(&removal, &none, &intent(false, true), &[], both).is_err());
+        assert!(judge(&removal, &intent(false, true), &none, &[], both).is_ok());
+        // A change decided at execution may be either: the template says both, or nothing.
+        let dynamic = change("Dynamic", None);
+        assert!(judge(&dynamic, &none, &intent(true, false), &[], both).is_err());
+        assert!(judge(
+            &dynamic,
+            &intent(true, true),
+            &intent(true, true),
+            &[],
+            both
+        )
+        .is_ok());
+        // What is not a data loss is not accepted away.
+        let unknown = change("Modify", Some("Sometimes"));
+        assert!(judge(&unknown, &none, &none, &["Res".into()], both).is_err());
+        let unlisted = ResourceChange {
+            nested_changes_unlisted: true,
+            ..change("Modify", Some("True"))
+        };
+        assert!(judge(&unlisted, &none, &none, &["Res".into()], both).is_err());
+        // Nested resources: only the request, by their full id.
+        let nested = ResourceChange {
+            nested_path: vec!["Data".into()],
+            ..change("Remove", None)
+        };
+        assert!(judge(&nested, &intent(true, true), &intent(true, true), &[], both).is_err());
+        assert!(judge(&nested, &none, &none, &["Res".into()], both).is_err());
+        assert!(judge(&nested, &none, &none, &["Data/Res".into()], both).is_ok());
+    }
+
+    #[test]
+    fn data_expired_in_place_needs_a_person_or_the_requests_word_never_the_templates() {
+        use crate::stateful::DataLossIntent;
+        let shorter = ResourceChange {
+            action: "Modify".into(),
+            replacement: Some("False".into()),
+            logical_resource_id: "Logs".into(),
+            resource_type: "AWS::Logs::LogGroup".into(),
+            changed_properties: vec!["RetentionInDays".into()],
+            values: vec![ShownValue {
+                path: "/Properties/RetentionInDays".into(),
+                before: Some("30".into()),
+                after: Some("7".into()),
+            }],
+            ..ResourceChange::default()
+        };
+        let intent = BTreeMap::from([(
+            "Logs".to_string(),
+            Policies {
+                allow_replace: true,
+                allow_remove: true,
+                ..Policies::default()
+            },
+        )]);
+        let stateful = StatefulTypes::default().with_operator_floor(
+            vec![],
+            DataLossIntent {
+                template: true,
+                request: true,
+            },
+        );
+        let judge = |allow: &[String], stateful: &StatefulTypes| {
+            judge_change(
+                &shorter,
+                &Rules {
+                    sensitive: &SensitiveTypes::default(),
+                    stateful,
+                    policies: &intent,
+                    next_policies: &intent,
+                    stack: "dev-app",
+                    allow_data_loss: allow,
+                },
+            )
+        };
+        let refused = judge(&[], &stateful).unwrap_err();
+        assert_eq!(
+            refused,
+            "updates AWS::Logs::LogGroup Logs in place: shortens RetentionInDays: data older than the new period is deleted"
+        );
+        assert!(judge(&["Logs".into()], &stateful)
+            .is_ok_and(|r| r.ends_with("accepted by the request (allowDataLoss)")));
+        // A log group the operator released holds nothing to lose.
+        let released = StatefulTypes::new(vec![], vec!["AWS::Logs::LogGroup".into()]);
+        assert!(judge(&[], &released).is_ok());
+    }
+
+    /// Found by an attacker's review: a whole stack's removal, a stack's deletion, and a retention
+    /// cut hidden behind a replacement that may not happen are not accepted by a template's word.
+    #[test]
+    fn what_a_word_cannot_accept_stacks_deletions_and_expiry_behind_a_replacement() {
+        use crate::stateful::DataLossIntent;
+        let stateful = StatefulTypes::default().with_operator_floor(
+            vec![],
+            DataLossIntent {
+                template: true,
+                request: true,
+            },
+        );
+        let intent = |id: &str| {
+            BTreeMap::from([(
+                id.to_string(),
+                Policies {
+                    allow_replace: true,
+                    allow_remove: true,
+                    ..Policies::default()
+                },
+            )])
+        };
+        let sensitive = SensitiveTypes::default();
+        let rules = |policies, allow| Rules {
+            sensitive: &sensitive,
+            stateful: &stateful,
+            policies,
+            next_policies: policies,
+            stack: "dev-app",
+            allow_data_loss: allow,
+        };
+        let data = &intent("Data");
+        let allow_data: &[String] = &["Data".to_string()];
+        let nested = with_type(change("Remove", None), "AWS::CloudFormation::Stack", "Data");
+        assert!(judge_change(&nested, &rules(data, &[])).is_err());
+        assert!(judge_change(&nested, &rules(data, allow_data)).is_err());
+        let product = with_type(
+            change("Remove", None),
+            "AWS::ServiceCatalog::CloudFormationProvisionedProduct",
+            "Data",
+        );
+        assert!(judge_change(&product, &rules(data, allow_data)).is_err());
+
+        // Deleting the stack: the table's own word does not keep its data.
+        let table = with_type(change("Remove", None), "AWS::DynamoDB::Table", "Data");
+        assert!(
+            judge_change(&table, &rules(data, &[])).is_ok(),
+            "an update's removal"
+        );
+        let (verdict, judged) = judge_deletion(&[table], &rules(data, &[]));
+        assert_eq!(verdict, Verdict::Unsafe, "{judged:?}");
+
+        // A conditional replacement that also cuts the retention: if updated in place, data
+        // expires, which only the request may accept.
+        let logs = ResourceChange {
+            changed_properties: vec!["RetentionInDays".into(), "LogGroupName".into()],
+            values: vec![ShownValue {
+                path: "/Properties/RetentionInDays".into(),
+                before: Some("3653".into()),
+                after: Some("1".into()),
+            }],
+            ..with_type(
+                change("Modify", Some("Conditional")),
+                "AWS::Logs::LogGroup",
+                "Data",
+            )
+        };
+        let refused = judge_change(&logs, &rules(data, &[])).unwrap_err();
+        assert!(
+            refused.contains("if updated in place, it shortens RetentionInDays"),
+            "{refused}"
+        );
+        assert!(judge_change(&logs, &rules(data, allow_data)).is_ok());
+    }
+
+    #[test]
+    fn an_accepted_data_loss_is_still_an_access_change_when_it_is_one() {
+        let stateful = StatefulTypes::new(vec![], vec![]).with_operator_floor(
+            vec![],
+            crate::stateful::DataLossIntent {
+                template: true,
+                request: true,
+            },
+        );
+        let key = ResourceChange {
+            action: "Remove".into(),
+            logical_resource_id: "Key".into(),
+            resource_type: "AWS::KMS::Key".into(),
+            ..ResourceChange::default()
+        };
+        let rules = Rules {
+            sensitive: &SensitiveTypes::default(),
+            stateful: &stateful,
+            policies: &BTreeMap::new(),
+            next_policies: &BTreeMap::new(),
+            stack: "dev-app",
+            allow_data_loss: &["Key".to_string()],
+        };
+        let (verdict, judged) = super::judge(&[key], &rules);
+        assert_eq!(verdict, Verdict::Unsafe);
+        assert!(
+            judged[0].reason.starts_with("security-sensitive"),
+            "{}",
+            judged[0].reason
+        );
+        assert!(judged[0].reason.contains("accepted by the request"));
+    }
+
     fn with_type(mut change: ResourceChange, resource_type: &str, id: &str) -> ResourceChange {
         change.resource_type = resource_type.into();
         change.logical_resource_id = id.into();
@@ -529,6 +901,8 @@ mod tests {
             stateful: &StatefulTypes::default(),
             policies,
             next_policies: policies,
+            stack: "dev-app",
+            allow_data_loss: &[],
         };
         super::judge(changes, &rules)
     }
@@ -594,6 +968,8 @@ mod tests {
                     stateful: &StatefulTypes::default(),
                     policies: &BTreeMap::new(),
                     next_policies: &BTreeMap::new(),
+                    stack: "dev-app",
+                    allow_data_loss: &[],
                 };
                 let safe = judge_change(&change(action, replacement), &rules).is_ok();
                 let expected = matches!(
@@ -672,6 +1048,7 @@ mod tests {
                 Policies {
                     deletion: deletion.map(str::to_string),
                     update_replace: update_replace.map(str::to_string),
+                    ..Policies::default()
                 },
             )])
         };
@@ -747,6 +1124,7 @@ mod tests {
             Policies {
                 deletion: None,
                 update_replace: Some("Retain".into()),
+                ..Policies::default()
             },
         )]);
         let none = BTreeMap::new();
@@ -765,6 +1143,8 @@ mod tests {
                 stateful: &StatefulTypes::default(),
                 policies: now,
                 next_policies: next,
+                stack: "dev-app",
+                allow_data_loss: &[],
             };
             assert_eq!(judge_change(&replace, &rules).is_ok(), safe);
         }
@@ -821,6 +1201,7 @@ mod tests {
             Policies {
                 deletion: Some("Retain".into()),
                 update_replace: Some("Retain".into()),
+                ..Policies::default()
             },
         )]);
         for (action, replacement, policy_action, safe) in [
@@ -943,6 +1324,7 @@ mod tests {
                     Policies {
                         deletion: Some("Retain".into()),
                         update_replace: None,
+                        ..Policies::default()
                     },
                 )
             })
@@ -952,6 +1334,8 @@ mod tests {
             stateful: &StatefulTypes::default(),
             policies: &policies,
             next_policies: &BTreeMap::new(),
+            stack: "dev-app",
+            allow_data_loss: &[],
         };
         super::judge_deletion(&resources, &rules)
     }

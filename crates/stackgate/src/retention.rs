@@ -16,6 +16,11 @@ use serde_json::Value;
 pub struct Policies {
     pub deletion: Option<String>,
     pub update_replace: Option<String>,
+    /// The template's own word that replacing the resource may lose its data (`Metadata:
+    /// stackgate: allowReplace: true`); it counts only where the operator lets templates say so.
+    pub allow_replace: bool,
+    /// The same for removing it (`allowRemove: true`).
+    pub allow_remove: bool,
 }
 
 /// Types CloudFormation can snapshot; `Snapshot` on any other type deletes it.
@@ -73,9 +78,16 @@ fn json_policies(template: &Value) -> BTreeMap<String, Policies> {
             resources
                 .iter()
                 .map(|(id, resource)| {
+                    let intent = |key: &str| {
+                        resource
+                            .pointer(&format!("/Metadata/stackgate/{key}"))
+                            .is_some_and(|v| v == &Value::Bool(true))
+                    };
                     let policies = Policies {
                         deletion: word(resource, "DeletionPolicy"),
                         update_replace: word(resource, "UpdateReplacePolicy"),
+                        allow_replace: intent("allowReplace"),
+                        allow_remove: intent("allowRemove"),
                     };
                     (id.clone(), policies)
                 })
@@ -148,6 +160,10 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
     let mut resource_indent = None;
     let mut attribute_indent = None;
     let mut current: Option<String> = None;
+    let mut metadata = MetadataReader::default();
+    // Resources whose intent is written twice (CloudFormation takes the last): no intent.
+    let mut unclear: std::collections::BTreeSet<String> = Default::default();
+    let mut metadata_seen = false;
     for line in template.lines() {
         let Some((indent, body)) = content(line).ok()? else {
             continue;
@@ -184,12 +200,21 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
             }
             current = Some(id.to_string());
             attribute_indent = None;
+            metadata_seen = false;
             continue;
         }
         let Some(id) = &current else {
             continue;
         };
-        if indent != *attribute_indent.get_or_insert(indent) {
+        let attributes_at = *attribute_indent.get_or_insert(indent);
+        if indent > attributes_at {
+            if metadata.read(indent, body, found.get_mut(id)?).is_err() {
+                unclear.insert(id.clone());
+            }
+            continue;
+        }
+        metadata = MetadataReader::default();
+        if indent != attributes_at {
             continue;
         }
         if body.starts_with("- ") || body == "-" {
@@ -208,6 +233,13 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
             return None;
         }
         let slot = match key {
+            "Metadata" => {
+                if std::mem::replace(&mut metadata_seen, true) {
+                    unclear.insert(id.clone());
+                }
+                metadata.open = value.trim().is_empty();
+                continue;
+            }
             "DeletionPolicy" => &mut found.get_mut(id)?.deletion,
             "UpdateReplacePolicy" => &mut found.get_mut(id)?.update_replace,
             _ => continue,
@@ -218,7 +250,69 @@ fn yaml_policies(template: &str) -> Option<BTreeMap<String, Policies>> {
         }
         *slot = Some(word.to_string());
     }
+    for id in unclear {
+        if let Some(policies) = found.get_mut(&id) {
+            policies.allow_replace = false;
+            policies.allow_remove = false;
+        }
+    }
     Some(found)
+}
+
+/// A resource's `Metadata` in block style, for `stackgate:` and its `allowReplace: true` and
+/// `allowRemove: true`. Anything else (flow style, quotes, another spelling of `true`) says nothing,
+/// so an intent that is not plainly written is not taken; one written twice (`Err`) is unclear.
+#[derive(Debug, Default)]
+struct MetadataReader {
+    open: bool,
+    keys_at: Option<usize>,
+    in_stackgate: bool,
+    stackgate_seen: bool,
+    intents_at: Option<usize>,
+    intents_seen: Vec<String>,
+}
+
+/// A mapping key as YAML reads it, quotes taken off.
+fn key_of(body: &str) -> &str {
+    body.split_once(':')
+        .map_or(body, |(key, _)| key)
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+}
+
+impl MetadataReader {
+    fn read(&mut self, indent: usize, body: &str, policies: &mut Policies) -> Result<(), ()> {
+        if !self.open {
+            return Ok(());
+        }
+        let keys_at = *self.keys_at.get_or_insert(indent);
+        if indent < keys_at {
+            self.open = false;
+            return Ok(());
+        }
+        if indent == keys_at {
+            self.in_stackgate = body == "stackgate:";
+            self.intents_at = None;
+            if key_of(body) == "stackgate" && std::mem::replace(&mut self.stackgate_seen, true) {
+                return Err(());
+            }
+            return Ok(());
+        }
+        if !self.in_stackgate || indent != *self.intents_at.get_or_insert(indent) {
+            return Ok(());
+        }
+        let key = key_of(body).to_string();
+        if self.intents_seen.contains(&key) {
+            return Err(());
+        }
+        self.intents_seen.push(key);
+        match body {
+            "allowReplace: true" => policies.allow_replace = true,
+            "allowRemove: true" => policies.allow_remove = true,
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +358,35 @@ mod tests {
         ));
         assert!(!deletion_keeps_data(Some("Delete"), "AWS::S3::Bucket"));
         assert!(!deletion_keeps_data(None, "AWS::S3::Bucket"));
+    }
+
+    #[test]
+    fn a_resources_intent_is_read_from_its_metadata_and_only_there() {
+        let yaml = "Resources:\n  Cache:\n    Type: AWS::DynamoDB::Table\n    Metadata:\n      aws:cdk:path: App/Cache\n      stackgate:\n        allowReplace: true # a cache\n        note: rebuilt from Orders\n    Properties:\n      stackgate:\n        allowRemove: true\n  Orders:\n    Type: AWS::DynamoDB::Table\n    Metadata:\n      other:\n        allowReplace: true\n      stackgate:\n        allowRemove: \"true\"\n        nested:\n          allowReplace: true\n  Gone:\n    Type: AWS::SQS::Queue\n    Metadata:\n      stackgate:\n        allowRemove: true\n";
+        let found = policies(yaml);
+        assert!(found["Cache"].allow_replace);
+        assert!(!found["Cache"].allow_remove, "a property is not metadata");
+        assert!(!found["Orders"].allow_replace && !found["Orders"].allow_remove);
+        assert!(found["Gone"].allow_remove && !found["Gone"].allow_replace);
+        let json = r#"{"Resources": {"Cache": {"Type": "AWS::DynamoDB::Table",
+            "Metadata": {"stackgate": {"allowReplace": true, "allowRemove": "true"}}},
+            "Orders": {"Type": "AWS::DynamoDB::Table", "Properties": {"stackgate": {"allowReplace": true}}}}}"#;
+        let found = policies(json);
+        assert!(found["Cache"].allow_replace && !found["Cache"].allow_remove);
+        assert!(!found["Orders"].allow_replace);
+        // Written twice: CloudFormation takes the last, so the intent is unclear and not taken.
+        for twice in [
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata:\n      stackgate:\n        allowRemove: true\n        allowRemove: false\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata:\n      stackgate:\n        allowRemove: true\n      \"stackgate\":\n        note: none\n",
+            "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata:\n      stackgate:\n        allowRemove: true\n    Metadata: {}\n",
+        ] {
+            assert!(!policies(twice)["T"].allow_remove, "{twice}");
+        }
+        // Flow style is not followed: no intent, and the policies read as before.
+        let flow = "Resources:\n  T:\n    Type: AWS::S3::Bucket\n    Metadata: {stackgate: {allowRemove: true}}\n    DeletionPolicy: Retain\n";
+        let found = policies(flow);
+        assert!(!found["T"].allow_remove);
+        assert_eq!(found["T"].deletion.as_deref(), Some("Retain"));
     }
 
     #[test]

@@ -578,6 +578,90 @@ async fn a_new_key_for_a_table_is_refused_and_more_capacity_deploys() {
     assert_eq!(table_now(&clients, &full).await, table);
 }
 
+/// Who may accept a data loss (the local stack lets templates and requests; on AWS, by default,
+/// nobody): a cache table whose template says `allowReplace` takes a new key without a person; a
+/// table the operator protects (`Protected*`) is refused all the same; a request's `allowDataLoss`
+/// accepts removing a queue, and a log group's shorter retention (data expired in place).
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_data_loss_the_template_or_request_accepts_deploys_and_a_protected_one_never() {
+    let clients = clients().await;
+    let stack = unique("intent");
+    let table = |id: &str, key: &str| {
+        format!(
+            "  {id}:\n    Type: AWS::DynamoDB::Table\n    Metadata:\n      stackgate:\n        allowReplace: true\n    Properties:\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions:\n        - AttributeName: {key}\n          AttributeType: S\n      KeySchema:\n        - AttributeName: {key}\n          KeyType: HASH\n"
+        )
+    };
+    let template = |cache_key: &str, protected_key: &str, queue: bool, days: u32| {
+        let mut text = format!(
+            "Resources:\n{}{}  Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      RetentionInDays: {days}\n",
+            table("CacheTable", cache_key),
+            table("ProtectedOrders", protected_key)
+        );
+        if queue {
+            text.push_str("  Jobs:\n    Type: AWS::SQS::Queue\n");
+        }
+        text
+    };
+    let run = |body: String, extra: Value| {
+        let clients = &clients;
+        let stack = &stack;
+        async move {
+            let key = format!("e2e/{}.zip", unique(""));
+            let mut input = upload_revision(clients, &key, &body, "e2e", stack)
+                .await
+                .unwrap();
+            for (field, value) in extra.as_object().into_iter().flatten() {
+                input[field] = value.clone();
+            }
+            deploy(clients, &input).await
+        }
+    };
+
+    let created = run(template("id", "id", true, 30), json!({})).await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+
+    let replaced = run(template("key", "id", true, 30), json!({})).await;
+    assert_eq!(replaced.outcome(), Some("UPDATED"), "{replaced:?}");
+    assert!(
+        !replaced.entered("RequestApproval"),
+        "{:?}",
+        replaced.states
+    );
+
+    let refused = run(template("key", "key", true, 30), json!({})).await;
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "~ ProtectedOrders (AWS::DynamoDB::Table) [MAY REPLACE]",
+    );
+    assert!(
+        !refused
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("accepted by"),
+        "{refused:?}"
+    );
+
+    let without_queue = template("key", "id", false, 30);
+    let refused = run(without_queue.clone(), json!({})).await;
+    assert_failed_with(&refused, "UnsafeChangeSet", "- Jobs (AWS::SQS::Queue)");
+    let removed = run(without_queue, json!({"allowDataLoss": ["Jobs"]})).await;
+    assert_eq!(removed.outcome(), Some("UPDATED"), "{removed:?}");
+
+    // Data expired in place: a week's retention instead of a month's.
+    let shorter = template("key", "id", false, 7);
+    let refused = run(shorter.clone(), json!({})).await;
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "updates AWS::Logs::LogGroup Logs in place: shortens RetentionInDays",
+    );
+    let accepted = run(shorter, json!({"allowDataLoss": ["Logs"]})).await;
+    assert_eq!(accepted.outcome(), Some("UPDATED"), "{accepted:?}");
+}
+
 /// A table deleted outside CloudFormation is drift: the next update is refused before any change
 /// set is made, naming the table; with `onDrift: ignore` the plan goes on and lists it.
 #[tokio::test]

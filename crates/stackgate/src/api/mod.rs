@@ -524,7 +524,7 @@ pub(crate) mod tests {
             documented.push(name);
         }
         let mut fields = crate::request::DeployRequest::field_names();
-        assert_eq!(fields.len(), 19, "{fields:?}");
+        assert_eq!(fields.len(), 20, "{fields:?}");
         fields.sort();
         documented.sort();
         assert_eq!(

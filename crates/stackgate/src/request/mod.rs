@@ -52,6 +52,7 @@ pub struct DeployRequest {
     pub capabilities: Option<Vec<Capability>>,
     pub on_unsafe: Option<OnUnsafe>,
     pub on_drift: Option<OnDrift>,
+    pub allow_data_loss: Option<Vec<String>>,
     pub approval_timeout_seconds: Option<u64>,
     pub blue_green_suffix: Option<String>,
     pub rollback_alarms: Option<Vec<String>>,
@@ -120,6 +121,10 @@ pub struct Deployment {
     pub on_unsafe: OnUnsafe,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_drift: Option<OnDrift>,
+    /// Logical ids (`Parent/Child` inside nested stacks) whose removal or replacement the request
+    /// accepts losing data for; honoured only where the operator lets requests say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_data_loss: Vec<String>,
     /// The stack a blue/green deployment creates instead of replacing resources.
     pub blue_green_stack_name: StackName,
     /// How long an approval waits for a decision (`onUnsafe: approve`).
@@ -231,6 +236,7 @@ impl DeployRequest {
             capabilities,
             on_unsafe,
             on_drift: self.on_drift,
+            allow_data_loss: logical_ids("allowDataLoss", self.allow_data_loss)?,
             blue_green_stack_name,
             approval_timeout_seconds: approval_timeout(self.approval_timeout_seconds)?,
             rollback: Rollback::from_request(self.rollback_alarms, self.monitoring_minutes)?,
@@ -255,6 +261,36 @@ impl DeployRequest {
             })
             .unwrap_or_default()
     }
+}
+
+const MAX_ALLOWED_DATA_LOSS: usize = 100;
+
+/// Logical ids as CloudFormation writes them (letters and digits, at most 255), `/` between a
+/// nested stack and what is in it; repeated ones counted once.
+fn logical_ids(field: &str, ids: Option<Vec<String>>) -> Result<Vec<String>, TaskError> {
+    let ids = ids.unwrap_or_default();
+    if ids.len() > MAX_ALLOWED_DATA_LOSS {
+        return Err(TaskError::invalid(
+            field,
+            format!("holds more than {MAX_ALLOWED_DATA_LOSS} logical ids"),
+        ));
+    }
+    let mut checked: Vec<String> = Vec::new();
+    for (at, id) in ids.into_iter().enumerate() {
+        let valid = id.split('/').all(|part| {
+            !part.is_empty() && part.len() <= 255 && part.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        if !valid {
+            return Err(TaskError::invalid(
+                format!("{field}[{at}]"),
+                "must be a logical id (letters and digits, at most 255), with `/` after a nested stack's",
+            ));
+        }
+        if !checked.contains(&id) {
+            checked.push(id);
+        }
+    }
+    Ok(checked)
 }
 
 fn approval_timeout(seconds: Option<u64>) -> Result<u64, TaskError> {

@@ -41,7 +41,7 @@ impl Deps {
             cloudformation: aws_sdk_cloudformation::Client::new(&crate::aws::sdk::sdk_config()),
             guardrails: crate::config::guardrails()?,
             sensitive: crate::config::sensitive_types(),
-            stateful: crate::config::stateful_types(),
+            stateful: crate::config::stateful_types()?,
         })
     }
 }
@@ -141,6 +141,8 @@ pub async fn plan(
         stateful: &deps.stateful,
         policies: &policies,
         next_policies: &BTreeMap::new(),
+        stack: &stack,
+        allow_data_loss: &[],
     };
     let (mut verdict, mut judged) = judge_deletion(&resources, &rules);
     if let Some(failed) = state

@@ -142,6 +142,16 @@ pub(crate) fn describe_stacks_error(code: &str, message: &str) -> DescribeStacks
     DescribeStacksError::generic(ErrorMetadata::builder().code(code).message(message).build())
 }
 
+/// A validated deployment with nothing but its names and template.
+fn deployment() -> stackgate::request::Deployment {
+    serde_json::from_value::<stackgate::request::DeployRequest>(
+        json!({"environmentName": "prod", "stackName": "app", "templateUrl": "https://templates.s3.amazonaws.com/t.yaml"}),
+    )
+    .unwrap()
+    .validate("e")
+    .unwrap()
+}
+
 fn resource_change(action: ChangeAction, id: &str, replacement: Option<Replacement>) -> Change {
     Change::builder()
         .r#type(ChangeType::Resource)
@@ -662,7 +672,7 @@ async fn every_page_and_every_nested_change_set_is_inspected() {
                 .build()
         });
     let clients = deps(&[&first_page, &second_page, &nested], &[]);
-    let out = inspect_change_set::inspect(&clients, STACK, "cs", false, &[])
+    let out = inspect_change_set::inspect(&clients, STACK, "cs", false, &deployment())
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -691,7 +701,7 @@ async fn a_change_set_of_adds_and_in_place_updates_is_safe() {
             ))
             .build()
     });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &[])
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &deployment())
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(out).unwrap()["verdict"], "SAFE");
@@ -730,7 +740,7 @@ async fn an_added_resource_that_runs_as_an_existing_role_is_security_sensitive()
                 ))
                 .build()
         });
-    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &[])
+    let out = inspect_change_set::inspect(&deps(&[&rule], &[]), STACK, "cs", false, &deployment())
         .await
         .unwrap();
     let out = serde_json::to_value(out).unwrap();
@@ -1542,4 +1552,148 @@ mod drift {
         assert_eq!(error.error_type(), "InvalidInput");
         assert!(error.to_string().contains("onDrift"), "{error}");
     }
+}
+
+/// Who may accept a data loss: the request (`allowDataLoss`) and the template's `Metadata`, each
+/// only where the operator lets them, never for what the operator protects.
+mod data_loss {
+    use super::*;
+    use stackgate::stateful::{DataLossIntent, StatefulTypes};
+
+    /// The change set removes `Topic` (typed a bucket: it holds data) and adds a queue; the stack's
+    /// templates, current and next, are `template`.
+    async fn plan(
+        stateful: StatefulTypes,
+        allow: Option<&[&str]>,
+        template: &'static str,
+    ) -> (Result<Value, TaskError>, usize) {
+        let (get, exists, create, describe) = unsafe_change_set();
+        let delete = deleted();
+        let current = mock!(CloudFormation::get_template).then_output(move || {
+            aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+                .template_body(template)
+                .build()
+        });
+        let mut deps = deps(&[&exists, &create, &describe, &delete, &current], &[&get]);
+        deps.stateful = stateful;
+        let mut input = plan_input("fail");
+        if let Some(ids) = allow {
+            input["request"]["allowDataLoss"] = json!(ids);
+        }
+        let result = create_change_set::handle(&deps, event(input)).await;
+        (result, create.num_calls())
+    }
+
+    fn letting(template: bool, request: bool) -> StatefulTypes {
+        StatefulTypes::default().with_operator_floor(vec![], DataLossIntent { template, request })
+    }
+
+    const PLAIN: &str = r#"{"Resources": {"Topic": {"Type": "AWS::S3::Bucket"}}}"#;
+    const INTENT: &str = "Resources:\n  Topic:\n    Type: AWS::S3::Bucket\n    Metadata:\n      stackgate:\n        allowRemove: true\n";
+
+    #[tokio::test]
+    async fn a_request_accepts_a_data_loss_only_where_the_operator_lets_it() {
+        // Not let: refused before any change set is made, naming the field.
+        let (result, created) = plan(StatefulTypes::default(), Some(&["Topic"]), PLAIN).await;
+        let error = result.unwrap_err();
+        assert_eq!(error.error_type(), "InvalidInput");
+        assert!(error.to_string().contains("allowDataLoss"), "{error}");
+        assert_eq!(created, 0);
+        // Let: the removal is safe, and says who accepted it.
+        let (result, _) = plan(letting(false, true), Some(&["Topic"]), PLAIN).await;
+        let out = result.unwrap();
+        assert_eq!(out["inspection"]["verdict"], "SAFE");
+        let reason = out["inspection"]["changes"][0]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("data lost; accepted by the request (allowDataLoss)"),
+            "{reason}"
+        );
+        // Another id accepts nothing.
+        let (result, _) = plan(letting(false, true), Some(&["Queue"]), PLAIN).await;
+        assert_eq!(result.unwrap_err().error_type(), "UnsafeChangeSet");
+    }
+
+    #[tokio::test]
+    async fn a_templates_intent_counts_only_where_the_operator_lets_it() {
+        let (result, _) = plan(StatefulTypes::default(), None, INTENT).await;
+        assert_eq!(result.unwrap_err().error_type(), "UnsafeChangeSet");
+        let (result, _) = plan(letting(false, true), None, INTENT).await;
+        assert_eq!(result.unwrap_err().error_type(), "UnsafeChangeSet");
+        let (result, _) = plan(letting(true, false), None, INTENT).await;
+        let out = result.unwrap();
+        assert_eq!(out["inspection"]["verdict"], "SAFE");
+        let reason = out["inspection"]["changes"][0]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("accepted by the template (Metadata stackgate.allowRemove)"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn nobody_accepts_the_loss_of_what_the_operator_protects() {
+        let by_id = letting(true, true);
+        let by_id = StatefulTypes::default()
+            .with_operator_floor(vec!["prod-app:Topic".into()], by_id.intent);
+        let by_type = StatefulTypes::new(vec!["AWS::S3::Bucket".into()], vec![])
+            .with_operator_floor(vec![], letting(true, true).intent);
+        for stateful in [by_id, by_type] {
+            let (result, _) = plan(stateful.clone(), Some(&["Topic"]), INTENT).await;
+            let error = result.unwrap_err();
+            assert_eq!(error.error_type(), "UnsafeChangeSet", "{stateful:?}");
+            assert!(!error.to_string().contains("accepted by"), "{error}");
+        }
+    }
+}
+
+/// An update in place that shortens how long data is kept deletes data (AWS's documented
+/// `IncludePropertyValues` shape): a log group's retention cut from 30 days to 7 is refused, one
+/// raised to 90 deploys.
+#[tokio::test]
+async fn a_shorter_retention_in_place_is_a_data_loss_a_longer_one_is_not() {
+    use aws_sdk_cloudformation::types::{
+        ChangeSource, EvaluationType, RequiresRecreation, ResourceAttribute, ResourceChangeDetail,
+        ResourceTargetDefinition,
+    };
+    let retention = |before: &str, after: &str| {
+        let detail = ResourceChangeDetail::builder()
+            .target(
+                ResourceTargetDefinition::builder()
+                    .attribute(ResourceAttribute::Properties)
+                    .name("RetentionInDays")
+                    .path("/Properties/RetentionInDays")
+                    .before_value(before)
+                    .after_value(after)
+                    .requires_recreation(RequiresRecreation::Never)
+                    .build(),
+            )
+            .evaluation(EvaluationType::Static)
+            .change_source(ChangeSource::DirectModification)
+            .build();
+        vec![Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(ChangeAction::Modify)
+                    .logical_resource_id("Logs")
+                    .resource_type("AWS::Logs::LogGroup")
+                    .replacement(Replacement::False)
+                    .details(detail)
+                    .build(),
+            )
+            .build()]
+    };
+    let refused = plan_update(retention("30", "7"), r#"{"Resources": {}}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error_type(), "UnsafeChangeSet");
+    let text = refused.to_string();
+    assert!(
+        text.contains("~ Logs (AWS::Logs::LogGroup)")
+            && text.contains("updates AWS::Logs::LogGroup Logs in place: shortens RetentionInDays"),
+        "{text}"
+    );
+    let longer = plan_update(retention("30", "90"), r#"{"Resources": {}}"#)
+        .await
+        .unwrap();
+    assert_eq!(longer["inspection"]["verdict"], "SAFE");
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::Deps;
 use crate::aws::cloudformation;
 use crate::policy::{judge, Judgement, Rules};
+use crate::request::Deployment;
 use crate::retention;
 use crate::TaskError;
 
@@ -13,22 +14,25 @@ use crate::TaskError;
 pub type Output = Judgement;
 
 /// Judges a change set. `stack_exists`: the change set updates a stack whose current template
-/// holds the retain policies of what it removes or replaces. `secret_parameters`: parameters whose
-/// values are never shown (besides those CloudFormation masks as NoEcho).
+/// holds the retain policies of what it removes or replaces. From the deployment: the parameters
+/// whose values are never shown (besides those CloudFormation masks as NoEcho), and the logical
+/// ids whose data loss the request accepts.
 pub async fn inspect(
     deps: &Deps,
     stack: &str,
     change_set: &str,
     stack_exists: bool,
-    secret_parameters: &[String],
+    deployment: &Deployment,
 ) -> Result<Output, TaskError> {
     // The request's secret parameters (SSM-typed ones resolve to plain values in the change set).
-    let secret_parameters = secret_parameters.iter().cloned().collect();
+    let secret_parameters = deployment.secret_parameters.iter().cloned().collect();
     let changes =
         cloudformation::all_changes(&deps.cloudformation, stack, change_set, &secret_parameters)
             .await?;
     let removes_or_replaces = changes.iter().any(|c| {
-        c.action != "Add" && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
+        c.replacement_known_after_apply
+            || c.action != "Add"
+                && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
     });
     let (policies, next_policies) = if stack_exists && removes_or_replaces {
         (
@@ -43,6 +47,8 @@ pub async fn inspect(
         stateful: &deps.stateful,
         policies: &policies,
         next_policies: &next_policies,
+        stack,
+        allow_data_loss: &deployment.allow_data_loss,
     };
     let output = summarise(&changes, &rules);
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");

@@ -74,7 +74,7 @@ impl Deps {
             rollback_floors: crate::config::rollback_floors(&guardrails)?,
             guardrails,
             sensitive: crate::config::sensitive_types(),
-            stateful: crate::config::stateful_types(),
+            stateful: crate::config::stateful_types()?,
             alarm_arn_prefix: alarm_arn_prefix(cloudformation_role_arn.as_deref(), &region),
             cloudformation_role_arn,
             staging_bucket: env_var("STAGING_BUCKET"),
@@ -199,6 +199,12 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         object.remove(PLAN_KEY);
     }
     let mut check = check_stack::check(deps, &request, &input.execution_name).await?;
+    if !check.deployment.allow_data_loss.is_empty() && !deps.stateful.intent.request {
+        return Err(TaskError::invalid(
+            "allowDataLoss",
+            "is not accepted here: the operator does not let a request accept a data loss (DataLossIntent)",
+        ));
+    }
     let name = change_set_name(&input.execution_name, input.target);
     if input.target == Target::BlueGreen {
         blue_green_stack_is_new(deps, &check.deployment.blue_green_stack_name, &name).await?;
@@ -292,7 +298,7 @@ async fn judge(
         &change_set.stack_name,
         &change_set.change_set_name,
         change_set.outcome == "UPDATED",
-        &check.deployment.secret_parameters,
+        &check.deployment,
     )
     .await
     {
