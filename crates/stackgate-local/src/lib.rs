@@ -9,6 +9,7 @@ pub mod execution;
 pub mod faults;
 pub mod frontdoor;
 pub mod http;
+pub mod iam;
 pub mod jobs;
 pub mod patches;
 pub mod pipeline;

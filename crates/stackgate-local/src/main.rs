@@ -46,6 +46,9 @@ enum Command {
         #[arg(default_value = "template.yaml")]
         template: PathBuf,
     },
+    /// Check that every state machine's role grants what its tasks call (the template as
+    /// `scripts/sam-translate.py` expands it: plain CloudFormation JSON).
+    CheckIam { translated: PathBuf },
     /// Write docs/reliability.md from the records the hardening tests left (scripts/reliability.sh),
     /// or with --check fail when it differs from what they give.
     ReliabilityReport {
@@ -227,6 +230,26 @@ async fn main() -> Result<(), BoxError> {
                 );
             }
             println!("{}: IAM, encryption and API rules pass", template.display());
+        }
+        Command::CheckIam { translated } => {
+            let template = serde_json::from_str(&std::fs::read_to_string(&translated)?)?;
+            let report = stackgate_local::iam::check_state_machines(&template);
+            for problem in &report.problems {
+                eprintln!("{}: {problem}", translated.display());
+            }
+            if !report.problems.is_empty() {
+                return Err(format!(
+                    "{} IAM gap(s) in the state machines' roles",
+                    report.problems.len()
+                )
+                .into());
+            }
+            println!(
+                "{}: the roles of {} state machines grant what their {} tasks call",
+                translated.display(),
+                report.state_machines,
+                report.tasks
+            );
         }
         Command::Demo => {
             let clients = LocalClients::connect(&endpoint()).await;
