@@ -33,7 +33,9 @@ ensure_venv() { # name stamp packages...
 
 want=${1:-all}
 if [[ $want == all || $want == stack ]]; then
-  ensure_venv venv-moto "moto=$MOTO_VERSION,cfn-lint=$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  # aws-sam-translator: the local stack creates the IAM roles of the template as SAM expands it.
+  ensure_venv venv-moto "moto=$MOTO_VERSION,cfn-lint=$CFN_LINT_VERSION,translator=$SAM_TRANSLATOR_VERSION" \
+    "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
   ensure_venv venv-cargo-lambda "cargo-lambda=$CARGO_LAMBDA_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
 if [[ $want == all || $want == lint ]]; then

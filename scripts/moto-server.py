@@ -25,6 +25,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_sfn as sfn_task,
 )
 
+import moto_iam
+
 
 def to_api_casing(parameters: dict) -> None:
     """ASL "StateMachineArn" -> API "stateMachineArn", in place (top-level keys only, as the API)."""
@@ -564,4 +566,7 @@ if __name__ == "__main__":
     mend_missing_template()
     mend_task_failure_cause()
     mend_drift_detection()
+    # The functions run under their own roles (scripts/moto_iam.py; STACKGATE_IAM=off switches it off).
+    moto_iam.mend_iam_enforcement()
+    moto_iam.mend_policy_evaluation()
     sys.exit(main(sys.argv[1:]))

@@ -119,19 +119,102 @@ pub async fn enable_execution(endpoint: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Deploys everything; safe to run again (definitions are updated in place).
-pub async fn deploy(clients: &LocalClients, endpoint: &str) -> Result<Vec<String>, BoxError> {
+/// Deploys everything; safe to run again (definitions are updated in place). With the template as
+/// SAM expands it (`translated`), its IAM roles too, so that each function runs under its own.
+pub async fn deploy(
+    clients: &LocalClients,
+    endpoint: &str,
+    translated: Option<&std::path::Path>,
+) -> Result<Vec<String>, BoxError> {
     // Refused at deploy time, as the functions would refuse it when they start.
     if let Some(environments) = local_parameters().get("ManagedEnvironments") {
         crate::template_policy::managed_environments(environments)?;
     }
     enable_execution(endpoint).await?;
+    if let Some(translated) = translated {
+        create_roles(clients, translated).await?;
+    }
     let template = load_template()?;
     create_resources(clients, &template).await?;
     upload_samples(clients).await?;
     make_organization(endpoint).await?;
     operator_settings(clients).await?;
     deploy_state_machines(clients, &template).await
+}
+
+/// Every IAM role of the template with its exact inline policies, and each function's role tagged
+/// with the key that function signs with (`iam::roles`); moto's patched enforcement
+/// (`scripts/moto_iam.py`) then evaluates every call a function makes against its role.
+async fn create_roles(
+    clients: &LocalClients,
+    translated: &std::path::Path,
+) -> Result<(), BoxError> {
+    use crate::iam::roles::{local_roles, ACCESS_KEY_TAG};
+    let text = std::fs::read_to_string(translated)
+        .map_err(|e| format!("{}: {e}", translated.display()))?;
+    let template: serde_json::Value = serde_json::from_str(&text)?;
+    for role in local_roles(&template, local_parameters())? {
+        let created = clients
+            .iam
+            .create_role()
+            .role_name(&role.name)
+            .assume_role_policy_document(versioned(role.trust).to_string())
+            .send()
+            .await;
+        if let Err(error) = created {
+            let exists = error
+                .as_service_error()
+                .is_some_and(|e| e.is_entity_already_exists_exception());
+            if !exists {
+                return Err(format!(
+                    "creating role {}: {}",
+                    role.name,
+                    aws_sdk_iam::error::DisplayErrorContext(&error)
+                )
+                .into());
+            }
+        }
+        for (name, document) in role.policies {
+            clients
+                .iam
+                .put_role_policy()
+                .role_name(&role.name)
+                .policy_name(&name)
+                .policy_document(versioned(document).to_string())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "policy {name} of {}: {}",
+                        role.name,
+                        aws_sdk_iam::error::DisplayErrorContext(&e)
+                    )
+                })?;
+        }
+        if let Some(key) = role.access_key {
+            let tag = aws_sdk_iam::types::Tag::builder()
+                .key(ACCESS_KEY_TAG)
+                .value(key)
+                .build()?;
+            clients
+                .iam
+                .tag_role()
+                .role_name(&role.name)
+                .tags(tag)
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// moto refuses a policy without `Version`; AWS reads one as 2008-10-17, which differs only in
+/// policy variables (`${aws:username}`), which SAM expands none of here.
+fn versioned(mut document: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = document.as_object_mut() {
+        map.entry("Version").or_insert_with(|| "2012-10-17".into());
+    }
+    document
 }
 
 /// The template's buckets, tables, topics, queues, activities… as moto holds them.

@@ -68,6 +68,7 @@ pub struct LocalClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ses: aws_sdk_sesv2::Client,
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl LocalClients {
@@ -85,6 +86,7 @@ impl LocalClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             ses: aws_sdk_sesv2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
         }
     }
 }

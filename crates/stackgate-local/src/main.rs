@@ -36,7 +36,12 @@ enum Command {
         overrides: Vec<String>,
     },
     /// Create the template's topics, buckets and state machines on the running local stack.
-    Deploy,
+    Deploy {
+        /// The template as `scripts/sam-translate.py` expands it: its IAM roles are created too,
+        /// and each function then runs under its own (`scripts/moto_iam.py`).
+        #[arg(long)]
+        translated: Option<PathBuf>,
+    },
     /// Run the main job: create, safe update, unsafe refused, no changes.
     Demo,
     /// Write the Mermaid diagram of every statemachines/*.asl.json to docs/statemachines/.
@@ -150,10 +155,13 @@ async fn main() -> Result<(), BoxError> {
                 println!("{key}={value}");
             }
         }
-        Command::Deploy => {
+        Command::Deploy { translated } => {
             let endpoint = endpoint();
             let clients = LocalClients::connect(&endpoint).await;
-            for arn in deploy::deploy(&clients, &endpoint).await? {
+            if translated.is_none() {
+                eprintln!("no --translated template: IAM roles not created, functions act as administrators");
+            }
+            for arn in deploy::deploy(&clients, &endpoint, translated.as_deref()).await? {
                 println!("state machine {arn}");
             }
         }

@@ -3,9 +3,17 @@
 
 use super::Kind;
 
-/// Access keys whose calls may be faulted: the functions' (`functions.env`) and moto's Step
-/// Functions interpreter's (moto signs its SDK integrations with `ak`).
+/// Access keys whose calls may be faulted: the functions' (`functions.env`, and each function's own,
+/// `stackgate-function-<binary>`, under which it runs as its role) and moto's Step Functions
+/// interpreter's (moto signs its SDK integrations with `ak`).
 pub const FAULTED_CALLERS: &[&str] = &["stackgate-function", "ak"];
+
+fn faulted(key: &str) -> bool {
+    FAULTED_CALLERS.contains(&key)
+        || key
+            .strip_prefix("stackgate-function-")
+            .is_some_and(|name| !name.is_empty())
+}
 
 /// What the front door knows of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +57,7 @@ pub fn classify(
     body: &[u8],
 ) -> Option<Call> {
     let (key, service) = signer(authorization?)?;
-    if !FAULTED_CALLERS.contains(&key.as_str()) {
+    if !faulted(&key) {
         return None;
     }
     let (operation, protocol) = if let Some(target) = target {
@@ -276,6 +284,11 @@ mod tests {
             classify("POST", Some(&harness), None, "/", None, form),
             None
         );
+        // A function under its own role is faulted like the others; a look-alike key is not.
+        let own = AUTH.replace("stackgate-function", "stackgate-function-wait-stack");
+        assert!(classify("POST", Some(&own), None, "/", None, form).is_some());
+        let bare = AUTH.replace("stackgate-function", "stackgate-function-");
+        assert_eq!(classify("POST", Some(&bare), None, "/", None, form), None);
         assert_eq!(classify("POST", None, None, "/", None, form), None);
         let monitoring = AUTH.replace("cloudformation", "monitoring");
         assert_eq!(

@@ -33,7 +33,10 @@ pub fn role_statements(role: &Value, resolver: &Resolver) -> Result<Vec<Statemen
             .get("PolicyName")
             .and_then(Value::as_str)
             .unwrap_or("(unnamed)");
-        let statements = match policy.pointer("/PolicyDocument/Statement") {
+        let document = resolver
+            .resolve_document(policy.get("PolicyDocument").unwrap_or(&Value::Null))
+            .map_err(|e| format!("{name}: {e}"))?;
+        let statements = match document.get("Statement") {
             Some(Value::Array(list)) => list.clone(),
             Some(one) => vec![one.clone()],
             None => Vec::new(),
@@ -226,9 +229,9 @@ mod tests {
     fn unreadable_statements_are_errors_not_grants() {
         let template = json!({"Resources": {}});
         let role = json!({"Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::If": ["C", "a", "b"]}}
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::GetAZs": ""}}
         ]}}]}});
         let error = role_statements(&role, &Resolver::new(&template)).unwrap_err();
-        assert!(error.starts_with("p: Fn::If"), "{error}");
+        assert!(error.starts_with("p: Fn::GetAZs"), "{error}");
     }
 }

@@ -1,8 +1,10 @@
 //! CloudFormation's intrinsic functions, resolved the way a deployment in the local account would
-//! resolve them: pseudo parameters to the local account and region, parameters to their defaults,
-//! a resource's `Ref` and `Fn::GetAtt` to the name or ARN AWS gives that type (named by its logical
-//! id). Enough to read the IAM policies of a translated template; anything else is an error, so
+//! resolve them: pseudo parameters to the local account and region, parameters to the deployment's
+//! values or their defaults, a resource's `Ref` and `Fn::GetAtt` to the name or ARN AWS gives that
+//! type, named as the local stack names it (`template.rs`). Enough to read the IAM policies of a translated template; anything else is an error, so
 //! that a grant this code cannot read never counts as a grant.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -37,6 +39,9 @@ impl Resolved {
 pub struct Resolver<'a> {
     parameters: &'a Map<String, Value>,
     resources: &'a Map<String, Value>,
+    conditions: &'a Map<String, Value>,
+    /// The values a deployment gives parameters (the rest take their defaults).
+    values: BTreeMap<String, String>,
 }
 
 impl<'a> Resolver<'a> {
@@ -47,6 +52,116 @@ impl<'a> Resolver<'a> {
         Resolver {
             parameters: section("Parameters").unwrap_or(empty),
             resources: section("Resources").unwrap_or(empty),
+            conditions: section("Conditions").unwrap_or(empty),
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// The same template deployed with these parameter values.
+    pub fn with_values(mut self, values: BTreeMap<String, String>) -> Self {
+        self.values = values;
+        self
+    }
+
+    /// A JSON document (a policy) with every intrinsic in it resolved; `AWS::NoValue` drops the
+    /// list item or the key it stands for.
+    pub fn resolve_document(&self, value: &Value) -> Result<Value, String> {
+        match value {
+            // A chosen branch may be any document (a whole statement), not only a string.
+            Value::Object(map) if map.len() == 1 && map.contains_key("Fn::If") => {
+                let parts = map["Fn::If"]
+                    .as_array()
+                    .filter(|p| p.len() == 3)
+                    .ok_or("Fn::If needs three arguments")?;
+                let chosen = if self.condition_named(&parts[0])? {
+                    &parts[1]
+                } else {
+                    &parts[2]
+                };
+                self.resolve_document(chosen)
+            }
+            Value::Object(map) if is_intrinsic(map) => Ok(match self.resolve(value)? {
+                Resolved::One(one) => Value::String(one),
+                Resolved::Many(many) => Value::Array(many.into_iter().map(Value::String).collect()),
+            }),
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (key, item) in map {
+                    if !self.is_no_value(item)? {
+                        out.insert(key.clone(), self.resolve_document(item)?);
+                    }
+                }
+                Ok(Value::Object(out))
+            }
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    if self.is_no_value(item)? {
+                        continue;
+                    }
+                    match self.resolve_document(item)? {
+                        // A list an intrinsic gave (`Fn::Split`) is spliced, as CloudFormation does.
+                        Value::Array(many) if is_intrinsic_value(item) => out.extend(many),
+                        other => out.push(other),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn is_no_value(&self, value: &Value) -> Result<bool, String> {
+        if value.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue") {
+            return Ok(true);
+        }
+        match value.get("Fn::If") {
+            Some(Value::Array(parts)) if parts.len() == 3 => {
+                let chosen = if self.condition_named(&parts[0])? {
+                    &parts[1]
+                } else {
+                    &parts[2]
+                };
+                self.is_no_value(chosen)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The value of a named condition of the template.
+    fn condition_named(&self, name: &Value) -> Result<bool, String> {
+        let name = name.as_str().ok_or("a condition is named by a string")?;
+        let condition = self
+            .conditions
+            .get(name)
+            .ok_or_else(|| format!("condition {name} is not in the template"))?;
+        self.condition(condition)
+    }
+
+    fn condition(&self, value: &Value) -> Result<bool, String> {
+        let Value::Object(map) = value else {
+            return Err("a condition is an object".into());
+        };
+        let (function, argument) = map.iter().next().ok_or("an empty condition")?;
+        let list = argument.as_array();
+        match (function.as_str(), list) {
+            ("Condition", _) => self.condition_named(argument),
+            ("Fn::Equals", Some(pair)) if pair.len() == 2 => {
+                let text = |v: &Value| -> Result<String, String> {
+                    self.resolve(v)?.into_string("Fn::Equals")
+                };
+                Ok(text(&pair[0])? == text(&pair[1])?)
+            }
+            ("Fn::Not", Some(one)) if one.len() == 1 => Ok(!self.condition(&one[0])?),
+            ("Fn::And", Some(all)) => all
+                .iter()
+                .try_fold(true, |acc, c| Ok(acc && self.condition(c)?)),
+            ("Fn::Or", Some(any)) => any
+                .iter()
+                .try_fold(false, |acc, c| Ok(acc || self.condition(c)?)),
+            (other, _) => Err(format!(
+                "{other} is not a condition function this check reads"
+            )),
         }
     }
 
@@ -86,6 +201,35 @@ impl<'a> Resolver<'a> {
                 self.attribute(id, attribute).map(Resolved::One)
             }
             "Fn::Sub" => self.sub(argument).map(Resolved::One),
+            "Fn::If" => {
+                let parts = argument
+                    .as_array()
+                    .filter(|p| p.len() == 3)
+                    .ok_or("Fn::If needs three arguments")?;
+                let chosen = if self.condition_named(&parts[0])? {
+                    &parts[1]
+                } else {
+                    &parts[2]
+                };
+                if self.is_no_value(chosen)? {
+                    return Ok(Resolved::Many(Vec::new()));
+                }
+                self.resolve(chosen)
+            }
+            "Fn::Select" => {
+                let [index, list] = pair(argument, "Fn::Select")?;
+                let index: usize = match index {
+                    Value::String(s) => s.parse().map_err(|_| "Fn::Select needs an index")?,
+                    Value::Number(n) => n.as_u64().ok_or("Fn::Select needs an index")? as usize,
+                    _ => return Err("Fn::Select needs an index".into()),
+                };
+                let items = self.resolve(list)?.into_strings();
+                items
+                    .get(index)
+                    .cloned()
+                    .map(Resolved::One)
+                    .ok_or_else(|| "Fn::Select past the end".into())
+            }
             "Fn::Join" => {
                 let [separator, items] = pair(argument, "Fn::Join")?;
                 let separator = separator.as_str().ok_or("Fn::Join needs a separator")?;
@@ -147,6 +291,9 @@ impl<'a> Resolver<'a> {
             "AWS::StackName" => return Ok("stackgate".into()),
             _ => {}
         }
+        if let Some(value) = self.values.get(name) {
+            return Ok(value.clone());
+        }
         if let Some(parameter) = self.parameters.get(name) {
             // Without a default the value is the operator's: a token only the same Ref matches.
             return Ok(match parameter.get("Default").and_then(Value::as_str) {
@@ -159,16 +306,33 @@ impl<'a> Resolver<'a> {
             "AWS::SNS::Topic"
             | "AWS::StepFunctions::StateMachine"
             | "AWS::StepFunctions::Activity" => self.attribute(name, "Arn")?,
-            _ => name.to_owned(),
+            _ => self.physical_name(name, kind),
         })
+    }
+
+    /// The name the local stack gives a resource (`template.rs`): buckets and tables get a prefix,
+    /// a function is named by its binary, everything else by its logical id.
+    fn physical_name(&self, id: &str, kind: &str) -> String {
+        match kind {
+            "AWS::S3::Bucket" | "AWS::DynamoDB::Table" => crate::template::bucket_name(id),
+            "AWS::Lambda::Function" => self
+                .resources
+                .get(id)
+                .and_then(|r| r.pointer("/Metadata/BuildProperties/Binary"))
+                .and_then(Value::as_str)
+                .unwrap_or(id)
+                .to_owned(),
+            _ => id.to_owned(),
+        }
     }
 
     fn attribute(&self, id: &str, attribute: &str) -> Result<String, String> {
         let kind = self.kind_of(id)?;
         let arn =
             |service: &str, path: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{path}");
+        let name = self.physical_name(id, kind);
         let value = match (kind, attribute) {
-            ("AWS::Lambda::Function", "Arn") => arn("lambda", &format!("function:{id}")),
+            ("AWS::Lambda::Function", "Arn") => arn("lambda", &format!("function:{name}")),
             ("AWS::SNS::Topic", "TopicArn" | "Arn") => arn("sns", id),
             ("AWS::SNS::Topic", "TopicName") => id.to_owned(),
             ("AWS::StepFunctions::StateMachine", "Arn") => {
@@ -176,10 +340,10 @@ impl<'a> Resolver<'a> {
             }
             ("AWS::StepFunctions::StateMachine", "Name") => id.to_owned(),
             ("AWS::StepFunctions::Activity", "Arn") => arn("states", &format!("activity:{id}")),
-            ("AWS::DynamoDB::Table", "Arn") => arn("dynamodb", &format!("table/{id}")),
+            ("AWS::DynamoDB::Table", "Arn") => arn("dynamodb", &format!("table/{name}")),
             ("AWS::SQS::Queue", "Arn") => arn("sqs", id),
             ("AWS::SQS::Queue", "QueueName") => id.to_owned(),
-            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{id}"),
+            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{name}"),
             ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{ACCOUNT}:role/{id}"),
             ("AWS::Logs::LogGroup", "Arn") => arn("logs", &format!("log-group:{id}:*")),
             ("AWS::Events::Rule", "Arn") => arn("events", &format!("rule/{id}")),
@@ -199,6 +363,14 @@ impl<'a> Resolver<'a> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{id} is neither a parameter nor a resource of the template"))
     }
+}
+
+fn is_intrinsic(map: &Map<String, Value>) -> bool {
+    map.len() == 1 && map.keys().all(|k| k == "Ref" || k.starts_with("Fn::"))
+}
+
+fn is_intrinsic_value(value: &Value) -> bool {
+    value.as_object().is_some_and(is_intrinsic)
 }
 
 fn pair<'v>(argument: &'v Value, function: &str) -> Result<[&'v Value; 2], String> {
@@ -267,7 +439,56 @@ mod tests {
         );
         assert!(resolve(json!({"Fn::GetAtt": ["Widget", "Arn"]})).is_err());
         assert!(resolve(json!({"Ref": "Nothing"})).is_err());
-        assert!(resolve(json!({"Fn::If": ["C", "a", "b"]})).is_err());
+        assert!(resolve(json!({"Fn::If": ["Unknown", "a", "b"]})).is_err());
+        assert!(resolve(json!({"Fn::GetAZs": ""})).is_err());
+    }
+
+    #[test]
+    fn conditions_choose_and_no_value_drops() {
+        let mut template = template();
+        template["Conditions"] = json!({
+            "HasBucket": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Bucket"}, ""]}]},
+            "Both": {"Fn::And": [{"Condition": "HasBucket"}, {"Fn::Equals": ["a", "a"]}]}
+        });
+        template["Parameters"]["Bucket"] = json!({"Type": "String", "Default": ""});
+        let document = json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": [
+            "arn:aws:s3:::staging/*",
+            {"Fn::If": ["Both", {"Fn::Sub": "arn:aws:s3:::${Bucket}/*"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]}
+        ]}]});
+        let default = Resolver::new(&template)
+            .resolve_document(&document)
+            .unwrap();
+        assert_eq!(
+            default["Statement"][0]["Resource"],
+            json!(["arn:aws:s3:::staging/*", "b"])
+        );
+        let given = Resolver::new(&template)
+            .with_values([("Bucket".to_string(), "art".to_string())].into())
+            .resolve_document(&document)
+            .unwrap();
+        assert_eq!(
+            given["Statement"][0]["Resource"],
+            json!(["arn:aws:s3:::staging/*", "arn:aws:s3:::art/*", "b"])
+        );
+        let statements = json!([
+            {"Fn::If": ["HasBucket", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "x"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["Both", {"Ref": "AWS::NoValue"}, {"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+        ]);
+        assert_eq!(
+            Resolver::new(&template)
+                .resolve_document(&statements)
+                .unwrap(),
+            json!([{"Effect": "Deny", "Action": "*", "Resource": "*"}])
+        );
+        // IAM's own condition blocks are data, not intrinsics.
+        let condition = json!({"StringEquals": {"aws:ResourceTag/stackgate:managed": "true"}});
+        assert_eq!(
+            Resolver::new(&template)
+                .resolve_document(&condition)
+                .unwrap(),
+            condition
+        );
     }
 
     #[test]

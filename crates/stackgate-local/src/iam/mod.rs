@@ -7,6 +7,7 @@
 pub mod grants;
 pub mod integrations;
 pub mod intrinsics;
+pub mod roles;
 
 use serde_json::Value;
 

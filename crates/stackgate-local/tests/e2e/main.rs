@@ -9,4 +9,5 @@ mod api;
 mod approvals;
 mod attacks;
 mod deploy;
+mod iam;
 mod operations;

@@ -1,0 +1,196 @@
+"""IAM enforced in the local stack's moto server, for the functions: each function signs with an access
+key of its own (`stackgate-function-<binary>`, from the workspace's cargo-lambda metadata), the local
+deploy step tags the function's role with that key (`stackgate:local-access-key`, from the template as
+SAM expands it), and every call signed with it is evaluated against that role's policies, as AWS
+evaluates a Lambda function's execution role. Any other key (the operator's, the tests' `test`, moto's
+own interpreter) keeps full access, as an administrator's would.
+
+What moto gets wrong is mended here (docs/local-stack.md, IAM): most services authorize against the
+resource `*`, so a statement scoped to an ARN is evaluated on its action alone there (an Allow
+applies; a Deny only when it is on `*`); actions match case-insensitively; NotResource is honoured; a
+condition moto cannot evaluate does not deny; denials reach JSON clients in the shape AWS sends.
+`STACKGATE_IAM=off` switches enforcement off."""
+
+import json
+import os
+import re
+
+ACCESS_KEY_PREFIX = "stackgate-function-"
+ACCESS_KEY_TAG = "stackgate:local-access-key"
+
+# Where the name moto gives an action (its signing name and operation) is not IAM's.
+ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
+SERVICE_PREFIXES = {"monitoring": "cloudwatch"}
+
+
+def enforced() -> bool:
+    return os.environ.get("STACKGATE_IAM", "enforce") != "off"
+
+
+def iam_action(action: str) -> str:
+    service, _, name = action.partition(":")
+    action = f"{SERVICE_PREFIXES.get(service, service)}:{name}"
+    return ACTION_NAMES.get(action, action)
+
+
+def role_for_key(access_key_id: str):
+    """(backend, role) of the role tagged with this key, or None."""
+    from moto.iam.models import iam_backends
+
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            for role in list(backend.roles.values()):
+                if tag_value(role.tags, ACCESS_KEY_TAG) == access_key_id:
+                    return backend, role
+    return None
+
+
+def tag_value(tags, key):
+    """A tag's value; moto keeps a role's tags as a dict of {Key, Value} or as a list of them."""
+    entries = tags.values() if isinstance(tags, dict) else (tags or [])
+    return next((t.get("Value") for t in entries if t.get("Key") == key), None)
+
+
+class FunctionRoleKey:
+    """The identity of a call signed with a function's key: a session of its role."""
+
+    def __init__(self, backend, role, access_key_id):
+        self.backend = backend
+        self.account_id = backend.account_id
+        self.partition = backend.partition
+        self._role = role
+        self._owner_role_name = role.name
+        self._session_name = access_key_id[len(ACCESS_KEY_PREFIX):]
+        self._access_key_id = access_key_id
+        self.arn = f"arn:{self.partition}:sts::{self.account_id}:assumed-role/{role.name}/{self._session_name}"
+
+    def collect_policies(self):
+        attached, _ = self.backend.list_attached_role_policies(self._owner_role_name)
+        return list(self._role.policies.values()) + list(attached)
+
+
+def mend_iam_enforcement() -> None:
+    if not enforced():
+        return
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam import access_control as ac
+
+    original_create_access_key = ac.create_access_key
+
+    def create_access_key(account_id, partition, access_key_id, headers):
+        if access_key_id.startswith(ACCESS_KEY_PREFIX):
+            found = role_for_key(access_key_id)
+            if found is None:  # a function whose role the template does not give: nothing allowed
+                raise ac.CreateAccessKeyFailure(reason="InvalidId")
+            return FunctionRoleKey(found[0], found[1], access_key_id)
+        return original_create_access_key(account_id, partition, access_key_id, headers)
+
+    ac.create_access_key = create_access_key
+
+    def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
+        key = signing_key(self.headers)
+        if key is None or not key.startswith(ACCESS_KEY_PREFIX):
+            return
+        path = self.raw_path
+        query = getattr(self, "parsed_url", None)
+        if query is not None and query.query:
+            path += "?" + query.query
+        try:
+            request = iam_request_cls(
+                account_id=self.current_account, method=self.method, path=path, data=self.data,
+                body=self.raw_body, headers=self.headers, action=self._get_action(),
+            )
+            request._action = iam_action(request._action)
+            request.check_action_permitted(resource)
+        except Exception as error:  # moto's auth errors are _RESTError subclasses
+            from moto.core.exceptions import _RESTError
+
+            if isinstance(error, _RESTError):
+                raise in_protocol_shape(self, error) from None
+            raise
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
+
+
+def signing_key(headers):
+    authorization = headers.get("Authorization") or ""
+    scope = authorization.partition("Credential=")[2].partition(",")[0]
+    key = scope.split("/")[0]
+    return key or None
+
+
+def in_protocol_shape(response, error):
+    """moto answers auth errors in the query protocol's XML, which JSON clients cannot read: JSON and
+    REST-JSON services get {"__type": "AccessDeniedException", "message": ...}, as AWS sends it."""
+    from moto.core.utils import get_service_model
+
+    headers = response.headers
+    json_protocol = bool(headers.get("X-Amz-Target")) or (headers.get("Content-Type") or "").startswith(
+        "application/x-amz-json")
+    if not json_protocol:
+        try:
+            protocol = get_service_model(response.boto3_service_name).protocol
+        except Exception:  # noqa: BLE001 - a service without a model keeps moto's XML
+            return error
+        if protocol == "query":
+            return in_query_shape(error)
+        if protocol != "rest-json":
+            return error  # S3's own errors already have its shape
+    shaped = error.to_json()
+    if shaped.error_type == "AccessDenied":
+        shaped.error_type = "AccessDeniedException"
+        shaped.description = json.dumps({"__type": "AccessDeniedException", "message": error.message})
+    return shaped
+
+
+def in_query_shape(error):
+    """The query protocol's error: moto wraps it in <Errors>, which AWS does not (and the Rust SDK
+    then finds no code)."""
+    from xmltodict import unparse
+
+    detail = {"Type": "Sender", "Code": error.error_type, "Message": error.message}
+    error.description = unparse({"ErrorResponse": {"Error": detail, "RequestId": "stackgate-local"}},
+                                full_document=True)
+    return error
+
+
+def mend_policy_evaluation() -> None:
+    from moto.iam import access_control as ac
+
+    result = ac.PermissionResult
+
+    def pattern(text, ignore_case):
+        regex = re.escape(text).replace(r"\*", ".*").replace(r"\?", ".")
+        return re.compile(f"^{regex}$", re.IGNORECASE if ignore_case else 0)
+
+    def matches(patterns, value, ignore_case):
+        patterns = patterns if isinstance(patterns, list) else [patterns]
+        return any(pattern(p, ignore_case).match(value) for p in patterns)
+
+    def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+        statement = self._statement
+        if "NotAction" in statement:
+            concerned = not matches(statement["NotAction"], action, True)
+        else:
+            concerned = matches(statement.get("Action", []), action, True)
+        if not concerned or self.is_unknown_principal(statement.get("Principal")):
+            return result.NEUTRAL
+        if not self._check_conditions(incoming_condition_values):
+            return result.NEUTRAL
+        allow = statement.get("Effect") == "Allow"
+        # moto names no resource ("*") for most services: a scoped statement is judged by its action.
+        unknown = resource == "*"
+        if "Resource" in statement:
+            if unknown:
+                applies = allow or matches(statement["Resource"], "*", False)
+            else:
+                applies = matches(statement["Resource"], resource, False)
+        elif "NotResource" in statement:
+            applies = allow if unknown else not matches(statement["NotResource"], resource, False)
+        else:  # a trust policy
+            applies = True
+        if not applies:
+            return result.NEUTRAL
+        return result.PERMITTED if allow else result.DENIED
+
+    ac.IAMPolicyStatement.is_action_permitted = is_action_permitted

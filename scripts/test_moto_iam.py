@@ -1,0 +1,120 @@
+"""Tests of scripts/moto_iam.py on a moto server in this process: a function's key runs under its role,
+every other key keeps full access, and a denial reaches each protocol's clients in AWS's shape."""
+
+import json
+import logging
+import os
+import socket
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+import moto_iam  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FunctionRoles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        os.environ.pop("STACKGATE_IAM", None)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_iam.mend_iam_enforcement()
+        moto_iam.mend_policy_evaluation()
+        cls.server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        cls.server.start()
+        host, port = cls.server.get_host_and_port()
+        cls.endpoint = f"http://{host}:{port}"
+        iam = cls.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        iam.create_role(RoleName="PlanFunctionRole", AssumeRolePolicyDocument=json.dumps(trust),
+                        Tags=[{"Key": moto_iam.ACCESS_KEY_TAG, "Value": "stackgate-function-plan"}])
+        iam.put_role_policy(RoleName="PlanFunctionRole", PolicyName="read", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "dynamodb:GetItem",
+                 "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/Ledger"},
+                {"Effect": "Allow", "Action": "S3:GetObject", "Resource": "arn:aws:s3:::allowed/*"},
+                {"Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:ResourceTag/stackgate:managed": "true"}}},
+            ]}))
+        cls.client("dynamodb").create_table(
+            TableName="Ledger", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        s3 = cls.client("s3")
+        for bucket in ("allowed", "other"):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key="t.yaml", Body=b"x")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    @classmethod
+    def client(cls, service, key="test"):
+        return boto3.client(service, region_name="us-east-1", endpoint_url=cls.endpoint,
+                            aws_access_key_id=key, aws_secret_access_key="test",
+                            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+
+    def denied(self, call):
+        with self.assertRaises(ClientError) as caught:
+            call()
+        return caught.exception.response["Error"]
+
+    def test_a_function_runs_under_its_role(self):
+        plan = "stackgate-function-plan"
+        self.client("dynamodb", plan).get_item(TableName="Ledger", Key={"id": {"S": "a"}})
+        self.client("s3", plan).get_object(Bucket="allowed", Key="t.yaml")
+        # A condition moto cannot evaluate does not deny.
+        self.client("cloudformation", plan).describe_stacks()
+
+    def test_what_its_role_does_not_grant_is_denied_in_each_protocols_shape(self):
+        plan = "stackgate-function-plan"
+        error = self.denied(lambda: self.client("dynamodb", plan).put_item(
+            TableName="Ledger", Item={"id": {"S": "a"}}))
+        self.assertEqual(error["Code"], "AccessDeniedException")
+        self.assertIn("dynamodb:PutItem", error["Message"])
+        self.assertIn("assumed-role/PlanFunctionRole/plan", error["Message"])
+        self.assertEqual(self.denied(lambda: self.client("s3", plan).get_object(
+            Bucket="other", Key="t.yaml"))["Code"], "AccessDenied")
+        self.assertEqual(self.denied(lambda: self.client("sns", plan).list_topics())["Code"], "AccessDenied")
+        # The query protocol's shape exactly (no <Errors> wrapper), which stricter clients than boto3
+        # (the Rust SDK) need to find the code.
+        bodies = []
+        cloudformation = self.client("cloudformation", plan)
+        cloudformation.meta.events.register("after-call.*", lambda http_response, **_: bodies.append(
+            http_response.content))
+        self.denied(lambda: cloudformation.list_stacks())
+        self.assertIn(b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>", bodies[0])
+        self.assertEqual(self.denied(lambda: self.client("stepfunctions", plan).list_state_machines())["Code"],
+                         "AccessDeniedException")
+
+    def test_a_function_key_no_role_carries_is_refused(self):
+        error = self.denied(lambda: self.client("sns", "stackgate-function-unknown").list_topics())
+        self.assertEqual(error["Code"], "InvalidClientTokenId")
+
+    def test_every_other_key_keeps_full_access(self):
+        for key in ("test", "stackgate-function", "ak"):
+            self.client("sns", key).list_topics()
+            self.client("dynamodb", key).put_item(TableName="Ledger", Item={"id": {"S": key}})
+
+    def test_action_names_are_iams(self):
+        self.assertEqual(moto_iam.iam_action("lambda:Invoke"), "lambda:InvokeFunction")
+        self.assertEqual(moto_iam.iam_action("monitoring:DescribeAlarms"), "cloudwatch:DescribeAlarms")
+        self.assertEqual(moto_iam.iam_action("states:StartExecution"), "states:StartExecution")
+
+
+if __name__ == "__main__":
+    unittest.main()
