@@ -69,9 +69,9 @@ up() {
     "$target/$bin_dir/stackgate-local" env-file --set "APPROVAL_BASE_URL=http://127.0.0.1:$lambda_port/lambda-url/approval-api"
     echo "AWS_ENDPOINT_URL=$endpoint"
     echo "AWS_REGION=us-east-1"
-    # Their own access key: the front door faults their calls when STACKGATE_FAULTS asks (never the
-    # operator's or the tests', which use `test`).
-    echo "AWS_ACCESS_KEY_ID=stackgate-function"
+    # Each function signs with its own key (Cargo.toml's cargo-lambda metadata), under which it runs
+    # as its role; one without an entry gets this key, which no role carries: every call refused.
+    echo "AWS_ACCESS_KEY_ID=stackgate-function-without-a-role"
     echo "AWS_SECRET_ACCESS_KEY=test"
     echo "STACKGATE_POLL_SECONDS=1"
     # moto reads a TemplateURL path-style only when the host is "localhost".

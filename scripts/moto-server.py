@@ -566,7 +566,8 @@ if __name__ == "__main__":
     mend_missing_template()
     mend_task_failure_cause()
     mend_drift_detection()
-    # The functions run under their own roles (scripts/moto_iam.py; STACKGATE_IAM=off switches it off).
+    # The functions and state machines run under their own roles (scripts/moto_iam.py; STACKGATE_IAM=off switches it off).
     moto_iam.mend_iam_enforcement()
     moto_iam.mend_policy_evaluation()
+    moto_iam.mend_state_machine_credentials()
     sys.exit(main(sys.argv[1:]))

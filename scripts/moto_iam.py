@@ -1,8 +1,9 @@
-"""IAM enforced in the local stack's moto server, for the functions: each function signs with an access
-key of its own (`stackgate-function-<binary>`, from the workspace's cargo-lambda metadata), the local
+"""IAM enforced in the local stack's moto server, for the functions and the state machines: each
+function signs with an access key of its own (`stackgate-function-<binary>`, from the workspace's cargo-lambda metadata), the local
 deploy step tags the function's role with that key (`stackgate:local-access-key`, from the template as
 SAM expands it), and every call signed with it is evaluated against that role's policies, as AWS
-evaluates a Lambda function's execution role. Any other key (the operator's, the tests' `test`, moto's
+evaluates a Lambda function's execution role; a state machine's SDK calls are signed with its role's
+key (`stackgate-role-<name>`) and evaluated the same way. Any other key (the operator's, the tests' `test`, moto's
 own interpreter) keeps full access, as an administrator's would.
 
 What moto gets wrong is mended here (docs/local-stack.md, IAM): most services authorize against the
@@ -17,6 +18,8 @@ import re
 
 ACCESS_KEY_PREFIX = "stackgate-function-"
 ACCESS_KEY_TAG = "stackgate:local-access-key"
+# moto's interpreter signs a state machine's calls with this prefix and its role's name.
+ROLE_KEY_PREFIX = "stackgate-role-"
 
 # Where the name moto gives an action (its signing name and operation) is not IAM's.
 ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
@@ -34,15 +37,18 @@ def iam_action(action: str) -> str:
 
 
 def role_for_key(access_key_id: str):
-    """(backend, role) of the role tagged with this key, or None."""
+    """(backend, role) of the one role tagged with this key; None when no role or several carry it
+    (a key must never pick one of two roles)."""
     from moto.iam.models import iam_backends
 
-    for account in list(iam_backends.values()):
-        for backend in list(account.values()):
-            for role in list(backend.roles.values()):
-                if tag_value(role.tags, ACCESS_KEY_TAG) == access_key_id:
-                    return backend, role
-    return None
+    found = [
+        (backend, role)
+        for account in list(iam_backends.values())
+        for backend in list(account.values())
+        for role in list(backend.roles.values())
+        if tag_value(role.tags, ACCESS_KEY_TAG) == access_key_id
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def tag_value(tags, key):
@@ -51,8 +57,34 @@ def tag_value(tags, key):
     return next((t.get("Value") for t in entries if t.get("Key") == key), None)
 
 
-class FunctionRoleKey:
-    """The identity of a call signed with a function's key: a session of its role."""
+def role_named(name: str):
+    """(backend, role) of the role with this name, or None."""
+    from moto.iam.models import iam_backends
+
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            for role in list(backend.roles.values()):
+                if role.name == name:
+                    return backend, role
+    return None
+
+
+def role_for(access_key_id: str):
+    """(backend, role) a key signs for: a function's (by the tag) or a state machine's (by name)."""
+    if access_key_id.startswith(ACCESS_KEY_PREFIX):
+        return role_for_key(access_key_id)
+    if access_key_id.startswith(ROLE_KEY_PREFIX):
+        return role_named(access_key_id[len(ROLE_KEY_PREFIX):])
+    return None
+
+
+def enforced_key(access_key_id) -> bool:
+    return bool(access_key_id) and access_key_id.startswith((ACCESS_KEY_PREFIX, ROLE_KEY_PREFIX))
+
+
+class RoleSessionKey:
+    """The identity of a call signed with a function's or a state machine's key: a session of its
+    role."""
 
     def __init__(self, backend, role, access_key_id):
         self.backend = backend
@@ -60,7 +92,7 @@ class FunctionRoleKey:
         self.partition = backend.partition
         self._role = role
         self._owner_role_name = role.name
-        self._session_name = access_key_id[len(ACCESS_KEY_PREFIX):]
+        self._session_name = access_key_id.split("-", 2)[2]
         self._access_key_id = access_key_id
         self.arn = f"arn:{self.partition}:sts::{self.account_id}:assumed-role/{role.name}/{self._session_name}"
 
@@ -78,18 +110,17 @@ def mend_iam_enforcement() -> None:
     original_create_access_key = ac.create_access_key
 
     def create_access_key(account_id, partition, access_key_id, headers):
-        if access_key_id.startswith(ACCESS_KEY_PREFIX):
-            found = role_for_key(access_key_id)
-            if found is None:  # a function whose role the template does not give: nothing allowed
+        if enforced_key(access_key_id):
+            found = role_for(access_key_id)
+            if found is None:  # a function or role the template does not give: nothing allowed
                 raise ac.CreateAccessKeyFailure(reason="InvalidId")
-            return FunctionRoleKey(found[0], found[1], access_key_id)
+            return RoleSessionKey(found[0], found[1], access_key_id)
         return original_create_access_key(account_id, partition, access_key_id, headers)
 
     ac.create_access_key = create_access_key
 
     def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
-        key = signing_key(self.headers)
-        if key is None or not key.startswith(ACCESS_KEY_PREFIX):
+        if not enforced_key(signing_key(self.headers)):
             return
         path = self.raw_path
         query = getattr(self, "parsed_url", None)
@@ -110,6 +141,44 @@ def mend_iam_enforcement() -> None:
             raise
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
+
+
+def mend_state_machine_credentials() -> None:
+    """moto's interpreter signs every call of a state machine with the fixed key `ak` (its
+    boto_client_for ignores the execution's role): sign with the role's key instead, so that the role's
+    policies apply to the tasks' SDK calls. The front door answers Lambda invocations itself, so
+    `lambda:InvokeFunction` stays checked statically (`stackgate-local check-iam`)."""
+    if not enforced():
+        return
+    import importlib
+    import pkgutil
+
+    import boto3
+    import moto.stepfunctions.parser as interpreter
+    from moto.stepfunctions.parser.asl.utils import boto_client as clients
+
+    original = clients.boto_client_for
+
+    def boto_client_for(region, service, state_credentials=None):
+        client = original(region, service, state_credentials)
+        role_arn = getattr(state_credentials, "role_arn", None) or ""
+        name = role_arn.rsplit("/", 1)[-1]
+        if not name or role_named(name) is None:
+            return client  # a state machine without a role of the template keeps moto's own key
+        return boto3.client(
+            service_name=service, region_name=region, endpoint_url=client.meta.endpoint_url,
+            aws_access_key_id=ROLE_KEY_PREFIX + name, aws_secret_access_key="sk",
+            config=client.meta.config,
+        )
+
+    for module in pkgutil.walk_packages(interpreter.__path__, interpreter.__name__ + "."):
+        try:
+            loaded = importlib.import_module(module.name)
+        except ImportError:
+            continue
+        if getattr(loaded, "boto_client_for", None) is original:
+            loaded.boto_client_for = boto_client_for
+    clients.boto_client_for = boto_client_for
 
 
 def signing_key(headers):

@@ -54,10 +54,10 @@ export STACKGATE_LAMBDA_PORT=${STACKGATE_TEST_LAMBDA_PORT:-9010}
 export STACKGATE_ENDPOINT=http://127.0.0.1:$STACKGATE_PORT
 trap '"$repo/scripts/local-stack.sh" down' EXIT
 "$repo/scripts/local-stack.sh" up
-# Every function runs under its own role from the template (IAM enforced); the test that takes a
-# grant away from one runs alone, after the others.
+# Every function and state machine runs under its own role from the template (IAM enforced); the
+# tests that take a grant away from one run alone, after the others.
 cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 2 --skip iam::
-cargo test --quiet -p stackgate-local --test e2e -- --ignored iam::
+cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 1 iam::
 echo "== secrets: every function's binary at TRACE, with secrets in its events and environment"
 cargo test --quiet -p stackgate-bench --test secrets --test staging -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"

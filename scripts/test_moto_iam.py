@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -13,6 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 import moto_iam  # noqa: E402
@@ -31,7 +33,13 @@ class FunctionRoles(unittest.TestCase):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_iam.mend_iam_enforcement()
         moto_iam.mend_policy_evaluation()
-        cls.server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        moto_iam.mend_state_machine_credentials()
+        port = free_port()
+        # The interpreter calls back into this server; its executions run for real.
+        cls.moto_port = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = str(port)
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        cls.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         cls.server.start()
         host, port = cls.server.get_host_and_port()
         cls.endpoint = f"http://{host}:{port}"
@@ -61,6 +69,11 @@ class FunctionRoles(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+        default_user_config["stepfunctions"]["execute_state_machine"] = False
+        if cls.moto_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = cls.moto_port
 
     @classmethod
     def client(cls, service, key="test"):
@@ -102,13 +115,57 @@ class FunctionRoles(unittest.TestCase):
                          "AccessDeniedException")
 
     def test_a_function_key_no_role_carries_is_refused(self):
-        error = self.denied(lambda: self.client("sns", "stackgate-function-unknown").list_topics())
+        for key in ("stackgate-function-unknown", "stackgate-role-Unknown"):
+            error = self.denied(lambda: self.client("sns", key).list_topics())
+            self.assertEqual(error["Code"], "InvalidClientTokenId")
+
+    def test_a_key_two_roles_carry_is_refused(self):
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        for name in ("TwinA", "TwinB"):
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                            Tags=[{"Key": moto_iam.ACCESS_KEY_TAG, "Value": "stackgate-function-twin"}])
+        error = self.denied(lambda: self.client("sns", "stackgate-function-twin").list_topics())
         self.assertEqual(error["Code"], "InvalidClientTokenId")
 
     def test_every_other_key_keeps_full_access(self):
-        for key in ("test", "stackgate-function", "ak"):
+        for key in ("test", "stackgate-function", "ak", "stackgate-functionary"):
             self.client("sns", key).list_topics()
             self.client("dynamodb", key).put_item(TableName="Ledger", Item={"id": {"S": key}})
+
+    def test_a_state_machines_calls_run_under_its_role(self):
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "states.amazonaws.com"}}]}
+        iam.create_role(RoleName="DeployStateMachineRole", AssumeRolePolicyDocument=json.dumps(trust))
+        topic = self.client("sns").create_topic(Name="Notify")["TopicArn"]
+        iam.put_role_policy(RoleName="DeployStateMachineRole", PolicyName="notify", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}]}))
+        definition = {"StartAt": "Notify", "States": {
+            "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+                       "Parameters": {"TopicArn": topic, "Message": "m"}, "ResultPath": None, "Next": "List"},
+            "List": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:listTables",
+                     "Parameters": {}, "End": True}}}
+        sfn = self.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="Deploy", definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/DeployStateMachineRole")["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        for _ in range(100):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.1)
+        self.assertEqual(described["status"], "FAILED", described)
+        history = sfn.get_execution_history(executionArn=execution)["events"]
+        failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+        self.assertEqual(len(failed), 1, history)
+        self.assertIn("assumed-role/DeployStateMachineRole/", failed[0].get("cause", ""))
+        self.assertIn("is not authorized to perform: dynamodb:ListTables", failed[0].get("cause", ""))
+        succeeded = [e for e in history if e["type"] == "TaskSucceeded"]
+        self.assertEqual(len(succeeded), 1, "the granted sns:Publish went through")
 
     def test_action_names_are_iams(self):
         self.assertEqual(moto_iam.iam_action("lambda:Invoke"), "lambda:InvokeFunction")

@@ -131,15 +131,22 @@ pub async fn deploy(
         crate::template_policy::managed_environments(environments)?;
     }
     enable_execution(endpoint).await?;
-    if let Some(translated) = translated {
-        create_roles(clients, translated).await?;
-    }
+    let translated = match translated {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let template: serde_json::Value = serde_json::from_str(&text)?;
+            create_roles(clients, &template).await?;
+            Some(template)
+        }
+        None => None,
+    };
     let template = load_template()?;
     create_resources(clients, &template).await?;
     upload_samples(clients).await?;
     make_organization(endpoint).await?;
     operator_settings(clients).await?;
-    deploy_state_machines(clients, &template).await
+    deploy_state_machines(clients, &template, translated.as_ref()).await
 }
 
 /// Every IAM role of the template with its exact inline policies, and each function's role tagged
@@ -147,13 +154,10 @@ pub async fn deploy(
 /// (`scripts/moto_iam.py`) then evaluates every call a function makes against its role.
 async fn create_roles(
     clients: &LocalClients,
-    translated: &std::path::Path,
+    template: &serde_json::Value,
 ) -> Result<(), BoxError> {
     use crate::iam::roles::{local_roles, ACCESS_KEY_TAG};
-    let text = std::fs::read_to_string(translated)
-        .map_err(|e| format!("{}: {e}", translated.display()))?;
-    let template: serde_json::Value = serde_json::from_str(&text)?;
-    for role in local_roles(&template, local_parameters())? {
+    for role in local_roles(template, local_parameters())? {
         let created = clients
             .iam
             .create_role()
@@ -173,6 +177,32 @@ async fn create_roles(
                 )
                 .into());
             }
+        }
+        // A deploy run again on a running stack: policies the template no longer has (SAM numbers
+        // them by position) must not keep granting.
+        let wanted: Vec<&str> = role
+            .policies
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let existing = clients
+            .iam
+            .list_role_policies()
+            .role_name(&role.name)
+            .send()
+            .await?;
+        for stale in existing
+            .policy_names()
+            .iter()
+            .filter(|n| !wanted.contains(&n.as_str()))
+        {
+            clients
+                .iam
+                .delete_role_policy()
+                .role_name(&role.name)
+                .policy_name(stale)
+                .send()
+                .await?;
         }
         for (name, document) in role.policies {
             clients
@@ -201,6 +231,14 @@ async fn create_roles(
                 .tag_role()
                 .role_name(&role.name)
                 .tags(tag)
+                .send()
+                .await?;
+        } else {
+            clients
+                .iam
+                .untag_role()
+                .role_name(&role.name)
+                .tag_keys(ACCESS_KEY_TAG)
                 .send()
                 .await?;
         }
@@ -387,14 +425,24 @@ async fn operator_settings(clients: &LocalClients) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Every state machine, its definition filled as SAM's DefinitionSubstitutions would.
+/// Every state machine, its definition filled as SAM's DefinitionSubstitutions would, running as its
+/// role of the template as SAM expands it (moto's patched interpreter signs its calls as that role).
 async fn deploy_state_machines(
     clients: &LocalClients,
     template: &LocalTemplate,
+    translated: Option<&serde_json::Value>,
 ) -> Result<Vec<String>, BoxError> {
-    let role = format!("arn:aws:iam::{ACCOUNT}:role/stackgate-local-states");
     let mut arns = Vec::new();
     for machine in template.state_machines()? {
+        let pointer = format!(
+            "/Resources/{}/Properties/RoleArn/Fn::GetAtt/0",
+            machine.name
+        );
+        let role_name = translated
+            .and_then(|t| t.pointer(&pointer))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("stackgate-local-states");
+        let role = format!("arn:aws:iam::{ACCOUNT}:role/{role_name}");
         let text = std::fs::read_to_string(&machine.definition_path)
             .map_err(|e| format!("{}: {e}", machine.definition_path.display()))?;
         let definition = substitute(&text, &machine.substitutions)?;
@@ -410,6 +458,7 @@ async fn deploy_state_machines(
                 .sfn
                 .update_state_machine()
                 .state_machine_arn(&arn)
+                .role_arn(&role)
                 .definition(definition)
                 .send()
                 .await?;

@@ -239,6 +239,37 @@ async fn read_call(
     Ok((parts, body, fault))
 }
 
+/// moto's IAM decision on a call the front door answers itself (CodePipeline's job results, patch
+/// reports, Lambda invocations), so that functions and state machines run under their roles for
+/// those too: the same request goes to moto, which authorizes before it looks for the operation or
+/// function, and its denial is the answer. Other callers (the operator, the tests) are not asked.
+async fn denied_by_iam(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+    path_and_query: &str,
+) -> Option<Response<Full<Bytes>>> {
+    let authorization = parts.headers.get("authorization")?.to_str().ok()?;
+    if !faults::runs_as_role(authorization) {
+        return None;
+    }
+    let moto = &state.upstreams.moto;
+    let (status, headers, answer) = forward(state, parts, body.clone(), moto, path_and_query)
+        .await
+        .ok()?;
+    if status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let mut denied = Response::new(Full::new(answer));
+    *denied.status_mut() = status;
+    for (name, value) in headers.iter() {
+        if name != CONTENT_LENGTH && name != hyper::header::TRANSFER_ENCODING {
+            denied.headers_mut().append(name, value.clone());
+        }
+    }
+    Some(denied)
+}
+
 /// Forwards a call upstream, unless an injected fault answers it: `Ok(Ok(answer))` to pass on,
 /// `Ok(Err(response))` answered here (a fault, or an upstream out of reach), `Err` to lose it.
 async fn pass_on(
@@ -247,12 +278,21 @@ async fn pass_on(
     upstream: &str,
     path_and_query: &str,
 ) -> Result<Result<(StatusCode, hyper::HeaderMap, Bytes), Response<Full<Bytes>>>, LostAnswer> {
+    let original_path = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_string(),
+        |p| p.as_str().to_string(),
+    );
     let (parts, body, fault) = match read_call(state, request).await {
         Ok(read) => read,
         Err(e) => return Ok(Err(text(StatusCode::BAD_REQUEST, e))),
     };
     if let Some((kind, call)) = fault.as_ref().filter(|(kind, _)| *kind != Kind::Timeout) {
         return Ok(Err(fault_response(*kind, call)));
+    }
+    if upstream != state.upstreams.moto {
+        if let Some(denied) = denied_by_iam(state, &parts, &body, &original_path).await {
+            return Ok(Err(denied));
+        }
     }
     let answer = forward(state, &parts, body, upstream, path_and_query).await;
     if fault.is_some() {
@@ -324,28 +364,44 @@ async fn handle(
         },
         Route::DescribePatches => {
             const AMZ_JSON: &str = "application/x-amz-json-1.1";
-            match request.into_body().collect().await {
-                Ok(body) => match state.patches.describe(&body.to_bytes()) {
-                    Ok(answer) => json_response(StatusCode::OK, &answer, AMZ_JSON),
-                    Err((status, kind, message)) => json_response(
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                        &serde_json::json!({"__type": kind, "message": message}),
-                        AMZ_JSON,
-                    ),
+            let (parts, body) = request.into_parts();
+            match body
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+            {
+                Ok(body) => match denied_by_iam(&state, &parts, &body, &path_and_query).await {
+                    Some(denied) => denied,
+                    None => match state.patches.describe(&body) {
+                        Ok(answer) => json_response(StatusCode::OK, &answer, AMZ_JSON),
+                        Err((status, kind, message)) => json_response(
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                            &serde_json::json!({"__type": kind, "message": message}),
+                            AMZ_JSON,
+                        ),
+                    },
                 },
                 Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
             }
         }
         Route::JobAnswer(call) => {
             const AMZ_JSON: &str = "application/x-amz-json-1.1";
-            match request.into_body().collect().await {
-                Ok(body) => match state.ledger.record(call, &body.to_bytes()) {
-                    Ok(()) => json_response(StatusCode::OK, &serde_json::json!({}), AMZ_JSON),
-                    Err((status, kind, message)) => json_response(
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                        &serde_json::json!({"__type": kind, "message": message}),
-                        AMZ_JSON,
-                    ),
+            let (parts, body) = request.into_parts();
+            match body
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+            {
+                Ok(body) => match denied_by_iam(&state, &parts, &body, &path_and_query).await {
+                    Some(denied) => denied,
+                    None => match state.ledger.record(call, &body) {
+                        Ok(()) => json_response(StatusCode::OK, &serde_json::json!({}), AMZ_JSON),
+                        Err((status, kind, message)) => json_response(
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                            &serde_json::json!({"__type": kind, "message": message}),
+                            AMZ_JSON,
+                        ),
+                    },
                 },
                 Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
             }

@@ -15,7 +15,7 @@
 
 mod wire;
 
-pub use wire::{classify, error_answer, signer, Call, Protocol, FAULTED_CALLERS};
+pub use wire::{classify, error_answer, runs_as_role, signer, Call, Protocol, FAULTED_CALLERS};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

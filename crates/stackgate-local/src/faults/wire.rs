@@ -5,14 +5,29 @@ use super::Kind;
 
 /// Access keys whose calls may be faulted: the functions' (`functions.env`, and each function's own,
 /// `stackgate-function-<binary>`, under which it runs as its role) and moto's Step Functions
-/// interpreter's (moto signs its SDK integrations with `ak`).
+/// interpreter's (`ak`, or `stackgate-role-<role>` when it acts as a state machine's role).
 pub const FAULTED_CALLERS: &[&str] = &["stackgate-function", "ak"];
 
 fn faulted(key: &str) -> bool {
-    FAULTED_CALLERS.contains(&key)
-        || key
-            .strip_prefix("stackgate-function-")
-            .is_some_and(|name| !name.is_empty())
+    FAULTED_CALLERS.contains(&key) || named("stackgate-function-", key) || interpreter(key)
+}
+
+/// Whether a caller runs under a role of the template (a function's or a state machine's key), whose
+/// calls moto evaluates against that role (`scripts/moto_iam.py`).
+pub fn runs_as_role(authorization: &str) -> bool {
+    signer(authorization).is_some_and(|(key, _)| {
+        named("stackgate-function-", &key) || named("stackgate-role-", &key)
+    })
+}
+
+/// Whether the call comes from moto's Step Functions interpreter.
+fn interpreter(key: &str) -> bool {
+    key == "ak" || named("stackgate-role-", key)
+}
+
+fn named(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|name| !name.is_empty())
 }
 
 /// What the front door knows of a call.
@@ -78,7 +93,7 @@ pub fn classify(
     };
     // moto's interpreter polls a `.sync` child execution itself; in AWS that polling is Step
     // Functions' own, inside AWS, and no fault of it reaches the workflow.
-    if key == "ak" && service == "states" && operation == "DescribeExecution" {
+    if interpreter(&key) && service == "states" && operation == "DescribeExecution" {
         return None;
     }
     Some(Call {
@@ -289,6 +304,21 @@ mod tests {
         assert!(classify("POST", Some(&own), None, "/", None, form).is_some());
         let bare = AUTH.replace("stackgate-function", "stackgate-function-");
         assert_eq!(classify("POST", Some(&bare), None, "/", None, form), None);
+        // A state machine acting as its role is the interpreter: faulted, its polling exempt.
+        let role = AUTH.replace(
+            "stackgate-function",
+            "stackgate-role-SafeDeployStateMachineRole",
+        );
+        assert!(classify("POST", Some(&role), None, "/", None, form).is_some());
+        let role_polling = states.replace(
+            "stackgate-function",
+            "stackgate-role-SafeDeployStateMachineRole",
+        );
+        let target = Some("AWSStepFunctions.DescribeExecution");
+        assert_eq!(
+            classify("POST", Some(&role_polling), target, "/", None, b"{}"),
+            None
+        );
         assert_eq!(classify("POST", None, None, "/", None, form), None);
         let monitoring = AUTH.replace("cloudformation", "monitoring");
         assert_eq!(

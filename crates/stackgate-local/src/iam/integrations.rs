@@ -31,11 +31,18 @@ pub fn needs(resource: &str, parameters: Option<&Value>) -> Result<Vec<Need>, St
         let (service, api) = call
             .split_once(':')
             .ok_or_else(|| format!("{resource} names no API"))?;
-        return Ok(vec![Need::any(&format!(
-            "{}:{}",
-            iam_prefix(service),
-            capitalised(api)
-        ))]);
+        let prefix = iam_prefix(service).ok_or_else(|| {
+            format!("{resource}: the IAM prefix of {service} is not known here: add it to iam/integrations.rs")
+        })?;
+        let action = sdk_action(prefix, &capitalised(api));
+        let mut needs = vec![Need::any(&action)];
+        needs.extend(
+            ALSO_NEEDED
+                .iter()
+                .filter(|(a, _)| *a == action)
+                .flat_map(|(_, also)| also.iter().map(|a| Need::any(a))),
+        );
+        return Ok(needs);
     }
     match resource {
         "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
@@ -88,15 +95,68 @@ pub fn needs(resource: &str, parameters: Option<&Value>) -> Result<Vec<Need>, St
     }
 }
 
-/// The service's prefix in IAM actions, where it differs from the SDK's service name.
-fn iam_prefix(service: &str) -> &str {
-    match service {
+/// The prefix of a service's IAM actions, for the services this check knows (an unknown one is an
+/// error, not a guess).
+fn iam_prefix(service: &str) -> Option<&'static str> {
+    Some(match service {
+        "cloudformation" => "cloudformation",
+        "cloudwatch" => "cloudwatch",
+        "codepipeline" => "codepipeline",
+        "dynamodb" => "dynamodb",
+        "ec2" => "ec2",
+        "iam" => "iam",
+        "kms" => "kms",
+        "lambda" => "lambda",
+        "organizations" => "organizations",
+        "s3" => "s3",
+        "secretsmanager" => "secretsmanager",
+        "sns" => "sns",
+        "sqs" => "sqs",
+        "ssm" => "ssm",
+        "sts" => "sts",
         "elasticloadbalancingv2" => "elasticloadbalancing",
         "sfn" => "states",
+        "eventbridge" => "events",
+        "sesv2" => "ses",
         "cloudwatchlogs" => "logs",
-        other => other,
-    }
+        "efs" => "elasticfilesystem",
+        _ => return None,
+    })
 }
+
+/// The IAM action of an SDK call, where it is not the API's own name.
+fn sdk_action(prefix: &str, api: &str) -> String {
+    let action = match (prefix, api) {
+        ("s3", "ListObjectsV2" | "ListObjects" | "HeadBucket") => "ListBucket",
+        ("s3", "HeadObject") => "GetObject",
+        ("lambda", "Invoke") => "InvokeFunction",
+        _ => api,
+    };
+    format!("{prefix}:{action}")
+}
+
+/// Actions AWS checks besides the call's own (the template's comments say where from).
+const ALSO_NEEDED: &[(&str, &[&str])] = &[
+    // Executing a change set applies its tags to the stack.
+    (
+        "cloudformation:ExecuteChangeSet",
+        &["cloudformation:TagResource", "cloudformation:UntagResource"],
+    ),
+];
+
+/// What a state machine with `LoggingConfiguration` needs to deliver its logs (Step Functions
+/// developer guide, "IAM policies for logging to CloudWatch Logs"); none supports resource-level
+/// permissions.
+pub const LOG_DELIVERY: &[&str] = &[
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+];
 
 fn capitalised(api: &str) -> String {
     let mut chars = api.chars();
@@ -139,7 +199,11 @@ mod tests {
                 "arn:aws:states:::aws-sdk:cloudformation:executeChangeSet",
                 Some(&json!({"StackName.$": "$.x"}))
             ),
-            Ok(vec![Need::any("cloudformation:ExecuteChangeSet")])
+            Ok(vec![
+                Need::any("cloudformation:ExecuteChangeSet"),
+                Need::any("cloudformation:TagResource"),
+                Need::any("cloudformation:UntagResource")
+            ])
         );
     }
 
@@ -200,5 +264,38 @@ mod tests {
     fn an_unknown_integration_is_an_error() {
         let error = needs("arn:aws:states:::glue:startJobRun.sync", None).unwrap_err();
         assert!(error.contains("does not know"), "{error}");
+        let error = needs("arn:aws:states:::aws-sdk:acmpca:issueCertificate", None).unwrap_err();
+        assert!(error.contains("not known"), "{error}");
+    }
+
+    #[test]
+    fn sdk_calls_whose_iam_action_differs_or_needs_more() {
+        let action = |r: &str| needs(r, None).unwrap()[0].action.clone();
+        assert_eq!(
+            action("arn:aws:states:::aws-sdk:s3:listObjectsV2"),
+            "s3:ListBucket"
+        );
+        assert_eq!(
+            action("arn:aws:states:::aws-sdk:sesv2:sendEmail"),
+            "ses:SendEmail"
+        );
+        assert_eq!(
+            action("arn:aws:states:::aws-sdk:eventbridge:putEvents"),
+            "events:PutEvents"
+        );
+        let execute = needs(
+            "arn:aws:states:::aws-sdk:cloudformation:executeChangeSet",
+            None,
+        )
+        .unwrap();
+        let actions: Vec<&str> = execute.iter().map(|n| n.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:TagResource",
+                "cloudformation:UntagResource"
+            ]
+        );
     }
 }

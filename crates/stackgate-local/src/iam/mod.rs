@@ -65,6 +65,16 @@ fn check_one(
         .get(role_id)
         .ok_or_else(|| format!("its role {role_id} is not in the template"))?;
     let statements = role_statements(role, resolver).map_err(|e| format!("{role_id}: {e}"))?;
+    if properties.get("LoggingConfiguration").is_some() {
+        for action in integrations::LOG_DELIVERY {
+            let need = Need::any(action);
+            if !allows(&statements, &need) {
+                report.problems.push(format!(
+                    "{id}: its LoggingConfiguration needs {need}, which {role_id} does not grant"
+                ));
+            }
+        }
+    }
     let definition = definition(properties, resolver)?;
     let mut tasks = Vec::new();
     collect_tasks(&definition, &mut tasks);
@@ -179,6 +189,10 @@ mod tests {
                             {"functionName": {"Ref": "Plan"}}
                         ]}
                     }]}},
+                    {"PolicyName": "DeployRolePolicy2", "PolicyDocument": {"Statement": [{
+                        "Effect": "Allow", "Resource": "*",
+                        "Action": ["cloudformation:TagResource", "cloudformation:UntagResource"]
+                    }]}},
                     {"PolicyName": "DeployRolePolicy1", "PolicyDocument": {"Statement": [{
                         "Effect": "Allow", "Action": actions,
                         "Resource": "arn:aws:cloudformation:*:*:stack/dev-*/*",
@@ -204,6 +218,26 @@ mod tests {
             ["Deploy: state Execute needs cloudformation:ExecuteChangeSet (on a resource named at \
               run time), which DeployRole does not grant"]
         );
+    }
+
+    #[test]
+    fn logging_needs_the_log_delivery_grants() {
+        let mut template = template(&["cloudformation:ExecuteChangeSet"]);
+        template["Resources"]["Deploy"]["Properties"]["LoggingConfiguration"] =
+            json!({"Level": "ERROR"});
+        let report = check_state_machines(&template);
+        assert_eq!(report.problems.len(), integrations::LOG_DELIVERY.len());
+        assert!(report.problems[0].starts_with("Deploy: its LoggingConfiguration needs logs:"));
+        let policies = template["Resources"]["DeployRole"]["Properties"]["Policies"]
+            .as_array_mut()
+            .unwrap();
+        policies.push(json!({
+            "PolicyName": "logs", "PolicyDocument": {"Statement": [{
+                "Effect": "Allow", "Resource": "*", "Action": integrations::LOG_DELIVERY
+            }]}
+        }));
+        let report = check_state_machines(&template);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 
     #[test]

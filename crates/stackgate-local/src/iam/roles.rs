@@ -153,5 +153,9 @@ mod tests {
             );
             assert!(manifest.contains(&entry), "Cargo.toml lacks {entry}");
         }
+        // The other binary cargo-lambda serves: the benchmark's baseline, a part of create-change-set.
+        assert!(manifest.contains(
+            "[workspace.metadata.lambda.bin.check-stack.env]\nAWS_ACCESS_KEY_ID = \"stackgate-function-create-change-set\""
+        ));
     }
 }

@@ -1,53 +1,85 @@
-//! IAM enforced on the local stack: each function runs under its own role, created from the template
-//! as SAM expands it, so a grant taken from that role shows end to end as the AccessDenied AWS would
-//! answer. Run on its own (`scripts/test.sh`): it changes a role every other test relies on.
+//! IAM enforced on the local stack: each function and state machine runs under its own role, created
+//! from the template as SAM expands it, so a grant taken from that role shows end to end as the
+//! AccessDenied AWS would answer. Run on their own, one at a time (`scripts/test.sh`): they change
+//! roles every other test relies on.
 
 use serde_json::{json, Value};
+use stackgate_local::execution::Report;
 use stackgate_local::unique_name as unique;
+use stackgate_local::LocalClients;
 
 use crate::common::{assert_failed_with, clients, deploy_revision};
-
-const ROLE: &str = "CreateChangeSetFunctionRole";
-const ACTION: &str = "cloudformation:CreateChangeSet";
 
 #[tokio::test]
 #[ignore = "needs the local stack, alone: scripts/test.sh runs it after the other suites"]
 async fn a_function_without_one_grant_fails_with_access_denied_and_deploys_with_it() {
     let clients = clients().await;
-    let (name, original) = policy_granting(&clients, ACTION).await;
-    let mut without: Value = serde_json::from_str(&original).unwrap();
-    let statements = without["Statement"].as_array_mut().unwrap();
-    let before = statements.len();
-    statements.retain(|s| s["Action"] != json!(ACTION));
-    assert_eq!(
-        statements.len(),
-        before - 1,
-        "one statement grants {ACTION}"
+    let (role, action) = (
+        "CreateChangeSetFunctionRole",
+        "cloudformation:CreateChangeSet",
     );
-    put_policy(&clients, &name, &without.to_string()).await;
-
-    let refused = deploy_revision(&clients, &unique("iam"), "app-v1.yaml", json!({})).await;
-    // Restored before any assertion, so that a failure here leaves the role as the template says.
-    put_policy(&clients, &name, &original).await;
-    assert_failed_with(&refused, "AwsAccessDenied", ACTION);
+    let refused = deploy_without(&clients, role, action).await;
+    assert_failed_with(&refused, "AwsAccessDenied", action);
     assert!(
-        refused.cause.as_deref().unwrap_or_default().contains(ROLE),
+        refused.cause.as_deref().unwrap_or_default().contains(role),
         "the denial names the function's role: {refused:?}"
     );
-
     let deployed = deploy_revision(&clients, &unique("iam"), "app-v1.yaml", json!({})).await;
     assert_eq!(deployed.outcome(), Some("CREATED"), "{deployed:?}");
 }
 
-/// The inline policy of the role with a statement granting exactly `action`: (name, document).
-async fn policy_granting(
-    clients: &stackgate_local::LocalClients,
-    action: &str,
-) -> (String, String) {
+#[tokio::test]
+#[ignore = "needs the local stack, alone: scripts/test.sh runs it after the other suites"]
+async fn a_state_machine_without_one_grant_fails_its_task_and_deploys_with_it() {
+    let clients = clients().await;
+    let (role, action) = (
+        "SafeDeployStateMachineRole",
+        "cloudformation:ExecuteChangeSet",
+    );
+    let refused = deploy_without(&clients, role, action).await;
+    assert_eq!(refused.status, "FAILED", "{refused:?}");
+    assert!(refused.entered("NotifyFailure"), "{refused:?}");
+    let cause = refused.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains(action) && cause.contains(role),
+        "the denial names the action and the state machine's role: {refused:?}"
+    );
+    let deployed = deploy_revision(&clients, &unique("iam"), "app-v1.yaml", json!({})).await;
+    assert_eq!(deployed.outcome(), Some("CREATED"), "{deployed:?}");
+}
+
+/// A deployment of a new stack while `role` lacks the one statement granting `action`; the role's
+/// policy is restored before the caller asserts anything.
+async fn deploy_without(clients: &LocalClients, role: &str, action: &str) -> Report {
+    let (name, original) = policy_granting(clients, role, action).await;
+    let mut without: Value = serde_json::from_str(&original).unwrap();
+    let statements = without["Statement"].as_array_mut().unwrap();
+    let before = statements.len();
+    statements.retain(|s| !grants(s, action));
+    assert_eq!(
+        statements.len(),
+        before - 1,
+        "one statement of {role} grants {action}"
+    );
+    put_policy(clients, role, &name, &without.to_string()).await;
+    let report = deploy_revision(clients, &unique("iam"), "app-v1.yaml", json!({})).await;
+    put_policy(clients, role, &name, &original).await;
+    report
+}
+
+fn grants(statement: &Value, action: &str) -> bool {
+    statement["Action"] == json!(action)
+        || statement["Action"]
+            .as_array()
+            .is_some_and(|list| list.contains(&json!(action)))
+}
+
+/// The inline policy of the role with a statement granting `action`: (name, document).
+async fn policy_granting(clients: &LocalClients, role: &str, action: &str) -> (String, String) {
     let names = clients
         .iam
         .list_role_policies()
-        .role_name(ROLE)
+        .role_name(role)
         .send()
         .await
         .unwrap();
@@ -55,7 +87,7 @@ async fn policy_granting(
         let policy = clients
             .iam
             .get_role_policy()
-            .role_name(ROLE)
+            .role_name(role)
             .policy_name(name)
             .send()
             .await
@@ -66,24 +98,79 @@ async fn policy_granting(
             .unwrap()
             .into_owned();
         let parsed: Value = serde_json::from_str(&document).unwrap();
-        let grants = parsed["Statement"]
+        let granting = parsed["Statement"]
             .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["Action"] == json!(action)));
-        if grants {
+            .is_some_and(|s| s.iter().any(|s| grants(s, action)));
+        if granting {
             return (name.clone(), document);
         }
     }
-    panic!("no inline policy of {ROLE} grants {action}");
+    panic!("no inline policy of {role} grants {action}");
 }
 
-async fn put_policy(clients: &stackgate_local::LocalClients, name: &str, document: &str) {
+async fn put_policy(clients: &LocalClients, role: &str, name: &str, document: &str) {
     clients
         .iam
         .put_role_policy()
-        .role_name(ROLE)
+        .role_name(role)
         .policy_name(name)
         .policy_document(document)
         .send()
         .await
         .unwrap();
+}
+
+/// Calls the front door answers itself (Lambda invocations, CodePipeline's job results) are still
+/// authorized as the caller's role: moto's decision comes first.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn calls_the_front_door_answers_itself_are_authorized_as_the_callers_role() {
+    // wait-stack's role grants neither.
+    let (status, body) = signed(
+        "lambda",
+        "stackgate-function-wait-stack",
+        "/2015-03-31/functions/health-check/invocations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("lambda:InvokeFunction"), "{body}");
+    let result = Some("CodePipeline_20150709.PutJobSuccessResult");
+    let (status, body) = signed("codepipeline", "stackgate-function-wait-stack", "/", result).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("codepipeline:PutJobSuccessResult"), "{body}");
+    // pipeline-trigger's role grants it: the front door's own answer, whatever it is, not a denial.
+    let (status, body) = signed(
+        "codepipeline",
+        "stackgate-function-pipeline-trigger",
+        "/",
+        result,
+    )
+    .await;
+    assert_ne!(status, 403, "{body}");
+}
+
+/// A call signed with `key` (moto does not check signatures, only whose key it is).
+async fn signed(service: &str, key: &str, path: &str, target: Option<&str>) -> (u16, String) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20261201/{}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0",
+        stackgate_local::REGION
+    );
+    let mut headers = vec![("authorization", auth.as_str())];
+    // A JSON-protocol call names its operation; a Lambda invocation is a bare payload, as the SDK
+    // sends it.
+    if let Some(target) = target {
+        headers.push(("x-amz-target", target));
+        headers.push(("content-type", "application/x-amz-json-1.1"));
+    }
+    let (status, _, body) = stackgate_local::http::send(
+        hyper::Method::POST,
+        &format!("{}{path}", stackgate_local::endpoint()),
+        &headers,
+        br#"{"jobId": "00000000-0000-4000-8000-000000000000"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
