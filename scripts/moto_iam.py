@@ -122,6 +122,8 @@ def mend_iam_enforcement() -> None:
     def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
         if not enforced_key(signing_key(self.headers)):
             return
+        if resource == "*":
+            resource = resource_of(self) or "*"
         path = self.raw_path
         query = getattr(self, "parsed_url", None)
         if query is not None and query.query:
@@ -179,6 +181,89 @@ def mend_state_machine_credentials() -> None:
         if getattr(loaded, "boto_client_for", None) is original:
             loaded.boto_client_for = boto_client_for
     clients.boto_client_for = boto_client_for
+
+
+# Where moto names no resource, the ARN IAM would evaluate, from the request's own parameter
+# (service → operation → (parameter, ARN from its value)); an operation not listed stays `*`.
+def _stack(value, region, account):
+    return value if value.startswith("arn:") else f"arn:aws:cloudformation:{region}:{account}:stack/{value}/*"
+
+
+def _ssm_parameter(value, region, account):
+    return f"arn:aws:ssm:{region}:{account}:parameter/{value.lstrip('/')}"
+
+
+def _table(value, region, account):
+    return f"arn:aws:dynamodb:{region}:{account}:table/{value}"
+
+
+def _rule(value, region, account):
+    return f"arn:aws:events:{region}:{account}:rule/{value}"
+
+
+def _as_is(value, region, account):
+    return value
+
+
+RESOURCES = {
+    "cloudformation": {
+        operation: ("StackName", _stack)
+        for operation in ("CreateChangeSet", "DescribeChangeSet", "DeleteChangeSet", "ExecuteChangeSet",
+                          "DescribeStacks", "DescribeStackEvents", "ListStackResources", "GetTemplate",
+                          "DetectStackDrift", "DescribeStackResourceDrifts", "DeleteStack")
+    },
+    "dynamodb": {
+        operation: ("TableName", _table)
+        for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")
+    },
+    "sns": {"Publish": ("TopicArn", _as_is)},
+    "states": {
+        "StartExecution": ("stateMachineArn", _as_is),
+        "DescribeExecution": ("executionArn", _as_is),
+        "GetExecutionHistory": ("executionArn", _as_is),
+        "StopExecution": ("executionArn", _as_is),
+        "GetActivityTask": ("activityArn", _as_is),
+    },
+    "ssm": {
+        "GetParameter": ("Name", _ssm_parameter),
+        "PutParameter": ("Name", _ssm_parameter),
+    },
+    "events": {"EnableRule": ("Name", _rule), "DisableRule": ("Name", _rule)},
+}
+
+
+def resource_of(response):
+    """The resource of a call, for the operations in RESOURCES; None for the others."""
+    scope = _credential_scope(response.headers)
+    if scope is None:
+        return None
+    region, service = scope[2], scope[3]
+    operation = response._get_action()
+    rule = RESOURCES.get(service, {}).get(operation)
+    if rule is None:
+        return None
+    name, arn = rule
+    value = None
+    if response.headers.get("X-Amz-Target"):
+        body = response.body
+        try:
+            # Some services' responses hold the body already parsed (DynamoDB).
+            body = body if isinstance(body, dict) else json.loads(body or "{}")
+            value = body.get(name)
+        except (TypeError, ValueError, AttributeError):
+            value = None
+    else:
+        values = response.querystring.get(name)
+        value = values[0] if isinstance(values, list) and values else values
+    if not isinstance(value, str) or not value:
+        return None
+    return arn(value, region, response.current_account)
+
+
+def _credential_scope(headers):
+    authorization = headers.get("Authorization") or ""
+    scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    return scope if len(scope) >= 5 else None
 
 
 def signing_key(headers):

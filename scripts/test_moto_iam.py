@@ -61,6 +61,12 @@ class FunctionRoles(unittest.TestCase):
             TableName="Ledger", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        for table in ("Ledger", "Other"):
+            if table == "Other":
+                cls.client("dynamodb").create_table(
+                    TableName=table, BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         s3 = cls.client("s3")
         for bucket in ("allowed", "other"):
             s3.create_bucket(Bucket=bucket)
@@ -113,6 +119,16 @@ class FunctionRoles(unittest.TestCase):
         self.assertIn(b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>", bodies[0])
         self.assertEqual(self.denied(lambda: self.client("stepfunctions", plan).list_state_machines())["Code"],
                          "AccessDeniedException")
+
+    def test_resources_are_evaluated_where_the_request_names_them(self):
+        plan = "stackgate-function-plan"
+        error = self.denied(lambda: self.client("dynamodb", plan).get_item(
+            TableName="Other", Key={"id": {"S": "a"}}))
+        self.assertEqual(error["Code"], "AccessDeniedException")
+        self.assertEqual(moto_iam._stack("prod-app", "us-east-1", "1"),
+                         "arn:aws:cloudformation:us-east-1:1:stack/prod-app/*")
+        self.assertEqual(moto_iam._ssm_parameter("/stackgate/key", "us-east-1", "1"),
+                         "arn:aws:ssm:us-east-1:1:parameter/stackgate/key")
 
     def test_a_function_key_no_role_carries_is_refused(self):
         for key in ("stackgate-function-unknown", "stackgate-role-Unknown"):

@@ -19,7 +19,7 @@ pub fn python(repo: &Path, home: &Path, env: &[(String, String)]) -> Baseline {
     let interpreter = home.join("venv-bench-python/bin/python");
     let task_root = repo.join("benches/baselines/python");
     let process = if interpreter.is_file() {
-        let mut env = env.to_vec();
+        let mut env = crate::functions::bench_environment(env);
         env.push(("LAMBDA_TASK_ROOT".into(), task_root.display().to_string()));
         env.push(("PYTHONPATH".into(), task_root.display().to_string()));
         Ok(Process {
@@ -69,7 +69,7 @@ pub fn node(home: &Path, env: &[(String, String)]) -> Baseline {
     };
     let process = match node {
         Some(node) if dir.join("index.mjs").is_file() => {
-            let mut env = env.to_vec();
+            let mut env = crate::functions::bench_environment(env);
             env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
             env.push(("_HANDLER".into(), "index.handler".into()));
             let args = if installed {
