@@ -1,7 +1,7 @@
 //! Data lost by an update in place: a change that keeps the resource but shortens how long its
 //! data lives (a log group's retention, a queue's message retention, a backup retention) or adds a
-//! rule that expires it (an S3 lifecycle rule, a DynamoDB TTL, an ECR lifecycle policy) deletes
-//! data as surely as a removal. Judged from the change's before and after values
+//! rule that expires it (an S3 lifecycle rule, a DynamoDB TTL, an ECR lifecycle policy, a backup
+//! plan's or snapshot policy's retention) deletes data as surely as a removal. Judged from the change's before and after values
 //! (`IncludePropertyValues`); a value that cannot be read (masked, cut, known only at execution,
 //! not shown) counts as shortening: fails closed.
 
@@ -107,6 +107,18 @@ const LIFETIMES: &[(&str, &str, Lifetime)] = &[
     (
         "AWS::ECR::Repository",
         "LifecyclePolicy",
+        Lifetime::ExpiryRules,
+    ),
+    // Backups are data too: a plan's rule lifecycles and a snapshot policy's retain rules delete
+    // recovery points and snapshots.
+    (
+        "AWS::Backup::BackupPlan",
+        "BackupPlan",
+        Lifetime::ExpiryRules,
+    ),
+    (
+        "AWS::DLM::LifecyclePolicy",
+        "PolicyDetails",
         Lifetime::ExpiryRules,
     ),
 ];
@@ -244,6 +256,21 @@ mod tests {
         assert!(judge(
             "AWS::DynamoDB::Table",
             "TimeToLiveSpecification",
+            None,
+            Some("{}")
+        )
+        .is_some());
+        // Backups: a plan's lifecycle or a snapshot policy's retain rule may delete them.
+        assert!(judge(
+            "AWS::Backup::BackupPlan",
+            "BackupPlan",
+            Some("{\"BackupPlanName\":\"daily\"}"),
+            Some("{\"BackupPlanName\":\"daily\"}")
+        )
+        .is_some_and(|r| r.contains("BackupPlan")));
+        assert!(judge(
+            "AWS::DLM::LifecyclePolicy",
+            "PolicyDetails",
             None,
             Some("{}")
         )
