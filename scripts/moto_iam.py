@@ -12,6 +12,7 @@ applies; a Deny only when it is on `*`); actions match case-insensitively; NotRe
 condition moto cannot evaluate does not deny; denials reach JSON clients in the shape AWS sends.
 `STACKGATE_IAM=off` switches enforcement off."""
 
+import contextvars
 import json
 import os
 import re
@@ -124,6 +125,13 @@ def mend_iam_enforcement() -> None:
             return
         if resource == "*":
             resource = resource_of(self) or "*"
+        context = _CONDITIONS.set(condition_context(self, resource))
+        try:
+            authorize(self, iam_request_cls, resource)
+        finally:
+            _CONDITIONS.reset(context)
+
+    def authorize(self, iam_request_cls, resource):
         path = self.raw_path
         query = getattr(self, "parsed_url", None)
         if query is not None and query.query:
@@ -211,6 +219,9 @@ RESOURCES = {
         for operation in ("CreateChangeSet", "DescribeChangeSet", "DeleteChangeSet", "ExecuteChangeSet",
                           "DescribeStacks", "DescribeStackEvents", "ListStackResources", "GetTemplate",
                           "DetectStackDrift", "DescribeStackResourceDrifts", "DeleteStack")
+    } | {
+        "TagResource": ("ResourceARN", _as_is),
+        "UntagResource": ("ResourceARN", _as_is),
     },
     "dynamodb": {
         operation: ("TableName", _table)
@@ -258,6 +269,93 @@ def resource_of(response):
     if not isinstance(value, str) or not value:
         return None
     return arn(value, region, response.current_account)
+
+
+# The condition keys evaluated here, and their values for the call being authorized: a stack's tags
+# (`aws:ResourceTag/…`) and the tags a call asks for (`aws:RequestTag/…`), for CloudFormation, where
+# they hold the managed-stack rule. Any other key moto cannot know and is taken as met.
+_CONDITIONS = contextvars.ContextVar("stackgate_conditions", default=None)
+EVALUATED_KEYS = ("aws:resourcetag/", "aws:requesttag/")
+
+
+def condition_context(response, resource):
+    scope = _credential_scope(response.headers)
+    if scope is None or scope[3] != "cloudformation":
+        return {}
+    region = scope[2]
+    context = {"families": EVALUATED_KEYS}
+    for key, value in stack_tags(resource, region, response.current_account).items():
+        context[f"aws:resourcetag/{key.lower()}"] = [value]
+    for key, value in request_tags(response.querystring).items():
+        context[f"aws:requesttag/{key.lower()}"] = [value]
+    return context
+
+
+def stack_tags(resource, region, account):
+    """The tags of the stack a CloudFormation ARN names (by id, else by name); {} for none."""
+    match = re.match(r"^arn:[^:]+:cloudformation:[^:]*:[^:]*:stack/([^/]+)/(.+)$", resource or "")
+    if not match:
+        return {}
+    from moto.cloudformation.models import cloudformation_backends
+
+    try:
+        backend = cloudformation_backends[account][region]
+    except KeyError:
+        return {}
+    name, stack_id = match.groups()
+    stacks = list(backend.stacks.values())
+    found = [s for s in stacks if s.stack_id == resource] or [s for s in stacks if s.name == name]
+    tags = found[0].tags if found else {}
+    return tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+
+
+def request_tags(querystring):
+    """`Tags.member.N.Key` / `.Value` of a query-protocol call."""
+    tags = {}
+    for name, values in (querystring or {}).items():
+        match = re.match(r"^Tags\.member\.(\d+)\.Key$", name)
+        if match:
+            value = querystring.get(f"Tags.member.{match.group(1)}.Value", [""])
+            tags[values[0]] = value[0] if isinstance(value, list) else value
+    return tags
+
+
+def conditions_met(statement, context):
+    """IAM's condition evaluation for the keys in `context["families"]`: an absent key matches no
+    positive operator; an operator this code does not know fails closed. Other keys: met."""
+    families = context.get("families", ())
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, expected in pairs.items():
+            name = key.lower()
+            if not name.startswith(families):
+                continue
+            expected = expected if isinstance(expected, list) else [expected]
+            if_exists = operator.endswith("IfExists")
+            base = operator[: -len("IfExists")] if if_exists else operator
+            actual = context.get(name)
+            if actual is None:
+                if if_exists or base.startswith("StringNot"):
+                    continue
+                return False
+            if base == "StringEquals":
+                met = any(a == e for a in actual for e in expected)
+            elif base == "StringEqualsIgnoreCase":
+                met = any(a.lower() == e.lower() for a in actual for e in expected)
+            elif base == "StringLike":
+                met = any(_glob(e).match(a) for a in actual for e in expected)
+            elif base == "StringNotEquals":
+                met = all(a != e for a in actual for e in expected)
+            elif base == "StringNotLike":
+                met = not any(_glob(e).match(a) for a in actual for e in expected)
+            else:
+                return False
+            if not met:
+                return False
+    return True
+
+
+def _glob(text):
+    return re.compile("^" + re.escape(text).replace(r"\*", ".*").replace(r"\?", ".") + "$")
 
 
 def _credential_scope(headers):
@@ -329,7 +427,11 @@ def mend_policy_evaluation() -> None:
             concerned = matches(statement.get("Action", []), action, True)
         if not concerned or self.is_unknown_principal(statement.get("Principal")):
             return result.NEUTRAL
-        if not self._check_conditions(incoming_condition_values):
+        context = _CONDITIONS.get()
+        if context is None:  # not a call of a role of the template: moto's own evaluation
+            if not self._check_conditions(incoming_condition_values):
+                return result.NEUTRAL
+        elif not conditions_met(statement, context):
             return result.NEUTRAL
         allow = statement.get("Effect") == "Allow"
         # moto names no resource ("*") for most services: a scoped statement is judged by its action.

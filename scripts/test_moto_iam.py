@@ -55,7 +55,7 @@ class FunctionRoles(unittest.TestCase):
                  "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/Ledger"},
                 {"Effect": "Allow", "Action": "S3:GetObject", "Resource": "arn:aws:s3:::allowed/*"},
                 {"Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*",
-                 "Condition": {"StringEquals": {"aws:ResourceTag/stackgate:managed": "true"}}},
+                 "Condition": {"StringEquals": {"aws:PrincipalTag/team": "platform"}}},
             ]}))
         cls.client("dynamodb").create_table(
             TableName="Ledger", BillingMode="PAY_PER_REQUEST",
@@ -96,7 +96,7 @@ class FunctionRoles(unittest.TestCase):
         plan = "stackgate-function-plan"
         self.client("dynamodb", plan).get_item(TableName="Ledger", Key={"id": {"S": "a"}})
         self.client("s3", plan).get_object(Bucket="allowed", Key="t.yaml")
-        # A condition moto cannot evaluate does not deny.
+        # A condition key this patch does not evaluate does not deny.
         self.client("cloudformation", plan).describe_stacks()
 
     def test_what_its_role_does_not_grant_is_denied_in_each_protocols_shape(self):
@@ -129,6 +129,51 @@ class FunctionRoles(unittest.TestCase):
                          "arn:aws:cloudformation:us-east-1:1:stack/prod-app/*")
         self.assertEqual(moto_iam._ssm_parameter("/stackgate/key", "us-east-1", "1"),
                          "arn:aws:ssm:us-east-1:1:parameter/stackgate/key")
+
+    def test_the_managed_stack_rule_holds_in_iam_too(self):
+        """A stack's tags and a call's tags are evaluated as IAM does: the role may create change sets
+        only with stackgate's tags, and delete them only on stacks that carry its tag."""
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        iam.create_role(RoleName="ManagedOnlyRole", AssumeRolePolicyDocument=json.dumps(trust),
+                        Tags=[{"Key": moto_iam.ACCESS_KEY_TAG, "Value": "stackgate-function-managed"}])
+        iam.put_role_policy(RoleName="ManagedOnlyRole", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "cloudformation:CreateChangeSet", "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:RequestTag/stackgate:managed": "true",
+                                                "aws:RequestTag/stackgate:environment": ["dev", "prod"]}}},
+                {"Effect": "Allow", "Action": "cloudformation:DeleteChangeSet", "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:ResourceTag/stackgate:managed": "true"}}},
+            ]}))
+        template = json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
+        role = self.client("cloudformation", "stackgate-function-managed")
+        managed = [{"Key": "stackgate:managed", "Value": "true"}, {"Key": "stackgate:environment", "Value": "dev"}]
+        role.create_change_set(StackName="dev-app", ChangeSetName="c1", TemplateBody=template,
+                               ChangeSetType="CREATE", Tags=managed)
+        role.delete_change_set(StackName="dev-app", ChangeSetName="c1")
+        for tags in ([], [managed[0]], [managed[0], {"Key": "stackgate:environment", "Value": "qa"}]):
+            error = self.denied(lambda: role.create_change_set(
+                StackName="dev-other", ChangeSetName="c1", TemplateBody=template,
+                ChangeSetType="CREATE", Tags=tags))
+            self.assertEqual(error["Code"], "AccessDenied", tags)
+        # A stack someone else made, without stackgate's tag: its change sets are not the role's.
+        self.client("cloudformation").create_change_set(
+            StackName="dev-theirs", ChangeSetName="c1", TemplateBody=template, ChangeSetType="CREATE")
+        error = self.denied(lambda: role.delete_change_set(StackName="dev-theirs", ChangeSetName="c1"))
+        self.assertEqual(error["Code"], "AccessDenied")
+
+    def test_conditions_evaluate_as_iam_does(self):
+        context = {"families": moto_iam.EVALUATED_KEYS, "aws:resourcetag/team": ["a"]}
+        met = lambda condition: moto_iam.conditions_met({"Condition": condition}, context)  # noqa: E731
+        self.assertTrue(met({"StringEquals": {"aws:ResourceTag/team": ["a", "b"]}}))
+        self.assertFalse(met({"StringEquals": {"aws:ResourceTag/Owner": "a"}}), "an absent key")
+        self.assertTrue(met({"StringEqualsIfExists": {"aws:ResourceTag/Owner": "a"}}))
+        self.assertTrue(met({"StringNotEquals": {"aws:ResourceTag/Owner": "a"}}))
+        self.assertTrue(met({"StringLike": {"aws:ResourceTag/team": "*"}}))
+        self.assertFalse(met({"NumericLessThan": {"aws:ResourceTag/team": "1"}}), "unknown: closed")
+        self.assertTrue(met({"StringEquals": {"iam:PassedToService": "x"}}), "not evaluated here")
 
     def test_a_function_key_no_role_carries_is_refused(self):
         for key in ("stackgate-function-unknown", "stackgate-role-Unknown"):

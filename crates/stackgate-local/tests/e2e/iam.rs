@@ -150,6 +150,67 @@ async fn calls_the_front_door_answers_itself_are_authorized_as_the_callers_role(
     assert_ne!(status, 403, "{body}");
 }
 
+/// The managed-stack rule holds in IAM too, under the roles as the template writes them: safe
+/// delete's role may not delete a stack that lacks stackgate's tag, even one named like a managed
+/// environment's, and may delete one that carries it.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_state_machines_role_cannot_delete_a_stack_stackgate_did_not_make() {
+    let clients = clients().await;
+    let template = r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}"#;
+    let theirs = format!("e2e-{}", unique("theirs"));
+    let ours = format!("e2e-{}", unique("ours"));
+    for (stack, tags) in [
+        (&theirs, vec![]),
+        (&ours, stackgate_local::managed_tags("e2e")),
+    ] {
+        clients
+            .cloudformation
+            .create_stack()
+            .stack_name(stack.as_str())
+            .template_body(template)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap();
+    }
+    let role = "stackgate-role-SafeDeleteStateMachineRole";
+    let delete = |stack: &str| format!("Action=DeleteStack&Version=2010-05-15&StackName={stack}");
+    let (status, body) = signed_form("cloudformation", role, &delete(&theirs)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("cloudformation:DeleteStack"), "{body}");
+    assert!(
+        crate::common::stack_status(&clients, &theirs)
+            .await
+            .is_some(),
+        "the stack is still there"
+    );
+    let (status, body) = signed_form("cloudformation", role, &delete(&ours)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A query-protocol call signed with `key`.
+async fn signed_form(service: &str, key: &str, form: &str) -> (u16, String) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20261201/{}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0",
+        stackgate_local::REGION
+    );
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let (status, _, body) = stackgate_local::http::send(
+        hyper::Method::POST,
+        &format!("{}/", stackgate_local::endpoint()),
+        &headers,
+        form.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// A call signed with `key` (moto does not check signatures, only whose key it is).
 async fn signed(service: &str, key: &str, path: &str, target: Option<&str>) -> (u16, String) {
     let auth = format!(
