@@ -65,25 +65,29 @@ pub struct Report {
 /// of an unknown type) refuses the deployment, other drift is only listed, and an unknown result
 /// asks a person (fails closed: the stack may hold drifted data); `fail` refuses any drift, and an
 /// unknown result too; `approve` asks a person about any drift or an unknown result; `ignore`
-/// lists it.
+/// lists it, but running over drifted data (or a result that may hide it) is a data loss the
+/// request accepts, so it counts only where the operator lets requests accept one
+/// (`DataLossIntent` `request`); otherwise a person decides.
 pub fn decide(
     detection: Detection,
     drifted: &[DriftedResource],
     on_drift: Option<OnDrift>,
     stateful: &StatefulTypes,
 ) -> Decision {
-    let any = !drifted.is_empty() || detection == Detection::Unknown;
+    let unknown = detection == Detection::Unknown;
+    let any = !drifted.is_empty() || unknown;
+    let drifted_data = drifted
+        .iter()
+        .any(|d| stateful.holds(&d.resource_type) == Holds::Data);
     match on_drift {
+        Some(OnDrift::Ignore) if (drifted_data || unknown) && !stateful.intent.request => {
+            Decision::NeedsPerson
+        }
         Some(OnDrift::Ignore) => Decision::Proceed,
         Some(OnDrift::Fail) if any => Decision::Refuse,
         Some(OnDrift::Approve) if any => Decision::NeedsPerson,
         Some(OnDrift::Fail | OnDrift::Approve) => Decision::Proceed,
-        None if drifted
-            .iter()
-            .any(|d| stateful.holds(&d.resource_type) == Holds::Data) =>
-        {
-            Decision::Refuse
-        }
+        None if drifted_data => Decision::Refuse,
         None if detection == Detection::Unknown => Decision::NeedsPerson,
         None => Decision::Proceed,
     }
@@ -205,8 +209,46 @@ mod tests {
             Decision::Proceed
         );
         assert_eq!(
-            decide(&table, Drifted, Some(OnDrift::Ignore)),
+            decide(&function, Drifted, Some(OnDrift::Ignore)),
+            Decision::Proceed,
+            "drift of what holds no data is only listed"
+        );
+    }
+
+    /// `ignore` over drifted data is a data loss the request accepts: only where the operator lets
+    /// requests accept one, else a person decides.
+    #[test]
+    fn ignoring_drifted_data_is_the_operators_to_allow() {
+        use crate::stateful::DataLossIntent;
+        let table = [drifted("Table", "AWS::DynamoDB::Table", "DELETED")];
+        let by_default = StatefulTypes::default();
+        let ignore = Some(OnDrift::Ignore);
+        assert_eq!(
+            decide(Detection::Drifted, &table, ignore, &by_default),
+            Decision::NeedsPerson
+        );
+        assert_eq!(
+            decide(Detection::Unknown, &[], ignore, &by_default),
+            Decision::NeedsPerson,
+            "an unknown result may hide drifted data"
+        );
+        let mut requests_may = StatefulTypes::default();
+        requests_may.intent = DataLossIntent {
+            template: false,
+            request: true,
+        };
+        assert_eq!(
+            decide(Detection::Drifted, &table, ignore, &requests_may),
             Decision::Proceed
+        );
+        let mut templates_only = StatefulTypes::default();
+        templates_only.intent = DataLossIntent {
+            template: true,
+            request: false,
+        };
+        assert_eq!(
+            decide(Detection::Drifted, &table, ignore, &templates_only),
+            Decision::NeedsPerson
         );
     }
 
