@@ -305,7 +305,10 @@ def stack_tags(resource, region, account):
     name, stack_id = match.groups()
     stacks = list(backend.stacks.values())
     found = [s for s in stacks if s.stack_id == resource] or [s for s in stacks if s.name == name]
-    tags = found[0].tags if found else {}
+    if len(found) != 1:
+        # None, or several live stacks under one name (moto acts on them all): no tags to trust.
+        return {}
+    tags = found[0].tags
     return tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
 
 
@@ -322,36 +325,46 @@ def request_tags(querystring):
 
 def conditions_met(statement, context):
     """IAM's condition evaluation for the keys in `context["families"]`: an absent key matches no
-    positive operator; an operator this code does not know fails closed. Other keys: met."""
+    positive operator; an operator this code does not know fails closed, which for a Deny means it
+    applies. Other keys: met."""
     families = context.get("families", ())
+    deny = statement.get("Effect") == "Deny"
     for operator, pairs in (statement.get("Condition") or {}).items():
         for key, expected in pairs.items():
             name = key.lower()
             if not name.startswith(families):
                 continue
-            expected = expected if isinstance(expected, list) else [expected]
-            if_exists = operator.endswith("IfExists")
-            base = operator[: -len("IfExists")] if if_exists else operator
-            actual = context.get(name)
-            if actual is None:
-                if if_exists or base.startswith("StringNot"):
-                    continue
-                return False
-            if base == "StringEquals":
-                met = any(a == e for a in actual for e in expected)
-            elif base == "StringEqualsIgnoreCase":
-                met = any(a.lower() == e.lower() for a in actual for e in expected)
-            elif base == "StringLike":
-                met = any(_glob(e).match(a) for a in actual for e in expected)
-            elif base == "StringNotEquals":
-                met = all(a != e for a in actual for e in expected)
-            elif base == "StringNotLike":
-                met = not any(_glob(e).match(a) for a in actual for e in expected)
-            else:
-                return False
+            met = condition_met(operator, expected, context.get(name))
+            if met is None:  # not an operator this code knows
+                met = deny
             if not met:
                 return False
     return True
+
+
+def condition_met(operator, expected, actual):
+    """One operator on one key; None for an operator this code does not know."""
+    expected = expected if isinstance(expected, list) else [expected]
+    for prefix in ("ForAnyValue:", "ForAllValues:"):  # each key here holds one value
+        operator = operator[len(prefix):] if operator.startswith(prefix) else operator
+    if operator == "Null":
+        return any(str(e).lower() == ("true" if actual is None else "false") for e in expected)
+    if_exists = operator.endswith("IfExists")
+    base = operator[: -len("IfExists")] if if_exists else operator
+    negated = base.startswith("StringNot")
+    base = base.replace("StringNot", "String", 1)
+    if base == "StringEquals":
+        match = lambda a, e: a == e  # noqa: E731
+    elif base == "StringEqualsIgnoreCase":
+        match = lambda a, e: a.lower() == e.lower()  # noqa: E731
+    elif base == "StringLike":
+        match = lambda a, e: bool(_glob(e).match(a))  # noqa: E731
+    else:
+        return None
+    if actual is None:
+        return if_exists or negated
+    matched = any(match(a, str(e)) for a in actual for e in expected)
+    return not matched if negated else matched
 
 
 def _glob(text):

@@ -174,6 +174,14 @@ class FunctionRoles(unittest.TestCase):
         self.assertTrue(met({"StringLike": {"aws:ResourceTag/team": "*"}}))
         self.assertFalse(met({"NumericLessThan": {"aws:ResourceTag/team": "1"}}), "unknown: closed")
         self.assertTrue(met({"StringEquals": {"iam:PassedToService": "x"}}), "not evaluated here")
+        self.assertTrue(met({"Null": {"aws:ResourceTag/Owner": "true"}}))
+        self.assertFalse(met({"Null": {"aws:ResourceTag/team": "true"}}))
+        self.assertTrue(met({"StringNotEqualsIgnoreCase": {"aws:ResourceTag/team": "B"}}))
+        self.assertFalse(met({"StringNotEqualsIgnoreCase": {"aws:ResourceTag/team": "A"}}))
+        self.assertTrue(met({"ForAnyValue:StringEquals": {"aws:ResourceTag/team": ["a", "z"]}}))
+        # For a Deny, an operator this code does not know applies: closed is denied, not allowed.
+        deny = {"Effect": "Deny", "Condition": {"NumericLessThan": {"aws:ResourceTag/team": "1"}}}
+        self.assertTrue(moto_iam.conditions_met(deny, context))
 
     def test_a_function_key_no_role_carries_is_refused(self):
         for key in ("stackgate-function-unknown", "stackgate-role-Unknown"):

@@ -67,8 +67,10 @@ pub struct Report {
 /// unknown result too; `approve` asks a person about any drift or an unknown result; `ignore`
 /// lists it, but running over drifted data (or a result that may hide it) is a data loss the
 /// request accepts, so it counts only where the operator lets requests accept one
-/// (`DataLossIntent` `request`); otherwise a person decides.
+/// (`DataLossIntent` `request`), and never for what the operator protects
+/// (`ProtectedResourceTypes`, `ProtectedLogicalIds` of `stack`); otherwise a person decides.
 pub fn decide(
+    stack: &str,
     detection: Detection,
     drifted: &[DriftedResource],
     on_drift: Option<OnDrift>,
@@ -76,11 +78,16 @@ pub fn decide(
 ) -> Decision {
     let unknown = detection == Detection::Unknown;
     let any = !drifted.is_empty() || unknown;
-    let drifted_data = drifted
+    let drifted_data = drifted.iter().any(|d| {
+        stateful.holds_resource(stack, &d.logical_resource_id, &d.resource_type) == Holds::Data
+    });
+    let protected = drifted
         .iter()
-        .any(|d| stateful.holds(&d.resource_type) == Holds::Data);
+        .any(|d| stateful.operator_protects(stack, &d.logical_resource_id, &d.resource_type));
     match on_drift {
-        Some(OnDrift::Ignore) if (drifted_data || unknown) && !stateful.intent.request => {
+        Some(OnDrift::Ignore)
+            if protected || ((drifted_data || unknown) && !stateful.intent.request) =>
+        {
             Decision::NeedsPerson
         }
         Some(OnDrift::Ignore) => Decision::Proceed,
@@ -95,12 +102,13 @@ pub fn decide(
 
 impl Report {
     pub fn new(
+        stack: &str,
         detection: Detection,
         mut drifted: Vec<DriftedResource>,
         on_drift: Option<OnDrift>,
         stateful: &StatefulTypes,
     ) -> Self {
-        let decision = decide(detection, &drifted, on_drift, stateful);
+        let decision = decide(stack, detection, &drifted, on_drift, stateful);
         let total_drifted = drifted.len();
         drifted.truncate(MAX_LISTED);
         // Names come from templates and live resources: escaped (no forged lines) and cut.
@@ -171,7 +179,7 @@ mod tests {
         let function = [drifted("Fn", "AWS::Lambda::Function", "MODIFIED")];
         let unknown_type = [drifted("X", "Custom::Thing", "MODIFIED")];
         let decide = |found: &[DriftedResource], detection, on_drift| {
-            decide(detection, found, on_drift, &stateful)
+            decide("app", detection, found, on_drift, &stateful)
         };
         use Detection::*;
         assert_eq!(decide(&table, Drifted, None), Decision::Refuse);
@@ -224,11 +232,11 @@ mod tests {
         let by_default = StatefulTypes::default();
         let ignore = Some(OnDrift::Ignore);
         assert_eq!(
-            decide(Detection::Drifted, &table, ignore, &by_default),
+            decide("app", Detection::Drifted, &table, ignore, &by_default),
             Decision::NeedsPerson
         );
         assert_eq!(
-            decide(Detection::Unknown, &[], ignore, &by_default),
+            decide("app", Detection::Unknown, &[], ignore, &by_default),
             Decision::NeedsPerson,
             "an unknown result may hide drifted data"
         );
@@ -238,7 +246,7 @@ mod tests {
             request: true,
         };
         assert_eq!(
-            decide(Detection::Drifted, &table, ignore, &requests_may),
+            decide("app", Detection::Drifted, &table, ignore, &requests_may),
             Decision::Proceed
         );
         let mut templates_only = StatefulTypes::default();
@@ -247,8 +255,22 @@ mod tests {
             request: false,
         };
         assert_eq!(
-            decide(Detection::Drifted, &table, ignore, &templates_only),
+            decide("app", Detection::Drifted, &table, ignore, &templates_only),
             Decision::NeedsPerson
+        );
+        // What the operator protects, never: a protected logical id of any type, even where
+        // requests may accept a data loss; and without onDrift it refuses like data.
+        let function = [drifted("Orders", "AWS::Lambda::Function", "MODIFIED")];
+        let protected = requests_may
+            .clone()
+            .with_operator_floor(vec!["Orders".into()], requests_may.intent);
+        assert_eq!(
+            decide("app", Detection::Drifted, &function, ignore, &protected),
+            Decision::NeedsPerson
+        );
+        assert_eq!(
+            decide("app", Detection::Drifted, &function, None, &protected),
+            Decision::Refuse
         );
     }
 
@@ -259,6 +281,7 @@ mod tests {
             .collect();
         many[0].properties = (0..30).map(|i| format!("/Properties/P{i}")).collect();
         let report = Report::new(
+            "app",
             Detection::Drifted,
             many,
             Some(OnDrift::Ignore),
@@ -280,6 +303,7 @@ mod tests {
         let mut forged = drifted("Fn", "AWS::Lambda::Function", "MODIFIED");
         forged.properties = vec![format!("/Tags/x\n~ Fake (AWS::X) fine{}", "y".repeat(500))];
         let report = Report::new(
+            "app",
             Detection::Drifted,
             vec![forged],
             None,

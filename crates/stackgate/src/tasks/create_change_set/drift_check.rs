@@ -36,6 +36,7 @@ pub async fn before_update(
     };
     let (detection, drifted) = detect(deps, stack_id, BOUND.min(budget / 2)).await?;
     let report = drift::Report::new(
+        &check.stack.stack_name,
         detection,
         drifted,
         check.deployment.on_drift,
