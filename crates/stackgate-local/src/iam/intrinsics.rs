@@ -69,16 +69,7 @@ impl<'a> Resolver<'a> {
         match value {
             // A chosen branch may be any document (a whole statement), not only a string.
             Value::Object(map) if map.len() == 1 && map.contains_key("Fn::If") => {
-                let parts = map["Fn::If"]
-                    .as_array()
-                    .filter(|p| p.len() == 3)
-                    .ok_or("Fn::If needs three arguments")?;
-                let chosen = if self.condition_named(&parts[0])? {
-                    &parts[1]
-                } else {
-                    &parts[2]
-                };
-                self.resolve_document(chosen)
+                self.resolve_document(self.chosen(&map["Fn::If"])?)
             }
             Value::Object(map) if is_intrinsic(map) => Ok(match self.resolve(value)? {
                 Resolved::One(one) => Value::String(one),
@@ -116,16 +107,24 @@ impl<'a> Resolver<'a> {
             return Ok(true);
         }
         match value.get("Fn::If") {
-            Some(Value::Array(parts)) if parts.len() == 3 => {
-                let chosen = if self.condition_named(&parts[0])? {
-                    &parts[1]
-                } else {
-                    &parts[2]
-                };
-                self.is_no_value(chosen)
+            Some(argument @ Value::Array(parts)) if parts.len() == 3 => {
+                self.is_no_value(self.chosen(argument)?)
             }
             _ => Ok(false),
         }
+    }
+
+    /// The branch `Fn::If` takes: `[condition, if true, if false]`.
+    fn chosen<'v>(&self, argument: &'v Value) -> Result<&'v Value, String> {
+        let parts = argument
+            .as_array()
+            .filter(|p| p.len() == 3)
+            .ok_or("Fn::If needs three arguments")?;
+        Ok(if self.condition_named(&parts[0])? {
+            &parts[1]
+        } else {
+            &parts[2]
+        })
     }
 
     /// The value of a named condition of the template.
@@ -202,15 +201,7 @@ impl<'a> Resolver<'a> {
             }
             "Fn::Sub" => self.sub(argument).map(Resolved::One),
             "Fn::If" => {
-                let parts = argument
-                    .as_array()
-                    .filter(|p| p.len() == 3)
-                    .ok_or("Fn::If needs three arguments")?;
-                let chosen = if self.condition_named(&parts[0])? {
-                    &parts[1]
-                } else {
-                    &parts[2]
-                };
+                let chosen = self.chosen(argument)?;
                 if self.is_no_value(chosen)? {
                     return Ok(Resolved::Many(Vec::new()));
                 }
