@@ -466,6 +466,32 @@ def mend_task_failure_cause() -> None:
     responses.StepFunctionResponse.send_task_failure = send_task_failure
 
 
+def mend_stop_execution() -> None:
+    """moto's StopExecution of an execution waiting for a task token (an approval) left it RUNNING
+    until the token's timeout: the interpreter notices a stop only when the wait ends. AWS reports
+    the execution ABORTED at once, with the stop's date; so does the local stack (the waiting
+    thread ends later on its own, and changes nothing then)."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend import execution as backend
+
+    original_stop = backend.Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    original_reflect = backend.BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect(self):
+        if self.execution.exec_status != ExecutionStatus.ABORTED:
+            original_reflect(self)
+
+    backend.Execution.stop = stop
+    backend.BaseExecutionWorkerCommunication._reflect_execution_status = reflect
+
+
 def mend_drift_detection() -> None:
     """moto has no drift detection. The local stack detects what it can see: a table, bucket, topic
     or queue of a stack that was deleted outside CloudFormation is `DELETED`; every other resource is
@@ -565,6 +591,7 @@ if __name__ == "__main__":
     mend_change_sets()  # after: it marks what the identity mend creates too
     mend_missing_template()
     mend_task_failure_cause()
+    mend_stop_execution()
     mend_drift_detection()
     # The functions and state machines run under their own roles (scripts/moto_iam.py; STACKGATE_IAM=off switches it off).
     moto_iam.mend_iam_enforcement()

@@ -15,6 +15,7 @@ moto_server.mend_model_data()
 moto_server.mend_sdk_error_names()
 moto_server.mend_lost_answers()
 moto_server.mend_task_failure_cause()
+moto_server.mend_stop_execution()
 
 
 class Casing(unittest.TestCase):
@@ -174,3 +175,25 @@ class ModelData(unittest.TestCase):
             del model_data["test-service"]
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["test-service"]["Model"], [{"subject": "[stackgate] Approve"}])
+
+
+class StopExecution(unittest.TestCase):
+    def test_a_stopped_execution_is_aborted_at_once_and_stays_so(self):
+        import datetime
+
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.backend import execution as backend
+
+        execution = backend.Execution.__new__(backend.Execution)
+        execution.exec_worker = None  # what stop() asks to stop: nothing here
+        execution.exec_status = ExecutionStatus.RUNNING
+        execution.stop_date = None
+        when = datetime.datetime(2026, 12, 2, tzinfo=datetime.timezone.utc)
+        execution.stop(stop_date=when, error=None, cause=None)
+        self.assertEqual(execution.exec_status, ExecutionStatus.ABORTED)
+        self.assertEqual(execution.stop_date, when)
+        # The waiting thread, ending later, changes nothing.
+        backend.BaseExecutionWorkerCommunication(execution)._reflect_execution_status()
+        self.assertEqual(
+            (execution.exec_status, execution.stop_date), (ExecutionStatus.ABORTED, when)
+        )

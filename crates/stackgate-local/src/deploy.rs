@@ -49,7 +49,10 @@ pub fn local_parameters() -> BTreeMap<String, String> {
             "PipelineInputBucketName",
             "stackgate-local-artifacts".to_string(),
         ),
-        ("ManagedEnvironments", "demo,e2e,pipeline,api".to_string()),
+        (
+            "ManagedEnvironments",
+            "demo,e2e,pipeline,api,load".to_string(),
+        ),
         (
             "AllowedTemplateBuckets",
             "stackgate-local-artifacts".to_string(),
@@ -86,6 +89,9 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("NetworkTemplateUrl", network_template_url()),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
+        // The template's defaults: a second deployment of a stack waits for the first.
+        ("ConcurrentDeployments", "queue".to_string()),
+        ("StackWaitMinutes", "30".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

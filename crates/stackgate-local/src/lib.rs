@@ -11,6 +11,7 @@ pub mod frontdoor;
 pub mod http;
 pub mod iam;
 pub mod jobs;
+pub mod load;
 pub mod patches;
 pub mod pipeline;
 pub mod reliability;

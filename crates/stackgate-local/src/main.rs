@@ -74,6 +74,25 @@ enum Command {
         #[arg(long = "suite")]
         suites: Vec<String>,
     },
+    /// Many concurrent requests to the stacks API on the running local stack: distinct stacks,
+    /// duplicates with the same Idempotency-Key, deployments of a few shared stacks. Fails when one
+    /// execution per request, nothing new per duplicate, one deployment per stack at a time or the
+    /// right outcome does not hold; prints the figures (p50/p99 latency) and, with --record, writes
+    /// them for docs/reliability.md.
+    Load {
+        /// 100 by default: at about 200 in one run, cargo-lambda's function URL stops answering on
+        /// the local stack (moto and the front door idle); the 200 waits for that.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        #[arg(long, default_value_t = 4)]
+        shared_stacks: usize,
+        /// Requests in flight at once (cargo-lambda serves one invocation per function at a time;
+        /// much more wedges it on two cores).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
     /// Run a CodePipeline job as CodePipeline would: invoke pipeline-trigger with the job event and
     /// again with each continuation token, until the job is answered finally.
     PipelineRun {
@@ -196,6 +215,19 @@ async fn main() -> Result<(), BoxError> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&record)?);
         }
+        Command::Load {
+            requests,
+            shared_stacks,
+            concurrency,
+            record,
+        } => {
+            let figures = stackgate_local::load::run(requests, shared_stacks, concurrency).await?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            if let Some(path) = record {
+                std::fs::write(&path, serde_json::to_string_pretty(&figures)? + "\n")?;
+                println!("wrote {}", path.display());
+            }
+        }
         Command::Diagrams => {
             for (path, content) in stackgate_local::diagram::pages(&stackgate_local::repo_root())? {
                 if let Some(dir) = path.parent() {
@@ -210,7 +242,13 @@ async fn main() -> Result<(), BoxError> {
             doc,
             check,
         } => {
-            let report = stackgate_local::reliability::render(&records)?;
+            let mut report = stackgate_local::reliability::render(&records)?;
+            let load = stackgate_local::repo_root().join("docs/load.json");
+            if let Ok(text) = std::fs::read_to_string(&load) {
+                report.push_str(&stackgate_local::reliability::load_section(
+                    &serde_json::from_str(&text)?,
+                )?);
+            }
             if check {
                 let committed = std::fs::read_to_string(&doc).unwrap_or_default();
                 if committed != report {

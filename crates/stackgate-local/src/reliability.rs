@@ -280,6 +280,48 @@ pub fn render(dir: &Path) -> Result<String, BoxError> {
     Ok(out)
 }
 
+/// The load section, from the figures `stackgate-local load --record docs/load.json` wrote (a
+/// README command: its run is too long for CI, which runs a small load checking the same things).
+pub fn load_section(load: &Value) -> Result<String, BoxError> {
+    let mut out = String::new();
+    writeln!(out)?;
+    writeln!(out, "## Load held (`stackgate-local load`)")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} concurrent requests to the stacks API ({} at a time) on the local stack, with IAM \
+         enforced: {} distinct stacks, {} duplicates (the same Idempotency-Key and body) and {} \
+         deployments of {} shared stacks (`ConcurrentDeployments=queue`). Every request was \
+         answered 202 with exactly one execution ({} executions); every duplicate named its \
+         original's execution; deployments of one stack never overlapped (each planned only \
+         after the one before had ended); every deployment ended as it should ({}). The API \
+         answered in p50 {} ms, p99 {} ms, max {} ms ({} answers of 503 tried again); the \
+         requests took {} s and the deployments {} s in all.",
+        load["requests"],
+        load["concurrency"],
+        load["distinct"],
+        load["duplicates"],
+        load["shared"],
+        load["sharedStacks"],
+        load["executions"],
+        load["outcomes"]
+            .as_object()
+            .map(|o| o
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default(),
+        load["apiP50Ms"],
+        load["apiP99Ms"],
+        load["apiMaxMs"],
+        load["retried503"],
+        load["apiSeconds"],
+        load["totalSeconds"],
+    )?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

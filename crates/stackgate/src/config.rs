@@ -19,6 +19,18 @@ pub fn required_env(name: &str) -> Result<String, TaskError> {
         .ok_or_else(|| TaskError::invalid(name, "must be set in the function's environment"))
 }
 
+/// What a deployment of a stack another execution is working on does (`CONCURRENT_DEPLOYMENTS`:
+/// queue, the default, or refuse; `STACK_WAIT_MINUTES`: how long a queued one waits, 30 unset).
+pub fn lease_settings() -> Result<crate::lease::Settings, TaskError> {
+    crate::lease::Settings::new(
+        env_var("CONCURRENT_DEPLOYMENTS")
+            .as_deref()
+            .unwrap_or("queue"),
+        env_var("STACK_WAIT_MINUTES").as_deref(),
+    )
+    .map_err(|(name, message)| TaskError::invalid(name, message))
+}
+
 /// A comma-separated list; unset is empty.
 pub fn env_list(name: &str) -> Vec<String> {
     env_var(name).map(|v| split_list(&v)).unwrap_or_default()

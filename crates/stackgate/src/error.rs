@@ -12,6 +12,14 @@ pub enum TaskError {
     InvalidInput { field: String, message: String },
     #[error("stack {stack} is busy ({status}); try again when its current operation has finished")]
     StackBusy { stack: String, status: String },
+    /// Another stackgate execution holds the stack's lease (it is deploying or deleting the stack):
+    /// refused at once, or after the operator's wait. The error type is `StackBusy`.
+    #[error("stack {stack} is being deployed or deleted by execution {holder}; try again when it has finished")]
+    StackHeld { stack: String, holder: String },
+    /// Another execution holds the stack's lease and this one waits for it: the workflow retries
+    /// (bounded by the operator's wait, after which the lease answers `StackHeld`).
+    #[error("stack {stack} waits for execution {holder} to finish")]
+    StackQueued { stack: String, holder: String },
     #[error("stack {stack} is in {status} and needs an operator: {hint}")]
     StackNeedsAttention {
         stack: String,
@@ -95,7 +103,8 @@ impl TaskError {
     pub fn error_type(&self) -> &'static str {
         match self {
             TaskError::InvalidInput { .. } => "InvalidInput",
-            TaskError::StackBusy { .. } => "StackBusy",
+            TaskError::StackBusy { .. } | TaskError::StackHeld { .. } => "StackBusy",
+            TaskError::StackQueued { .. } => "StackQueued",
             TaskError::StackNeedsAttention { .. } => "StackNeedsAttention",
             TaskError::StackNotManaged { .. } => "StackNotManaged",
             TaskError::InvalidTemplate(_) => "InvalidTemplate",

@@ -12,6 +12,7 @@ pub mod error;
 pub mod guardrails;
 pub mod http;
 pub mod in_place;
+pub mod lease;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;

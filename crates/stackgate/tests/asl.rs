@@ -405,7 +405,7 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
     assert_eq!(confirm["request.$"], "$.plan.deletion");
     assert_eq!(
         states["PlanDeletion"]["Parameters"]["Payload"],
-        json!({"request.$": "$"}),
+        json!({"request.$": "$", "executionArn.$": "$$.Execution.Id"}),
         "the first judgement is never given a fingerprint"
     );
     // A refusal of DeleteStack is not waited out into deleting a stack that changed: retried only on

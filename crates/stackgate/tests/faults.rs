@@ -346,6 +346,16 @@ fn sites() -> Vec<Site> {
             aws_sdk_dynamodb::Client::update_item,
             ok: || aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build(),
             call: |c| dynamodb::revert_to_pending(&c, "approvals", "a1")),
+        site!("dynamodb::take_lease", "PutItem", aws_sdk_dynamodb, AwsJson,
+        aws_sdk_dynamodb::Client::put_item,
+        ok: || aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build(),
+        call: |c| async move {
+            dynamodb::take_lease(&c, "leases", &stackgate::lease::Lease::new("dev-app", "arn:e", 1), None).await
+        }),
+        site!("dynamodb::read_lease", "GetItem", aws_sdk_dynamodb, AwsJson,
+            aws_sdk_dynamodb::Client::get_item,
+            ok: || aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build(),
+            call: |c| dynamodb::read_lease(&c, "leases", "dev-app")),
         // --- EventBridge ---
         site!("eventbridge::enabled_rules", "DescribeRule", aws_sdk_eventbridge, AwsJson,
             aws_sdk_eventbridge::Client::describe_rule,

@@ -92,6 +92,16 @@ impl Aws {
             rollback_floors: Default::default(),
             alarm_arn_prefix: None,
             detect_drift: false,
+            leases: self.leases(),
+        }
+    }
+
+    fn leases(&self) -> stackgate::tasks::stack_lease::Leases {
+        stackgate::tasks::stack_lease::Leases {
+            dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
+            sfn: aws_sdk_sfn::Client::new(&self.config),
+            table: "leases".into(),
+            settings: stackgate::lease::Settings::new("queue", None).unwrap(),
         }
     }
 
@@ -139,6 +149,7 @@ fn guardrails() -> stackgate::guardrails::Guardrails {
 const FIELDS: &[&str] = &[
     "request",
     "executionName",
+    "executionArn",
     "environmentName",
     "stackName",
     "templateUrl",
@@ -482,6 +493,7 @@ fn plan_delete_never_panics_and_validates_before_calling_aws() {
             guardrails: guardrails(),
             sensitive: Default::default(),
             stateful: Default::default(),
+            leases: aws.leases(),
         };
         async move { plan_delete::handle(&deps, event(input)).await }
     });
@@ -836,6 +848,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                 },
                 template_url_base: None,
                 region: "us-east-1".into(),
+                refuse_busy: None,
             };
             async move { stacks_api::handle(&clients, request).await }
         },

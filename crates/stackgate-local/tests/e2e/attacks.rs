@@ -561,7 +561,9 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
         Some("CREATE_COMPLETE")
     );
 
-    // Approved, but the stack was updated while people decided: the yes was for another stack.
+    // Approved, but the stack was changed while people decided: the yes was for another stack. A
+    // stackgate deployment meanwhile waits for the deletion (one execution per stack), so the
+    // change comes from outside stackgate: an operator updating the stack in CloudFormation.
     let started = stackgate_local::execution::start(
         &clients.sfn,
         &stackgate_local::deploy::state_machine_arn("SafeDeleteStateMachine"),
@@ -580,12 +582,23 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
         link = crate::common::approval_link(&full).await;
     }
     assert_ne!(link, first_link, "a second approval email");
-    let updated = deploy(
-        &clients,
-        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": template_url(&clients, "app-v2-safe.yaml").await}),
-    )
-    .await;
-    assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
+    let queued = crate::common::start(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
+    crate::common::wait_until_queued(&clients, &queued).await;
+    clients
+        .cloudformation
+        .update_stack()
+        .stack_name(&full)
+        .template_body(stackgate_local::demo::sample_template("app-v2-safe.yaml").unwrap())
+        .set_tags(Some(stackgate_local::managed_tags("e2e")))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..120 {
+        if stack_status(&clients, &full).await.as_deref() == Some("UPDATE_COMPLETE") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let (status, page) = crate::common::decide(&link, "approve", "nobody").await;
     assert_eq!(status, 200, "{page}");
     let report = stackgate_local::execution::wait(&clients.sfn, &started, crate::common::TIMEOUT)
@@ -597,6 +610,9 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
         Some("StackChangedSinceApproval"),
         "{report:?}"
     );
+    // The queued deployment then runs, on the stack as it is.
+    let report = crate::common::finish(&clients, &queued).await;
+    assert_eq!(report.status, "SUCCEEDED", "{report:?}");
     assert_eq!(
         stack_status(&clients, &full).await.as_deref(),
         Some("UPDATE_COMPLETE")

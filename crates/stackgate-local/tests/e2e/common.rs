@@ -190,9 +190,11 @@ pub fn moto_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// The approval link in the email about `stack`, waiting for it to be sent.
+/// The approval link in the email about `stack`, waiting for it to be sent. The wait is long: under
+/// injected faults a nested workflow retries its calls (with backoff) before the email goes out.
 pub async fn approval_link(stack: &str) -> String {
-    for _ in 0..80 {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
         let (status, body) = call(
             Method::GET,
             &format!("{}/moto-api/data.json", moto_url()),
@@ -389,4 +391,24 @@ pub async fn start(clients: &LocalClients, stack: &str, file: &str, extra: Value
 
 pub async fn finish(clients: &LocalClients, arn: &str) -> Report {
     execution::wait(&clients.sfn, arn, TIMEOUT).await.unwrap()
+}
+
+/// Waits until the execution has been told to wait for its stack (its plan failed with
+/// `StackQueued`: another execution holds the stack).
+pub async fn wait_until_queued(clients: &LocalClients, arn: &str) {
+    let asked = Instant::now();
+    loop {
+        let events = execution::history(&clients.sfn, arn).await.unwrap();
+        if events
+            .iter()
+            .any(|e| e.task_failed_event_details().and_then(|d| d.error()) == Some("StackQueued"))
+        {
+            return;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(120),
+            "{arn}, a deployment of a stack another execution holds, was never told to wait"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::{
     approval_link, assert_failed_with, clients, decide, deploy, deploy_revision, finish,
-    function_role, stack_status, start, Subscription, TIMEOUT,
+    function_role, stack_status, start, wait_until_queued, Subscription, TIMEOUT,
 };
 use serde_json::{json, Value};
 use stackgate_local::demo::{
@@ -708,4 +708,84 @@ async fn a_table_deleted_outside_cloudformation_refuses_the_update() {
             .is_empty(),
         "no change set was made"
     );
+}
+
+/// When `state` was first entered in an execution's history.
+async fn entered_at(
+    clients: &LocalClients,
+    arn: &str,
+    state: &str,
+) -> aws_sdk_sfn::primitives::DateTime {
+    let events = stackgate_local::execution::history(&clients.sfn, arn)
+        .await
+        .unwrap();
+    *events
+        .iter()
+        .find(|e| {
+            e.state_entered_event_details()
+                .is_some_and(|d| d.name() == state)
+        })
+        .unwrap_or_else(|| panic!("{arn} never entered {state}"))
+        .timestamp()
+}
+
+async fn ended_at(clients: &LocalClients, arn: &str) -> aws_sdk_sfn::primitives::DateTime {
+    *clients
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .stop_date()
+        .expect("the execution has ended")
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn deployments_of_one_stack_run_one_at_a_time_and_an_aborted_one_gives_the_stack_back() {
+    let clients = clients().await;
+    let stack = unique("lease");
+
+    // Two deployments of one stack started together: one takes the stack, the other waits for it
+    // (ConcurrentDeployments=queue, the default) and decides anything only once the first ended.
+    let one = start(&clients, &stack, "app-v1.yaml", json!({})).await;
+    let two = start(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
+    let (one_report, two_report) = (finish(&clients, &one).await, finish(&clients, &two).await);
+    assert_eq!(one_report.status, "SUCCEEDED", "{one_report:?}");
+    assert_eq!(two_report.status, "SUCCEEDED", "{two_report:?}");
+    let (first, second) = if ended_at(&clients, &one).await <= ended_at(&clients, &two).await {
+        (&one, &two)
+    } else {
+        (&two, &one)
+    };
+    assert!(
+        entered_at(&clients, second, "RouteChangeSet").await >= ended_at(&clients, first).await,
+        "the second planned while the first was still running"
+    );
+    let outcomes = [one_report.outcome(), two_report.outcome()];
+    assert!(outcomes.contains(&Some("CREATED")), "{outcomes:?}");
+
+    // A deployment waiting for a person holds the stack. Aborted, it has nothing to give back:
+    // the deployment queued behind it finds it ended and takes the stack over.
+    let waiting = start(
+        &clients,
+        &stack,
+        "app-v3-unsafe.yaml",
+        json!({"onUnsafe": "approve"}),
+    )
+    .await;
+    approval_link(&format!("e2e-{stack}")).await;
+    let next = start(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
+    wait_until_queued(&clients, &next).await;
+    clients
+        .sfn
+        .stop_execution()
+        .execution_arn(&waiting)
+        .send()
+        .await
+        .unwrap();
+    let report = finish(&clients, &next).await;
+    assert_eq!(report.status, "SUCCEEDED", "{report:?}");
+    assert_eq!(report.outcome(), Some("NO_CHANGES"), "{report:?}");
 }

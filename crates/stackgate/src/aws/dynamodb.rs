@@ -1,5 +1,5 @@
-//! DynamoDB adapter: the approvals table. The task token is stored beside the approval and read
-//! only to answer Step Functions; it is never returned to callers.
+//! DynamoDB adapter: the approvals table and the stack leases table. The task token is stored
+//! beside the approval and read only to answer Step Functions; it is never returned to callers.
 
 use std::collections::HashMap;
 
@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::classify;
 use crate::approval::{ApprovalRequest, Status, StoredApproval, RETENTION_SECONDS};
+use crate::lease::Lease;
 use crate::TaskError;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -214,4 +215,70 @@ pub async fn revert_to_pending(client: &Client, table: &str, id: &str) -> Result
         .await
         .map(|_| ())
         .map_err(|e| classify("UpdateItem", &e))
+}
+
+/// Takes a stack's lease: written only if nobody holds it, this holder already does (a retried
+/// call), the stored lease expired, or (`from`) it is still held by an ended execution the caller
+/// takes it over from. Returns whether the lease is the caller's now.
+pub async fn take_lease(
+    client: &Client,
+    table: &str,
+    lease: &Lease,
+    from: Option<&str>,
+) -> Result<bool, TaskError> {
+    let put = client
+        .put_item()
+        .table_name(table)
+        .item("stackName", s(&lease.stack_name))
+        .item("holder", s(&lease.holder))
+        .item("takenAt", n(lease.taken_at))
+        .item("expiresAt", n(lease.expires_at))
+        // DynamoDB's own clean-up of leases nobody gave back (their holders aborted).
+        .item("ttl", n(lease.expires_at))
+        .expression_attribute_values(":me", s(&lease.holder));
+    let put = match from {
+        None => put
+            .condition_expression(
+                "attribute_not_exists(stackName) OR holder = :me OR expiresAt < :now",
+            )
+            .expression_attribute_values(":now", n(lease.taken_at)),
+        Some(previous) => put
+            .condition_expression("holder = :previous OR holder = :me")
+            .expression_attribute_values(":previous", s(previous)),
+    };
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(classify("PutItem", &error)),
+    }
+}
+
+/// A stack's lease as stored (read consistently), if anyone holds it.
+pub async fn read_lease(
+    client: &Client,
+    table: &str,
+    stack_name: &str,
+) -> Result<Option<Lease>, TaskError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key("stackName", s(stack_name))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| classify("GetItem", &e))?;
+    Ok(output.item().and_then(|item| {
+        Some(Lease {
+            stack_name: stack_name.to_string(),
+            holder: text(item, "holder")?.to_string(),
+            taken_at: number(item, "takenAt").unwrap_or_default(),
+            expires_at: number(item, "expiresAt").unwrap_or_default(),
+        })
+    }))
 }

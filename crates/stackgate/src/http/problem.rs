@@ -18,7 +18,11 @@ pub struct Problem {
     pub field: Option<String>,
     /// For 405: the methods the path accepts (sent as the `Allow` header too).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allow: Option<String>,
+    pub allow: Option<Box<str>>,
+    /// For 409 on a busy stack: the execution working on it. (The optional members are boxed: a
+    /// problem is every HTTP handler's `Err`, and stays small.)
+    #[serde(rename = "executionArn", skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<Box<str>>,
 }
 
 fn problem_type<S: serde::Serializer>(
@@ -42,11 +46,17 @@ impl Problem {
             detail: detail.into(),
             field: None,
             allow: None,
+            execution_arn: None,
         }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_execution(mut self, execution_arn: impl Into<String>) -> Self {
+        self.execution_arn = Some(execution_arn.into().into_boxed_str());
         self
     }
 
@@ -78,7 +88,7 @@ impl Problem {
 
     pub fn method_not_allowed(detail: impl Into<String>, allow: impl Into<String>) -> Self {
         let mut problem = Problem::new(405, "method-not-allowed", "Method not allowed", detail);
-        problem.allow = Some(allow.into());
+        problem.allow = Some(allow.into().into_boxed_str());
         problem
     }
 

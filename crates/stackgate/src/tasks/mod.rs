@@ -20,6 +20,8 @@ pub mod pre_provision;
 #[cfg(feature = "aws")]
 pub mod provision_starter;
 #[cfg(feature = "aws")]
+pub mod stack_lease;
+#[cfg(feature = "aws")]
 pub mod stacks_api;
 #[cfg(feature = "aws")]
 pub mod wait_stack;

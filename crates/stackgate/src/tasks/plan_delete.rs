@@ -4,6 +4,8 @@
 //! data fails with `UnsafeDeletion` (the stack untouched), or, with `onUnsafe: approve`, goes to
 //! people with the list of what would be lost.
 //!
+//! It first takes the stack's lease (one execution per stack: `crate::lease`).
+//!
 //! After a person's yes the workflow calls it again with the judgement's fingerprint: the stack is
 //! deleted only if it is still what the person saw (an update meanwhile, say one that dropped a
 //! retain policy, fails the deletion with `StackChangedSinceApproval`).
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::stack_lease::Leases;
 use super::{parse_input, to_output};
 use crate::aws::cloudformation;
 use crate::guardrails::{is_managed, Guardrails};
@@ -33,12 +36,16 @@ pub struct Deps {
     pub guardrails: Guardrails,
     pub sensitive: SensitiveTypes,
     pub stateful: StatefulTypes,
+    /// One execution per stack (`STACK_LEASES_TABLE`, `CONCURRENT_DEPLOYMENTS`).
+    pub leases: Leases,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
         Ok(Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&crate::aws::sdk::sdk_config()),
+            leases: Leases::from_env(&config)?,
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
             guardrails: crate::config::guardrails()?,
             sensitive: crate::config::sensitive_types(),
             stateful: crate::config::stateful_types()?,
@@ -54,6 +61,8 @@ struct Input {
     /// Set by the workflow after a person's yes: the fingerprint of the judgement they saw.
     #[serde(default)]
     approved: Option<String>,
+    /// `$$.Execution.Id`: the holder of the stack's lease.
+    execution_arn: String,
 }
 
 /// What the workflow routes on: the validated request and the judgement of every resource.
@@ -69,7 +78,13 @@ pub struct Output {
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let input: Input = parse_input(event.payload)?;
-    let output = plan(deps, input.request.validate()?, input.approved.as_deref()).await?;
+    let output = plan(
+        deps,
+        input.request.validate()?,
+        input.approved.as_deref(),
+        &input.execution_arn,
+    )
+    .await?;
     to_output(&output)
 }
 
@@ -77,10 +92,12 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
 const GONE: [&str; 2] = ["DELETE_COMPLETE", "DELETE_SKIPPED"];
 
 /// Judges the deletion; with `approved`, confirms that the stack is still what was approved.
+/// `holder`: the execution taking the stack's lease.
 pub async fn plan(
     deps: &Deps,
     deletion: Deletion,
     approved: Option<&str>,
+    holder: &str,
 ) -> Result<Output, TaskError> {
     let stack = deletion.stack_name.to_string();
     let not_managed = || TaskError::StackNotManaged {
@@ -91,6 +108,8 @@ pub async fn plan(
         .environment_of(&stack)
         .ok_or_else(not_managed)?
         .to_string();
+    // One execution per stack (deployments and deletions alike), taken before the stack is read.
+    deps.leases.take(&stack, holder).await?;
     let summary = cloudformation::describe_stack(&deps.cloudformation, &deletion.stack_id).await?;
     let (resources, state) = match summary {
         // Gone already: deleting it again changes nothing.

@@ -106,6 +106,7 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         alarm_arn_prefix: None,
         region: "eu-west-1".into(),
         detect_drift: false,
+        leases: super::stack_lease::free(),
     }
 }
 
@@ -330,7 +331,7 @@ fn plan_input(on_unsafe: &str) -> Value {
             "revisionS3Bucket": "artifacts", "revisionS3Key": "rev.zip",
             "parameters": {"Size": "2"}, "onUnsafe": on_unsafe
         },
-        "executionName": "exec-1", "target": "primary"
+        "executionName": "exec-1", "executionArn": super::stack_lease::HOLDER, "target": "primary"
     })
 }
 

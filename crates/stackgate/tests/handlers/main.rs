@@ -13,5 +13,6 @@ mod pipeline_trigger;
 mod plan_delete;
 mod provision_starter;
 mod sdk_client;
+mod stack_lease;
 mod stacks_api;
 mod wait_stack;

@@ -14,6 +14,7 @@ use stackgate::tasks::plan_delete;
 use stackgate::TaskError;
 
 use super::create_change_set::{cfn, describe_stacks_error, event, stack, STACK, STACK_ID};
+use super::stack_lease::HOLDER;
 
 fn deps(rules: &[&Rule]) -> plan_delete::Deps {
     plan_delete::Deps {
@@ -21,6 +22,7 @@ fn deps(rules: &[&Rule]) -> plan_delete::Deps {
         guardrails: Guardrails::new(vec!["prod".into()], vec![], None, vec![], vec![]).unwrap(),
         sensitive: Default::default(),
         stateful: Default::default(),
+        leases: super::stack_lease::free(),
     }
 }
 
@@ -71,7 +73,8 @@ fn managed_stack() -> Rule {
 }
 
 fn request(on_unsafe: &str) -> Value {
-    json!({"request": {"stackName": STACK, "stackId": STACK_ID, "onUnsafe": on_unsafe, "requestedBy": "key-1"}})
+    json!({"request": {"stackName": STACK, "stackId": STACK_ID, "onUnsafe": on_unsafe, "requestedBy": "key-1"},
+           "executionArn": HOLDER})
 }
 
 fn stack_in(status: StackStatus, parent: Option<&str>) -> Rule {
@@ -239,7 +242,7 @@ async fn a_stack_stackgate_did_not_make_is_not_judged_or_deleted() {
 #[tokio::test]
 async fn crafted_requests_are_refused_before_anything_is_read() {
     let describe = managed_stack();
-    let wrap = |request: Value| json!({"request": request});
+    let wrap = |request: Value| json!({"request": request, "executionArn": HOLDER});
     for (input, field) in [
         // A stack of an environment stackgate does not manage.
         (
@@ -263,7 +266,7 @@ async fn crafted_requests_are_refused_before_anything_is_read() {
             Some("request.judgement"),
         ),
         (
-            json!({"request": {"stackName": STACK, "stackId": STACK_ID}, "plan": {}}),
+            json!({"request": {"stackName": STACK, "stackId": STACK_ID}, "plan": {}, "executionArn": HOLDER}),
             Some("plan"),
         ),
         (
@@ -343,8 +346,7 @@ async fn an_approval_holds_only_for_the_stack_as_it_was_judged() {
         .await
         .unwrap();
     let fingerprint = judged["fingerprint"].as_str().unwrap().to_string();
-    let confirm =
-        |approved: &str| json!({"request": judged["deletion"].clone(), "approved": approved});
+    let confirm = |approved: &str| json!({"request": judged["deletion"].clone(), "approved": approved, "executionArn": HOLDER});
     // The same stack: confirmed, although the judgement is unsafe (a person said yes to that).
     let confirmed = plan_delete::handle(&deps, event(confirm(&fingerprint)))
         .await

@@ -23,7 +23,7 @@ use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use stackgate::api::ApiConfig;
 use stackgate::guardrails::Guardrails;
-use stackgate::tasks::stacks_api::{handle, Deps};
+use stackgate::tasks::stacks_api::{handle, Deps, Leases};
 
 const DEPLOY: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
 const DELETE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDelete";
@@ -48,6 +48,7 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
         },
         template_url_base: None,
         region: "us-east-1".into(),
+        refuse_busy: None,
     }
 }
 
@@ -893,4 +894,80 @@ async fn a_secret_parameter_is_accepted_only_as_a_reference_and_never_started_wi
     )
     .await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// `ConcurrentDeployments=refuse`: the stack's lease, held by `holder` (none: free), whose status
+/// `sfn_rules` answer.
+fn refusing(deps: Deps, holder: Option<&str>, sfn_rules: &[&Rule]) -> (Deps, Rule) {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let holder = holder.map(str::to_string);
+    let get = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| {
+            r.table_name() == Some("leases")
+                && r.key().and_then(|k| k.get("stackName"))
+                    == Some(&AttributeValue::S("prod-app".into()))
+        })
+        .then_output(move || match &holder {
+            Some(holder) => GetItemOutput::builder()
+                .item("stackName", AttributeValue::S("prod-app".into()))
+                .item("holder", AttributeValue::S(holder.clone()))
+                .build(),
+            None => GetItemOutput::builder().build(),
+        });
+    let deps = Deps {
+        refuse_busy: Some(Leases {
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&get]),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn_rules),
+            table: "leases".into(),
+            settings: stackgate::lease::Settings::new("refuse", None).unwrap(),
+        }),
+        ..deps
+    };
+    (deps, get)
+}
+
+fn holder_status(arn: &str, status: ExecutionStatus) -> Rule {
+    let arn = arn.to_string();
+    mock!(Sfn::describe_execution)
+        .match_requests(move |r| r.execution_arn() == Some(arn.as_str()))
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(DEPLOY)
+                .status(status.clone())
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        })
+}
+
+#[tokio::test]
+async fn refuse_answers_409_naming_the_running_execution_and_starts_nothing() {
+    let running = format!(
+        "{}:earlier",
+        DEPLOY.replace(":stateMachine:", ":execution:")
+    );
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let runs = holder_status(&running, ExecutionStatus::Running);
+    let (deps, _lease) = refusing(clients(&[&start], &[]), Some(&running), &[&runs]);
+    let (status, problem, _) =
+        call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["executionArn"], running.as_str());
+    assert!(problem["detail"].as_str().unwrap().contains("prod-app"));
+    assert_eq!(start.num_calls(), 0);
+
+    // The holder ended (an execution never gives its lease back itself): the request goes through.
+    let ended = holder_status(&running, ExecutionStatus::Aborted);
+    let (deps, _lease) = refusing(clients(&[&start], &[]), Some(&running), &[&ended]);
+    let (status, _, _) = call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
+    assert_eq!(status, 202);
+    assert_eq!(start.num_calls(), 1);
+
+    // A free stack: 202.
+    let (deps, lease) = refusing(clients(&[&start], &[]), None, &[]);
+    let (status, _, _) = call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
+    assert_eq!(status, 202);
+    assert_eq!(lease.num_calls(), 1);
 }

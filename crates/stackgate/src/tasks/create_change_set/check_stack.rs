@@ -59,8 +59,22 @@ pub async fn check(
     request: &Value,
     execution_name: &str,
 ) -> Result<Output, TaskError> {
+    read(deps, authorized(deps, request, execution_name)?).await
+}
+
+/// The request, valid and within the operator's guardrails; nothing is read yet.
+pub fn authorized(
+    deps: &Deps,
+    request: &Value,
+    execution_name: &str,
+) -> Result<Deployment, TaskError> {
     let deployment = parse_deployment(request, execution_name)?;
     deps.guardrails.authorize(&deployment)?;
+    Ok(deployment)
+}
+
+/// Reads the stack an authorized deployment is about and decides create / update / recreate.
+pub async fn read(deps: &Deps, deployment: Deployment) -> Result<Output, TaskError> {
     let name = deployment.stack_name.to_string();
     let summary = cloudformation::describe_stack(&deps.cloudformation, &name).await?;
     let managed = summary

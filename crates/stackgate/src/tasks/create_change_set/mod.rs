@@ -1,5 +1,6 @@
 //! `create-change-set`: the planning step of safe deploy, one task so that each deployment costs
-//! few state transitions. It validates the request and reads the stack (`check_stack::check`),
+//! few state transitions. It validates the request, takes the stack's lease (one execution per
+//! stack: `crate::lease`) and reads the stack (`check_stack`),
 //! creates the change set and waits until it is ready, then:
 //! - nothing to change: deletes the empty change set and says `NO_CHANGES`;
 //! - otherwise judges every change (`inspect_change_set::inspect`); an unsafe change set the
@@ -57,6 +58,8 @@ pub struct Deps {
     /// Drift is detected before each update: the operator gave the function the read access
     /// CloudFormation's drift detection needs (`DRIFT_DETECTION_POLICY_ARN`, `DriftDetectionPolicyArn`).
     pub detect_drift: bool,
+    /// One execution per stack (`STACK_LEASES_TABLE`, `CONCURRENT_DEPLOYMENTS`).
+    pub leases: crate::tasks::stack_lease::Leases,
 }
 
 impl Deps {
@@ -82,6 +85,7 @@ impl Deps {
                 .or_else(|| config.endpoint_url().map(str::to_string)),
             region,
             detect_drift: env_var("DRIFT_DETECTION_POLICY_ARN").is_some(),
+            leases: crate::tasks::stack_lease::Leases::from_env(&config)?,
         })
     }
 }
@@ -102,6 +106,8 @@ struct Input {
     request: Value,
     /// `$$.Execution.Name`: seeds names that must be stable across retries.
     execution_name: String,
+    /// `$$.Execution.Id`: the holder of the stack's lease.
+    execution_arn: String,
     target: Target,
 }
 
@@ -198,7 +204,13 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     if let Value::Object(object) = &mut request {
         object.remove(PLAN_KEY);
     }
-    let mut check = check_stack::check(deps, &request, &input.execution_name).await?;
+    let deployment = check_stack::authorized(deps, &request, &input.execution_name)?;
+    // One execution per stack, taken before the stack is read: a deployment queued behind another
+    // must not see that one's operation in progress as a busy stack.
+    deps.leases
+        .take(deployment.stack_name.as_str(), &input.execution_arn)
+        .await?;
+    let mut check = check_stack::read(deps, deployment).await?;
     if !check.deployment.allow_data_loss.is_empty() && !deps.stateful.intent.request {
         return Err(TaskError::invalid(
             "allowDataLoss",

@@ -13,6 +13,7 @@ use crate::api::{self, ApiConfig, Endpoint, Problem, Workflow};
 use crate::aws::sfn;
 use crate::config::{env_var, required_env};
 use crate::http::{self, header, json_response, paths, problem_response};
+pub use crate::tasks::stack_lease::Leases;
 use crate::TaskError;
 
 /// What the API needs, read once per process.
@@ -31,6 +32,9 @@ pub struct Deps {
     /// AWS's regional one) and the region of AWS's.
     pub template_url_base: Option<String>,
     pub region: String,
+    /// The stack leases (`STACK_LEASES_TABLE`) when the operator refuses a second deployment of a
+    /// busy stack (`CONCURRENT_DEPLOYMENTS=refuse`): the API answers 409 before starting anything.
+    pub refuse_busy: Option<Leases>,
 }
 
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -53,6 +57,10 @@ impl Deps {
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
             region: crate::aws::region_of(&config),
+            refuse_busy: match crate::config::lease_settings()?.mode {
+                crate::lease::Mode::Refuse => Some(Leases::from_env(&config)?),
+                crate::lease::Mode::Queue => None,
+            },
         })
     }
 
@@ -169,6 +177,33 @@ pub(super) fn request_id(request: &Request) -> String {
                 .unwrap_or_default();
             format!("{}-{}", now.as_nanos(), std::process::id())
         })
+}
+
+/// With `CONCURRENT_DEPLOYMENTS=refuse`: 409 naming the execution working on the stack, unless that
+/// is the execution this request starts (a replay). Two requests that both pass here race in the
+/// workflow, where the lease's conditional write lets one through and fails the other (`StackBusy`).
+pub(super) async fn refuse_busy(
+    deps: &Deps,
+    workflow: Workflow,
+    stack: &str,
+    execution_name: &str,
+) -> Result<(), Problem> {
+    let Some(leases) = &deps.refuse_busy else {
+        return Ok(());
+    };
+    let Some(holder) = leases.running_holder(stack).await? else {
+        return Ok(());
+    };
+    let own = deps
+        .machine(workflow)
+        .map(|machine| sfn::execution_arn(machine, execution_name));
+    if own.as_deref() == Some(holder.as_str()) {
+        return Ok(());
+    }
+    Err(Problem::conflict(format!(
+        "stack {stack} is being deployed or deleted by execution {holder}; try again when it has finished"
+    ))
+    .with_execution(holder))
 }
 
 /// Starts an execution for the request (idempotently by name) and answers 202.

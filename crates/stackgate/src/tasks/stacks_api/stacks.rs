@@ -4,7 +4,7 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 
-use super::{accept, caller, idempotency_key, request_id, Deps};
+use super::{accept, caller, idempotency_key, refuse_busy, request_id, Deps};
 use crate::api::{self, Problem, Workflow};
 use crate::aws::cloudformation;
 use crate::guardrails::is_managed;
@@ -26,6 +26,13 @@ pub(super) async fn create(
     );
     let (input, deployment) = api::create_request(body, &deps.config, &name, &who)?;
     refuse_plain_secrets(deps, &deployment).await?;
+    refuse_busy(
+        deps,
+        Workflow::Deploy,
+        deployment.stack_name.as_str(),
+        &name,
+    )
+    .await?;
     accept(deps, Workflow::Deploy, &name, &input, base).await
 }
 
@@ -117,5 +124,6 @@ pub(super) async fn delete(
     let query = request.query_string_parameters();
     let pairs: Vec<(&str, &str)> = query.iter().collect();
     let input = api::delete_request(&pairs, name, &stack.stack_id, &who)?;
+    refuse_busy(deps, Workflow::Delete, name, &execution).await?;
     accept(deps, Workflow::Delete, &execution, &input, base).await
 }
