@@ -13,8 +13,9 @@ pub enum TaskError {
     #[error("stack {stack} is busy ({status}); try again when its current operation has finished")]
     StackBusy { stack: String, status: String },
     /// Another stackgate execution holds the stack's lease (it is deploying or deleting the stack):
-    /// refused at once, or after the operator's wait. The error type is `StackBusy`.
-    #[error("stack {stack} is being deployed or deleted by execution {holder}; try again when it has finished")]
+    /// refused at once, or after the operator's wait. The error type is `StackBusy`. The message
+    /// does not name the holder: whoever reads this execution's error may not be its caller.
+    #[error("stack {stack} is being deployed or deleted by another stackgate execution; try again when it has finished")]
     StackHeld { stack: String, holder: String },
     /// Another execution holds the stack's lease and this one waits for it: the workflow retries
     /// (bounded by the operator's wait, after which the lease answers `StackHeld`).

@@ -288,9 +288,40 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     assert_eq!(
         ways_in(&states, "ExecuteChangeSet"),
         [
-            ("IsApproved".to_string(), "Choice 0".to_string()),
+            ("KeepLease".to_string(), "Next".to_string()),
             ("RouteChangeSet".to_string(), "Choice 3".to_string()),
         ]
+    );
+    // A person's yes counts only while the stack is still this execution's: an execution stopped
+    // while it waited and redriven after another took the stack executes nothing.
+    assert_eq!(
+        ways_in(&states, "KeepLease"),
+        [("IsApproved".to_string(), "Choice 0".to_string())]
+    );
+    let keep = &states["KeepLease"];
+    assert_eq!(keep["Resource"], "arn:aws:states:::dynamodb:updateItem");
+    assert_eq!(keep["Parameters"]["ConditionExpression"], "holder = :me");
+    assert_eq!(
+        keep["Parameters"]["ExpressionAttributeValues"][":me"]["S.$"],
+        "$$.Execution.Id"
+    );
+    assert_eq!(
+        keep["Parameters"]["Key"]["stackName"]["S.$"],
+        "$.plan.check.deployment.stackName"
+    );
+    assert_eq!(
+        keep["Retry"][0],
+        json!({"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "MaxAttempts": 0}),
+        "a lost stack is not asked again"
+    );
+    assert_eq!(
+        keep["Catch"][0]["ErrorEquals"],
+        json!(["DynamoDB.ConditionalCheckFailedException"])
+    );
+    assert_eq!(keep["Catch"][0]["Next"], "LeaseLost");
+    assert_eq!(
+        states["LeaseLost"]["Next"], "DiscardUnapprovedChangeSet",
+        "the change set of a lost stack is deleted"
     );
 
     let gate = &states["RouteChangeSet"];

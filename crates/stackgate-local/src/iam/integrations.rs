@@ -51,8 +51,13 @@ pub fn needs(resource: &str, parameters: Option<&Value>) -> Result<Vec<Need>, St
         "arn:aws:states:::sns:publish" | "arn:aws:states:::sns:publish.waitForTaskToken" => {
             Ok(vec![named("TopicArn", "sns:Publish")?])
         }
-        "arn:aws:states:::dynamodb:putItem" => {
-            let need = named("TableName", "dynamodb:PutItem")?;
+        "arn:aws:states:::dynamodb:putItem" | "arn:aws:states:::dynamodb:updateItem" => {
+            let action = if resource.ends_with("putItem") {
+                "dynamodb:PutItem"
+            } else {
+                "dynamodb:UpdateItem"
+            };
+            let need = named("TableName", action)?;
             Ok(vec![Need {
                 resource: need.resource.map(|table| table_arn(&table)),
                 ..need
@@ -225,6 +230,16 @@ mod tests {
             Ok(vec![Need::on(
                 "dynamodb:PutItem",
                 "arn:aws:dynamodb:us-east-1:123456789012:table/Audit"
+            )])
+        );
+        assert_eq!(
+            needs(
+                "arn:aws:states:::dynamodb:updateItem",
+                Some(&json!({"TableName": "Leases"}))
+            ),
+            Ok(vec![Need::on(
+                "dynamodb:UpdateItem",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/Leases"
             )])
         );
         assert!(needs(

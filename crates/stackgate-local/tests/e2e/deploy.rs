@@ -789,3 +789,52 @@ async fn deployments_of_one_stack_run_one_at_a_time_and_an_aborted_one_gives_the
     assert_eq!(report.status, "SUCCEEDED", "{report:?}");
     assert_eq!(report.outcome(), Some("NO_CHANGES"), "{report:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_yes_given_after_the_stack_was_taken_executes_nothing() {
+    let clients = clients().await;
+    let stack = unique("keep");
+    let full = format!("e2e-{stack}");
+    let created = finish(
+        &clients,
+        &start(&clients, &stack, "app-v1.yaml", json!({})).await,
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let before = stack_resources(&clients, &full).await.unwrap();
+
+    let waiting = start(
+        &clients,
+        &stack,
+        "app-v3-unsafe.yaml",
+        json!({"onUnsafe": "approve"}),
+    )
+    .await;
+    let link = approval_link(&full).await;
+    // What an execution stopped while it waited meets when it is redriven (moto has no
+    // RedriveExecution): another execution took the stack over meanwhile.
+    let other = waiting.replace(waiting.rsplit(':').next().unwrap(), "another-deployment");
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(stackgate_local::template::bucket_name("StackLeasesTable"))
+        .item(
+            "stackName",
+            aws_sdk_dynamodb::types::AttributeValue::S(full.clone()),
+        )
+        .item("holder", aws_sdk_dynamodb::types::AttributeValue::S(other))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = decide(&link, "approve", "Ana").await;
+    assert_eq!(code, 200);
+    let report = finish(&clients, &waiting).await;
+    assert_failed_with(&report, "LeaseLost", "was taken by another execution");
+    assert!(!report.entered("ExecuteChangeSet"), "{:?}", report.states);
+    assert!(executable_change_sets(&clients, &full)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(stack_resources(&clients, &full).await.unwrap(), before);
+}

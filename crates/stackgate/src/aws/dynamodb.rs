@@ -273,12 +273,20 @@ pub async fn read_lease(
         .send()
         .await
         .map_err(|e| classify("GetItem", &e))?;
-    Ok(output.item().and_then(|item| {
-        Some(Lease {
-            stack_name: stack_name.to_string(),
-            holder: text(item, "holder")?.to_string(),
-            taken_at: number(item, "takenAt").unwrap_or_default(),
-            expires_at: number(item, "expiresAt").unwrap_or_default(),
-        })
+    let Some(item) = output.item() else {
+        return Ok(None);
+    };
+    // Only stackgate's own writes make these items: one without a holder is not "free".
+    let holder = text(item, "holder").ok_or_else(|| TaskError::Aws {
+        operation: "GetItem".into(),
+        message: format!(
+            "the lease of {stack_name} names no holder; an operator should delete the item"
+        ),
+    })?;
+    Ok(Some(Lease {
+        stack_name: stack_name.to_string(),
+        holder: holder.to_string(),
+        taken_at: number(item, "takenAt").unwrap_or_default(),
+        expires_at: number(item, "expiresAt").unwrap_or_default(),
     }))
 }

@@ -10,6 +10,13 @@ use crate::lease::{self, Lease, Settings, WhenHeld};
 use crate::TaskError;
 
 /// The leases table and the operator's settings, read once per process.
+/// The execution working on a stack, and its input (which says who started it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningHolder {
+    pub execution_arn: String,
+    pub input: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Leases {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -65,10 +72,12 @@ impl Leases {
                     })
                 }
                 WhenHeld::Refuse => {
+                    // The operator reads the holder here; the error does not name it.
+                    tracing::warn!(stack, holder = %current.holder, "stack held by another execution: refused");
                     return Err(TaskError::StackHeld {
                         stack: stack.to_string(),
                         holder: current.holder,
-                    })
+                    });
                 }
             }
         }
@@ -79,14 +88,17 @@ impl Leases {
     }
 
     /// The running execution holding `stack`, if one does (for the API's 409).
-    pub async fn running_holder(&self, stack: &str) -> Result<Option<String>, TaskError> {
+    pub async fn running_holder(&self, stack: &str) -> Result<Option<RunningHolder>, TaskError> {
         let Some(current) = dynamodb::read_lease(&self.dynamodb, &self.table, stack).await? else {
             return Ok(None);
         };
-        Ok(self
-            .running(&current.holder)
+        Ok(sfn::describe_if_exists(&self.sfn, &current.holder)
             .await?
-            .then_some(current.holder))
+            .filter(|e| lease::holder_running(Some(&e.status)))
+            .map(|e| RunningHolder {
+                execution_arn: current.holder,
+                input: e.input,
+            }))
     }
 
     async fn running(&self, execution_arn: &str) -> Result<bool, TaskError> {

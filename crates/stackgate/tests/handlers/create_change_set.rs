@@ -811,6 +811,30 @@ async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
 }
 
 #[tokio::test]
+async fn a_blue_green_plan_holds_the_new_stack_too() {
+    // Another execution deploys straight to the name the blue/green stack would take: the plan
+    // waits for it rather than create its stack under that execution.
+    let (get, exists, create, describe) = unsafe_change_set();
+    let mut input = plan_input("blueGreen");
+    input["request"]["blueGreenSuffix"] = json!("green");
+    input["target"] = json!("blueGreen");
+    let mut deps = deps(&[&exists, &create, &describe], &[&get]);
+    deps.leases = super::stack_lease::held("prod-app-green");
+    let error = create_change_set::handle(&deps, event(input.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "StackQueued", "{error}");
+    assert_eq!(create.num_calls(), 0, "nothing planned on a held stack");
+
+    // The same stack held, the primary plan (which creates no such stack) goes on.
+    input["target"] = json!("primary");
+    let out = create_change_set::handle(&deps, event(input))
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "READY");
+}
+
+#[tokio::test]
 async fn a_stack_that_never_came_up_is_reported_unusable_and_nothing_is_created() {
     let (get, create) = (
         revision_rule("Resources: {}".into()),

@@ -927,8 +927,10 @@ fn refusing(deps: Deps, holder: Option<&str>, sfn_rules: &[&Rule]) -> (Deps, Rul
     (deps, get)
 }
 
-fn holder_status(arn: &str, status: ExecutionStatus) -> Rule {
+/// The holder in `status`, started by `requested_by`.
+fn holder_status(arn: &str, status: ExecutionStatus, requested_by: &str) -> Rule {
     let arn = arn.to_string();
+    let input = json!({"stackName": "app", "requestedBy": requested_by}).to_string();
     mock!(Sfn::describe_execution)
         .match_requests(move |r| r.execution_arn() == Some(arn.as_str()))
         .then_output(move || {
@@ -936,6 +938,7 @@ fn holder_status(arn: &str, status: ExecutionStatus) -> Rule {
                 .execution_arn("arn")
                 .state_machine_arn(DEPLOY)
                 .status(status.clone())
+                .input(input.clone())
                 .start_date(aws_smithy_types::DateTime::from_secs(0))
                 .build()
                 .unwrap()
@@ -943,13 +946,13 @@ fn holder_status(arn: &str, status: ExecutionStatus) -> Rule {
 }
 
 #[tokio::test]
-async fn refuse_answers_409_naming_the_running_execution_and_starts_nothing() {
+async fn refuse_answers_409_naming_the_running_execution_to_its_caller_only_and_starts_nothing() {
     let running = format!(
         "{}:earlier",
         DEPLOY.replace(":stateMachine:", ":execution:")
     );
     let start = mock!(Sfn::start_execution).then_output(started);
-    let runs = holder_status(&running, ExecutionStatus::Running);
+    let runs = holder_status(&running, ExecutionStatus::Running, "anonymous");
     let (deps, _lease) = refusing(clients(&[&start], &[]), Some(&running), &[&runs]);
     let (status, problem, _) =
         call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
@@ -958,8 +961,18 @@ async fn refuse_answers_409_naming_the_running_execution_and_starts_nothing() {
     assert!(problem["detail"].as_str().unwrap().contains("prod-app"));
     assert_eq!(start.num_calls(), 0);
 
+    // Another caller's execution holds it: refused all the same, without naming that execution.
+    let theirs = holder_status(&running, ExecutionStatus::Running, "apiKey:someone-else");
+    let (deps, _lease) = refusing(clients(&[&start], &[]), Some(&running), &[&theirs]);
+    let (status, problem, _) =
+        call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem.get("executionArn"), None, "{problem}");
+    assert!(!problem.to_string().contains(":earlier"), "{problem}");
+    assert_eq!(start.num_calls(), 0);
+
     // The holder ended (an execution never gives its lease back itself): the request goes through.
-    let ended = holder_status(&running, ExecutionStatus::Aborted);
+    let ended = holder_status(&running, ExecutionStatus::Aborted, "anonymous");
     let (deps, _lease) = refusing(clients(&[&start], &[]), Some(&running), &[&ended]);
     let (status, _, _) = call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
     assert_eq!(status, 202);

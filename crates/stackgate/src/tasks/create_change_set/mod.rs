@@ -210,6 +210,15 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     deps.leases
         .take(deployment.stack_name.as_str(), &input.execution_arn)
         .await?;
+    if input.target == Target::BlueGreen {
+        // The new stack's name is one another request may deploy to directly: it is held too.
+        deps.leases
+            .take(
+                deployment.blue_green_stack_name.as_str(),
+                &input.execution_arn,
+            )
+            .await?;
+    }
     let mut check = check_stack::read(deps, deployment).await?;
     if !check.deployment.allow_data_loss.is_empty() && !deps.stateful.intent.request {
         return Err(TaskError::invalid(

@@ -179,14 +179,16 @@ pub(super) fn request_id(request: &Request) -> String {
         })
 }
 
-/// With `CONCURRENT_DEPLOYMENTS=refuse`: 409 naming the execution working on the stack, unless that
-/// is the execution this request starts (a replay). Two requests that both pass here race in the
-/// workflow, where the lease's conditional write lets one through and fails the other (`StackBusy`).
+/// With `CONCURRENT_DEPLOYMENTS=refuse`: 409, unless the execution working on the stack is the one
+/// this request starts (a replay). The 409 names that execution only to the caller who started it
+/// (as `GET /executions/{id}` would). Two requests that both pass here race in the workflow, where
+/// the lease's conditional write lets one through and fails the other (`StackBusy`).
 pub(super) async fn refuse_busy(
     deps: &Deps,
     workflow: Workflow,
     stack: &str,
     execution_name: &str,
+    caller: &str,
 ) -> Result<(), Problem> {
     let Some(leases) = &deps.refuse_busy else {
         return Ok(());
@@ -197,13 +199,19 @@ pub(super) async fn refuse_busy(
     let own = deps
         .machine(workflow)
         .map(|machine| sfn::execution_arn(machine, execution_name));
-    if own.as_deref() == Some(holder.as_str()) {
+    if own.as_deref() == Some(holder.execution_arn.as_str()) {
         return Ok(());
     }
+    if !api::may_read_execution(holder.input.as_deref(), caller) {
+        return Err(Problem::conflict(format!(
+            "stack {stack} is being deployed or deleted by another execution; try again when it has finished"
+        )));
+    }
     Err(Problem::conflict(format!(
-        "stack {stack} is being deployed or deleted by execution {holder}; try again when it has finished"
+        "stack {stack} is being deployed or deleted by your execution {}; try again when it has finished",
+        holder.execution_arn
     ))
-    .with_execution(holder))
+    .with_execution(holder.execution_arn))
 }
 
 /// Starts an execution for the request (idempotently by name) and answers 202.

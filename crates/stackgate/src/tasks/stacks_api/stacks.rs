@@ -31,6 +31,7 @@ pub(super) async fn create(
         Workflow::Deploy,
         deployment.stack_name.as_str(),
         &name,
+        &who,
     )
     .await?;
     accept(deps, Workflow::Deploy, &name, &input, base).await
@@ -124,6 +125,6 @@ pub(super) async fn delete(
     let query = request.query_string_parameters();
     let pairs: Vec<(&str, &str)> = query.iter().collect();
     let input = api::delete_request(&pairs, name, &stack.stack_id, &who)?;
-    refuse_busy(deps, Workflow::Delete, name, &execution).await?;
+    refuse_busy(deps, Workflow::Delete, name, &execution, &who).await?;
     accept(deps, Workflow::Delete, &execution, &input, base).await
 }
