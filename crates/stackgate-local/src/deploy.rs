@@ -92,6 +92,10 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         // The template's defaults: a second deployment of a stack waits for the first.
         ("ConcurrentDeployments", "queue".to_string()),
         ("StackWaitMinutes", "30".to_string()),
+        // The bundled Guard rules, refusing (the template's defaults); no operator rules file.
+        ("GuardDefaults", "on".to_string()),
+        ("GuardRules", String::new()),
+        ("GuardOnFailure", "refuse".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -31,6 +31,18 @@ pub fn lease_settings() -> Result<crate::lease::Settings, TaskError> {
     .map_err(|(name, message)| TaskError::invalid(name, message))
 }
 
+/// The Guard rules a plan holds templates to (`GUARD_DEFAULTS`: on, the default, or off;
+/// `GUARD_RULES`: `s3://bucket/key` of the operator's rules file; `GUARD_ON_FAILURE`: refuse, the
+/// default, or approve).
+#[cfg(feature = "guard")]
+pub fn guard_settings() -> Result<crate::guard::Settings, TaskError> {
+    crate::guard::Settings::new(
+        env_var("GUARD_DEFAULTS").as_deref(),
+        env_var("GUARD_RULES").as_deref(),
+        env_var("GUARD_ON_FAILURE").as_deref(),
+    )
+}
+
 /// A comma-separated list; unset is empty.
 pub fn env_list(name: &str) -> Vec<String> {
     env_var(name).map(|v| split_list(&v)).unwrap_or_default()

@@ -43,6 +43,15 @@ pub enum TaskError {
         total_changes: usize,
         summary: String,
     },
+    /// The template failed the operator's Guard rules (or stackgate's defaults) and the operator
+    /// refuses that (`GuardOnFailure=refuse`); the change set has been deleted, the stack is untouched.
+    #[error("Refused change set {change_set} of stack {stack}: the template fails {failed} Guard rule(s).\n{summary}")]
+    GuardRuleFailed {
+        stack: String,
+        change_set: String,
+        failed: usize,
+        summary: String,
+    },
     /// Resources of the stack drifted (changed outside CloudFormation) and `onDrift` refuses that;
     /// no change set was made, the stack is untouched.
     #[error("Refused updating stack {stack}: {drifted} of its resources drifted (changed outside CloudFormation), or drift could not be detected; reconcile them, or deploy with onDrift=approve or ignore.\n{summary}")]
@@ -111,6 +120,7 @@ impl TaskError {
             TaskError::InvalidTemplate(_) => "InvalidTemplate",
             TaskError::UnsafeChangeSet { .. } => "UnsafeChangeSet",
             TaskError::UnsafeDeletion { .. } => "UnsafeDeletion",
+            TaskError::GuardRuleFailed { .. } => "GuardRuleFailed",
             TaskError::StackDrifted { .. } => "StackDrifted",
             TaskError::StackChangedSinceApproval { .. } => "StackChangedSinceApproval",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",

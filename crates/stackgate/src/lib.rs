@@ -9,6 +9,8 @@ pub mod aws;
 pub mod config;
 pub mod drift;
 pub mod error;
+#[cfg(feature = "guard")]
+pub mod guard;
 pub mod guardrails;
 pub mod http;
 pub mod in_place;

@@ -381,11 +381,11 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         .collect();
     assert_eq!(
         asks[0].1, "Choice 2",
-        "drift is routed before the safe verdicts"
+        "drift and Guard failures are routed before the safe verdicts"
     );
     assert_eq!(
         rules[0]["And"][1]["Variable"],
-        "$.plan.inspection.driftNeedsApproval"
+        "$.plan.inspection.needsApproval"
     );
     assert_eq!(rules[0]["And"][1]["BooleanEquals"], json!(true));
     assert_eq!(rules[1]["Variable"], "$.plan.check.deployment.onUnsafe");

@@ -93,6 +93,7 @@ impl Aws {
             alarm_arn_prefix: None,
             detect_drift: false,
             leases: self.leases(),
+            guard: Default::default(),
         }
     }
 

@@ -78,20 +78,18 @@ pub fn local_roles(
                     .unwrap_or(&Value::Null),
             )
             .map_err(|e| format!("{id}: {e}"))?;
+        // Resolved as a whole: a policy may be one branch of an `Fn::If` (a grant that only some
+        // parameters call for), and `AWS::NoValue` drops it.
+        let resolved = resolver
+            .resolve_document(properties.get("Policies").unwrap_or(&Value::Null))
+            .map_err(|e| format!("{id}: {e}"))?;
         let mut policies = Vec::new();
-        for policy in properties
-            .get("Policies")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for policy in resolved.as_array().into_iter().flatten() {
             let name = policy
                 .get("PolicyName")
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("{id}: a policy without a name"))?;
-            let document = resolver
-                .resolve_document(policy.get("PolicyDocument").unwrap_or(&Value::Null))
-                .map_err(|e| format!("{id}: {name}: {e}"))?;
+            let document = policy.get("PolicyDocument").cloned().unwrap_or_default();
             policies.push((name.to_owned(), document));
         }
         roles.push(LocalRole {
@@ -114,6 +112,7 @@ mod tests {
     fn a_functions_role_carries_its_key_and_its_policies_resolved() {
         let template = json!({
             "Parameters": {"Bucket": {"Type": "String", "Default": ""}},
+            "Conditions": {"NoBucket": {"Fn::Equals": [{"Ref": "Bucket"}, ""]}},
             "Resources": {
                 "PlanFunction": {"Type": "AWS::Lambda::Function",
                     "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "plan"}},
@@ -124,7 +123,9 @@ mod tests {
                     "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
                     "Policies": [{"PolicyName": "read", "PolicyDocument": {"Statement": [{
                         "Effect": "Allow", "Action": "s3:GetObject",
-                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}/*"}}]}}]
+                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}/*"}}]}},
+                        // A grant only some parameters call for: dropped when its condition is false.
+                        {"Fn::If": ["NoBucket", {"PolicyName": "never", "PolicyDocument": {}}, {"Ref": "AWS::NoValue"}]}]
                 }},
                 "OtherRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
             }

@@ -618,3 +618,52 @@ async fn a_stack_holding_data_is_not_deleted_without_a_person() {
         Some("UPDATE_COMPLETE")
     );
 }
+
+/// app-v1's stack with its bucket opened to the world by its ACL.
+const PUBLIC_BUCKET_TEMPLATE: &str = r#"{
+  "Resources": {
+    "DataBucket": {"Type": "AWS::S3::Bucket", "Properties": {"AccessControl": "PublicRead"}},
+    "EventsTopic": {"Type": "AWS::SNS::Topic"}
+  }
+}"#;
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_template_failing_a_guard_rule_is_refused_naming_the_rule_whatever_the_request_says() {
+    let clients = clients().await;
+    let stack = unique("guard");
+    let full = format!("e2e-{stack}");
+    let created = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": template_url(&clients, "app-v1.yaml").await}),
+    )
+    .await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+
+    // Every change is safe (one property of a bucket), and the request would have a person approve
+    // anything unsafe: the operator's rules still refuse the template.
+    let url = upload(&clients, PUBLIC_BUCKET_TEMPLATE).await;
+    let report = deploy(
+        &clients,
+        &json!({"environmentName": "e2e", "stackName": stack, "templateUrl": url, "onUnsafe": "approve"}),
+    )
+    .await;
+    assert_failed_with(
+        &report,
+        "GuardRuleFailed",
+        "S3_BUCKET_NOT_PUBLIC: DataBucket",
+    );
+    assert!(!report.entered("ExecuteChangeSet"), "{:?}", report.states);
+    assert!(!report.entered("RequestApproval"), "{:?}", report.states);
+    let cause = report.cause.as_deref().unwrap_or_default();
+    assert!(!cause.contains("PublicRead"), "no value echoed: {cause}");
+    assert!(executable_change_sets(&clients, &full)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        stack_status(&clients, &full).await.as_deref(),
+        Some("CREATE_COMPLETE"),
+        "the stack is untouched"
+    );
+}

@@ -26,8 +26,12 @@ pub struct Judgement {
     /// Drift found before the change set was made (`drift::Report`), for an update.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<crate::drift::Report>,
-    /// The drift needs a person (`onDrift: approve`): a safe plan goes to approval all the same.
-    pub drift_needs_approval: bool,
+    /// The Guard rules the template failed (`RULE: Resource, …`), first in the summary.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guard_failures: Vec<String>,
+    /// A safe plan goes to a person all the same: the drift needs one (`onDrift: approve`), or a
+    /// Guard rule failed and the operator asks people (`GuardOnFailure=approve`).
+    pub needs_approval: bool,
 }
 
 impl Judgement {
@@ -51,7 +55,8 @@ impl Judgement {
             security_sensitive_changes,
             summary,
             drift: None,
-            drift_needs_approval: false,
+            guard_failures: Vec::new(),
+            needs_approval: false,
         }
     }
 
@@ -65,8 +70,26 @@ impl Judgement {
                 format!("{lines}\n{}", self.summary)
             };
         }
-        self.drift_needs_approval = report.decision == crate::drift::Decision::NeedsPerson;
+        self.needs_approval |= report.decision == crate::drift::Decision::NeedsPerson;
         self.drift = Some(report);
+        self
+    }
+
+    /// The Guard rules the template failed (each `RULE: Resource, …`), listed first in the summary;
+    /// `ask` a person about them (the operator's `GuardOnFailure=approve`).
+    pub fn with_guard_failures(mut self, failures: Vec<String>, ask: bool) -> Self {
+        if failures.is_empty() {
+            return self;
+        }
+        let lines: Vec<String> = failures.iter().map(|f| format!("! Guard {f}")).collect();
+        let lines = lines.join("\n");
+        self.summary = if self.summary.is_empty() {
+            lines
+        } else {
+            format!("{lines}\n{}", self.summary)
+        };
+        self.needs_approval |= ask;
+        self.guard_failures = failures;
         self
     }
 }

@@ -107,6 +107,7 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         region: "eu-west-1".into(),
         detect_drift: false,
         leases: super::stack_lease::free(),
+        guard: Default::default(),
     }
 }
 
@@ -1510,7 +1511,7 @@ mod drift {
         let inspection = &plan["inspection"];
         assert_eq!(inspection["drift"]["detection"], "DRIFTED");
         assert_eq!(inspection["drift"]["decision"], "proceed");
-        assert_eq!(inspection["driftNeedsApproval"], false);
+        assert_eq!(inspection["needsApproval"], false);
         let summary = inspection["summary"].as_str().unwrap();
         assert!(
             summary.starts_with("! Fn (AWS::Lambda::Function) drifted: MODIFIED (/Environment/Variables/DB_PASSWORD)\n~ Fn"),
@@ -1536,7 +1537,7 @@ mod drift {
         .await;
         let plan = result.unwrap();
         assert_eq!(plan["inspection"]["verdict"], "SAFE");
-        assert_eq!(plan["inspection"]["driftNeedsApproval"], true);
+        assert_eq!(plan["inspection"]["needsApproval"], true);
 
         let (result, created) = plan_with_drift(
             Some("fail"),
@@ -1723,4 +1724,145 @@ async fn a_shorter_retention_in_place_is_a_data_loss_a_longer_one_is_not() {
         .await
         .unwrap();
     assert_eq!(longer["inspection"]["verdict"], "SAFE");
+}
+
+// --- Guard rules over the change set's template ---------------------------------------------------
+
+const PUBLIC_BUCKET: &str = r#"{"Resources": {"Site": {"Type": "AWS::S3::Bucket", "Properties": {"AccessControl": "PublicRead"}}, "Table": {"Type": "AWS::DynamoDB::Table"}}}"#;
+
+/// A plan of a safe change set (one addition) whose template is `template`, under `guard`.
+async fn guarded_plan(
+    guard: stackgate::guard::Settings,
+    template: &'static str,
+    s3_rules: &[&Rule],
+) -> (Result<Value, stackgate::TaskError>, Rule, Rule) {
+    let get = revision_rule("Resources: {}".into());
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
+        let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+        ready.changes = Some(vec![resource_change(ChangeAction::Add, "Site", None)]);
+        ready
+    });
+    // What CloudFormation will deploy: the change set's processed template.
+    let next = mock!(CloudFormation::get_template)
+        .match_requests(|r| {
+            r.change_set_name().is_some()
+                && r.template_stage()
+                    == Some(&aws_sdk_cloudformation::types::TemplateStage::Processed)
+        })
+        .then_output(move || {
+            aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+                .template_body(template)
+                .build()
+        });
+    let delete = deleted();
+    let mut s3 = vec![&get];
+    s3.extend_from_slice(s3_rules);
+    let mut deps = deps(&[&exists, &create, &describe, &next, &delete], &s3);
+    deps.guard = guard;
+    let result = create_change_set::handle(&deps, event(plan_input("fail"))).await;
+    (result, next, delete)
+}
+
+fn guard_settings(rules: Option<&str>, on_failure: &str) -> stackgate::guard::Settings {
+    stackgate::guard::Settings::new(Some("on"), rules, Some(on_failure)).unwrap()
+}
+
+#[tokio::test]
+async fn a_template_failing_a_guard_rule_is_refused_naming_the_rule_and_resource() {
+    let (result, next, delete) =
+        guarded_plan(guard_settings(None, "refuse"), PUBLIC_BUCKET, &[]).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.error_type(), "GuardRuleFailed");
+    let text = error.to_string();
+    assert!(text.contains("S3_BUCKET_NOT_PUBLIC: Site"), "{text}");
+    assert!(
+        !text.contains("PublicRead"),
+        "no value from the template: {text}"
+    );
+    assert_eq!(
+        next.num_calls(),
+        1,
+        "the change set's own template is judged"
+    );
+    assert_eq!(delete.num_calls(), 1, "the refused change set is deleted");
+}
+
+#[tokio::test]
+async fn a_guard_failure_asks_a_person_when_the_operator_says_approve() {
+    let (result, _, delete) =
+        guarded_plan(guard_settings(None, "approve"), PUBLIC_BUCKET, &[]).await;
+    let plan = result.unwrap();
+    assert_eq!(plan["status"], "READY");
+    let inspection = &plan["inspection"];
+    assert_eq!(
+        inspection["verdict"], "SAFE",
+        "the changes themselves are safe"
+    );
+    assert_eq!(inspection["needsApproval"], true);
+    assert_eq!(
+        inspection["guardFailures"],
+        json!(["S3_BUCKET_NOT_PUBLIC: Site"])
+    );
+    assert!(inspection["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("! Guard S3_BUCKET_NOT_PUBLIC: Site"));
+    assert_eq!(delete.num_calls(), 0, "kept for the person");
+}
+
+#[tokio::test]
+async fn a_template_passing_every_rule_goes_on_and_guard_off_reads_nothing() {
+    const PRIVATE: &str = r#"{"Resources": {"Site": {"Type": "AWS::S3::Bucket"}}}"#;
+    let (result, _, _) = guarded_plan(guard_settings(None, "refuse"), PRIVATE, &[]).await;
+    let plan = result.unwrap();
+    assert_eq!(plan["inspection"]["needsApproval"], false);
+    assert_eq!(plan["inspection"].get("guardFailures"), None);
+
+    let (result, next, _) = guarded_plan(Default::default(), PUBLIC_BUCKET, &[]).await;
+    assert_eq!(result.unwrap()["status"], "READY");
+    assert_eq!(next.num_calls(), 0, "no rules, no template read");
+}
+
+#[tokio::test]
+async fn the_operators_rules_file_is_read_for_every_plan_and_fails_closed() {
+    let rules = mock!(S3::get_object)
+        .match_requests(|r| r.bucket() == Some("rules") && r.key() == Some("team/tables.guard"))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(
+                    b"rule TABLES_HAVE_PITR when Resources.*[ Type == 'AWS::DynamoDB::Table' ] !empty {\n  Resources.*[ Type == 'AWS::DynamoDB::Table' ].Properties.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled == true\n}\n",
+                ))
+                .build()
+        });
+    let settings = stackgate::guard::Settings::new(
+        Some("off"),
+        Some("s3://rules/team/tables.guard"),
+        Some("refuse"),
+    )
+    .unwrap();
+    let (result, _, _) = guarded_plan(settings.clone(), PUBLIC_BUCKET, &[&rules]).await;
+    let text = result.unwrap_err().to_string();
+    assert!(text.contains("TABLES_HAVE_PITR: Table"), "{text}");
+    assert!(
+        !text.contains("S3_BUCKET_NOT_PUBLIC"),
+        "defaults off: {text}"
+    );
+    assert_eq!(rules.num_calls(), 1);
+
+    // A rules file that is not there fails the plan, named by its setting: nothing goes unchecked.
+    let missing = mock!(S3::get_object)
+        .match_requests(|r| r.bucket() == Some("rules"))
+        .then_error(|| {
+            aws_sdk_s3::operation::get_object::GetObjectError::NoSuchKey(
+                aws_sdk_s3::types::error::NoSuchKey::builder().build(),
+            )
+        });
+    let (result, _, delete) = guarded_plan(settings, PUBLIC_BUCKET, &[&missing]).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.error_type(), "InvalidInput", "{error}");
+    assert!(error.to_string().contains("GUARD_RULES"), "{error}");
+    assert_eq!(delete.num_calls(), 1, "the unjudged change set is deleted");
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::Deps;
-use crate::aws::cloudformation;
+use crate::aws::{cloudformation, s3};
+use crate::guard;
 use crate::policy::{judge, Judgement, Rules};
 use crate::request::Deployment;
 use crate::retention;
@@ -34,10 +35,20 @@ pub async fn inspect(
             || c.action != "Add"
                 && !(c.action == "Modify" && c.replacement.as_deref() == Some("False"))
     });
-    let (policies, next_policies) = if stack_exists && removes_or_replaces {
+    let retention_matters = stack_exists && removes_or_replaces;
+    // The template CloudFormation will deploy: its retain policies, and what the Guard rules read.
+    let next_template = if retention_matters || deps.guard.enabled() {
+        cloudformation::current_template(&deps.cloudformation, stack, Some(change_set)).await?
+    } else {
+        None
+    };
+    let (policies, next_policies) = if retention_matters {
         (
             retain_policies(deps, stack, None).await?,
-            retain_policies(deps, stack, Some(change_set)).await?,
+            next_template
+                .as_deref()
+                .map(retention::policies)
+                .unwrap_or_default(),
         )
     } else {
         (BTreeMap::new(), BTreeMap::new())
@@ -50,7 +61,19 @@ pub async fn inspect(
         stack,
         allow_data_loss: &deployment.allow_data_loss,
     };
-    let output = summarise(&changes, &rules);
+    let mut output = summarise(&changes, &rules);
+    if deps.guard.enabled() {
+        let template = next_template.ok_or_else(|| {
+            TaskError::InvalidTemplate(format!(
+                "the template of change set {change_set} could not be read for the Guard rules"
+            ))
+        })?;
+        let failures = guard_failures(deps, &template).await?;
+        output = output.with_guard_failures(
+            failures.iter().map(guard::Failure::line).collect(),
+            deps.guard.on_failure == guard::OnFailure::Approve,
+        );
+    }
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)
 }
@@ -67,6 +90,38 @@ async fn retain_policies(
             .map(|text| retention::policies(&text))
             .unwrap_or_default(),
     )
+}
+
+/// The Guard rules the template fails: the bundled ones, and the operator's rules file, read for
+/// every plan (a changed file applies to the next deployment; one that is missing or does not parse
+/// fails the plan, named, rather than let templates through unchecked).
+async fn guard_failures(deps: &Deps, template: &str) -> Result<Vec<guard::Failure>, TaskError> {
+    let mut rules = Vec::new();
+    if deps.guard.defaults {
+        rules.push(guard::RulesFile::bundled());
+    }
+    if let Some((bucket, key)) = &deps.guard.rules_object {
+        let as_setting = |error: TaskError| match error {
+            TaskError::InvalidTemplate(message) => TaskError::invalid("GUARD_RULES", message),
+            other => other,
+        };
+        let bytes = s3::get_object(&deps.s3, bucket, key, guard::MAX_RULES_BYTES as u64)
+            .await
+            .map_err(as_setting)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            TaskError::invalid(
+                "GUARD_RULES",
+                format!("s3://{bucket}/{key} is not UTF-8 text"),
+            )
+        })?;
+        let file = guard::RulesFile {
+            name: key.rsplit('/').next().unwrap_or(key).to_string(),
+            text,
+        };
+        guard::check_rules(&file)?;
+        rules.push(file);
+    }
+    guard::evaluate(&rules, template)
 }
 
 pub fn summarise(changes: &[crate::policy::ResourceChange], rules: &Rules) -> Output {

@@ -27,6 +27,7 @@ use super::{parse_input, to_output, wait_budget};
 use crate::aws::cloudformation;
 use crate::config::{env_var, Polling};
 use crate::drift;
+use crate::guard::OnFailure;
 use crate::guardrails::Guardrails;
 use crate::lifecycle::StackAction;
 use crate::policy::{disposition, Disposition};
@@ -60,6 +61,8 @@ pub struct Deps {
     pub detect_drift: bool,
     /// One execution per stack (`STACK_LEASES_TABLE`, `CONCURRENT_DEPLOYMENTS`).
     pub leases: crate::tasks::stack_lease::Leases,
+    /// The Guard rules every template is held to (`GUARD_DEFAULTS`, `GUARD_RULES`, `GUARD_ON_FAILURE`).
+    pub guard: crate::guard::Settings,
 }
 
 impl Deps {
@@ -86,6 +89,7 @@ impl Deps {
             region,
             detect_drift: env_var("DRIFT_DETECTION_POLICY_ARN").is_some(),
             leases: crate::tasks::stack_lease::Leases::from_env(&config)?,
+            guard: crate::config::guard_settings()?,
         })
     }
 }
@@ -333,6 +337,16 @@ async fn judge(
             return Err(error);
         }
     };
+    if !inspection.guard_failures.is_empty() && deps.guard.on_failure == OnFailure::Refuse {
+        discard(deps, change_set).await?;
+        tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, failed = inspection.guard_failures.len(), "change set failing Guard rules refused and deleted");
+        return Err(TaskError::GuardRuleFailed {
+            stack: change_set.stack_name.clone(),
+            change_set: change_set.change_set_name.clone(),
+            failed: inspection.guard_failures.len(),
+            summary: inspection.guard_failures.join("\n"),
+        });
+    }
     let blue_green = target == Target::BlueGreen;
     let security_sensitive = inspection.security_sensitive_changes > 0;
     if disposition(
