@@ -251,7 +251,7 @@ fn sites() -> Vec<Site> {
         site!("cloudformation::current_template", "GetTemplate", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::get_template,
             ok: || cf::get_template::GetTemplateOutput::builder().build(),
-            call: |c| cloudformation::current_template(&c, "app", None)),
+            call: |c| cloudformation::current_template(&c, Some("app"), None)),
         site!("cloudformation::create_change_set", "CreateChangeSet", aws_sdk_cloudformation, AwsQuery,
         aws_sdk_cloudformation::Client::create_change_set,
         ok: || cf::create_change_set::CreateChangeSetOutput::builder().build(),

@@ -120,7 +120,27 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// The rule a nested stack fails when the change set does not list its own change set: its template
+/// cannot be read, so it is not let through unread.
+pub const NESTED_STACK_NOT_EVALUATED: &str = "NESTED_STACK_NOT_EVALUATED";
+
 impl Failure {
+    pub fn nested_not_evaluated(path: String) -> Self {
+        Failure {
+            rule: NESTED_STACK_NOT_EVALUATED.into(),
+            resources: vec![path],
+            more_resources: 0,
+        }
+    }
+
+    /// The failure of a nested stack's template, its resources named by their path (`Parent/Child`).
+    pub fn within(mut self, path: &str) -> Self {
+        for resource in &mut self.resources {
+            *resource = format!("{path}/{resource}");
+        }
+        self
+    }
+
     /// `RULE: A, B (+3 more)`, or `RULE` when the rule names no resource.
     pub fn line(&self) -> String {
         let mut line = self.rule.clone();
@@ -182,17 +202,23 @@ pub fn evaluate(rules: &[RulesFile], template: &str) -> Result<Vec<Failure>, Tas
     }
     let data = template_json(template)?.to_string();
     let report = report(rules, &data)?;
-    let mut failures = report
+    let failures = report
         .as_array()
         .and_then(|files| files.first())
         .map(failed_rules)
         .unwrap_or_default();
+    Ok(merged(failures))
+}
+
+/// One failure per rule, its resources sorted and listed up to a bound (the rest counted).
+pub fn merged(mut failures: Vec<Failure>) -> Vec<Failure> {
     failures.sort_by(|a, b| a.rule.cmp(&b.rule));
     failures.dedup_by(|b, a| {
         if a.rule == b.rule {
             a.resources.append(&mut b.resources);
             a.resources.sort();
             a.resources.dedup();
+            a.more_resources += b.more_resources;
             true
         } else {
             false
@@ -204,7 +230,7 @@ pub fn evaluate(rules: &[RulesFile], template: &str) -> Result<Vec<Failure>, Tas
             failure.resources.truncate(MAX_RESOURCES);
         }
     }
-    Ok(failures)
+    failures
 }
 
 /// Guard's structured report (`cfn-guard validate --payload --structured -o json`) of every rules

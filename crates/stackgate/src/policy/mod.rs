@@ -41,6 +41,9 @@ pub struct ResourceChange {
     pub policy_action: Option<String>,
     /// A nested stack whose changes the change set does not list (no nested change set).
     pub nested_changes_unlisted: bool,
+    /// The nested stack's own change set (its ARN), where the change set lists one: its template is
+    /// what the Guard rules read of that stack.
+    pub nested_change_set: Option<String>,
     /// The change's new values hold `{{changeSet:KNOWN_AFTER_APPLY}}` (known only at execution) and
     /// a property it changes may force a replacement (`RequiresRecreation` other than `Never`).
     pub replacement_known_after_apply: bool,

@@ -150,7 +150,7 @@ pub async fn plan(
     let policies = if resources.is_empty() {
         BTreeMap::new()
     } else {
-        cloudformation::current_template(&deps.cloudformation, &deletion.stack_id, None)
+        cloudformation::current_template(&deps.cloudformation, Some(&deletion.stack_id), None)
             .await?
             .map(|text| retention::policies(&text))
             .unwrap_or_default()

@@ -1866,3 +1866,89 @@ async fn the_operators_rules_file_is_read_for_every_plan_and_fails_closed() {
     assert!(error.to_string().contains("GUARD_RULES"), "{error}");
     assert_eq!(delete.num_calls(), 1, "the unjudged change set is deleted");
 }
+
+#[tokio::test]
+async fn a_nested_stack_is_held_to_the_rules_through_its_own_change_set() {
+    const NESTED: &str = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/nested-1/abc";
+    let nested_stack = |id: &str, change_set: Option<&str>| {
+        Change::builder()
+            .r#type(ChangeType::Resource)
+            .resource_change(
+                ResourceChange::builder()
+                    .action(if change_set.is_some() {
+                        ChangeAction::Modify
+                    } else {
+                        ChangeAction::Add
+                    })
+                    .logical_resource_id(id)
+                    .resource_type("AWS::CloudFormation::Stack")
+                    .set_change_set_id(change_set.map(str::to_string))
+                    .build(),
+            )
+            .build()
+    };
+    let get = revision_rule("Resources: {}".into());
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let root = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.change_set_name() != Some(NESTED))
+        .then_output(move || {
+            let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+            ready.changes = Some(vec![
+                nested_stack("Child", Some(NESTED)),
+                // No change set of its own listed: its template cannot be read.
+                nested_stack("Other", None),
+            ]);
+            ready
+        });
+    let child = mock!(CloudFormation::describe_change_set)
+        .match_requests(|r| r.change_set_name() == Some(NESTED))
+        .then_output(|| {
+            let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+            ready.changes = Some(vec![resource_change(ChangeAction::Add, "Site", None)]);
+            ready
+        });
+    // The root template is clean; the bucket is opened inside the nested stack.
+    let root_template = mock!(CloudFormation::get_template)
+        .match_requests(|r| {
+            r.change_set_name().is_some_and(|n| n != NESTED) && r.stack_name() == Some(STACK)
+        })
+        .then_output(|| {
+            aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+                .template_body(
+                    r#"{"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack"}}}"#,
+                )
+                .build()
+        });
+    let child_template = mock!(CloudFormation::get_template)
+        .match_requests(|r| r.change_set_name() == Some(NESTED) && r.stack_name().is_none())
+        .then_output(|| {
+            aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+                .template_body(PUBLIC_BUCKET)
+                .build()
+        });
+    let delete = deleted();
+    let mut deps = deps(
+        &[
+            &exists,
+            &create,
+            &child,
+            &root,
+            &child_template,
+            &root_template,
+            &delete,
+        ],
+        &[&get],
+    );
+    deps.guard = guard_settings(None, "refuse");
+    let error = create_change_set::handle(&deps, event(plan_input("fail")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "GuardRuleFailed", "{error}");
+    let text = error.to_string();
+    assert!(text.contains("S3_BUCKET_NOT_PUBLIC: Child/Site"), "{text}");
+    assert!(text.contains("NESTED_STACK_NOT_EVALUATED: Other"), "{text}");
+    assert_eq!(child_template.num_calls(), 1);
+    assert_eq!(delete.num_calls(), 1);
+}

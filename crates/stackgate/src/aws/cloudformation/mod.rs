@@ -80,16 +80,16 @@ pub async fn describe_stack(
 }
 
 /// The stack's current template as CloudFormation runs it (GetTemplate, `Processed`: after
-/// transforms such as SAM's, so its logical ids are the change set's), or a change set's template;
-/// `None` when the stack does not exist.
+/// transforms such as SAM's, so its logical ids are the change set's), or a change set's template
+/// (by name with its stack, or by ARN alone: a nested stack's); `None` when the stack does not exist.
 pub async fn current_template(
     client: &Client,
-    stack: &str,
+    stack: Option<&str>,
     change_set: Option<&str>,
 ) -> Result<Option<String>, TaskError> {
     match client
         .get_template()
-        .stack_name(stack)
+        .set_stack_name(stack.map(str::to_string))
         .set_change_set_name(change_set.map(str::to_string))
         .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
         .send()
@@ -449,6 +449,7 @@ pub async fn all_changes(
                     .unwrap_or_default()
                     .to_string();
                 let resource_type = resource.resource_type().unwrap_or_default();
+                let nested_change_set = resource.change_set_id().map(str::to_string);
                 let nested_changes_unlisted = match resource.change_set_id() {
                     Some(nested) => {
                         let mut nested_path = path.clone();
@@ -474,6 +475,7 @@ pub async fn all_changes(
                     changed_properties: changed_properties(resource),
                     policy_action: resource.policy_action().map(|a| a.as_str().to_string()),
                     nested_changes_unlisted,
+                    nested_change_set,
                     replacement_known_after_apply: replacement_known_after_apply(resource),
                     replacing_properties: replacing_properties(resource),
                     values: shown_values(resource, &secret_parameters, !path.is_empty()),

@@ -38,7 +38,8 @@ pub async fn inspect(
     let retention_matters = stack_exists && removes_or_replaces;
     // The template CloudFormation will deploy: its retain policies, and what the Guard rules read.
     let next_template = if retention_matters || deps.guard.enabled() {
-        cloudformation::current_template(&deps.cloudformation, stack, Some(change_set)).await?
+        cloudformation::current_template(&deps.cloudformation, Some(stack), Some(change_set))
+            .await?
     } else {
         None
     };
@@ -68,7 +69,7 @@ pub async fn inspect(
                 "the template of change set {change_set} could not be read for the Guard rules"
             ))
         })?;
-        let failures = guard_failures(deps, &template).await?;
+        let failures = guard_failures(deps, &template, &changes).await?;
         output = output.with_guard_failures(
             failures.iter().map(guard::Failure::line).collect(),
             deps.guard.on_failure == guard::OnFailure::Approve,
@@ -85,17 +86,54 @@ async fn retain_policies(
     change_set: Option<&str>,
 ) -> Result<BTreeMap<String, retention::Policies>, TaskError> {
     Ok(
-        cloudformation::current_template(&deps.cloudformation, stack, change_set)
+        cloudformation::current_template(&deps.cloudformation, Some(stack), change_set)
             .await?
             .map(|text| retention::policies(&text))
             .unwrap_or_default(),
     )
 }
 
-/// The Guard rules the template fails: the bundled ones, and the operator's rules file, read for
-/// every plan (a changed file applies to the next deployment; one that is missing or does not parse
-/// fails the plan, named, rather than let templates through unchecked).
-async fn guard_failures(deps: &Deps, template: &str) -> Result<Vec<guard::Failure>, TaskError> {
+/// The Guard rules the template and its nested stacks' templates fail (each nested stack's from its
+/// own change set; one the change set does not list fails `NESTED_STACK_NOT_EVALUATED`, rather than
+/// hide what it holds from the rules).
+async fn guard_failures(
+    deps: &Deps,
+    template: &str,
+    changes: &[crate::policy::ResourceChange],
+) -> Result<Vec<guard::Failure>, TaskError> {
+    let rules = guard_rules(deps).await?;
+    let mut failures = guard::evaluate(&rules, template)?;
+    for change in changes {
+        if change.resource_type != "AWS::CloudFormation::Stack" || change.action == "Remove" {
+            continue;
+        }
+        let mut path = change.nested_path.clone();
+        path.push(change.logical_resource_id.clone());
+        let path = path.join("/");
+        let Some(nested) = &change.nested_change_set else {
+            failures.push(guard::Failure::nested_not_evaluated(path));
+            continue;
+        };
+        let text = cloudformation::current_template(&deps.cloudformation, None, Some(nested))
+            .await?
+            .ok_or_else(|| {
+                TaskError::InvalidTemplate(format!(
+                    "the template of nested stack {path} could not be read for the Guard rules"
+                ))
+            })?;
+        failures.extend(
+            guard::evaluate(&rules, &text)?
+                .into_iter()
+                .map(|failure| failure.within(&path)),
+        );
+    }
+    Ok(guard::merged(failures))
+}
+
+/// The rules of a plan: the bundled ones, and the operator's rules file, read for every plan (a
+/// changed file applies to the next deployment; one that is missing or does not parse fails the
+/// plan, named, rather than let templates through unchecked).
+async fn guard_rules(deps: &Deps) -> Result<Vec<guard::RulesFile>, TaskError> {
     let mut rules = Vec::new();
     if deps.guard.defaults {
         rules.push(guard::RulesFile::bundled());
@@ -121,7 +159,7 @@ async fn guard_failures(deps: &Deps, template: &str) -> Result<Vec<guard::Failur
         guard::check_rules(&file)?;
         rules.push(file);
     }
-    guard::evaluate(&rules, template)
+    Ok(rules)
 }
 
 pub fn summarise(changes: &[crate::policy::ResourceChange], rules: &Rules) -> Output {
