@@ -8,6 +8,8 @@
 # stopped by those ids only.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# The binaries may come from a target dir shared with another clone: name this one.
+export STACKGATE_REPO=$repo
 cd "$repo"
 
 port=${STACKGATE_PORT:-4566}

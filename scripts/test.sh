@@ -62,8 +62,8 @@ echo "== secrets: every function's binary at TRACE, with secrets in its events a
 cargo test --quiet -p stackgate-bench --test secrets --test staging -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"
 cargo run --quiet -p stackgate-local -- demo
-echo "== a small load on the API (the README's load command; its full run's figures are in docs/load.json)"
-cargo run --quiet -p stackgate-local -- load --requests 25 --shared-stacks 2 --concurrency 8
+echo "== the load on the API (the README's load command; the figures of a run on a fresh stack are in docs/load.json)"
+cargo run --quiet -p stackgate-local -- load
 
 echo "== the safe-deploy, API and approval suites again, under injected AWS faults (STACKGATE_FAULTS)"
 # Every call the functions and the state machines make may be throttled, fail with a server error, or

@@ -16,6 +16,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::faults::{self, Call, Injector, Kind, Spec};
 use crate::jobs::{job_call, JobCall, JobLedger};
@@ -43,6 +44,13 @@ pub enum Route {
 
 const JOBS_PATH: &str = "/_local/codepipeline/jobs";
 const FAULTS_PATH: &str = "/_local/faults";
+
+/// How many invocations of one function the front door lets wait in `cargo lambda watch` at a time;
+/// the rest wait here. cargo-lambda queues a function's invocations in a channel of 100 that it fills
+/// while holding the lock every function's runtime needs to take its next event: a 101st waiting
+/// invocation stops every function for good. The margin is for function URL requests, which reach
+/// cargo-lambda directly.
+pub const INVOKES_WAITING_PER_FUNCTION: usize = 50;
 
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 const INVOKE_SUFFIX: &str = "/invocations";
@@ -152,11 +160,26 @@ pub struct Upstreams {
 
 struct State {
     upstreams: Upstreams,
+    /// One gate per function (see `INVOKES_WAITING_PER_FUNCTION`).
+    invoke_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
     ledger: JobLedger,
     patches: crate::patches::PatchStore,
     client: Client<HttpConnector, Full<Bytes>>,
     faults: Option<Injector>,
     fault_spec: Option<String>,
+}
+
+impl State {
+    fn invoke_gate(&self, function: &str) -> Arc<Semaphore> {
+        let mut gates = self
+            .invoke_gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates
+            .entry(function.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(INVOKES_WAITING_PER_FUNCTION)))
+            .clone()
+    }
 }
 
 fn json_response(
@@ -416,6 +439,9 @@ async fn handle(
         ),
         Route::Invoke(function) => {
             let target = format!("{INVOKE_PREFIX}{function}{INVOKE_SUFFIX}");
+            let gate = state.invoke_gate(&function);
+            // The semaphore is never closed.
+            let _turn = gate.acquire_owned().await;
             match pass_on(&state, request, &state.upstreams.lambda, &target).await? {
                 Ok((status, _, body)) => lambda_response(status, body, &function),
                 Err(refused) => refused,
@@ -446,13 +472,22 @@ pub async fn serve(
     upstreams: Upstreams,
     faults: Option<(String, Spec)>,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
+    serve_on(TcpListener::bind(listen).await?, upstreams, faults).await
+}
+
+async fn serve_on(
+    listener: TcpListener,
+    upstreams: Upstreams,
+    faults: Option<(String, Spec)>,
+) -> std::io::Result<()> {
+    let listen = listener.local_addr()?;
     let (fault_spec, faults) = match faults {
         Some((text, spec)) => (Some(text), Some(Injector::new(spec))),
         None => (None, None),
     };
     let state = Arc::new(State {
         upstreams,
+        invoke_gates: Default::default(),
         client: Client::builder(TokioExecutor::new()).build_http(),
         ledger: JobLedger::default(),
         patches: crate::patches::PatchStore::default(),
@@ -543,5 +578,90 @@ mod tests {
 
         let r = lambda_response(StatusCode::OK, Bytes::from("{}"), "f");
         assert!(r.headers().get("X-Amz-Function-Error").is_none());
+    }
+
+    /// A stand-in for `cargo lambda watch` that holds every invocation until released, counting how
+    /// many it holds per function.
+    async fn holding_lambda(
+        held: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+        release: tokio::sync::watch::Receiver<bool>,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (held, release) = (held.clone(), release.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (held, mut release) = (held.clone(), release.clone());
+                        async move {
+                            let function = request.uri().path().to_string();
+                            *held.lock().unwrap().entry(function.clone()).or_default() += 1;
+                            let _ = release.wait_for(|released| *released).await;
+                            *held.lock().unwrap().get_mut(&function).unwrap() -= 1;
+                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                                Bytes::from("{}"),
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn invocations_of_one_function_beyond_the_gate_wait_in_the_front_door() {
+        let held = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let lambda = holding_lambda(held.clone(), released).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front_door = listener.local_addr().unwrap();
+        let upstreams = Upstreams {
+            moto: "127.0.0.1:1".into(),
+            lambda,
+        };
+        tokio::spawn(serve_on(listener, upstreams, None));
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let invoke = |function: &str| {
+            let request = Request::post(format!(
+                "http://{front_door}/2015-03-31/functions/{function}/invocations"
+            ))
+            .body(Full::new(Bytes::from("{}")))
+            .unwrap();
+            tokio::spawn(client.request(request))
+        };
+        let count = |function: &str| {
+            let path = format!("{INVOKE_PREFIX}{function}{INVOKE_SUFFIX}");
+            held.lock().unwrap().get(&path).copied().unwrap_or_default()
+        };
+
+        let waiting = INVOKES_WAITING_PER_FUNCTION + 70;
+        let calls: Vec<_> = (0..waiting).map(|_| invoke("wait-stack")).collect();
+        while count("wait-stack") < INVOKES_WAITING_PER_FUNCTION {
+            tokio::task::yield_now().await;
+        }
+        // Another function is not held up by the first one's queue.
+        let other = invoke("create-change-set");
+        while count("create-change-set") < 1 {
+            tokio::task::yield_now().await;
+        }
+        // Give the front door every chance to let more through than it should.
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(count("wait-stack"), INVOKES_WAITING_PER_FUNCTION);
+
+        release.send(true).unwrap();
+        for call in calls.into_iter().chain([other]) {
+            let answer = call.await.unwrap().unwrap();
+            assert_eq!(answer.status(), StatusCode::OK);
+        }
     }
 }

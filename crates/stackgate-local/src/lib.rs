@@ -35,10 +35,14 @@ pub fn api_url() -> String {
     })
 }
 
-/// The repository root (where `template.yaml` lives).
+/// The repository root (where `template.yaml` lives). Read at run time first: clones sharing one
+/// target dir share a binary that cargo deems fresh, whose compile-time path may be another clone's.
 pub fn repo_root() -> PathBuf {
     std::env::var("STACKGATE_REPO")
         .map(PathBuf::from)
+        .or_else(|_| {
+            std::env::var("CARGO_MANIFEST_DIR").map(|dir| PathBuf::from(dir).join("../.."))
+        })
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
@@ -125,7 +129,8 @@ mod docs_tests {
     /// or deleted test cannot leave a guarantee pointing at nothing.
     #[test]
     fn every_test_docs_security_names_exists() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root =
+            std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../..");
         let mut sources = String::new();
         let mut stack = vec![root.join("crates")];
         while let Some(dir) = stack.pop() {

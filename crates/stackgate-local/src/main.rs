@@ -80,14 +80,13 @@ enum Command {
     /// right outcome does not hold; prints the figures (p50/p99 latency) and, with --record, writes
     /// them for docs/reliability.md.
     Load {
-        /// 100 by default: at about 200 in one run, cargo-lambda's function URL stops answering on
-        /// the local stack (moto and the front door idle); the 200 waits for that.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 200)]
         requests: usize,
         #[arg(long, default_value_t = 4)]
         shared_stacks: usize,
-        /// Requests in flight at once (cargo-lambda serves one invocation per function at a time;
-        /// much more wedges it on two cores).
+        /// Requests in flight at once. cargo-lambda serves one invocation per function at a time
+        /// and these reach it directly (not through the front door's gate), so keep it well under
+        /// 100 - `INVOKES_WAITING_PER_FUNCTION`.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         #[arg(long)]

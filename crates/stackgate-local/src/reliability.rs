@@ -280,8 +280,9 @@ pub fn render(dir: &Path) -> Result<String, BoxError> {
     Ok(out)
 }
 
-/// The load section, from the figures `stackgate-local load --record docs/load.json` wrote (a
-/// README command: its run is too long for CI, which runs a small load checking the same things).
+/// The load section, from the figures `stackgate-local load --record docs/load.json` wrote on a
+/// freshly started local stack (CI runs the same load after the other suites, on a stack they have
+/// filled, so its timings are not the committed ones).
 pub fn load_section(load: &Value) -> Result<String, BoxError> {
     let mut out = String::new();
     writeln!(out)?;

@@ -333,7 +333,8 @@ mod tests {
     use super::*;
 
     fn project_template() -> LocalTemplate {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let path =
+            Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../template.yaml");
         LocalTemplate::load(&path, "us-east-1", crate::deploy::local_parameters()).unwrap()
     }
 

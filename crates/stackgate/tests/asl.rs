@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 fn machines() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
+    let dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../statemachines");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -560,11 +561,12 @@ fn the_unsafe_path_deletes_the_change_set_and_fails_with_unsafe_change_set() {
 #[test]
 fn placeholders_are_the_ones_the_template_substitutes() {
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines/safe-deploy.asl.json"),
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+            .join("../../statemachines/safe-deploy.asl.json"),
     )
     .unwrap();
     let template = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../template.yaml"),
     )
     .unwrap();
     let mut rest = text.as_str();

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::common::{approval_link, decide, finish, start, TIMEOUT};
+use crate::common::{
+    approval_link, approval_link_of, decide, execution_status, finish, start, TIMEOUT,
+};
 
 use hyper::Method;
 use serde_json::{json, Value};
@@ -13,17 +15,6 @@ use stackgate_local::execution;
 use stackgate_local::http::send;
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
-
-async fn status(clients: &LocalClients, arn: &str) -> String {
-    let described = clients
-        .sfn
-        .describe_execution()
-        .execution_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    described.status().as_str().to_string()
-}
 
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
@@ -47,7 +38,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
     )
     .await;
     let link = approval_link(&full).await;
-    assert_eq!(status(&clients, &waiting).await, "RUNNING");
+    assert_eq!(execution_status(&clients, &waiting).await, "RUNNING");
 
     // Opening the link (as a mail scanner would) shows the page and changes nothing.
     for _ in 0..3 {
@@ -62,7 +53,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        status(&clients, &waiting).await,
+        execution_status(&clients, &waiting).await,
         "RUNNING",
         "GET never acts"
     );
@@ -272,8 +263,8 @@ async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_th
     let arn = reply["executionArn"].as_str().unwrap().to_string();
 
     // A person approves the account (the same email, page and single-use link as deployments).
-    let link = approval_link(&name).await;
-    assert_eq!(status_of(&clients, &arn).await, "RUNNING");
+    let link = approval_link_of(&clients, &arn, &name).await;
+    assert_eq!(execution_status(&clients, &arn).await, "RUNNING");
     let (code, page) = decide(&link, "approve", "Ana").await;
     assert_eq!(code, 200, "{page}");
 
@@ -282,12 +273,13 @@ async fn account_vending_is_started_by_the_api_waits_for_a_person_and_creates_th
     // Then a person connects the network and marks the manual task done.
     // Stack names carry the environment as a prefix ("api" here).
     let network = format!("api-network-{name}");
-    let task_link = approval_link(&format!("Connect the network {network}")).await;
-    assert_eq!(status_of(&clients, &arn).await, "RUNNING");
+    let task_link =
+        approval_link_of(&clients, &arn, &format!("Connect the network {network}")).await;
+    assert_eq!(execution_status(&clients, &arn).await, "RUNNING");
     let (code, page) = decide(&task_link, "done", "Ops").await;
     assert_eq!(code, 200, "{page}");
 
-    let report = execution::wait(&clients.sfn, &arn, Duration::from_secs(240))
+    let report = execution::wait(&clients.sfn, &arn, Duration::from_secs(420))
         .await
         .unwrap();
     assert_eq!(report.status, "SUCCEEDED", "{report:?}");
@@ -378,10 +370,6 @@ async fn request_account(name: &str, cidr: &str) -> (u16, hyper::HeaderMap, Valu
         }
     }
     panic!("POST /accounts kept failing with an empty 5xx");
-}
-
-async fn status_of(clients: &LocalClients, arn: &str) -> String {
-    status(clients, arn).await
 }
 
 #[tokio::test]

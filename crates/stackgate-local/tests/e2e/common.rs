@@ -195,47 +195,86 @@ pub fn moto_url() -> String {
 pub async fn approval_link(stack: &str) -> String {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(180) {
-        let (status, body) = call(
-            Method::GET,
-            &format!("{}/moto-api/data.json", moto_url()),
-            None,
-        )
-        .await
-        .unwrap();
-        // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
-        // test changes a model meanwhile: ask again.
-        let data: Value = match serde_json::from_slice(&body) {
-            Ok(data) if status == 200 => data,
-            _ => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-        };
-        let messages = data["ses"]["Message"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if let Some(message) = messages
-            .iter()
-            .rev()
-            .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(stack)))
-        {
-            // HTML bodies carry the link entity-escaped.
-            let body = message["body"]
-                .as_str()
-                .unwrap()
-                .replace("&#x2f;", "/")
-                .replace("&amp;", "&");
-            let start = body.find("/approvals/").expect("a link in the email");
-            let begin = body[..start].rfind("http").unwrap();
-            let end = body[begin..]
-                .find(['"', '\n', ' ', '<'])
-                .map_or(body.len(), |e| begin + e);
-            return body[begin..end].to_string();
+        if let Some(link) = latest_link(stack).await {
+            return link;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("no approval email about {stack}");
+}
+
+/// The approval link in the email about `subject` that execution `arn` sends, waiting as long as the
+/// execution runs (its retries under injected faults take minutes): an execution that ended without
+/// sending it fails the test with its report, and one still running after 10 minutes with its states.
+pub async fn approval_link_of(clients: &LocalClients, arn: &str, subject: &str) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(link) = latest_link(subject).await {
+            return link;
+        }
+        let running = execution_status(clients, arn).await == "RUNNING";
+        if !running || started.elapsed() > Duration::from_secs(600) {
+            // It may have sent the email just before it ended.
+            if let Some(link) = latest_link(subject).await {
+                return link;
+            }
+            let report = execution::wait(&clients.sfn, arn, Duration::from_secs(1)).await;
+            panic!("no approval email about {subject}: {report:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The execution's status (RUNNING, SUCCEEDED, FAILED …).
+pub async fn execution_status(clients: &LocalClients, arn: &str) -> String {
+    let described = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    described.status().as_str().to_string()
+}
+
+/// The link in the newest email whose subject names `subject`, if one was sent.
+async fn latest_link(subject: &str) -> Option<String> {
+    let (status, body) = call(
+        Method::GET,
+        &format!("{}/moto-api/data.json", moto_url()),
+        None,
+    )
+    .await
+    .unwrap();
+    // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
+    // test changes a model meanwhile: ask again.
+    let data: Value = match serde_json::from_slice(&body) {
+        Ok(data) if status == 200 => data,
+        _ => return None,
+    };
+    let messages = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(message) = messages
+        .iter()
+        .rev()
+        .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(subject)))
+    {
+        // HTML bodies carry the link entity-escaped.
+        let body = message["body"]
+            .as_str()
+            .unwrap()
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&");
+        let start = body.find("/approvals/").expect("a link in the email");
+        let begin = body[..start].rfind("http").unwrap();
+        let end = body[begin..]
+            .find(['"', '\n', ' ', '<'])
+            .map_or(body.len(), |e| begin + e);
+        return Some(body[begin..end].to_string());
+    }
+    None
 }
 
 /// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an

@@ -504,8 +504,7 @@ pub(crate) mod tests {
     /// checked against it, field by field, with what the API refuses.
     #[test]
     fn the_documented_deploy_request_is_the_one_in_the_code() {
-        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
-        let text = std::fs::read_to_string(docs).unwrap();
+        let text = include_str!("../../../../docs/api.md");
         let table = text
             .split("## The deploy request")
             .nth(1)

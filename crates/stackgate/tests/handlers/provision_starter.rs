@@ -14,7 +14,7 @@ use stackgate::tasks::provision_starter::{handle, Deps};
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Provisioning";
 
 fn sample() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("../../events/provision-starter.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

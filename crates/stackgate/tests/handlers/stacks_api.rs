@@ -663,7 +663,8 @@ fn start_rule(start: Start) -> Rule {
 /// StartExecution without a start gets an answer saying so (never a 2xx).
 #[tokio::test]
 async fn the_api_answers_202_only_for_a_started_execution() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/stacks-api");
+    let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../../events/stacks-api");
     let mut samples: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
