@@ -90,6 +90,8 @@ up() {
   # runs under its own (scripts/moto_iam.py; STACKGATE_IAM=off leaves every call allowed).
   "$tools/venv-moto/bin/python" "$repo/scripts/sam-translate.py" "$repo/template.yaml" "$run/template.json"
   STACKGATE_ENDPOINT=$endpoint "$target/$bin_dir/stackgate-local" deploy --translated "$run/template.json"
+  # What the sample events name, so that `cargo lambda invoke ... --data-file events/...` works.
+  STACKGATE_ENDPOINT=$endpoint "$target/$bin_dir/stackgate-local" stage-samples >"$run/samples.log"
   echo "local stack up: $endpoint (logs in $run)"
 }
 

@@ -138,28 +138,7 @@ pub fn bench_environment(env: &[(String, String)]) -> Vec<(String, String)> {
 /// The key benchmark runs sign with.
 pub const BENCH_ACCESS_KEY: &str = "stackgate-bench";
 
-/// The functions' environment file `scripts/local-stack.sh` writes for the stack on
-/// `STACKGATE_PORT` (default 4566): `.stackgate/run/` for the default port, `run-<port>/` else.
-pub fn local_env_file(repo: &Path) -> PathBuf {
-    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
-    let run_dir = if port == "4566" {
-        "run".to_string()
-    } else {
-        format!("run-{port}")
-    };
-    repo.join(".stackgate").join(run_dir).join("functions.env")
-}
-
-/// `KEY=VALUE` lines of an env file (the local stack's `functions.env`); blank lines and `#`
-/// comments are skipped.
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
-        .collect()
-}
+pub use stackgate_local::samples::{local_env_file, parse_env_file};
 
 #[cfg(test)]
 mod tests {
@@ -213,14 +192,5 @@ mod tests {
         let size = zip_size(&file).unwrap();
         assert!(size > 0 && size < 10_000, "{size}");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn env_files_parse_into_pairs() {
-        let pairs = parse_env_file("# comment\nA=1\n\nB = two=2\n");
-        assert_eq!(
-            pairs,
-            vec![("A".into(), "1".into()), ("B".into(), "two=2".into())]
-        );
     }
 }

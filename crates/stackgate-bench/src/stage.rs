@@ -5,10 +5,9 @@
 //! answer as an error.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use stackgate::approval::{self, SigningKey, Status, StoredApproval};
+use stackgate_local::samples::{self, read_stack, template_location, waited_deploy};
 use stackgate_local::LocalClients;
 
 use crate::BenchError;
@@ -22,8 +21,7 @@ pub const BENCH_WAITED_STACK: &str = "bench-waited";
 /// Suffix of the stack an API read is pointed at, after the sample's managed environment.
 pub const BENCH_READ_STACK: &str = "bench-read";
 
-/// The sample template staged wherever a sample needs a stack or a revision.
-pub const SAMPLE_TEMPLATE: &str = "app-v1.yaml";
+pub use stackgate_local::samples::SAMPLE_TEMPLATE;
 
 /// Environment variables ending so name the state machines a function starts.
 const STATE_MACHINE_VARIABLE_SUFFIX: &str = "STATE_MACHINE_ARN";
@@ -76,7 +74,7 @@ pub async fn stage(
     event: &mut Value,
 ) -> Result<(), BenchError> {
     stage_template(repo, clients, endpoint, event).await?;
-    if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
+    if event.get("resource").and_then(Value::as_str) == Some(samples::APPROVAL_RESOURCE) {
         stage_approval(clients, env, event).await?;
     }
     if let Some(sample) = read_stack(event) {
@@ -134,38 +132,6 @@ pub fn invocations(event: &Value, count: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Where a template URL of the local stack points: bucket and key (`http://host/bucket/key`).
-pub fn template_location(url: &str) -> Option<(&str, &str)> {
-    let (_, rest) = url.split_once("://")?;
-    let (_, path) = rest.split_once('/')?;
-    let (bucket, key) = path.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
-}
-
-/// The stack a `{"stackName", "operation": "DEPLOY"}` wait is for.
-pub fn waited_deploy(event: &Value) -> Option<String> {
-    (event.get("operation").and_then(Value::as_str) == Some("DEPLOY"))
-        .then(|| event.get("stackName").and_then(Value::as_str))
-        .flatten()
-        .map(str::to_string)
-}
-
-/// The stack an API read (`GET /stacks/{name}`) is for.
-pub fn read_stack(event: &Value) -> Option<String> {
-    (event.get("httpMethod").and_then(Value::as_str) == Some("GET")
-        && event.get("resource").and_then(Value::as_str) == Some("/stacks/{name}"))
-    .then(|| {
-        event
-            .pointer("/pathParameters/name")
-            .and_then(Value::as_str)
-    })
-    .flatten()
-    .map(str::to_string)
-}
-
-/// The API resource of approval links.
-const APPROVAL_RESOURCE: &str = "/approvals/{id}";
-
 /// An approval link's event is pointed at a pending approval stored for it, under a link signed
 /// with the stack's key and valid for a day (the sample's link names an approval that does not
 /// exist, signed with another key).
@@ -174,64 +140,9 @@ async fn stage_approval(
     env: &[(String, String)],
     event: &mut Value,
 ) -> Result<(), BenchError> {
-    let table = env
-        .iter()
-        .find(|(key, _)| key == "APPROVALS_TABLE")
-        .map(|(_, value)| value.as_str())
-        .ok_or_else(|| {
-            BenchError::Local("the functions' environment has no APPROVALS_TABLE".into())
-        })?;
-    let (secret, version) = stackgate::aws::ssm::secure_string_version(
-        &clients.ssm,
-        stackgate_local::deploy::SIGNING_KEY_PARAMETER,
-    )
-    .await
-    .map_err(|e| BenchError::Local(format!("reading the signing key: {e}")))?
-    .ok_or_else(|| BenchError::Local("the signing key parameter is missing".into()))?;
-    let key = SigningKey::with_id(version.to_string(), &secret)
-        .map_err(|e| BenchError::Local(e.to_string()))?;
-    let token = stackgate_local::unique_name("bench-task-token-");
-    let id = approval::approval_id(&key, &token);
-    let expires_at = approval::now() + 24 * 3600;
-    let stored = StoredApproval {
-        id: id.clone(),
-        status: Status::Pending,
-        created_at: approval::now(),
-        expires_at,
-        request: serde_json::from_value(
-            json!({"kind": "manualTask", "taskName": "benchmark: confirm the sample"}),
-        )?,
-        decided_by: None,
-        decided_at: None,
-        comment: None,
-        execution_arn: None,
-    };
-    stackgate::aws::dynamodb::put_approval(&clients.dynamodb, table, &stored, &token)
+    samples::fresh(clients, env, event)
         .await
-        .map_err(|e| BenchError::Local(format!("storing an approval: {e}")))?;
-    let recipient = stackgate_local::deploy::APPROVER;
-    let signature = approval::link_signature(
-        &key,
-        approval::LinkKind::Decision,
-        &id,
-        expires_at,
-        recipient,
-    );
-    let expires_at = expires_at.to_string();
-    event["path"] = Value::String(format!("/approvals/{id}"));
-    if let Some(context) = event
-        .get_mut("requestContext")
-        .and_then(Value::as_object_mut)
-    {
-        context.insert("path".into(), Value::String(format!("/v1/approvals/{id}")));
-    }
-    event["pathParameters"] = json!({"id": id});
-    let kid = key.id();
-    event["queryStringParameters"] =
-        json!({"exp": expires_at, "kid": kid, "to": recipient, "sig": signature});
-    event["multiValueQueryStringParameters"] =
-        json!({"exp": [expires_at], "kid": [kid], "to": [recipient], "sig": [signature]});
-    Ok(())
+        .map_err(|e| BenchError::Local(e.to_string()))
 }
 
 /// A deploy request's template (from `examples/templates/`, by file name) is uploaded to the
@@ -251,17 +162,9 @@ async fn stage_template(
     let (bucket, key) = template_location(url)
         .map(|(bucket, key)| (bucket.to_string(), key.to_string()))
         .ok_or_else(|| BenchError::Measure(format!("templateUrl {url} has no bucket and key")))?;
-    let file = key.rsplit('/').next().unwrap_or(&key);
-    let template = std::fs::read(repo.join("examples/templates").join(file))?;
-    clients
-        .s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(template.into())
-        .send()
+    samples::upload_template(repo, clients, &bucket, &key)
         .await
-        .map_err(|e| BenchError::Local(format!("staging {bucket}/{key}: {e}")))?;
+        .map_err(|e| BenchError::Local(e.to_string()))?;
     // moto takes the bucket from the path only in `localhost` URLs (else from the host name).
     let base = endpoint.replacen("127.0.0.1", "localhost", 1);
     event["request"]["templateUrl"] = Value::String(format!("{base}/{bucket}/{key}"));
@@ -269,55 +172,10 @@ async fn stage_template(
     Ok(())
 }
 
-/// Creates `stack` from the sample template unless it exists, and waits until it is complete.
 async fn deploy_stack(repo: &Path, clients: &LocalClients, stack: &str) -> Result<(), BenchError> {
-    if stack_status(clients, stack).await?.is_none() {
-        let template =
-            std::fs::read_to_string(repo.join("examples/templates").join(SAMPLE_TEMPLATE))?;
-        clients
-            .cloudformation
-            .create_stack()
-            .stack_name(stack)
-            .template_body(template)
-            // As if stackgate had made it: the plan and the API touch only such stacks.
-            .set_tags(Some(stackgate_local::managed_tags(
-                stack.split('-').next().unwrap_or_default(),
-            )))
-            .send()
-            .await
-            .map_err(|e| BenchError::Local(format!("creating {stack}: {e}")))?;
-    }
-    for _ in 0..60 {
-        match stack_status(clients, stack).await?.as_deref() {
-            Some("CREATE_COMPLETE" | "UPDATE_COMPLETE") => return Ok(()),
-            Some(status) if !status.ends_with("_IN_PROGRESS") => {
-                return Err(BenchError::Local(format!("staging {stack}: {status}")))
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-    Err(BenchError::Local(format!(
-        "staging {stack}: not complete after 30 s"
-    )))
-}
-
-async fn stack_status(clients: &LocalClients, stack: &str) -> Result<Option<String>, BenchError> {
-    match clients
-        .cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
+    samples::ensure_stack(repo, clients, stack)
         .await
-    {
-        Ok(found) => Ok(found
-            .stacks()
-            .first()
-            .and_then(|s| s.stack_status())
-            .map(|s| s.as_str().to_string())),
-        // CloudFormation's answer for a missing stack is a ValidationError saying so.
-        Err(e) if format!("{e:?}").contains("does not exist") => Ok(None),
-        Err(e) => Err(BenchError::Local(format!("describing {stack}: {e}"))),
-    }
+        .map_err(|e| BenchError::Local(e.to_string()))
 }
 
 #[cfg(test)]
@@ -334,17 +192,6 @@ mod tests {
         let mut names = function_names(&repo()).unwrap();
         names.push(BASELINE_TASK.to_string());
         names
-    }
-
-    #[test]
-    fn template_urls_name_their_bucket_and_key() {
-        assert_eq!(
-            template_location("http://localhost:4566/artifacts/demo/app-v1.yaml"),
-            Some(("artifacts", "demo/app-v1.yaml"))
-        );
-        assert_eq!(template_location("http://localhost:4566/artifacts/"), None);
-        assert_eq!(template_location("http://localhost:4566/artifacts"), None);
-        assert_eq!(template_location("localhost/artifacts/key"), None);
     }
 
     #[test]

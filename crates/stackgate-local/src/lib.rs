@@ -15,6 +15,7 @@ pub mod load;
 pub mod patches;
 pub mod pipeline;
 pub mod reliability;
+pub mod samples;
 pub mod template;
 pub mod template_policy;
 
@@ -74,6 +75,7 @@ pub struct LocalClients {
     pub ssm: aws_sdk_ssm::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub iam: aws_sdk_iam::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl LocalClients {
@@ -82,6 +84,7 @@ impl LocalClients {
         LocalClients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&config)
                     .force_path_style(true)

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use stackgate_local::{
-    demo, deploy, endpoint, faults, frontdoor, pipeline, BoxError, LocalClients,
+    demo, deploy, endpoint, faults, frontdoor, pipeline, samples, BoxError, LocalClients,
 };
 
 /// The stackgate local stack (see scripts/local-stack.sh, which starts the processes).
@@ -108,6 +108,17 @@ enum Command {
         #[arg(long)]
         keep_job_id: bool,
     },
+    /// Stage on the running local stack what every sample in events/ names as it is written
+    /// (templates, the pipeline's revision and input file, the stacks waited on and read), so that
+    /// `cargo lambda invoke ... --data-file events/<sample>` takes the function's normal path
+    /// (`scripts/local-stack.sh up` runs it).
+    StageSamples,
+    /// Print a sample event ready to invoke: staged, and with new values where its normal path works
+    /// once (a CodePipeline job id, an approval link to a pending approval signed for a day).
+    Sample {
+        /// The sample, e.g. events/approval-api/show.json.
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -182,6 +193,31 @@ async fn main() -> Result<(), BoxError> {
             for arn in deploy::deploy(&clients, &endpoint, translated.as_deref()).await? {
                 println!("state machine {arn}");
             }
+        }
+        Command::StageSamples => {
+            let clients = LocalClients::connect(&endpoint()).await;
+            let root = stackgate_local::repo_root();
+            for file in samples::sample_files(&root)? {
+                let event = samples::read(&root, &file)?;
+                let managed = !samples::shows_an_unmanaged_stack(&file);
+                for staged in samples::stage(&root, &clients, &event, managed).await? {
+                    println!("{}: {staged}", file.display());
+                }
+            }
+        }
+        Command::Sample { file } => {
+            let clients = LocalClients::connect(&endpoint()).await;
+            let root = stackgate_local::repo_root();
+            let mut event = samples::read(&root, &file)?;
+            let managed = !samples::shows_an_unmanaged_stack(&file);
+            samples::stage(&root, &clients, &event, managed).await?;
+            let env_file = samples::local_env_file(&root);
+            let env =
+                samples::parse_env_file(&std::fs::read_to_string(&env_file).map_err(|e| {
+                    format!("{}: {e} (is the local stack up?)", env_file.display())
+                })?);
+            samples::fresh(&clients, &env, &mut event).await?;
+            println!("{}", serde_json::to_string_pretty(&event)?);
         }
         Command::PipelineRun {
             event,

@@ -11,3 +11,4 @@ mod attacks;
 mod deploy;
 mod iam;
 mod operations;
+mod samples;

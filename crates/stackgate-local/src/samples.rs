@@ -1,0 +1,609 @@
+//! The sample events in `events/`, made to work as the docs show them. `stage` (run by
+//! `scripts/local-stack.sh up`) puts on the local stack what the samples name as they are written:
+//! the templates, the pipeline's revision and input file, the stacks that are waited on and read.
+//! `fresh` gives a sample whose normal path works only once (a CodePipeline job is answered once,
+//! an approval is decided once, a link is signed with the stack's own key) new values, as
+//! `stackgate-local sample` prints it. The benchmark stages its own copies with the same functions.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stackgate::approval::{self, SigningKey, Status, StoredApproval};
+
+use crate::demo::{revision_zip, TEMPLATE_PATH};
+use crate::{BoxError, LocalClients};
+
+/// The sample template staged wherever a sample needs a stack or a revision.
+pub const SAMPLE_TEMPLATE: &str = "app-v1.yaml";
+
+/// The stack the sample CodePipeline job deploys (its input file is staged, not committed): one of
+/// its own, so that its deployment never waits on a stack another sample holds.
+pub const PIPELINE_STACK: &str = "pipeline-app";
+
+/// The API resource of approval links.
+pub const APPROVAL_RESOURCE: &str = "/approvals/{id}";
+
+/// The local stack's `functions.env` (the functions' environment as `local-stack.sh up` wrote it).
+pub fn local_env_file(repo: &Path) -> PathBuf {
+    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
+    let run_dir = if port == "4566" {
+        "run".to_string()
+    } else {
+        format!("run-{port}")
+    };
+    repo.join(".stackgate").join(run_dir).join("functions.env")
+}
+
+/// `KEY=VALUE` lines of an env file (the local stack's `functions.env`); blank lines and `#`
+/// comments are skipped.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .collect()
+}
+
+/// Every sample event file under `events/`, sorted, as paths relative to the repository.
+pub fn sample_files(repo: &Path) -> Result<Vec<PathBuf>, BoxError> {
+    let mut files = Vec::new();
+    let mut dirs = vec![repo.join("events")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path.strip_prefix(repo)?.to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The sample at `file` (relative to the repository).
+pub fn read(repo: &Path, file: &Path) -> Result<Value, BoxError> {
+    let text =
+        std::fs::read_to_string(repo.join(file)).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?)
+}
+
+/// Whether the sample shows the API refusing a stack stackgate did not make: its stack must stay
+/// unstaged.
+pub fn shows_an_unmanaged_stack(file: &Path) -> bool {
+    file.ends_with("stacks-api/get-stack-unmanaged.json")
+}
+
+/// Where a template URL of the local stack points: bucket and key (`http://host/bucket/key`).
+pub fn template_location(url: &str) -> Option<(&str, &str)> {
+    let (_, rest) = url.split_once("://")?;
+    let (_, path) = rest.split_once('/')?;
+    let (bucket, key) = path.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+/// The template URL a sample names: a plan task's request, or an API request's body.
+pub fn template_url(event: &Value) -> Option<String> {
+    if let Some(url) = event
+        .pointer("/request/templateUrl")
+        .and_then(Value::as_str)
+    {
+        return Some(url.to_string());
+    }
+    let body: Value = serde_json::from_str(event.get("body")?.as_str()?).ok()?;
+    ["templateUrl", "templateurl"]
+        .iter()
+        .find_map(|field| body.get(field).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// The stack a `{"stackName", "operation": "DEPLOY"}` wait is for.
+pub fn waited_deploy(event: &Value) -> Option<String> {
+    (event.get("operation").and_then(Value::as_str) == Some("DEPLOY"))
+        .then(|| event.get("stackName").and_then(Value::as_str))
+        .flatten()
+        .map(str::to_string)
+}
+
+/// The stack an API read (`GET /stacks/{name}`) is for.
+pub fn read_stack(event: &Value) -> Option<String> {
+    (event.get("httpMethod").and_then(Value::as_str) == Some("GET")
+        && event.get("resource").and_then(Value::as_str) == Some("/stacks/{name}"))
+    .then(|| {
+        event
+            .pointer("/pathParameters/name")
+            .and_then(Value::as_str)
+    })
+    .flatten()
+    .map(str::to_string)
+}
+
+/// The stacks an API sample reads, deletes or deploys by name (`/stacks/{name}`, `/state/{stackname}`,
+/// the compat route's body), and the stack a wait is for.
+pub fn stacks_named(event: &Value) -> Vec<String> {
+    let mut stacks: Vec<String> = waited_deploy(event).into_iter().collect();
+    let resource = event.get("resource").and_then(Value::as_str);
+    let parameter = match resource {
+        Some("/stacks/{name}") => Some("/pathParameters/name"),
+        Some("/state/{stackname}") => Some("/pathParameters/stackname"),
+        _ => None,
+    };
+    if let Some(stack) = parameter.and_then(|p| event.pointer(p)?.as_str()) {
+        stacks.push(stack.to_string());
+    }
+    let body = event
+        .get("body")
+        .and_then(Value::as_str)
+        .and_then(|b| serde_json::from_str::<Value>(b).ok());
+    if let Some(stack) = body.as_ref().and_then(|b| b.get("stackname")?.as_str()) {
+        stacks.push(stack.to_string());
+    }
+    stacks
+}
+
+/// The EventBridge rules a maintenance-mode sample switches off or back on.
+fn rules_named(event: &Value) -> Vec<String> {
+    ["ruleNames", "rules"]
+        .iter()
+        .filter_map(|field| event.get(field)?.as_array())
+        .flatten()
+        .filter_map(|name| name.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The revision a plan task checks out (`revisionS3Bucket`/`revisionS3Key` of its request).
+fn revision(event: &Value) -> Option<(String, String)> {
+    let request = event.get("request")?;
+    Some((
+        request.get("revisionS3Bucket")?.as_str()?.to_string(),
+        request.get("revisionS3Key")?.as_str()?.to_string(),
+    ))
+}
+
+/// Stages what the sample `event` names, as it is written; returns what it staged, for the log.
+/// A stack is staged only when `managed` (a sample that shows a refusal of another stack names one
+/// that must stay absent).
+pub async fn stage(
+    repo: &Path,
+    clients: &LocalClients,
+    event: &Value,
+    managed: bool,
+) -> Result<Vec<String>, BoxError> {
+    let mut staged = Vec::new();
+    // Only the local stack's own URLs: a sample showing a refused bucket names another.
+    if let Some(url) = template_url(event).filter(|url| url.contains("://localhost")) {
+        if let Some((bucket, key)) = template_location(&url) {
+            upload_template(repo, clients, bucket, key).await?;
+            staged.push(format!("s3://{bucket}/{key}"));
+        }
+    }
+    if let Some((bucket, key)) = revision(event) {
+        clients
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(revision_zip(&sample_template(repo)?)?.into())
+            .send()
+            .await
+            .map_err(|e| format!("staging s3://{bucket}/{key}: {e}"))?;
+        staged.push(format!("s3://{bucket}/{key} ({TEMPLATE_PATH})"));
+    }
+    if event.get("CodePipeline.job").is_some() {
+        let environment = "demo";
+        crate::pipeline::prepare(
+            clients,
+            event,
+            &sample_template(repo)?,
+            environment,
+            PIPELINE_STACK,
+        )
+        .await?;
+        staged.push(format!(
+            "the job's revision and input file ({environment}-{PIPELINE_STACK})"
+        ));
+    }
+    if managed {
+        for stack in stacks_named(event) {
+            ensure_stack(repo, clients, &stack).await?;
+            staged.push(format!("stack {stack}"));
+        }
+    }
+    for rule in rules_named(event) {
+        clients
+            .events
+            .put_rule()
+            .name(&rule)
+            .schedule_expression("rate(5 minutes)")
+            .send()
+            .await
+            .map_err(|e| format!("staging rule {rule}: {e}"))?;
+        staged.push(format!("rule {rule}"));
+    }
+    Ok(staged)
+}
+
+/// The sample with new values where its normal path works only once: a CodePipeline job gets an
+/// id of its own; an approval link points at a pending approval stored for it, signed with the
+/// local signing key for a day. `env` is the functions' environment (it names the approvals table).
+pub async fn fresh(
+    clients: &LocalClients,
+    env: &[(String, String)],
+    event: &mut Value,
+) -> Result<(), BoxError> {
+    if let Some(job) = event.get_mut("CodePipeline.job") {
+        job["id"] = Value::String(crate::unique_name("sample-job-"));
+    }
+    if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
+        let table = env
+            .iter()
+            .find(|(key, _)| key == "APPROVALS_TABLE")
+            .map(|(_, value)| value.as_str())
+            .ok_or("the functions' environment has no APPROVALS_TABLE")?;
+        let link = pending_approval(clients, table).await?;
+        point_at(event, &link);
+    }
+    Ok(())
+}
+
+/// A link to a pending approval: its id and the query that signs it.
+#[derive(Debug, Clone)]
+pub struct SignedLink {
+    pub id: String,
+    pub expires_at: String,
+    pub key_id: String,
+    pub recipient: String,
+    pub signature: String,
+}
+
+/// Stores a pending manual-task approval and signs a decision link to it for the local approver,
+/// valid for a day, with the local stack's signing key.
+pub async fn pending_approval(clients: &LocalClients, table: &str) -> Result<SignedLink, BoxError> {
+    let (secret, version) = stackgate::aws::ssm::secure_string_version(
+        &clients.ssm,
+        crate::deploy::SIGNING_KEY_PARAMETER,
+    )
+    .await
+    .map_err(|e| format!("reading the signing key: {e}"))?
+    .ok_or("the signing key parameter is missing")?;
+    let key = SigningKey::with_id(version.to_string(), &secret)?;
+    let token = crate::unique_name("sample-task-token-");
+    let id = approval::approval_id(&key, &token);
+    let expires_at = approval::now() + 24 * 3600;
+    let stored = StoredApproval {
+        id: id.clone(),
+        status: Status::Pending,
+        created_at: approval::now(),
+        expires_at,
+        request: serde_json::from_value(
+            json!({"kind": "manualTask", "taskName": "sample: confirm the sample"}),
+        )?,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        execution_arn: None,
+    };
+    stackgate::aws::dynamodb::put_approval(&clients.dynamodb, table, &stored, &token)
+        .await
+        .map_err(|e| format!("storing an approval: {e}"))?;
+    let recipient = crate::deploy::APPROVER.to_string();
+    let signature = approval::link_signature(
+        &key,
+        approval::LinkKind::Decision,
+        &id,
+        expires_at,
+        &recipient,
+    );
+    Ok(SignedLink {
+        id,
+        expires_at: expires_at.to_string(),
+        key_id: key.id().to_string(),
+        recipient,
+        signature,
+    })
+}
+
+/// Points an approval page event at `link`: its path, path parameter and signed parts (in the query
+/// of a page view, in the form of a decision, which keeps its decision and comment).
+pub fn point_at(event: &mut Value, link: &SignedLink) {
+    let id = &link.id;
+    event["path"] = Value::String(format!("/approvals/{id}"));
+    if let Some(context) = event
+        .get_mut("requestContext")
+        .and_then(Value::as_object_mut)
+    {
+        context.insert("path".into(), Value::String(format!("/v1/approvals/{id}")));
+    }
+    event["pathParameters"] = json!({"id": id});
+    let (exp, kid, to, sig) = (
+        &link.expires_at,
+        &link.key_id,
+        &link.recipient,
+        &link.signature,
+    );
+    // A decision is POSTed as a form that carries the link's signed parts; a page view, in the query.
+    let form = event
+        .get("body")
+        .and_then(Value::as_str)
+        .filter(|body| body.contains("sig="))
+        .map(str::to_string);
+    match form {
+        Some(form) => {
+            let kept = form.split('&').filter(|pair| {
+                !["exp=", "kid=", "to=", "sig="]
+                    .iter()
+                    .any(|p| pair.starts_with(p))
+            });
+            let signed = [
+                format!("exp={exp}"),
+                format!("kid={kid}"),
+                format!("to={}", to.replace('@', "%40")),
+                format!("sig={sig}"),
+            ];
+            let body = signed
+                .into_iter()
+                .chain(kept.map(str::to_string))
+                .collect::<Vec<_>>();
+            event["body"] = Value::String(body.join("&"));
+        }
+        None => {
+            event["queryStringParameters"] = json!({"exp": exp, "kid": kid, "to": to, "sig": sig});
+            event["multiValueQueryStringParameters"] =
+                json!({"exp": [exp], "kid": [kid], "to": [to], "sig": [sig]});
+        }
+    }
+}
+
+fn sample_template(repo: &Path) -> Result<String, BoxError> {
+    Ok(std::fs::read_to_string(
+        repo.join("examples/templates").join(SAMPLE_TEMPLATE),
+    )?)
+}
+
+/// Uploads the template of `examples/templates/` that `key` names by its file name.
+pub async fn upload_template(
+    repo: &Path,
+    clients: &LocalClients,
+    bucket: &str,
+    key: &str,
+) -> Result<(), BoxError> {
+    let file = key.rsplit('/').next().unwrap_or(key);
+    let template = std::fs::read(repo.join("examples/templates").join(file))
+        .map_err(|e| format!("examples/templates/{file}: {e}"))?;
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(template.into())
+        .send()
+        .await
+        .map_err(|e| format!("staging s3://{bucket}/{key}: {e}"))?;
+    Ok(())
+}
+
+/// Creates `stack` from the sample template unless it exists, tagged as stackgate tags the stacks
+/// it makes (the plan and the API touch only such stacks), and waits until it is complete.
+pub async fn ensure_stack(
+    repo: &Path,
+    clients: &LocalClients,
+    stack: &str,
+) -> Result<(), BoxError> {
+    if stack_status(clients, stack).await?.is_none() {
+        clients
+            .cloudformation
+            .create_stack()
+            .stack_name(stack)
+            .template_body(sample_template(repo)?)
+            .set_tags(Some(crate::managed_tags(
+                stack.split('-').next().unwrap_or_default(),
+            )))
+            .send()
+            .await
+            .map_err(|e| format!("creating {stack}: {e}"))?;
+    }
+    for _ in 0..60 {
+        match stack_status(clients, stack).await?.as_deref() {
+            Some("CREATE_COMPLETE" | "UPDATE_COMPLETE") => return Ok(()),
+            Some(status) if !status.ends_with("_IN_PROGRESS") => {
+                return Err(format!("staging {stack}: {status}").into())
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    Err(format!("staging {stack}: not complete after 30 s").into())
+}
+
+/// A stack's status, or `None` when it does not exist.
+pub async fn stack_status(clients: &LocalClients, stack: &str) -> Result<Option<String>, BoxError> {
+    match clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+    {
+        Ok(found) => Ok(found
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .map(|s| s.as_str().to_string())),
+        // CloudFormation's answer for a missing stack is a ValidationError saying so.
+        Err(e) if format!("{e:?}").contains("does not exist") => Ok(None),
+        Err(e) => Err(format!("describing {stack}: {e}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(path: &str) -> Value {
+        let text = std::fs::read_to_string(crate::repo_root().join(path)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn template_urls_name_their_bucket_and_key() {
+        assert_eq!(
+            template_location("http://localhost:4566/artifacts/demo/app-v1.yaml"),
+            Some(("artifacts", "demo/app-v1.yaml"))
+        );
+        assert_eq!(template_location("http://localhost:4566/artifacts/"), None);
+        assert_eq!(template_location("http://localhost:4566/artifacts"), None);
+        assert_eq!(template_location("localhost/artifacts/key"), None);
+    }
+
+    #[test]
+    fn a_samples_template_is_found_in_a_task_request_and_in_an_api_body() {
+        assert!(template_url(&sample("events/create-change-set.json"))
+            .is_some_and(|url| url.ends_with("/demo/app-v1.yaml")));
+        assert!(template_url(&sample("events/stacks-api/create.json")).is_some());
+        assert!(template_url(&sample("events/stacks-api/compat-create.json")).is_some());
+        assert_eq!(
+            template_url(&sample("events/stacks-api/get-stack.json")),
+            None
+        );
+        assert_eq!(template_url(&json!({"body": "not json"})), None);
+    }
+
+    #[test]
+    fn every_template_a_sample_names_is_in_the_examples() {
+        let repo = crate::repo_root();
+        assert!(repo
+            .join("examples/templates")
+            .join(SAMPLE_TEMPLATE)
+            .is_file());
+        for file in sample_files(&repo).unwrap() {
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(repo.join(&file)).unwrap()).unwrap();
+            let Some(url) = template_url(&event) else {
+                continue;
+            };
+            // A sample showing a refused bucket names one outside the local stack.
+            if let Some((_, key)) = template_location(&url).filter(|_| url.contains("localhost")) {
+                let name = key.rsplit('/').next().unwrap();
+                assert!(
+                    repo.join("examples/templates").join(name).is_file(),
+                    "{}: {name}",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn waits_and_reads_name_their_stacks() {
+        assert_eq!(
+            waited_deploy(&sample("events/wait-stack.json")).as_deref(),
+            Some("demo-sample-app")
+        );
+        assert_eq!(
+            waited_deploy(&json!({"stackName": "s", "operation": "DELETE"})),
+            None
+        );
+        assert_eq!(
+            read_stack(&sample("events/stacks-api/get-stack.json")).as_deref(),
+            Some("api-web")
+        );
+        let mut post = sample("events/stacks-api/get-stack.json");
+        post["httpMethod"] = json!("POST");
+        assert_eq!(read_stack(&post), None);
+    }
+
+    #[test]
+    fn the_stacks_and_rules_samples_name_are_staged() {
+        let named = |path: &str| stacks_named(&sample(path));
+        assert_eq!(named("events/wait-stack.json"), ["demo-sample-app"]);
+        assert_eq!(named("events/stacks-api/get-stack.json"), ["api-web"]);
+        assert_eq!(named("events/stacks-api/delete-stack.json"), ["api-web"]);
+        assert_eq!(named("events/stacks-api/legacy-state.json"), ["api-legacy"]);
+        assert_eq!(
+            named("events/stacks-api/legacy-delete.json"),
+            ["api-legacy"]
+        );
+        assert!(named("events/stacks-api/create.json").is_empty());
+        assert_eq!(
+            rules_named(&sample("events/maintenance-mode-suspend.json")),
+            ["web-canary"]
+        );
+        assert_eq!(
+            rules_named(&sample("events/maintenance-mode-restore.json")),
+            ["web-canary"]
+        );
+        assert!(shows_an_unmanaged_stack(Path::new(
+            "events/stacks-api/get-stack-unmanaged.json"
+        )));
+    }
+
+    /// The execution sample reads the one the create sample starts (same caller, same key), so it
+    /// answers 200 once the create sample has been invoked.
+    #[test]
+    fn the_execution_sample_names_the_create_samples_execution() {
+        let create = sample("events/stacks-api/create.json");
+        let read = sample("events/stacks-api/get-execution.json");
+        let caller = format!(
+            "apiKey:{}",
+            create["requestContext"]["identity"]["apiKeyId"]
+                .as_str()
+                .unwrap()
+        );
+        assert_eq!(
+            caller,
+            format!(
+                "apiKey:{}",
+                read["requestContext"]["identity"]["apiKeyId"]
+                    .as_str()
+                    .unwrap()
+            )
+        );
+        let name = stackgate::api::execution_name(
+            stackgate::api::Workflow::Deploy,
+            create["headers"]["Idempotency-Key"].as_str(),
+            "",
+            &caller,
+        );
+        assert_eq!(read["pathParameters"]["id"], name.as_str());
+        assert_eq!(read["path"], format!("/executions/{name}"));
+    }
+
+    #[test]
+    fn env_files_are_read_as_key_value_lines() {
+        let pairs = parse_env_file("# comment\nA=1\n\nB = two=2\n");
+        assert_eq!(
+            pairs,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "two=2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signed_link_replaces_the_samples_path_and_query() {
+        let mut event = sample("events/approval-api/show.json");
+        let link = SignedLink {
+            id: "abc".into(),
+            expires_at: "99".into(),
+            key_id: "3".into(),
+            recipient: "ops@example.com".into(),
+            signature: "sig".into(),
+        };
+        point_at(&mut event, &link);
+        assert_eq!(event["path"], "/approvals/abc");
+        assert_eq!(event["pathParameters"]["id"], "abc");
+        assert_eq!(event["queryStringParameters"]["sig"], "sig");
+        assert_eq!(event["multiValueQueryStringParameters"]["kid"][0], "3");
+
+        let mut decision = sample("events/approval-api/approve.json");
+        point_at(&mut decision, &link);
+        assert_eq!(decision["path"], "/approvals/abc");
+        assert_eq!(
+            decision["body"],
+            "exp=99&kid=3&to=ops%40example.com&sig=sig&decision=approve&approver=Ana&comment=ok"
+        );
+    }
+}

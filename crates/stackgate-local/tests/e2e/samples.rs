@@ -1,0 +1,352 @@
+//! Every sample in `events/` and every `cargo lambda invoke` command the docs show, run as a user
+//! runs them on the local stack, whose `up` staged what the samples name: each takes its function's
+//! normal path, except the samples that exist to show an error, which must show that error. The
+//! commands are read from the docs' code blocks, so a command changed there is tested as changed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use stackgate_local::samples;
+use stackgate_local::{endpoint, repo_root, LocalClients};
+
+/// What a sample must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// The function's normal path: no error; an API answer with a 2xx status; a CodePipeline job
+    /// not failed.
+    Normal,
+    /// An API answer with this status.
+    Status(u16),
+    /// The function fails with this error type.
+    Error(&'static str),
+}
+
+/// The samples that exist to show an error (or, on the local stack, cannot avoid one), and why.
+const SHOWING_AN_ERROR: &[(&str, Expected, &str)] = &[
+    (
+        "events/approval-api/approve.json",
+        Expected::Status(410),
+        "through `sample` the link is good, but no workflow waits on its task",
+    ),
+    (
+        "events/approval-api/forged-link.json",
+        Expected::Status(403),
+        "a link no key signed",
+    ),
+    (
+        "events/approval-api/job-result.json",
+        Expected::Status(403),
+        "a real link comes in the job's email",
+    ),
+    (
+        "events/health-check.json",
+        Expected::Error("InstanceNotReady"),
+        "its instance is in a VPC; there is none locally",
+    ),
+    (
+        "events/stacks-api/create-bad-json.json",
+        Expected::Status(400),
+        "malformed JSON",
+    ),
+    (
+        "events/stacks-api/create-bad-stack-name.json",
+        Expected::Status(400),
+        "an invalid name",
+    ),
+    (
+        "events/stacks-api/create-bucket-not-allowed.json",
+        Expected::Status(400),
+        "a bucket the operator did not allow",
+    ),
+    (
+        "events/stacks-api/create-wrong-content-type.json",
+        Expected::Status(415),
+        "a form body",
+    ),
+    (
+        "events/stacks-api/get-stack-unmanaged.json",
+        Expected::Status(404),
+        "a stack stackgate did not make",
+    ),
+    (
+        "events/stacks-api/method-not-allowed.json",
+        Expected::Status(405),
+        "PUT on a stack",
+    ),
+    (
+        "events/stacks-api/not-found.json",
+        Expected::Status(404),
+        "no such route",
+    ),
+];
+
+/// Samples that are not a function's: the benchmark's baseline task (the seeds' polling Lambda).
+const NOT_A_FUNCTIONS: &[&str] = &["events/check-stack.json"];
+
+/// Samples whose normal path works once, run as the docs say: through `stackgate-local sample`.
+const RUN_FRESH: &[&str] = &["events/approval-api/approve.json"];
+
+fn expected(file: &Path) -> Expected {
+    SHOWING_AN_ERROR
+        .iter()
+        .find(|(path, _, _)| file == Path::new(path))
+        .map_or(Expected::Normal, |(_, expected, _)| *expected)
+}
+
+/// The function a sample is for: the longest function name its file (or directory) starts with.
+fn function_of(repo: &Path, file: &Path) -> String {
+    let first = file
+        .strip_prefix("events")
+        .unwrap()
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy()
+        .to_string();
+    std::fs::read_dir(repo.join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| first.starts_with(name.as_str()))
+        .max_by_key(String::len)
+        .unwrap_or_else(|| panic!("no function for {}", file.display()))
+}
+
+/// The CodePipeline job id of the pipeline samples (the first call's and its continuation's).
+const SAMPLE_JOB_ID: &str = "11111111-abcd-1111-abcd-111111abcdef";
+
+/// The sample as this local stack can read it: the docs' samples name the default port, and a
+/// job is answered once, so each run gives the pipeline samples a job id of its own (the first
+/// call's execution is named after it, and the continuation polls that execution).
+fn on_this_stack(event: &str, job_id: &str) -> String {
+    let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".into());
+    event
+        .replace("localhost:4566", &format!("localhost:{port}"))
+        .replace(SAMPLE_JOB_ID, job_id)
+}
+
+/// `cargo lambda invoke` as the docs show it (the cargo-lambda binary the local stack runs, given
+/// `lambda invoke`, is what `cargo lambda invoke` runs): whether it succeeded, and what it printed.
+fn invoke(function: &str, event: &str, job_id: &str) -> (bool, String) {
+    let home = std::env::var("STACKGATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".stackgate"));
+    let port = std::env::var("STACKGATE_LAMBDA_PORT").unwrap_or_else(|_| "9000".into());
+    let file = std::env::temp_dir().join(stackgate_local::unique_name("sample-") + ".json");
+    std::fs::write(&file, on_this_stack(event, job_id)).unwrap();
+    let output = Command::new(home.join("venv-cargo-lambda/bin/cargo-lambda"))
+        .args(["lambda", "invoke", "-A", "127.0.0.1", "-P", &port, function])
+        .arg("--data-file")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let printed = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed)
+}
+
+/// Whether what `invoke` gave is `expected`.
+fn answered(expected: Expected, succeeded: bool, printed: &str) -> bool {
+    let answer: Option<Value> = serde_json::from_str(printed.trim()).ok();
+    let status = answer
+        .as_ref()
+        .and_then(|a| a.get("statusCode"))
+        .and_then(Value::as_u64);
+    match expected {
+        Expected::Normal => {
+            succeeded
+                && status.is_none_or(|s| (200..300).contains(&s))
+                && answer
+                    .as_ref()
+                    .and_then(|a| a.get("answer"))
+                    .and_then(Value::as_str)
+                    != Some("FAILED")
+        }
+        Expected::Status(want) => succeeded && status == Some(u64::from(want)),
+        Expected::Error(kind) => !succeeded && printed.contains(&format!("Error: {kind}")),
+    }
+}
+
+/// A `cargo lambda invoke` command in the docs' shell blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Documented {
+    function: String,
+    /// The sample it invokes (relative to the repository).
+    sample: String,
+    /// Whether the docs pass it through `stackgate-local sample` first (`... sample X > file`,
+    /// then `--data-file file`).
+    fresh: bool,
+}
+
+/// The `cargo lambda invoke` commands in the docs' shell blocks, in order.
+fn documented_invocations(repo: &Path) -> Vec<Documented> {
+    let mut docs: Vec<PathBuf> = vec![repo.join("README.md")];
+    for entry in std::fs::read_dir(repo.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    docs.sort();
+    let mut commands = Vec::new();
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        // Files written by `stackgate-local sample <sample> > <file>`, and from which sample.
+        let mut printed: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            let line = line.split(" #").next().unwrap_or_default().trim();
+            if let Some((_, rest)) = line.split_once("stackgate-local -- sample ") {
+                if let Some((sample, file)) = rest.split_once('>') {
+                    printed.push((file.trim().to_string(), sample.trim().to_string()));
+                }
+                continue;
+            }
+            let Some(args) = line.strip_prefix("cargo lambda invoke ") else {
+                continue;
+            };
+            let words: Vec<&str> = args.split_whitespace().collect();
+            let data = words
+                .iter()
+                .position(|w| *w == "--data-file")
+                .and_then(|i| words.get(i + 1))
+                .unwrap_or_else(|| panic!("{}: {line}: no --data-file", doc.display()));
+            // The function is the one word that is not an option or an option's value.
+            let mut function = None;
+            let mut i = 0;
+            while i < words.len() {
+                if words[i].starts_with('-') {
+                    i += 2;
+                } else {
+                    function = Some(words[i]);
+                    i += 1;
+                }
+            }
+            let function =
+                function.unwrap_or_else(|| panic!("{}: {line}: no function", doc.display()));
+            let from_sample = printed.iter().find(|(file, _)| file == data);
+            commands.push(Documented {
+                function: function.to_string(),
+                sample: from_sample.map_or(data.to_string(), |(_, sample)| sample.clone()),
+                fresh: from_sample.is_some(),
+            });
+        }
+    }
+    commands
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn every_documented_command_and_sample_gives_its_documented_answer() {
+    let repo = repo_root();
+    let clients = LocalClients::connect(&endpoint()).await;
+    let env_text = std::fs::read_to_string(samples::local_env_file(&repo)).unwrap();
+    let env = samples::parse_env_file(&env_text);
+    let mut failures = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let job_id = format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        now.as_secs() as u32,
+        now.subsec_nanos()
+    );
+
+    // The docs' commands first, as a reader runs them right after `up`.
+    let documented = documented_invocations(&repo);
+    assert!(
+        documented.len() >= 2,
+        "the docs show cargo lambda invoke: {documented:?}"
+    );
+    for command in &documented {
+        let mut event = samples::read(&repo, Path::new(&command.sample)).unwrap();
+        if command.fresh {
+            samples::fresh(&clients, &env, &mut event).await.unwrap();
+        }
+        let (succeeded, printed) = invoke(&command.function, &event.to_string(), &job_id);
+        if !answered(Expected::Normal, succeeded, &printed) {
+            failures.push(format!("{command:?}: {printed}"));
+        }
+    }
+
+    // Then every other sample. A continuation follows its first call (it polls the execution the
+    // first call started).
+    let mut files = samples::sample_files(&repo).unwrap();
+    files.sort_by_key(|f| f.to_string_lossy().replace("-continue", "-~continue"));
+    for file in files {
+        let data = file.to_string_lossy().to_string();
+        if NOT_A_FUNCTIONS.contains(&data.as_str())
+            || documented.iter().any(|command| command.sample == data)
+        {
+            continue;
+        }
+        let mut event = samples::read(&repo, &file).unwrap();
+        if RUN_FRESH.contains(&data.as_str()) {
+            samples::fresh(&clients, &env, &mut event).await.unwrap();
+        }
+        let function = function_of(&repo, &file);
+        let expected = expected(&file);
+        let (succeeded, printed) = invoke(&function, &event.to_string(), &job_id);
+        if !answered(expected, succeeded, &printed) {
+            failures.push(format!(
+                "{data} ({function}), expected {expected:?}: {printed}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_docs_show_the_invocations_this_test_runs() {
+    let repo = repo_root();
+    let documented = documented_invocations(&repo);
+    assert!(documented.contains(&Documented {
+        function: "create-change-set".into(),
+        sample: "events/create-change-set.json".into(),
+        fresh: false,
+    }));
+    assert!(documented.contains(&Documented {
+        function: "approval-api".into(),
+        sample: "events/approval-api/show.json".into(),
+        fresh: true,
+    }));
+    for command in documented {
+        let function = &command.function;
+        assert!(repo.join("functions").join(function).is_dir(), "{function}");
+        assert!(repo.join(&command.sample).is_file(), "{command:?}");
+    }
+    for (path, _, _) in SHOWING_AN_ERROR {
+        assert!(repo.join(path).is_file(), "{path}");
+    }
+}
+
+#[test]
+fn answers_are_told_apart() {
+    let ok = r#"{"statusCode":202,"body":"{}"}"#;
+    assert!(answered(Expected::Normal, true, ok));
+    assert!(!answered(Expected::Status(400), true, ok));
+    assert!(answered(
+        Expected::Status(400),
+        true,
+        r#"{"statusCode":400}"#
+    ));
+    assert!(!answered(Expected::Normal, true, r#"{"statusCode":404}"#));
+    assert!(!answered(
+        Expected::Normal,
+        true,
+        r#"{"jobId":"j","answer":"FAILED"}"#
+    ));
+    assert!(answered(
+        Expected::Normal,
+        true,
+        r#"{"jobId":"j","answer":"STARTED"}"#
+    ));
+    assert!(!answered(Expected::Normal, false, "Error: AwsError"));
+    assert!(answered(
+        Expected::Error("InstanceNotReady"),
+        false,
+        "Error: InstanceNotReady\n  x instance i-1 is not ready"
+    ));
+    assert!(!answered(Expected::Error("InstanceNotReady"), true, "{}"));
+}
