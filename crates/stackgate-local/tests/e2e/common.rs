@@ -239,6 +239,38 @@ pub async fn execution_status(clients: &LocalClients, arn: &str) -> String {
 
 /// The link in the newest email whose subject names `subject`, if one was sent.
 async fn latest_link(subject: &str) -> Option<String> {
+    link_in(emails_about(subject).await?.last()?)
+}
+
+/// How many emails whose subject names `subject` were sent so far.
+pub async fn emails_sent_about(subject: &str) -> usize {
+    loop {
+        if let Some(emails) = emails_about(subject).await {
+            return emails.len();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The approval link in the first email about `subject` sent after the `seen` ones before it:
+/// on a stack that already emailed about the same stack, the newest email may be an older one.
+pub async fn new_approval_link(subject: &str, seen: usize) -> String {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
+        if let Some(link) = emails_about(subject)
+            .await
+            .and_then(|emails| emails.get(seen).and_then(link_in))
+        {
+            return link;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no new approval email about {subject}");
+}
+
+/// The emails whose subject names `subject`, oldest first; `None` when moto's dump failed (it fails
+/// now and then, HTTP 500, when another test changes a model meanwhile: ask again).
+async fn emails_about(subject: &str) -> Option<Vec<Value>> {
     let (status, body) = call(
         Method::GET,
         &format!("{}/moto-api/data.json", moto_url()),
@@ -246,35 +278,34 @@ async fn latest_link(subject: &str) -> Option<String> {
     )
     .await
     .unwrap();
-    // moto dumps every model it holds, and the dump fails now and then (HTTP 500) when another
-    // test changes a model meanwhile: ask again.
-    let data: Value = match serde_json::from_slice(&body) {
-        Ok(data) if status == 200 => data,
-        _ => return None,
-    };
+    let data: Value = serde_json::from_slice(&body)
+        .ok()
+        .filter(|_| status == 200)?;
     let messages = data["ses"]["Message"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if let Some(message) = messages
-        .iter()
-        .rev()
-        .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(subject)))
-    {
-        // HTML bodies carry the link entity-escaped.
-        let body = message["body"]
-            .as_str()
-            .unwrap()
-            .replace("&#x2f;", "/")
-            .replace("&amp;", "&");
-        let start = body.find("/approvals/").expect("a link in the email");
-        let begin = body[..start].rfind("http").unwrap();
-        let end = body[begin..]
-            .find(['"', '\n', ' ', '<'])
-            .map_or(body.len(), |e| begin + e);
-        return Some(body[begin..end].to_string());
-    }
-    None
+    Some(
+        messages
+            .into_iter()
+            .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(subject)))
+            .collect(),
+    )
+}
+
+/// The approval link in an email.
+fn link_in(message: &Value) -> Option<String> {
+    // HTML bodies carry the link entity-escaped.
+    let body = message["body"]
+        .as_str()?
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let start = body.find("/approvals/").expect("a link in the email");
+    let begin = body[..start].rfind("http").unwrap();
+    let end = body[begin..]
+        .find(['"', '\n', ' ', '<'])
+        .map_or(body.len(), |e| begin + e);
+    Some(body[begin..end].to_string())
 }
 
 /// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an

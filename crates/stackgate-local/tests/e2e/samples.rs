@@ -238,9 +238,21 @@ fn documented_invocations(repo: &Path) -> Vec<Documented> {
 
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
-async fn every_documented_command_and_sample_gives_its_documented_answer() {
+async fn every_documented_command_sample_and_round_trip_gives_its_documented_answer() {
     let repo = repo_root();
     let clients = LocalClients::connect(&endpoint()).await;
+    // As `up` did (again, so that a second run finds what the first one deleted).
+    for file in samples::sample_files(&repo).unwrap() {
+        let event = samples::read(&repo, &file).unwrap();
+        samples::stage(
+            &repo,
+            &clients,
+            &event,
+            !samples::shows_an_unmanaged_stack(&file),
+        )
+        .await
+        .unwrap();
+    }
     let env_text = std::fs::read_to_string(samples::local_env_file(&repo)).unwrap();
     let env = samples::parse_env_file(&env_text);
     let mut failures = Vec::new();
@@ -295,6 +307,9 @@ async fn every_documented_command_and_sample_gives_its_documented_answer() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    // After the samples (it deletes the stack they read, with a person's yes).
+    the_documented_round_trips_give_what_their_comments_say().await;
 }
 
 #[test]
@@ -349,4 +364,234 @@ fn answers_are_told_apart() {
         "Error: InstanceNotReady\n  x instance i-1 is not ready"
     ));
     assert!(!answered(Expected::Error("InstanceNotReady"), true, "{}"));
+}
+
+/// The commands of the first shell block after `heading` in `doc`, continuation lines joined, each
+/// with its trailing comment (a comment alone on a line continues the one before).
+fn shell_block(repo: &Path, doc: &str, heading: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+    let after = text
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("{doc} has no {heading}"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("{doc}: no shell block after {heading}"))
+        .0;
+    let mut commands: Vec<(String, String)> = Vec::new();
+    let mut continued = false;
+    for line in block.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') {
+            if let Some((_, comment)) = commands.last_mut() {
+                comment.push(' ');
+                comment.push_str(trimmed.trim_start_matches('#').trim());
+            }
+            continue;
+        }
+        let (command, comment) = match trimmed.find(" #") {
+            Some(at) => (trimmed[..at].trim(), trimmed[at + 2..].trim()),
+            None => (trimmed, ""),
+        };
+        let (command, continues) = match command.strip_suffix('\\') {
+            Some(command) => (command.trim_end(), true),
+            None => (command, false),
+        };
+        match commands.last_mut() {
+            Some((last, last_comment)) if continued => {
+                last.push(' ');
+                last.push_str(command);
+                last_comment.push_str(comment);
+            }
+            _ => commands.push((command.to_string(), comment.to_string())),
+        }
+        continued = continues;
+    }
+    commands
+}
+
+/// A documented command run by bash in the repository, against this local stack's ports (the docs
+/// name the default ones) and with this build's `stackgate-local` for `cargo run -p stackgate-local`
+/// (a `cargo run` of one package would rebuild the workspace's binaries with other features).
+fn sh(command: &str, api: &str) -> (bool, String) {
+    let lambda_port = std::env::var("STACKGATE_LAMBDA_PORT").unwrap_or_else(|_| "9000".into());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let front_door = endpoint();
+    let command = command
+        .replace("http://127.0.0.1:4566", &front_door)
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{lambda_port}"))
+        .replace(
+            "cargo run -q -p stackgate-local --",
+            &target.join("debug/stackgate-local").display().to_string(),
+        );
+    let output = Command::new("bash")
+        .args(["-c", &command])
+        .current_dir(repo_root())
+        .env("API", api)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    (output.status.success(), printed)
+}
+
+/// Polls `$API/executions/<id>` as the docs do until the execution has ended.
+fn ended(api: &str, id: &str) -> Value {
+    for _ in 0..600 {
+        let (_, printed) = sh(&format!("curl -s $API/executions/{id}"), api);
+        let answer: Value = serde_json::from_str(&printed).unwrap_or_default();
+        if answer["status"].as_str().is_some_and(|s| s != "RUNNING") {
+            return answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("execution {id} did not end");
+}
+
+/// `docs/api.md`'s round trip and `docs/workflows.md`'s local pipeline run, command by command as
+/// written; each command's comment says what it gives, and that is what is checked.
+async fn the_documented_round_trips_give_what_their_comments_say() {
+    let repo = repo_root();
+    let mut api = String::new();
+    let mut last_execution: Option<String> = None;
+    for (command, comment) in
+        shell_block(&repo, "docs/api.md", "## A round trip on the local stack")
+    {
+        if command.starts_with("scripts/local-stack.sh") {
+            continue;
+        }
+        if let Some(value) = command.strip_prefix("API=") {
+            let port = std::env::var("STACKGATE_LAMBDA_PORT").unwrap_or_else(|_| "9000".into());
+            api = value.replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"));
+            continue;
+        }
+        let command = match &last_execution {
+            Some(id) => command.replace("<executionId>", id),
+            None => command,
+        };
+        // A key of this run's own: the documented one names the first run's execution forever.
+        let command = match command.split_once("idempotency-key: ") {
+            Some((before, after)) => {
+                let rest = &after[after.find('\'').unwrap_or(after.len())..];
+                format!(
+                    "{before}idempotency-key: {}{rest}",
+                    stackgate_local::unique_name("doc-")
+                )
+            }
+            None => command,
+        };
+        let stack_named = command
+            .split("/stacks/")
+            .nth(1)
+            .and_then(|rest| rest.split(['?', '"', ' ']).next())
+            .map(str::to_string);
+        let emails_before = match &stack_named {
+            Some(stack) => crate::common::emails_sent_about(stack).await,
+            None => 0,
+        };
+        let (succeeded, printed) = sh(&command, &api);
+        assert!(succeeded, "{command}: {printed}");
+        if command.contains("-X PUT") {
+            continue;
+        }
+        let answer: Value =
+            serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{command}: {e}: {printed}"));
+        if let Some((_, wanted)) = comment.split_once("poll until \"status\" is ") {
+            let id = last_execution.as_deref().unwrap();
+            let end = ended(&api, id);
+            assert_eq!(end["status"], wanted.trim(), "{command}: {end}");
+            continue;
+        }
+        let Some(id) = answer["executionId"].as_str() else {
+            // A read: the stack's status (and outputs, last failure).
+            assert!(comment.starts_with("status"), "{command}: {answer}");
+            assert!(
+                answer["status"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("_COMPLETE")),
+                "{command}: {answer}"
+            );
+            continue;
+        };
+        last_execution = Some(id.to_string());
+        if let Some((_, outcome)) = comment.split_once("ends FAILED with ") {
+            let error = outcome.split(':').next().unwrap().trim();
+            let end = ended(&api, id);
+            assert_eq!(end["status"], "FAILED", "{command}: {end}");
+            assert_eq!(end["error"], error, "{command}: {end}");
+        }
+        if comment.contains("asks people") && comment.contains("their yes deletes it") {
+            let stack = stack_named.as_deref().unwrap();
+            let link = crate::common::new_approval_link(stack, emails_before).await;
+            let (code, page) = crate::common::decide(&link, "approve", "Ana").await;
+            assert_eq!(code, 200, "{page}");
+            let end = ended(&api, id);
+            assert_eq!(end["status"], "SUCCEEDED", "{command}: {end}");
+        }
+    }
+    assert!(last_execution.is_some(), "the round trip started nothing");
+
+    // The pipeline run: the job answered finally, and listed by the front door.
+    let block = shell_block(&repo, "docs/workflows.md", "A local pipeline run");
+    let mut job = None;
+    for (command, _) in block {
+        if command.starts_with("scripts/local-stack.sh") {
+            continue;
+        }
+        let (succeeded, printed) = sh(&command, &api);
+        assert!(succeeded, "{command}: {printed}");
+        if let Some(line) = printed.lines().find(|l| l.starts_with("job ")) {
+            job = Some(
+                line.trim_start_matches("job ")
+                    .trim_matches('"')
+                    .to_string(),
+            );
+            continue;
+        }
+        let jobs: Value = serde_json::from_str(&printed).unwrap();
+        let job = job.as_deref().expect("pipeline-run named its job");
+        assert!(
+            jobs["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["jobId"] == job && j["status"] == "Succeeded"),
+            "{job} answered: {jobs}"
+        );
+    }
+    assert!(job.is_some(), "the pipeline run ran");
+}
+
+#[test]
+fn shell_blocks_are_read_command_by_command() {
+    let block = shell_block(
+        &repo_root(),
+        "docs/api.md",
+        "## A round trip on the local stack",
+    );
+    assert!(block.iter().any(|(c, _)| c.starts_with("API=")));
+    let post = block
+        .iter()
+        .find(|(c, _)| c.contains("-X POST"))
+        .expect("the round trip creates a stack");
+    assert!(
+        post.0.contains("-d '{"),
+        "a continued line is joined: {}",
+        post.0
+    );
+    let delete = block
+        .iter()
+        .find(|(c, _)| c.contains("-X DELETE $API"))
+        .unwrap();
+    assert!(delete.1.contains("UnsafeDeletion"), "{}", delete.1);
+    assert!(
+        delete.1.contains("DeletionPolicy"),
+        "a comment line continues: {}",
+        delete.1
+    );
+    let pipeline = shell_block(&repo_root(), "docs/workflows.md", "A local pipeline run");
+    assert!(pipeline.iter().any(|(c, _)| c.contains("pipeline-run")
+        && c.contains("--template examples/templates/app-v1.yaml")));
 }
