@@ -27,7 +27,10 @@ ensure_venv() { # name stamp packages...
   echo "bootstrap: installing $* into $dir" >&2
   rm -rf "$dir"
   python3 -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  # STACKGATE_BUILD_PROGRESS=1 (the demo) shows what pip fetches and installs.
+  local quiet=(--quiet)
+  if [[ ${STACKGATE_BUILD_PROGRESS:-} == 1 ]]; then quiet=(--progress-bar off); fi
+  "$dir/bin/pip" install "${quiet[@]}" --disable-pip-version-check "$@" >&2
   echo "$stamp" >"$dir/.stamp"
 }
 

@@ -54,15 +54,22 @@ wait_for() { # what url-or-port seconds
   return 1
 }
 
+# What `up` is doing, when asked to show progress (STACKGATE_BUILD_PROGRESS=1, the demo).
+say() { if [[ ${STACKGATE_BUILD_PROGRESS:-} == 1 ]]; then echo "local-stack: $*" >&2; fi; }
+
 up() {
   local tools; tools=$("$repo/scripts/bootstrap.sh" stack)
   # STACKGATE_PROFILE=release serves release builds (the benchmark); the default is the dev profile.
   local profile=${STACKGATE_PROFILE:-dev} watch_profile=() bin_dir=debug
   if [[ $profile == release ]]; then watch_profile=(--release); bin_dir=release; fi
-  cargo build --workspace --bins --quiet --profile "$profile"
+  # STACKGATE_BUILD_PROGRESS=1 (the demo) lets cargo show what it compiles.
+  local quiet=(--quiet)
+  if [[ ${STACKGATE_BUILD_PROGRESS:-} == 1 ]]; then quiet=(); fi
+  cargo build --workspace --bins "${quiet[@]}" --profile "$profile"
   # moto listens on its own port; MOTO_PORT tells its Step Functions interpreter to send every
   # AWS call (Lambda included) to the front door instead. moto-server.py is moto_server with the
   # interpreter's nested-execution casing mended (see the file).
+  say "starting moto, the front door and cargo-lambda"
   MOTO_PORT=$port start moto "$tools/venv-moto/bin/python" "$repo/scripts/moto-server.py" -H 127.0.0.1 -p "$moto_port"
   start frontdoor "$target/$bin_dir/stackgate-local" frontdoor --listen "127.0.0.1:$port" \
     --moto "127.0.0.1:$moto_port" --lambda "127.0.0.1:$lambda_port"
@@ -88,9 +95,11 @@ up() {
   wait_for cargo-lambda "curl -s -o /dev/null http://127.0.0.1:$lambda_port/" 120
   # The template as SAM expands it: the local deploy creates its IAM roles, and each function then
   # runs under its own (scripts/moto_iam.py; STACKGATE_IAM=off leaves every call allowed).
+  say "deploying template.yaml as SAM expands it (tables, topics, roles, state machines)"
   "$tools/venv-moto/bin/python" "$repo/scripts/sam-translate.py" "$repo/template.yaml" "$run/template.json"
   STACKGATE_ENDPOINT=$endpoint "$target/$bin_dir/stackgate-local" deploy --translated "$run/template.json"
   # What the sample events name, so that `cargo lambda invoke ... --data-file events/...` works.
+  say "staging what the sample events name"
   STACKGATE_ENDPOINT=$endpoint "$target/$bin_dir/stackgate-local" stage-samples >"$run/samples.log"
   echo "local stack up: $endpoint (logs in $run)"
 }

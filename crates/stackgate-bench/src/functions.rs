@@ -31,6 +31,10 @@ pub fn event_file(function: &str) -> String {
 /// create-change-set.
 pub const BASELINE_TASK: &str = "check-stack";
 
+/// The floor every function's init is measured against (`crates/echo-floor`, not deployed): the
+/// functions' runtime echoing its event, no SDK.
+pub const FLOOR_FUNCTION: &str = "echo-floor";
+
 /// The function built a second time with the untuned release profile to show what the tuned one
 /// buys: health-check, the one function that does not need the AWS SDK, so that the second build
 /// (dependencies included) stays short on a fresh machine.

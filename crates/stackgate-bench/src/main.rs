@@ -11,7 +11,7 @@ use stackgate_bench::baseline::{self, Baseline};
 use stackgate_bench::functions::{self, parse_env_file};
 use stackgate_bench::report::{self, FunctionResult, Machine, Report};
 use stackgate_bench::runtime_api::{cold_start, Process};
-use stackgate_bench::workflow::{self, PathCost, LATENCIES, PATHS};
+use stackgate_bench::workflow::{self, Counts, PathCost, PathRun, LATENCIES, PATHS};
 use stackgate_bench::BenchError;
 use stackgate_bench::{page, stage};
 use stackgate_local::{endpoint, repo_root, LocalClients};
@@ -25,6 +25,10 @@ struct Args {
     /// Warm invocations after each cold start.
     #[arg(long, default_value_t = 5)]
     warm: usize,
+    /// Runs of each safe-deploy path (and of the polling baseline's) timed for the orchestration
+    /// overhead.
+    #[arg(long, default_value_t = 20)]
+    overhead_runs: usize,
     /// Where the tools were installed (scripts/bootstrap.sh); default $STACKGATE_HOME or .stackgate.
     #[arg(long)]
     home: Option<PathBuf>,
@@ -209,6 +213,26 @@ async fn run(args: Args) -> Result<(), BenchError> {
         None
     };
 
+    eprintln!("== the floor: {}", functions::FLOOR_FUNCTION);
+    let floor_binary = functions::binary(&target, "release", functions::FLOOR_FUNCTION);
+    let floor = if floor_binary.is_file() {
+        let process = functions::process(functions::FLOOR_FUNCTION, floor_binary, &env);
+        let event = serde_json::json!({"echo": "floor"});
+        Some(
+            measure(
+                functions::FLOOR_FUNCTION,
+                "Rust (release)",
+                &process,
+                &event,
+                &args,
+                None,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+
     eprintln!("== baselines");
     let baselines = vec![
         measure_baseline(baseline::python(&repo, &home, &env), &check_event, &args).await,
@@ -225,8 +249,12 @@ async fn run(args: Args) -> Result<(), BenchError> {
         })
         .collect();
 
-    eprintln!("== workflow cost");
-    let local = workflow::stackgate_paths(&clients).await?;
+    eprintln!(
+        "== workflow cost and orchestration overhead ({} runs of each path)",
+        args.overhead_runs
+    );
+    let rounds = workflow::stackgate_paths(&clients, args.overhead_runs).await?;
+    let local: Vec<Counts> = rounds[0].iter().map(|run| run.counts).collect();
     let (polling_machine, lambdas) = workflow::deploy_polling_baseline(&clients, &repo).await?;
     let our_ms = ours
         .as_ref()
@@ -242,7 +270,8 @@ async fn run(args: Args) -> Result<(), BenchError> {
         for (path, measured) in PATHS.iter().zip(&local) {
             let polling =
                 workflow::polling_path(&clients, &polling_machine, &lambdas, *path, latency)
-                    .await?;
+                    .await?
+                    .counts;
             let (stackgate, stackgate_seconds) =
                 workflow::stackgate_under(*path, *measured, latency, our_ms);
             let polling_seconds = polling.lambda_invocations as f64 * polling_ms.ceil() / 1000.0;
@@ -259,6 +288,19 @@ async fn run(args: Args) -> Result<(), BenchError> {
         }
     }
 
+    let mut overhead = Vec::new();
+    for (index, path) in PATHS.iter().enumerate() {
+        let ours: Vec<PathRun> = rounds.iter().map(|round| round[index]).collect();
+        let mut polling = Vec::new();
+        for _ in 0..args.overhead_runs {
+            polling.push(
+                workflow::polling_path(&clients, &polling_machine, &lambdas, *path, &LATENCIES[0])
+                    .await?,
+            );
+        }
+        overhead.extend(workflow::overhead(*path, &ours, &polling));
+    }
+
     let command_seconds = args.command_started.and_then(|started| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -266,6 +308,10 @@ async fn run(args: Args) -> Result<(), BenchError> {
         Some(now.as_secs().saturating_sub(started) as f64)
     });
     let mut targets = report::targets(&results, &baselines, ours.as_ref(), &costs);
+    targets.extend(report::floor_target(&results, floor.as_ref()));
+    targets.extend(report::quiet_target(&results));
+    targets.extend(report::cost_target(&costs));
+    targets.extend(report::overhead_target(&overhead));
     targets.extend(report::whole_command_target(command_seconds, args.fresh));
     let report = Report {
         generated_at: aws_smithy_types::DateTime::from(std::time::SystemTime::now())
@@ -278,7 +324,9 @@ async fn run(args: Args) -> Result<(), BenchError> {
         baselines,
         ratios,
         untuned,
+        floor,
         workflow: costs,
+        overhead,
         targets,
         seconds: started.elapsed().as_secs_f64(),
         command_seconds,

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::runtime_api::ColdStart;
 use crate::stats::{median, millis, ratio};
-use crate::workflow::{PathCost, LATENCIES};
+use crate::workflow::{Overhead, PathCost, LATENCIES};
 
 /// The targets, as the report checks them.
 pub const INIT_FRACTION_OF_BASELINE: f64 = 1.0 / 20.0;
@@ -12,6 +12,9 @@ pub const INIT_LIMIT_MS: f64 = 10.0;
 pub const RSS_FRACTION_OF_BASELINE: f64 = 1.0 / 4.0;
 pub const ZIP_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
 pub const TRANSITIONS_FRACTION_OF_POLLING: f64 = 1.0 / 3.0;
+pub const INIT_MULTIPLE_OF_FLOOR: f64 = 1.5;
+pub const USD_PER_1000_LIMIT: f64 = 0.15;
+pub const OVERHEAD_P50_LIMIT_MS: f64 = 1000.0;
 
 /// Medians over the cold starts of one function (or baseline).
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +32,8 @@ pub struct FunctionResult {
     /// fresh local stack, e.g. a resource that does not exist), out of `invocations`.
     pub errors: usize,
     pub invocations: usize,
+    /// Lines logged at DEBUG or TRACE over all `invocations`, at the configured (default) level.
+    pub verbose_lines: usize,
     /// Why the function could not be measured, if it could not.
     pub failure: Option<String>,
 }
@@ -65,6 +70,7 @@ impl FunctionResult {
                 .filter(|i| i.error)
                 .count(),
             invocations: runs.iter().map(|r| r.invocations.len()).sum(),
+            verbose_lines: runs.iter().map(ColdStart::verbose_lines).sum(),
             failure: None,
         }
     }
@@ -81,6 +87,7 @@ impl FunctionResult {
             zip_bytes: None,
             errors: 0,
             invocations: 0,
+            verbose_lines: 0,
             failure: Some(why),
         }
     }
@@ -136,7 +143,10 @@ pub struct Report {
     pub ratios: Vec<Ratios>,
     /// `functions::UNTUNED_FUNCTION` built with the untuned release profile (when measured).
     pub untuned: Option<FunctionResult>,
+    /// `functions::FLOOR_FUNCTION`: every function's init is judged as a multiple of its.
+    pub floor: Option<FunctionResult>,
     pub workflow: Vec<PathCost>,
+    pub overhead: Vec<Overhead>,
     pub targets: Vec<Target>,
     /// The measurements alone.
     pub seconds: f64,
@@ -344,6 +354,81 @@ pub fn targets(
     targets
 }
 
+/// Each function's init as a multiple of the floor's, same run.
+pub fn init_over_floor(function: &FunctionResult, floor: Option<&FunctionResult>) -> Option<f64> {
+    ratio(function.init_ms, floor?.init_ms)
+}
+
+pub fn floor_target(
+    functions: &[FunctionResult],
+    floor: Option<&FunctionResult>,
+) -> Option<Target> {
+    let floor_ms = floor?.init_ms?;
+    let (multiple, name) = functions
+        .iter()
+        .filter_map(|f| init_over_floor(f, floor).map(|m| (m, &f.name)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some(Target {
+        target: format!(
+            "init <= {INIT_MULTIPLE_OF_FLOOR}x the floor (a no-SDK echo function, same run), every function"
+        ),
+        measured: format!("highest: {name} {multiple:.2}x (floor {})", ms(Some(floor_ms))),
+        met: multiple <= INIT_MULTIPLE_OF_FLOOR,
+    })
+}
+
+pub fn quiet_target(functions: &[FunctionResult]) -> Option<Target> {
+    let measured: Vec<&FunctionResult> = functions.iter().filter(|f| f.invocations > 0).collect();
+    let (lines, name) = measured
+        .iter()
+        .map(|f| (f.verbose_lines as f64 / f.invocations as f64, &f.name))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some(Target {
+        target: "no DEBUG line per invocation at the default level (info), every function".into(),
+        measured: format!("most: {name} {lines:.1} per invocation"),
+        met: lines == 0.0,
+    })
+}
+
+pub fn cost_target(workflow: &[PathCost]) -> Option<Target> {
+    let worst = workflow.iter().max_by(|a, b| {
+        a.stackgate_usd_per_1000
+            .total_cmp(&b.stackgate_usd_per_1000)
+    })?;
+    Some(Target {
+        target: format!(
+            "USD per 1,000 deployments <= {USD_PER_1000_LIMIT:.2} at every modelled latency"
+        ),
+        measured: format!(
+            "highest {:.3}: {} under {}",
+            worst.stackgate_usd_per_1000,
+            worst.path.label(),
+            worst.latency
+        ),
+        met: worst.stackgate_usd_per_1000 <= USD_PER_1000_LIMIT,
+    })
+}
+
+pub fn overhead_target(overhead: &[Overhead]) -> Option<Target> {
+    let worst = overhead
+        .iter()
+        .max_by(|a, b| a.stackgate_p50_ms.total_cmp(&b.stackgate_p50_ms))?;
+    Some(Target {
+        target: format!(
+            "orchestration overhead (request to outcome on the local stack) p50 <= {} s, every path",
+            OVERHEAD_P50_LIMIT_MS / 1000.0
+        ),
+        measured: format!(
+            "slowest p50: {} {} ms (p99 {} ms, {} runs)",
+            worst.path.label(),
+            worst.stackgate_p50_ms.round(),
+            worst.stackgate_p99_ms.round(),
+            worst.runs
+        ),
+        met: worst.stackgate_p50_ms <= OVERHEAD_P50_LIMIT_MS,
+    })
+}
+
 /// The Markdown page (docs/performance.md).
 #[cfg(test)]
 mod tests {
@@ -462,6 +547,53 @@ mod tests {
     }
 
     #[test]
+    fn the_floor_logging_cost_and_overhead_targets_are_judged() {
+        let floor = FunctionResult::from_runs("echo-floor", "rust", &[run(2, 4096)], None);
+        let at = |init| FunctionResult::from_runs("f", "rust", &[run(init, 4096)], None);
+        assert!(floor_target(&[at(3)], Some(&floor)).unwrap().met);
+        let over = floor_target(&[at(3), at(4)], Some(&floor)).unwrap();
+        assert!(!over.met);
+        assert!(over.measured.contains("2.00x"), "{}", over.measured);
+        assert!(floor_target(&[at(3)], None).is_none());
+
+        let mut noisy = at(3);
+        assert!(quiet_target(std::slice::from_ref(&noisy)).unwrap().met);
+        noisy.verbose_lines = 256;
+        let quiet = quiet_target(&[at(3), noisy]).unwrap();
+        assert!(!quiet.met);
+        assert!(
+            quiet.measured.contains("128.0 per invocation"),
+            "{}",
+            quiet.measured
+        );
+
+        let mut cheap = path(LATENCIES[0].name, 5, 7);
+        cheap.stackgate_usd_per_1000 = 0.125;
+        let mut dear = path(LATENCIES[2].name, 7, 544);
+        dear.stackgate_usd_per_1000 = 3.276;
+        assert!(cost_target(std::slice::from_ref(&cheap)).unwrap().met);
+        let cost = cost_target(&[cheap, dear]).unwrap();
+        assert!(!cost.met);
+        assert!(cost.measured.contains("3.276"), "{}", cost.measured);
+
+        let overhead = |p50| Overhead {
+            path: DeployPath::SafeUpdate,
+            runs: 20,
+            stackgate_p50_ms: p50,
+            stackgate_p99_ms: p50 * 2.0,
+            polling_runs: 20,
+            polling_p50_ms: 20000.0,
+            polling_p99_ms: 20000.0,
+        };
+        assert!(overhead_target(&[overhead(900.0)]).unwrap().met);
+        assert!(
+            !overhead_target(&[overhead(900.0), overhead(1200.0)])
+                .unwrap()
+                .met
+        );
+    }
+
+    #[test]
     fn the_whole_command_is_judged_only_on_a_fresh_run() {
         assert!(whole_command_target(Some(1000.0), false).is_none());
         assert!(whole_command_target(None, true).is_none());
@@ -499,7 +631,22 @@ mod tests {
                 name: "check-stack (untuned release)".into(),
                 ..FunctionResult::from_runs("check-stack", "rust", &[run(6, 16384)], Some(4096))
             }),
+            floor: Some(FunctionResult::from_runs(
+                "echo-floor",
+                "rust",
+                &[run(2, 4096)],
+                None,
+            )),
             workflow: vec![path(LATENCIES[0].name, 9, 30)],
+            overhead: vec![Overhead {
+                path: DeployPath::Create,
+                runs: 20,
+                stackgate_p50_ms: 812.4,
+                stackgate_p99_ms: 1500.0,
+                polling_runs: 20,
+                polling_p50_ms: 20400.0,
+                polling_p99_ms: 20900.0,
+            }],
             targets: targets(std::slice::from_ref(&ours), &[], Some(&ours), &[]),
             seconds: 1.0,
             command_seconds: Some(600.0),
@@ -517,6 +664,10 @@ mod tests {
             "the whole command took 10.0 min on a fresh machine",
             "*Release profile effect* on check-stack, tuned vs untuned (same run): zip (MiB) ",
             "init ms 3.00 vs 6.00 (0.50x), peak RSS MiB 8.0 vs 16.0 (0.50x)",
+            "| check-stack | 3.00 | 1.50x |",
+            "| echo-floor | 2.00 | 1.00x |",
+            "## Orchestration overhead",
+            "| create | 20 | 812 | 1500 | 20400 | 20900 |",
         ] {
             assert!(page.contains(section), "{section}\n{page}");
         }

@@ -73,6 +73,25 @@ impl ColdStart {
     pub fn warm(&self) -> &[Invocation] {
         &self.invocations[1..]
     }
+
+    /// Lines the process logged at DEBUG or TRACE, in either log format (text or Lambda's JSON).
+    pub fn verbose_lines(&self) -> usize {
+        verbose_lines(&self.output)
+    }
+}
+
+/// Lines of `output` logged at DEBUG or TRACE: the text format's level (its first word: the
+/// functions log without time, and without colour) or the JSON format's `level` field.
+pub fn verbose_lines(output: &str) -> usize {
+    output
+        .lines()
+        .filter(|line| {
+            ["DEBUG", "TRACE"].iter().any(|level| {
+                line.split_whitespace().next() == Some(level)
+                    || line.contains(&format!("\"level\":\"{level}\""))
+            })
+        })
+        .count()
 }
 
 /// What the server tells the driver.
@@ -380,6 +399,19 @@ async fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbose_lines_are_counted_in_both_log_formats() {
+        let output = concat!(
+            " INFO stackgate: planned\n",
+            "DEBUG invoke{service=s3}: aws_smithy_runtime: entering 'serialization' phase\n",
+            "TRACE raw\n",
+            "{\"level\":\"DEBUG\",\"fields\":{\"message\":\"x\"}}\n",
+            "{\"level\":\"INFO\",\"fields\":{\"message\":\"DEBUG in a message\"}}\n",
+            " WARN a DEBUG word later in the line\n",
+        );
+        assert_eq!(verbose_lines(output), 3);
+    }
 
     /// A Runtime API client in shell and curl: asks for events and echoes them back, failing the
     /// second one (enough to exercise the harness without building a function).

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use stackgate_local::demo::{sample_template, upload_revision};
 use stackgate_local::{execution, LocalClients};
 
+use crate::stats::{millis, percentile};
 use crate::BenchError;
 
 /// Step Functions Standard, us-east-1: USD per state transition ($0.025 per 1,000).
@@ -251,46 +252,77 @@ pub fn polling_input(path: DeployPath, latency: &Latency) -> Value {
     })
 }
 
-/// Runs the four safe-deploy paths on the local stack; the counts of each, in `PATHS` order.
-pub async fn stackgate_paths(clients: &LocalClients) -> Result<Vec<Counts>, BenchError> {
+/// One execution of a path: what it cost and how long it ran.
+#[derive(Debug, Clone, Copy)]
+pub struct PathRun {
+    pub counts: Counts,
+    /// StartExecution to the outcome, as Step Functions recorded them.
+    pub run_time: Duration,
+    /// Wait states entered (the polling baseline's fixed 10-second polls).
+    pub waits: u64,
+}
+
+fn path_run(
+    events: &[HistoryEvent],
+    lambdas: &HashSet<String>,
+    report: &execution::Report,
+) -> PathRun {
+    PathRun {
+        counts: count(events, lambdas),
+        run_time: report.run_time.unwrap_or_default(),
+        waits: events
+            .iter()
+            .filter(|e| e.r#type() == &HistoryEventType::WaitStateEntered)
+            .count() as u64,
+    }
+}
+
+/// Runs the four safe-deploy paths on the local stack, `rounds` times (each round on a stack of
+/// its own); the runs of each round, in `PATHS` order.
+pub async fn stackgate_paths(
+    clients: &LocalClients,
+    rounds: usize,
+) -> Result<Vec<Vec<PathRun>>, BenchError> {
     let machine = stackgate_local::deploy::state_machine_arn("SafeDeployStateMachine");
-    let stack = stackgate_local::unique_name("bench-");
     let mut all = Vec::new();
-    for path in PATHS {
-        let key = format!("bench/{stack}/{}.zip", path.polling_path());
-        let input = upload_revision(
-            clients,
-            &key,
-            &sample_template(path.template())?,
-            // A managed environment of the local stack: the plan refuses any other.
-            "demo",
-            &stack,
-        )
-        .await?;
-        let report = execution::run(
-            &clients.sfn,
-            &machine,
-            &format!("{stack}-{}", path.polling_path()),
-            &input,
-            Duration::from_secs(300),
-        )
-        .await?;
-        let expected = match path {
-            DeployPath::Create => report.outcome() == Some("CREATED"),
-            DeployPath::SafeUpdate => report.outcome() == Some("UPDATED"),
-            DeployPath::NoChanges => report.outcome() == Some("NO_CHANGES"),
-            DeployPath::UnsafeRefused => report.error.as_deref() == Some("UnsafeChangeSet"),
-        };
-        if !expected {
-            return Err(BenchError::Measure(format!(
-                "safe-deploy {} ended unexpectedly: {report:?}",
-                path.label()
-            )));
+    for _ in 0..rounds.max(1) {
+        let stack = stackgate_local::unique_name("bench-");
+        let mut round = Vec::new();
+        for path in PATHS {
+            let key = format!("bench/{stack}/{}.zip", path.polling_path());
+            let input = upload_revision(
+                clients,
+                &key,
+                &sample_template(path.template())?,
+                // A managed environment of the local stack: the plan refuses any other.
+                "demo",
+                &stack,
+            )
+            .await?;
+            let report = execution::run(
+                &clients.sfn,
+                &machine,
+                &format!("{stack}-{}", path.polling_path()),
+                &input,
+                Duration::from_secs(300),
+            )
+            .await?;
+            let expected = match path {
+                DeployPath::Create => report.outcome() == Some("CREATED"),
+                DeployPath::SafeUpdate => report.outcome() == Some("UPDATED"),
+                DeployPath::NoChanges => report.outcome() == Some("NO_CHANGES"),
+                DeployPath::UnsafeRefused => report.error.as_deref() == Some("UnsafeChangeSet"),
+            };
+            if !expected {
+                return Err(BenchError::Measure(format!(
+                    "safe-deploy {} ended unexpectedly: {report:?}",
+                    path.label()
+                )));
+            }
+            let events = execution::history(&clients.sfn, &report.execution_arn).await?;
+            round.push(path_run(&events, &HashSet::new(), &report));
         }
-        all.push(count(
-            &execution::history(&clients.sfn, &report.execution_arn).await?,
-            &HashSet::new(),
-        ));
+        all.push(round);
     }
     Ok(all)
 }
@@ -325,7 +357,7 @@ pub async fn polling_path(
     lambdas: &HashSet<String>,
     path: DeployPath,
     latency: &Latency,
-) -> Result<Counts, BenchError> {
+) -> Result<PathRun, BenchError> {
     let report = execution::run(
         &clients.sfn,
         machine,
@@ -342,10 +374,50 @@ pub async fn polling_path(
             report.status
         )));
     }
-    Ok(count(
-        &execution::history(&clients.sfn, &report.execution_arn).await?,
-        lambdas,
-    ))
+    let events = execution::history(&clients.sfn, &report.execution_arn).await?;
+    Ok(path_run(&events, lambdas, &report))
+}
+
+/// What stackgate itself adds to a deployment: StartExecution to the outcome on the local stack,
+/// where CloudFormation takes ~0 s, over every run of a path; next to the polling baseline's run on
+/// the same stack with its waits at 0 s plus the 10-second polls its design waits.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overhead {
+    pub path: DeployPath,
+    pub runs: usize,
+    pub stackgate_p50_ms: f64,
+    pub stackgate_p99_ms: f64,
+    pub polling_runs: usize,
+    pub polling_p50_ms: f64,
+    pub polling_p99_ms: f64,
+}
+
+/// The overhead of each path from stackgate's runs and the polling baseline's (its waits at 0 s;
+/// each Wait it entered counts its 10 seconds).
+pub fn overhead(path: DeployPath, ours: &[PathRun], polling: &[PathRun]) -> Option<Overhead> {
+    let ms = |runs: &[PathRun], waits: bool| -> Vec<f64> {
+        runs.iter()
+            .map(|r| {
+                millis(r.run_time)
+                    + if waits {
+                        r.waits as f64 * POLLING_SECONDS * 1000.0
+                    } else {
+                        0.0
+                    }
+            })
+            .collect()
+    };
+    let (ours, theirs) = (ms(ours, false), ms(polling, true));
+    Some(Overhead {
+        path,
+        runs: ours.len(),
+        stackgate_p50_ms: percentile(&ours, 50.0)?,
+        stackgate_p99_ms: percentile(&ours, 99.0)?,
+        polling_runs: theirs.len(),
+        polling_p50_ms: percentile(&theirs, 50.0)?,
+        polling_p99_ms: percentile(&theirs, 99.0)?,
+    })
 }
 
 #[cfg(test)]
@@ -473,6 +545,27 @@ mod tests {
         };
         let expected = 1000.0 * (PRICE_PER_INVOCATION + PRICE_PER_GB_SECOND_ARM64);
         assert!((cost_per_1000(counts, one_gb_second) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn overhead_adds_the_baselines_waits_and_takes_percentiles() {
+        let run = |ms: u64, waits: u64| PathRun {
+            counts: Counts {
+                transitions: 1,
+                lambda_invocations: 1,
+            },
+            run_time: Duration::from_millis(ms),
+            waits,
+        };
+        let ours: Vec<PathRun> = (1..=20).map(|i| run(i * 100, 0)).collect();
+        let polling = vec![run(50, 2), run(70, 2)];
+        let o = overhead(DeployPath::Create, &ours, &polling).unwrap();
+        assert_eq!(
+            (o.runs, o.stackgate_p50_ms, o.stackgate_p99_ms),
+            (20, 1000.0, 2000.0)
+        );
+        assert_eq!((o.polling_p50_ms, o.polling_p99_ms), (20050.0, 20070.0));
+        assert!(overhead(DeployPath::Create, &[], &polling).is_none());
     }
 
     #[test]

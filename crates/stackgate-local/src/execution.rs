@@ -19,6 +19,8 @@ pub struct Report {
     pub states: Vec<String>,
     /// Lambda task invocations (retries included).
     pub lambda_invocations: usize,
+    /// From the execution's start to its end, as Step Functions recorded them.
+    pub run_time: Option<Duration>,
 }
 
 impl Report {
@@ -100,6 +102,10 @@ pub async fn wait(
         cause,
         states,
         lambda_invocations,
+        run_time: described.stop_date().and_then(|stopped| {
+            let seconds = stopped.as_secs_f64() - described.start_date().as_secs_f64();
+            Duration::try_from_secs_f64(seconds).ok()
+        }),
     })
 }
 

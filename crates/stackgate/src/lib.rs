@@ -28,6 +28,7 @@ pub mod stateful;
 pub mod tasks;
 pub mod telemetry;
 pub mod template;
+pub mod tls;
 pub mod values;
 pub mod webhook;
 

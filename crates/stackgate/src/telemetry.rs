@@ -3,14 +3,16 @@
 
 use std::io::Write;
 
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// Targets capped at DEBUG whatever level is configured: at TRACE they write what crosses the
-/// wire. lambda_runtime logs each raw event (CodePipeline's `artifactCredentials`, task tokens);
-/// the SDK's orchestrator logs whole HTTP requests and responses (task tokens in SendTaskSuccess
-/// and GetItem, SecureString values in PutParameter); SigV4 logs the request it signs; the HTTP
-/// crates log what they send and receive.
+/// Targets that log what crosses the wire at TRACE: lambda_runtime logs each raw event
+/// (CodePipeline's `artifactCredentials`, task tokens); the SDK's orchestrator logs whole HTTP
+/// requests and responses (task tokens in SendTaskSuccess and GetItem, SecureString values in
+/// PutParameter); SigV4 logs the request it signs; the HTTP crates log what they send and receive.
+/// They are capped: never above DEBUG, and never above the configured level (at `info`, the SDK's
+/// per-request DEBUG steps would otherwise be ~128 lines of every plan).
 const WIRE_TARGETS: [&str; 7] = [
     "lambda_runtime::layers::api_response",
     "aws_smithy_runtime",
@@ -37,13 +39,23 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
             .trim();
         directive.contains('=') && WIRE_TARGETS.iter().any(|t| target.starts_with(t))
     };
-    let caps = WIRE_TARGETS.map(|t| format!("{t}=debug")).join(",");
     let wanted: Vec<&str> = level
         .split(',')
         .filter(|d| !d.trim().is_empty() && !capped(d))
         .collect();
-    EnvFilter::try_new(format!("{},{caps}", wanted.join(",")))
-        .unwrap_or_else(|_| EnvFilter::new(format!("info,{caps}")))
+    let build = |wanted: &[&str]| {
+        // The level everything else logs at: the last bare level (as EnvFilter reads it), else
+        // nothing.
+        let default = wanted
+            .iter()
+            .rev()
+            .find_map(|d| d.trim().parse::<LevelFilter>().ok())
+            .unwrap_or(LevelFilter::OFF);
+        let cap = default.min(LevelFilter::DEBUG);
+        let caps = WIRE_TARGETS.map(|t| format!("{t}={cap}")).join(",");
+        EnvFilter::try_new(format!("{},{caps}", wanted.join(",")))
+    };
+    build(&wanted).unwrap_or_else(|_| build(&["info"]).expect("a valid default filter"))
 }
 
 /// Installs the subscriber with `writer`; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`.
@@ -145,6 +157,50 @@ mod tests {
         assert!(logged_at("trace").contains("own trace line"));
         // A malformed setting still logs, at the default level.
         assert!(!logged_at("not a level =").contains("taskToken-on-the-wire"));
+    }
+
+    /// What the wire targets write at each level: one line of each level, as the SDK would.
+    fn wire_lines_at(level: Option<&str>) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(level))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "wire-trace");
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "wire-debug");
+            tracing::info!(target: "hyper_util::client", "wire-info");
+            tracing::warn!(target: "aws_sigv4::http_request", "wire-warn");
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        logged
+    }
+
+    #[test]
+    fn wire_targets_log_at_most_the_configured_level_and_never_above_debug() {
+        let seen = |level| {
+            let logged = wire_lines_at(level);
+            ["trace", "debug", "info", "warn"]
+                .into_iter()
+                .filter(|l| logged.contains(&format!("wire-{l}")))
+                .collect::<Vec<_>>()
+        };
+        // The default (info): the SDK's per-request DEBUG steps stay out.
+        assert_eq!(seen(None), ["info", "warn"]);
+        assert_eq!(seen(Some("info")), ["info", "warn"]);
+        assert_eq!(seen(Some("warn")), ["warn"]);
+        assert_eq!(seen(Some("debug")), ["debug", "info", "warn"]);
+        assert_eq!(seen(Some("trace")), ["debug", "info", "warn"]);
+        assert_eq!(seen(Some("stackgate=trace,info")), ["info", "warn"]);
+        // Only a target of stackgate's own asked for: nothing of the wire's.
+        assert!(seen(Some("stackgate=trace")).is_empty());
+        // A directive raising a wire target is dropped, not obeyed.
+        assert_eq!(
+            seen(Some("info,aws_smithy_runtime=debug")),
+            ["info", "warn"]
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// An HTTP(S) client with the system's trust roots, built on first use, once per process: reading
-/// the roots costs milliseconds of every cold start, and most invocations of the activity
-/// dispatcher (manual tasks) never call out.
+/// An HTTP(S) client trusting the system's CA bundle (`crate::tls`, as the SDK's clients do), built
+/// on first use, once per process: reading the roots costs milliseconds, and most invocations of
+/// the activity dispatcher (manual tasks) never call out.
 #[derive(Clone, Default)]
 pub struct WebhookClient {
     client: std::sync::OnceLock<Result<HttpsClient, String>>,
@@ -36,12 +36,14 @@ impl WebhookClient {
     fn client(&self) -> Result<&HttpsClient, String> {
         self.client
             .get_or_init(|| {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| format!("no TLS trust roots: {e}"))?
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
+                let builder = hyper_rustls::HttpsConnectorBuilder::new();
+                let builder = match crate::tls::bundle_client_config() {
+                    Some(config) => builder.with_tls_config(config),
+                    None => builder
+                        .with_native_roots()
+                        .map_err(|e| format!("no TLS trust roots: {e}"))?,
+                };
+                let connector = builder.https_or_http().enable_http1().build();
                 Ok(Client::builder(TokioExecutor::new()).build(connector))
             })
             .as_ref()

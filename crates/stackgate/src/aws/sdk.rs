@@ -14,9 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sfn::config::{SharedCredentialsProvider, SharedHttpClient};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::RootCertStore;
+use aws_smithy_http_client::Connector;
 
 use crate::config::env_var;
 
@@ -78,96 +76,41 @@ pub fn sdk_config() -> SdkConfig {
 }
 
 /// The HTTPS client of every SDK client (rustls with aws-lc, the SDK's own default stack), trusting
-/// the system's CA bundle file when it has one. The SDK crates are built without their default
-/// client: the SDK validates it at every client construction even when another is configured, and
-/// its trust store also reads every file of the certificate directory, which on most distributions
-/// repeats the bundle one certificate at a time (on Debian ~150 files, about 1.7 ms of a cold
-/// start, for no root the bundle lacks).
+/// the system's CA bundle file when it has one (`crate::tls`). The SDK crates are built without
+/// their default client, whose trust store also reads the whole certificate directory.
+///
+/// The SDK builds a connector at every client's construction only to check that it can, and drops
+/// it: built with TLS, each client would parse the whole bundle at start-up (most functions build
+/// several clients). That check gets a plain connector; the one kept is built for the first request
+/// (once per process: the connector is cached by its timeouts, and every client has the same).
 pub fn https_client() -> SharedHttpClient {
-    let trust_store = system_ca_bundle().map_or_else(TrustStore::default, |pem| {
-        TrustStore::empty()
-            .with_native_roots(false)
-            .with_pem_certificate(pem)
-    });
-    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-        tls::rustls_provider::CryptoMode::AwsLc,
-    ));
-    match TlsContext::builder().with_trust_store(trust_store).build() {
-        Ok(context) => builder.tls_context(context).build_https(),
-        Err(_) => builder.build_https(),
-    }
-}
-
-/// The system's CA bundle (openssl-probe's file: `SSL_CERT_FILE`, else the distribution's), unless
-/// `SSL_CERT_DIR` names another directory than the bundle's own (whose certificates the bundle
-/// holds) or rustls refuses one of its certificates (the TLS provider panics on one it cannot
-/// parse): then the default trust store, which reads both.
-fn system_ca_bundle() -> Option<Vec<u8>> {
-    let file = openssl_probe::probe().cert_file?;
-    if !directory_is_covered(env_var("SSL_CERT_DIR").as_deref(), &file) {
-        return None;
-    }
-    let pem = std::fs::read(&file).ok()?;
-    acceptable_bundle(&pem).then_some(pem)
-}
-
-/// Whether the certificate directory asked for (if any) is the bundle's own.
-fn directory_is_covered(directory: Option<&str>, bundle: &std::path::Path) -> bool {
-    directory.is_none_or(|directory| {
-        let canonical = |path: &std::path::Path| std::fs::canonicalize(path).ok();
-        let directory = canonical(std::path::Path::new(directory));
-        directory.is_some() && directory == bundle.parent().and_then(canonical)
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut builder = Connector::builder();
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        if settings.is_none() {
+            return builder.build_http();
+        }
+        let trust_store = crate::tls::ca_bundle().map_or_else(TrustStore::default, |pem| {
+            TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem)
+        });
+        let builder = builder.tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        match TlsContext::builder().with_trust_store(trust_store).build() {
+            Ok(context) => builder.tls_context(context).build(),
+            Err(_) => builder.build(),
+        }
     })
-}
-
-/// Whether every certificate of a PEM bundle is a root rustls accepts, and there is one at least.
-fn acceptable_bundle(pem: &[u8]) -> bool {
-    let Ok(certificates) = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()
-    else {
-        return false;
-    };
-    let (valid, invalid) = RootCertStore::empty().add_parsable_certificates(certificates);
-    valid > 0 && invalid == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_bundle_rustls_fully_accepts_replaces_the_default_trust_store() {
-        assert!(!acceptable_bundle(b""));
-        assert!(!acceptable_bundle(b"not a certificate"));
-        assert!(!acceptable_bundle(
-            b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
-        ));
-        // The machine's own bundle, where it has one: whole, it is accepted; cut in the middle of
-        // a certificate, it is not.
-        if let Some(file) = openssl_probe::probe().cert_file {
-            let pem = std::fs::read(file).unwrap();
-            assert!(acceptable_bundle(&pem));
-            let end = pem.windows(5).position(|w| w == b"-----").unwrap() + 200;
-            assert!(!acceptable_bundle(&pem[..end]));
-        }
-    }
-
-    #[test]
-    fn only_the_bundles_own_directory_is_covered_by_the_bundle() {
-        let dir = std::env::temp_dir().join(format!("stackgate-certs-{}", std::process::id()));
-        let other = dir.join("other");
-        std::fs::create_dir_all(&other).unwrap();
-        let bundle = dir.join("bundle.pem");
-        std::fs::write(&bundle, "").unwrap();
-        assert!(directory_is_covered(None, &bundle));
-        assert!(directory_is_covered(dir.to_str(), &bundle));
-        assert!(directory_is_covered(
-            Some(&format!("{}/", dir.display())),
-            &bundle
-        ));
-        assert!(!directory_is_covered(other.to_str(), &bundle));
-        assert!(!directory_is_covered(Some("/does/not/exist"), &bundle));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn retries_and_timeouts_are_set_once_for_every_client() {

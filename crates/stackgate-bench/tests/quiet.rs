@@ -1,0 +1,60 @@
+//! At the default log level a function writes no DEBUG line: every function's real binary, started
+//! by the benchmark's Lambda Runtime API with no level configured (what a deployment gets unless
+//! the operator raises `LogLevel`), is invoked twice with its benchmark sample against the local
+//! stack. The SDK's per-request steps (at DEBUG they include the access key id) must not appear.
+//!
+//! Needs the local stack (`STACKGATE_ENDPOINT`) and the functions built in the dev profile, as
+//! `scripts/test.sh` provides: `cargo test -p stackgate-bench --test quiet -- --ignored`.
+
+use std::time::Duration;
+
+use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::runtime_api::{cold_start, ColdStart};
+use stackgate_local::{endpoint, repo_root};
+
+/// The local stack's function environment, with the level left to the code's default or set.
+fn environment(level: Option<&str>) -> Vec<(String, String)> {
+    let file = functions::local_env_file(&repo_root());
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
+    let mut env: Vec<(String, String)> = parse_env_file(&text)
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "AWS_LAMBDA_LOG_LEVEL" | "RUST_LOG"))
+        .collect();
+    if let Some(level) = level {
+        env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.into()));
+    }
+    env
+}
+
+async fn run(function: &str, level: Option<&str>) -> ColdStart {
+    let repo = repo_root();
+    let binary = functions::dev_binary(&repo, function).unwrap_or_else(|e| panic!("{e}"));
+    let mut process = functions::process(function, binary, &environment(level));
+    if function == "activity-dispatcher" {
+        // Its template timeout: it polls only while a long poll still fits.
+        process.timeout = Duration::from_secs(300);
+    }
+    let health = format!("{}/_local/health", endpoint());
+    let event = functions::event(&repo, function, &health).unwrap_or_else(|e| panic!("{e}"));
+    cold_start(&process, &[event.clone(), event])
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"))
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
+async fn no_function_writes_a_debug_line_at_the_default_level() {
+    for function in functions::function_names(&repo_root()).unwrap() {
+        let run = run(&function, None).await;
+        assert_eq!(
+            run.verbose_lines(),
+            0,
+            "{function} wrote DEBUG or TRACE lines at the default level:\n{}",
+            run.output
+        );
+    }
+    // The same count finds them when they are asked for: the SDK's steps at DEBUG.
+    let run = run("wait-stack", Some("debug")).await;
+    assert!(run.verbose_lines() > 0, "{}", run.output);
+}
