@@ -197,12 +197,8 @@ async fn main() -> Result<(), BoxError> {
         Command::StageSamples => {
             let clients = LocalClients::connect(&endpoint()).await;
             let root = stackgate_local::repo_root();
-            for file in samples::sample_files(&root)? {
-                let event = samples::read(&root, &file)?;
-                let managed = !samples::shows_an_unmanaged_stack(&file);
-                for staged in samples::stage(&root, &clients, &event, managed).await? {
-                    println!("{}: {staged}", file.display());
-                }
+            for (file, staged) in samples::stage_all(&root, &clients).await? {
+                println!("{}: {staged}", file.display());
             }
         }
         Command::Sample { file } => {
@@ -231,12 +227,7 @@ async fn main() -> Result<(), BoxError> {
             let mut event: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(root.join(&event))?)?;
             if !keep_job_id {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-                event["CodePipeline.job"]["id"] = serde_json::json!(format!(
-                    "{:08x}-0000-4000-8000-{:012x}",
-                    now.as_secs() as u32,
-                    now.subsec_nanos()
-                ));
+                event["CodePipeline.job"]["id"] = serde_json::json!(pipeline::fresh_job_id());
             }
             let template = std::fs::read_to_string(root.join(&template))?;
             pipeline::prepare(&clients, &event, &template, "pipeline", &stack).await?;

@@ -14,6 +14,19 @@ use crate::{BoxError, LocalClients};
 pub const TRIGGER: &str = "pipeline-trigger";
 
 /// A job's answers as recorded by the front door.
+/// A new CodePipeline job id, shaped as CodePipeline's (a UUID): a job is answered once, so each
+/// run of a sample job needs its own.
+pub fn fresh_job_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        now.as_secs() as u32,
+        now.subsec_nanos()
+    )
+}
+
 pub async fn job(endpoint: &str, job_id: &str) -> Result<Option<Value>, BoxError> {
     let (status, body) = call(
         Method::GET,

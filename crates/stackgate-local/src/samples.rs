@@ -226,6 +226,22 @@ pub async fn stage(
     Ok(staged)
 }
 
+/// Stages what every sample names (`stage`), each as its file says; what was staged, per file.
+pub async fn stage_all(
+    repo: &Path,
+    clients: &LocalClients,
+) -> Result<Vec<(PathBuf, String)>, BoxError> {
+    let mut staged = Vec::new();
+    for file in sample_files(repo)? {
+        let event = read(repo, &file)?;
+        let managed = !shows_an_unmanaged_stack(&file);
+        for what in stage(repo, clients, &event, managed).await? {
+            staged.push((file.clone(), what));
+        }
+    }
+    Ok(staged)
+}
+
 /// The sample with new values where its normal path works only once: a CodePipeline job gets an
 /// id of its own; an approval link points at a pending approval stored for it, signed with the
 /// local signing key for a day. `env` is the functions' environment (it names the approvals table).
@@ -235,7 +251,7 @@ pub async fn fresh(
     event: &mut Value,
 ) -> Result<(), BoxError> {
     if let Some(job) = event.get_mut("CodePipeline.job") {
-        job["id"] = Value::String(crate::unique_name("sample-job-"));
+        job["id"] = Value::String(crate::pipeline::fresh_job_id());
     }
     if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
         let table = env

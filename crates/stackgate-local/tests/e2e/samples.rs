@@ -242,28 +242,11 @@ async fn every_documented_command_sample_and_round_trip_gives_its_documented_ans
     let repo = repo_root();
     let clients = LocalClients::connect(&endpoint()).await;
     // As `up` did (again, so that a second run finds what the first one deleted).
-    for file in samples::sample_files(&repo).unwrap() {
-        let event = samples::read(&repo, &file).unwrap();
-        samples::stage(
-            &repo,
-            &clients,
-            &event,
-            !samples::shows_an_unmanaged_stack(&file),
-        )
-        .await
-        .unwrap();
-    }
+    samples::stage_all(&repo, &clients).await.unwrap();
     let env_text = std::fs::read_to_string(samples::local_env_file(&repo)).unwrap();
     let env = samples::parse_env_file(&env_text);
     let mut failures = Vec::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let job_id = format!(
-        "{:08x}-0000-4000-8000-{:012x}",
-        now.as_secs() as u32,
-        now.subsec_nanos()
-    );
+    let job_id = stackgate_local::pipeline::fresh_job_id();
 
     // The docs' commands first, as a reader runs them right after `up`.
     let documented = documented_invocations(&repo);
