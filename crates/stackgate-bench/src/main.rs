@@ -308,8 +308,8 @@ async fn run(args: Args) -> Result<(), BenchError> {
         Some(now.as_secs().saturating_sub(started) as f64)
     });
     let mut targets = report::targets(&results, &baselines, ours.as_ref(), &costs);
-    targets.extend(report::floor_target(&results, floor.as_ref()));
-    targets.extend(report::quiet_target(&results));
+    targets.push(report::floor_target(&results, floor.as_ref()));
+    targets.push(report::quiet_target(&results));
     targets.extend(report::cost_target(&costs));
     targets.extend(report::overhead_target(&overhead));
     targets.extend(report::whole_command_target(command_seconds, args.fresh));

@@ -359,35 +359,74 @@ pub fn init_over_floor(function: &FunctionResult, floor: Option<&FunctionResult>
     ratio(function.init_ms, floor?.init_ms)
 }
 
-pub fn floor_target(
-    functions: &[FunctionResult],
-    floor: Option<&FunctionResult>,
-) -> Option<Target> {
-    let floor_ms = floor?.init_ms?;
-    let (multiple, name) = functions
+/// Every function's init against the floor's; a function or floor not measured fails the target.
+pub fn floor_target(functions: &[FunctionResult], floor: Option<&FunctionResult>) -> Target {
+    let target = format!(
+        "init <= {INIT_MULTIPLE_OF_FLOOR}x the floor (a no-SDK echo function, same run), every function"
+    );
+    let Some(floor_ms) = floor.and_then(|f| f.init_ms) else {
+        return Target {
+            target,
+            measured: "the floor was not measured".into(),
+            met: false,
+        };
+    };
+    let unmeasured = unmeasured(functions);
+    let highest = functions
         .iter()
         .filter_map(|f| init_over_floor(f, floor).map(|m| (m, &f.name)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    Some(Target {
-        target: format!(
-            "init <= {INIT_MULTIPLE_OF_FLOOR}x the floor (a no-SDK echo function, same run), every function"
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let (measured, met) = match highest {
+        Some((multiple, name)) => (
+            format!(
+                "highest: {name} {multiple:.2}x (floor {}){unmeasured}",
+                ms(Some(floor_ms))
+            ),
+            multiple <= INIT_MULTIPLE_OF_FLOOR && unmeasured.is_empty(),
         ),
-        measured: format!("highest: {name} {multiple:.2}x (floor {})", ms(Some(floor_ms))),
-        met: multiple <= INIT_MULTIPLE_OF_FLOOR,
-    })
+        None => (format!("no function measured{unmeasured}"), false),
+    };
+    Target {
+        target,
+        measured,
+        met,
+    }
 }
 
-pub fn quiet_target(functions: &[FunctionResult]) -> Option<Target> {
-    let measured: Vec<&FunctionResult> = functions.iter().filter(|f| f.invocations > 0).collect();
-    let (lines, name) = measured
+/// "; not measured: a, b" for the functions that could not be measured, else nothing.
+fn unmeasured(functions: &[FunctionResult]) -> String {
+    let names: Vec<&str> = functions
         .iter()
+        .filter(|f| f.failure.is_some() || f.invocations == 0)
+        .map(|f| f.name.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; not measured: {}", names.join(", "))
+    }
+}
+
+/// No DEBUG line in any function at the default level; a function not measured fails the target.
+pub fn quiet_target(functions: &[FunctionResult]) -> Target {
+    let unmeasured = unmeasured(functions);
+    let most = functions
+        .iter()
+        .filter(|f| f.invocations > 0)
         .map(|f| (f.verbose_lines as f64 / f.invocations as f64, &f.name))
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    Some(Target {
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let (measured, met) = match most {
+        Some((lines, name)) => (
+            format!("most: {name} {lines:.1} per invocation{unmeasured}"),
+            lines == 0.0 && unmeasured.is_empty(),
+        ),
+        None => (format!("no function measured{unmeasured}"), false),
+    };
+    Target {
         target: "no DEBUG line per invocation at the default level (info), every function".into(),
-        measured: format!("most: {name} {lines:.1} per invocation"),
-        met: lines == 0.0,
-    })
+        measured,
+        met,
+    }
 }
 
 pub fn cost_target(workflow: &[PathCost]) -> Option<Target> {
@@ -550,16 +589,25 @@ mod tests {
     fn the_floor_logging_cost_and_overhead_targets_are_judged() {
         let floor = FunctionResult::from_runs("echo-floor", "rust", &[run(2, 4096)], None);
         let at = |init| FunctionResult::from_runs("f", "rust", &[run(init, 4096)], None);
-        assert!(floor_target(&[at(3)], Some(&floor)).unwrap().met);
-        let over = floor_target(&[at(3), at(4)], Some(&floor)).unwrap();
+        assert!(floor_target(&[at(3)], Some(&floor)).met);
+        let over = floor_target(&[at(3), at(4)], Some(&floor));
         assert!(!over.met);
         assert!(over.measured.contains("2.00x"), "{}", over.measured);
-        assert!(floor_target(&[at(3)], None).is_none());
+        assert!(!floor_target(&[at(3)], None).met);
+        let failed = FunctionResult::failed("g", "rust", "not built".into());
+        let missing = floor_target(&[at(3), failed.clone()], Some(&floor));
+        assert!(!missing.met);
+        assert!(
+            missing.measured.contains("not measured: g"),
+            "{}",
+            missing.measured
+        );
+        assert!(!quiet_target(&[at(3), failed]).met);
 
         let mut noisy = at(3);
-        assert!(quiet_target(std::slice::from_ref(&noisy)).unwrap().met);
+        assert!(quiet_target(std::slice::from_ref(&noisy)).met);
         noisy.verbose_lines = 256;
-        let quiet = quiet_target(&[at(3), noisy]).unwrap();
+        let quiet = quiet_target(&[at(3), noisy]);
         assert!(!quiet.met);
         assert!(
             quiet.measured.contains("128.0 per invocation"),

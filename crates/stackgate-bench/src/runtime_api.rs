@@ -81,17 +81,36 @@ impl ColdStart {
 }
 
 /// Lines of `output` logged at DEBUG or TRACE: the text format's level (its first word: the
-/// functions log without time, and without colour) or the JSON format's `level` field.
+/// functions log without time; colour codes, were any written, are skipped) or the JSON format's
+/// `level` field.
 pub fn verbose_lines(output: &str) -> usize {
     output
         .lines()
         .filter(|line| {
-            ["DEBUG", "TRACE"].iter().any(|level| {
-                line.split_whitespace().next() == Some(level)
-                    || line.contains(&format!("\"level\":\"{level}\""))
-            })
+            let first = without_colour(line.split_whitespace().next().unwrap_or_default());
+            ["DEBUG", "TRACE"]
+                .iter()
+                .any(|level| first == *level || line.contains(&format!("\"level\":\"{level}\"")))
         })
         .count()
+}
+
+/// `word` without ANSI escape sequences (`ESC [ … letter`).
+fn without_colour(word: &str) -> String {
+    let mut plain = String::new();
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// What the server tells the driver.
@@ -409,8 +428,10 @@ mod tests {
             "{\"level\":\"DEBUG\",\"fields\":{\"message\":\"x\"}}\n",
             "{\"level\":\"INFO\",\"fields\":{\"message\":\"DEBUG in a message\"}}\n",
             " WARN a DEBUG word later in the line\n",
+            "\u{1b}[34mDEBUG\u{1b}[0m coloured\n",
+            "\u{1b}[32m INFO\u{1b}[0m coloured\n",
         );
-        assert_eq!(verbose_lines(output), 3);
+        assert_eq!(verbose_lines(output), 4);
     }
 
     /// A Runtime API client in shell and curl: asks for events and echoes them back, failing the

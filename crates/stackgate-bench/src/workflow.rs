@@ -266,15 +266,22 @@ fn path_run(
     events: &[HistoryEvent],
     lambdas: &HashSet<String>,
     report: &execution::Report,
-) -> PathRun {
-    PathRun {
+) -> Result<PathRun, BenchError> {
+    // A run without its dates would count as instantaneous: refuse it rather than flatter.
+    let run_time = report.run_time.ok_or_else(|| {
+        BenchError::Measure(format!(
+            "{} has no start and stop dates",
+            report.execution_arn
+        ))
+    })?;
+    Ok(PathRun {
         counts: count(events, lambdas),
-        run_time: report.run_time.unwrap_or_default(),
+        run_time,
         waits: events
             .iter()
             .filter(|e| e.r#type() == &HistoryEventType::WaitStateEntered)
             .count() as u64,
-    }
+    })
 }
 
 /// Runs the four safe-deploy paths on the local stack, `rounds` times (each round on a stack of
@@ -320,7 +327,7 @@ pub async fn stackgate_paths(
                 )));
             }
             let events = execution::history(&clients.sfn, &report.execution_arn).await?;
-            round.push(path_run(&events, &HashSet::new(), &report));
+            round.push(path_run(&events, &HashSet::new(), &report)?);
         }
         all.push(round);
     }
@@ -375,7 +382,7 @@ pub async fn polling_path(
         )));
     }
     let events = execution::history(&clients.sfn, &report.execution_arn).await?;
-    Ok(path_run(&events, lambdas, &report))
+    path_run(&events, lambdas, &report)
 }
 
 /// What stackgate itself adds to a deployment: StartExecution to the outcome on the local stack,

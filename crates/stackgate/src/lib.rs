@@ -24,6 +24,7 @@ pub mod retention;
 pub mod root_cause;
 pub mod s3_url;
 pub mod sensitive;
+pub mod stack_events;
 pub mod stateful;
 pub mod tasks;
 pub mod telemetry;

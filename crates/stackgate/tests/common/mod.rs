@@ -39,10 +39,9 @@ impl CapturedLogs {
     pub fn start() -> Self {
         static INSTALL: Once = Once::new();
         INSTALL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_env_filter(stackgate::telemetry::filter(Some("trace")))
-                .with_writer(|| ThreadWriter)
-                .finish();
+            // The functions' own subscriber (filter and wire cap), at TRACE.
+            let subscriber =
+                stackgate::telemetry::subscriber(Some("trace"), || ThreadWriter, false);
             tracing::subscriber::set_global_default(subscriber)
                 .expect("no other global subscriber in the tests");
         });
