@@ -749,8 +749,10 @@ async fn deployments_of_one_stack_run_one_at_a_time_and_an_aborted_one_gives_the
 
     // Two deployments of one stack started together: one takes the stack, the other waits for it
     // (ConcurrentDeployments=queue, the default) and decides anything only once the first ended.
+    // The same template: either may take the stack first (under injected faults the second often
+    // does), and in both orders the other then finds nothing to change.
     let one = start(&clients, &stack, "app-v1.yaml", json!({})).await;
-    let two = start(&clients, &stack, "app-v2-safe.yaml", json!({})).await;
+    let two = start(&clients, &stack, "app-v1.yaml", json!({})).await;
     let (one_report, two_report) = (finish(&clients, &one).await, finish(&clients, &two).await);
     assert_eq!(one_report.status, "SUCCEEDED", "{one_report:?}");
     assert_eq!(two_report.status, "SUCCEEDED", "{two_report:?}");
@@ -763,8 +765,9 @@ async fn deployments_of_one_stack_run_one_at_a_time_and_an_aborted_one_gives_the
         entered_at(&clients, second, "RouteChangeSet").await >= ended_at(&clients, first).await,
         "the second planned while the first was still running"
     );
-    let outcomes = [one_report.outcome(), two_report.outcome()];
-    assert!(outcomes.contains(&Some("CREATED")), "{outcomes:?}");
+    let mut outcomes = [one_report.outcome(), two_report.outcome()];
+    outcomes.sort();
+    assert_eq!(outcomes, [Some("CREATED"), Some("NO_CHANGES")]);
 
     // A deployment waiting for a person holds the stack. Aborted, it has nothing to give back:
     // the deployment queued behind it finds it ended and takes the stack over.
@@ -787,7 +790,7 @@ async fn deployments_of_one_stack_run_one_at_a_time_and_an_aborted_one_gives_the
         .unwrap();
     let report = finish(&clients, &next).await;
     assert_eq!(report.status, "SUCCEEDED", "{report:?}");
-    assert_eq!(report.outcome(), Some("NO_CHANGES"), "{report:?}");
+    assert_eq!(report.outcome(), Some("UPDATED"), "{report:?}");
 }
 
 #[tokio::test]
