@@ -144,6 +144,18 @@ pub const BENCH_ACCESS_KEY: &str = "stackgate-bench";
 
 pub use stackgate_local::samples::{local_env_file, parse_env_file};
 
+/// The running local stack's function environment (`local-stack.sh up` writes it) without the
+/// settings `without`, for the tests that run the real binaries under settings of their own.
+pub fn local_environment(repo: &Path, without: &[&str]) -> Vec<(String, String)> {
+    let file = local_env_file(repo);
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
+    parse_env_file(&text)
+        .into_iter()
+        .filter(|(key, _)| !without.contains(&key.as_str()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

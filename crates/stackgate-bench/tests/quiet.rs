@@ -10,25 +10,17 @@
 
 use std::time::Duration;
 
-use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::functions;
 use stackgate_bench::runtime_api::{cold_start, ColdStart};
 use stackgate_local::{endpoint, repo_root};
 
 /// The local stack's function environment, with the level left to the code's default or set, in
 /// the text or the JSON format.
 fn environment(level: Option<&str>, json: bool) -> Vec<(String, String)> {
-    let file = functions::local_env_file(&repo_root());
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
-    let mut env: Vec<(String, String)> = parse_env_file(&text)
-        .into_iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "AWS_LAMBDA_LOG_LEVEL" | "RUST_LOG" | "AWS_LAMBDA_LOG_FORMAT"
-            )
-        })
-        .collect();
+    let mut env = functions::local_environment(
+        &repo_root(),
+        &["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG", "AWS_LAMBDA_LOG_FORMAT"],
+    );
     if let Some(level) = level {
         env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.into()));
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use stackgate::approval::{self, SigningKey, Status, StoredApproval};
-use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::functions;
 use stackgate_bench::runtime_api::{cold_start, ColdStart};
 use stackgate_local::deploy::SIGNING_KEY_PARAMETER;
 use stackgate_local::{endpoint, repo_root, unique_name, LocalClients};
@@ -45,18 +45,15 @@ fn secret(kind: &'static str, prefix: &str) -> Secret {
 
 /// The local stack's function environment, with credentials of our own to look for.
 fn environment(credentials: &[Secret]) -> Vec<(String, String)> {
-    let file = functions::local_env_file(&repo_root());
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
-    let mut env: Vec<(String, String)> = parse_env_file(&text)
-        .into_iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "AWS_LAMBDA_LOG_LEVEL" | "RUST_LOG"
-            )
-        })
-        .collect();
+    let mut env = functions::local_environment(
+        &repo_root(),
+        &[
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_LAMBDA_LOG_LEVEL",
+            "RUST_LOG",
+        ],
+    );
     env.push(("AWS_SECRET_ACCESS_KEY".into(), credentials[0].value.clone()));
     env.push(("AWS_SESSION_TOKEN".into(), credentials[1].value.clone()));
     env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "trace".into()));

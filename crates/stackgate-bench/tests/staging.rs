@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use stackgate_bench::functions::{self, parse_env_file};
+use stackgate_bench::functions;
 use stackgate_bench::runtime_api::cold_start;
 use stackgate_bench::stage;
 use stackgate_local::{endpoint, repo_root, LocalClients};
@@ -22,12 +22,9 @@ fn binary(function: &str) -> PathBuf {
 #[ignore = "needs the local stack and the dev binaries (scripts/test.sh)"]
 async fn every_staged_sample_takes_its_functions_normal_path() {
     let repo = repo_root();
-    let file = functions::local_env_file(&repo);
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (is the local stack up?)", file.display()));
     let clients = LocalClients::connect(&endpoint()).await;
     let target = stage::start_target(&clients).await.unwrap();
-    let env = stage::starting(&parse_env_file(&text), &target);
+    let env = stage::starting(&functions::local_environment(&repo, &[]), &target);
     let health_url = format!("{}/_local/health", endpoint());
     let baseline_task = functions::BASELINE_TASK;
     let mut names = functions::function_names(&repo).unwrap();
