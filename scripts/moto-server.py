@@ -10,10 +10,16 @@ Step Functions integration only, then starts moto's own server unchanged.
 Run: python moto-server.py -H 127.0.0.1 -p 4567   (the same arguments as moto_server)
 """
 
+import copy
 import functools
 import importlib
+import json
+import os
 import pkgutil
 import sys
+import threading
+import time
+import urllib.request
 
 import moto.stepfunctions.parser as interpreter
 from moto.server import main
@@ -581,6 +587,143 @@ def mend_drift_detection() -> None:
     responses.CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
 
 
+# How long a stack operation started with a ClientRequestToken (stackgate's) stays *_IN_PROGRESS.
+# moto completes stacks synchronously; AWS takes seconds to hours and says so by an event.
+STACK_SECONDS = float(os.environ.get("STACKGATE_STACK_SECONDS", "2"))
+
+IN_PROGRESS = {
+    "CREATE_COMPLETE": "CREATE_IN_PROGRESS",
+    "UPDATE_COMPLETE": "UPDATE_IN_PROGRESS",
+    "DELETE_COMPLETE": "DELETE_IN_PROGRESS",
+    "IMPORT_COMPLETE": "IMPORT_IN_PROGRESS",
+}
+
+
+def in_progress(status: str) -> str:
+    """The status a stack shows while the operation that ends in `status` runs."""
+    if status in IN_PROGRESS:
+        return IN_PROGRESS[status]
+    return status.split("_")[0] + "_IN_PROGRESS"
+
+
+def stack_status_change(stack_id: str, status: str, token: str) -> dict:
+    """CloudFormation's Stack Status Change event, as a PutEvents entry (EventBridge adds the
+    envelope: version, id, account, time, region); its detail is `stack_events::StackStatusChange`."""
+    detail = {"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""}}
+    if token:
+        detail["client-request-token"] = token
+    return {
+        "Source": "aws.cloudformation",
+        "DetailType": "CloudFormation Stack Status Change",
+        "Detail": json.dumps(detail),
+        "Resources": [stack_id],
+    }
+
+
+def mend_stack_operation_events() -> None:
+    """ExecuteChangeSet and DeleteStack with a ClientRequestToken leave the stack *_IN_PROGRESS for
+    STACKGATE_STACK_SECONDS, then settle it and put CloudFormation's Stack Status Change event on the
+    default bus, where rules route it (Lambda targets: `mend_lambda_targets`). Operations without a
+    token (the tests' own set-up) complete at once, as moto's do, and emit the event too."""
+    from moto.cloudformation import responses
+    from moto.events.models import events_backends
+
+    def hold(backend, stack, token):
+        final = stack.status
+        entry = stack_status_change(stack.stack_id, final, token)
+
+        def settle():
+            if stack.status == in_progress(final):
+                stack.status = final
+            events_backends[backend.account_id][backend.region_name].put_events([entry])
+
+        if not token or STACK_SECONDS <= 0:
+            settle()
+            return
+        stack.status = in_progress(final)
+        timer = threading.Timer(STACK_SECONDS, settle)
+        timer.daemon = True
+        timer.start()
+
+    def find(backend, name_or_id):
+        if not name_or_id:
+            return None
+        for stack in list(backend.stacks.values()):
+            if name_or_id in (stack.stack_id, stack.name) and stack.status != "DELETE_COMPLETE":
+                return stack
+        return None
+
+    def held(operation):
+        moto_operation = getattr(responses.CloudFormationResponse, operation)
+        if getattr(moto_operation, "held", False):  # mended already (tests load this file twice)
+            return
+
+        def run(self):
+            backend = self.cloudformation_backend
+            stack = find(backend, self._get_param("StackName"))
+            answer = moto_operation(self)
+            if stack is not None:
+                hold(backend, stack, self._get_param("ClientRequestToken") or "")
+            return answer
+
+        run.held = True
+        setattr(responses.CloudFormationResponse, operation, run)
+
+    for operation in ("execute_change_set", "delete_stack"):
+        held(operation)
+
+
+def mend_lambda_targets() -> None:
+    """EventBridge rules deliver to Lambda targets, as in AWS: asynchronously, through the front
+    door (MOTO_PORT), which invokes the function. moto delivers to logs, SQS and buses only."""
+    from moto.events import models
+    from moto.utilities.arns import parse_arn
+
+    moto_send = models.Rule.send_to_targets
+    if getattr(moto_send, "lambda_targets", False):
+        return
+
+    def deliver(arn, event):
+        """One asynchronous invocation; a function error is retried twice, as Lambda retries an
+        asynchronous invocation (after about 1 and 2 minutes in AWS; 1 and 2 seconds here)."""
+        port = os.environ.get("MOTO_PORT", "4566")
+        problem = None
+        for pause in (0, 1, 2):
+            time.sleep(pause)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/2015-03-31/functions/{arn}/invocations",
+                data=json.dumps(event, default=str).encode(),
+                headers={"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    answer.read()
+                    if answer.headers.get("X-Amz-Function-Error") is None:
+                        return
+                    problem = "the function failed"
+            except Exception as error:
+                problem = error
+        # A lost event: the waiting task's timeout reconciles it.
+        print(f"event to {arn} not handled after 3 attempts: {problem}", file=sys.stderr)
+
+    def send_to_targets(self, original_event, transform_input=True):
+        is_lambda = [parse_arn(t["Arn"]).service == "lambda" for t in self.targets]
+        if not all(is_lambda):
+            # moto's delivery for the targets it knows (it raises on a Lambda one).
+            others = copy.copy(self)
+            others.targets = [t for t, to_lambda in zip(self.targets, is_lambda) if not to_lambda]
+            moto_send(others, original_event, transform_input)
+        if not any(is_lambda) or not self.event_pattern.matches_event(original_event):
+            return
+        for target, to_lambda in zip(self.targets, is_lambda):
+            if to_lambda:
+                threading.Thread(target=deliver, args=(target["Arn"], original_event), daemon=True).start()
+
+    send_to_targets.lambda_targets = True
+    models.Rule.send_to_targets = send_to_targets
+
+
 if __name__ == "__main__":
     mend_step_functions_integration()
     mend_json_path()
@@ -593,6 +736,8 @@ if __name__ == "__main__":
     mend_task_failure_cause()
     mend_stop_execution()
     mend_drift_detection()
+    mend_stack_operation_events()  # after the identity mend: it wraps what that one installed
+    mend_lambda_targets()
     # The functions and state machines run under their own roles (scripts/moto_iam.py; STACKGATE_IAM=off switches it off).
     moto_iam.mend_iam_enforcement()
     moto_iam.mend_policy_evaluation()

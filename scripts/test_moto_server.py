@@ -1,6 +1,7 @@
 """Unit tests of scripts/moto-server.py (run by scripts/test.sh with the moto venv's python)."""
 
 import importlib.util
+import json
 import pathlib
 import unittest
 
@@ -197,3 +198,90 @@ class StopExecution(unittest.TestCase):
         self.assertEqual(
             (execution.exec_status, execution.stop_date), (ExecutionStatus.ABORTED, when)
         )
+
+
+class StackOperationEvents(unittest.TestCase):
+    """ExecuteChangeSet and DeleteStack with a ClientRequestToken: the stack is in progress for
+    STACKGATE_STACK_SECONDS, then settles, and CloudFormation's Stack Status Change event is on the
+    default bus (read here through an SQS target, which moto delivers to)."""
+
+    TOPIC = "Resources:\n  Events:\n    Type: AWS::SNS::Topic\n"
+
+    @classmethod
+    def setUpClass(cls):
+        moto_server.mend_stack_operation_events()
+        moto_server.mend_lambda_targets()
+        moto_server.STACK_SECONDS = 0.3
+
+    def test_in_progress_names_the_operation_under_way(self):
+        self.assertEqual(moto_server.in_progress("UPDATE_COMPLETE"), "UPDATE_IN_PROGRESS")
+        self.assertEqual(moto_server.in_progress("DELETE_COMPLETE"), "DELETE_IN_PROGRESS")
+        self.assertEqual(moto_server.in_progress("ROLLBACK_COMPLETE"), "ROLLBACK_IN_PROGRESS")
+
+    def test_an_operation_is_under_way_then_settles_with_its_event(self):
+        import time
+
+        import boto3
+        from moto import mock_aws
+
+        with mock_aws():
+            cfn = boto3.client("cloudformation", region_name="us-east-1")
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            events = boto3.client("events", region_name="us-east-1")
+            queue = sqs.create_queue(QueueName="ends")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(
+                Name="ends",
+                EventPattern=json.dumps({"source": ["aws.cloudformation"], "detail-type": ["CloudFormation Stack Status Change"]}),
+            )
+            # A Lambda target beside it (delivered through the front door, which is not running
+            # here): moto raised on it, and delivered to no target of the rule.
+            events.put_targets(
+                Rule="ends",
+                Targets=[
+                    {"Id": "q", "Arn": queue_arn},
+                    {"Id": "f", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:stack-status"},
+                ],
+            )
+
+            def delivered():
+                messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+                return [json.loads(m["Body"]) for m in messages]
+
+            def status(stack):
+                return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+
+            cfn.create_change_set(StackName="held", ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=self.TOPIC)
+            cfn.execute_change_set(StackName="held", ChangeSetName="c1", ClientRequestToken="stackgate-c1")
+            stack_id = cfn.describe_stacks(StackName="held")["Stacks"][0]["StackId"]
+            self.assertEqual(status("held"), "CREATE_IN_PROGRESS")
+            self.assertEqual(delivered(), [])
+            time.sleep(0.6)
+            self.assertEqual(status("held"), "CREATE_COMPLETE")
+            [event] = delivered()
+            self.assertEqual(event["source"], "aws.cloudformation")
+            self.assertEqual(event["detail-type"], "CloudFormation Stack Status Change")
+            self.assertEqual(event["resources"], [stack_id])
+            self.assertEqual(
+                event["detail"],
+                {
+                    "stack-id": stack_id,
+                    "status-details": {"status": "CREATE_COMPLETE", "status-reason": ""},
+                    "client-request-token": "stackgate-c1",
+                },
+            )
+
+            cfn.delete_stack(StackName=stack_id, ClientRequestToken="stackgate-d1")
+            self.assertEqual(status(stack_id), "DELETE_IN_PROGRESS")
+            time.sleep(0.6)
+            self.assertEqual(status(stack_id), "DELETE_COMPLETE")
+            [event] = delivered()
+            self.assertEqual(event["detail"]["status-details"]["status"], "DELETE_COMPLETE")
+            self.assertEqual(event["detail"]["client-request-token"], "stackgate-d1")
+
+            # Without a token (a test's own set-up): complete at once, and the event still goes out.
+            cfn.create_change_set(StackName="quick", ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=self.TOPIC)
+            cfn.execute_change_set(StackName="quick", ChangeSetName="c1")
+            self.assertEqual(status("quick"), "CREATE_COMPLETE")
+            [event] = delivered()
+            self.assertNotIn("client-request-token", event["detail"])

@@ -99,8 +99,10 @@ pub async fn stage(
             .await?;
     }
     if waited_deploy(event).is_some() {
-        event["stackName"] = Value::String(BENCH_WAITED_STACK.to_string());
         deploy_stack(repo, clients, BENCH_WAITED_STACK).await?;
+        samples::point_wait_at(clients, event, BENCH_WAITED_STACK)
+            .await
+            .map_err(|e| BenchError::Local(e.to_string()))?;
     }
     Ok(())
 }
@@ -232,7 +234,9 @@ mod tests {
         let event = event(&repo(), "wait-stack", "http://127.0.0.1:1/health").unwrap();
         assert_eq!(waited_deploy(&event).as_deref(), Some("demo-sample-app"));
         assert_eq!(
-            waited_deploy(&json!({"stackName": "s", "operation": "DELETE"})),
+            waited_deploy(
+                &json!({"stackId": "arn:aws:cloudformation:us-east-1:1:stack/s/1", "operation": "DELETE"})
+            ),
             None
         );
         assert_eq!(waited_deploy(&json!({"operation": "DEPLOY"})), None);

@@ -24,8 +24,12 @@ pub const PRICE_PER_GB_SECOND_ARM64: f64 = 0.000_013_333_4;
 pub const MEMORY_GB: f64 = 128.0 / 1024.0;
 /// The polling baseline's fixed polling interval.
 pub const POLLING_SECONDS: f64 = 10.0;
-/// stackgate's in-Lambda wait budget per invocation (`STACKGATE_WAIT_SECONDS`, template default).
+/// stackgate's in-Lambda wait budget per invocation (`STACKGATE_WAIT_SECONDS`, template default):
+/// the change set's creation is still polled inside the plan (CloudFormation sends no change set events).
 pub const WAIT_BUDGET_SECONDS: f64 = 600.0;
+/// The stack wait's task timeout (`WaitForStackOperation`'s `TimeoutSeconds`): the event ends the
+/// wait, and each timeout before it is one retry (a transition and a registration).
+pub const STACK_WAIT_TIMEOUT_SECONDS: f64 = 600.0;
 
 /// The safe-deploy paths the benchmark runs, in order (each builds on the previous stack).
 pub const PATHS: [DeployPath; 4] = [
@@ -181,6 +185,11 @@ pub fn budget_retries(seconds: f64) -> u64 {
     ((seconds / WAIT_BUDGET_SECONDS).ceil() as u64).saturating_sub(1)
 }
 
+/// Retries of the stack wait's task (each a transition and a registration) before its event.
+pub fn timeout_retries(seconds: f64) -> u64 {
+    ((seconds / STACK_WAIT_TIMEOUT_SECONDS).ceil() as u64).saturating_sub(1)
+}
+
 /// One path's counts for both designs under one latency, and their cost.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,9 +218,11 @@ fn billed_seconds(invocations: u64, per_invocation_ms: f64) -> f64 {
     invocations as f64 * per_invocation_ms.ceil() / 1000.0
 }
 
-/// stackgate's counts under `latency`, from the counts measured on the local stack: each wait
-/// polls inside one invocation and adds one retry per budget it outlasts; the waiting itself is
-/// Lambda time.
+/// stackgate's counts under `latency`, from the counts measured on the local stack. The change set's
+/// creation is polled inside one invocation (one retry per budget it outlasts; the waiting is Lambda
+/// time). The stack operation is waited on by task token: no Lambda runs while CloudFormation works;
+/// its end is one `stack-status` invocation (EventBridge's, not in the history), and each task
+/// timeout it outlasts is one retry (a transition and a registration).
 pub fn stackgate_under(
     path: DeployPath,
     local: Counts,
@@ -225,13 +236,14 @@ pub fn stackgate_under(
         waited += latency.change_set_seconds;
         extra += budget_retries(latency.change_set_seconds);
     }
+    let mut events = 0;
     if stack {
-        waited += latency.stack_seconds;
-        extra += budget_retries(latency.stack_seconds);
+        extra += timeout_retries(latency.stack_seconds);
+        events += 1;
     }
     let counts = Counts {
         transitions: local.transitions + extra,
-        lambda_invocations: local.lambda_invocations + extra,
+        lambda_invocations: local.lambda_invocations + extra + events,
     };
     (
         counts,
@@ -260,7 +272,22 @@ pub struct PathRun {
     pub run_time: Duration,
     /// Wait states entered (the polling baseline's fixed 10-second polls).
     pub waits: u64,
+    /// How long the local stack held stack operations in progress (`STACKGATE_STACK_SECONDS` for
+    /// each stack wait): CloudFormation's time, not stackgate's.
+    pub held: Duration,
 }
+
+/// The local stack's modelled CloudFormation time per stack operation (`scripts/moto-server.py`).
+pub fn local_stack_seconds() -> Duration {
+    std::env::var("STACKGATE_STACK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(Duration::from_secs(2))
+}
+
+/// States that wait on a stack operation the local stack holds in progress.
+const STACK_WAITS: [&str; 2] = ["WaitForStackOperation", "WaitForStackDeleted"];
 
 fn path_run(
     events: &[HistoryEvent],
@@ -274,6 +301,11 @@ fn path_run(
             report.execution_arn
         ))
     })?;
+    let stack_waits = report
+        .states
+        .iter()
+        .filter(|s| STACK_WAITS.contains(&s.as_str()))
+        .count() as u32;
     Ok(PathRun {
         counts: count(events, lambdas),
         run_time,
@@ -281,6 +313,7 @@ fn path_run(
             .iter()
             .filter(|e| e.r#type() == &HistoryEventType::WaitStateEntered)
             .count() as u64,
+        held: local_stack_seconds() * stack_waits,
     })
 }
 
@@ -400,13 +433,13 @@ pub struct Overhead {
     pub polling_p99_ms: f64,
 }
 
-/// The overhead of each path from stackgate's runs and the polling baseline's (its waits at 0 s;
-/// each Wait it entered counts its 10 seconds).
+/// The overhead of each path from stackgate's runs (less the time the local stack held its stack
+/// operation) and the polling baseline's (its waits at 0 s; each Wait it entered counts its 10 seconds).
 pub fn overhead(path: DeployPath, ours: &[PathRun], polling: &[PathRun]) -> Option<Overhead> {
     let ms = |runs: &[PathRun], waits: bool| -> Vec<f64> {
         runs.iter()
             .map(|r| {
-                millis(r.run_time)
+                millis(r.run_time.saturating_sub(r.held))
                     + if waits {
                         r.waits as f64 * POLLING_SECONDS * 1000.0
                     } else {
@@ -516,26 +549,44 @@ mod tests {
     }
 
     #[test]
-    fn baseline_polling_grows_with_latency_and_stackgate_only_per_budget() {
+    fn baseline_polling_grows_with_latency_and_stackgate_only_per_timeout() {
         assert_eq!(polling_polls(0.0), 1);
         assert_eq!(polling_polls(120.0), 12);
         assert_eq!(budget_retries(120.0), 0);
         assert_eq!(budget_retries(1800.0), 2);
+        assert_eq!(timeout_retries(120.0), 0);
+        assert_eq!(timeout_retries(1800.0), 2);
         let local = Counts {
             transitions: 9,
             lambda_invocations: 5,
         };
         let (slow, seconds) = stackgate_under(DeployPath::Create, local, &LATENCIES[2], 10.0);
+        // Two task timeouts in 30 minutes, one event; only the change set's minute is Lambda time.
         assert_eq!(
             slow,
             Counts {
                 transitions: 11,
-                lambda_invocations: 7
+                lambda_invocations: 8
             }
         );
-        assert!((seconds - (1860.0 + 0.07)).abs() < 1e-9, "{seconds}");
+        assert!((seconds - (60.0 + 0.08)).abs() < 1e-9, "{seconds}");
         let (refused, _) = stackgate_under(DeployPath::UnsafeRefused, local, &LATENCIES[2], 10.0);
         assert_eq!(refused, local, "no stack wait on a refused change");
+    }
+
+    #[test]
+    fn the_models_stack_wait_timeout_is_the_workflows() {
+        let definition: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                stackgate_local::repo_root().join("statemachines/safe-deploy.asl.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            definition["States"]["WaitForStackOperation"]["TimeoutSeconds"].as_f64(),
+            Some(STACK_WAIT_TIMEOUT_SECONDS)
+        );
     }
 
     #[test]
@@ -557,6 +608,7 @@ mod tests {
     #[test]
     fn overhead_adds_the_baselines_waits_and_takes_percentiles() {
         let run = |ms: u64, waits: u64| PathRun {
+            held: Duration::ZERO,
             counts: Counts {
                 transitions: 1,
                 lambda_invocations: 1,

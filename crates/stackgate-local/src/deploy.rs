@@ -320,6 +320,31 @@ async fn create_resources(
                     }
                 }
             }
+            LocalResource::Rule {
+                name,
+                pattern,
+                function_arn,
+            } => {
+                // Both calls replace what a previous deploy put.
+                clients
+                    .events
+                    .put_rule()
+                    .name(&name)
+                    .event_pattern(pattern)
+                    .send()
+                    .await?;
+                let target = aws_sdk_eventbridge::types::Target::builder()
+                    .id("function")
+                    .arn(function_arn)
+                    .build()?;
+                clients
+                    .events
+                    .put_targets()
+                    .rule(&name)
+                    .targets(target)
+                    .send()
+                    .await?;
+            }
             LocalResource::Bucket { name, .. } => {
                 let exists = clients.s3.head_bucket().bucket(&name).send().await.is_ok();
                 if !exists {

@@ -21,6 +21,9 @@ pub struct Report {
     pub lambda_invocations: usize,
     /// From the execution's start to its end, as Step Functions recorded them.
     pub run_time: Option<Duration>,
+    /// What saw each awaited stack operation end (wait-stack's answer, `reportedBy`): `event`
+    /// (CloudFormation's, through EventBridge) or `check` (the wait's own read of the stack).
+    pub reported_by: Vec<String>,
 }
 
 impl Report {
@@ -73,6 +76,7 @@ pub async fn wait(
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let mut states = Vec::new();
+    let mut reported_by = Vec::new();
     let mut lambda_invocations = 0;
     let mut error = described.error().map(str::to_string);
     let mut cause = described.cause().map(str::to_string);
@@ -86,6 +90,15 @@ pub async fn wait(
                 .is_some_and(|d| d.resource_type() == "lambda")
         {
             lambda_invocations += 1;
+        }
+        if let Some(output) = event
+            .task_succeeded_event_details()
+            .and_then(|d| d.output())
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+        {
+            if let Some(by) = output.get("reportedBy").and_then(Value::as_str) {
+                reported_by.push(by.to_string());
+            }
         }
         if let Some(failed) = event.execution_failed_event_details() {
             error = error.or_else(|| failed.error().map(str::to_string));
@@ -106,6 +119,7 @@ pub async fn wait(
             let seconds = stopped.as_secs_f64() - described.start_date().as_secs_f64();
             Duration::try_from_secs_f64(seconds).ok()
         }),
+        reported_by,
     })
 }
 

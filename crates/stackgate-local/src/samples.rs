@@ -100,12 +100,35 @@ pub fn template_url(event: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The stack a `{"stackName", "operation": "DEPLOY"}` wait is for.
+/// The stack a `{"stackId", "operation": "DEPLOY", …}` wait is for: the name in its ARN.
 pub fn waited_deploy(event: &Value) -> Option<String> {
     (event.get("operation").and_then(Value::as_str) == Some("DEPLOY"))
-        .then(|| event.get("stackName").and_then(Value::as_str))
+        .then(|| event.get("stackId")?.as_str()?.split('/').nth(1))
         .flatten()
+        .filter(|name| !name.is_empty())
         .map(str::to_string)
+}
+
+/// Points a wait at the live stack of its name: a sample's ARN names an id of its own.
+pub async fn point_wait_at(
+    clients: &LocalClients,
+    event: &mut Value,
+    stack: &str,
+) -> Result<(), BoxError> {
+    let found = clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| format!("describing {stack}: {e}"))?;
+    let id = found
+        .stacks()
+        .first()
+        .and_then(|s| s.stack_id())
+        .ok_or_else(|| format!("{stack} has no stack id"))?;
+    event["stackId"] = Value::String(id.to_string());
+    Ok(())
 }
 
 /// The stack an API read (`GET /stacks/{name}`) is for.
@@ -252,6 +275,9 @@ pub async fn fresh(
 ) -> Result<(), BoxError> {
     if let Some(job) = event.get_mut("CodePipeline.job") {
         job["id"] = Value::String(crate::pipeline::fresh_job_id());
+    }
+    if let Some(stack) = waited_deploy(event) {
+        point_wait_at(clients, event, &stack).await?;
     }
     if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
         let table = env
@@ -518,7 +544,13 @@ mod tests {
             Some("demo-sample-app")
         );
         assert_eq!(
-            waited_deploy(&json!({"stackName": "s", "operation": "DELETE"})),
+            waited_deploy(
+                &json!({"stackId": "arn:aws:cloudformation:us-east-1:1:stack/s/1", "operation": "DELETE"})
+            ),
+            None
+        );
+        assert_eq!(
+            waited_deploy(&json!({"stackId": "s", "operation": "DEPLOY"})),
             None
         );
         assert_eq!(

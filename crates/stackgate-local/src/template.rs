@@ -37,6 +37,14 @@ pub enum LocalResource {
         name: String,
         hash_key: String,
     },
+    /// A function's EventBridge rule (`Events: … Type: EventBridgeRule`) on the default bus, named
+    /// as SAM names it (function logical id + event name).
+    Rule {
+        name: String,
+        /// The event pattern, as JSON.
+        pattern: String,
+        function_arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +230,39 @@ impl LocalTemplate {
                 }
                 _ => None,
             })
+            .chain(self.rules())
             .collect()
+    }
+
+    fn rules(&self) -> Vec<LocalResource> {
+        let mut rules = Vec::new();
+        for (id, resource) in self.resources() {
+            let Some(binary) = self.function_binary(id) else {
+                continue;
+            };
+            let events = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping);
+            for (event, definition) in events.into_iter().flatten() {
+                if definition.get("Type").and_then(Value::as_str) != Some("EventBridgeRule") {
+                    continue;
+                }
+                let Some(pattern) = definition.get("Properties").and_then(|p| p.get("Pattern"))
+                else {
+                    continue;
+                };
+                let Ok(pattern) = serde_json::to_string(pattern) else {
+                    continue;
+                };
+                rules.push(LocalResource::Rule {
+                    name: format!("{id}{}", event.as_str().unwrap_or_default()),
+                    pattern,
+                    function_arn: self.function_arn(&binary),
+                });
+            }
+        }
+        rules
     }
 
     pub fn state_machines(&self) -> Result<Vec<StateMachine>, TemplateError> {
@@ -371,6 +411,39 @@ mod tests {
         assert_eq!(env["APPROVALS_TABLE"], "stackgate-local-approvalstable");
         assert_eq!(env["STAGING_BUCKET"], "stackgate-local-stagingbucket");
         assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
+    }
+
+    #[test]
+    fn the_stack_status_rule_routes_cloudformations_ends_to_its_function() {
+        let rules: Vec<_> = project_template()
+            .local_resources()
+            .into_iter()
+            .filter_map(|r| match r {
+                LocalResource::Rule {
+                    name,
+                    pattern,
+                    function_arn,
+                } => Some((name, pattern, function_arn)),
+                _ => None,
+            })
+            .collect();
+        let (name, pattern, function_arn) = rules
+            .iter()
+            .find(|(name, _, _)| name == "StackStatusFunctionStackOperationEnded")
+            .expect("the stack-status rule");
+        assert_eq!(
+            function_arn, "arn:aws:lambda:us-east-1:123456789012:function:stack-status",
+            "{name}"
+        );
+        let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
+        assert_eq!(pattern["source"], serde_json::json!(["aws.cloudformation"]));
+        let statuses = pattern["detail"]["status-details"]["status"]
+            .as_array()
+            .unwrap();
+        assert!(statuses.contains(&serde_json::json!("UPDATE_COMPLETE")));
+        assert!(statuses
+            .iter()
+            .all(|s| !s.as_str().unwrap().ends_with("_IN_PROGRESS")));
     }
 
     #[test]

@@ -76,9 +76,6 @@ pub enum TaskError {
     /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
     #[error("change set {0} is still being created")]
     ChangeSetPending(String),
-    /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
-    #[error("stack {stack} is still {status}")]
-    StackStillInProgress { stack: String, status: String },
     #[error("{0}")]
     StackOperationFailed(String),
     /// A rollback alarm went into ALARM during the deployment or its monitoring time, and
@@ -125,7 +122,6 @@ impl TaskError {
             TaskError::StackChangedSinceApproval { .. } => "StackChangedSinceApproval",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
-            TaskError::StackStillInProgress { .. } => "StackStillInProgress",
             TaskError::StackOperationFailed(_) => "StackOperationFailed",
             TaskError::RolledBackByAlarm { .. } => "RolledBackByAlarm",
             TaskError::InstanceNotReady { .. } => "InstanceNotReady",

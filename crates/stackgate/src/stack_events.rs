@@ -6,6 +6,9 @@
 //! The event names the stack by id and carries the operation's `ClientRequestToken`: stackgate
 //! executes every change set with a token of its own, so an event of an earlier operation on the
 //! same stack is never taken for the one being waited on.
+//!
+//! A wait is stored (`StackWait`, keyed by stack id) by `wait-stack`, which then reads the stack once:
+//! whichever of the two sees the operation's end first, that read or the event, answers the task.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -78,17 +81,65 @@ pub fn parse(event: Value) -> Result<StackStatusChange, TaskError> {
     Ok(detail)
 }
 
+/// Which stack operation a wait is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Operation {
+    Deploy,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Deploy => "DEPLOY",
+            Operation::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "DEPLOY" => Some(Operation::Deploy),
+            "DELETE" => Some(Operation::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// How long a stored wait outlives its registration. The state machine registers again after
+/// each task timeout (10 minutes), so an older item belongs to an execution that ended.
+pub const WAIT_RETENTION_SECONDS: u64 = 2 * 3600;
+
+/// A deployment waiting on the end of one stack operation, stored while CloudFormation works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackWait {
+    pub stack_id: String,
+    /// The operation's `ClientRequestToken`.
+    pub request_token: String,
+    /// The Step Functions task to answer; never logged.
+    pub task_token: String,
+    pub operation: Operation,
+    /// The deployment's rollback alarms (ARNs): a rollback one of them caused is named as such.
+    pub rollback_alarms: Vec<String>,
+    pub expires_at: u64,
+}
+
 impl StackStatusChange {
     /// Whether the operation has ended (no `_IN_PROGRESS` status): only then does a wait end.
     pub fn settled(&self) -> bool {
         lifecycle::is_settled(&self.status_details.status)
     }
 
-    /// Whether this event is the end of the operation started with `token` on `stack_id`.
-    pub fn ends(&self, stack_id: &str, token: &str) -> bool {
+    /// Whether this event may be the end of the operation `wait` waits on: it has ended, on that
+    /// stack, and carries that operation's token. An event without a token is not refused, since
+    /// the stack is read again before anyone is answered, and only a settled stack answers.
+    pub fn may_end(&self, wait: &StackWait) -> bool {
         self.settled()
-            && self.stack_id == stack_id
-            && self.client_request_token.as_deref() == Some(token)
+            && self.stack_id == wait.stack_id
+            && self
+                .client_request_token
+                .as_deref()
+                .is_none_or(|token| token == wait.request_token)
     }
 
     /// The whole event as EventBridge delivers it (`id` and `time` as EventBridge sets them).
@@ -136,17 +187,39 @@ mod tests {
         })
     }
 
+    fn wait(stack_id: &str, token: &str) -> StackWait {
+        StackWait {
+            stack_id: stack_id.into(),
+            request_token: token.into(),
+            task_token: "AQB8-token".into(),
+            operation: Operation::Deploy,
+            rollback_alarms: vec![],
+            expires_at: 0,
+        }
+    }
+
     #[test]
     fn the_documented_event_is_read_and_ends_its_own_operation_only() {
         let change = parse(documented()).unwrap();
         assert_eq!(change.stack_id, STACK);
         assert_eq!(change.status_details.status, "UPDATE_COMPLETE");
-        assert!(change.ends(STACK, "stackgate-0123456789abcdef"));
-        assert!(!change.ends(STACK, "stackgate-an-earlier-operation"));
-        assert!(!change.ends(
+        assert!(change.may_end(&wait(STACK, "stackgate-0123456789abcdef")));
+        assert!(!change.may_end(&wait(STACK, "stackgate-an-earlier-operation")));
+        assert!(!change.may_end(&wait(
             &STACK.replace("/app/", "/other/"),
             "stackgate-0123456789abcdef"
-        ));
+        )));
+        let mut untokened = change.clone();
+        untokened.client_request_token = None;
+        assert!(untokened.may_end(&wait(STACK, "stackgate-0123456789abcdef")));
+    }
+
+    #[test]
+    fn operations_read_back_as_written() {
+        for operation in [Operation::Deploy, Operation::Delete] {
+            assert_eq!(Operation::parse(operation.as_str()), Some(operation));
+        }
+        assert_eq!(Operation::parse("deploy"), None);
     }
 
     #[test]
@@ -155,7 +228,7 @@ mod tests {
         event["detail"]["status-details"]["status"] = json!("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS");
         let change = parse(event).unwrap();
         assert!(!change.settled());
-        assert!(!change.ends(STACK, "stackgate-0123456789abcdef"));
+        assert!(!change.may_end(&wait(STACK, "stackgate-0123456789abcdef")));
         for settled in [
             "UPDATE_ROLLBACK_COMPLETE",
             "ROLLBACK_COMPLETE",

@@ -487,7 +487,7 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
         "$.plan.deletion.stackId"
     );
     assert_eq!(
-        states["WaitForStackDeleted"]["Parameters"]["Payload"]["stackName.$"],
+        states["WaitForStackDeleted"]["Parameters"]["Payload"]["stackId.$"],
         "$.plan.deletion.stackId"
     );
     let approved = &states["IsApproved"]["Choices"][0];
@@ -506,6 +506,62 @@ fn a_stack_is_deleted_only_behind_the_deletion_verdict_or_a_human_yes() {
         states["RefuseUnsafeDeletion"]["Parameters"]["Error"],
         "UnsafeDeletion"
     );
+}
+
+/// No Lambda runs while CloudFormation works: every wait on a stack operation is a task answered
+/// by token (by CloudFormation's event, or by wait-stack's one read), on the token the operation
+/// was started with, and a lost event is reconciled by a timeout whose retry registers again.
+#[test]
+fn stack_operations_are_waited_on_by_token_with_a_reconciling_timeout() {
+    let mut waits = 0;
+    for (file, machine) in machines() {
+        let states = all_states(&machine);
+        for (name, state) in &states {
+            if state["Parameters"]["FunctionName"] != "${WaitStackFunctionArn}" {
+                continue;
+            }
+            waits += 1;
+            assert!(
+                state["Resource"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("lambda:invoke.waitForTaskToken"),
+                "{file}: {name}"
+            );
+            let payload = &state["Parameters"]["Payload"];
+            assert_eq!(payload["taskToken.$"], "$$.Task.Token", "{file}: {name}");
+            let timeout = state["TimeoutSeconds"].as_u64().unwrap();
+            assert!(
+                timeout <= 900,
+                "{file}: {name} waits {timeout} s for a lost event"
+            );
+            let retry = &state["Retry"][0];
+            assert_eq!(
+                retry["ErrorEquals"],
+                json!(["States.Timeout"]),
+                "{file}: {name}"
+            );
+            assert!(
+                retry["MaxAttempts"].as_u64().unwrap() >= 1,
+                "{file}: {name}"
+            );
+            // The operation it waits on: the state that leads to it, with the same token.
+            let before = ways_in(&states, name);
+            assert_eq!(before.len(), 1, "{file}: {name} {before:?}");
+            let operation = &states[&before[0].0];
+            assert_eq!(
+                operation["Parameters"]["ClientRequestToken.$"], payload["clientRequestToken.$"],
+                "{file}: {name} waits on another token than {} was started with",
+                before[0].0
+            );
+        }
+    }
+    assert_eq!(waits, 3, "safe-deploy's two waits and safe-delete's one");
+    // A deployment's wait outlives the longest monitoring time CloudFormation may take.
+    let deploy = &all_states(&safe_deploy())["WaitForStackOperation"];
+    let waited = deploy["TimeoutSeconds"].as_u64().unwrap()
+        * (1 + deploy["Retry"][0]["MaxAttempts"].as_u64().unwrap());
+    assert!(waited >= 4 * 3600, "{waited} s");
 }
 
 /// A workflow that waits for a person must outlive the longest approval it can ask for, or it

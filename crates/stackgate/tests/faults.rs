@@ -356,6 +356,18 @@ fn sites() -> Vec<Site> {
             aws_sdk_dynamodb::Client::get_item,
             ok: || aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build(),
             call: |c| dynamodb::read_lease(&c, "leases", "dev-app")),
+        site!("dynamodb::put_wait", "PutItem", aws_sdk_dynamodb, AwsJson,
+            aws_sdk_dynamodb::Client::put_item,
+            ok: || aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build(),
+            call: |c| async move { dynamodb::put_wait(&c, "waits", &stack_wait()).await }),
+        site!("dynamodb::read_wait", "GetItem", aws_sdk_dynamodb, AwsJson,
+            aws_sdk_dynamodb::Client::get_item,
+            ok: || aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build(),
+            call: |c| async move { dynamodb::read_wait(&c, "waits", STACK_ARN).await.map(|_| ()) }),
+        site!("dynamodb::delete_wait", "DeleteItem", aws_sdk_dynamodb, AwsJson,
+            aws_sdk_dynamodb::Client::delete_item,
+            ok: || aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build(),
+            call: |c| async move { dynamodb::delete_wait(&c, "waits", &stack_wait()).await }),
         // --- EventBridge ---
         site!("eventbridge::enabled_rules", "DescribeRule", aws_sdk_eventbridge, AwsJson,
             aws_sdk_eventbridge::Client::describe_rule,
@@ -586,6 +598,19 @@ fn call_sites_in_source() -> BTreeSet<(String, String)> {
         );
     }
     sites
+}
+
+const STACK_ARN: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/dev-app/1";
+
+fn stack_wait() -> stackgate::stack_events::StackWait {
+    stackgate::stack_events::StackWait {
+        stack_id: STACK_ARN.into(),
+        request_token: "stackgate-1".into(),
+        task_token: "tok".into(),
+        operation: stackgate::stack_events::Operation::Deploy,
+        rollback_alarms: vec![],
+        expires_at: 1,
+    }
 }
 
 #[test]

@@ -26,8 +26,8 @@ use stackgate::config::Polling;
 use stackgate::tasks::create_change_set::check_stack;
 use stackgate::tasks::{
     activity_dispatcher, approval_api, approval_emailer, create_change_set, health_check,
-    maintenance_mode, pipeline_trigger, plan_delete, pre_provision, provision_starter, stacks_api,
-    wait_stack,
+    maintenance_mode, pipeline_trigger, plan_delete, pre_provision, provision_starter,
+    stack_status, stacks_api, wait_stack,
 };
 use stackgate::webhook::WebhookClient;
 use stackgate::TaskError;
@@ -475,14 +475,30 @@ fn create_change_set_never_panics_and_validates_before_calling_aws() {
     });
 }
 
+impl Aws {
+    fn stack_waits(&self) -> wait_stack::Deps {
+        wait_stack::Deps {
+            cloudformation: aws_sdk_cloudformation::Client::new(&self.config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
+            sfn: aws_sdk_sfn::Client::new(&self.config),
+            table: "waits".into(),
+        }
+    }
+}
+
 #[test]
 fn wait_stack_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["wait-stack.json"], |aws, input| {
-        let deps = wait_stack::Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&aws.config),
-            polling: aws.polling(),
-        };
+        let deps = aws.stack_waits();
         async move { wait_stack::handle(&deps, event(input)).await }
+    });
+}
+
+#[test]
+fn stack_status_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["stack-status.json"], |aws, input| {
+        let deps = aws.stack_waits();
+        async move { stack_status::handle(&deps, event(input)).await }
     });
 }
 

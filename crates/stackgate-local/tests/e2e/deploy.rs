@@ -14,6 +14,62 @@ use stackgate_local::demo::{
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
 
+/// No Lambda runs while CloudFormation works (issue 20): the local stack holds the operation in
+/// progress (`STACKGATE_STACK_SECONDS`), and the deployment's wait is answered by CloudFormation's
+/// event, through the template's EventBridge rule and stack-status, not by a read. Under injected
+/// faults a registration retried late may find the stack settled and answer it itself, which is as
+/// correct; the test then asks only for one answer.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_deployments_wait_is_answered_by_cloudformations_event() {
+    let clients = clients().await;
+    let stack = unique("evented");
+    let created = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    assert_eq!(created.reported_by.len(), 1, "{created:?}");
+    let (_, faults) = stackgate_local::http::call(
+        hyper::Method::GET,
+        &format!("{}/_local/faults", endpoint()),
+        None,
+    )
+    .await
+    .unwrap();
+    let faults: Value = serde_json::from_slice(&faults).unwrap();
+    if faults["spec"].is_null() {
+        assert_eq!(created.reported_by, ["event"], "{created:?}");
+    }
+    // An answered wait is removed (under faults, by a retried delivery of the event).
+    let stack_id = created.output.as_ref().unwrap()["stackId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut stored = None;
+    for _ in 0..40 {
+        let read = clients
+            .dynamodb
+            .get_item()
+            .table_name("stackgate-local-stackwaitstable")
+            .key(
+                "stackId",
+                aws_sdk_dynamodb::types::AttributeValue::S(stack_id.clone()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        stored = read.item().cloned();
+        if stored.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        stored.is_none(),
+        "the wait on {stack_id} is still stored: {:?}",
+        stored.map(|item| item.keys().cloned().collect::<Vec<_>>())
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn create_safe_update_unsafe_refused_and_no_changes() {

@@ -1,4 +1,4 @@
-//! DynamoDB adapter: the approvals table and the stack leases table. The task token is stored
+//! DynamoDB adapter: the approvals table, the stack leases table and the stack waits table. The task token is stored
 //! beside the approval and read only to answer Step Functions; it is never returned to callers.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use super::classify;
 use crate::approval::{ApprovalRequest, Status, StoredApproval, RETENTION_SECONDS};
 use crate::lease::Lease;
+use crate::stack_events::{Operation, StackWait};
 use crate::TaskError;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -289,4 +290,89 @@ pub async fn read_lease(
         taken_at: number(item, "takenAt").unwrap_or_default(),
         expires_at: number(item, "expiresAt").unwrap_or_default(),
     }))
+}
+
+/// Stores a wait, replacing the stack's previous one: a wait registered again after its task timed
+/// out carries a new task token, and the old one can no longer be answered.
+pub async fn put_wait(client: &Client, table: &str, wait: &StackWait) -> Result<(), TaskError> {
+    let alarms = wait.rollback_alarms.iter().map(|a| s(a.as_str())).collect();
+    client
+        .put_item()
+        .table_name(table)
+        .item("stackId", s(&wait.stack_id))
+        .item("requestToken", s(&wait.request_token))
+        .item("taskToken", s(&wait.task_token))
+        .item("operation", s(wait.operation.as_str()))
+        .item("rollbackAlarms", AttributeValue::L(alarms))
+        .item("expiresAt", n(wait.expires_at))
+        .item("ttl", n(wait.expires_at))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("PutItem", &e))
+}
+
+/// The wait stored for a stack (read consistently), if a deployment waits on it.
+pub async fn read_wait(
+    client: &Client,
+    table: &str,
+    stack_id: &str,
+) -> Result<Option<StackWait>, TaskError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key("stackId", s(stack_id))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| classify("GetItem", &e))?;
+    let Some(item) = output.item() else {
+        return Ok(None);
+    };
+    let field = |name: &str| {
+        text(item, name).ok_or_else(|| TaskError::Aws {
+            operation: "GetItem".into(),
+            message: format!("the wait on {stack_id} has no {name}; an operator should delete it"),
+        })
+    };
+    let operation = Operation::parse(field("operation")?).ok_or_else(|| TaskError::Aws {
+        operation: "GetItem".into(),
+        message: format!("the wait on {stack_id} names no known operation"),
+    })?;
+    let rollback_alarms = item
+        .get("rollbackAlarms")
+        .and_then(|v| v.as_l().ok())
+        .map(|list| list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default();
+    Ok(Some(StackWait {
+        stack_id: stack_id.to_string(),
+        request_token: field("requestToken")?.to_string(),
+        task_token: field("taskToken")?.to_string(),
+        operation,
+        rollback_alarms,
+        expires_at: number(item, "expiresAt").unwrap_or_default(),
+    }))
+}
+
+/// Removes a wait once its task is answered; a wait registered since (a new task token) stays.
+pub async fn delete_wait(client: &Client, table: &str, wait: &StackWait) -> Result<(), TaskError> {
+    let deleted = client
+        .delete_item()
+        .table_name(table)
+        .key("stackId", s(&wait.stack_id))
+        .condition_expression("taskToken = :answered")
+        .expression_attribute_values(":answered", s(&wait.task_token))
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(classify("DeleteItem", &error)),
+    }
 }

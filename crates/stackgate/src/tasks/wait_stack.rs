@@ -1,54 +1,62 @@
-//! `wait-stack`: waits for a stack operation to settle and says how it ended, naming the root cause
-//! of a failure. Bounded: past its budget it raises `StackStillInProgress` for the state machine to retry.
+//! `wait-stack`: registers a deployment's wait on a stack operation's end, then reads the stack once.
+//! The state machine calls it as a `.waitForTaskToken` task: the task is answered here if the
+//! operation has already ended, or else by `stack-status` when CloudFormation's event arrives. A
+//! lost event is reconciled by the task's timeout: its retry registers again and reads again.
+//! No Lambda runs while CloudFormation works.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{parse_input, to_output, wait_budget};
-use crate::aws::cloudformation;
-use crate::config::Polling;
+use super::{parse_input, to_output};
+use crate::approval::now;
+use crate::aws::sfn::TaskAnswer;
+use crate::aws::{cloudformation, dynamodb, sfn};
+use crate::config::required_env;
 use crate::lifecycle::{delete_outcome, deploy_outcome, is_settled, OperationEnd};
 use crate::root_cause;
+use crate::stack_events::{Operation, StackWait, WAIT_RETENTION_SECONDS};
 use crate::TaskError;
 
-/// What the wait needs, read once per process.
+/// What the wait needs, read once per process (`stack-status` needs the same).
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub cloudformation: aws_sdk_cloudformation::Client,
-    pub polling: Polling,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// `STACK_WAITS_TABLE`
+    pub table: String,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
+        let config = crate::aws::sdk::sdk_config();
         Ok(Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&crate::aws::sdk::sdk_config()),
-            polling: Polling::from_env(),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            table: required_env("STACK_WAITS_TABLE")?,
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Operation {
-    Deploy,
-    Delete,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Input {
-    /// A name or, for deletes, preferably the stack id (a deleted stack is only visible by id).
-    stack_name: String,
+    /// The stack's id: the event names it so, and a deleted stack is only visible by id.
+    stack_id: String,
     operation: Operation,
-    /// The deployment's rollback alarms (ARNs): a rollback one of them caused is named as such.
+    /// The `ClientRequestToken` the operation was started with.
+    client_request_token: String,
+    /// `$$.Task.Token`
+    task_token: String,
     #[serde(default)]
     rollback_alarms: Vec<String>,
 }
 
+/// What the waiting task is answered on success.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
@@ -56,70 +64,123 @@ pub struct Output {
     pub stack_id: String,
     pub status: String,
     pub outputs: BTreeMap<String, String>,
+    /// `event` or `check` (the registration's own read): what saw the end first.
+    pub reported_by: &'static str,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
-    let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
-    let budget = wait_budget(deps.polling.wait_budget, deadline);
-    let output = wait(
-        deps,
-        &input.stack_name,
-        input.operation,
-        &input.rollback_alarms,
-        budget,
-    )
-    .await?;
-    to_output(&output)
+    if !is_stack_arn(&input.stack_id) {
+        return Err(TaskError::invalid("stackId", "not a stack ARN"));
+    }
+    for (field, value) in [
+        ("clientRequestToken", &input.client_request_token),
+        ("taskToken", &input.task_token),
+    ] {
+        if value.is_empty() {
+            return Err(TaskError::invalid(field, "must not be empty"));
+        }
+    }
+    let wait = StackWait {
+        stack_id: input.stack_id,
+        request_token: input.client_request_token,
+        task_token: input.task_token,
+        operation: input.operation,
+        rollback_alarms: input.rollback_alarms,
+        expires_at: now() + WAIT_RETENTION_SECONDS,
+    };
+    // Stored before the read: an end the read misses is then one the event finds a wait for.
+    dynamodb::put_wait(&deps.dynamodb, &deps.table, &wait).await?;
+    let answered = answer_if_ended(deps, &wait, "check").await?;
+    to_output(&json!({"stackId": wait.stack_id, "answered": answered}))
 }
 
-pub async fn wait(
+fn is_stack_arn(text: &str) -> bool {
+    text.starts_with("arn:") && text.contains(":stack/")
+}
+
+/// Reads the stack once; if the operation has ended, answers the waiting task (success with the
+/// stack's outputs, or the failure with its root cause) and removes the wait. Answering twice (the
+/// event and the read both saw the end) is harmless: the second finds the task gone.
+pub async fn answer_if_ended(
     deps: &Deps,
-    stack: &str,
-    operation: Operation,
-    rollback_alarms: &[String],
-    budget: std::time::Duration,
-) -> Result<Output, TaskError> {
-    let started = Instant::now();
-    loop {
-        let summary = cloudformation::describe_stack(&deps.cloudformation, stack).await?;
-        let Some(summary) = summary else {
-            return match operation {
-                Operation::Delete => Ok(Output {
-                    stack_name: stack.to_string(),
-                    stack_id: stack.to_string(),
-                    status: "DELETE_COMPLETE".into(),
-                    outputs: BTreeMap::new(),
-                }),
-                Operation::Deploy => Err(TaskError::StackOperationFailed(format!(
-                    "stack {stack} disappeared while it was being deployed"
-                ))),
-            };
-        };
-        if is_settled(&summary.status) {
-            let end = match operation {
-                Operation::Deploy => deploy_outcome(&summary.status),
-                Operation::Delete => delete_outcome(&summary.status),
-            };
-            if end == OperationEnd::Failed {
-                return Err(failure(deps, stack, &summary, rollback_alarms).await);
-            }
-            tracing::info!(stack, status = %summary.status, "stack settled");
-            return Ok(Output {
-                stack_name: stack.to_string(),
-                stack_id: summary.stack_id,
-                status: summary.status,
-                outputs: summary.outputs,
-            });
-        }
-        if started.elapsed() + deps.polling.interval > budget {
-            return Err(TaskError::StackStillInProgress {
-                stack: stack.to_string(),
-                status: summary.status,
-            });
-        }
-        tokio::time::sleep(deps.polling.interval).await;
+    wait: &StackWait,
+    reported_by: &'static str,
+) -> Result<bool, TaskError> {
+    let Some(end) = end_of(deps, wait, reported_by).await? else {
+        return Ok(false);
+    };
+    let answer = match end {
+        Ok(output) => TaskAnswer::Success {
+            output: serde_json::to_string(&output).map_err(|e| TaskError::Aws {
+                operation: "SendTaskSuccess".into(),
+                message: e.to_string(),
+            })?,
+        },
+        Err(error) => TaskAnswer::Failure {
+            error: error.error_type().to_string(),
+            cause: error.to_string(),
+        },
+    };
+    let delivery = sfn::send_answer(&deps.sfn, &wait.task_token, &answer).await?;
+    tracing::info!(stack = %wait.stack_id, reported_by, ?delivery, "stack operation ended");
+    dynamodb::delete_wait(&deps.dynamodb, &deps.table, wait).await?;
+    Ok(true)
+}
+
+/// How the operation ended, or `None` while it runs.
+async fn end_of(
+    deps: &Deps,
+    wait: &StackWait,
+    reported_by: &'static str,
+) -> Result<Option<Result<Output, TaskError>>, TaskError> {
+    let stack = wait.stack_id.as_str();
+    let Some(summary) = cloudformation::describe_stack(&deps.cloudformation, stack).await? else {
+        return Ok(Some(match wait.operation {
+            Operation::Delete => Ok(Output {
+                stack_name: stack_name(stack).to_string(),
+                stack_id: stack.to_string(),
+                status: "DELETE_COMPLETE".into(),
+                outputs: BTreeMap::new(),
+                reported_by,
+            }),
+            Operation::Deploy => Err(TaskError::StackOperationFailed(format!(
+                "stack {stack} disappeared while it was being deployed"
+            ))),
+        }));
+    };
+    if !is_settled(&summary.status) {
+        return Ok(None);
     }
+    let end = match wait.operation {
+        Operation::Deploy => deploy_outcome(&summary.status),
+        Operation::Delete => delete_outcome(&summary.status),
+    };
+    if end == OperationEnd::Failed {
+        return Ok(Some(Err(failure(
+            deps,
+            stack,
+            &summary,
+            &wait.rollback_alarms,
+        )
+        .await)));
+    }
+    Ok(Some(Ok(Output {
+        stack_name: stack_name(stack).to_string(),
+        stack_id: summary.stack_id,
+        status: summary.status,
+        outputs: summary.outputs,
+        reported_by,
+    })))
+}
+
+/// The name inside a stack ARN (`…:stack/<name>/<uuid>`), or the text itself.
+fn stack_name(stack: &str) -> &str {
+    stack
+        .rsplit('/')
+        .nth(1)
+        .filter(|_| stack.starts_with("arn:"))
+        .unwrap_or(stack)
 }
 
 /// Builds the failure message from the root-cause event (falling back to the stack's own reason);
@@ -131,11 +192,7 @@ async fn failure(
     rollback_alarms: &[String],
 ) -> TaskError {
     let events = cloudformation::recent_events(&deps.cloudformation, &summary.stack_id).await;
-    let stack_name = stack
-        .rsplit('/')
-        .nth(1)
-        .filter(|_| stack.starts_with("arn:"))
-        .unwrap_or(stack);
+    let stack_name = stack_name(stack);
     if let Ok(events) = &events {
         if let Some(alarm) = root_cause::alarm_that_rolled_back(events, stack_name, rollback_alarms)
         {

@@ -1,28 +1,255 @@
-//! wait-stack against aws-smithy-mocks: rollbacks named by their root cause, outputs, deleted stacks.
+//! wait-stack (the registration) and stack-status (CloudFormation's event) against
+//! aws-smithy-mocks: a wait is stored before the stack is read; whichever sees the operation's end
+//! answers the task, with the outputs or the root cause; an event of another operation, of a stack
+//! nobody waits on, or of an operation under way answers nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
 use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackStatus};
 use aws_sdk_cloudformation::Client as CloudFormation;
-use aws_smithy_mocks::{mock, Rule};
-use serde_json::json;
-use stackgate::tasks::wait_stack;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client as DynamoDb;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::Client as Sfn;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use serde_json::{json, Value};
+use stackgate::tasks::{stack_status, wait_stack};
 use stackgate::TaskError;
 
 use super::create_change_set::{
-    cfn_with_summary, describe_stacks_error, event, polling, stack, stack_event, STACK, STACK_ID,
+    cfn_with_summary, describe_stacks_error, event, stack, stack_event, STACK, STACK_ID,
 };
 
-/// The wait's dependencies.
-fn waiter(cfn_rules: &[&Rule]) -> wait_stack::Deps {
-    wait_stack::Deps {
-        cloudformation: cfn_with_summary(cfn_rules),
-        polling: polling(),
+const TASK: &str = "AQCEAAAAKgAAAAMAAAAA-task-token";
+const TOKEN: &str = "stackgate-0123456789abcdef0123";
+
+/// What the waiting task was told: `Ok(output)` or `Err((error, cause))`.
+type Told = Arc<Mutex<Vec<Result<Value, (String, String)>>>>;
+
+struct Aws {
+    deps: wait_stack::Deps,
+    told: Told,
+    stored: Rule,
+    removed: Rule,
+}
+
+/// The wait's dependencies: CloudFormation as given, the waits table (the stored item, if any, is
+/// what GetItem answers) and Step Functions, whose answers are recorded in `told`.
+fn aws(cfn_rules: &[&Rule], stored_item: Option<HashMap<String, AttributeValue>>) -> Aws {
+    let told: Told = Arc::default();
+    let (success_told, failure_told) = (told.clone(), told.clone());
+    let success = mock!(Sfn::send_task_success)
+        .match_requests(move |r| {
+            assert_eq!(r.task_token(), Some(TASK));
+            let output = serde_json::from_str(r.output().unwrap_or_default()).unwrap();
+            success_told.lock().unwrap().push(Ok(output));
+            true
+        })
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let failure = mock!(Sfn::send_task_failure)
+        .match_requests(move |r| {
+            assert_eq!(r.task_token(), Some(TASK));
+            failure_told.lock().unwrap().push(Err((
+                r.error().unwrap_or_default().to_string(),
+                r.cause().unwrap_or_default().to_string(),
+            )));
+            true
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let stored = mock!(DynamoDb::put_item)
+        .match_requests(|r| {
+            let item = r.item().unwrap();
+            r.table_name() == Some("waits")
+                && item["stackId"].as_s().unwrap() == STACK_ID
+                && item["requestToken"].as_s().unwrap() == TOKEN
+                && item["taskToken"].as_s().unwrap() == TASK
+                && item.contains_key("ttl")
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let removed = mock!(DynamoDb::delete_item)
+        .match_requests(|r| {
+            r.key().unwrap()["stackId"].as_s().unwrap() == STACK_ID
+                && r.condition_expression() == Some("taskToken = :answered")
+                && r.expression_attribute_values().unwrap()[":answered"]
+                    .as_s()
+                    .unwrap()
+                    == TASK
+        })
+        .then_output(|| DeleteItemOutput::builder().build());
+    let read = mock!(DynamoDb::get_item)
+        .match_requests(|r| r.consistent_read() == Some(true))
+        .then_output(move || {
+            GetItemOutput::builder()
+                .set_item(stored_item.clone())
+                .build()
+        });
+    Aws {
+        deps: wait_stack::Deps {
+            cloudformation: cfn_with_summary(cfn_rules),
+            dynamodb: mock_client!(
+                aws_sdk_dynamodb,
+                RuleMode::MatchAny,
+                [&stored, &removed, &read]
+            ),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&success, &failure]),
+            table: "waits".into(),
+        },
+        told,
+        stored,
+        removed,
     }
 }
 
-#[tokio::test]
-async fn a_rolled_back_update_fails_with_the_root_cause() {
+impl Aws {
+    fn told(&self) -> Vec<Result<Value, (String, String)>> {
+        self.told.lock().unwrap().clone()
+    }
+
+    /// The one failure the task was told.
+    fn failure(&self) -> (String, String) {
+        match self.told().as_slice() {
+            [Err(failure)] => failure.clone(),
+            other => panic!("expected one failure, got {other:?}"),
+        }
+    }
+}
+
+fn registration(operation: &str, alarms: &[&str]) -> Value {
+    json!({
+        "stackId": STACK_ID,
+        "operation": operation,
+        "clientRequestToken": TOKEN,
+        "taskToken": TASK,
+        "rollbackAlarms": alarms,
+    })
+}
+
+fn register(aws: &Aws, operation: &str, alarms: &[&str]) -> Result<Value, TaskError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(wait_stack::handle(
+            &aws.deps,
+            event(registration(operation, alarms)),
+        ))
+}
+
+fn completed_with_outputs() -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(
+            Stack::builder()
+                .stack_name(STACK)
+                .stack_id(STACK_ID)
+                .stack_status(StackStatus::UpdateComplete)
+                .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                .outputs(
+                    aws_sdk_cloudformation::types::Output::builder()
+                        .output_key("Url")
+                        .output_value("https://x")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn a_wait_on_an_operation_under_way_is_stored_and_left_to_the_event() {
+    let describe =
+        mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::UpdateInProgress));
+    let aws = aws(&[&describe], None);
+    let out = register(&aws, "DEPLOY", &[]).unwrap();
+    assert_eq!(out["answered"], false);
+    assert_eq!(aws.stored.num_calls(), 1);
+    assert!(aws.told().is_empty());
+    assert_eq!(aws.removed.num_calls(), 0);
+}
+
+#[test]
+fn an_operation_that_already_ended_is_answered_by_the_registration() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    let aws = aws(&[&describe], None);
+    let out = register(&aws, "DEPLOY", &[]).unwrap();
+    assert_eq!(out["answered"], true);
+    let told = aws.told();
+    let [Ok(output)] = told.as_slice() else {
+        panic!("{told:?}")
+    };
+    assert_eq!(output["outputs"]["Url"], "https://x");
+    assert_eq!(output["status"], "UPDATE_COMPLETE");
+    assert_eq!(output["stackId"], STACK_ID);
+    assert_eq!(output["reportedBy"], "check");
+    assert_eq!((aws.stored.num_calls(), aws.removed.num_calls()), (1, 1));
+}
+
+#[test]
+fn a_deleted_stack_counts_as_deleted_and_a_vanished_deployment_fails() {
+    let gone = mock!(CloudFormation::describe_stacks).then_error(|| {
+        describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
+    });
+    let aws_delete = aws(&[&gone], None);
+    register(&aws_delete, "DELETE", &[]).unwrap();
+    let told = aws_delete.told();
+    let [Ok(output)] = told.as_slice() else {
+        panic!("{told:?}")
+    };
+    assert_eq!(output["status"], "DELETE_COMPLETE");
+
+    let aws_deploy = aws(&[&gone], None);
+    register(&aws_deploy, "DEPLOY", &[]).unwrap();
+    assert_eq!(aws_deploy.failure().0, "StackOperationFailed");
+}
+
+#[test]
+fn a_task_already_gone_still_removes_the_wait() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    let mut aws = aws(&[&describe], None);
+    let gone = mock!(Sfn::send_task_success).then_error(|| {
+        SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
+        )
+    });
+    aws.deps.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&gone]);
+    let out = register(&aws, "DEPLOY", &[]).unwrap();
+    assert_eq!(out["answered"], true);
+    assert_eq!(aws.removed.num_calls(), 1);
+}
+
+#[test]
+fn a_malformed_registration_names_the_field_and_calls_nothing() {
+    let aws = aws(&[], None);
+    let run = |payload: Value| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(wait_stack::handle(&aws.deps, event(payload)))
+            .unwrap_err()
+    };
+    let mut not_an_arn = registration("DEPLOY", &[]);
+    not_an_arn["stackId"] = json!("prod-app secret-value");
+    let error = run(not_an_arn);
+    assert!(matches!(&error, TaskError::InvalidInput { field, .. } if field == "stackId"));
+    assert!(!format!("{error:?}").contains("secret-value"));
+    let mut no_task = registration("DEPLOY", &[]);
+    no_task["taskToken"] = json!("");
+    assert!(matches!(run(no_task), TaskError::InvalidInput { field, .. } if field == "taskToken"));
+    let mut unknown = registration("DEPLOY", &[]);
+    unknown["operation"] = json!("REPLACE");
+    assert!(matches!(run(unknown), TaskError::InvalidInput { .. }));
+    assert_eq!(aws.stored.num_calls(), 0);
+}
+
+#[test]
+fn a_rolled_back_update_fails_with_the_root_cause() {
     let describe = mock!(CloudFormation::describe_stacks)
         .sequence()
         .output(|| stack(StackStatus::UpdateInProgress))
@@ -56,14 +283,17 @@ async fn a_rolled_back_update_fails_with_the_root_cause() {
             ))
             .build()
     });
-    let err = wait_stack::handle(
-        &waiter(&[&describe, &events]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed");
-    let message = err.to_string();
+    let aws = aws(&[&describe, &events], Some(stored_wait()));
+    let out = register(&aws, "DEPLOY", &[]).unwrap();
+    // The stack was under way when read first: the event's answer is the failure.
+    assert_eq!(out["answered"], false);
+    let out = stack_status::handle(
+        &aws.deps,
+        event(status_change("UPDATE_ROLLBACK_COMPLETE", TOKEN)),
+    );
+    assert_eq!(block(out).unwrap()["answered"], true);
+    let (error, message) = aws.failure();
+    assert_eq!(error, "StackOperationFailed");
     assert!(message.contains("UPDATE_ROLLBACK_COMPLETE"), "{message}");
     assert!(
         message.contains("Bucket (AWS::S3::Bucket) UPDATE_FAILED: bucket already exists"),
@@ -71,60 +301,12 @@ async fn a_rolled_back_update_fails_with_the_root_cause() {
     );
 }
 
-#[tokio::test]
-async fn a_completed_update_returns_outputs_and_a_deleted_stack_counts_as_deleted() {
-    let describe = mock!(CloudFormation::describe_stacks).then_output(|| {
-        DescribeStacksOutput::builder()
-            .stacks(
-                Stack::builder()
-                    .stack_name(STACK)
-                    .stack_id(STACK_ID)
-                    .stack_status(StackStatus::UpdateComplete)
-                    .creation_time(aws_smithy_types::DateTime::from_secs(0))
-                    .outputs(
-                        aws_sdk_cloudformation::types::Output::builder()
-                            .output_key("Url")
-                            .output_value("https://x")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    let out = wait_stack::handle(
-        &waiter(&[&describe]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out["outputs"]["Url"], "https://x");
-
-    let gone = mock!(CloudFormation::describe_stacks).then_error(|| {
-        describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
-    });
-    let out = wait_stack::handle(
-        &waiter(&[&gone]),
-        event(json!({"stackName": STACK_ID, "operation": "DELETE"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out["status"], "DELETE_COMPLETE");
-
-    let err = wait_stack::handle(
-        &waiter(&[&gone]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY"})),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed");
-}
-
 /// A rollback one of the deployment's alarms caused names the alarm (`RolledBackByAlarm`): the
 /// stack's rollback event names the alarm that triggered it. How CloudFormation words that reason is
 /// not documented, so the alarm is found by its ARN in the reason of the stack's own rollback event;
 /// a resource failure that mentions an alarm's name is not taken for it.
-#[tokio::test]
-async fn a_rollback_an_alarm_caused_names_the_alarm() {
+#[test]
+fn a_rollback_an_alarm_caused_names_the_alarm() {
     const ALARM: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx";
     let describe = mock!(CloudFormation::describe_stacks)
         .then_output(|| stack(StackStatus::UpdateRollbackComplete));
@@ -150,21 +332,19 @@ async fn a_rollback_an_alarm_caused_names_the_alarm() {
             ))
             .build()
     });
-    let deps = waiter(&[&describe, &events]);
-    let err = wait_stack::handle(
-        &deps,
-        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": [ALARM, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"]})),
+    let alarmed = aws(&[&describe, &events], None);
+    register(
+        &alarmed,
+        "DEPLOY",
+        &[
+            ALARM,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency",
+        ],
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        err,
-        TaskError::RolledBackByAlarm {
-            stack: STACK.into(),
-            status: "UPDATE_ROLLBACK_COMPLETE".into(),
-            alarm: ALARM.into()
-        }
-    );
+    .unwrap();
+    let (error, cause) = alarmed.failure();
+    assert_eq!(error, "RolledBackByAlarm");
+    assert!(cause.contains(ALARM), "{cause}");
     // A resource named like an alarm failing is a resource failure, not the alarm.
     let failed = mock!(CloudFormation::describe_stack_events).then_output(|| {
         DescribeStackEventsOutput::builder()
@@ -188,19 +368,131 @@ async fn a_rollback_an_alarm_caused_names_the_alarm() {
             ))
             .build()
     });
-    let err = wait_stack::handle(
-        &waiter(&[&describe, &failed]),
-        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": [ALARM]})),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed", "{err}");
+    let resource_failed = aws(&[&describe, &failed], None);
+    register(&resource_failed, "DEPLOY", &[ALARM]).unwrap();
+    assert_eq!(resource_failed.failure().0, "StackOperationFailed");
     // Without alarms (or with others), the same rollback is reported by its root cause.
-    let err = wait_stack::handle(
-        &deps,
-        event(json!({"stackName": STACK, "operation": "DEPLOY", "rollbackAlarms": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"]})),
+    let other_alarms = aws(&[&describe, &events], None);
+    register(
+        &other_alarms,
+        "DEPLOY",
+        &["arn:aws:cloudwatch:us-east-1:123456789012:alarm:latency"],
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.error_type(), "StackOperationFailed", "{err}");
+    .unwrap();
+    assert_eq!(other_alarms.failure().0, "StackOperationFailed");
+}
+
+fn block<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// CloudFormation's event, as EventBridge delivers it.
+fn status_change(status: &str, token: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": "123456789012",
+        "time": "2026-12-03T05:00:00Z",
+        "region": "us-east-1",
+        "resources": [STACK_ID],
+        "detail": {
+            "stack-id": STACK_ID,
+            "status-details": {"status": status, "status-reason": ""},
+            "client-request-token": token
+        }
+    })
+}
+
+fn stored_wait() -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("stackId".into(), AttributeValue::S(STACK_ID.into())),
+        ("requestToken".into(), AttributeValue::S(TOKEN.into())),
+        ("taskToken".into(), AttributeValue::S(TASK.into())),
+        ("operation".into(), AttributeValue::S("DEPLOY".into())),
+        ("rollbackAlarms".into(), AttributeValue::L(vec![])),
+        ("expiresAt".into(), AttributeValue::N("4102444800".into())),
+    ])
+}
+
+#[test]
+fn the_event_of_the_awaited_operation_answers_with_the_stacks_outputs() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    let aws = aws(&[&describe], Some(stored_wait()));
+    let out = block(stack_status::handle(
+        &aws.deps,
+        event(status_change("UPDATE_COMPLETE", TOKEN)),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], true);
+    let told = aws.told();
+    let [Ok(output)] = told.as_slice() else {
+        panic!("{told:?}")
+    };
+    assert_eq!(output["reportedBy"], "event");
+    assert_eq!(output["outputs"]["Url"], "https://x");
+    assert_eq!(aws.removed.num_calls(), 1);
+}
+
+#[test]
+fn events_of_other_operations_stacks_or_moments_answer_nothing() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    // An earlier operation's end, delivered late.
+    let aws_earlier = aws(&[&describe], Some(stored_wait()));
+    let out = block(stack_status::handle(
+        &aws_earlier.deps,
+        event(status_change("UPDATE_COMPLETE", "stackgate-an-earlier-one")),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], false);
+    assert!(aws_earlier.told().is_empty());
+    // A stack nobody waits on.
+    let aws_nobody = aws(&[&describe], None);
+    let out = block(stack_status::handle(
+        &aws_nobody.deps,
+        event(status_change("UPDATE_COMPLETE", TOKEN)),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], false);
+    assert!(aws_nobody.told().is_empty());
+    // An operation under way: nothing is read at all (no CloudFormation or DynamoDB rule matches).
+    let idle = aws(&[], Some(stored_wait()));
+    let out = block(stack_status::handle(
+        &idle.deps,
+        event(status_change("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", TOKEN)),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], false);
+    assert!(idle.told().is_empty());
+}
+
+#[test]
+fn an_event_the_stack_does_not_confirm_answers_nothing() {
+    // The event says ended, the stack says under way (a new operation started since): the
+    // wait stays for that operation's own end.
+    let describe =
+        mock!(CloudFormation::describe_stacks).then_output(|| stack(StackStatus::UpdateInProgress));
+    let aws = aws(&[&describe], Some(stored_wait()));
+    let out = block(stack_status::handle(
+        &aws.deps,
+        event(status_change("UPDATE_COMPLETE", TOKEN)),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], false);
+    assert!(aws.told().is_empty());
+    assert_eq!(aws.removed.num_calls(), 0);
+}
+
+#[test]
+fn a_malformed_event_names_the_field() {
+    let aws = aws(&[], None);
+    let mut foreign = status_change("UPDATE_COMPLETE", TOKEN);
+    foreign["source"] = json!("my.app");
+    let error = block(stack_status::handle(&aws.deps, event(foreign))).unwrap_err();
+    assert!(matches!(&error, TaskError::InvalidInput { field, .. } if field == "source"));
 }
