@@ -311,6 +311,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
     targets.push(report::floor_target(&results, floor.as_ref()));
     targets.push(report::quiet_target(&results));
     targets.extend(report::cost_target(&costs));
+    targets.extend(report::lambda_time_target(&costs));
     targets.extend(report::overhead_target(&overhead));
     targets.extend(report::whole_command_target(command_seconds, args.fresh));
     let report = Report {

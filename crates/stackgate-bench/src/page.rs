@@ -164,9 +164,12 @@ pub fn markdown(report: &Report, command: &str) -> String {
         "Counts are read from execution histories on the local stack: state entries plus retries \
          (billed as transitions), and Lambda invocations. The polling baseline (the CodePipeline-driven design of awslabs/aws-codepipeline-stepfunctions) is modelled in \
          `benches/polling-baseline.asl.json` (Wait 10 s + Choice polling, one Lambda per step) and run on the same \
-         stack with the polls each latency implies. stackgate waits inside one invocation (bounded by a \
-         10-minute budget, then one retry), so its counts under longer latencies add one retry per budget \
-         outlasted, and the waiting is billed as Lambda time. Prices: Step Functions Standard $0.025 per \
+         stack with the polls each latency implies. stackgate polls the change set's creation inside the \
+         plan (CloudFormation sends no change set events; bounded by a 10-minute budget, then one retry), \
+         billed as Lambda time; it waits on the stack operation by task token, answered by \
+         CloudFormation's event (one `stack-status` invocation, counted here though EventBridge, not the \
+         workflow, makes it), so no Lambda runs while CloudFormation works and a longer operation adds \
+         only one retry (a transition and a registration) per 10-minute task timeout it outlasts. Prices: Step Functions Standard $0.025 per \
          1,000 transitions; Lambda arm64 128 MB at $0.0000133334 per GB-second and $0.20 per million requests \
          (us-east-1); per-invocation time is each design's check-stack warm median (stackgate: Rust; polling: \
          Node.js, its runtime).\n"
@@ -202,7 +205,8 @@ fn overhead(out: &mut String, report: &Report) {
         out,
         "\n## Orchestration overhead: request to outcome\n\n\
          Wall time from StartExecution to the execution's end, as Step Functions recorded them, on \
-         the local stack (where CloudFormation takes ~0 s and the functions poll every second): \
+         the local stack, less the time the local stack held the stack operation in progress \
+         (`STACKGATE_STACK_SECONDS` per stack wait; its end then arrives as CloudFormation's event): \
          what stackgate itself adds to a deployment. The polling baseline runs on the same stack \
          with its waits at 0 s, and each Wait state it entered counts the 10 seconds its design \
          waits. Percentiles are nearest-rank: over 20 runs, p50 is the 10th fastest and p99 the \
@@ -226,12 +230,13 @@ fn overhead(out: &mut String, report: &Report) {
     }
     let _ = writeln!(
         out,
-        "\n*On AWS* (modelled, not measured): each wait on CloudFormation (the change set's creation, \
-         then the stack operation) is polled inside the function every 5 s (`STACKGATE_POLL_SECONDS`), \
-         so it adds on average half an interval after CloudFormation is done and at most a whole one: \
-         +2.5 s per wait at p50 and +5 s at p99 over the local figures (create and safe update wait \
-         twice, the others once); Lambda invocations and Step Functions transitions add AWS's own \
-         latency (tens of milliseconds each). The polling baseline adds 5 s per wait at p50 and 10 s \
-         at p99.\n"
+        "\n*On AWS* (modelled, not measured): the change set's creation is polled inside the plan \
+         every 5 s (`STACKGATE_POLL_SECONDS`), which adds on average half an interval after \
+         CloudFormation is done and at most a whole one (+2.5 s at p50, +5 s at p99, every path); the \
+         stack operation's end arrives as CloudFormation's event, which adds EventBridge's delivery \
+         (AWS publishes no latency figure; CloudFormation's delivery to EventBridge is durable, at \
+         least once) and one `stack-status` invocation, and a lost event at most the 10-minute task \
+         timeout; Lambda invocations and Step Functions transitions add AWS's own latency (tens of \
+         milliseconds each). The polling baseline adds 5 s per wait at p50 and 10 s at p99.\n"
     );
 }
