@@ -89,6 +89,7 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("NetworkTemplateUrl", network_template_url()),
         ("NotificationEmail", String::new()),
         ("LogLevel", "info".to_string()),
+        ("MetricsNamespace", "stackgate".to_string()),
         // The template's defaults: a second deployment of a stack waits for the first.
         ("ConcurrentDeployments", "queue".to_string()),
         ("StackWaitMinutes", "30".to_string()),

@@ -12,6 +12,7 @@ pub mod http;
 pub mod iam;
 pub mod jobs;
 pub mod load;
+pub mod metrics;
 pub mod patches;
 pub mod pipeline;
 pub mod reliability;

@@ -113,6 +113,17 @@ enum Command {
     /// `cargo lambda invoke ... --data-file events/<sample>` takes the function's normal path
     /// (`scripts/local-stack.sh up` runs it).
     StageSamples,
+    /// The figures the CloudWatch dashboard shows in AWS, from the functions' log on the running
+    /// local stack (their embedded-metric-format lines): deployments by environment and outcome,
+    /// refusals by reason, plan and stack operation durations, approvals, pipeline jobs.
+    Metrics {
+        /// The log to read (default: the running local stack's `lambda.log`).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// One JSON array of series instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a sample event ready to invoke: staged, and with new values where its normal path works
     /// once (a CodePipeline job id, an approval link to a pending approval signed for a day).
     Sample {
@@ -192,6 +203,19 @@ async fn main() -> Result<(), BoxError> {
             }
             for arn in deploy::deploy(&clients, &endpoint, translated.as_deref()).await? {
                 println!("state machine {arn}");
+            }
+        }
+        Command::Metrics { log, json } => {
+            let log = log.unwrap_or_else(|| {
+                samples::run_dir(&stackgate_local::repo_root()).join("lambda.log")
+            });
+            let text = std::fs::read_to_string(&log)
+                .map_err(|e| format!("cannot read {}: {e}", log.display()))?;
+            let series = stackgate_local::metrics::series(&text);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&series)?);
+            } else {
+                print!("{}", stackgate_local::metrics::render(&series));
             }
         }
         Command::StageSamples => {

@@ -24,15 +24,21 @@ pub const PIPELINE_STACK: &str = "pipeline-app";
 /// The API resource of approval links.
 pub const APPROVAL_RESOURCE: &str = "/approvals/{id}";
 
-/// The local stack's `functions.env` (the functions' environment as `local-stack.sh up` wrote it).
-pub fn local_env_file(repo: &Path) -> PathBuf {
+/// The running local stack's directory (`local-stack.sh`'s `.stackgate/run[-<port>]`): its logs
+/// and the functions' environment.
+pub fn run_dir(repo: &Path) -> PathBuf {
     let port = std::env::var("STACKGATE_PORT").unwrap_or_else(|_| "4566".to_string());
     let run_dir = if port == "4566" {
         "run".to_string()
     } else {
         format!("run-{port}")
     };
-    repo.join(".stackgate").join(run_dir).join("functions.env")
+    repo.join(".stackgate").join(run_dir)
+}
+
+/// The local stack's `functions.env` (the functions' environment as `local-stack.sh up` wrote it).
+pub fn local_env_file(repo: &Path) -> PathBuf {
+    run_dir(repo).join("functions.env")
 }
 
 /// `KEY=VALUE` lines of an env file (the local stack's `functions.env`); blank lines and `#`

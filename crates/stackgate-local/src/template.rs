@@ -446,6 +446,89 @@ mod tests {
             .all(|s| !s.as_str().unwrap().ends_with("_IN_PROGRESS")));
     }
 
+    /// The alarm and the dashboard read what the functions write (`stackgate::metrics::names`):
+    /// a renamed metric or dimension would leave them watching nothing, silently.
+    #[test]
+    fn the_alarm_and_the_dashboard_read_the_metrics_the_functions_emit() {
+        use stackgate::metrics::names;
+        let template = project_template();
+        let resource = |id: &str| template.root["Resources"][id]["Properties"].clone();
+        let tag = |value: &Value| match value {
+            Value::Tagged(tagged) => format!("{} {}", tagged.tag, tagged.value.as_str().unwrap()),
+            other => panic!("{other:?}"),
+        };
+        let alarm = resource("FailedDeploymentsAlarm");
+        assert_eq!(alarm["MetricName"].as_str(), Some(names::DEPLOYMENTS));
+        assert_eq!(tag(&alarm["Namespace"]), "!Ref MetricsNamespace");
+        let dimensions: Value = serde_yaml::from_str("[{Name: Outcome, Value: FAILED}]").unwrap();
+        assert_eq!(alarm["Dimensions"], dimensions);
+        assert_eq!(tag(&alarm["AlarmActions"][0]), "!Ref AlarmTopic");
+        // CloudWatch cannot use an AWS managed key: the alarm's topic has a key that lets it.
+        assert_eq!(
+            tag(&resource("AlarmTopic")["KmsMasterKeyId"]),
+            "!Ref AlarmTopicKey"
+        );
+        let key_policy = serde_json::to_string(&resource("AlarmTopicKey")["KeyPolicy"]).unwrap();
+        assert!(
+            key_policy.contains("cloudwatch.amazonaws.com"),
+            "{key_policy}"
+        );
+
+        let Value::Tagged(body) = &resource("OperationsDashboard")["DashboardBody"] else {
+            panic!("the dashboard body is a !Sub");
+        };
+        let substitutions = BTreeMap::from(
+            [
+                ("MetricsNamespace", "stackgate"),
+                ("AWS::Region", "us-east-1"),
+                (
+                    "FailedDeploymentsAlarm.Arn",
+                    "arn:aws:cloudwatch:us-east-1:1:alarm:x",
+                ),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let body = substitute(body.value.as_str().unwrap(), &substitutions).unwrap();
+        let dashboard: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut shown = Vec::new();
+        for widget in dashboard["widgets"].as_array().unwrap() {
+            for metric in widget["properties"]["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                match metric[0].as_str() {
+                    Some(namespace) => {
+                        assert_eq!(namespace, "stackgate");
+                        shown.push(metric[1].as_str().unwrap().to_string());
+                    }
+                    None => {
+                        let search = metric[0]["expression"].as_str().unwrap();
+                        assert!(search.starts_with("SEARCH('{stackgate,"), "{search}");
+                        let name = search
+                            .split("MetricName=\"")
+                            .nth(1)
+                            .and_then(|rest| rest.split('"').next())
+                            .unwrap();
+                        shown.push(name.to_string());
+                    }
+                }
+            }
+        }
+        for name in &shown {
+            assert!(
+                names::ALL.contains(&name.as_str()),
+                "{name} is never emitted"
+            );
+        }
+        for name in names::ALL {
+            assert!(
+                shown.iter().any(|s| s == name),
+                "{name} is not on the dashboard"
+            );
+        }
+    }
+
     #[test]
     fn substitution_is_strict() {
         let mut subs = BTreeMap::new();

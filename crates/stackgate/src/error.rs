@@ -106,6 +106,26 @@ impl TaskError {
         }
     }
 
+    /// stackgate said no to the request (its input, its template, its stack or its changes), as
+    /// opposed to a failure along the way: what operators count as a refusal.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            TaskError::InvalidInput { .. }
+                | TaskError::InvalidTemplate(_)
+                | TaskError::StackBusy { .. }
+                | TaskError::StackHeld { .. }
+                | TaskError::StackNeedsAttention { .. }
+                | TaskError::StackNotManaged { .. }
+                | TaskError::UnsafeChangeSet { .. }
+                | TaskError::UnsafeDeletion { .. }
+                | TaskError::GuardRuleFailed { .. }
+                | TaskError::StackDrifted { .. }
+                | TaskError::StackChangedSinceApproval { .. }
+                | TaskError::ChangeSetFailed { .. }
+        )
+    }
+
     /// The `errorType` the Lambda runtime reports and the state machines match on.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -250,6 +270,43 @@ pub fn field_of(path: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_decisions_not_failures_along_the_way() {
+        let refused = [
+            TaskError::invalid("stackName", "bad"),
+            TaskError::StackNotManaged { stack: "x".into() },
+            TaskError::UnsafeChangeSet {
+                stack: "x".into(),
+                change_set: "c".into(),
+                unsafe_changes: 1,
+                total_changes: 1,
+                summary: String::new(),
+            },
+        ];
+        for error in &refused {
+            assert!(error.is_refusal(), "{error:?}");
+        }
+        let along_the_way = [
+            TaskError::AwsTransient {
+                operation: "DescribeStacks".into(),
+                message: "throttled".into(),
+            },
+            TaskError::StackQueued {
+                stack: "x".into(),
+                holder: "h".into(),
+            },
+            TaskError::ChangeSetPending("c".into()),
+            TaskError::StackOperationFailed("x".into()),
+            TaskError::AwsAccessDenied {
+                operation: "GetObject".into(),
+                message: "denied".into(),
+            },
+        ];
+        for error in &along_the_way {
+            assert!(!error.is_refusal(), "{error:?}");
+        }
+    }
 
     #[test]
     fn a_value_holding_serdes_own_words_is_still_redacted() {

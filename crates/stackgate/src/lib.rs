@@ -16,6 +16,7 @@ pub mod http;
 pub mod in_place;
 pub mod lease;
 pub mod lifecycle;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod provisioning;

@@ -402,6 +402,29 @@ fn check_task_result(
     Ok(())
 }
 
+/// What a metric may name, whatever the input: an environment the operator manages, or one of
+/// stackgate's own words (an outcome, an error type, a kind: a capitalised identifier). A request's
+/// text in a dimension would be readable by anyone with the account's CloudWatch access.
+fn check_metrics(capture: &stackgate::metrics::Capture) -> Result<(), TestCaseError> {
+    let environments = ["api", "demo", "prod", "dev"];
+    for document in capture.documents() {
+        for reading in stackgate::metrics::read(&document.to_string()) {
+            for (name, value) in &reading.dimensions {
+                let own_word = value.len() <= 40
+                    && value.starts_with(|c: char| c.is_ascii_uppercase())
+                    && value.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+                let known = if name == stackgate::metrics::ENVIRONMENT {
+                    environments.contains(&value.as_str())
+                } else {
+                    own_word
+                };
+                prop_assert!(known, "metric {} names {}={:?}", reading.name, name, value);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn fuzz_task<F, Fut>(files: &'static [&'static str], handler: F)
 where
     F: Fn(&Aws, Value) -> Fut,
@@ -420,11 +443,13 @@ where
                 return Ok(());
             };
             let before = aws.calls();
+            let metrics = stackgate::metrics::Capture::start();
             let result = rt.block_on(handler(&aws, input));
             outcomes.count(match &result {
                 Ok(_) => "handled",
                 Err(error) => error.error_type(),
             });
+            check_metrics(&metrics)?;
             check_task_result(&aws, before, result)
         })
         .unwrap();
@@ -817,7 +842,9 @@ where
                 return Ok(());
             };
             let before = aws.calls();
+            let metrics = stackgate::metrics::Capture::start();
             let response = rt.block_on(handler(&aws, request)).unwrap();
+            check_metrics(&metrics)?;
             let status = response.status().as_u16();
             outcomes.count(&format!("HTTP {status}"));
             prop_assert!((200..600).contains(&status));

@@ -482,3 +482,55 @@ pub async fn wait_until_queued(clients: &LocalClients, arn: &str) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The functions' metrics so far (their EMF lines in the local stack's `lambda.log`), as
+/// `"<name> <dimension>=<value> ..."` to the sum of what was published under it.
+pub fn metric_sums() -> std::collections::BTreeMap<String, f64> {
+    let log = stackgate_local::samples::run_dir(&stackgate_local::repo_root()).join("lambda.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    stackgate_local::metrics::series(&text)
+        .into_iter()
+        .map(|series| {
+            let mut key = series.name;
+            for (name, value) in series.dimensions {
+                key.push_str(&format!(" {name}={value}"));
+            }
+            (key, series.sum)
+        })
+        .collect()
+}
+
+/// Waits (briefly: the lines are written as the functions run) until each metric grew by at least
+/// one since `before`; fails naming the ones that did not.
+pub async fn assert_metrics_grew(before: &std::collections::BTreeMap<String, f64>, keys: &[&str]) {
+    let mut missing = Vec::new();
+    for _ in 0..20 {
+        let now = metric_sums();
+        missing = keys
+            .iter()
+            .filter(|key| {
+                now.get(**key).copied().unwrap_or(0.0)
+                    < before.get(**key).copied().unwrap_or(0.0) + 1.0
+            })
+            .map(|key| key.to_string())
+            .collect::<Vec<_>>();
+        if missing.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("these metrics were not published: {missing:?}");
+}
+
+/// Whether the running local stack injects faults (`STACKGATE_FAULTS`).
+pub async fn faults_injected() -> bool {
+    let (_, faults) = stackgate_local::http::call(
+        hyper::Method::GET,
+        &format!("{}/_local/faults", stackgate_local::endpoint()),
+        None,
+    )
+    .await
+    .unwrap();
+    let faults: Value = serde_json::from_slice(&faults).unwrap();
+    !faults["spec"].is_null()
+}

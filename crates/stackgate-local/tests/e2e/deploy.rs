@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use crate::common::{
-    approval_link, assert_failed_with, clients, decide, deploy, deploy_revision, finish,
-    function_role, stack_status, start, wait_until_queued, Subscription, TIMEOUT,
+    approval_link, assert_failed_with, assert_metrics_grew, clients, decide, deploy,
+    deploy_revision, faults_injected, finish, function_role, metric_sums, stack_status, start,
+    wait_until_queued, Subscription, TIMEOUT,
 };
 use serde_json::{json, Value};
 use stackgate_local::demo::{
@@ -27,15 +28,7 @@ async fn a_deployments_wait_is_answered_by_cloudformations_event() {
     let created = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
     assert_eq!(created.reported_by.len(), 1, "{created:?}");
-    let (_, faults) = stackgate_local::http::call(
-        hyper::Method::GET,
-        &format!("{}/_local/faults", endpoint()),
-        None,
-    )
-    .await
-    .unwrap();
-    let faults: Value = serde_json::from_slice(&faults).unwrap();
-    if faults["spec"].is_null() {
+    if !faults_injected().await {
         assert_eq!(created.reported_by, ["event"], "{created:?}");
     }
     // An answered wait is removed (under faults, by a retried delivery of the event).
@@ -76,6 +69,7 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
     let clients = clients().await;
     let stack = unique("app");
     let full = format!("e2e-{stack}");
+    let metrics_before = metric_sums();
 
     let created = deploy_revision(&clients, &stack, "app-v1.yaml", json!({})).await;
     assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
@@ -157,6 +151,24 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
             .all(|s| s.status().map(|x| x.as_str()) != Some("FAILED")),
         "the empty change set is not left behind"
     );
+    // What the dashboard shows in AWS, as the functions wrote it (other tests deploy in the same
+    // environment meanwhile: each figure grew by at least this test's own).
+    let mut published = vec![
+        "Deployments Environment=e2e Outcome=REFUSED",
+        "Deployments Environment=e2e Outcome=NO_CHANGES",
+        "Refusals Environment=e2e Reason=UnsafeChangeSet",
+        "Plans Environment=e2e Verdict=SAFE",
+    ];
+    // A stack operation is counted by whoever delivered its answer; under injected faults that
+    // answer's reply may be lost, and then nobody does (docs/operations.md says so).
+    if !faults_injected().await {
+        published.extend([
+            "Deployments Environment=e2e Outcome=CREATED",
+            "Deployments Environment=e2e Outcome=UPDATED",
+            "StackOperationSeconds Environment=e2e Operation=DEPLOY",
+        ]);
+    }
+    assert_metrics_grew(&metrics_before, &published).await;
 }
 
 #[tokio::test]

@@ -36,6 +36,18 @@ pub enum ApprovalKind {
     ExternalJob,
 }
 
+impl ApprovalKind {
+    /// Its name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalKind::Deployment => "Deployment",
+            ApprovalKind::Deletion => "Deletion",
+            ApprovalKind::ManualTask => "ManualTask",
+            ApprovalKind::ExternalJob => "ExternalJob",
+        }
+    }
+}
+
 /// What a person is asked to decide, as shown in the email and on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

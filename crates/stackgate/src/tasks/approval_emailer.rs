@@ -12,6 +12,7 @@ use crate::approval::{self, ApprovalRequest, Status, StoredApproval};
 use crate::aws::ssm::SigningKeySource;
 use crate::aws::{dynamodb, ses};
 use crate::config::{env_list, env_var, required_env};
+use crate::metrics::{self, names, Metric};
 use crate::TaskError;
 
 /// What the emailer needs, read once per process.
@@ -138,6 +139,9 @@ pub async fn request_approval(
         ses::send_email(&deps.ses, sender, std::slice::from_ref(approver), &email).await?;
     }
     tracing::info!(approval_id = %stored.id, recipients = deps.approvers.len(), "approval requested");
+    metrics::emit(
+        Metric::count(names::APPROVALS_REQUESTED).with("Kind", stored.request.kind.as_str()),
+    );
     Ok(Output {
         approval_id: stored.id,
         expires_at: approval::timestamp(stored.expires_at),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::{codepipeline, s3, sfn};
+use crate::metrics::{self, names, Metric};
 use crate::pipeline::{self, ContinuationToken, InputSource, JobAnswer};
 use crate::TaskError;
 
@@ -47,6 +48,18 @@ pub enum Answered {
     Continue,
     Succeeded,
     Failed,
+}
+
+impl Answered {
+    /// Its name in metrics (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answered::Started => "STARTED",
+            Answered::Continue => "CONTINUE",
+            Answered::Succeeded => "SUCCEEDED",
+            Answered::Failed => "FAILED",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -99,6 +112,9 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
             }
         }
     };
+    metrics::emit(
+        Metric::count(names::PIPELINE_JOBS_ANSWERED).with("Answer", output.answer.as_str()),
+    );
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
 }
 

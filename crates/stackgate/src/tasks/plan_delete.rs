@@ -22,6 +22,7 @@ use super::{parse_input, to_output};
 use crate::aws::cloudformation;
 use crate::guardrails::{is_managed, Guardrails};
 use crate::lifecycle::is_settled;
+use crate::metrics;
 use crate::policy::{judge_deletion, JudgedChange, Judgement, ResourceChange, Rules, Verdict};
 use crate::request::{DeleteRequest, Deletion, OnUnsafeDeletion};
 use crate::retention;
@@ -78,13 +79,22 @@ pub struct Output {
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let input: Input = parse_input(event.payload)?;
+    let deletion = input
+        .request
+        .validate()
+        .inspect_err(|e| metrics::refused(None, e))?;
+    let environment = deps
+        .guardrails
+        .environment_of(deletion.stack_name.as_str())
+        .map(str::to_string);
     let output = plan(
         deps,
-        input.request.validate()?,
+        deletion,
         input.approved.as_deref(),
         &input.execution_arn,
     )
-    .await?;
+    .await
+    .inspect_err(|e| metrics::refused(environment.as_deref(), e))?;
     to_output(&output)
 }
 

@@ -15,7 +15,9 @@ use crate::approval::now;
 use crate::aws::sfn::TaskAnswer;
 use crate::aws::{cloudformation, dynamodb, sfn};
 use crate::config::required_env;
+use crate::guardrails::ENVIRONMENT_TAG;
 use crate::lifecycle::{delete_outcome, deploy_outcome, is_settled, OperationEnd};
+use crate::metrics::{self, names, Metric};
 use crate::root_cause;
 use crate::stack_events::{Operation, StackWait, WAIT_RETENTION_SECONDS};
 use crate::TaskError;
@@ -107,12 +109,12 @@ pub async fn answer_if_ended(
     wait: &StackWait,
     reported_by: &'static str,
 ) -> Result<bool, TaskError> {
-    let Some(end) = end_of(deps, wait, reported_by).await? else {
+    let Some((end, environment)) = end_of(deps, wait, reported_by).await? else {
         return Ok(false);
     };
-    let answer = match end {
+    let answer = match &end {
         Ok(output) => TaskAnswer::Success {
-            output: serde_json::to_string(&output).map_err(|e| TaskError::Aws {
+            output: serde_json::to_string(output).map_err(|e| TaskError::Aws {
                 operation: "SendTaskSuccess".into(),
                 message: e.to_string(),
             })?,
@@ -124,19 +126,48 @@ pub async fn answer_if_ended(
     };
     let delivery = sfn::send_answer(&deps.sfn, &wait.task_token, &answer).await?;
     tracing::info!(stack = %wait.stack_id, reported_by, ?delivery, "stack operation ended");
+    // Counted by whoever delivered the answer: the event and the read never both do.
+    if delivery == sfn::Delivery::Delivered {
+        publish(wait, &end, environment.as_deref());
+    }
     dynamodb::delete_wait(&deps.dynamodb, &deps.table, wait).await?;
     Ok(true)
 }
 
-/// How the operation ended, or `None` while it runs.
+/// The operation's end as operators see it: the deployment's outcome and how long it took.
+fn publish(wait: &StackWait, end: &Result<Output, TaskError>, environment: Option<&str>) {
+    let outcome = match (end, wait.operation) {
+        (Err(_), _) => "FAILED",
+        (Ok(_), Operation::Delete) => "DELETED",
+        (Ok(output), Operation::Deploy) if output.status.starts_with("CREATE") => "CREATED",
+        (Ok(_), Operation::Deploy) => "UPDATED",
+    };
+    metrics::emit(
+        Metric::count(names::DEPLOYMENTS)
+            .in_environment(environment)
+            .with("Outcome", outcome),
+    );
+    let registered = wait.expires_at.saturating_sub(WAIT_RETENTION_SECONDS);
+    metrics::emit(
+        Metric::seconds(
+            names::STACK_OPERATION_SECONDS,
+            now().saturating_sub(registered) as f64,
+        )
+        .in_environment(environment)
+        .with("Operation", wait.operation.as_str()),
+    );
+}
+
+/// How the operation ended (and the stack's environment, from stackgate's tag), or `None` while it
+/// runs.
 async fn end_of(
     deps: &Deps,
     wait: &StackWait,
     reported_by: &'static str,
-) -> Result<Option<Result<Output, TaskError>>, TaskError> {
+) -> Result<Option<(Result<Output, TaskError>, Option<String>)>, TaskError> {
     let stack = wait.stack_id.as_str();
     let Some(summary) = cloudformation::describe_stack(&deps.cloudformation, stack).await? else {
-        return Ok(Some(match wait.operation {
+        let end = match wait.operation {
             Operation::Delete => Ok(Output {
                 stack_name: stack_name(stack).to_string(),
                 stack_id: stack.to_string(),
@@ -147,31 +178,29 @@ async fn end_of(
             Operation::Deploy => Err(TaskError::StackOperationFailed(format!(
                 "stack {stack} disappeared while it was being deployed"
             ))),
-        }));
+        };
+        return Ok(Some((end, None)));
     };
     if !is_settled(&summary.status) {
         return Ok(None);
     }
+    let environment = summary.tags.get(ENVIRONMENT_TAG).cloned();
     let end = match wait.operation {
         Operation::Deploy => deploy_outcome(&summary.status),
         Operation::Delete => delete_outcome(&summary.status),
     };
     if end == OperationEnd::Failed {
-        return Ok(Some(Err(failure(
-            deps,
-            stack,
-            &summary,
-            &wait.rollback_alarms,
-        )
-        .await)));
+        let failure = failure(deps, stack, &summary, &wait.rollback_alarms).await;
+        return Ok(Some((Err(failure), environment)));
     }
-    Ok(Some(Ok(Output {
+    let output = Output {
         stack_name: stack_name(stack).to_string(),
         stack_id: summary.stack_id,
         status: summary.status,
         outputs: summary.outputs,
         reported_by,
-    })))
+    };
+    Ok(Some((Ok(output), environment)))
 }
 
 /// The name inside a stack ARN (`…:stack/<name>/<uuid>`), or the text itself.

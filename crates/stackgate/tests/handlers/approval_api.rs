@@ -21,6 +21,7 @@ use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use stackgate::approval::{approval_id, approval_link, callback_link, SigningKey};
 use stackgate::aws::ssm::SigningKeySource;
+use stackgate::metrics;
 use stackgate::tasks::{approval_api, approval_emailer};
 
 use super::approval_emailer::{emailer, emailer_event, put_rule};
@@ -170,12 +171,20 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
         })
         .then_output(|| SendTaskSuccessOutput::builder().build());
     let clients = clients(&[&get, &update], &[&success]);
+    let capture = metrics::Capture::start();
     let (status, body) = page(
         &clients,
         page_request("POST", &link(), Some("decision=approve&approver=Ana")),
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        capture.summaries(),
+        [
+            "ApprovalsDecided Kind=Deployment Decision=APPROVED",
+            "ApprovalAgeSeconds Kind=Deployment"
+        ]
+    );
     assert!(
         body.contains("Approved by ops@example.com"),
         "the link's recipient decided, whatever the form said: {body}"
@@ -189,6 +198,7 @@ async fn an_approval_is_delivered_once_and_the_second_decision_loses_the_conditi
     .await;
     assert_eq!(status, 409);
     assert_eq!(success.num_calls(), 1, "delivered once");
+    assert_eq!(capture.summaries().len(), 2, "and counted once");
 }
 
 /// The decision's write reached DynamoDB but its answer was lost, and the SDK's retry lost the

@@ -75,12 +75,14 @@ async fn the_email_carries_a_signed_link_and_never_the_token() {
                 && r.destination().unwrap().to_addresses() == ["ops@example.com"]
         })
         .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
+    let capture = stackgate::metrics::Capture::start();
     let out = approval_emailer::handle(&emailer(&[&put], &[&send]), emailer_event())
         .await
         .unwrap();
     assert_eq!(out["approvalId"], approval_id(&key(), TOKEN));
     assert!(!out.to_string().contains(TOKEN));
     assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
+    assert_eq!(capture.summaries(), ["ApprovalsRequested Kind=Deployment"]);
 }
 
 #[tokio::test]

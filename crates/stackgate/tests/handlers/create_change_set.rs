@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use stackgate::aws::cloudformation;
 use stackgate::config::Polling;
 use stackgate::guardrails::Guardrails;
+use stackgate::metrics;
 use stackgate::tasks::create_change_set::{self, check_stack, inspect_change_set};
 use stackgate::TaskError;
 
@@ -407,6 +408,7 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
         })
         .build();
     let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
+    let capture = metrics::Capture::start();
     let out = create_change_set::handle(
         &deps(&[&exists, &create, &describe, &delete], &[&get]),
         event(create_input()),
@@ -414,6 +416,10 @@ async fn the_no_changes_failed_change_set_is_reported_as_no_changes() {
     .await
     .unwrap();
     assert_eq!(out["status"], "NO_CHANGES");
+    assert_eq!(
+        capture.summaries(),
+        ["Deployments Environment=prod Outcome=NO_CHANGES"]
+    );
     assert_eq!(out["changeSet"]["outcome"], "UPDATED");
     assert_eq!(out["inspection"], Value::Null);
     assert_eq!(create.num_calls(), 1);
@@ -562,10 +568,15 @@ async fn a_change_set_still_pending_at_the_end_of_the_budget_hands_back_to_the_s
     let mut deps = deps(&[&missing, &create, &describe], &[&get]);
     deps.polling.wait_budget = Duration::from_millis(50);
     deps.polling.interval = Duration::from_millis(10);
+    let capture = metrics::Capture::start();
     let err = create_change_set::handle(&deps, event(create_input()))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "ChangeSetPending");
+    assert!(
+        capture.summaries().is_empty(),
+        "a wait handed back is no outcome"
+    );
 }
 
 #[tokio::test]
@@ -778,6 +789,7 @@ fn unsafe_change_set() -> (Rule, Rule, Rule, Rule) {
 async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail() {
     let (get, exists, create, describe) = unsafe_change_set();
     let delete = deleted();
+    let capture = metrics::Capture::start();
     let err = create_change_set::handle(
         &deps(&[&exists, &create, &describe, &delete], &[&get]),
         event(plan_input("fail")),
@@ -785,6 +797,13 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
     .await
     .unwrap_err();
     assert_eq!(err.error_type(), "UnsafeChangeSet");
+    assert_eq!(
+        capture.summaries(),
+        [
+            "Deployments Environment=prod Outcome=REFUSED",
+            "Refusals Environment=prod Reason=UnsafeChangeSet"
+        ]
+    );
     let text = err.to_string();
     assert!(
         text.contains("1 of 2 changes") && text.contains("- Topic"),
@@ -798,6 +817,7 @@ async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
     for on_unsafe in ["approve", "blueGreen"] {
         let (get, exists, create, describe) = unsafe_change_set();
         let delete = deleted();
+        let capture = metrics::Capture::start();
         let out = create_change_set::handle(
             &deps(&[&exists, &create, &describe, &delete], &[&get]),
             event(plan_input(on_unsafe)),
@@ -806,8 +826,38 @@ async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
         .unwrap();
         assert_eq!(out["status"], "READY");
         assert_eq!(out["inspection"]["verdict"], "UNSAFE");
+        assert_eq!(
+            capture.summaries(),
+            [
+                "Plans Environment=prod Verdict=UNSAFE",
+                "PlanSeconds Environment=prod"
+            ]
+        );
         assert_eq!(out["check"]["deployment"]["onUnsafe"], on_unsafe);
         assert_eq!(delete.num_calls(), 0, "{on_unsafe}: kept for the workflow");
+    }
+}
+
+/// A metric's dimensions are readable by anyone with the account's CloudWatch access: a request's
+/// own text (here an environment the operator does not manage, holding a secret) is never one.
+#[tokio::test]
+async fn a_refusal_is_counted_without_naming_what_the_request_said() {
+    let capture = metrics::Capture::start();
+    let mut input = plan_input("fail");
+    input["request"]["environmentName"] = json!("hunter2-secret");
+    let err = create_change_set::handle(&deps(&[], &[]), event(input))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+    assert_eq!(
+        capture.summaries(),
+        [
+            "Deployments Outcome=REFUSED",
+            "Refusals Reason=InvalidInput"
+        ]
+    );
+    for document in capture.documents() {
+        assert!(!document.to_string().contains("hunter2"), "{document}");
     }
 }
 

@@ -155,10 +155,12 @@ async fn first_call_starts_the_execution_named_after_the_job_and_continues() {
         s3: vec![&get],
         codepipeline: vec![&answer],
     });
+    let capture = stackgate::metrics::Capture::start();
     let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, None))
         .await
         .unwrap();
     assert_eq!(out["answer"], "STARTED");
+    assert_eq!(capture.summaries(), ["PipelineJobsAnswered Answer=STARTED"]);
     assert_eq!(out["executionArn"], EXECUTION);
     assert_eq!((start.num_calls(), answer.num_calls()), (1, 1));
 }
@@ -285,10 +287,15 @@ async fn a_succeeded_execution_ends_the_job_with_output_variables() {
         s3: vec![],
         codepipeline: vec![&answer],
     });
+    let capture = stackgate::metrics::Capture::start();
     let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
         .await
         .unwrap();
     assert_eq!(out["answer"], "SUCCEEDED");
+    assert_eq!(
+        capture.summaries(),
+        ["PipelineJobsAnswered Answer=SUCCEEDED"]
+    );
     assert_eq!(answer.num_calls(), 1);
 }
 

@@ -93,9 +93,17 @@ const NO_POLICIES: &str = r#"{"Resources": {"Orders": {"Type": "AWS::DynamoDB::T
 #[tokio::test]
 async fn deleting_a_table_without_a_retain_policy_is_refused_naming_it() {
     let (describe, list, get) = (managed_stack(), app_resources(), template(NO_POLICIES));
+    let capture = stackgate::metrics::Capture::start();
     let error = plan_delete::handle(&deps(&[&describe, &list, &get]), event(request("fail")))
         .await
         .unwrap_err();
+    assert_eq!(
+        capture.summaries(),
+        [
+            "Deployments Environment=prod Outcome=REFUSED",
+            "Refusals Environment=prod Reason=UnsafeDeletion"
+        ]
+    );
     let TaskError::UnsafeDeletion {
         stack,
         unsafe_resources,

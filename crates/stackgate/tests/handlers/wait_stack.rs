@@ -20,6 +20,7 @@ use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSu
 use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use serde_json::{json, Value};
+use stackgate::metrics;
 use stackgate::tasks::{stack_status, wait_stack};
 use stackgate::TaskError;
 
@@ -150,6 +151,12 @@ fn completed_with_outputs() -> DescribeStacksOutput {
                 .stack_id(STACK_ID)
                 .stack_status(StackStatus::UpdateComplete)
                 .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                .tags(
+                    aws_sdk_cloudformation::types::Tag::builder()
+                        .key("stackgate:environment")
+                        .value("prod")
+                        .build(),
+                )
                 .outputs(
                     aws_sdk_cloudformation::types::Output::builder()
                         .output_key("Url")
@@ -191,7 +198,40 @@ fn an_operation_that_already_ended_is_answered_by_the_registration() {
 }
 
 #[test]
+fn the_answer_is_counted_once_by_whoever_delivered_it() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    let aws = aws(&[&describe], None);
+    let capture = metrics::Capture::start();
+    register(&aws, "DEPLOY", &[]).unwrap();
+    assert_eq!(
+        capture.summaries(),
+        [
+            "Deployments Environment=prod Outcome=UPDATED",
+            "StackOperationSeconds Environment=prod Operation=DEPLOY"
+        ]
+    );
+    drop(capture);
+
+    // The event found the task answered already (the read saw the end first): not counted again.
+    let mut late = self::aws(&[&describe], Some(stored_wait()));
+    let gone = mock!(Sfn::send_task_success).then_error(|| {
+        SendTaskSuccessError::TaskTimedOut(
+            aws_sdk_sfn::types::error::TaskTimedOut::builder().build(),
+        )
+    });
+    late.deps.sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&gone]);
+    let capture = metrics::Capture::start();
+    block(stack_status::handle(
+        &late.deps,
+        event(status_change("UPDATE_COMPLETE", TOKEN)),
+    ))
+    .unwrap();
+    assert_eq!(capture.summaries(), Vec::<String>::new());
+}
+
+#[test]
 fn a_deleted_stack_counts_as_deleted_and_a_vanished_deployment_fails() {
+    let capture = metrics::Capture::start();
     let gone = mock!(CloudFormation::describe_stacks).then_error(|| {
         describe_stacks_error("ValidationError", "Stack with id prod-app does not exist")
     });
@@ -206,6 +246,16 @@ fn a_deleted_stack_counts_as_deleted_and_a_vanished_deployment_fails() {
     let aws_deploy = aws(&[&gone], None);
     register(&aws_deploy, "DEPLOY", &[]).unwrap();
     assert_eq!(aws_deploy.failure().0, "StackOperationFailed");
+    // A stack that is gone has no tags left to name its environment: only the totals.
+    assert_eq!(
+        capture.summaries(),
+        [
+            "Deployments Outcome=DELETED",
+            "StackOperationSeconds Operation=DELETE",
+            "Deployments Outcome=FAILED",
+            "StackOperationSeconds Operation=DEPLOY"
+        ]
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::approval::{
 use crate::aws::dynamodb;
 use crate::aws::sfn::{Delivery, TaskAnswer};
 use crate::http::{self, header, Problem};
+use crate::metrics::{self, names, Metric};
 use crate::TaskError;
 
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -220,6 +221,23 @@ async fn deliver(
         approval_id = id,
         decision = status.as_str(),
         "decision delivered"
+    );
+    let kind = shown.request.kind.as_str();
+    let decision_name = match status {
+        Status::Approved => "APPROVED",
+        _ => "REJECTED",
+    };
+    metrics::emit(
+        Metric::count(names::APPROVALS_DECIDED)
+            .with("Kind", kind)
+            .with("Decision", decision_name),
+    );
+    metrics::emit(
+        Metric::seconds(
+            names::APPROVAL_AGE_SECONDS,
+            approval::now().saturating_sub(shown.created_at) as f64,
+        )
+        .with("Kind", kind),
     );
     let message = match status {
         Status::Approved => format!(

@@ -30,7 +30,8 @@ use crate::drift;
 use crate::guard::OnFailure;
 use crate::guardrails::Guardrails;
 use crate::lifecycle::StackAction;
-use crate::policy::{disposition, Disposition};
+use crate::metrics::{self, names, Metric};
+use crate::policy::{disposition, Disposition, Verdict};
 use crate::sensitive::SensitiveTypes;
 use crate::stateful::StatefulTypes;
 use crate::TaskError;
@@ -175,13 +176,55 @@ pub fn means_no_changes(reason: &str) -> bool {
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
-    let output = plan(
+    let started = std::time::Instant::now();
+    let result = plan(
         deps,
         &input,
         wait_budget(deps.polling.wait_budget, deadline),
     )
-    .await?;
-    to_output(&output)
+    .await;
+    publish(deps, &input, &result, started.elapsed());
+    to_output(&result?)
+}
+
+/// What the plan decided, as operators see it: a refusal or no change ends the deployment here;
+/// a judged change set goes on to be executed, approved or refused by the workflow.
+fn publish(
+    deps: &Deps,
+    input: &Input,
+    result: &Result<Plan, TaskError>,
+    took: std::time::Duration,
+) {
+    // Only a name the operator configured: the request's own text is never a dimension.
+    let environment = input
+        .request
+        .get("environmentName")
+        .and_then(Value::as_str)
+        .filter(|e| deps.guardrails.manages(e));
+    let deployments = Metric::count(names::DEPLOYMENTS).in_environment(environment);
+    match result {
+        Ok(plan) => match (&plan.status, &plan.inspection) {
+            (PlanStatus::NoChanges, _) => metrics::emit(deployments.with("Outcome", "NO_CHANGES")),
+            (PlanStatus::Ready, Some(inspection)) => {
+                let verdict = match inspection.verdict {
+                    Verdict::Safe => "SAFE",
+                    Verdict::Unsafe => "UNSAFE",
+                    Verdict::Empty => "EMPTY",
+                };
+                metrics::emit(
+                    Metric::count(names::PLANS)
+                        .in_environment(environment)
+                        .with("Verdict", verdict),
+                );
+                metrics::emit(
+                    Metric::seconds(names::PLAN_SECONDS, took.as_secs_f64())
+                        .in_environment(environment),
+                );
+            }
+            _ => {}
+        },
+        Err(error) => metrics::refused(environment, error),
+    }
 }
 
 /// `arn:<partition>:cloudwatch:<region>:<account>:alarm:` of the account stacks are deployed in
