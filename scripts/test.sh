@@ -58,6 +58,8 @@ trap '"$repo/scripts/local-stack.sh" down' EXIT
 # tests that take a grant away from one run alone, after the others.
 cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 2 --skip iam::
 cargo test --quiet -p stackgate-local --test e2e -- --ignored --test-threads 1 iam::
+echo "== the CLI (the stackgate binary) against the same stack"
+cargo test --quiet -p stackgate-cli --test local -- --ignored --test-threads 2
 echo "== secrets and quiet: every function's binary at TRACE with secrets in its events and environment, and at the default level"
 cargo test --quiet -p stackgate-bench --test secrets --test staging --test quiet -- --ignored --test-threads 2
 echo "== the demo (the README's first command) on the same stack"

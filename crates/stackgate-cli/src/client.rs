@@ -1,0 +1,253 @@
+//! The stacks API over HTTP(S): one request, its status and JSON body. Transient answers (429, 502,
+//! 503, 504, a lost connection) are retried a few times; a deployment's POST carries an
+//! Idempotency-Key, so a retry never starts a second one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Method;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::outcome::Exit;
+
+const ATTEMPTS: u32 = 4;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a command could not do its job: each prints as one readable message and maps to an exit code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CliError {
+    /// The command line itself (before anything was sent).
+    Input { field: String, message: String },
+    /// The API answered with a problem (`application/problem+json`).
+    Api { status: u16, problem: Value },
+    /// No answer: the endpoint is unreachable, or the answer was not JSON.
+    Transport(String),
+    /// The template could not be uploaded.
+    Upload(String),
+}
+
+impl CliError {
+    pub fn input(field: &str, message: &str) -> Self {
+        CliError::Input {
+            field: field.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Input { .. } => Exit::BadInput,
+            CliError::Api { status, .. } => Exit::of_problem(*status),
+            CliError::Transport(_) | CliError::Upload(_) => Exit::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input { field, message } => write!(f, "{field}: {message}"),
+            CliError::Api { status, problem } => {
+                let text = |key: &str| problem.get(key).and_then(Value::as_str);
+                write!(f, "{status} {}", text("title").unwrap_or("error"))?;
+                if let Some(detail) = text("detail") {
+                    write!(f, ": {detail}")?;
+                }
+                if let Some(field) = text("field") {
+                    write!(f, " (field: {field})")?;
+                }
+                Ok(())
+            }
+            CliError::Transport(message) => write!(f, "the stacks API did not answer: {message}"),
+            CliError::Upload(message) => write!(f, "the template was not uploaded: {message}"),
+        }
+    }
+}
+
+/// What the API answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The reply if it is a success, else the problem as an error.
+    pub fn ok(self) -> Result<Reply, CliError> {
+        if (200..300).contains(&self.status) {
+            Ok(self)
+        } else {
+            Err(CliError::Api {
+                status: self.status,
+                problem: self.body,
+            })
+        }
+    }
+
+    /// The execution a 202 started (`executionId`).
+    pub fn accepted_execution(self) -> Result<String, CliError> {
+        let reply = self.ok()?;
+        reply
+            .body
+            .get("executionId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CliError::Transport("the API accepted the request but named no execution".into())
+            })
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub struct Api {
+    base: String,
+    api_key: Option<String>,
+    http: HttpsClient,
+}
+
+impl Api {
+    pub fn new(base: String, api_key: Option<String>) -> Result<Self, CliError> {
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(CliError::input("--endpoint", "must be an http(s) URL"));
+        }
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match stackgate::tls::bundle_client_config() {
+            Some(config) => builder.with_tls_config(config),
+            None => builder
+                .with_native_roots()
+                .map_err(|e| CliError::Transport(format!("no TLS trust roots: {e}")))?,
+        };
+        let connector = builder.https_or_http().enable_http1().build();
+        Ok(Api {
+            base: base.trim_end_matches('/').to_string(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            http: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, CliError> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            match self.attempt(&method, path, body, idempotency_key).await {
+                Ok(reply) if !matches!(reply.status, 429 | 502 | 503 | 504) => return Ok(reply),
+                Ok(reply) => last = format!("HTTP {}", reply.status),
+                Err(error) => last = error,
+            }
+        }
+        Err(CliError::Transport(format!(
+            "{last} (after {ATTEMPTS} attempts at {})",
+            self.base
+        )))
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, String> {
+        let mut request = hyper::Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base))
+            .header("accept", "application/json");
+        if let Some(key) = &self.api_key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let payload = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(payload))
+            .map_err(|e| format!("bad request: {e}"))?;
+        let response = tokio::time::timeout(TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| format!("no answer within {TIMEOUT:?}"))?
+            .map_err(|e| format!("{e}"))?;
+        let status = response.status().as_u16();
+        let bytes = tokio::time::timeout(TIMEOUT, response.into_body().collect())
+            .await
+            .map_err(|_| format!("no complete answer within {TIMEOUT:?}"))?
+            .map_err(|e| format!("{e}"))?
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|_| format!("HTTP {status} with a body that is not JSON"))?
+        };
+        Ok(Reply { status, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_problem_reads_like_the_apis_problem_details() {
+        let error = CliError::Api {
+            status: 400,
+            problem: json!({"type": "about:blank", "title": "Invalid input", "status": 400,
+                            "detail": "not one of the managed environments", "field": "environmentName"}),
+        };
+        assert_eq!(
+            error.to_string(),
+            "400 Invalid input: not one of the managed environments (field: environmentName)"
+        );
+        assert_eq!(error.exit(), Exit::BadInput);
+        let busy = CliError::Api {
+            status: 409,
+            problem: json!({"title": "Conflict"}),
+        };
+        assert_eq!(busy.to_string(), "409 Conflict");
+        assert_eq!(busy.exit(), Exit::Failed);
+    }
+
+    #[test]
+    fn only_an_accepted_reply_names_an_execution() {
+        let accepted = Reply {
+            status: 202,
+            body: json!({"executionId": "deploy-k1", "statusUrl": "/executions/deploy-k1"}),
+        };
+        assert_eq!(accepted.accepted_execution().unwrap(), "deploy-k1");
+        let refused = Reply {
+            status: 415,
+            body: json!({"title": "Unsupported media type"}),
+        };
+        assert!(matches!(
+            refused.accepted_execution(),
+            Err(CliError::Api { status: 415, .. })
+        ));
+    }
+
+    #[test]
+    fn an_endpoint_that_is_no_url_is_bad_input() {
+        assert!(matches!(
+            Api::new("127.0.0.1:9000".into(), None),
+            Err(CliError::Input { field, .. }) if field == "--endpoint"
+        ));
+    }
+}

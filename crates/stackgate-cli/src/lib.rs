@@ -1,0 +1,99 @@
+//! `stackgate`, the command line: what an app team runs from a terminal or a CI job. It talks only
+//! to the stacks API (the same door as everyone else, so the same gate judges every change), uploads
+//! a local template to an allowed bucket with the user's own AWS credentials, follows the workflow
+//! live and ends with an exit code CI can branch on (`outcome::Exit`).
+
+pub mod args;
+pub mod client;
+pub mod follow;
+pub mod outcome;
+pub mod render;
+pub mod request;
+pub mod upload;
+
+pub use args::Cli;
+
+use args::Command;
+use client::{Api, CliError};
+use outcome::Exit;
+use render::Printer;
+
+/// Runs one command; every failure ends as a message and an exit code, never a panic or a trace.
+pub async fn run(cli: Cli) -> Exit {
+    let printer = Printer::for_stdout(cli.json);
+    match execute(&cli, &printer).await {
+        Ok(exit) => exit,
+        Err(error) => {
+            printer.error(&error);
+            error.exit()
+        }
+    }
+}
+
+async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
+    let api = Api::new(cli.endpoint(), cli.api_key.clone())?;
+    match &cli.command {
+        Command::Deploy(deploy) => {
+            let source = request::TemplateSource::parse(&deploy.template)?;
+            let source = match source {
+                request::TemplateSource::File(path) => {
+                    let bucket = cli.template_bucket(deploy)?;
+                    printer.note(&format!(
+                        "uploading {} to s3://{bucket}/ with your AWS credentials",
+                        path.display()
+                    ));
+                    upload::template(&path, &bucket, cli.is_local()).await?
+                }
+                other => other,
+            };
+            let body = request::deploy_body(deploy, &source)?;
+            let key = deploy
+                .idempotency_key
+                .clone()
+                .unwrap_or_else(request::fresh_idempotency_key);
+            let reply = api
+                .send(hyper::Method::POST, "/stacks", Some(&body), Some(&key))
+                .await?;
+            let id = reply.accepted_execution()?;
+            printer.started("deploying", &request::full_stack_name(deploy), &id);
+            let execution = follow::execution(&api, &id, printer).await?;
+            Ok(printer.finished(&execution))
+        }
+        Command::Status { stack } => {
+            let reply = api
+                .send(hyper::Method::GET, &format!("/stacks/{stack}"), None, None)
+                .await?
+                .ok()?;
+            printer.stack(&reply.body);
+            Ok(Exit::Done)
+        }
+        Command::Delete {
+            stack,
+            on_unsafe,
+            approval_timeout_seconds,
+        } => {
+            let mut path = format!("/stacks/{stack}?onUnsafe={}", on_unsafe.as_str());
+            if let Some(seconds) = approval_timeout_seconds {
+                path.push_str(&format!("&approvalTimeoutSeconds={seconds}"));
+            }
+            let reply = api.send(hyper::Method::DELETE, &path, None, None).await?;
+            let id = reply.accepted_execution()?;
+            printer.started("deleting", stack, &id);
+            let execution = follow::execution(&api, &id, printer).await?;
+            Ok(printer.finished(&execution))
+        }
+        Command::Executions { id, follow: keep } => {
+            let execution = if *keep {
+                follow::execution(&api, id, printer).await?
+            } else {
+                let reply = api
+                    .send(hyper::Method::GET, &format!("/executions/{id}"), None, None)
+                    .await?
+                    .ok()?;
+                printer.states(&follow::states(&reply.body), 0);
+                reply.body
+            };
+            Ok(printer.finished(&execution))
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The `stackgate` binary against the local stack (`scripts/local-stack.sh up`), as a CI job runs it:
+//! no terminal, so plain lines; each end of a deployment has its exit code; `--json` is one document.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use stackgate_local::unique_name;
+
+const TEMPLATES: &str = "../../examples/templates";
+
+fn stackgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stackgate"))
+        .args(args)
+        .env("STACKGATE_API_URL", stackgate_local::api_url())
+        .env("AWS_ENDPOINT_URL", stackgate_local::endpoint())
+        .env("STACKGATE_FOLLOW_MS", "250")
+        .env_remove("STACKGATE_API_KEY")
+        .env_remove("STACKGATE_TEMPLATE_BUCKET")
+        .output()
+        .expect("the stackgate binary runs")
+}
+
+fn text(output: &Output) -> (i32, String, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn deploy(stack: &str, template: &str, extra: &[&str]) -> (i32, String, String) {
+    let template = format!("{TEMPLATES}/{template}");
+    let mut args = vec!["deploy", "-e", "e2e", "-s", stack, "-t", &template];
+    args.extend_from_slice(extra);
+    text(&stackgate(&args))
+}
+
+#[test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+fn each_end_of_a_deployment_has_its_exit_code_and_plain_lines() {
+    let stack = unique_name("cli");
+    let (code, out, err) = deploy(&stack, "app-v1.yaml", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("CREATED e2e-{stack}")), "{out}");
+    // One line per state, and no escape codes: the output is not a terminal.
+    for line in [
+        "  - PlanChangeSet\n",
+        "  - ExecuteChangeSet\n",
+        "  - Deployed\n",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out:?}");
+
+    let (code, out, err) = deploy(&stack, "app-v2-safe.yaml", &[]);
+    assert_eq!((code, out.contains("UPDATED")), (0, true), "{out}{err}");
+
+    let (code, out, err) = deploy(&stack, "app-v3-unsafe.yaml", &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("refused: UnsafeChangeSet"), "{out}");
+    assert!(
+        out.contains("  - EventsTopic (AWS::SNS::Topic)"),
+        "the judged change: {out}"
+    );
+
+    let (code, out, err) = deploy(&stack, "app-v2-safe.yaml", &[]);
+    assert_eq!((code, out.contains("NO_CHANGES")), (0, true), "{out}{err}");
+
+    let (code, out, err) = text(&stackgate(&["status", &format!("e2e-{stack}")]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("UPDATE_COMPLETE"), "{out}");
+
+    // The sample bucket has no DeletionPolicy Retain: deleting the stack would lose its data.
+    let (code, out, err) = text(&stackgate(&["delete", &format!("e2e-{stack}")]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("refused: UnsafeDeletion"), "{out}");
+}
+
+#[test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+fn bad_input_exits_2_naming_the_field_and_never_its_value() {
+    let template = format!("{TEMPLATES}/app-v1.yaml");
+    let refused = stackgate(&["deploy", "-e", "hunter2-env", "-s", "web", "-t", &template]);
+    let (code, out, err) = text(&refused);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("(field: environmentName)"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let flag = stackgate(&[
+        "deploy",
+        "-e",
+        "e2e",
+        "-s",
+        "web",
+        "-t",
+        &template,
+        "-p",
+        "hunter2-secret",
+    ]);
+    let (code, _, err) = text(&flag);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--parameter: takes KEY=VALUE") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let (code, _, err) = text(&stackgate(&[
+        "status",
+        &format!("e2e-{}", unique_name("none")),
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("404"), "{err}");
+}
+
+#[test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+fn json_is_one_document_and_a_wait_for_a_person_exits_4() {
+    let stack = unique_name("clijson");
+    let (code, out, err) = deploy(&stack, "app-v1.yaml", &["--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let created: Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(created["output"]["outcome"], "CREATED");
+    assert!(
+        err.contains("PlanChangeSet"),
+        "people's lines go to stderr: {err}"
+    );
+
+    let (code, out, err) = deploy(
+        &stack,
+        "app-v3-unsafe.yaml",
+        &["--json", "--on-unsafe", "approve"],
+    );
+    assert_eq!(code, 4, "{out}{err}");
+    let waiting: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(waiting["status"], "RUNNING");
+    assert_eq!(
+        waiting["states"].as_array().unwrap().last().unwrap(),
+        "RequestApproval"
+    );
+}
