@@ -25,6 +25,10 @@ pub struct Cli {
     /// The API key (the value of StacksApiKeyId's key), sent as x-api-key.
     #[arg(long, env = "STACKGATE_API_KEY", global = true, hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Sign every request with your AWS credentials (SigV4), as an API deployed with
+    /// ApiAuthorization=API_KEY_AND_IAM requires (the API key is still sent).
+    #[arg(long, env = "STACKGATE_API_IAM", global = true)]
+    pub iam: bool,
     /// Print one JSON document (what the API answered) instead of lines for people.
     #[arg(long, global = true)]
     pub json: bool,

@@ -31,7 +31,10 @@ pub async fn run(cli: Cli) -> Exit {
 }
 
 async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
-    let api = Api::new(cli.endpoint(), cli.api_key.clone())?;
+    let mut api = Api::new(cli.endpoint(), cli.api_key.clone())?;
+    if cli.iam {
+        api = api.signed_by(client::Signer::from_environment(&cli.endpoint()).await?);
+    }
     match &cli.command {
         Command::Deploy(deploy) => {
             let source = request::TemplateSource::parse(&deploy.template)?;
