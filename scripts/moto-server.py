@@ -625,14 +625,44 @@ def mend_stack_operation_events() -> None:
     STACKGATE_STACK_SECONDS, then settle it and put CloudFormation's Stack Status Change event on the
     default bus, where rules route it (Lambda targets: `mend_lambda_targets`). Operations without a
     token (the tests' own set-up) complete at once, as moto's do, and emit the event too."""
-    from moto.cloudformation import responses
+    from moto.cloudformation import models, responses
+    from moto.core.utils import utcnow
     from moto.events.models import events_backends
 
-    def hold(backend, stack, token):
+    verbs = {"Add": "CREATE", "Modify": "UPDATE", "Remove": "DELETE", "Import": "IMPORT"}
+
+    def resource_events(stack, changes, phase):
+        """Each changed resource's event (moto writes none for a change set): `phase` is
+        IN_PROGRESS as the operation starts, COMPLETE as it settles."""
+        made = []
+        for change in changes:
+            if isinstance(change, dict):
+                change = change.get("ResourceChange", change)
+                action, logical_id, kind = (change.get("Action"), change.get("LogicalResourceId"),
+                                            change.get("ResourceType"))
+                physical = change.get("PhysicalResourceId")
+            else:
+                action, logical_id, kind, physical = (change.action, change.logical_resource_id,
+                                                       change.resource_type, None)
+            verb = verbs.get(action)
+            if verb is None or not logical_id:
+                continue
+            if physical is None:
+                resource = getattr(stack.resource_map, "_parsed_resources", {}).get(logical_id)
+                physical = getattr(resource, "physical_resource_id", None) or ""
+            made.append(models.Event(
+                stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+                physical_resource_id=physical if isinstance(physical, str) else "",
+                resource_type=kind or "", resource_status=f"{verb}_{phase}",
+                resource_status_reason=None, resource_properties=None))
+        return made
+
+    def hold(backend, stack, token, finish=lambda: None):
         final = stack.status
         entry = stack_status_change(stack.stack_id, final, token)
 
         def settle():
+            finish()
             if stack.status == in_progress(final):
                 stack.status = final
             events_backends[backend.account_id][backend.region_name].put_events([entry])
@@ -661,9 +691,30 @@ def mend_stack_operation_events() -> None:
         def run(self):
             backend = self.cloudformation_backend
             stack = find(backend, self._get_param("StackName"))
+            changes = []
+            if operation == "execute_change_set" and stack is not None:
+                name = self._get_param("ChangeSetName")
+                for change_set in list(backend.change_sets.values()):
+                    if name in (change_set.change_set_id, change_set.change_set_name) and \
+                            change_set.stack_id == stack.stack_id:
+                        changes = list(change_set.changes or [])
             answer = moto_operation(self)
             if stack is not None:
-                hold(backend, stack, self._get_param("ClientRequestToken") or "")
+                # The stack's own end is written when it settles, after its resources' ends, as
+                # CloudFormation orders them; DescribeStackEvents and DescribeStacks then agree.
+                last = stack.events[-1] if stack.events else None
+                final = last if last is not None and last.resource_status == stack.status else None
+                if final is not None:
+                    stack.events.pop()
+                stack.events.extend(resource_events(stack, changes, "IN_PROGRESS"))
+
+                def finish():
+                    stack.events.extend(resource_events(stack, changes, "COMPLETE"))
+                    if final is not None:
+                        final.timestamp = utcnow()
+                        stack.events.append(final)
+
+                hold(backend, stack, self._get_param("ClientRequestToken") or "", finish)
             return answer
 
         run.held = True

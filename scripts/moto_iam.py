@@ -284,14 +284,23 @@ def condition_context(response, resource):
         return {}
     region = scope[2]
     context = {"families": EVALUATED_KEYS}
-    for key, value in stack_tags(resource, region, response.current_account).items():
+    action = (response.querystring or {}).get("Action", [""])
+    action = action[0] if isinstance(action, list) else action
+    # A deleted stack's tags count only for what AWS still does to a deleted stack: read it, or
+    # delete it again (a no-op).
+    with_deleted = action in DELETED_STACK_ACTIONS
+    for key, value in stack_tags(resource, region, response.current_account, with_deleted).items():
         context[f"aws:resourcetag/{key.lower()}"] = [value]
     for key, value in request_tags(response.querystring).items():
         context[f"aws:requesttag/{key.lower()}"] = [value]
     return context
 
 
-def stack_tags(resource, region, account):
+DELETED_STACK_ACTIONS = ("DeleteStack", "DescribeStacks", "DescribeStackEvents",
+                         "DescribeStackResources", "ListStackResources", "GetTemplate")
+
+
+def stack_tags(resource, region, account, with_deleted=False):
     """The tags of the stack a CloudFormation ARN names (by id, else by name); {} for none."""
     match = re.match(r"^arn:[^:]+:cloudformation:[^:]*:[^:]*:stack/([^/]+)/(.+)$", resource or "")
     if not match:
@@ -304,7 +313,13 @@ def stack_tags(resource, region, account):
         return {}
     name, stack_id = match.groups()
     stacks = list(backend.stacks.values())
-    found = [s for s in stacks if s.stack_id == resource] or [s for s in stacks if s.name == name]
+    # A deleted stack keeps its tags for a call that names it by id, as in AWS (DescribeStacks shows
+    # them): a DeleteStack retried after its answer was lost is judged on the stack it deleted.
+    deleted = list(getattr(backend, "deleted_stacks", {}).values()) if with_deleted else []
+    found = (
+        [s for s in stacks + deleted if s.stack_id == resource]
+        or [s for s in stacks if s.name == name]
+    )
     if len(found) != 1:
         # None, or several live stacks under one name (moto acts on them all): no tags to trust.
         return {}

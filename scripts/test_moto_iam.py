@@ -164,6 +164,34 @@ class FunctionRoles(unittest.TestCase):
         error = self.denied(lambda: role.delete_change_set(StackName="dev-theirs", ChangeSetName="c1"))
         self.assertEqual(error["Code"], "AccessDenied")
 
+    def test_a_deleted_stack_named_by_id_keeps_its_tags(self):
+        """A DeleteStack retried after its answer was lost names a stack that is gone: by its id, the
+        stack's tags still hold (AWS keeps them), so the retry is allowed and changes nothing."""
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        iam.create_role(RoleName="DeleterRole", AssumeRolePolicyDocument=json.dumps(trust),
+                        Tags=[{"Key": moto_iam.ACCESS_KEY_TAG, "Value": "stackgate-function-deleter"}])
+        iam.put_role_policy(RoleName="DeleterRole", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "cloudformation:DeleteStack", "Resource": "*",
+                           "Condition": {"StringEquals": {"aws:ResourceTag/stackgate:managed": "true"}}}]}))
+        template = json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
+        admin = self.client("cloudformation")
+        managed = admin.create_stack(StackName="dev-gone", TemplateBody=template,
+                                     Tags=[{"Key": "stackgate:managed", "Value": "true"}])["StackId"]
+        theirs = admin.create_stack(StackName="dev-theirs-gone", TemplateBody=template)["StackId"]
+        role = self.client("cloudformation", "stackgate-function-deleter")
+        role.delete_stack(StackName=managed)
+        role.delete_stack(StackName=managed)
+        admin.delete_stack(StackName=theirs)
+        error = self.denied(lambda: role.delete_stack(StackName=theirs))
+        self.assertEqual(error["Code"], "AccessDenied")
+        # Only reading and deleting again: nothing else acts on a deleted stack under its old tags.
+        self.assertEqual(moto_iam.stack_tags(managed, "us-east-1", "123456789012"), {})
+        self.assertEqual(moto_iam.stack_tags(managed, "us-east-1", "123456789012", with_deleted=True),
+                         {"stackgate:managed": "true"})
+
     def test_conditions_evaluate_as_iam_does(self):
         context = {"families": moto_iam.EVALUATED_KEYS, "aws:resourcetag/team": ["a"]}
         met = lambda condition: moto_iam.conditions_met({"Condition": condition}, context)  # noqa: E731

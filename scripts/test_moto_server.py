@@ -251,13 +251,20 @@ class StackOperationEvents(unittest.TestCase):
             def status(stack):
                 return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
 
+            def stack_events(stack):
+                listed = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+                return [f"{e['LogicalResourceId']} {e['ResourceStatus']}" for e in reversed(listed)]
+
             cfn.create_change_set(StackName="held", ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=self.TOPIC)
             cfn.execute_change_set(StackName="held", ChangeSetName="c1", ClientRequestToken="stackgate-c1")
             stack_id = cfn.describe_stacks(StackName="held")["Stacks"][0]["StackId"]
             self.assertEqual(status("held"), "CREATE_IN_PROGRESS")
+            # The resources' events as CloudFormation writes them, the ends only once it settles.
+            self.assertEqual(stack_events("held")[-2:], ["held CREATE_IN_PROGRESS", "Events CREATE_IN_PROGRESS"])
             self.assertEqual(delivered(), [])
             time.sleep(0.6)
             self.assertEqual(status("held"), "CREATE_COMPLETE")
+            self.assertEqual(stack_events("held")[-2:], ["Events CREATE_COMPLETE", "held CREATE_COMPLETE"])
             [event] = delivered()
             self.assertEqual(event["source"], "aws.cloudformation")
             self.assertEqual(event["detail-type"], "CloudFormation Stack Status Change")

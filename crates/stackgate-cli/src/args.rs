@@ -1,5 +1,6 @@
 //! The command line. Every value has a flag and, where CI sets it once, an environment variable.
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::client::CliError;
@@ -42,6 +43,11 @@ pub enum Command {
     Deploy(DeployArgs),
     /// A stack's status, outputs and last failure.
     Status {
+        /// The stack's full name, `<environment>-<name>`.
+        stack: String,
+    },
+    /// A stack's recent events (CloudFormation's), oldest first.
+    Events {
         /// The stack's full name, `<environment>-<name>`.
         stack: String,
     },
@@ -99,6 +105,21 @@ pub struct DeployArgs {
     pub idempotency_key: Option<String>,
 }
 
+/// Whether a URL's host (read with a URL parser: `localhost:80@evil.example` is evil.example) is
+/// this machine.
+pub fn is_loopback(endpoint: &str) -> bool {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| {
+            u.host().map(|h| match h {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            })
+        })
+        .unwrap_or(false)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnUnsafe {
     Fail,
@@ -140,17 +161,10 @@ impl Cli {
             .unwrap_or_else(|| LOCAL_API_URL.to_string())
     }
 
-    /// The API is the local stack's (a loopback address): uploads go to the local stack's S3 with
+    /// The API is the local stack's (a loopback host): uploads go to the local stack's S3 with
     /// its credentials unless the environment names others.
     pub fn is_local(&self) -> bool {
-        let endpoint = self.endpoint();
-        let rest = endpoint
-            .strip_prefix("http://")
-            .or_else(|| endpoint.strip_prefix("https://"))
-            .unwrap_or(&endpoint);
-        ["127.0.0.1", "localhost", "[::1]"].iter().any(|host| {
-            rest.starts_with(&format!("{host}:")) || rest.starts_with(&format!("{host}/"))
-        })
+        is_loopback(&self.endpoint())
     }
 
     /// Where a local template goes.
@@ -163,5 +177,148 @@ impl Cli {
                 "a local template is uploaded to one of the operator's allowed buckets: name it (or STACKGATE_TEMPLATE_BUCKET), or give the template as s3://bucket/key",
             )),
         }
+    }
+}
+
+/// A command line clap could not read: help and version as clap prints them; any other error as
+/// one line that names the flag but never repeats a value (clap's own message quotes what it was
+/// given, and an unquoted secret with a space in it would land in a CI log). Exit 2.
+pub fn refuse(error: &clap::Error) -> std::process::ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return std::process::ExitCode::from(error.exit_code() as u8);
+    }
+    eprintln!("stackgate: {}", describe(error));
+    std::process::ExitCode::from(2)
+}
+
+/// The error without the values it quotes.
+pub fn describe(error: &clap::Error) -> String {
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(flag)) => Some(flag.clone()),
+        Some(ContextValue::Strings(flags)) => Some(flags.join(", ")),
+        _ => None,
+    };
+    match (error.kind(), flag) {
+        (ErrorKind::UnknownArgument, _) | (ErrorKind::InvalidSubcommand, _) => {
+            "an argument it does not take (a value holding spaces needs quotes; see --help)".into()
+        }
+        (ErrorKind::MissingRequiredArgument, Some(flags)) => format!("missing {flags}"),
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(flag)) => {
+            format!("{flag}: not a value it takes (see --help)")
+        }
+        (ErrorKind::ArgumentConflict, Some(flag)) => format!("{flag}: cannot be used here"),
+        (ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues, Some(flag)) => {
+            format!("{flag}: the wrong number of values")
+        }
+        (kind, _) => kind
+            .as_str()
+            .unwrap_or("the command line could not be read")
+            .to_string(),
+    }
+}
+
+/// A stack name as the API and CloudFormation take it, checked before it becomes part of a path
+/// (a `?` or `#` in it would rewrite the request's options).
+pub fn checked_stack(stack: &str) -> Result<&str, CliError> {
+    stackgate::request::validate_stack_name("stack", stack).map_err(|e| match e {
+        stackgate::TaskError::InvalidInput { message, .. } => CliError::input("stack", &message),
+        other => CliError::input("stack", &other.to_string()),
+    })?;
+    Ok(stack)
+}
+
+/// An execution id as the API answers them (`deploy-…`, `delete-…`): letters, digits, `-`, `_`.
+pub fn checked_execution(id: &str) -> Result<&str, CliError> {
+    let valid = !id.is_empty()
+        && id.len() <= 80
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(id)
+    } else {
+        Err(CliError::input(
+            "id",
+            "is not an execution id (letters, digits, - and _, as deploy and delete print them)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("stackgate").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_refused_command_line_names_the_flag_never_the_value() {
+        for args in [
+            &[
+                "deploy",
+                "-e",
+                "dev",
+                "-s",
+                "web",
+                "-t",
+                "t.yaml",
+                "-p",
+                "Password=correct",
+                "horse",
+            ][..],
+            &["delete", "dev-web", "--approval-timeout-seconds", "horse"][..],
+            &["delete", "dev-web", "--on-unsafe", "horse"][..],
+            &[
+                "deploy", "-e", "dev", "-s", "web", "-t", "t.yaml", "--horse",
+            ][..],
+        ] {
+            let error = parse(args).unwrap_err();
+            let text = describe(&error);
+            assert!(!text.contains("horse"), "{args:?}: {text}");
+            assert!(!text.is_empty());
+        }
+        let text = describe(
+            &parse(&["delete", "dev-web", "--approval-timeout-seconds", "x"]).unwrap_err(),
+        );
+        assert!(text.starts_with("--approval-timeout-seconds"), "{text}");
+        let text = describe(&parse(&["deploy", "-e", "dev"]).unwrap_err());
+        assert!(text.starts_with("missing --stack"), "{text}");
+    }
+
+    #[test]
+    fn names_that_would_rewrite_the_path_are_refused() {
+        for bad in [
+            "api-web?onUnsafe=approve#",
+            "../executions/x",
+            "a/b",
+            "a%2Fb",
+            "",
+        ] {
+            assert!(
+                matches!(checked_stack(bad), Err(CliError::Input { field, .. }) if field == "stack"),
+                "{bad}"
+            );
+        }
+        assert_eq!(checked_stack("api-web").unwrap(), "api-web");
+        for bad in ["deploy-k1?x", "../stacks/a", ""] {
+            assert!(checked_execution(bad).is_err(), "{bad}");
+        }
+        assert!(checked_execution("deploy-k28191f35765596a985a8674d38ea1d3c").is_ok());
+    }
+
+    #[test]
+    fn local_means_a_loopback_host_not_a_name_that_starts_like_one() {
+        let cli = |endpoint: &str| parse(&["--endpoint", endpoint, "status", "a-b"]).unwrap();
+        assert!(cli("http://127.0.0.1:9000/lambda-url/stacks-api").is_local());
+        assert!(cli("http://localhost:9000/x").is_local());
+        assert!(!cli("http://localhost:80@evil.example/").is_local());
+        assert!(!cli("https://abc.execute-api.eu-west-1.amazonaws.com/v1").is_local());
     }
 }

@@ -16,6 +16,8 @@ use crate::outcome::Exit;
 
 const ATTEMPTS: u32 = 4;
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: the API's are a few KiB (an execution's history is capped).
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a command could not do its job: each prints as one readable message and maps to an exit code.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,10 +308,13 @@ impl Api {
             .map_err(|_| format!("no answer within {TIMEOUT:?}"))?
             .map_err(|e| format!("{e}"))?;
         let status = response.status().as_u16();
-        let bytes = tokio::time::timeout(TIMEOUT, response.into_body().collect())
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
+        let bytes = tokio::time::timeout(TIMEOUT, limited.collect())
             .await
             .map_err(|_| format!("no complete answer within {TIMEOUT:?}"))?
-            .map_err(|e| format!("{e}"))?
+            .map_err(|_| {
+                format!("HTTP {status}: an answer over {MAX_ANSWER_BYTES} bytes, or cut short")
+            })?
             .to_bytes();
         let body = if bytes.is_empty() {
             Value::Null

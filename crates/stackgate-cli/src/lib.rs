@@ -31,6 +31,13 @@ pub async fn run(cli: Cli) -> Exit {
 }
 
 async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
+    // An API key or a signature goes only over TLS, but to this machine's local stack.
+    if cli.endpoint().starts_with("http://") && !cli.is_local() {
+        return Err(CliError::input(
+            "--endpoint",
+            "must be https (plain http only to this machine's local stack)",
+        ));
+    }
     let mut api = Api::new(cli.endpoint(), cli.api_key.clone())?;
     if cli.iam {
         api = api.signed_by(client::Signer::from_environment(&cli.endpoint()).await?);
@@ -58,11 +65,13 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
                 .send(hyper::Method::POST, "/stacks", Some(&body), Some(&key))
                 .await?;
             let id = reply.accepted_execution()?;
-            printer.started("deploying", &request::full_stack_name(deploy), &id);
-            let execution = follow::execution(&api, &id, printer).await?;
+            let stack = request::full_stack_name(deploy);
+            printer.started("deploying", &stack, &id);
+            let execution = follow::execution(&api, &id, printer, Some(&stack)).await?;
             Ok(printer.finished(&execution))
         }
         Command::Status { stack } => {
+            let stack = args::checked_stack(stack)?;
             let reply = api
                 .send(hyper::Method::GET, &format!("/stacks/{stack}"), None, None)
                 .await?
@@ -70,24 +79,45 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
             printer.stack(&reply.body);
             Ok(Exit::Done)
         }
+        Command::Events { stack } => {
+            let stack = args::checked_stack(stack)?;
+            let reply = api
+                .send(
+                    hyper::Method::GET,
+                    &format!("/stacks/{stack}/events"),
+                    None,
+                    None,
+                )
+                .await?
+                .ok()?;
+            printer.events(&reply.body);
+            Ok(Exit::Done)
+        }
         Command::Delete {
             stack,
             on_unsafe,
             approval_timeout_seconds,
         } => {
+            let stack = args::checked_stack(stack)?;
             let mut path = format!("/stacks/{stack}?onUnsafe={}", on_unsafe.as_str());
             if let Some(seconds) = approval_timeout_seconds {
                 path.push_str(&format!("&approvalTimeoutSeconds={seconds}"));
             }
-            let reply = api.send(hyper::Method::DELETE, &path, None, None).await?;
+            // A retried DELETE whose answer was lost finds its own execution, not a busy stack.
+            let key = request::fresh_idempotency_key();
+            let reply = api
+                .send(hyper::Method::DELETE, &path, None, Some(&key))
+                .await?;
             let id = reply.accepted_execution()?;
             printer.started("deleting", stack, &id);
-            let execution = follow::execution(&api, &id, printer).await?;
+            let execution = follow::execution(&api, &id, printer, Some(stack)).await?;
             Ok(printer.finished(&execution))
         }
         Command::Executions { id, follow: keep } => {
+            let id = args::checked_execution(id)?;
             let execution = if *keep {
-                follow::execution(&api, id, printer).await?
+                // The execution's answer does not name its stack: states only.
+                follow::execution(&api, id, printer, None).await?
             } else {
                 let reply = api
                     .send(hyper::Method::GET, &format!("/executions/{id}"), None, None)

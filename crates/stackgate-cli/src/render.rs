@@ -16,9 +16,44 @@ const DIM: &str = "\x1b[2m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
+/// Text from the API or CloudFormation, made safe for a terminal: a control character (an escape
+/// sequence could retitle the window, hide lines or fake output) becomes U+FFFD. Line breaks stay
+/// only where `keep_lines` says (a cause's summary is one change per line).
+pub fn clean(text: &str, keep_lines: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' if keep_lines => c,
+            '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Every string in an answer, cleaned for the terminal (`clean`, line breaks kept).
+fn cleaned(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(clean(text, true)),
+        Value::Array(items) => Value::Array(items.iter().map(cleaned).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (clean(k, false), cleaned(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A field shown on one line.
+fn field(value: &Value) -> String {
+    clean(value.as_str().unwrap_or_default(), false)
+}
+
 pub struct Printer {
     json: bool,
     colour: bool,
+    /// A progress line is on screen (a terminal only): the next line replaces it.
+    progress_shown: std::cell::Cell<bool>,
     out: std::cell::RefCell<Box<dyn Write>>,
     err: std::cell::RefCell<Box<dyn Write>>,
 }
@@ -33,6 +68,7 @@ impl Printer {
         Printer {
             json,
             colour,
+            progress_shown: std::cell::Cell::new(false),
             out: std::cell::RefCell::new(Box::new(std::io::stdout())),
             err: std::cell::RefCell::new(Box::new(std::io::stderr())),
         }
@@ -43,6 +79,7 @@ impl Printer {
         Printer {
             json,
             colour,
+            progress_shown: std::cell::Cell::new(false),
             out: std::cell::RefCell::new(out),
             err: std::cell::RefCell::new(err),
         }
@@ -58,6 +95,9 @@ impl Printer {
 
     /// A line for people: standard output, or standard error under `--json`.
     fn say(&self, line: &str) {
+        if self.progress_shown.replace(false) {
+            let _ = write!(self.out.borrow_mut(), "\r\x1b[K");
+        }
         let _ = if self.json {
             writeln!(self.err.borrow_mut(), "{line}")
         } else {
@@ -90,6 +130,66 @@ impl Printer {
         }
     }
 
+    /// A resource's event while CloudFormation works: one line.
+    pub fn resource_event(&self, event: &crate::follow::ResourceEvent) {
+        let colour = if event.status.ends_with("_FAILED") {
+            RED
+        } else if event.status.ends_with("_IN_PROGRESS") {
+            DIM
+        } else {
+            GREEN
+        };
+        let mut line = format!(
+            "    {} {} {}",
+            clean(&event.logical_id, false),
+            self.paint(DIM, &clean(&event.resource_type, false)),
+            self.paint(colour, &clean(&event.status, false))
+        );
+        if let Some(reason) = &event.reason {
+            line.push_str(&format!(": {}", clean(reason, false)));
+        }
+        self.say(&line);
+    }
+
+    /// On a terminal, a bar of the resources done, rewritten in place; nothing elsewhere (each
+    /// resource event is already a line).
+    pub fn progress(&self, done: usize, seen: usize) {
+        if !self.colour || seen == 0 {
+            return;
+        }
+        const WIDTH: usize = 20;
+        let filled = done * WIDTH / seen;
+        let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH - filled));
+        let _ = write!(
+            self.out.borrow_mut(),
+            "\r\x1b[K  [{bar}] {done}/{seen} resources"
+        );
+        let _ = self.out.borrow_mut().flush();
+        self.progress_shown.set(true);
+    }
+
+    /// A stack's recent events, oldest first (`stackgate events`).
+    pub fn events(&self, events: &Value) {
+        if self.json {
+            self.document(events);
+            return;
+        }
+        for event in events["events"].as_array().into_iter().flatten() {
+            let text = |key: &str| field(&event[key]);
+            let mut line = format!(
+                "{} {} {} {}",
+                text("timestamp"),
+                text("logicalResourceId"),
+                self.paint(DIM, &text("resourceType")),
+                text("status")
+            );
+            if let Some(reason) = event["reason"].as_str().filter(|r| !r.is_empty()) {
+                line.push_str(&format!(": {}", clean(reason, false)));
+            }
+            self.say(&line);
+        }
+    }
+
     /// The execution's end (or its wait for a person), and the exit code it means.
     pub fn finished(&self, execution: &Value) -> Exit {
         let exit = Exit::of_execution(execution);
@@ -97,6 +197,7 @@ impl Printer {
             self.document(execution);
             return exit;
         }
+        let execution = &cleaned(execution);
         let id = execution["executionId"].as_str().unwrap_or("<id>");
         let output = &execution["output"];
         match exit {
@@ -115,9 +216,12 @@ impl Printer {
                 ));
             }
             Exit::Done => {
-                let outcome = output["outcome"].as_str().unwrap_or("SUCCEEDED");
-                let stack = output["stackName"].as_str().unwrap_or_default();
-                self.say(&format!("{} {stack}", self.paint(GREEN, outcome)));
+                let outcome = output["outcome"]
+                    .as_str()
+                    .unwrap_or("SUCCEEDED")
+                    .replace('\n', " ");
+                let stack = field(&output["stackName"]);
+                self.say(&format!("{} {stack}", self.paint(GREEN, &outcome)));
                 if let Some(outputs) = output["outputs"].as_object().filter(|o| !o.is_empty()) {
                     self.say("  outputs:");
                     for (key, value) in outputs {
@@ -137,7 +241,8 @@ impl Printer {
                 };
                 self.say(&self.paint(RED, &format!("{word}: {error}")));
                 for line in execution["cause"].as_str().unwrap_or_default().lines() {
-                    self.say(&format!("  {}", self.change_line(line)));
+                    // Indented, so that no line of it is a CI runner's command (`::error`).
+                    self.say(&format!("  {}", self.change_line(line.trim_start())));
                 }
             }
         }
@@ -163,7 +268,11 @@ impl Printer {
             self.document(stack);
             return;
         }
-        let text = |key: &str| stack[key].as_str().unwrap_or("-").to_string();
+        let stack = &cleaned(stack);
+        let text = |key: &str| match &stack[key] {
+            Value::String(_) => field(&stack[key]),
+            _ => "-".to_string(),
+        };
         self.say(&format!(
             "{} {}",
             text("stackName"),
@@ -195,8 +304,9 @@ impl Printer {
         }
         let _ = writeln!(
             self.err.borrow_mut(),
-            "{} {error}",
-            self.paint(RED, "stackgate:")
+            "{} {}",
+            self.paint(RED, "stackgate:"),
+            clean(&error.to_string(), false)
         );
     }
 }
@@ -301,6 +411,60 @@ mod tests {
             text.contains("stackgate executions deploy-k2 --follow"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn resource_events_are_lines_and_the_bar_only_on_a_terminal() {
+        let event = crate::follow::ResourceEvent {
+            logical_id: "Queue".into(),
+            resource_type: "AWS::SQS::Queue".into(),
+            status: "CREATE_FAILED".into(),
+            reason: Some("quota exceeded".into()),
+        };
+        let (plain, out, _) = printer(false, false);
+        plain.resource_event(&event);
+        plain.progress(1, 2);
+        assert_eq!(
+            out.text(),
+            "    Queue AWS::SQS::Queue CREATE_FAILED: quota exceeded\n"
+        );
+
+        let (terminal, out, _) = printer(false, true);
+        terminal.progress(1, 2);
+        terminal.resource_event(&event);
+        let text = out.text();
+        assert!(
+            text.starts_with("\r\x1b[K  [##########..........] 1/2 resources\r\x1b[K"),
+            "{text:?}"
+        );
+        assert!(text.contains("\x1b[31mCREATE_FAILED"), "{text:?}");
+    }
+
+    /// What CloudFormation or the API says is shown, never obeyed: an escape sequence in an event's
+    /// reason or a cause cannot recolour, retitle or rewrite the user's terminal.
+    #[test]
+    fn text_from_the_api_cannot_drive_the_terminal() {
+        let (printer, out, _) = printer(false, false);
+        printer.resource_event(&crate::follow::ResourceEvent {
+            logical_id: "Queue\x1b]0;pwned\x07".into(),
+            resource_type: "AWS::SQS::Queue".into(),
+            status: "CREATE_FAILED".into(),
+            reason: Some("bad\r\x1b[2Kfake line\nsecond".into()),
+        });
+        let mut refused = refused();
+        refused["cause"] = json!("first\n- Topic \x1b[8mhidden\x1b[0m");
+        printer.finished(&refused);
+        printer.stack(&json!({"stackName": "api-web\x1b[2J", "status": "UPDATE_COMPLETE"}));
+        let text = out.text();
+        assert!(
+            !text.contains('\x1b') && !text.contains('\r') && !text.contains('\x07'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("bad\u{FFFD}\u{FFFD}[2Kfake line second"),
+            "{text:?}"
+        );
+        assert!(text.contains("  - Topic \u{FFFD}[8mhidden"), "{text:?}");
     }
 
     #[test]

@@ -51,6 +51,12 @@ fn each_end_of_a_deployment_has_its_exit_code_and_plain_lines() {
         assert!(out.contains(line), "{out}");
     }
     assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out:?}");
+    // CloudFormation's resource events as they happened, one line each (no bar: no terminal).
+    assert!(
+        out.contains("    DataBucket AWS::S3::Bucket CREATE_COMPLETE\n"),
+        "{out}"
+    );
+    assert!(!out.contains("resources"), "{out}");
 
     let (code, out, err) = deploy(&stack, "app-v2-safe.yaml", &[]);
     assert_eq!((code, out.contains("UPDATED")), (0, true), "{out}{err}");
@@ -69,6 +75,13 @@ fn each_end_of_a_deployment_has_its_exit_code_and_plain_lines() {
     let (code, out, err) = text(&stackgate(&["status", &format!("e2e-{stack}")]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("UPDATE_COMPLETE"), "{out}");
+
+    let (code, out, err) = text(&stackgate(&["events", &format!("e2e-{stack}")]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(" WorkQueue AWS::SQS::Queue CREATE_COMPLETE"),
+        "{out}"
+    );
 
     // The sample bucket has no DeletionPolicy Retain: deleting the stack would lose its data.
     let (code, out, err) = text(&stackgate(&["delete", &format!("e2e-{stack}")]));

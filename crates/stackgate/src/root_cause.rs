@@ -4,6 +4,10 @@
 /// A stack event, reduced to what the search needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StackEvent {
+    /// CloudFormation's id of the event: what a reader following the stack has seen.
+    pub event_id: String,
+    /// When it happened, RFC 3339.
+    pub timestamp: Option<String>,
     pub logical_resource_id: String,
     pub resource_type: String,
     pub status: String,
@@ -119,6 +123,7 @@ mod tests {
             resource_type: ty.into(),
             status: status.into(),
             reason: reason.map(str::to_string),
+            ..Default::default()
         }
     }
 

@@ -507,6 +507,7 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
             sfn: aws_sdk_sfn::Client::new(&self.config),
             table: "waits".into(),
+            environments: vec!["prod".into()],
         }
     }
 }

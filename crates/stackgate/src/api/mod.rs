@@ -18,6 +18,8 @@ use crate::request::{parse_deployment, validate_stack_name, Deployment};
 pub enum Endpoint {
     CreateStack,
     GetStack(String),
+    /// `GET /stacks/{name}/events`: the stack's recent events, oldest first.
+    GetStackEvents(String),
     DeleteStack(String),
     GetExecution(String),
     /// Compat route: `POST /create {"stackname","templateurl"}`.
@@ -34,6 +36,7 @@ pub enum Endpoint {
 enum Op {
     CreateStack,
     GetStack,
+    GetStackEvents,
     DeleteStack,
     GetExecution,
     CompatCreate,
@@ -57,6 +60,11 @@ const ROUTES: &[Route<Op>] = &[
         method: "DELETE",
         pattern: "/stacks/{name}",
         target: Op::DeleteStack,
+    },
+    Route {
+        method: "GET",
+        pattern: "/stacks/{name}/events",
+        target: Op::GetStackEvents,
     },
     Route {
         method: "GET",
@@ -93,6 +101,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
     Ok(match op {
         Op::CreateStack => Endpoint::CreateStack,
         Op::GetStack => Endpoint::GetStack(param),
+        Op::GetStackEvents => Endpoint::GetStackEvents(param),
         Op::DeleteStack => Endpoint::DeleteStack(param),
         Op::GetExecution => Endpoint::GetExecution(param),
         Op::CompatCreate => Endpoint::CompatCreate,

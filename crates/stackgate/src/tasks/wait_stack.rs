@@ -30,6 +30,8 @@ pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
     /// `STACK_WAITS_TABLE`
     pub table: String,
+    /// `MANAGED_ENVIRONMENTS`: the only environment names a metric may carry.
+    pub environments: Vec<String>,
 }
 
 impl Deps {
@@ -40,6 +42,7 @@ impl Deps {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sfn: aws_sdk_sfn::Client::new(&config),
             table: required_env("STACK_WAITS_TABLE")?,
+            environments: crate::config::env_list("MANAGED_ENVIRONMENTS"),
         })
     }
 }
@@ -109,7 +112,7 @@ pub async fn answer_if_ended(
     wait: &StackWait,
     reported_by: &'static str,
 ) -> Result<bool, TaskError> {
-    let Some((end, environment)) = end_of(deps, wait, reported_by).await? else {
+    let Some((end, about)) = end_of(deps, wait, reported_by).await? else {
         return Ok(false);
     };
     let answer = match &end {
@@ -128,14 +131,23 @@ pub async fn answer_if_ended(
     tracing::info!(stack = %wait.stack_id, reported_by, ?delivery, "stack operation ended");
     // Counted by whoever delivered the answer: the event and the read never both do.
     if delivery == sfn::Delivery::Delivered {
-        publish(wait, &end, environment.as_deref());
+        publish(wait, &end, &about);
     }
     dynamodb::delete_wait(&deps.dynamodb, &deps.table, wait).await?;
     Ok(true)
 }
 
 /// The operation's end as operators see it: the deployment's outcome and how long it took.
-fn publish(wait: &StackWait, end: &Result<Output, TaskError>, environment: Option<&str>) {
+/// What the metrics say about the stack beside its end: its environment (where stackgate's tag
+/// names a managed one) and when the operation started (CloudFormation's LastUpdatedTime).
+#[derive(Debug, Default)]
+struct About {
+    environment: Option<String>,
+    started: Option<String>,
+}
+
+fn publish(wait: &StackWait, end: &Result<Output, TaskError>, about: &About) {
+    let environment = about.environment.as_deref();
     let outcome = match (end, wait.operation) {
         (Err(_), _) => "FAILED",
         (Ok(_), Operation::Delete) => "DELETED",
@@ -147,11 +159,21 @@ fn publish(wait: &StackWait, end: &Result<Output, TaskError>, environment: Optio
             .in_environment(environment)
             .with("Outcome", outcome),
     );
-    let registered = wait.expires_at.saturating_sub(WAIT_RETENTION_SECONDS);
+    // From the operation's start as CloudFormation recorded it; the wait's registration (renewed
+    // at each retry of the task) only where the stack no longer says.
+    let started = about
+        .started
+        .as_deref()
+        .and_then(|t| {
+            aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+        })
+        .and_then(|t| u64::try_from(t.secs()).ok())
+        .unwrap_or_else(|| wait.expires_at.saturating_sub(WAIT_RETENTION_SECONDS));
     metrics::emit(
         Metric::seconds(
             names::STACK_OPERATION_SECONDS,
-            now().saturating_sub(registered) as f64,
+            now().saturating_sub(started) as f64,
         )
         .in_environment(environment)
         .with("Operation", wait.operation.as_str()),
@@ -164,7 +186,7 @@ async fn end_of(
     deps: &Deps,
     wait: &StackWait,
     reported_by: &'static str,
-) -> Result<Option<(Result<Output, TaskError>, Option<String>)>, TaskError> {
+) -> Result<Option<(Result<Output, TaskError>, About)>, TaskError> {
     let stack = wait.stack_id.as_str();
     let Some(summary) = cloudformation::describe_stack(&deps.cloudformation, stack).await? else {
         let end = match wait.operation {
@@ -179,19 +201,31 @@ async fn end_of(
                 "stack {stack} disappeared while it was being deployed"
             ))),
         };
-        return Ok(Some((end, None)));
+        return Ok(Some((end, About::default())));
     };
     if !is_settled(&summary.status) {
         return Ok(None);
     }
-    let environment = summary.tags.get(ENVIRONMENT_TAG).cloned();
+    // The tag only where it names a managed environment that is the stack name's own prefix:
+    // anyone allowed to tag stacks in the account could set it to any text.
+    let environment = summary
+        .tags
+        .get(ENVIRONMENT_TAG)
+        .filter(|env| {
+            deps.environments.contains(env) && stack_name(stack).starts_with(&format!("{env}-"))
+        })
+        .cloned();
+    let about = About {
+        environment,
+        started: summary.last_updated.clone(),
+    };
     let end = match wait.operation {
         Operation::Deploy => deploy_outcome(&summary.status),
         Operation::Delete => delete_outcome(&summary.status),
     };
     if end == OperationEnd::Failed {
         let failure = failure(deps, stack, &summary, &wait.rollback_alarms).await;
-        return Ok(Some((Err(failure), environment)));
+        return Ok(Some((Err(failure), about)));
     }
     let output = Output {
         stack_name: stack_name(stack).to_string(),
@@ -200,7 +234,7 @@ async fn end_of(
         outputs: summary.outputs,
         reported_by,
     };
-    Ok(Some((Ok(output), environment)))
+    Ok(Some((Ok(output), about)))
 }
 
 /// The name inside a stack ARN (`…:stack/<name>/<uuid>`), or the text itself.

@@ -340,6 +340,7 @@ async fn stacks_stackgate_did_not_make_are_404_for_reads_and_deletes() {
         let clients = clients(&[&start], &[&describe]);
         for (method, path) in [
             ("GET", "/stacks/prod-app"),
+            ("GET", "/stacks/prod-app/events"),
             ("GET", "/state/prod-app"),
             ("DELETE", "/stacks/prod-app"),
         ] {
@@ -400,6 +401,53 @@ async fn stack_state_shows_status_outputs_and_the_last_failure() {
     }
 }
 
+/// What the CLI follows while a stack operation runs: the events oldest first, each with its id.
+#[tokio::test]
+async fn a_stacks_events_are_listed_oldest_first_with_their_ids() {
+    let describe = mock!(CloudFormation::describe_stacks)
+        .then_output(|| stack(StackStatus::UpdateComplete, false));
+    let events = mock!(CloudFormation::describe_stack_events).then_output(|| {
+        DescribeStackEventsOutput::builder()
+            .stack_events(event(
+                "Queue",
+                "AWS::SQS::Queue",
+                ResourceStatus::CreateComplete,
+                "",
+            ))
+            .stack_events(event(
+                "Queue",
+                "AWS::SQS::Queue",
+                ResourceStatus::CreateInProgress,
+                "",
+            ))
+            .build()
+    });
+    let clients = clients(&[], &[&describe, &events]);
+    let (status, body, _) = call(
+        &clients,
+        request("GET", "/stacks/prod-app/events", None, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stackName"], "prod-app");
+    let statuses: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]);
+    assert_eq!(body["events"][0]["eventId"], "QueueCREATE_IN_PROGRESS");
+    assert_eq!(body["events"][0]["logicalResourceId"], "Queue");
+    assert_eq!(body["events"][0]["timestamp"], "1970-01-01T00:00:00Z");
+    let (status, _, _) = call(
+        &clients,
+        request("POST", "/stacks/prod-app/events", None, None),
+    )
+    .await;
+    assert_eq!(status, 405);
+}
+
 #[tokio::test]
 async fn missing_and_unmanaged_stacks_are_404_without_touching_others() {
     let missing = mock!(CloudFormation::describe_stacks).then_error(|| {
@@ -416,6 +464,7 @@ async fn missing_and_unmanaged_stacks_are_404_without_touching_others() {
     let calls = missing.num_calls();
     for (method, path) in [
         ("GET", "/stacks/staging-app"),
+        ("GET", "/stacks/staging-app/events"),
         ("DELETE", "/stacks/payments"),
         ("GET", "/state/x"),
     ] {

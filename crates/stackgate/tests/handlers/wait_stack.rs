@@ -101,6 +101,7 @@ fn aws(cfn_rules: &[&Rule], stored_item: Option<HashMap<String, AttributeValue>>
             ),
             sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&success, &failure]),
             table: "waits".into(),
+            environments: vec!["prod".into()],
         },
         told,
         stored,
@@ -227,6 +228,35 @@ fn the_answer_is_counted_once_by_whoever_delivered_it() {
     ))
     .unwrap();
     assert_eq!(capture.summaries(), Vec::<String>::new());
+}
+
+/// Anyone allowed to tag stacks in the account could put any text in `stackgate:environment`: a
+/// metric names the environment only when it is a managed one and the stack name's own prefix.
+#[test]
+fn a_forged_environment_tag_is_never_a_metric_dimension() {
+    for forged in ["hunter2-secret", "dev"] {
+        let forged = forged.to_string();
+        let describe = mock!(CloudFormation::describe_stacks).then_output(move || {
+            let mut output = completed_with_outputs();
+            let found = output.stacks.as_mut().unwrap().first_mut().unwrap();
+            found.tags = Some(vec![aws_sdk_cloudformation::types::Tag::builder()
+                .key("stackgate:environment")
+                .value(forged.clone())
+                .build()]);
+            output
+        });
+        let mut aws = aws(&[&describe], None);
+        aws.deps.environments.push("dev".into());
+        let capture = metrics::Capture::start();
+        register(&aws, "DEPLOY", &[]).unwrap();
+        assert_eq!(
+            capture.summaries(),
+            [
+                "Deployments Outcome=UPDATED",
+                "StackOperationSeconds Operation=DEPLOY"
+            ]
+        );
+    }
 }
 
 #[test]

@@ -615,6 +615,10 @@ pub async fn recent_events(client: &Client, stack: &str) -> Result<Vec<StackEven
             .map_err(|e| classify("DescribeStackEvents", &e))?;
         events.extend(output.stack_events().iter().map(|e| {
             StackEvent {
+                event_id: e.event_id().unwrap_or_default().to_string(),
+                timestamp: e
+                    .timestamp()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
                 logical_resource_id: e.logical_resource_id().unwrap_or_default().to_string(),
                 resource_type: e.resource_type().unwrap_or_default().to_string(),
                 status: e

@@ -146,6 +146,7 @@ async fn dispatch(
             stacks::create(deps, request, converted, base).await
         }
         Endpoint::GetStack(name) | Endpoint::CompatState(name) => stacks::state(deps, &name).await,
+        Endpoint::GetStackEvents(name) => stacks::events(deps, &name).await,
         Endpoint::GetExecution(id) => executions::get(deps, &id, &caller(request)).await,
         Endpoint::DeleteStack(name) => stacks::delete(deps, request, &name, base).await,
         Endpoint::CompatDelete => {

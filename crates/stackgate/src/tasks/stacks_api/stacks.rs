@@ -92,6 +92,30 @@ pub(super) async fn state(deps: &Deps, name: &str) -> Result<Response<Body>, Pro
     ))
 }
 
+/// The most events `GET /stacks/{name}/events` answers: a follower reads it every few seconds.
+pub const MAX_EVENTS_SHOWN: usize = 100;
+
+/// The stack's most recent events, oldest first, for a follower (the CLI's live progress): each
+/// with CloudFormation's id, which tells the follower what it has already shown.
+pub(super) async fn events(deps: &Deps, name: &str) -> Result<Response<Body>, Problem> {
+    let stack = managed_stack(deps, name).await?;
+    let events = cloudformation::recent_events(&deps.cloudformation, &stack.stack_id).await?;
+    let shown: Vec<Value> = events
+        .iter()
+        .take(MAX_EVENTS_SHOWN)
+        .rev()
+        .map(|e| {
+            json!({"eventId": e.event_id, "timestamp": e.timestamp,
+                   "logicalResourceId": e.logical_resource_id, "resourceType": e.resource_type,
+                   "status": e.status, "reason": e.reason})
+        })
+        .collect();
+    Ok(json_response(
+        200,
+        &json!({"stackName": name, "stackId": stack.stack_id, "events": shown}),
+    ))
+}
+
 pub(super) async fn delete(
     deps: &Deps,
     request: &Request,
