@@ -53,6 +53,17 @@ if [[ $want == all || $want == lint ]]; then
     echo "asl-validator=$ASL_VALIDATOR_VERSION" >"$nodedir/.stamp"
   fi
 fi
+if [[ $want == all || $want == browser ]]; then
+  # The approval page's browser test: Debian's Chromium and its WebDriver (the distribution's
+  # security updates, not a pin: a browser is only as good as its last fix).
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "bootstrap: installing chromium and chromium-driver (apt)" >&2
+    sudo=(); if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >&2
+  fi
+fi
 if [[ $want == bench ]]; then
   # Baselines of the benchmark: check-stack in Python (awslambdaric, boto3) and Node.js (AWS SDK v3,
   # under the npm runtime interface client when it builds here).

@@ -8,6 +8,7 @@ mod common;
 mod api;
 mod approvals;
 mod attacks;
+mod browser;
 mod deploy;
 mod iam;
 mod operations;
