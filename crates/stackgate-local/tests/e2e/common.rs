@@ -310,19 +310,28 @@ fn link_in(message: &Value) -> Option<String> {
 
 /// POSTs the page's form: the link's signed parts and a decision, plus a name typed in as an
 /// attacker would (there is no such field: the link's recipient is who decides).
+/// A 503 ("not applied, try again": the decision could not be passed on and was put back) is pressed
+/// again, as a person would, a few times.
 pub async fn decide(link: &str, decision: &str, typed_in_name: &str) -> (u16, String) {
     let (url, query) = link.split_once('?').unwrap();
     let form =
         format!("{query}&decision={decision}&approver={typed_in_name}&comment=from+the+e2e+test");
-    let (status, _, body) = send(
-        Method::POST,
-        url,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.into_bytes(),
-    )
-    .await
-    .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let mut tries = 0;
+    loop {
+        let (status, _, body) = send(
+            Method::POST,
+            url,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.clone().into_bytes(),
+        )
+        .await
+        .unwrap();
+        tries += 1;
+        if status != 503 || tries >= 5 {
+            return (status, String::from_utf8_lossy(&body).into_owned());
+        }
+        tokio::time::sleep(Duration::from_secs(tries)).await;
+    }
 }
 
 /// A queue subscribed to one of the template's topics, to read what a workflow published.
