@@ -349,7 +349,10 @@ def mend_change_set_identity() -> None:
       stack named (moto took the last of any stack's with that name), and answer
       `ChangeSetNotFound` when it has none (moto: a ValidationError, or HTTP 500 for a delete);
     - GetTemplate with a ChangeSetName answers the change set's template (moto answered the stack's,
-      so a retain policy or intent dropped by the new template was read as still there)."""
+      so a retain policy or intent dropped by the new template was read as still there);
+    - executing a change set deletes the stack's other change sets, "because they aren't valid for
+      the updated stack" (ExecuteChangeSet's documentation): a plan made before another deployment
+      cannot be applied after it (moto kept them executable)."""
     from moto.cloudformation import models, responses
     from moto.core.responses import ActionResult
     from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
@@ -402,6 +405,20 @@ def mend_change_set_identity() -> None:
             del self.change_sets[change_set_id]
 
     models.CloudFormationBackend.delete_stack = delete_stack
+
+    moto_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        moto_execute(self, change_set_name, stack_name)
+        executed = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None)
+        if executed is None:
+            return
+        for other in [i for i, c in self.change_sets.items()
+                      if c.stack_id == executed.stack_id and c is not executed]:
+            del self.change_sets[other]
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
 
     def scoped(operation):
         moto_operation = getattr(responses.CloudFormationResponse, operation)

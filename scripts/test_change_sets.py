@@ -362,6 +362,32 @@ class Moto(unittest.TestCase):
             statuses = {d["LogicalResourceId"]: d["StackResourceDriftStatus"] for d in every}
             self.assertEqual(statuses, {"myDynamoDBTable": "DELETED", "Log": "NOT_CHECKED"})
 
+    def test_executing_a_change_set_deletes_the_stacks_others(self):
+        import boto3
+        from moto import mock_aws
+
+        with mock_aws():
+            cfn = boto3.client("cloudformation", region_name="us-east-1")
+            parameters = [{"ParameterKey": "HashKeyElementName", "ParameterValue": "id"}]
+            for stack in ("planned", "other"):
+                cfn.create_change_set(StackName=stack, ChangeSetName="c1", ChangeSetType="CREATE",
+                                      TemplateBody=TABLE, Parameters=parameters)
+                cfn.execute_change_set(StackName=stack, ChangeSetName="c1")
+            topic = TABLE.replace("Outputs:", "  Events:\n    Type: AWS::SNS::Topic\nOutputs:")
+            for name in ("plan", "deploy"):
+                cfn.create_change_set(StackName="planned", ChangeSetName=name, ChangeSetType="UPDATE",
+                                      TemplateBody=topic, Parameters=parameters)
+            cfn.create_change_set(StackName="other", ChangeSetName="plan", ChangeSetType="UPDATE",
+                                  TemplateBody=topic, Parameters=parameters)
+            cfn.execute_change_set(StackName="planned", ChangeSetName="deploy")
+            with self.assertRaises(cfn.exceptions.ChangeSetNotFoundException):
+                cfn.describe_change_set(StackName="planned", ChangeSetName="plan")
+            executed = cfn.describe_change_set(StackName="planned", ChangeSetName="deploy")
+            self.assertEqual(executed["ExecutionStatus"], "EXECUTE_COMPLETE")
+            # Another stack's change sets are not touched.
+            other = cfn.describe_change_set(StackName="other", ChangeSetName="plan")
+            self.assertEqual(other["ExecutionStatus"], "AVAILABLE")
+
     def test_describe_change_set_says_replace_and_an_unchanged_update_fails(self):
         import boto3
         from moto import mock_aws

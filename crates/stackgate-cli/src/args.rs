@@ -39,8 +39,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or update a stack, following the workflow until it ends or waits for a person.
+    /// Create or update a stack: plan it, show every judged change, ask (on a terminal, unless
+    /// --yes), then apply exactly that plan and follow it until it ends or waits for a person.
     Deploy(DeployArgs),
+    /// Plan only: the judged changes and the verdict, nothing executed; apply it later with
+    /// `stackgate apply PLAN_ID`.
+    Plan(DeployArgs),
+    /// Apply a plan: execute exactly the change set `stackgate plan` showed (refused if the stack
+    /// changed since, or the plan expired).
+    Apply {
+        /// The plan's id, as `stackgate plan` printed it.
+        plan_id: String,
+    },
     /// A stack's status, outputs and last failure.
     Status {
         /// The stack's full name, `<environment>-<name>`.
@@ -103,6 +113,13 @@ pub struct DeployArgs {
     /// a new one per run).
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// deploy: apply the plan without asking (on a terminal it asks first; elsewhere it never asks).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How long the plan may wait to be applied, in seconds (default and most: the operator's
+    /// PlanMinutes).
+    #[arg(long, value_name = "SECONDS")]
+    pub expires_in: Option<u64>,
 }
 
 /// Whether a URL's host (read with a URL parser: `localhost:80@evil.example` is evil.example) is

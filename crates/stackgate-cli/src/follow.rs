@@ -13,7 +13,7 @@ use crate::outcome::waits_for_people;
 use crate::render::Printer;
 
 /// How often the execution is read (`STACKGATE_FOLLOW_MS`, for tests; default 1 s).
-fn interval() -> Duration {
+pub fn interval() -> Duration {
     std::env::var("STACKGATE_FOLLOW_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

@@ -7,11 +7,14 @@ pub mod args;
 pub mod client;
 pub mod follow;
 pub mod outcome;
+pub mod plan;
 pub mod render;
 pub mod request;
 pub mod upload;
 
 pub use args::Cli;
+
+use std::io::IsTerminal;
 
 use args::Command;
 use client::{Api, CliError};
@@ -43,7 +46,8 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         api = api.signed_by(client::Signer::from_environment(&cli.endpoint()).await?);
     }
     match &cli.command {
-        Command::Deploy(deploy) => {
+        Command::Deploy(deploy) | Command::Plan(deploy) => {
+            let applying = matches!(cli.command, Command::Deploy(_));
             let source = request::TemplateSource::parse(&deploy.template)?;
             let source = match source {
                 request::TemplateSource::File(path) => {
@@ -61,14 +65,34 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
                 .idempotency_key
                 .clone()
                 .unwrap_or_else(request::fresh_idempotency_key);
-            let reply = api
-                .send(hyper::Method::POST, "/stacks", Some(&body), Some(&key))
-                .await?;
-            let id = reply.accepted_execution()?;
+            let judged = plan::make(&api, &body, &key, printer).await?;
+            printer.plan(&judged, applying);
+            let exit = Exit::of_plan(&judged);
+            if !applying || judged["status"] != "READY" {
+                return Ok(exit);
+            }
             let stack = request::full_stack_name(deploy);
-            printer.started("deploying", &stack, &id);
-            let execution = follow::execution(&api, &id, printer, Some(&stack)).await?;
-            Ok(printer.finished(&execution))
+            // Only a person at a terminal is asked; a CI job's yes is that it runs.
+            let interactive = !cli.json && std::io::stdin().is_terminal();
+            if interactive
+                && !deploy.yes
+                && !printer.ask(&format!("Apply these changes to {stack}?"))
+            {
+                printer.note("not applied: nothing was executed, and the plan expires unused");
+                return Ok(Exit::Failed);
+            }
+            let id = judged["planId"].as_str().unwrap_or_default().to_string();
+            plan::apply(&api, &id, &stack, Some(judged), printer).await
+        }
+        Command::Apply { plan_id } => {
+            let id = args::checked_execution(plan_id)?;
+            let judged = plan::read(&api, id).await?;
+            let stack = format!(
+                "{}-{}",
+                judged["environmentName"].as_str().unwrap_or_default(),
+                judged["stackName"].as_str().unwrap_or_default()
+            );
+            plan::apply(&api, id, &stack, Some(judged), printer).await
         }
         Command::Status { stack } => {
             let stack = args::checked_stack(stack)?;

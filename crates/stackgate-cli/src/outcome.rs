@@ -47,6 +47,17 @@ impl Exit {
         }
     }
 
+    /// A plan as `GET /plans/{id}` shows it: judged (whatever its verdict: applying decides), or
+    /// nothing to change, is done; refused as it stands is a refusal.
+    pub fn of_plan(plan: &Value) -> Exit {
+        match plan["status"].as_str().unwrap_or_default() {
+            "READY" | "NO_CHANGES" | "APPLIED" => Exit::Done,
+            "REFUSED" if plan["error"] == "InvalidInput" => Exit::BadInput,
+            "REFUSED" => Exit::Refused,
+            _ => Exit::Failed,
+        }
+    }
+
     /// An API problem: malformed requests are bad input, anything else a failure.
     pub fn of_problem(status: u16) -> Exit {
         match status {
@@ -70,6 +81,26 @@ pub fn waits_for_people(execution: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_state_of_a_plan_has_its_exit_code() {
+        let plan = |status: &str, error: Option<&str>| json!({"status": status, "error": error});
+        assert_eq!(Exit::of_plan(&plan("READY", None)), Exit::Done);
+        assert_eq!(Exit::of_plan(&plan("NO_CHANGES", None)), Exit::Done);
+        assert_eq!(
+            Exit::of_plan(&plan("REFUSED", Some("UnsafeChangeSet"))),
+            Exit::Refused
+        );
+        assert_eq!(
+            Exit::of_plan(&plan("REFUSED", Some("InvalidInput"))),
+            Exit::BadInput
+        );
+        assert_eq!(Exit::of_plan(&plan("EXPIRED", None)), Exit::Failed);
+        assert_eq!(
+            Exit::of_plan(&plan("FAILED", Some("States.Timeout"))),
+            Exit::Failed
+        );
+    }
 
     #[test]
     fn each_end_of_a_workflow_has_its_exit_code() {

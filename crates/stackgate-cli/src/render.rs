@@ -249,6 +249,80 @@ impl Printer {
         exit
     }
 
+    /// A judged plan: its verdict and every change, or why it was refused; and what comes next.
+    pub fn plan(&self, plan: &Value, applying: bool) {
+        if self.json {
+            // Deploy prints one document at the end (the execution, with its plan).
+            if !applying || plan["status"] != "READY" {
+                self.document(plan);
+            }
+            return;
+        }
+        let plan = &cleaned(plan);
+        let id = field(&plan["planId"]);
+        let stack = field(&plan["stackName"]);
+        let environment = field(&plan["environmentName"]);
+        match plan["status"].as_str().unwrap_or_default() {
+            "READY" => {
+                let verdict = plan["verdict"].as_str().unwrap_or("UNKNOWN");
+                let colour = if verdict == "UNSAFE" { RED } else { GREEN };
+                self.say(&format!(
+                    "{} {environment}-{stack}: {} ({} changes, {} unsafe)",
+                    self.paint(BOLD, "plan"),
+                    self.paint(colour, verdict),
+                    plan["totalChanges"].as_u64().unwrap_or(0),
+                    plan["unsafeChanges"].as_u64().unwrap_or(0),
+                ));
+                for line in plan["summary"].as_str().unwrap_or_default().lines() {
+                    self.say(&format!("  {}", self.change_line(line.trim_start())));
+                }
+                if verdict == "UNSAFE" {
+                    let what = match plan["onUnsafe"].as_str() {
+                        Some("approve") => "applying it asks the approvers first",
+                        Some("blueGreen") => {
+                            "applying it deploys a new stack beside the live one instead"
+                        }
+                        _ => "applying it is refused",
+                    };
+                    self.say(&self.paint(YELLOW, &format!("  unsafe: {what}")));
+                }
+                if !applying {
+                    self.say(&format!(
+                        "apply it with: stackgate apply {id}   (until {})",
+                        field(&plan["expiresAt"])
+                    ));
+                }
+            }
+            "NO_CHANGES" => self.say(&format!(
+                "{} {environment}-{stack}",
+                self.paint(GREEN, "NO_CHANGES")
+            )),
+            status => {
+                let error = plan["error"].as_str().unwrap_or(status);
+                let word = if status == "REFUSED" {
+                    "refused"
+                } else {
+                    "plan failed"
+                };
+                self.say(&self.paint(RED, &format!("{word}: {error}")));
+                for line in plan["cause"].as_str().unwrap_or_default().lines() {
+                    self.say(&format!("  {}", self.change_line(line.trim_start())));
+                }
+            }
+        }
+    }
+
+    /// Asks a yes/no question on the terminal; anything but yes is no.
+    pub fn ask(&self, question: &str) -> bool {
+        let _ = write!(self.out.borrow_mut(), "{question} [y/N] ");
+        let _ = self.out.borrow_mut().flush();
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES")
+    }
+
     /// A line of a judgement: removals and replacements stand out on a terminal.
     fn change_line(&self, line: &str) -> String {
         let trimmed = line.trim_start();

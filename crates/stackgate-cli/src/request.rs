@@ -105,6 +105,9 @@ pub fn deploy_body(args: &DeployArgs, source: &TemplateSource) -> Result<Value, 
         body.insert("capabilities".into(), json!(args.capabilities));
     }
     body.insert("onUnsafe".into(), json!(args.on_unsafe.as_str()));
+    if let Some(seconds) = args.expires_in {
+        body.insert("expiresInSeconds".into(), json!(seconds));
+    }
     Ok(Value::Object(body))
 }
 
@@ -149,6 +152,8 @@ mod tests {
             on_unsafe: OnUnsafe::BlueGreen,
             bucket: None,
             idempotency_key: None,
+            yes: false,
+            expires_in: Some(600),
         }
     }
 
@@ -163,7 +168,8 @@ mod tests {
                 "parameters": {"Password": "{{resolve:ssm-secure:/db}}", "Size": "2"},
                 "tags": {"team": "payments"},
                 "capabilities": ["CAPABILITY_IAM"],
-                "onUnsafe": "blueGreen"
+                "onUnsafe": "blueGreen",
+                "expiresInSeconds": 600
             })
         );
         let url = TemplateSource::parse("https://b.s3.amazonaws.com/t.yaml").unwrap();

@@ -151,3 +151,43 @@ fn json_is_one_document_and_a_wait_for_a_person_exits_4() {
         "RequestApproval"
     );
 }
+
+#[test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+fn plan_shows_the_judgement_and_executes_nothing_until_applied() {
+    let stack = unique_name("cliplan");
+    let (code, out, err) = deploy(&stack, "app-v1.yaml", &["--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let template = format!("{TEMPLATES}/app-v2-safe.yaml");
+    let planned = stackgate(&["plan", "-e", "e2e", "-s", &stack, "-t", &template]);
+    let (code, out, err) = text(&planned);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("plan e2e-{stack}: SAFE")), "{out}");
+    assert!(out.contains("+ WorkQueue (AWS::SQS::Queue)"), "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+    let id = out
+        .lines()
+        .find_map(|line| line.strip_prefix("apply it with: stackgate apply "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|id| id.starts_with("deploy-"))
+        .unwrap_or_else(|| panic!("no plan id to apply: {out}"))
+        .to_string();
+    // Nothing executed: the stack is as the first deployment left it.
+    let (_, status, _) = text(&stackgate(&["status", &format!("e2e-{stack}")]));
+    assert!(status.contains("CREATE_COMPLETE"), "{status}");
+
+    let (code, out, err) = text(&stackgate(&["apply", &id]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("UPDATED e2e-{stack}")), "{out}");
+    assert!(out.contains("  - ExecuteChangeSet\n"), "{out}");
+
+    // An unsafe plan the request says to refuse: exit 3, as one JSON document.
+    let template = format!("{TEMPLATES}/app-v3-unsafe.yaml");
+    let refused = stackgate(&["plan", "-e", "e2e", "-s", &stack, "-t", &template, "--json"]);
+    let (code, out, err) = text(&refused);
+    assert_eq!(code, 3, "{out}{err}");
+    let plan: Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(plan["status"], "REFUSED");
+    assert_eq!(plan["error"], "UnsafeChangeSet");
+}

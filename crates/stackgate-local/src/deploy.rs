@@ -93,6 +93,7 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         // The template's defaults: a second deployment of a stack waits for the first.
         ("ConcurrentDeployments", "queue".to_string()),
         ("StackWaitMinutes", "30".to_string()),
+        ("PlanMinutes", "60".to_string()),
         // The bundled Guard rules, refusing (the template's defaults); no operator rules file.
         ("GuardDefaults", "on".to_string()),
         ("GuardRules", String::new()),

@@ -71,6 +71,13 @@ pub enum TaskError {
     /// The stack changed between the judgement a person approved and the deletion; nothing was deleted.
     #[error("stack {stack} changed after its deletion was judged and approved; nothing was deleted: ask again")]
     StackChangedSinceApproval { stack: String },
+    /// `applyPlan`: the plan's change set cannot be executed as it was judged; nothing was executed.
+    #[error("plan {plan} of stack {stack} cannot be applied: {reason}; plan again")]
+    PlanObsolete {
+        plan: String,
+        stack: String,
+        reason: String,
+    },
     #[error("change set {change_set} failed: {reason}")]
     ChangeSetFailed { change_set: String, reason: String },
     /// Raised when a wait ran out of its in-function budget; the state machine retries it (bounded).
@@ -122,6 +129,7 @@ impl TaskError {
                 | TaskError::GuardRuleFailed { .. }
                 | TaskError::StackDrifted { .. }
                 | TaskError::StackChangedSinceApproval { .. }
+                | TaskError::PlanObsolete { .. }
                 | TaskError::ChangeSetFailed { .. }
         )
     }
@@ -140,6 +148,7 @@ impl TaskError {
             TaskError::GuardRuleFailed { .. } => "GuardRuleFailed",
             TaskError::StackDrifted { .. } => "StackDrifted",
             TaskError::StackChangedSinceApproval { .. } => "StackChangedSinceApproval",
+            TaskError::PlanObsolete { .. } => "PlanObsolete",
             TaskError::ChangeSetFailed { .. } => "ChangeSetFailed",
             TaskError::ChangeSetPending(_) => "ChangeSetPending",
             TaskError::StackOperationFailed(_) => "StackOperationFailed",

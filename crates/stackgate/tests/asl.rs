@@ -290,7 +290,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         ways_in(&states, "ExecuteChangeSet"),
         [
             ("KeepLease".to_string(), "Next".to_string()),
-            ("RouteChangeSet".to_string(), "Choice 3".to_string()),
+            ("RouteChangeSet".to_string(), "Choice 5".to_string()),
         ]
     );
     // A person's yes counts only while the stack is still this execution's: an execution stopped
@@ -326,7 +326,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     );
 
     let gate = &states["RouteChangeSet"];
-    let verdicts: BTreeSet<&str> = gate["Choices"][3]["Or"]
+    let verdicts: BTreeSet<&str> = gate["Choices"][5]["Or"]
         .as_array()
         .unwrap()
         .iter()
@@ -381,7 +381,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         })
         .collect();
     assert_eq!(
-        asks[0].1, "Choice 2",
+        asks[0].1, "Choice 4",
         "drift and Guard failures are routed before the safe verdicts"
     );
     assert_eq!(
@@ -609,9 +609,64 @@ fn the_unsafe_path_deletes_the_change_set_and_fails_with_unsafe_change_set() {
         states["RefuseUnsafeChangeSet"]["Parameters"]["Error"],
         "UnsafeChangeSet"
     );
-    let no_changes = &states["RouteChangeSet"]["Choices"][1];
+    let no_changes = &states["RouteChangeSet"]["Choices"][3];
     assert_eq!(no_changes["StringEquals"], "NO_CHANGES");
     assert_eq!(no_changes["Next"], "NoChanges");
+}
+
+/// A plan (`planExpiresAt`) is routed before anything else, and from there nothing executes a
+/// change set, deletes a stack or asks people: the lease is given back, the change set waits for
+/// the plan's expiry and is deleted. Applying it is another execution, which starts at the plan step.
+#[test]
+fn a_plan_never_reaches_execute_change_set() {
+    let states = all_states(&safe_deploy());
+    let gate = &states["RouteChangeSet"]["Choices"];
+    for (index, status, next) in [
+        (0, "READY", "ReleasePlanLease"),
+        (1, "STACK_UNUSABLE", "PlanUnavailable"),
+    ] {
+        let rule = &gate[index];
+        assert_eq!(rule["And"][0]["Variable"], "$.planExpiresAt");
+        assert_eq!(rule["And"][0]["IsPresent"], json!(true));
+        assert_eq!(rule["And"][1]["Variable"], "$.plan.status");
+        assert_eq!(rule["And"][1]["StringEquals"], status);
+        assert_eq!(rule["Next"], next);
+    }
+    for start in ["ReleasePlanLease", "PlanUnavailable"] {
+        let reachable = reachable_from(&states, start);
+        for never in [
+            "ExecuteChangeSet",
+            "DeleteUnusableStack",
+            "RequestApproval",
+            "CreateBlueGreenChangeSet",
+        ] {
+            assert!(!reachable.contains(never), "{start} reaches {never}");
+        }
+    }
+    let release = &states["ReleasePlanLease"];
+    assert_eq!(release["Resource"], "arn:aws:states:::dynamodb:deleteItem");
+    assert_eq!(release["Parameters"]["ConditionExpression"], "holder = :me");
+    assert_eq!(
+        release["Parameters"]["ExpressionAttributeValues"][":me"]["S.$"],
+        "$$.Execution.Id"
+    );
+    let wait = &states["PlanReady"];
+    assert_eq!(wait["Type"], "Wait");
+    assert_eq!(wait["TimestampPath"], "$.planExpiresAt");
+    assert_eq!(wait["Next"], "ExpirePlan");
+    let expire = &states["ExpirePlan"];
+    assert!(expire["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(
+        expire["Parameters"]["ChangeSetName.$"],
+        "$.plan.changeSet.changeSetName"
+    );
+    assert_eq!(
+        states["PlanExpired"]["Parameters"]["outcome"],
+        "PLAN_EXPIRED"
+    );
 }
 
 #[test]

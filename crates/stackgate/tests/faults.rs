@@ -281,6 +281,10 @@ fn sites() -> Vec<Site> {
             aws_sdk_cloudformation::Client::describe_change_set,
             ok: || cf::describe_change_set::DescribeChangeSetOutput::builder().build(),
             call: |c| cloudformation::change_set_exists(&c, "app", "cs")),
+        site!("cloudformation::change_set_if_executable", "DescribeChangeSet", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::describe_change_set,
+            ok: || cf::describe_change_set::DescribeChangeSetOutput::builder().build(),
+            call: |c| async move { cloudformation::change_set_if_executable(&c, "app", "cs").await.map(|_| ()) }),
         site!("cloudformation::change_set_status", "DescribeChangeSet", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::describe_change_set,
             ok: || cf::describe_change_set::DescribeChangeSetOutput::builder().build(),
@@ -417,6 +421,16 @@ fn sites() -> Vec<Site> {
             ok: || sf::get_execution_history::GetExecutionHistoryOutput::builder()
                 .set_events(Some(Vec::new())).build().unwrap(),
             call: |c| sfn::states_entered(&c, EXECUTION)),
+        site!("sfn::last_state_output", "GetExecutionHistory", aws_sdk_sfn, AwsJson,
+            aws_sdk_sfn::Client::get_execution_history,
+            ok: || sf::get_execution_history::GetExecutionHistoryOutput::builder()
+                .set_events(Some(Vec::new())).build().unwrap(),
+            call: |c| sfn::last_state_output(&c, EXECUTION, "PlanChangeSet")),
+        site!("sfn::stop", "StopExecution", aws_sdk_sfn, AwsJson,
+            aws_sdk_sfn::Client::stop_execution,
+            ok: || sf::stop_execution::StopExecutionOutput::builder()
+                .stop_date(sfn_time()).build().unwrap(),
+            call: |c| sfn::stop(&c, EXECUTION, "PlanApplied", "applied")),
         // The history holds the answer, so one read decides (an empty one is read again).
         site!("sfn::answer_arrived", "GetExecutionHistory", aws_sdk_sfn, AwsJson,
             aws_sdk_sfn::Client::get_execution_history,

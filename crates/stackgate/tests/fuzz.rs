@@ -890,6 +890,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                 config: stackgate::api::ApiConfig {
                     guardrails: guardrails(),
                     max_body_bytes: 64 * 1024,
+                    plan_seconds: 3600,
                 },
                 template_url_base: None,
                 region: "us-east-1".into(),

@@ -51,11 +51,13 @@ pub fn needs(resource: &str, parameters: Option<&Value>) -> Result<Vec<Need>, St
         "arn:aws:states:::sns:publish" | "arn:aws:states:::sns:publish.waitForTaskToken" => {
             Ok(vec![named("TopicArn", "sns:Publish")?])
         }
-        "arn:aws:states:::dynamodb:putItem" | "arn:aws:states:::dynamodb:updateItem" => {
-            let action = if resource.ends_with("putItem") {
-                "dynamodb:PutItem"
-            } else {
-                "dynamodb:UpdateItem"
+        "arn:aws:states:::dynamodb:putItem"
+        | "arn:aws:states:::dynamodb:updateItem"
+        | "arn:aws:states:::dynamodb:deleteItem" => {
+            let action = match resource.rsplit(':').next() {
+                Some("putItem") => "dynamodb:PutItem",
+                Some("deleteItem") => "dynamodb:DeleteItem",
+                _ => "dynamodb:UpdateItem",
             };
             let need = named("TableName", action)?;
             Ok(vec![Need {
@@ -239,6 +241,16 @@ mod tests {
             ),
             Ok(vec![Need::on(
                 "dynamodb:UpdateItem",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/Leases"
+            )])
+        );
+        assert_eq!(
+            needs(
+                "arn:aws:states:::dynamodb:deleteItem",
+                Some(&json!({"TableName": "Leases"}))
+            ),
+            Ok(vec![Need::on(
+                "dynamodb:DeleteItem",
                 "arn:aws:dynamodb:us-east-1:123456789012:table/Leases"
             )])
         );

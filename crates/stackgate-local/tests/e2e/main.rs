@@ -12,4 +12,5 @@ mod browser;
 mod deploy;
 mod iam;
 mod operations;
+mod plans;
 mod samples;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod compat;
+pub mod plans;
 
 pub use accounts::{account_request, valid_vpc_cidr};
 pub use compat::{compat_create_body, compat_name};
@@ -22,6 +23,10 @@ pub enum Endpoint {
     GetStackEvents(String),
     DeleteStack(String),
     GetExecution(String),
+    /// `POST /plans`: a change set made and judged, executed only by a later `POST /stacks {planId}`.
+    CreatePlan,
+    /// `GET /plans/{id}`: the plan's status, verdict and judged changes.
+    GetPlan(String),
     /// Compat route: `POST /create {"stackname","templateurl"}`.
     CompatCreate,
     /// Compat route: `GET /state/{stackname}`.
@@ -39,6 +44,8 @@ enum Op {
     GetStackEvents,
     DeleteStack,
     GetExecution,
+    CreatePlan,
+    GetPlan,
     CompatCreate,
     CompatState,
     CompatDelete,
@@ -73,6 +80,16 @@ const ROUTES: &[Route<Op>] = &[
     },
     Route {
         method: "POST",
+        pattern: "/plans",
+        target: Op::CreatePlan,
+    },
+    Route {
+        method: "GET",
+        pattern: "/plans/{id}",
+        target: Op::GetPlan,
+    },
+    Route {
+        method: "POST",
         pattern: "/create",
         target: Op::CompatCreate,
     },
@@ -104,6 +121,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
         Op::GetStackEvents => Endpoint::GetStackEvents(param),
         Op::DeleteStack => Endpoint::DeleteStack(param),
         Op::GetExecution => Endpoint::GetExecution(param),
+        Op::CreatePlan => Endpoint::CreatePlan,
+        Op::GetPlan => Endpoint::GetPlan(param),
         Op::CompatCreate => Endpoint::CompatCreate,
         Op::CompatState => Endpoint::CompatState(param),
         Op::CompatDelete => Endpoint::CompatDelete,
@@ -117,6 +136,8 @@ pub struct ApiConfig {
     /// The operator's rules, the same the plan step applies to every request.
     pub guardrails: Guardrails,
     pub max_body_bytes: usize,
+    /// How long a plan may wait to be applied, and its default life (`PLAN_MINUTES`).
+    pub plan_seconds: u64,
 }
 
 /// The managed environment of a full stack name; other names do not exist as far as the API is
@@ -179,13 +200,16 @@ pub fn delete_request(
     serde_json::to_value(&deletion).map_err(|e| Problem::internal(e.to_string()))
 }
 
-/// Fields of the deploy request the API does not take: revisions come from CodePipeline, and who
-/// asked is what API Gateway says, never what the body says.
-pub const NOT_FROM_THE_API: [&str; 4] = [
+/// Fields of the deploy request the API does not take: revisions come from CodePipeline, who
+/// asked is what API Gateway says, never what the body says, and whether an execution plans or
+/// applies a plan is the route's (`POST /plans`, `POST /stacks {planId}`).
+pub const NOT_FROM_THE_API: [&str; 6] = [
     "revisionS3Bucket",
     "revisionS3Key",
     "templatePath",
     "requestedBy",
+    "planExpiresAt",
+    "applyPlan",
 ];
 
 /// Validates `POST /stacks` (the deploy request, `request::DeployRequest`) and returns the
@@ -197,14 +221,28 @@ pub fn create_request(
     execution_name: &str,
     requested_by: &str,
 ) -> Result<(Value, Deployment), Problem> {
+    create_request_with(body, config, execution_name, requested_by, None)
+}
+
+/// `create_request`, with a field the API itself sets (`plans::plan_request`'s expiry).
+fn create_request_with(
+    body: Map<String, Value>,
+    config: &ApiConfig,
+    execution_name: &str,
+    requested_by: &str,
+    set: Option<(&str, Value)>,
+) -> Result<(Value, Deployment), Problem> {
     if let Some(refused) = body.keys().find(|k| NOT_FROM_THE_API.contains(&k.as_str())) {
         return Err(Problem::invalid(
             refused.as_str(),
-            "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key; who asked is taken from the API's authentication",
+            "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key; who asked is taken from the API's authentication; POST /plans makes a plan and POST /stacks with planId applies one",
         ));
     }
     let mut input = Value::Object(body);
     input["requestedBy"] = json!(requested_by);
+    if let Some((field, value)) = set {
+        input[field] = value;
+    }
     let deployment = parse_deployment(&input, execution_name).map_err(Problem::from)?;
     config
         .guardrails
@@ -323,6 +361,7 @@ pub(crate) mod tests {
             )
             .unwrap(),
             max_body_bytes: 1024,
+            plan_seconds: plans::DEFAULT_PLAN_SECONDS,
         }
     }
 
@@ -532,7 +571,7 @@ pub(crate) mod tests {
             documented.push(name);
         }
         let mut fields = crate::request::DeployRequest::field_names();
-        assert_eq!(fields.len(), 20, "{fields:?}");
+        assert_eq!(fields.len(), 22, "{fields:?}");
         fields.sort();
         documented.sort();
         assert_eq!(

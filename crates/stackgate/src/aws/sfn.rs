@@ -1,6 +1,7 @@
 //! Step Functions adapter: starting a workflow idempotently and reading how it went.
 
 use aws_sdk_sfn::Client;
+use serde_json::Value;
 
 use super::classify;
 use crate::TaskError;
@@ -155,6 +156,69 @@ pub async fn states_entered(
             Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
             _ => return Ok(states),
         }
+    }
+}
+
+/// The output of the last time an execution left `state` (newest events first), parsed; `None`
+/// when it has not left it (yet).
+pub async fn last_state_output(
+    client: &Client,
+    execution_arn: &str,
+    state: &str,
+) -> Result<Option<Value>, TaskError> {
+    let mut read = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(500)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| classify("GetExecutionHistory", &e))?;
+        read += page.events().len();
+        let exited = page
+            .events()
+            .iter()
+            .filter_map(|e| e.state_exited_event_details())
+            .find(|d| d.name() == state);
+        if let Some(exited) = exited {
+            return Ok(exited
+                .output()
+                .and_then(|text| serde_json::from_str(text).ok()));
+        }
+        match page.next_token() {
+            Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// Stops an execution with an error and cause of ours; one that has ended already is left as it is.
+pub async fn stop(
+    client: &Client,
+    execution_arn: &str,
+    error: &str,
+    cause: &str,
+) -> Result<(), TaskError> {
+    match client
+        .stop_execution()
+        .execution_arn(execution_arn)
+        .error(error)
+        .cause(cause)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_execution_does_not_exist()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(classify("StopExecution", &e)),
     }
 }
 

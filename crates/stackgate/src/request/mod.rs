@@ -58,6 +58,8 @@ pub struct DeployRequest {
     pub rollback_alarms: Option<Vec<String>>,
     pub monitoring_minutes: Option<u64>,
     pub requested_by: Option<String>,
+    pub plan_expires_at: Option<String>,
+    pub apply_plan: Option<String>,
 }
 
 /// A parameter or tag value: a string, or a number or boolean written as CloudFormation reads it.
@@ -137,6 +139,13 @@ pub struct Deployment {
     /// account vending; a direct StartExecution may set it and is recorded as not saying.
     #[serde(default = "not_recorded")]
     pub requested_by: String,
+    /// Only a plan (`POST /plans`): the change set is judged and kept, unexecuted, until this time
+    /// (RFC 3339, UTC) for a later `applyPlan`, then deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_expires_at: Option<String>,
+    /// Executes the change set this plan (its execution id) made and judged, never a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_plan: Option<String>,
 }
 
 /// Who asked, when the workflow's input does not say.
@@ -241,7 +250,10 @@ impl DeployRequest {
             approval_timeout_seconds: approval_timeout(self.approval_timeout_seconds)?,
             rollback: Rollback::from_request(self.rollback_alarms, self.monitoring_minutes)?,
             requested_by: requested_by(text("requestedBy", self.requested_by)?)?,
+            plan_expires_at: plan_expiry(text("planExpiresAt", self.plan_expires_at)?)?,
+            apply_plan: plan_id("applyPlan", text("applyPlan", self.apply_plan)?)?,
         })
+        .and_then(Deployment::one_stage)
     }
 
     /// The request's field names, as the contract spells them (from serde's own list, so that
@@ -261,6 +273,54 @@ impl DeployRequest {
             })
             .unwrap_or_default()
     }
+}
+
+impl Deployment {
+    /// A plan is made or applied, not both in one execution.
+    fn one_stage(self) -> Result<Self, TaskError> {
+        if self.plan_expires_at.is_some() && self.apply_plan.is_some() {
+            return Err(TaskError::invalid(
+                "applyPlan",
+                "is not taken with planExpiresAt: an execution makes a plan or applies one",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// `planExpiresAt`: an RFC 3339 time, written back in UTC to the second (what the workflow's Wait
+/// state reads).
+fn plan_expiry(given: Option<String>) -> Result<Option<String>, TaskError> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let at = DateTime::from_str(&given, Format::DateTime)
+        .map_err(|_| TaskError::invalid("planExpiresAt", "must be an RFC 3339 time"))?;
+    Ok(Some(crate::approval::timestamp(at.secs().max(0) as u64)))
+}
+
+/// A plan's id: the execution id of the safe-deploy execution that made it (`deploy-…`).
+pub fn plan_id(field: &str, given: Option<String>) -> Result<Option<String>, TaskError> {
+    match given {
+        None => Ok(None),
+        Some(id) if is_plan_id(&id) => Ok(Some(id)),
+        Some(_) => Err(TaskError::invalid(
+            field,
+            "must be a plan id as POST /plans answered it (deploy-…)",
+        )),
+    }
+}
+
+/// Whether `id` can name a plan: a safe-deploy execution name.
+pub fn is_plan_id(id: &str) -> bool {
+    id.len() <= 80
+        && id.strip_prefix("deploy-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 const MAX_ALLOWED_DATA_LOSS: usize = 100;

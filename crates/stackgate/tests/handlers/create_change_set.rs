@@ -812,6 +812,75 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
     assert_eq!(delete.num_calls(), 1, "the refused change set is deleted");
 }
 
+/// `applyPlan`: the plan's change set (found by the plan's name), judged again; never a new one.
+#[tokio::test]
+async fn applying_a_plan_executes_its_change_set_or_nothing() {
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetError;
+    use aws_sdk_cloudformation::types::ExecutionStatus;
+    use create_change_set::{change_set_name, Target};
+    let planned = change_set_name("deploy-kplan", Target::Primary);
+    let mut input = plan_input("approve");
+    input["request"]["applyPlan"] = json!("deploy-kplan");
+    input["executionName"] = json!("deploy-kapply");
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let create = mock!(CloudFormation::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let get = revision_rule("Resources: {}".into());
+    let planned_name = planned.clone();
+    let kept = mock!(CloudFormation::describe_change_set)
+        .match_requests(move |r| r.change_set_name() == Some(planned_name.as_str()))
+        .then_output(|| {
+            let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+            ready.execution_status = Some(ExecutionStatus::Available);
+            ready.changes = Some(vec![resource_change(ChangeAction::Remove, "Topic", None)]);
+            ready
+        });
+    let capture = metrics::Capture::start();
+    let out = create_change_set::handle(
+        &deps(&[&exists, &create, &kept], &[&get]),
+        event(input.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "READY", "{out}");
+    assert_eq!(out["changeSet"]["changeSetName"], planned.as_str());
+    assert_eq!(out["changeSet"]["outcome"], "UPDATED");
+    assert_eq!(out["inspection"]["verdict"], "UNSAFE", "judged again");
+    assert_eq!(
+        create.num_calls(),
+        0,
+        "no change set is made to apply a plan"
+    );
+    assert!(
+        capture.summaries().iter().all(|m| !m.starts_with("Plans")),
+        "applying is not counted as a second plan: {:?}",
+        capture.summaries()
+    );
+
+    // Gone (the stack changed, or the plan expired), or no longer executable: nothing is made.
+    let gone = mock!(CloudFormation::describe_change_set).then_error(|| {
+        DescribeChangeSetError::ChangeSetNotFoundException(
+            aws_sdk_cloudformation::types::error::ChangeSetNotFoundException::builder().build(),
+        )
+    });
+    let obsolete = mock!(CloudFormation::describe_change_set).then_output(|| {
+        let mut stale = change_set_status(ChangeSetStatus::CreateComplete, None);
+        stale.execution_status = Some(ExecutionStatus::Obsolete);
+        stale
+    });
+    for describe in [&gone, &obsolete] {
+        let err = create_change_set::handle(
+            &deps(&[&exists, &create, describe], &[&get]),
+            event(input.clone()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "PlanObsolete", "{err}");
+        assert!(err.to_string().contains("deploy-kplan"), "{err}");
+    }
+    assert_eq!(create.num_calls(), 0);
+}
+
 #[tokio::test]
 async fn an_unsafe_change_set_is_kept_for_approval_or_blue_green() {
     for on_unsafe in ["approve", "blueGreen"] {

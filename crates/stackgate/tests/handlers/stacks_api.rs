@@ -14,8 +14,10 @@ use aws_sdk_cloudformation::Client as CloudFormation;
 use aws_sdk_sfn::operation::describe_execution::{DescribeExecutionError, DescribeExecutionOutput};
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
 use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+use aws_sdk_sfn::operation::stop_execution::StopExecutionOutput;
 use aws_sdk_sfn::types::{
     ExecutionStatus, HistoryEvent, HistoryEventType, StateEnteredEventDetails,
+    StateExitedEventDetails,
 };
 use aws_sdk_sfn::Client as Sfn;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
@@ -45,6 +47,7 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
         config: ApiConfig {
             guardrails: guardrails(&["dev", "prod"], &["templates"], &[]),
             max_body_bytes: 64 * 1024,
+            plan_seconds: 3600,
         },
         template_url_base: None,
         region: "us-east-1".into(),
@@ -1033,4 +1036,224 @@ async fn refuse_answers_409_naming_the_running_execution_to_its_caller_only_and_
     let (status, _, _) = call(&deps, request("POST", "/stacks", Some(create_body()), None)).await;
     assert_eq!(status, 202);
     assert_eq!(lease.num_calls(), 1);
+}
+
+/// A plan of `requested_by`'s in `status`, expiring at `expires_at`; with `judged`, its plan step
+/// has left this result.
+fn plan_execution(
+    status: ExecutionStatus,
+    requested_by: &str,
+    expires_at: &str,
+    error: Option<&str>,
+) -> Rule {
+    let mut input = create_body();
+    input["requestedBy"] = json!(requested_by);
+    input["planExpiresAt"] = json!(expires_at);
+    let input = input.to_string();
+    let error = error.map(str::to_string);
+    mock!(Sfn::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                .is_some_and(|a| a.ends_with(":execution:SafeDeploy:deploy-kplan"))
+        })
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(DEPLOY)
+                .status(status.clone())
+                .input(input.clone())
+                .set_error(error.clone())
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        })
+}
+
+fn plan_history(judged: bool) -> Rule {
+    mock!(Sfn::get_execution_history).then_output(move || {
+        let mut events = Vec::new();
+        if judged {
+            let output = json!({"plan": {"status": "READY",
+                "check": {"deployment": {"stackName": "prod-app", "onUnsafe": "approve"}},
+                "changeSet": {"changeSetName": "stackgate-1"},
+                "inspection": {"verdict": "UNSAFE", "totalChanges": 1, "unsafeChanges": 1,
+                    "securitySensitiveChanges": 0, "needsApproval": false,
+                    "changes": [{"logicalResourceId": "Table"}], "summary": "- Table (AWS::DynamoDB::Table)"}}});
+            events.push(
+                HistoryEvent::builder()
+                    .id(3)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                    .r#type(HistoryEventType::TaskStateExited)
+                    .state_exited_event_details(
+                        StateExitedEventDetails::builder()
+                            .name("PlanChangeSet")
+                            .output(output.to_string())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+        }
+        GetExecutionHistoryOutput::builder()
+            .set_events(Some(events))
+            .build()
+            .unwrap()
+    })
+}
+
+const LATER: &str = "2999-01-01T00:00:00Z";
+
+#[tokio::test]
+async fn a_plan_is_started_as_one_and_answered_with_its_id_and_expiry() {
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap_or("{}")).unwrap();
+            input["planExpiresAt"].is_string() && input.get("applyPlan").is_none()
+        })
+        .then_output(started);
+    let deps = clients(&[&start], &[]);
+    let (status, body, _) = call(&deps, request("POST", "/plans", Some(create_body()), None)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["planId"].as_str().unwrap();
+    assert_eq!(body["executionId"], id);
+    assert_eq!(body["statusUrl"], format!("/plans/{id}"));
+    assert!(body["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(start.num_calls(), 1);
+
+    // A body cannot make itself a plan, or an applying execution, on POST /stacks.
+    for (field, value) in [
+        ("planExpiresAt", json!(LATER)),
+        ("applyPlan", json!("deploy-kx")),
+    ] {
+        let mut body = create_body();
+        body[field] = value;
+        let (status, problem, _) = call(&deps, request("POST", "/stacks", Some(body), None)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)));
+    }
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_plan_is_read_and_applied_only_by_its_caller_and_only_while_it_is_ready() {
+    let start = mock!(Sfn::start_execution)
+        .match_requests(|r| {
+            let input: Value = serde_json::from_str(r.input().unwrap_or("{}")).unwrap();
+            input["applyPlan"] == "deploy-kplan"
+                && input.get("planExpiresAt").is_none()
+                && input["requestedBy"] == "apiKey:planner"
+        })
+        .then_output(started);
+    let stop = mock!(Sfn::stop_execution)
+        .match_requests(|r| {
+            r.error() == Some("PlanApplied")
+                && r.execution_arn()
+                    .is_some_and(|a| a.ends_with(":deploy-kplan"))
+        })
+        .then_output(|| {
+            StopExecutionOutput::builder()
+                .stop_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        });
+    let running = plan_execution(ExecutionStatus::Running, "apiKey:planner", LATER, None);
+    let judged = plan_history(true);
+    let deps = clients(&[&start, &stop, &running, &judged], &[]);
+
+    let read = |caller: &str| as_caller(request("GET", "/plans/deploy-kplan", None, None), caller);
+    let (status, plan, _) = call(&deps, read("planner")).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["status"], "READY");
+    assert_eq!(plan["verdict"], "UNSAFE");
+    assert_eq!(plan["changes"][0]["logicalResourceId"], "Table");
+    assert_eq!(plan["apply"]["body"]["planId"], "deploy-kplan");
+    assert_eq!(call(&deps, read("someone-else")).await.0, 404);
+
+    let apply =
+        |caller: &str, body: Value| as_caller(request("POST", "/stacks", Some(body), None), caller);
+    let only_plan = json!({"planId": "deploy-kplan"});
+    // Another caller's plan does not exist for them, even under its exact id.
+    let (status, _, _) = call(&deps, apply("someone-else", only_plan.clone())).await;
+    assert_eq!(status, 404);
+    // The plan holds the request: nothing may be added to it.
+    let mut more = only_plan.clone();
+    more["onUnsafe"] = json!("fail");
+    let (status, problem, _) = call(&deps, apply("planner", more)).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("onUnsafe")));
+    assert_eq!((start.num_calls(), stop.num_calls()), (0, 0));
+
+    let (status, body, _) = call(&deps, apply("planner", only_plan)).await;
+    assert_eq!(status, 202, "{body}");
+    let applying = body["executionId"].as_str().unwrap();
+    assert_ne!(applying, "deploy-kplan");
+    assert_eq!(body["statusUrl"], format!("/executions/{applying}"));
+    assert_eq!((start.num_calls(), stop.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_plan_not_ready_expired_or_ended_is_not_applied() {
+    let start = mock!(Sfn::start_execution).then_output(started);
+    let body = json!({"planId": "deploy-kplan"});
+    let cases = [
+        // Still being judged.
+        (
+            plan_execution(ExecutionStatus::Running, "anonymous", LATER, None),
+            false,
+        ),
+        // Judged, but past its expiry.
+        (
+            plan_execution(
+                ExecutionStatus::Running,
+                "anonymous",
+                "2020-01-01T00:00:00Z",
+                None,
+            ),
+            true,
+        ),
+        // Refused as it stood.
+        (
+            plan_execution(
+                ExecutionStatus::Failed,
+                "anonymous",
+                LATER,
+                Some("UnsafeChangeSet"),
+            ),
+            false,
+        ),
+        // Expired and its change set deleted.
+        (
+            plan_execution(ExecutionStatus::Succeeded, "anonymous", LATER, None),
+            true,
+        ),
+    ];
+    for (execution, judged) in cases {
+        let history = plan_history(judged);
+        let deps = clients(&[&start, &execution, &history], &[]);
+        let (status, problem, _) =
+            call(&deps, request("POST", "/stacks", Some(body.clone()), None)).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (409, Some("planId")),
+            "{problem}"
+        );
+    }
+    assert_eq!(start.num_calls(), 0);
+
+    // A deployment's execution is no plan.
+    let deployment = mock!(Sfn::describe_execution)
+        .then_output(|| described(r#"{"stackName":"app","requestedBy":"anonymous"}"#));
+    let deps = clients(&[&start, &deployment], &[]);
+    assert_eq!(
+        call(&deps, request("GET", "/plans/deploy-kplan", None, None))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(&deps, request("POST", "/stacks", Some(body), None))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(start.num_calls(), 0);
 }

@@ -370,6 +370,46 @@ pub struct ChangeSetStatus {
     pub reason: Option<String>,
 }
 
+/// A change set as it stands now: `None` when it (or its stack) no longer exists; else its status
+/// and whether it can be executed (`ExecutionStatus` AVAILABLE).
+pub async fn change_set_if_executable(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+) -> Result<Option<(ChangeSetStatus, bool)>, TaskError> {
+    match client
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .send()
+        .await
+    {
+        Ok(output) => {
+            let executable = output.execution_status().map(|s| s.as_str()) == Some("AVAILABLE");
+            Ok(Some((
+                ChangeSetStatus {
+                    change_set_id: output.change_set_id().unwrap_or(change_set).to_string(),
+                    stack_id: output.stack_id().unwrap_or(stack).to_string(),
+                    status: output
+                        .status()
+                        .map_or_else(String::new, |s| s.as_str().to_string()),
+                    reason: output.status_reason().map(str::to_string),
+                },
+                executable,
+            )))
+        }
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_change_set_not_found_exception())
+                || is_stack_missing(&error) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(classify("DescribeChangeSet", &error)),
+    }
+}
+
 /// The status of a change set (first page only: no changes are read here).
 pub async fn change_set_status(
     client: &Client,

@@ -58,11 +58,7 @@ pub async fn create_and_wait(
         .await?;
         crate::request::check_secret_parameters(deployment, &declared)?;
     }
-    // The operator's alarms for the environment, and the request's.
-    let rollback = deployment.rollback.with_floor(
-        deps.rollback_floors
-            .get(deployment.environment_name.as_str()),
-    )?;
+    let rollback = rollback(deps, deployment)?;
     let rollback_alarms = rollback.alarm_arns(deps.alarm_arn_prefix.as_deref())?;
     let description = format!("stackgate execution {execution_name}");
     let tags = with_managed_tags(&deployment.tags, &deployment.environment_name);
@@ -94,6 +90,63 @@ pub async fn create_and_wait(
         stack_id: status.stack_id,
         status: readiness,
         outcome,
+        rollback_alarms,
+    })
+}
+
+/// The operator's alarms for the environment, and the request's.
+fn rollback(deps: &Deps, deployment: &Deployment) -> Result<crate::request::Rollback, TaskError> {
+    deployment.rollback.with_floor(
+        deps.rollback_floors
+            .get(deployment.environment_name.as_str()),
+    )
+}
+
+/// The change set a plan made and judged (`name`), taken as it is to be judged again and executed;
+/// never a new one. It must still be there and executable: CloudFormation deletes a stack's other
+/// change sets when one is executed and marks them obsolete when the stack changes otherwise, and
+/// an expired plan's is deleted.
+pub async fn adopt(
+    deps: &Deps,
+    deployment: &Deployment,
+    change_set_type: &str,
+    name: &str,
+    plan: &str,
+) -> Result<Output, TaskError> {
+    let stack_name = deployment.stack_name.as_str();
+    let obsolete = |reason: String| TaskError::PlanObsolete {
+        plan: plan.to_string(),
+        stack: stack_name.to_string(),
+        reason,
+    };
+    let (status, executable) =
+        cloudformation::change_set_if_executable(&deps.cloudformation, stack_name, name)
+            .await?
+            .ok_or_else(|| {
+                obsolete(format!(
+                    "its change set {name} no longer exists: the stack changed since the plan, or the plan expired"
+                ))
+            })?;
+    if status.status != "CREATE_COMPLETE" || !executable {
+        return Err(obsolete(format!(
+            "its change set {name} can no longer be executed ({}): the stack changed since the plan",
+            status.status
+        )));
+    }
+    let rollback_alarms =
+        rollback(deps, deployment)?.alarm_arns(deps.alarm_arn_prefix.as_deref())?;
+    tracing::info!(stack = %stack_name, change_set = %name, plan, "planned change set adopted");
+    Ok(Output {
+        stack_name: stack_name.to_string(),
+        change_set_name: name.to_string(),
+        change_set_id: status.change_set_id,
+        stack_id: status.stack_id,
+        status: Readiness::Ready,
+        outcome: if change_set_type == "CREATE" {
+            "CREATED"
+        } else {
+            "UPDATED"
+        },
         rollback_alarms,
     })
 }

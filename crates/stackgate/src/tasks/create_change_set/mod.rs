@@ -202,10 +202,15 @@ fn publish(
         .and_then(Value::as_str)
         .filter(|e| deps.guardrails.manages(e));
     let deployments = Metric::count(names::DEPLOYMENTS).in_environment(environment);
+    // A plan alone deploys nothing; applying one judges again what was counted as its plan.
+    let plan_only = input.request.get("planExpiresAt").is_some();
+    let applying = input.request.get("applyPlan").is_some();
     match result {
         Ok(plan) => match (&plan.status, &plan.inspection) {
-            (PlanStatus::NoChanges, _) => metrics::emit(deployments.with("Outcome", "NO_CHANGES")),
-            (PlanStatus::Ready, Some(inspection)) => {
+            (PlanStatus::NoChanges, _) if !plan_only => {
+                metrics::emit(deployments.with("Outcome", "NO_CHANGES"))
+            }
+            (PlanStatus::Ready, Some(inspection)) if !applying => {
                 let verdict = match inspection.verdict {
                     Verdict::Safe => "SAFE",
                     Verdict::Unsafe => "UNSAFE",
@@ -273,7 +278,15 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
             "is not accepted here: the operator does not let a request accept a data loss (DataLossIntent)",
         ));
     }
-    let name = change_set_name(&input.execution_name, input.target);
+    // Applying a plan: its change set, never a new one (a blue/green stack is always new).
+    let plan = match input.target {
+        Target::Primary => check.deployment.apply_plan.clone(),
+        Target::BlueGreen => None,
+    };
+    let name = match &plan {
+        Some(plan) => change_set_name(plan, Target::Primary),
+        None => change_set_name(&input.execution_name, input.target),
+    };
     if input.target == Target::BlueGreen {
         blue_green_stack_is_new(deps, &check.deployment.blue_green_stack_name, &name).await?;
     }
@@ -283,6 +296,15 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
         let ours =
             cloudformation::change_set_exists(&deps.cloudformation, &check.stack.stack_name, &name)
                 .await?;
+        if let (false, Some(plan)) = (ours, &plan) {
+            return Err(TaskError::PlanObsolete {
+                plan: plan.clone(),
+                stack: check.stack.stack_name,
+                reason:
+                    "the stack is no longer the one planned for (its first create failed since)"
+                        .to_string(),
+            });
+        }
         if !ours {
             // Only a stack stackgate made is deleted to be made again.
             if !check.stack.managed {
@@ -301,15 +323,29 @@ async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result
     }
     let started = std::time::Instant::now();
     let drift = drift_check::before_update(deps, &check, input.target, budget, &name).await?;
-    let change_set = change_set::create_and_wait(
-        deps,
-        &check.deployment,
-        check.stack.change_set_type,
-        &input.execution_name,
-        input.target,
-        budget.saturating_sub(started.elapsed()),
-    )
-    .await?;
+    let change_set = match &plan {
+        Some(plan) => {
+            change_set::adopt(
+                deps,
+                &check.deployment,
+                check.stack.change_set_type,
+                &name,
+                plan,
+            )
+            .await?
+        }
+        None => {
+            change_set::create_and_wait(
+                deps,
+                &check.deployment,
+                check.stack.change_set_type,
+                &input.execution_name,
+                input.target,
+                budget.saturating_sub(started.elapsed()),
+            )
+            .await?
+        }
+    };
     if change_set.status == Readiness::NoChanges {
         discard(deps, &change_set).await?;
         return Ok(Plan {

@@ -3,6 +3,7 @@
 //! to follow. Only stacks under a managed environment exist for it.
 
 mod executions;
+mod plans;
 mod stacks;
 
 use lambda_http::http::header::LOCATION;
@@ -53,6 +54,7 @@ impl Deps {
                 max_body_bytes: env_var("MAX_BODY_BYTES")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(DEFAULT_MAX_BODY),
+                plan_seconds: plan_seconds(env_var("PLAN_MINUTES").as_deref())?,
             },
             template_url_base: env_var("TEMPLATE_URL_BASE")
                 .or_else(|| config.endpoint_url().map(str::to_string)),
@@ -71,6 +73,28 @@ impl Deps {
             Workflow::Delete => Some(&self.delete_machine_arn),
             Workflow::Vend => self.vending_machine_arn.as_deref(),
         }
+    }
+}
+
+/// `PLAN_MINUTES`: how long a plan may wait to be applied (1 minute to 7 days; default an hour).
+fn plan_seconds(minutes: Option<&str>) -> Result<u64, TaskError> {
+    use crate::api::plans::{DEFAULT_PLAN_SECONDS, MAX_PLAN_SECONDS};
+    match minutes {
+        None => Ok(DEFAULT_PLAN_SECONDS),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .map(|m| m * 60)
+            .filter(|s| (60..=MAX_PLAN_SECONDS).contains(s))
+            .ok_or_else(|| {
+                TaskError::invalid(
+                    "PLAN_MINUTES",
+                    format!(
+                        "must be a whole number of minutes from 1 to {}",
+                        MAX_PLAN_SECONDS / 60
+                    ),
+                )
+            }),
     }
 }
 
@@ -148,6 +172,8 @@ async fn dispatch(
         Endpoint::GetStack(name) | Endpoint::CompatState(name) => stacks::state(deps, &name).await,
         Endpoint::GetStackEvents(name) => stacks::events(deps, &name).await,
         Endpoint::GetExecution(id) => executions::get(deps, &id, &caller(request)).await,
+        Endpoint::CreatePlan => plans::create(deps, request, body()?, base).await,
+        Endpoint::GetPlan(id) => plans::get(deps, &id, &caller(request), base).await,
         Endpoint::DeleteStack(name) => stacks::delete(deps, request, &name, base).await,
         Endpoint::CompatDelete => {
             let name = api::compat_name(&body()?)?;
@@ -162,7 +188,14 @@ async fn dispatch(
                 &who,
             );
             let input = api::account_request(body()?, &deps.config, &who)?;
-            accept(deps, Workflow::Vend, &name, &input, base).await
+            accept(
+                deps,
+                Workflow::Vend,
+                &name,
+                &input,
+                &format!("{base}/executions/{name}"),
+            )
+            .await
         }
     }
 }
@@ -215,13 +248,14 @@ pub(super) async fn refuse_busy(
     .with_execution(holder.execution_arn))
 }
 
-/// Starts an execution for the request (idempotently by name) and answers 202.
+/// Starts an execution for the request (idempotently by name) and answers 202 with where to follow
+/// it (`status_url`).
 pub(super) async fn accept(
     deps: &Deps,
     workflow: Workflow,
     name: &str,
     input: &Value,
-    base: &str,
+    status_url: &str,
 ) -> Result<Response<Body>, Problem> {
     let kind = workflow.name();
     let machine = deps
@@ -242,7 +276,7 @@ pub(super) async fn accept(
         let same = existing
             .and_then(|e| e.input)
             .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .is_some_and(|existing| &existing == input);
+            .is_some_and(|existing| api::plans::same_request(&existing, input));
         if !same {
             return Err(Problem::conflict(
                 "this Idempotency-Key was already used for a different request",
@@ -251,11 +285,12 @@ pub(super) async fn accept(
         }
     }
     tracing::info!(execution_arn = %started.execution_arn, replay = started.already_existed, "workflow accepted");
-    let status_url = format!("{base}/executions/{name}");
-    let mut response = json_response(
-        202,
-        &json!({"executionId": name, "executionArn": started.execution_arn, "statusUrl": status_url}),
-    );
+    let mut body = json!({"executionId": name, "executionArn": started.execution_arn, "statusUrl": status_url});
+    if api::plans::is_plan(input) {
+        body["planId"] = json!(name);
+        body["expiresAt"] = input["planExpiresAt"].clone();
+    }
+    let mut response = json_response(202, &body);
     if let Ok(location) = status_url.parse() {
         response.headers_mut().insert(LOCATION, location);
     }

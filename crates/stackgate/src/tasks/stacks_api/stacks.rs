@@ -17,6 +17,9 @@ pub(super) async fn create(
     body: Map<String, Value>,
     base: &str,
 ) -> Result<Response<Body>, Problem> {
+    if let Some(plan) = api::plans::apply_request(&body)? {
+        return super::plans::apply(deps, request, &plan, base).await;
+    }
     let who = caller(request);
     let name = api::execution_name(
         Workflow::Deploy,
@@ -34,12 +37,19 @@ pub(super) async fn create(
         &who,
     )
     .await?;
-    accept(deps, Workflow::Deploy, &name, &input, base).await
+    accept(
+        deps,
+        Workflow::Deploy,
+        &name,
+        &input,
+        &format!("{base}/executions/{name}"),
+    )
+    .await
 }
 
 /// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
 /// a reference, before anything is started: a value in a workflow's input stays in its history.
-async fn refuse_plain_secrets(
+pub(super) async fn refuse_plain_secrets(
     deps: &Deps,
     deployment: &crate::request::Deployment,
 ) -> Result<(), Problem> {
@@ -150,5 +160,12 @@ pub(super) async fn delete(
     let pairs: Vec<(&str, &str)> = query.iter().collect();
     let input = api::delete_request(&pairs, name, &stack.stack_id, &who)?;
     refuse_busy(deps, Workflow::Delete, name, &execution, &who).await?;
-    accept(deps, Workflow::Delete, &execution, &input, base).await
+    accept(
+        deps,
+        Workflow::Delete,
+        &execution,
+        &input,
+        &format!("{base}/executions/{execution}"),
+    )
+    .await
 }
