@@ -369,7 +369,14 @@ mod tests {
     #[test]
     fn a_plans_status_follows_its_execution() {
         let ready = json!({"status": "READY"});
-        let of = |status, output, error, plan| PlanStatus::of(status, output, error, plan, false);
+        fn of(
+            status: &str,
+            output: Option<&Value>,
+            error: Option<&str>,
+            plan: Option<&Value>,
+        ) -> PlanStatus {
+            PlanStatus::of(status, output, error, plan, false)
+        }
         assert_eq!(of("RUNNING", None, None, None), PlanStatus::Planning);
         assert_eq!(of("RUNNING", None, None, Some(&ready)), PlanStatus::Ready);
         let outcome = |o: &str| json!({"outcome": o});
