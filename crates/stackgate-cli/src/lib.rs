@@ -67,11 +67,27 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
                 .unwrap_or_else(request::fresh_idempotency_key);
             let judged = plan::make(&api, &body, &key, printer).await?;
             printer.plan(&judged, applying);
+            let stack = request::full_stack_name(deploy);
+            if applying {
+                // A rerun of a deploy that applied its plan already (the same key): that apply's
+                // outcome, not the plan's.
+                if let Some(execution) = judged["appliedBy"]["executionId"].as_str() {
+                    let id = args::checked_execution(execution)?.to_string();
+                    printer.started("applied", &stack, &id);
+                    let execution = follow::execution(&api, &id, printer, Some(&stack)).await?;
+                    return Ok(printer.finished(&execution));
+                }
+                // A stack whose first create failed is deleted and created again by a deployment,
+                // which no plan can show: that deployment, asked for as such.
+                if judged["error"] == "StackUnusable" {
+                    return plan::deploy_without_plan(&api, body, &stack, deploy.yes, printer)
+                        .await;
+                }
+            }
             let exit = Exit::of_plan(&judged);
             if !applying || judged["status"] != "READY" {
                 return Ok(exit);
             }
-            let stack = request::full_stack_name(deploy);
             // Only a person at a terminal is asked; a CI job's yes is that it runs.
             let interactive = !cli.json && std::io::stdin().is_terminal();
             if interactive

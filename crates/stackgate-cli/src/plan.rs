@@ -66,3 +66,33 @@ pub async fn apply(
     }
     Ok(printer.finished(&execution))
 }
+
+/// `POST /stacks` with the request itself: for a stack whose first create failed, which the
+/// deployment deletes and creates again (a plan cannot show that). Asked first on a terminal.
+pub async fn deploy_without_plan(
+    api: &Api,
+    mut body: Value,
+    stack: &str,
+    yes: bool,
+    printer: &Printer,
+) -> Result<Exit, CliError> {
+    use std::io::IsTerminal;
+    if let Value::Object(fields) = &mut body {
+        fields.remove("expiresInSeconds");
+    }
+    printer.note(&format!(
+        "{stack} cannot be updated (its first create failed, or a plan of it expired unapplied): deploying deletes it and creates it again, without a plan"
+    ));
+    if !yes && std::io::stdin().is_terminal() && !printer.ask(&format!("Deploy {stack} again?")) {
+        printer.note("nothing was deployed");
+        return Ok(Exit::Failed);
+    }
+    let key = crate::request::fresh_idempotency_key();
+    let reply = api
+        .send(hyper::Method::POST, "/stacks", Some(&body), Some(&key))
+        .await?;
+    let id = reply.accepted_execution()?;
+    printer.started("deploying", stack, &id);
+    let execution = crate::follow::execution(api, &id, printer, Some(stack)).await?;
+    Ok(printer.finished(&execution))
+}

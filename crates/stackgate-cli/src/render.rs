@@ -297,6 +297,10 @@ impl Printer {
                 "{} {environment}-{stack}",
                 self.paint(GREEN, "NO_CHANGES")
             )),
+            "APPLIED" => self.say(&format!(
+                "plan {id} of {environment}-{stack} was applied by execution {}",
+                field(&plan["appliedBy"]["executionId"])
+            )),
             status => {
                 let error = plan["error"].as_str().unwrap_or(status);
                 let word = if status == "REFUSED" {

@@ -106,6 +106,20 @@ pub fn parse_input_file(
     }
 }
 
+/// Fields only the stacks API sets: whether an execution plans or applies a plan (`POST /plans`,
+/// `POST /stacks {planId}`). From a pipeline's input file they could apply another caller's plan.
+pub fn refuse_api_only_fields(input: &Map<String, Value>) -> Result<(), TaskError> {
+    for field in ["planExpiresAt", "applyPlan"] {
+        if input.contains_key(field) {
+            return Err(TaskError::invalid(
+                field,
+                "is set by the stacks API's plan routes, never by a pipeline",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Adds the revision (the first input artifact) to an input that names a `templatePath` inside it;
 /// an input that brings its own template source is left alone.
 pub fn with_revision(
@@ -312,6 +326,21 @@ pub fn answer(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_pipeline_can_neither_plan_nor_apply_a_plan() {
+        for field in ["planExpiresAt", "applyPlan"] {
+            let input = json!({"environmentName": "prod", "stackName": "app", field: "deploy-kx"});
+            let error = refuse_api_only_fields(input.as_object().unwrap()).unwrap_err();
+            assert!(
+                matches!(&error, TaskError::InvalidInput { field: f, .. } if f == field),
+                "{error}"
+            );
+            assert!(!error.to_string().contains("deploy-kx"));
+        }
+        let plain = json!({"environmentName": "prod", "stackName": "app"});
+        assert!(refuse_api_only_fields(plain.as_object().unwrap()).is_ok());
+    }
 
     #[test]
     fn user_parameters_in_both_forms() {

@@ -298,24 +298,26 @@ pub fn execution_name(
     request_id: &str,
     caller: &str,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let hash = |parts: &[&str]| -> String {
-        let mut digest = Sha256::new();
-        for part in parts {
-            digest.update((part.len() as u64).to_be_bytes());
-            digest.update(part.as_bytes());
-        }
-        digest
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
     match idempotency_key {
-        Some(key) => format!("{}-k{}", workflow.name(), hash(&[caller, key])),
-        None => format!("{}-r{}", workflow.name(), hash(&[request_id])),
+        Some(key) => format!("{}-k{}", workflow.name(), name_hash(&[caller, key])),
+        None => format!("{}-r{}", workflow.name(), name_hash(&[request_id])),
     }
+}
+
+/// 32 hex digits of SHA-256 over the parts, each length-prefixed (no two lists of parts meet).
+fn name_hash(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    digest
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `caller` may read an execution started with `input`: only the caller who asked for it.

@@ -86,10 +86,25 @@ pub fn is_plan(input: &Value) -> bool {
     input.get("planExpiresAt").and_then(Value::as_str).is_some()
 }
 
+/// A plan's execution: under an `Idempotency-Key`, a name of its own kind (`deploy-p…`), so that
+/// the same key on `POST /stacks` and `POST /plans` names two executions, not one for both.
+pub fn plan_execution_name(
+    idempotency_key: Option<&str>,
+    request_id: &str,
+    caller: &str,
+) -> String {
+    match idempotency_key {
+        Some(key) => format!("deploy-p{}", super::name_hash(&["plan", caller, key])),
+        None => super::execution_name(Workflow::Deploy, None, request_id, caller),
+    }
+}
+
 /// The execution that applies `plan` for `caller`: one per plan and caller, so that a retried
-/// apply finds it.
+/// apply finds it. No `Idempotency-Key` names it (those are `deploy-k…`): the plan step applies a
+/// plan only in an execution of this name for its `requestedBy`, which only the stacks API starts,
+/// after checking that the plan is that caller's.
 pub fn apply_execution_name(plan: &str, caller: &str) -> String {
-    super::execution_name(Workflow::Deploy, Some(&format!("apply {plan}")), "", caller)
+    format!("deploy-a{}", super::name_hash(&["apply", caller, plan]))
 }
 
 /// The applying execution's input: the plan's request, executing the plan's change set.
@@ -103,8 +118,11 @@ pub fn applying_input(plan_input: &Value, plan: &str) -> Value {
 }
 
 /// Whether two executions' inputs are the same request; a plan's expiry is when it was asked, not
-/// what (a replayed `POST /plans` computes it again).
+/// what (a replayed `POST /plans` computes it again), but a plan is never a deployment.
 pub fn same_request(a: &Value, b: &Value) -> bool {
+    if is_plan(a) != is_plan(b) {
+        return false;
+    }
     let without_expiry = |v: &Value| {
         let mut v = v.clone();
         if let Value::Object(fields) = &mut v {
@@ -178,7 +196,6 @@ impl PlanStatus {
                         "InvalidInput",
                         "InvalidTemplate",
                         "StackNotManaged",
-                        "StackUnusable",
                         "ChangeSetFailed",
                     ]
                     .contains(&e)
@@ -344,6 +361,30 @@ mod tests {
         let deployment = crate::request::parse_deployment(&input, &a).unwrap();
         assert_eq!(deployment.apply_plan.as_deref(), Some("deploy-k1"));
         assert!(is_plan(&plan_input) && !is_plan(&input));
+    }
+
+    #[test]
+    fn plans_applies_and_deployments_never_share_an_execution() {
+        let key = Some("order-42");
+        let plan = plan_execution_name(key, "req-1", "me");
+        let deploy = super::super::execution_name(Workflow::Deploy, key, "req-1", "me");
+        assert_ne!(plan, deploy);
+        assert_eq!(plan, plan_execution_name(key, "req-2", "me"), "a replay");
+        assert_ne!(plan, plan_execution_name(key, "req-1", "you"));
+        assert!(plan.starts_with("deploy-p") && is_plan_id(&plan));
+        // No key a caller sends names the execution that applies a plan.
+        let apply = apply_execution_name(&plan, "me");
+        assert!(apply.starts_with("deploy-a"));
+        for key in [format!("apply {plan}"), plan.clone()] {
+            assert_ne!(
+                apply,
+                super::super::execution_name(Workflow::Deploy, Some(&key), "", "me")
+            );
+        }
+        let (planned, _) = plan_request(request(), &config(), &plan, "me", 0).unwrap();
+        let (deployed, _) =
+            super::super::create_request(request(), &config(), &deploy, "me").unwrap();
+        assert!(!same_request(&planned, &deployed) && !same_request(&deployed, &planned));
     }
 
     #[test]

@@ -163,6 +163,7 @@ async fn workflow_input(
             location.object_key.as_deref()?,
         ))
     });
+    pipeline::refuse_api_only_fields(&input)?;
     let mut input = pipeline::with_revision(input, artifact);
     // Who asked is the pipeline's job, whatever the input file says.
     input.insert(

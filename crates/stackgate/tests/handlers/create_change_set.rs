@@ -821,7 +821,11 @@ async fn applying_a_plan_executes_its_change_set_or_nothing() {
     let planned = change_set_name("deploy-kplan", Target::Primary);
     let mut input = plan_input("approve");
     input["request"]["applyPlan"] = json!("deploy-kplan");
-    input["executionName"] = json!("deploy-kapply");
+    input["request"]["requestedBy"] = json!("apiKey:planner");
+    input["executionName"] = json!(stackgate::api::plans::apply_execution_name(
+        "deploy-kplan",
+        "apiKey:planner"
+    ));
     let exists = stack_is(Some(StackStatus::UpdateComplete));
     let create = mock!(CloudFormation::create_change_set)
         .then_output(|| CreateChangeSetOutput::builder().build());
@@ -879,6 +883,48 @@ async fn applying_a_plan_executes_its_change_set_or_nothing() {
         assert!(err.to_string().contains("deploy-kplan"), "{err}");
     }
     assert_eq!(create.num_calls(), 0);
+
+    // An input that merely names a plan (a pipeline's file, a crafted start) applies nothing and
+    // deletes nothing: only the execution the API starts for the plan's caller applies it.
+    let delete = deleted();
+    for (execution, requested_by) in [
+        ("deploy-kcrafted".to_string(), "apiKey:planner"),
+        (
+            stackgate::api::plans::apply_execution_name("deploy-kplan", "apiKey:planner"),
+            "apiKey:someone-else",
+        ),
+    ] {
+        let mut crafted = input.clone();
+        crafted["executionName"] = json!(execution);
+        crafted["request"]["requestedBy"] = json!(requested_by);
+        let err = create_change_set::handle(
+            &deps(&[&exists, &create, &kept, &delete], &[&get]),
+            event(crafted),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains("applyPlan"), "{err}");
+    }
+    assert_eq!((create.num_calls(), delete.num_calls()), (0, 0));
+
+    // An apply that fails for good before executing (the stack is not stackgate's now) consumes
+    // the plan: its change set is deleted, since the stopped plan no longer would.
+    let foreign = mock!(CloudFormation::describe_stacks).then_output(|| {
+        let mut described = stack(StackStatus::UpdateComplete);
+        if let Some(stacks) = described.stacks.as_mut() {
+            stacks[0].tags = None;
+        }
+        described
+    });
+    let err = create_change_set::handle(
+        &deps(&[&foreign, &create, &kept, &delete], &[&get]),
+        event(input.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StackNotManaged", "{err}");
+    assert_eq!((create.num_calls(), delete.num_calls()), (0, 1));
 }
 
 #[tokio::test]

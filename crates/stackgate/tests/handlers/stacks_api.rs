@@ -1121,6 +1121,33 @@ async fn a_plan_is_started_as_one_and_answered_with_its_id_and_expiry() {
     assert!(body["expiresAt"].as_str().unwrap().ends_with('Z'));
     assert_eq!(start.num_calls(), 1);
 
+    // A replay (the same key and body, minutes later) is the same plan, with its first expiry; a
+    // deployment under the key a plan used is not that plan.
+    let exists = mock!(Sfn::start_execution).then_error(|| {
+        StartExecutionError::ExecutionAlreadyExists(
+            aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder().build(),
+        )
+    });
+    let planned = mock!(Sfn::describe_execution).then_output(|| {
+        let mut input = started_input();
+        input["planExpiresAt"] = json!(LATER);
+        described(&input.to_string())
+    });
+    let replaying = clients(&[&exists, &planned], &[]);
+    let (status, replay, _) = call(
+        &replaying,
+        request("POST", "/plans", Some(create_body()), Some("order-42")),
+    )
+    .await;
+    assert_eq!(status, 202, "{replay}");
+    assert_eq!(replay["expiresAt"], LATER);
+    let (status, problem, _) = call(
+        &replaying,
+        request("POST", "/stacks", Some(create_body()), Some("order-42")),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+
     // A body cannot make itself a plan, or an applying execution, on POST /stacks.
     for (field, value) in [
         ("planExpiresAt", json!(LATER)),

@@ -265,6 +265,8 @@ pub(super) async fn accept(
     let started = sfn::start(&deps.sfn, machine, name, &input_text)
         .await
         .map_err(|e| Problem::unavailable(format!("the {kind} workflow was not started: {e}")))?;
+    // What the execution was started with: this request's input, or a replay's original.
+    let mut started_with = input.clone();
     if started.already_existed {
         // A replay with the same Idempotency-Key: the same request gets the same execution,
         // a different request under a reused key is refused.
@@ -272,23 +274,25 @@ pub(super) async fn accept(
             .await
             .map_err(|e| {
                 Problem::unavailable(format!("could not read the existing execution: {e}"))
-            })?;
-        let same = existing
+            })?
             .and_then(|e| e.input)
             .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .is_some_and(|existing| api::plans::same_request(&existing, input));
-        if !same {
-            return Err(Problem::conflict(
-                "this Idempotency-Key was already used for a different request",
-            )
-            .with_field("Idempotency-Key"));
+            .filter(|existing| api::plans::same_request(existing, input));
+        match existing {
+            Some(existing) => started_with = existing,
+            None => {
+                return Err(Problem::conflict(
+                    "this Idempotency-Key was already used for a different request",
+                )
+                .with_field("Idempotency-Key"))
+            }
         }
     }
     tracing::info!(execution_arn = %started.execution_arn, replay = started.already_existed, "workflow accepted");
     let mut body = json!({"executionId": name, "executionArn": started.execution_arn, "statusUrl": status_url});
-    if api::plans::is_plan(input) {
+    if api::plans::is_plan(&started_with) {
         body["planId"] = json!(name);
-        body["expiresAt"] = input["planExpiresAt"].clone();
+        body["expiresAt"] = started_with["planExpiresAt"].clone();
     }
     let mut response = json_response(202, &body);
     if let Ok(location) = status_url.parse() {

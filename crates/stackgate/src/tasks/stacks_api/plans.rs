@@ -21,12 +21,7 @@ pub(super) async fn create(
     base: &str,
 ) -> Result<Response<Body>, Problem> {
     let who = caller(request);
-    let name = api::execution_name(
-        Workflow::Deploy,
-        idempotency_key(request)?,
-        &request_id(request),
-        &who,
-    );
+    let name = plans::plan_execution_name(idempotency_key(request)?, &request_id(request), &who);
     let (input, deployment) =
         plans::plan_request(body, &deps.config, &name, &who, crate::approval::now())?;
     refuse_plain_secrets(deps, &deployment).await?;
