@@ -4,7 +4,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
-use super::stacks::refuse_plain_secrets;
+use super::stacks::start_deploy;
 use super::{accept, caller, idempotency_key, refuse_busy, request_id, Deps};
 use crate::api::plans::{self, PlanStatus, PlanView};
 use crate::api::{self, Problem, Workflow};
@@ -24,20 +24,12 @@ pub(super) async fn create(
     let name = plans::plan_execution_name(idempotency_key(request)?, &request_id(request), &who);
     let (input, deployment) =
         plans::plan_request(body, &deps.config, &name, &who, crate::approval::now())?;
-    refuse_plain_secrets(deps, &deployment).await?;
-    refuse_busy(
+    start_deploy(
         deps,
-        Workflow::Deploy,
-        deployment.stack_name.as_str(),
-        &name,
         &who,
-    )
-    .await?;
-    accept(
-        deps,
-        Workflow::Deploy,
         &name,
         &input,
+        &deployment,
         &format!("{base}/plans/{name}"),
     )
     .await

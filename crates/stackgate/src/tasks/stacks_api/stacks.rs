@@ -28,28 +28,43 @@ pub(super) async fn create(
         &who,
     );
     let (input, deployment) = api::create_request(body, &deps.config, &name, &who)?;
-    refuse_plain_secrets(deps, &deployment).await?;
-    refuse_busy(
+    start_deploy(
         deps,
-        Workflow::Deploy,
-        deployment.stack_name.as_str(),
-        &name,
         &who,
-    )
-    .await?;
-    accept(
-        deps,
-        Workflow::Deploy,
         &name,
         &input,
+        &deployment,
         &format!("{base}/executions/{name}"),
     )
     .await
 }
 
+/// Starts a safe-deploy execution (a deployment, or a plan) for a validated request, after the
+/// refusals that come before anything starts: a secret given as a value, and (with
+/// `CONCURRENT_DEPLOYMENTS=refuse`) a busy stack.
+pub(super) async fn start_deploy(
+    deps: &Deps,
+    who: &str,
+    name: &str,
+    input: &Value,
+    deployment: &crate::request::Deployment,
+    status_url: &str,
+) -> Result<Response<Body>, Problem> {
+    refuse_plain_secrets(deps, deployment).await?;
+    refuse_busy(
+        deps,
+        Workflow::Deploy,
+        deployment.stack_name.as_str(),
+        name,
+        who,
+    )
+    .await?;
+    accept(deps, Workflow::Deploy, name, input, status_url).await
+}
+
 /// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
 /// a reference, before anything is started: a value in a workflow's input stays in its history.
-pub(super) async fn refuse_plain_secrets(
+async fn refuse_plain_secrets(
     deps: &Deps,
     deployment: &crate::request::Deployment,
 ) -> Result<(), Problem> {
