@@ -109,6 +109,10 @@ pub struct DeployArgs {
     /// on the local stack: its artifacts bucket.
     #[arg(long, env = "STACKGATE_TEMPLATE_BUCKET")]
     pub bucket: Option<String>,
+    /// Send a local template's text in the request instead of uploading it, where the operator
+    /// turned InlineTemplates on (no bucket, no AWS credentials needed).
+    #[arg(long, conflicts_with = "bucket")]
+    pub inline: bool,
     /// Names the deployment: the same key and request again returns the same execution (default:
     /// a new one per run).
     #[arg(long)]

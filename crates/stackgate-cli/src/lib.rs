@@ -50,6 +50,13 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
             let applying = matches!(cli.command, Command::Deploy(_));
             let source = request::TemplateSource::parse(&deploy.template)?;
             let source = match source {
+                request::TemplateSource::File(path) if deploy.inline => upload::inline(&path)?,
+                _ if deploy.inline => {
+                    return Err(CliError::input(
+                        "--inline",
+                        "sends a local file's text; this template is in S3 already",
+                    ))
+                }
                 request::TemplateSource::File(path) => {
                     let bucket = cli.template_bucket(deploy)?;
                     printer.note(&format!(

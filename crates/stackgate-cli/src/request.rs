@@ -21,6 +21,8 @@ pub enum TemplateSource {
     },
     /// An https S3 URL CloudFormation fetches itself.
     Url(String),
+    /// A local file's text, sent as `templateBody` (`--inline`).
+    Inline(String),
 }
 
 impl TemplateSource {
@@ -85,6 +87,9 @@ pub fn deploy_body(args: &DeployArgs, source: &TemplateSource) -> Result<Value, 
         }
         TemplateSource::Url(url) => {
             body.insert("templateUrl".into(), json!(url));
+        }
+        TemplateSource::Inline(text) => {
+            body.insert("templateBody".into(), json!(text));
         }
         TemplateSource::File(_) => {
             return Err(CliError::input(
@@ -151,6 +156,7 @@ mod tests {
             capabilities: vec!["CAPABILITY_IAM".into()],
             on_unsafe: OnUnsafe::BlueGreen,
             bucket: None,
+            inline: false,
             idempotency_key: None,
             yes: false,
             expires_in: Some(600),
@@ -228,6 +234,17 @@ mod tests {
             TemplateSource::parse(file.to_str().unwrap()).unwrap(),
             TemplateSource::File(file.clone())
         );
+        // --inline: the file's text is the request's templateBody.
+        let inline = crate::upload::inline(&file).unwrap();
+        assert_eq!(
+            deploy_body(&args(), &inline).unwrap()["templateBody"],
+            "Resources: {}"
+        );
+        std::fs::write(&file, [0xff, 0xfe, b'x']).unwrap();
+        assert!(matches!(
+            crate::upload::inline(&file),
+            Err(CliError::Input { field, .. }) if field == "--template"
+        ));
         std::fs::remove_file(file).unwrap();
     }
 

@@ -31,18 +31,29 @@ pub fn key_for(path: &Path, content: &[u8]) -> String {
     format!("{PREFIX}/{hex}/{name}")
 }
 
-pub async fn template(path: &Path, bucket: &str, local: bool) -> Result<TemplateSource, CliError> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| CliError::input("--template", &format!("cannot be read: {}", e.kind())))?
-        .len();
+/// A local template's bytes, refused above CloudFormation's limit before anything is sent.
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    let unreadable =
+        |e: std::io::Error| CliError::input("--template", &format!("cannot be read: {}", e.kind()));
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
     if size > MAX_TEMPLATE_BYTES {
         return Err(CliError::input(
             "--template",
             "is larger than CloudFormation's 1 MiB limit for a template in S3",
         ));
     }
-    let content = std::fs::read(path)
-        .map_err(|e| CliError::input("--template", &format!("cannot be read: {}", e.kind())))?;
+    std::fs::read(path).map_err(unreadable)
+}
+
+/// A local template sent in the request itself (`--inline`), where the operator allows it.
+pub fn inline(path: &Path) -> Result<TemplateSource, CliError> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| CliError::input("--template", "is not UTF-8 text"))?;
+    Ok(TemplateSource::Inline(text))
+}
+
+pub async fn template(path: &Path, bucket: &str, local: bool) -> Result<TemplateSource, CliError> {
+    let content = read(path)?;
     let key = key_for(path, &content);
     let client = s3_client(local).await;
     let content_type = match path.extension().and_then(|e| e.to_str()) {

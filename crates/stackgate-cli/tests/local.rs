@@ -58,8 +58,13 @@ fn each_end_of_a_deployment_has_its_exit_code_and_plain_lines() {
     );
     assert!(!out.contains("resources"), "{out}");
 
-    let (code, out, err) = deploy(&stack, "app-v2-safe.yaml", &[]);
+    // The template's text in the request (the local stack allows inline templates): no upload.
+    let (code, out, err) = deploy(&stack, "app-v2-safe.yaml", &["--inline"]);
     assert_eq!((code, out.contains("UPDATED")), (0, true), "{out}{err}");
+    assert!(
+        !out.contains("uploading") && !err.contains("uploading"),
+        "{out}{err}"
+    );
 
     let (code, out, err) = deploy(&stack, "app-v3-unsafe.yaml", &[]);
     assert_eq!(code, 3, "{out}{err}");

@@ -94,6 +94,9 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("ConcurrentDeployments", "queue".to_string()),
         ("StackWaitMinutes", "30".to_string()),
         ("PlanMinutes", "60".to_string()),
+        // On, unlike the template's default, so that the e2e suite deploys a template's text
+        // (the refusal with it off is tested at the API, `stacks_api`).
+        ("InlineTemplates", "on".to_string()),
         // The bundled Guard rules, refusing (the template's defaults); no operator rules file.
         ("GuardDefaults", "on".to_string()),
         ("GuardRules", String::new()),

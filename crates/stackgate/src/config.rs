@@ -56,16 +56,22 @@ pub fn env_seconds(name: &str, default: Duration) -> Duration {
 }
 
 /// The operator's rules: `MANAGED_ENVIRONMENTS`, `ALLOWED_TEMPLATE_BUCKETS`, `ARTIFACT_BUCKET`,
-/// `TEMPLATE_PATH_STYLE_HOSTS`, `ALLOWED_CAPABILITIES`. A mistake stops the function at start-up,
-/// named by its setting.
+/// `TEMPLATE_PATH_STYLE_HOSTS`, `ALLOWED_CAPABILITIES`, and `INLINE_TEMPLATES` (on or off, the
+/// default; on, `STAGING_BUCKET` keeps them). A mistake stops the function at start-up, named by
+/// its setting.
 pub fn guardrails() -> Result<Guardrails, TaskError> {
-    Guardrails::new(
+    let rails = Guardrails::new(
         env_list("MANAGED_ENVIRONMENTS"),
         env_list("ALLOWED_TEMPLATE_BUCKETS"),
         env_list("ARTIFACT_BUCKET").into_iter().next(),
         env_list("TEMPLATE_PATH_STYLE_HOSTS"),
         env_list("ALLOWED_CAPABILITIES"),
-    )
+    )?;
+    match env_var("INLINE_TEMPLATES").as_deref() {
+        None | Some("off") => Ok(rails),
+        Some("on") => Ok(rails.with_inline_templates(required_env("STAGING_BUCKET")?)),
+        Some(_) => Err(TaskError::invalid("INLINE_TEMPLATES", "must be on or off")),
+    }
 }
 
 /// `SECURITY_SENSITIVE_TYPES_EXTRA` and `SECURITY_SENSITIVE_TYPES_EXEMPT`.

@@ -13,6 +13,9 @@ pub const MANAGED_TAG: &str = "stackgate:managed";
 pub const ENVIRONMENT_TAG: &str = "stackgate:environment";
 /// Tag keys a request may not set (they are stackgate's to set).
 pub const RESERVED_TAG_PREFIX: &str = "stackgate:";
+/// Where the stacks API keeps an inline template (`templateBody`): the staging bucket, under this
+/// prefix and the body's SHA-256, which only the stacks API writes.
+pub const INLINE_PREFIX: &str = "inline/";
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Guardrails {
@@ -27,6 +30,27 @@ pub struct Guardrails {
     pub path_style_hosts: Vec<String>,
     /// Capabilities a request may acknowledge; none by default.
     pub capabilities: Vec<Capability>,
+    /// The staging bucket, when the operator allows inline templates (`INLINE_TEMPLATES=on`): its
+    /// `inline/<sha256>` objects count as allowed, and nothing else of it does.
+    pub inline_bucket: Option<String>,
+}
+
+/// The key of an inline template: its SHA-256, so that the same body is the same object.
+pub fn inline_key(body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{INLINE_PREFIX}{hex}")
+}
+
+/// Whether a key is an inline template's, as `inline_key` makes them and nothing more.
+fn is_inline_key(key: &str) -> bool {
+    key.strip_prefix(INLINE_PREFIX).is_some_and(|hash| {
+        hash.len() == 64
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 pub fn split_list(raw: &str) -> Vec<String> {
@@ -87,7 +111,26 @@ impl Guardrails {
             artifact_bucket,
             path_style_hosts,
             capabilities,
+            inline_bucket: None,
         })
+    }
+
+    /// Inline templates allowed, kept in this (staging) bucket.
+    pub fn with_inline_templates(self, staging_bucket: String) -> Self {
+        Guardrails {
+            inline_bucket: Some(staging_bucket),
+            ..self
+        }
+    }
+
+    /// A template bucket the operator allowed, or an inline template the stacks API stored.
+    fn allows_template(&self, bucket: &str, key: &str) -> bool {
+        self.template_buckets.iter().any(|b| b == bucket) || self.is_inline(bucket, key)
+    }
+
+    /// Whether an S3 object is an inline template (allowed only with the option on).
+    pub fn is_inline(&self, bucket: &str, key: &str) -> bool {
+        self.inline_bucket.as_deref() == Some(bucket) && is_inline_key(key)
     }
 
     pub fn manages(&self, environment: &str) -> bool {
@@ -125,11 +168,11 @@ impl Guardrails {
                     .map_err(|rule| TaskError::invalid("templateUrl", rule))?;
                 (
                     "templateUrl",
-                    self.template_buckets.contains(&object.bucket),
+                    self.allows_template(&object.bucket, &object.key),
                 )
             }
-            TemplateSource::S3Object { bucket, .. } => {
-                ("templateS3Bucket", self.template_buckets.contains(bucket))
+            TemplateSource::S3Object { bucket, key } => {
+                ("templateS3Bucket", self.allows_template(bucket, key))
             }
             TemplateSource::Revision { bucket, .. } => (
                 "revisionS3Bucket",
@@ -335,6 +378,55 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn inline_templates_are_read_only_where_the_stacks_api_stored_them() {
+        let key = inline_key("Resources: {}");
+        assert!(is_inline_key(&key), "{key}");
+        assert_eq!(key, inline_key("Resources: {}"));
+        assert_ne!(key, inline_key("Resources: {} "));
+        let staged = |bucket: &str, key: &str| {
+            deployment(json!({"templateS3Bucket": bucket, "templateS3Key": key}))
+        };
+        // Off (the default): the staging bucket is like any other.
+        assert_eq!(
+            field(rails().authorize(&staged("staging", &key))),
+            "templateS3Bucket"
+        );
+        let on = rails().with_inline_templates("staging".into());
+        assert_eq!(on.authorize(&staged("staging", &key)), Ok(()));
+        let url = format!("http://localhost:4566/staging/{key}");
+        assert_eq!(
+            on.authorize(&deployment(json!({"templateUrl": url}))),
+            Ok(())
+        );
+        // Only `inline/<sha256>`: not the plan step's own staged copies, not a look-alike key.
+        let upper = key.to_uppercase().replace("INLINE/", "inline/");
+        for other in [
+            "templates/exec/template.yaml".to_string(),
+            "inline/".to_string(),
+            format!("{key}/x"),
+            format!("inline/../{}", &key[7..]),
+            upper,
+            key.replace("inline/", "inline//"),
+        ] {
+            assert_eq!(
+                field(on.authorize(&staged("staging", &other))),
+                "templateS3Bucket",
+                "{other}"
+            );
+        }
+        // Another bucket's `inline/` is not the staging bucket's.
+        assert_eq!(
+            field(on.authorize(&staged("templates-x", &key))),
+            "templateS3Bucket"
+        );
+        // A revision never comes from it.
+        let revision = deployment(
+            json!({"revisionS3Bucket": "staging", "revisionS3Key": key, "templatePath": "t.yaml"}),
+        );
+        assert_eq!(field(on.authorize(&revision)), "revisionS3Bucket");
     }
 
     #[test]

@@ -895,6 +895,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                 template_url_base: None,
                 region: "us-east-1".into(),
                 refuse_busy: None,
+                s3: None,
             };
             async move { stacks_api::handle(&clients, request).await }
         },

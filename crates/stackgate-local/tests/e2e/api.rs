@@ -174,6 +174,49 @@ async fn a_stack_whose_data_is_retained_is_deleted_without_a_person() {
         .expect("the retained bucket outlives the stack");
 }
 
+/// With the operator's InlineTemplates on (the local stack's setting): a template's text is kept
+/// in the staging bucket under its SHA-256 and deployed from there; the workflow's input names
+/// the object and never holds the text.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_inline_template_is_deployed_from_the_copy_the_api_kept() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let stack = unique("inline");
+    let text = stackgate_local::demo::sample_template("app-v1.yaml").unwrap();
+    let body = json!({"environmentName": "api", "stackName": stack, "templateBody": text});
+    let accepted = api_json(Method::POST, "/stacks", &body, None).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let done = follow(accepted.body["statusUrl"].as_str().unwrap()).await;
+    assert_eq!(done["output"]["outcome"], "CREATED", "{done}");
+
+    let key = stackgate::guardrails::inline_key(&text);
+    let kept = clients
+        .s3
+        .get_object()
+        .bucket(stackgate_local::template::bucket_name("StagingBucket"))
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let kept = kept.body.collect().await.unwrap().into_bytes();
+    assert_eq!(kept.as_ref(), text.as_bytes());
+    let arn = accepted.body["executionArn"].as_str().unwrap();
+    let input = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .input
+        .unwrap_or_default();
+    assert!(input.contains(&key), "{input}");
+    assert!(!input.contains("Resources"), "{input}");
+    let deleted = api_delete(&format!("/stacks/api-{stack}")).await;
+    assert_eq!(deleted.status, 202, "{}", deleted.body);
+    follow(deleted.body["statusUrl"].as_str().unwrap()).await;
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn compat_routes_keep_working() {
@@ -237,10 +280,12 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
         body.to_string()
     };
     let json_ct = Some("application/json");
+    // Above the 2 MiB the API takes with inline templates on (the local stack's setting).
     let big = format!(
         r#"{{"environmentName":"api","stackName":"x","pad":"{}"}}"#,
-        "x".repeat(70_000)
+        "x".repeat(2 * 1024 * 1024 + 1)
     );
+    let staging = stackgate_local::template::bucket_name("StagingBucket");
     #[rustfmt::skip]
     let cases: Vec<Case> = vec![
         (Method::POST, "/stacks", None, ok(json!({})), 415, Some("Content-Type")),
@@ -264,6 +309,9 @@ async fn malformed_requests_get_the_right_4xx_and_start_nothing() {
         (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateS3Bucket": "attacker", "templateS3Key": "k"})), 400, Some("templateS3Bucket")),
         (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateS3Bucket": ARTIFACT_BUCKET})), 400, Some("templateS3Key")),
         (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "revisionS3Bucket": ARTIFACT_BUCKET, "revisionS3Key": "k", "templatePath": "t"})), 400, Some("revisionS3Bucket")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateBody": "Resources: {}"})), 400, Some("templateBody")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateBody": 5})), 400, Some("templateBody")),
+        (Method::POST, "/stacks", json_ct, ok(json!({"templateUrl": null, "templateS3Bucket": staging, "templateS3Key": "templates/api-x/e/template.yaml"})), 400, Some("templateS3Bucket")),
         (Method::POST, "/stacks", json_ct, ok(json!({"parameters": "x"})), 400, Some("parameters")),
         (Method::POST, "/stacks", json_ct, ok(json!({"parameters": {"P": {"deep": 1}}})), 400, Some("parameters.P")),
         (Method::POST, "/stacks", json_ct, ok(json!({"tags": ["a"]})), 400, Some("tags")),

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod compat;
+pub mod inline;
 pub mod plans;
 
 pub use accounts::{account_request, valid_vpc_cidr};
@@ -212,32 +213,42 @@ pub const NOT_FROM_THE_API: [&str; 6] = [
     "applyPlan",
 ];
 
-/// Validates `POST /stacks` (the deploy request, `request::DeployRequest`) and returns the
-/// workflow input (with who asked) and the deployment it describes. The plan step applies the same
-/// guardrails again, whoever starts the workflow.
+/// A deploy request the API accepted: the workflow input (with who asked), the deployment it
+/// describes, and the inline template to store before anything starts.
+#[derive(Debug)]
+pub struct ValidRequest {
+    pub input: Value,
+    pub deployment: Deployment,
+    pub inline: Option<inline::InlineTemplate>,
+}
+
+/// Validates `POST /stacks` (the deploy request, `request::DeployRequest`, or with `templateBody`
+/// in place of its template source). The plan step applies the same guardrails again, whoever
+/// starts the workflow.
 pub fn create_request(
     body: Map<String, Value>,
     config: &ApiConfig,
     execution_name: &str,
     requested_by: &str,
-) -> Result<(Value, Deployment), Problem> {
+) -> Result<ValidRequest, Problem> {
     create_request_with(body, config, execution_name, requested_by, None)
 }
 
 /// `create_request`, with a field the API itself sets (`plans::plan_request`'s expiry).
 fn create_request_with(
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
     config: &ApiConfig,
     execution_name: &str,
     requested_by: &str,
     set: Option<(&str, Value)>,
-) -> Result<(Value, Deployment), Problem> {
+) -> Result<ValidRequest, Problem> {
     if let Some(refused) = body.keys().find(|k| NOT_FROM_THE_API.contains(&k.as_str())) {
         return Err(Problem::invalid(
             refused.as_str(),
             "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key; who asked is taken from the API's authentication; POST /plans makes a plan and POST /stacks with planId applies one",
         ));
     }
+    let inline = inline::take(&mut body, &config.guardrails)?;
     let mut input = Value::Object(body);
     input["requestedBy"] = json!(requested_by);
     if let Some((field, value)) = set {
@@ -248,7 +259,11 @@ fn create_request_with(
         .guardrails
         .authorize(&deployment)
         .map_err(Problem::from)?;
-    Ok((input, deployment))
+    Ok(ValidRequest {
+        input,
+        deployment,
+        inline,
+    })
 }
 
 /// The `Idempotency-Key` header: absent, or 1 to 255 visible ASCII characters (a key that cannot be
@@ -436,7 +451,9 @@ pub(crate) mod tests {
         let good = body(
             json!({"environmentName":"dev","stackName":"app","templateUrl":"https://templates.s3.amazonaws.com/a.yaml"}),
         );
-        let (input, deployment) = create_request(good, &c, "deploy-x", "apikey:abc").unwrap();
+        let ValidRequest {
+            input, deployment, ..
+        } = create_request(good, &c, "deploy-x", "apikey:abc").unwrap();
         assert_eq!(deployment.stack_name, "dev-app");
         assert_eq!(input["requestedBy"], "apikey:abc");
         assert_eq!(
@@ -574,6 +591,8 @@ pub(crate) mod tests {
         }
         let mut fields = crate::request::DeployRequest::field_names();
         assert_eq!(fields.len(), 22, "{fields:?}");
+        // The API's own field, which becomes the object it names before any workflow sees it.
+        fields.push(inline::FIELD.to_string());
         fields.sort();
         documented.sort();
         assert_eq!(

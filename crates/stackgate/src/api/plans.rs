@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{create_request_with, ApiConfig, Problem, Workflow};
-use crate::request::{is_plan_id, Deployment};
+use crate::request::is_plan_id;
 
 /// `POST /plans`'s own field, besides the deploy request's.
 pub const EXPIRES_FIELD: &str = "expiresInSeconds";
@@ -34,7 +34,7 @@ pub fn plan_request(
     execution_name: &str,
     requested_by: &str,
     now: u64,
-) -> Result<(Value, Deployment), Problem> {
+) -> Result<super::ValidRequest, Problem> {
     let longest = config.plan_seconds;
     let seconds = match body.remove(EXPIRES_FIELD) {
         None => longest,
@@ -284,7 +284,9 @@ mod tests {
 
     #[test]
     fn a_plan_expires_when_asked_within_the_operators_bound() {
-        let (input, deployment) = plan_request(request(), &config(), "deploy-x", "me", 0).unwrap();
+        let super::super::ValidRequest {
+            input, deployment, ..
+        } = plan_request(request(), &config(), "deploy-x", "me", 0).unwrap();
         assert_eq!(input["planExpiresAt"], "1970-01-01T01:00:00Z");
         assert_eq!(
             deployment.plan_expires_at.as_deref(),
@@ -295,7 +297,9 @@ mod tests {
 
         let mut short = request();
         short.insert(EXPIRES_FIELD.into(), json!(30));
-        let (input, _) = plan_request(short, &config(), "deploy-x", "me", 0).unwrap();
+        let input = plan_request(short, &config(), "deploy-x", "me", 0)
+            .unwrap()
+            .input;
         assert_eq!(input["planExpiresAt"], "1970-01-01T00:00:30Z");
 
         for refused in [json!(0), json!(3601), json!("60"), json!(-1), json!(1.5)] {
@@ -353,7 +357,9 @@ mod tests {
         assert_ne!(a, apply_execution_name("deploy-k1", "you"));
         assert_ne!(a, apply_execution_name("deploy-k2", "me"));
         assert_eq!(super::super::execution_workflow(&a), Some(Workflow::Deploy));
-        let (plan_input, _) = plan_request(request(), &config(), "deploy-k1", "me", 0).unwrap();
+        let plan_input = plan_request(request(), &config(), "deploy-k1", "me", 0)
+            .unwrap()
+            .input;
         let input = applying_input(&plan_input, "deploy-k1");
         assert!(input.get("planExpiresAt").is_none());
         assert_eq!(input["applyPlan"], "deploy-k1");
@@ -381,21 +387,30 @@ mod tests {
                 super::super::execution_name(Workflow::Deploy, Some(&key), "", "me")
             );
         }
-        let (planned, _) = plan_request(request(), &config(), &plan, "me", 0).unwrap();
-        let (deployed, _) =
-            super::super::create_request(request(), &config(), &deploy, "me").unwrap();
+        let planned = plan_request(request(), &config(), &plan, "me", 0)
+            .unwrap()
+            .input;
+        let deployed = super::super::create_request(request(), &config(), &deploy, "me")
+            .unwrap()
+            .input;
         assert!(!same_request(&planned, &deployed) && !same_request(&deployed, &planned));
     }
 
     #[test]
     fn a_replayed_plan_request_is_the_same_request_whatever_its_expiry() {
-        let (a, _) = plan_request(request(), &config(), "deploy-k1", "me", 0).unwrap();
-        let (b, _) = plan_request(request(), &config(), "deploy-k1", "me", 99).unwrap();
+        let a = plan_request(request(), &config(), "deploy-k1", "me", 0)
+            .unwrap()
+            .input;
+        let b = plan_request(request(), &config(), "deploy-k1", "me", 99)
+            .unwrap()
+            .input;
         assert_ne!(a, b);
         assert!(same_request(&a, &b));
         let mut other = request();
         other.insert("onUnsafe".into(), json!("approve"));
-        let (c, _) = plan_request(other, &config(), "deploy-k1", "me", 0).unwrap();
+        let c = plan_request(other, &config(), "deploy-k1", "me", 0)
+            .unwrap()
+            .input;
         assert!(!same_request(&a, &c));
     }
 
@@ -455,7 +470,9 @@ mod tests {
 
     #[test]
     fn a_ready_plan_shows_its_judgement_and_how_to_apply_it() {
-        let (input, _) = plan_request(request(), &config(), "deploy-k1", "me", 0).unwrap();
+        let input = plan_request(request(), &config(), "deploy-k1", "me", 0)
+            .unwrap()
+            .input;
         let plan = json!({"status": "READY",
             "check": {"deployment": {"onUnsafe": "approve"}},
             "changeSet": {"changeSetName": "stackgate-1"},

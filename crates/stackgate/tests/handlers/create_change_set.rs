@@ -615,6 +615,80 @@ async fn a_template_above_the_inline_limit_is_staged_and_passed_by_url() {
     assert_eq!(create.num_calls(), 1);
 }
 
+/// The staging bucket is a template source only for an inline template the stacks API stored
+/// (`inline/<sha256>`), and only when the operator allows inline templates: never for the plan
+/// step's own staged copies, and never with the option off.
+#[tokio::test]
+async fn the_staging_bucket_is_read_only_for_inline_templates_and_only_when_allowed() {
+    const BODY: &str = "Resources: {}\n";
+    let key = stackgate::guardrails::inline_key(BODY);
+    let input = |key: &str| {
+        json!({
+            "request": {"environmentName": "prod", "stackName": "app",
+                        "templateS3Bucket": "staging", "templateS3Key": key},
+            "executionName": "exec-1", "executionArn": super::stack_lease::HOLDER, "target": "primary"
+        })
+    };
+    let read_key = key.clone();
+    let get = mock!(S3::get_object)
+        .match_requests(move |r| r.bucket() == Some("staging") && r.key() == Some(&read_key))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .content_length(BODY.len() as i64)
+                .body(ByteStream::from_static(BODY.as_bytes()))
+                .build()
+        });
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| r.template_body() == Some(BODY))
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = mock!(CloudFormation::describe_change_set)
+        .then_output(|| change_set_status(ChangeSetStatus::CreateComplete, None));
+    let missing = stack_is(None);
+    let off = deps(&[&missing, &create, &describe], &[&get]);
+    let mut on = deps(&[&missing, &create, &describe], &[&get]);
+    on.guardrails = on.guardrails.with_inline_templates("staging".into());
+
+    let refused = [
+        (&off, key.clone()),
+        (&on, "templates/prod-app/exec-1/template.yaml".to_string()),
+        (&on, format!("{key}x")),
+    ];
+    for (deps, key) in refused {
+        let err = create_change_set::handle(deps, event(input(&key)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, TaskError::InvalidInput { ref field, .. } if field == "templateS3Bucket"),
+            "{key}: {err:?}"
+        );
+    }
+    assert_eq!((get.num_calls(), create.num_calls()), (0, 0));
+
+    let out = create_change_set::handle(&on, event(input(&key)))
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "READY", "{out}");
+    assert_eq!((get.num_calls(), create.num_calls()), (1, 1));
+
+    // An object under an inline name whose text is not the one it is named after: not deployed.
+    let forged_key = stackgate::guardrails::inline_key("Resources: {Other: 1}\n");
+    let forged_read = forged_key.clone();
+    let forged = mock!(S3::get_object)
+        .match_requests(move |r| r.key() == Some(&forged_read))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(BODY.as_bytes()))
+                .build()
+        });
+    let mut deps = self::deps(&[&missing, &create, &describe], &[&forged]);
+    deps.guardrails = deps.guardrails.with_inline_templates("staging".into());
+    let err = create_change_set::handle(&deps, event(input(&forged_key)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidTemplate", "{err:?}");
+    assert_eq!(create.num_calls(), 1);
+}
+
 #[tokio::test]
 async fn a_zip_without_the_template_is_a_clear_error() {
     let get = mock!(S3::get_object).then_output(|| {

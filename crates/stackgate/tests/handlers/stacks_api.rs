@@ -52,6 +52,7 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
         template_url_base: None,
         region: "us-east-1".into(),
         refuse_busy: None,
+        s3: None,
     }
 }
 
@@ -160,6 +161,72 @@ async fn a_create_is_accepted_only_after_start_execution_succeeded() {
         body["detail"].as_str().unwrap().contains("not started"),
         "{body}"
     );
+}
+
+/// With inline templates on: the body is stored in the staging bucket under its SHA-256 before the
+/// execution starts, and the workflow's input names that object, never the template's text.
+#[tokio::test]
+async fn an_inline_template_is_stored_first_and_only_its_object_is_started() {
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+    const BODY: &str = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n";
+    let key = stackgate::guardrails::inline_key(BODY);
+    let expected_key = key.clone();
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(move |r| {
+            r.bucket() == Some("staging") && r.key() == Some(expected_key.as_str())
+        })
+        .then_output(|| PutObjectOutput::builder().build());
+    let input_key = key.clone();
+    let start = mock!(Sfn::start_execution)
+        .match_requests(move |r| {
+            let input: Value = serde_json::from_str(r.input().unwrap_or("{}")).unwrap();
+            input["templateS3Bucket"] == "staging"
+                && input["templateS3Key"] == input_key.as_str()
+                && input.get("templateBody").is_none()
+                && !r.input().unwrap_or_default().contains("AWS::SQS::Queue")
+        })
+        .then_output(started);
+    let inline_on = |s3_rules: &[&Rule], sfn_rules: &[&Rule]| {
+        let mut deps = clients(sfn_rules, &[]);
+        deps.config.guardrails = deps
+            .config
+            .guardrails
+            .with_inline_templates("staging".into());
+        deps.s3 = Some(mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3_rules));
+        deps
+    };
+    let body = json!({"environmentName": "prod", "stackName": "app", "templateBody": BODY});
+    for path in ["/stacks", "/plans"] {
+        let deps = inline_on(&[&put], &[&start]);
+        let (status, answer, _) =
+            call(&deps, request("POST", path, Some(body.clone()), None)).await;
+        assert_eq!(status, 202, "{path}: {answer}");
+    }
+    assert_eq!((put.num_calls(), start.num_calls()), (2, 2));
+
+    // Not stored: nothing starts.
+    let refused = mock!(aws_sdk_s3::Client::put_object).then_error(|| {
+        PutObjectError::generic(
+            aws_sdk_s3::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .build(),
+        )
+    });
+    let never = mock!(Sfn::start_execution).then_output(started);
+    let deps = inline_on(&[&refused], &[&never]);
+    let (status, _, _) = call(&deps, request("POST", "/stacks", Some(body.clone()), None)).await;
+    assert!(status >= 500, "{status}");
+    assert_eq!(never.num_calls(), 0);
+
+    // Off (the default): 400 naming templateBody, nothing stored or started, the text not repeated.
+    let deps = clients(&[&never], &[]);
+    let (status, answer, _) = call(&deps, request("POST", "/stacks", Some(body), None)).await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (400, Some("templateBody"))
+    );
+    assert!(!answer.to_string().contains("SQS"), "{answer}");
+    assert_eq!(never.num_calls(), 0);
 }
 
 #[tokio::test]

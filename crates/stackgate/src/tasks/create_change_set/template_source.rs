@@ -29,7 +29,18 @@ pub async fn locate(
         }
         TemplateSource::S3Object { bucket, key } => {
             let bytes = s3::get_object(&deps.s3, bucket, key, template::MAX_TEMPLATE_SIZE).await?;
-            template::template_text(bytes, key)?
+            let text = template::template_text(bytes, key)?;
+            // An inline template is named by its digest: an object that does not match was not
+            // stored by the stacks API.
+            if deps.guardrails.is_inline(bucket, key)
+                && crate::guardrails::inline_key(&text) != *key
+            {
+                return Err(TaskError::InvalidTemplate(
+                    "the inline template's object does not hold the text its name is the digest of"
+                        .to_string(),
+                ));
+            }
+            text
         }
         TemplateSource::Revision {
             bucket,

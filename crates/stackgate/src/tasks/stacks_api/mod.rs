@@ -36,13 +36,21 @@ pub struct Deps {
     /// The stack leases (`STACK_LEASES_TABLE`) when the operator refuses a second deployment of a
     /// busy stack (`CONCURRENT_DEPLOYMENTS=refuse`): the API answers 409 before starting anything.
     pub refuse_busy: Option<Leases>,
+    /// Where inline templates are stored (the staging bucket's `inline/`), when the operator
+    /// allows them (`INLINE_TEMPLATES=on`).
+    pub s3: Option<aws_sdk_s3::Client>,
 }
 
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// With inline templates: CloudFormation's 1,000,000-byte template, as a JSON string (escaped
+/// newlines and quotes), and the rest of the request.
+const INLINE_MAX_BODY: usize = 2 * 1024 * 1024;
 
 impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
+        let guardrails = crate::config::guardrails()?;
+        let inline = guardrails.inline_bucket.is_some();
         Ok(Deps {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
@@ -50,10 +58,14 @@ impl Deps {
             delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
             vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
             config: ApiConfig {
-                guardrails: crate::config::guardrails()?,
+                guardrails,
                 max_body_bytes: env_var("MAX_BODY_BYTES")
                     .and_then(|v| v.parse().ok())
-                    .unwrap_or(DEFAULT_MAX_BODY),
+                    .unwrap_or(if inline {
+                        INLINE_MAX_BODY
+                    } else {
+                        DEFAULT_MAX_BODY
+                    }),
                 plan_seconds: plan_seconds(env_var("PLAN_MINUTES").as_deref())?,
             },
             template_url_base: env_var("TEMPLATE_URL_BASE")
@@ -63,6 +75,7 @@ impl Deps {
                 crate::lease::Mode::Refuse => Some(Leases::from_env(&config)?),
                 crate::lease::Mode::Queue => None,
             },
+            s3: inline.then(|| aws_sdk_s3::Client::new(&config)),
         })
     }
 

@@ -22,17 +22,8 @@ pub(super) async fn create(
 ) -> Result<Response<Body>, Problem> {
     let who = caller(request);
     let name = plans::plan_execution_name(idempotency_key(request)?, &request_id(request), &who);
-    let (input, deployment) =
-        plans::plan_request(body, &deps.config, &name, &who, crate::approval::now())?;
-    start_deploy(
-        deps,
-        &who,
-        &name,
-        &input,
-        &deployment,
-        &format!("{base}/plans/{name}"),
-    )
-    .await
+    let valid = plans::plan_request(body, &deps.config, &name, &who, crate::approval::now())?;
+    start_deploy(deps, &who, &name, &valid, &format!("{base}/plans/{name}")).await
 }
 
 /// A plan of this caller's, as its execution stands: status, input (the request) and error.

@@ -27,29 +27,39 @@ pub(super) async fn create(
         &request_id(request),
         &who,
     );
-    let (input, deployment) = api::create_request(body, &deps.config, &name, &who)?;
+    let valid = api::create_request(body, &deps.config, &name, &who)?;
     start_deploy(
         deps,
         &who,
         &name,
-        &input,
-        &deployment,
+        &valid,
         &format!("{base}/executions/{name}"),
     )
     .await
 }
 
-/// Starts a safe-deploy execution (a deployment, or a plan) for a validated request, after the
-/// refusals that come before anything starts: a secret given as a value, and (with
-/// `CONCURRENT_DEPLOYMENTS=refuse`) a busy stack.
+/// Starts a safe-deploy execution (a deployment, or a plan) for a validated request: stores its
+/// inline template, then the refusals that come before anything starts (a secret given as a
+/// value, and with `CONCURRENT_DEPLOYMENTS=refuse` a busy stack).
 pub(super) async fn start_deploy(
     deps: &Deps,
     who: &str,
     name: &str,
-    input: &Value,
-    deployment: &crate::request::Deployment,
+    valid: &api::ValidRequest,
     status_url: &str,
 ) -> Result<Response<Body>, Problem> {
+    let api::ValidRequest {
+        input,
+        deployment,
+        inline,
+    } = valid;
+    if let Some(template) = inline {
+        let s3 = deps
+            .s3
+            .as_ref()
+            .ok_or_else(|| Problem::internal("inline templates are on without an S3 client"))?;
+        crate::aws::s3::put_template(s3, &template.bucket, &template.key, &template.body).await?;
+    }
     refuse_plain_secrets(deps, deployment).await?;
     refuse_busy(
         deps,
