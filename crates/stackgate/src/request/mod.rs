@@ -8,6 +8,7 @@
 
 mod deletion;
 mod names;
+pub mod release;
 mod rollback;
 mod secrets;
 mod source;
