@@ -127,8 +127,39 @@ pub async fn describe_if_exists(
     }))
 }
 
-/// Events read at most when listing the states an execution took.
+/// Events read at most from one execution's history.
 const MAX_HISTORY_EVENTS: usize = 2000;
+
+/// Reads an execution's history a page at a time, oldest or newest event first, handing each
+/// event to `visit` until it answers (at most `MAX_HISTORY_EVENTS` events); `None`: it never did.
+pub async fn read_history<T>(
+    client: &Client,
+    execution_arn: &str,
+    newest_first: bool,
+    mut visit: impl FnMut(&aws_sdk_sfn::types::HistoryEvent) -> Option<T>,
+) -> Result<Option<T>, TaskError> {
+    let mut read = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(newest_first)
+            .max_results(500)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| classify("GetExecutionHistory", &e))?;
+        read += page.events().len();
+        if let Some(found) = page.events().iter().find_map(&mut visit) {
+            return Ok(Some(found));
+        }
+        match page.next_token() {
+            Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    }
+}
 
 /// The states an execution entered, in order.
 pub async fn states_entered(
@@ -136,64 +167,35 @@ pub async fn states_entered(
     execution_arn: &str,
 ) -> Result<Vec<String>, TaskError> {
     let mut states = Vec::new();
-    let mut read = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .max_results(500)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| classify("GetExecutionHistory", &e))?;
-        read += page.events().len();
-        states.extend(page.events().iter().filter_map(|e| {
-            e.state_entered_event_details()
-                .map(|d| d.name().to_string())
-        }));
-        match page.next_token() {
-            Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
-            _ => return Ok(states),
+    read_history(client, execution_arn, false, |event| {
+        if let Some(entered) = event.state_entered_event_details() {
+            states.push(entered.name().to_string());
         }
-    }
+        None::<()>
+    })
+    .await?;
+    Ok(states)
 }
 
-/// The output of the last time an execution left `state` (newest events first), parsed; `None`
-/// when it has not left it (yet).
+/// The output of the last time an execution left `state`, parsed; `None` when it has not left it
+/// (yet).
 pub async fn last_state_output(
     client: &Client,
     execution_arn: &str,
     state: &str,
 ) -> Result<Option<Value>, TaskError> {
-    let mut read = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .reverse_order(true)
-            .max_results(500)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| classify("GetExecutionHistory", &e))?;
-        read += page.events().len();
-        let exited = page
-            .events()
-            .iter()
-            .filter_map(|e| e.state_exited_event_details())
-            .find(|d| d.name() == state);
-        if let Some(exited) = exited {
-            return Ok(exited
-                .output()
-                .and_then(|text| serde_json::from_str(text).ok()));
-        }
-        match page.next_token() {
-            Some(next) if read < MAX_HISTORY_EVENTS => token = Some(next.to_string()),
-            _ => return Ok(None),
-        }
-    }
+    let exited = read_history(client, execution_arn, true, |event| {
+        event
+            .state_exited_event_details()
+            .filter(|exited| exited.name() == state)
+            .map(|exited| {
+                exited
+                    .output()
+                    .and_then(|text| serde_json::from_str(text).ok())
+            })
+    })
+    .await?;
+    Ok(exited.flatten())
 }
 
 /// Stops an execution with an error and cause of ours; one that has ended already is left as it is.

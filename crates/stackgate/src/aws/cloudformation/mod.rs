@@ -335,48 +335,24 @@ pub async fn delete_change_set(
     }
 }
 
-/// Whether the stack has a change set of that name. CloudFormation says ChangeSetNotFound, or a
-/// ValidationError "does not exist" when the stack itself is gone (moto says the latter for both).
-pub async fn change_set_exists(
-    client: &Client,
-    stack: &str,
-    change_set: &str,
-) -> Result<bool, TaskError> {
-    match client
-        .describe_change_set()
-        .stack_name(stack)
-        .change_set_name(change_set)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_change_set_not_found_exception())
-                || is_stack_missing(&error) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(classify("DescribeChangeSet", &error)),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeSetStatus {
     pub change_set_id: String,
     pub stack_id: String,
     pub status: String,
     pub reason: Option<String>,
+    /// Whether it can be executed (`ExecutionStatus` AVAILABLE).
+    pub executable: bool,
 }
 
-/// A change set as it stands now: `None` when it (or its stack) no longer exists; else its status
-/// and whether it can be executed (`ExecutionStatus` AVAILABLE).
-pub async fn change_set_if_executable(
+/// A change set as it stands now (first page only: no changes are read here); `None` when it, or
+/// its stack, does not exist. CloudFormation says ChangeSetNotFound, or a ValidationError "does not
+/// exist" when the stack itself is gone (moto says the latter for both).
+pub async fn change_set(
     client: &Client,
     stack: &str,
     change_set: &str,
-) -> Result<Option<(ChangeSetStatus, bool)>, TaskError> {
+) -> Result<Option<ChangeSetStatus>, TaskError> {
     match client
         .describe_change_set()
         .stack_name(stack)
@@ -384,20 +360,15 @@ pub async fn change_set_if_executable(
         .send()
         .await
     {
-        Ok(output) => {
-            let executable = output.execution_status().map(|s| s.as_str()) == Some("AVAILABLE");
-            Ok(Some((
-                ChangeSetStatus {
-                    change_set_id: output.change_set_id().unwrap_or(change_set).to_string(),
-                    stack_id: output.stack_id().unwrap_or(stack).to_string(),
-                    status: output
-                        .status()
-                        .map_or_else(String::new, |s| s.as_str().to_string()),
-                    reason: output.status_reason().map(str::to_string),
-                },
-                executable,
-            )))
-        }
+        Ok(output) => Ok(Some(ChangeSetStatus {
+            change_set_id: output.change_set_id().unwrap_or(change_set).to_string(),
+            stack_id: output.stack_id().unwrap_or(stack).to_string(),
+            status: output
+                .status()
+                .map_or_else(String::new, |s| s.as_str().to_string()),
+            reason: output.status_reason().map(str::to_string),
+            executable: output.execution_status().map(|s| s.as_str()) == Some("AVAILABLE"),
+        })),
         Err(error)
             if error
                 .as_service_error()
@@ -408,29 +379,6 @@ pub async fn change_set_if_executable(
         }
         Err(error) => Err(classify("DescribeChangeSet", &error)),
     }
-}
-
-/// The status of a change set (first page only: no changes are read here).
-pub async fn change_set_status(
-    client: &Client,
-    stack: &str,
-    change_set: &str,
-) -> Result<ChangeSetStatus, TaskError> {
-    let output = client
-        .describe_change_set()
-        .stack_name(stack)
-        .change_set_name(change_set)
-        .send()
-        .await
-        .map_err(|e| classify("DescribeChangeSet", &e))?;
-    Ok(ChangeSetStatus {
-        change_set_id: output.change_set_id().unwrap_or(change_set).to_string(),
-        stack_id: output.stack_id().unwrap_or(stack).to_string(),
-        status: output
-            .status()
-            .map_or_else(String::new, |s| s.as_str().to_string()),
-        reason: output.status_reason().map(str::to_string),
-    })
 }
 
 /// Every resource change of a change set: all DescribeChangeSet pages, and the change sets of

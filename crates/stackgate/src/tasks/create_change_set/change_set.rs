@@ -119,15 +119,14 @@ pub async fn adopt(
         stack: stack_name.to_string(),
         reason,
     };
-    let (status, executable) =
-        cloudformation::change_set_if_executable(&deps.cloudformation, stack_name, name)
-            .await?
-            .ok_or_else(|| {
+    let status = cloudformation::change_set(&deps.cloudformation, stack_name, name)
+        .await?
+        .ok_or_else(|| {
                 obsolete(format!(
                     "its change set {name} no longer exists: the stack changed since the plan, or the plan expired"
                 ))
             })?;
-    if status.status != "CREATE_COMPLETE" || !executable {
+    if status.status != "CREATE_COMPLETE" || !status.executable {
         return Err(obsolete(format!(
             "its change set {name} can no longer be executed ({}): the stack changed since the plan",
             status.status
@@ -161,8 +160,13 @@ async fn wait_until_computed(
     budget: Duration,
 ) -> Result<(cloudformation::ChangeSetStatus, Readiness), TaskError> {
     loop {
-        let status =
-            cloudformation::change_set_status(&deps.cloudformation, stack_name, name).await?;
+        let status = cloudformation::change_set(&deps.cloudformation, stack_name, name)
+            .await?
+            .ok_or_else(|| TaskError::ChangeSetFailed {
+                change_set: name.to_string(),
+                reason: "the change set no longer exists (deleted while it was computed)"
+                    .to_string(),
+            })?;
         let readiness = match status.status.as_str() {
             "CREATE_COMPLETE" => Some(Readiness::Ready),
             "FAILED" if status.reason.as_deref().is_some_and(means_no_changes) => {

@@ -46,7 +46,10 @@ pub async fn before_update(
     if report.decision == drift::Decision::Refuse {
         // A retried plan (its first attempt ran out of time waiting) leaves no change set behind.
         let stack = &check.stack.stack_name;
-        if cloudformation::change_set_exists(&deps.cloudformation, stack, change_set_name).await? {
+        if cloudformation::change_set(&deps.cloudformation, stack, change_set_name)
+            .await?
+            .is_some()
+        {
             cloudformation::delete_change_set(&deps.cloudformation, stack, change_set_name).await?;
         }
         return Err(TaskError::StackDrifted {

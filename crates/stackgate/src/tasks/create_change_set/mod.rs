@@ -17,21 +17,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod applying;
 mod change_set;
 pub mod check_stack;
 mod drift_check;
 pub mod inspect_change_set;
+mod plan;
 mod template_source;
 
 use super::{parse_input, to_output, wait_budget};
-use crate::aws::cloudformation;
 use crate::config::{env_var, Polling};
-use crate::drift;
-use crate::guard::OnFailure;
 use crate::guardrails::Guardrails;
-use crate::lifecycle::StackAction;
 use crate::metrics::{self, names, Metric};
-use crate::policy::{disposition, Disposition, Verdict};
+use crate::policy::Verdict;
 use crate::sensitive::SensitiveTypes;
 use crate::stateful::StatefulTypes;
 use crate::TaskError;
@@ -177,7 +175,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
     let deadline = event.context.deadline;
     let input: Input = parse_input(event.payload)?;
     let started = std::time::Instant::now();
-    let result = plan(
+    let result = plan::plan(
         deps,
         &input,
         wait_budget(deps.polling.wait_budget, deadline),
@@ -250,269 +248,6 @@ pub fn alarm_arn_prefix(role_arn: Option<&str>, region: &str) -> Option<String> 
         _ => None,
     }
 }
-
-async fn plan(deps: &Deps, input: &Input, budget: std::time::Duration) -> Result<Plan, TaskError> {
-    let mut request = input.request.clone();
-    if let Value::Object(object) = &mut request {
-        object.remove(PLAN_KEY);
-    }
-    let result = plan_request(deps, input, &request, budget).await;
-    if let Err(error) = &result {
-        discard_unapplied_plan(deps, input, &request, error).await;
-    }
-    result
-}
-
-/// Whether this execution may apply the plan it names: only the execution the stacks API starts
-/// for that plan and the caller who made it (`api::plans::apply_execution_name`), never an input
-/// that merely names a plan (a pipeline's input file, say).
-fn applies_own_plan(deployment: &crate::request::Deployment, execution_name: &str) -> bool {
-    deployment.apply_plan.as_deref().is_some_and(|plan| {
-        execution_name == crate::api::plans::apply_execution_name(plan, &deployment.requested_by)
-    })
-}
-
-/// An apply that fails for good before its change set is executed consumes the plan: the plan's
-/// execution was stopped when the apply started, so nothing else would delete its change set. Not
-/// on what the workflow asks again (a queued stack, a pending change set, a transient error).
-async fn discard_unapplied_plan(deps: &Deps, input: &Input, request: &Value, error: &TaskError) {
-    if input.target != Target::Primary
-        || matches!(
-            error,
-            TaskError::StackQueued { .. }
-                | TaskError::ChangeSetPending(_)
-                | TaskError::AwsTransient { .. }
-                | TaskError::PlanObsolete { .. }
-        )
-    {
-        return;
-    }
-    let Ok(deployment) = check_stack::authorized(deps, request, &input.execution_name) else {
-        return;
-    };
-    if !applies_own_plan(&deployment, &input.execution_name) {
-        return;
-    }
-    let Some(plan) = deployment.apply_plan.as_deref() else {
-        return;
-    };
-    let name = change_set_name(plan, Target::Primary);
-    if cloudformation::delete_change_set(
-        &deps.cloudformation,
-        deployment.stack_name.as_str(),
-        &name,
-    )
-    .await
-    .is_ok()
-    {
-        tracing::warn!(stack = %deployment.stack_name, change_set = %name, plan, "the apply failed: the plan's change set was deleted");
-    }
-}
-
-async fn plan_request(
-    deps: &Deps,
-    input: &Input,
-    request: &Value,
-    budget: std::time::Duration,
-) -> Result<Plan, TaskError> {
-    let deployment = check_stack::authorized(deps, request, &input.execution_name)?;
-    if deployment.apply_plan.is_some() && !applies_own_plan(&deployment, &input.execution_name) {
-        return Err(TaskError::invalid(
-            "applyPlan",
-            "a plan is applied only by the execution the stacks API starts for it (POST /stacks with planId)",
-        ));
-    }
-    // One execution per stack, taken before the stack is read: a deployment queued behind another
-    // must not see that one's operation in progress as a busy stack.
-    deps.leases
-        .take(deployment.stack_name.as_str(), &input.execution_arn)
-        .await?;
-    if input.target == Target::BlueGreen {
-        // The new stack's name is one another request may deploy to directly: it is held too.
-        deps.leases
-            .take(
-                deployment.blue_green_stack_name.as_str(),
-                &input.execution_arn,
-            )
-            .await?;
-    }
-    let mut check = check_stack::read(deps, deployment).await?;
-    if !check.deployment.allow_data_loss.is_empty() && !deps.stateful.intent.request {
-        return Err(TaskError::invalid(
-            "allowDataLoss",
-            "is not accepted here: the operator does not let a request accept a data loss (DataLossIntent)",
-        ));
-    }
-    // Applying a plan: its change set, never a new one (a blue/green stack is always new).
-    let plan = match input.target {
-        Target::Primary => check.deployment.apply_plan.clone(),
-        Target::BlueGreen => None,
-    };
-    let name = match &plan {
-        Some(plan) => change_set_name(plan, Target::Primary),
-        None => change_set_name(&input.execution_name, input.target),
-    };
-    if input.target == Target::BlueGreen {
-        blue_green_stack_is_new(deps, &check.deployment.blue_green_stack_name, &name).await?;
-    }
-    if input.target == Target::Primary && check.stack.action == StackAction::Recreate {
-        // A CREATE change set of this execution leaves the new stack in REVIEW_IN_PROGRESS: on a
-        // retried task that stack is ours, not a failed one to delete.
-        let ours =
-            cloudformation::change_set_exists(&deps.cloudformation, &check.stack.stack_name, &name)
-                .await?;
-        if let (false, Some(plan)) = (ours, &plan) {
-            return Err(TaskError::PlanObsolete {
-                plan: plan.clone(),
-                stack: check.stack.stack_name,
-                reason:
-                    "the stack is no longer the one planned for (its first create failed since)"
-                        .to_string(),
-            });
-        }
-        if !ours {
-            // Only a stack stackgate made is deleted to be made again.
-            if !check.stack.managed {
-                return Err(TaskError::StackNotManaged {
-                    stack: check.stack.stack_name,
-                });
-            }
-            return Ok(Plan {
-                status: PlanStatus::StackUnusable,
-                check,
-                change_set: None,
-                inspection: None,
-            });
-        }
-        check.stack.change_set_type = "CREATE";
-    }
-    let started = std::time::Instant::now();
-    let drift = drift_check::before_update(deps, &check, input.target, budget, &name).await?;
-    let change_set = match &plan {
-        Some(plan) => {
-            change_set::adopt(
-                deps,
-                &check.deployment,
-                check.stack.change_set_type,
-                &name,
-                plan,
-            )
-            .await?
-        }
-        None => {
-            change_set::create_and_wait(
-                deps,
-                &check.deployment,
-                check.stack.change_set_type,
-                &input.execution_name,
-                input.target,
-                budget.saturating_sub(started.elapsed()),
-            )
-            .await?
-        }
-    };
-    if change_set.status == Readiness::NoChanges {
-        discard(deps, &change_set).await?;
-        return Ok(Plan {
-            status: PlanStatus::NoChanges,
-            check,
-            change_set: Some(change_set),
-            inspection: None,
-        });
-    }
-    let inspection = judge(deps, &check, &change_set, input.target, drift).await?;
-    Ok(Plan {
-        status: PlanStatus::Ready,
-        check,
-        change_set: Some(change_set),
-        inspection: Some(inspection),
-    })
-}
-
-/// The blue/green stack is always a new one: never another stack of that name (say, another
-/// deployment's first create under review), unless it is this execution's own (a retry).
-async fn blue_green_stack_is_new(deps: &Deps, stack: &str, name: &str) -> Result<(), TaskError> {
-    if cloudformation::describe_stack(&deps.cloudformation, stack)
-        .await?
-        .is_some()
-        && !cloudformation::change_set_exists(&deps.cloudformation, stack, name).await?
-    {
-        return Err(TaskError::invalid(
-            "blueGreenSuffix",
-            "names a stack that exists already; the blue/green stack is always a new one",
-        ));
-    }
-    Ok(())
-}
-
-async fn discard(deps: &Deps, change_set: &Output) -> Result<(), TaskError> {
-    cloudformation::delete_change_set(
-        &deps.cloudformation,
-        &change_set.stack_name,
-        &change_set.change_set_name,
-    )
-    .await
-}
-
-/// Judges every change; a change set the request says to refuse is deleted and the task fails.
-async fn judge(
-    deps: &Deps,
-    check: &check_stack::Output,
-    change_set: &Output,
-    target: Target,
-    drift: Option<drift::Report>,
-) -> Result<inspect_change_set::Output, TaskError> {
-    let inspection = match inspect_change_set::inspect(
-        deps,
-        &change_set.stack_name,
-        &change_set.change_set_name,
-        change_set.outcome == "UPDATED",
-        &check.deployment,
-    )
-    .await
-    {
-        Ok(inspection) => match drift {
-            Some(drift) => inspection.with_drift(drift),
-            None => inspection,
-        },
-        Err(error) => {
-            // Not left behind unjudged; the inspection error is what the workflow reports.
-            let _ = discard(deps, change_set).await;
-            return Err(error);
-        }
-    };
-    if !inspection.guard_failures.is_empty() && deps.guard.on_failure == OnFailure::Refuse {
-        discard(deps, change_set).await?;
-        tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, failed = inspection.guard_failures.len(), "change set failing Guard rules refused and deleted");
-        return Err(TaskError::GuardRuleFailed {
-            stack: change_set.stack_name.clone(),
-            change_set: change_set.change_set_name.clone(),
-            failed: inspection.guard_failures.len(),
-            summary: inspection.guard_failures.join("\n"),
-        });
-    }
-    let blue_green = target == Target::BlueGreen;
-    let security_sensitive = inspection.security_sensitive_changes > 0;
-    if disposition(
-        inspection.verdict,
-        check.deployment.on_unsafe,
-        blue_green,
-        security_sensitive,
-    ) == Disposition::Refuse
-    {
-        discard(deps, change_set).await?;
-        tracing::warn!(stack = %change_set.stack_name, change_set = %change_set.change_set_name, unsafe_changes = inspection.unsafe_changes, "unsafe change set refused and deleted");
-        return Err(TaskError::UnsafeChangeSet {
-            stack: change_set.stack_name.clone(),
-            change_set: change_set.change_set_name.clone(),
-            unsafe_changes: inspection.unsafe_changes,
-            total_changes: inspection.total_changes,
-            summary: inspection.summary,
-        });
-    }
-    Ok(inspection)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
