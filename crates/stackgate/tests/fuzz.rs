@@ -161,6 +161,11 @@ const FIELDS: &[&str] = &[
     "tags",
     "onUnsafe",
     "approvalTimeoutSeconds",
+    "planId",
+    "expiresInSeconds",
+    "templateBody",
+    "planExpiresAt",
+    "applyPlan",
     "changeSetName",
     "changeSetType",
     "stackId",
@@ -672,6 +677,9 @@ fn http_inputs(files: &'static [&'static str]) -> impl Strategy<Value = Value> {
 const SEGMENTS: &[&str] = &[
     "stacks",
     "executions",
+    "plans",
+    "events",
+    "deploy-pexample",
     "state",
     "create",
     "delete",
@@ -871,6 +879,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
         &[
             "stacks-api/create.json",
             "stacks-api/get-stack.json",
+            "stacks-api/get-stack-events.json",
             "stacks-api/delete-stack.json",
             "stacks-api/get-execution.json",
             "stacks-api/compat-create.json",
@@ -888,14 +897,15 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                     "arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into(),
                 ),
                 config: stackgate::api::ApiConfig {
-                    guardrails: guardrails(),
+                    // Inline templates on: a templateBody is stored only after every refusal.
+                    guardrails: guardrails().with_inline_templates("staging".into()),
                     max_body_bytes: 64 * 1024,
                     plan_seconds: 3600,
                 },
                 template_url_base: None,
                 region: "us-east-1".into(),
                 refuse_busy: None,
-                s3: None,
+                s3: Some(aws_sdk_s3::Client::new(&aws.config)),
             };
             async move { stacks_api::handle(&clients, request).await }
         },
