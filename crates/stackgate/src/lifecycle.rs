@@ -2,6 +2,25 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Which stack a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Target {
+    /// The requested stack.
+    Primary,
+    /// The separate stack of a blue/green deployment.
+    BlueGreen,
+}
+
+/// A change set name (and client token) stable for one execution and target: a plan's change set
+/// is `change_set_name(plan, Primary)`, which its apply (and a release) finds it by.
+pub fn change_set_name(execution_name: &str, target: Target) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{execution_name}/{target:?}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("stackgate-{hex}")
+}
+
 /// The next step for a deployment, decided from the stack's current status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -109,11 +109,11 @@ pub fn parse_input_file(
 /// Fields only the stacks API sets: whether an execution plans or applies a plan (`POST /plans`,
 /// `POST /stacks {planId}`). From a pipeline's input file they could apply another caller's plan.
 pub fn refuse_api_only_fields(input: &Map<String, Value>) -> Result<(), TaskError> {
-    for field in ["planExpiresAt", "applyPlan"] {
+    for field in ["planExpiresAt", "applyPlan", "releasePlan"] {
         if input.contains_key(field) {
             return Err(TaskError::invalid(
                 field,
-                "is set by the stacks API's plan routes, never by a pipeline",
+                "is set by the stacks API's plan and release routes, never by a pipeline",
             ));
         }
     }

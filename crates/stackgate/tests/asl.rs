@@ -691,3 +691,77 @@ fn placeholders_are_the_ones_the_template_substitutes() {
         rest = &rest[start + end..];
     }
 }
+
+/// A release executes a stack only after every plan of the release came back planned or without
+/// changes, only through safe deploy's apply of that plan, and every way it fails goes through
+/// deleting the change sets it did not execute before it notifies.
+#[test]
+fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
+    let release = machine("release.asl.json");
+    let states = all_states(&release);
+    // The only way into the waves is the verdict's default, after every plan ran to its end.
+    assert_eq!(
+        ways_in(&states, "ExecuteWaves"),
+        [("RouteRelease".to_string(), "Default".to_string())]
+    );
+    let route = &states["RouteRelease"]["Choices"];
+    assert_eq!(route.as_array().unwrap().len(), 1);
+    assert_eq!(route[0]["Variable"], "$.judged.refused");
+    assert_eq!(route[0]["BooleanEquals"], json!(true));
+    assert_eq!(
+        states["JudgeRelease"]["Parameters"]["refused.$"],
+        "States.ArrayContains($.planned.outcomes, 'REFUSED')"
+    );
+    // A plan that fails or is refused is counted, never lost: the Map waits for all of them.
+    assert_eq!(
+        ways_in(&states, "PlanRefused"),
+        [("PlanStack".to_string(), "Catch".to_string())]
+    );
+    assert_eq!(states["PlanRefused"]["Parameters"]["outcome"], "REFUSED");
+    // Plans are plans of this release; applies execute exactly their plan, under its name.
+    for (task, name, input) in [
+        ("PlanStack", "$.stack.planName", "$.stack.plan"),
+        ("ApplyStack", "$.stack.applyName", "$.stack.apply"),
+    ] {
+        let state = &states[task];
+        assert_eq!(
+            state["Resource"],
+            "arn:aws:states:::states:startExecution.sync:2"
+        );
+        assert_eq!(
+            state["Parameters"]["StateMachineArn"],
+            "${SafeDeployStateMachineArn}"
+        );
+        assert_eq!(state["Parameters"]["Name.$"], name);
+        assert_eq!(state["Parameters"]["Input.$"], input);
+    }
+    assert_eq!(
+        ways_in(&states, "ApplyStack"),
+        [("HasChanges".to_string(), "Default".to_string())]
+    );
+    // Waves one at a time; a failed stack fails the wave, and the wave the release.
+    assert_eq!(states["ExecuteWaves"]["MaxConcurrency"], json!(1));
+    assert_eq!(states["StackFailed"]["Type"], "Fail");
+    // Every failure deletes what was not executed, then notifies.
+    let into_notify = ways_in(&states, "NotifyFailure");
+    assert!(
+        into_notify.iter().all(|(from, _)| from == "DiscardPlans"),
+        "{into_notify:?}"
+    );
+    let discard = &states["DiscardPlan"];
+    assert!(discard["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(discard["Parameters"]["ChangeSetName.$"], "$.changeSetName");
+    assert_eq!(states["DiscardPlans"]["ItemsPath"], "$.stacks");
+    // Safe deploy ends a release's plan once judged; any other plan waits to be applied.
+    let deploy = all_states(&safe_deploy());
+    assert_eq!(deploy["ReleasePlanLease"]["Next"], "PlanOrRelease");
+    let choice = &deploy["PlanOrRelease"];
+    assert_eq!(choice["Choices"][0]["Variable"], "$.releasePlan");
+    assert_eq!(choice["Choices"][0]["Next"], "PlannedForRelease");
+    assert_eq!(choice["Default"], "PlanReady");
+    let reachable = reachable_from(&deploy, "PlannedForRelease");
+    assert!(!reachable.contains("ExecuteChangeSet"), "{reachable:?}");
+}

@@ -896,6 +896,9 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                 vending_machine_arn: Some(
                     "arn:aws:states:us-east-1:123456789012:stateMachine:Vending".into(),
                 ),
+                release_machine_arn: Some(
+                    "arn:aws:states:us-east-1:123456789012:stateMachine:Release".into(),
+                ),
                 config: stackgate::api::ApiConfig {
                     // Inline templates on: a templateBody is stored only after every refusal.
                     guardrails: guardrails().with_inline_templates("staging".into()),

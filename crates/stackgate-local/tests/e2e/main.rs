@@ -13,4 +13,5 @@ mod deploy;
 mod iam;
 mod operations;
 mod plans;
+mod releases;
 mod samples;

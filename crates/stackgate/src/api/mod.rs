@@ -5,6 +5,7 @@ mod accounts;
 mod compat;
 pub mod inline;
 pub mod plans;
+pub mod releases;
 
 pub use accounts::{account_request, valid_vpc_cidr};
 pub use compat::{compat_create_body, compat_name};
@@ -28,6 +29,10 @@ pub enum Endpoint {
     CreatePlan,
     /// `GET /plans/{id}`: the plan's status, verdict and judged changes.
     GetPlan(String),
+    /// `POST /releases`: several stacks planned together and executed in waves.
+    CreateRelease,
+    /// `GET /releases/{id}`: the release's state and each stack's.
+    GetRelease(String),
     /// Compat route: `POST /create {"stackname","templateurl"}`.
     CompatCreate,
     /// Compat route: `GET /state/{stackname}`.
@@ -47,6 +52,8 @@ enum Op {
     GetExecution,
     CreatePlan,
     GetPlan,
+    CreateRelease,
+    GetRelease,
     CompatCreate,
     CompatState,
     CompatDelete,
@@ -91,6 +98,16 @@ const ROUTES: &[Route<Op>] = &[
     },
     Route {
         method: "POST",
+        pattern: "/releases",
+        target: Op::CreateRelease,
+    },
+    Route {
+        method: "GET",
+        pattern: "/releases/{id}",
+        target: Op::GetRelease,
+    },
+    Route {
+        method: "POST",
         pattern: "/create",
         target: Op::CompatCreate,
     },
@@ -124,6 +141,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, Problem> {
         Op::GetExecution => Endpoint::GetExecution(param),
         Op::CreatePlan => Endpoint::CreatePlan,
         Op::GetPlan => Endpoint::GetPlan(param),
+        Op::CreateRelease => Endpoint::CreateRelease,
+        Op::GetRelease => Endpoint::GetRelease(param),
         Op::CompatCreate => Endpoint::CompatCreate,
         Op::CompatState => Endpoint::CompatState(param),
         Op::CompatDelete => Endpoint::CompatDelete,
@@ -204,13 +223,14 @@ pub fn delete_request(
 /// Fields of the deploy request the API does not take: revisions come from CodePipeline, who
 /// asked is what API Gateway says, never what the body says, and whether an execution plans or
 /// applies a plan is the route's (`POST /plans`, `POST /stacks {planId}`).
-pub const NOT_FROM_THE_API: [&str; 6] = [
+pub const NOT_FROM_THE_API: [&str; 7] = [
     "revisionS3Bucket",
     "revisionS3Key",
     "templatePath",
     "requestedBy",
     "planExpiresAt",
     "applyPlan",
+    "releasePlan",
 ];
 
 /// A deploy request the API accepted: the workflow input (with who asked), the deployment it
@@ -289,16 +309,23 @@ pub enum Workflow {
     Deploy,
     Delete,
     Vend,
+    Release,
 }
 
 impl Workflow {
-    pub const ALL: [Workflow; 3] = [Workflow::Deploy, Workflow::Delete, Workflow::Vend];
+    pub const ALL: [Workflow; 4] = [
+        Workflow::Deploy,
+        Workflow::Delete,
+        Workflow::Vend,
+        Workflow::Release,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Workflow::Deploy => "deploy",
             Workflow::Delete => "delete",
             Workflow::Vend => "vend",
+            Workflow::Release => "release",
         }
     }
 }
@@ -590,7 +617,7 @@ pub(crate) mod tests {
             documented.push(name);
         }
         let mut fields = crate::request::DeployRequest::field_names();
-        assert_eq!(fields.len(), 22, "{fields:?}");
+        assert_eq!(fields.len(), 23, "{fields:?}");
         // The API's own field, which becomes the object it names before any workflow sees it.
         fields.push(inline::FIELD.to_string());
         fields.sort();

@@ -123,10 +123,17 @@ pub fn same_request(a: &Value, b: &Value) -> bool {
     if is_plan(a) != is_plan(b) {
         return false;
     }
+    // A release's stacks' plans too: each expires a fixed time after the release was asked.
     let without_expiry = |v: &Value| {
         let mut v = v.clone();
         if let Value::Object(fields) = &mut v {
             fields.remove("planExpiresAt");
+        }
+        let stacks = v.get_mut("stacks").and_then(Value::as_array_mut);
+        for stack in stacks.into_iter().flatten() {
+            if let Some(Value::Object(plan)) = stack.get_mut("plan") {
+                plan.remove("planExpiresAt");
+            }
         }
         v
     };

@@ -61,6 +61,7 @@ pub struct DeployRequest {
     pub requested_by: Option<String>,
     pub plan_expires_at: Option<String>,
     pub apply_plan: Option<String>,
+    pub release_plan: Option<String>,
 }
 
 /// A parameter or tag value: a string, or a number or boolean written as CloudFormation reads it.
@@ -147,6 +148,10 @@ pub struct Deployment {
     /// Executes the change set this plan (its execution id) made and judged, never a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_plan: Option<String>,
+    /// A plan made for this release (its execution id): it ends once judged, and the release
+    /// applies or deletes its change set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_plan: Option<String>,
 }
 
 /// Who asked, when the workflow's input does not say.
@@ -253,6 +258,7 @@ impl DeployRequest {
             requested_by: requested_by(text("requestedBy", self.requested_by)?)?,
             plan_expires_at: plan_expiry(text("planExpiresAt", self.plan_expires_at)?)?,
             apply_plan: plan_id("applyPlan", text("applyPlan", self.apply_plan)?)?,
+            release_plan: release_id(text("releasePlan", self.release_plan)?)?,
         })
         .and_then(Deployment::one_stage)
     }
@@ -279,6 +285,12 @@ impl DeployRequest {
 impl Deployment {
     /// A plan is made or applied, not both in one execution.
     fn one_stage(self) -> Result<Self, TaskError> {
+        if self.release_plan.is_some() && self.plan_expires_at.is_none() {
+            return Err(TaskError::invalid(
+                "releasePlan",
+                "is taken only with planExpiresAt: a release's stacks are planned first",
+            ));
+        }
         if self.plan_expires_at.is_some() && self.apply_plan.is_some() {
             return Err(TaskError::invalid(
                 "applyPlan",
@@ -309,6 +321,18 @@ pub fn plan_id(field: &str, given: Option<String>) -> Result<Option<String>, Tas
         Some(_) => Err(TaskError::invalid(
             field,
             "must be a plan id as POST /plans answered it (deploy-…)",
+        )),
+    }
+}
+
+/// `releasePlan`: a release's execution id (`release-…`).
+fn release_id(given: Option<String>) -> Result<Option<String>, TaskError> {
+    match given {
+        None => Ok(None),
+        Some(id) if release::is_release_id(&id) => Ok(Some(id)),
+        Some(_) => Err(TaskError::invalid(
+            "releasePlan",
+            "must be a release id as POST /releases answered it (release-…)",
         )),
     }
 }

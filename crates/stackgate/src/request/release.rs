@@ -23,7 +23,7 @@ pub const MAX_BAKE_MINUTES: u64 = 180;
 const MAX_RELEASE_NAME: usize = 64;
 
 /// Fields of a stack entry that the release decides for every stack, or that no caller sets.
-const RELEASE_WIDE: [&str; 7] = [
+const RELEASE_WIDE: [&str; 8] = [
     "environmentName",
     "onUnsafe",
     "approvalTimeoutSeconds",
@@ -31,6 +31,7 @@ const RELEASE_WIDE: [&str; 7] = [
     "requestedBy",
     "planExpiresAt",
     "applyPlan",
+    "releasePlan",
 ];
 
 /// The release as it arrives (`POST /releases`, a pipeline's manifest file, a direct
@@ -69,6 +70,9 @@ pub enum ReleaseOnUnsafe {
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseStack {
     pub deployment: Deployment,
+    /// The stack's deploy request as safe deploy takes it (the release's environment, `onUnsafe`
+    /// and who asked filled in); its plan's and its apply's input are made from it.
+    pub request: Map<String, Value>,
     /// The account it is deployed in (12 digits); none: stackgate's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -94,6 +98,17 @@ pub struct Release {
     pub on_unsafe: ReleaseOnUnsafe,
     pub approval_timeout_seconds: u64,
     pub requested_by: String,
+}
+
+/// Whether `id` can name a release: a release execution's name.
+pub fn is_release_id(id: &str) -> bool {
+    id.len() <= 80
+        && id.strip_prefix("release-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// Parses and validates a release; `execution_name` is the release's execution.
@@ -264,10 +279,11 @@ fn stack_entry(
     };
     entry.insert("onUnsafe".into(), json!(on_unsafe));
     entry.insert("requestedBy".into(), json!(requested_by));
-    let deployment = super::parse_deployment(&Value::Object(entry), execution_name)?;
+    let deployment = super::parse_deployment(&Value::Object(entry.clone()), execution_name)?;
     Ok((
         ReleaseStack {
             deployment,
+            request: entry,
             account,
             region,
             depends_on: Vec::new(),

@@ -29,6 +29,7 @@ use stackgate::tasks::stacks_api::{handle, Deps, Leases};
 
 const DEPLOY: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy";
 const DELETE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDelete";
+const RELEASE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Release";
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-app/1";
 
 fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
@@ -44,6 +45,7 @@ fn clients(sfn_rules: &[&Rule], cfn_rules: &[&Rule]) -> Deps {
         deploy_machine_arn: DEPLOY.into(),
         delete_machine_arn: DELETE.into(),
         vending_machine_arn: None,
+        release_machine_arn: Some(RELEASE.into()),
         config: ApiConfig {
             guardrails: guardrails(&["dev", "prod"], &["templates"], &[]),
             max_body_bytes: 64 * 1024,

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 mod applying;
 mod change_set;
@@ -93,14 +92,7 @@ impl Deps {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Target {
-    /// The requested stack.
-    Primary,
-    /// The separate stack of a blue/green deployment.
-    BlueGreen,
-}
+pub use crate::lifecycle::{change_set_name, Target};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -157,13 +149,6 @@ pub struct Output {
     pub outcome: &'static str,
     /// The alarms CloudFormation watches (ARNs): the operator's and the request's.
     pub rollback_alarms: Vec<String>,
-}
-
-/// A change set name (and client token) stable for one execution and target.
-pub fn change_set_name(execution_name: &str, target: Target) -> String {
-    let digest = Sha256::digest(format!("{execution_name}/{target:?}").as_bytes());
-    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    format!("stackgate-{hex}")
 }
 
 /// CloudFormation's ways of saying "nothing to do" (on FAILED change sets).

@@ -4,6 +4,7 @@
 
 mod executions;
 mod plans;
+mod releases;
 mod stacks;
 
 use lambda_http::http::header::LOCATION;
@@ -28,6 +29,8 @@ pub struct Deps {
     pub delete_machine_arn: String,
     /// `ACCOUNT_VENDING_STATE_MACHINE_ARN`; without it `POST /accounts` is not offered.
     pub vending_machine_arn: Option<String>,
+    /// `RELEASE_STATE_MACHINE_ARN`; without it `/releases` is not offered.
+    pub release_machine_arn: Option<String>,
     pub config: ApiConfig,
     /// Where S3 objects are read from by URL (`TEMPLATE_URL_BASE`, for S3 endpoints other than
     /// AWS's regional one) and the region of AWS's.
@@ -57,6 +60,7 @@ impl Deps {
             deploy_machine_arn: required_env("STATE_MACHINE_ARN")?,
             delete_machine_arn: required_env("DELETE_STATE_MACHINE_ARN")?,
             vending_machine_arn: env_var("ACCOUNT_VENDING_STATE_MACHINE_ARN"),
+            release_machine_arn: env_var("RELEASE_STATE_MACHINE_ARN"),
             config: ApiConfig {
                 guardrails,
                 max_body_bytes: env_var("MAX_BODY_BYTES")
@@ -85,6 +89,7 @@ impl Deps {
             Workflow::Deploy => Some(&self.deploy_machine_arn),
             Workflow::Delete => Some(&self.delete_machine_arn),
             Workflow::Vend => self.vending_machine_arn.as_deref(),
+            Workflow::Release => self.release_machine_arn.as_deref(),
         }
     }
 }
@@ -187,6 +192,8 @@ async fn dispatch(
         Endpoint::GetExecution(id) => executions::get(deps, &id, &caller(request)).await,
         Endpoint::CreatePlan => plans::create(deps, request, body()?, base).await,
         Endpoint::GetPlan(id) => plans::get(deps, &id, &caller(request), base).await,
+        Endpoint::CreateRelease => releases::create(deps, request, body()?, base).await,
+        Endpoint::GetRelease(id) => releases::get(deps, &id, &caller(request)).await,
         Endpoint::DeleteStack(name) => stacks::delete(deps, request, &name, base).await,
         Endpoint::CompatDelete => {
             let name = api::compat_name(&body()?)?;

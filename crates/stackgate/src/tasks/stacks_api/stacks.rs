@@ -74,7 +74,7 @@ pub(super) async fn start_deploy(
 
 /// A parameter the template declares `NoEcho` (or the request calls secret) is refused unless it is
 /// a reference, before anything is started: a value in a workflow's input stays in its history.
-async fn refuse_plain_secrets(
+pub(super) async fn refuse_plain_secrets(
     deps: &Deps,
     deployment: &crate::request::Deployment,
 ) -> Result<(), Problem> {

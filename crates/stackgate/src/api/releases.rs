@@ -1,0 +1,327 @@
+//! `POST /releases` and `GET /releases/{id}` as pure functions: the manifest checked as the plan
+//! step checks each of its stacks, the release workflow's input (each stack's plan and apply, by
+//! name), and a release's status from its executions.
+
+use serde_json::{json, Map, Value};
+
+use super::{name_hash, plans, ApiConfig, Problem, NOT_FROM_THE_API};
+use crate::lifecycle::{change_set_name, Target};
+use crate::request::release::{parse_release, Release, ReleaseOnUnsafe};
+
+/// How long a release's plans may wait for the release to apply them (its workflow's own limit).
+const PLAN_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// A release the API accepted: the workflow's input, and the release it describes.
+#[derive(Debug)]
+pub struct ValidRelease {
+    pub input: Value,
+    pub release: Release,
+}
+
+/// Validates `POST /releases` and returns the release workflow's input. Each stack is held to the
+/// same rules as one deployment (errors named under `stacks[i]`); the plan step applies them
+/// again to each.
+pub fn release_request(
+    mut body: Map<String, Value>,
+    config: &ApiConfig,
+    execution_name: &str,
+    requested_by: &str,
+    now: u64,
+) -> Result<ValidRelease, Problem> {
+    if body.contains_key("requestedBy") {
+        return Err(Problem::invalid(
+            "requestedBy",
+            "is not accepted by the API: who asked is taken from the API's authentication",
+        ));
+    }
+    if let Some(Value::Array(stacks)) = body.get("stacks") {
+        for (i, stack) in stacks.iter().enumerate() {
+            let refused = stack
+                .as_object()
+                .and_then(|s| s.keys().find(|k| NOT_FROM_THE_API.contains(&k.as_str())));
+            if let Some(field) = refused {
+                return Err(Problem::invalid(
+                    format!("stacks[{i}].{field}"),
+                    "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key",
+                ));
+            }
+        }
+    }
+    body.insert("requestedBy".into(), json!(requested_by));
+    let release = parse_release(&Value::Object(body), execution_name).map_err(Problem::from)?;
+    if release.on_unsafe == ReleaseOnUnsafe::Approve {
+        return Err(Problem::invalid(
+            "onUnsafe",
+            "one approval for a whole release is not offered yet: a release goes on only when every stack is safe (fail); deploy a stack that needs a person on its own (POST /stacks with onUnsafe approve)",
+        ));
+    }
+    if !config.guardrails.manages(release.environment_name.as_str()) {
+        return Err(Problem::invalid(
+            "environmentName",
+            "is not an environment stackgate manages here",
+        ));
+    }
+    for (i, stack) in release.stacks.iter().enumerate() {
+        for (field, given) in [("account", &stack.account), ("region", &stack.region)] {
+            if given.is_some() {
+                return Err(Problem::invalid(
+                    format!("stacks[{i}].{field}"),
+                    "releases into other accounts and Regions are not offered yet: leave it out to deploy in stackgate's own",
+                ));
+            }
+        }
+        config
+            .guardrails
+            .authorize(&stack.deployment)
+            .map_err(|e| Problem::from(under_stack(i, e)))?;
+    }
+    let input = workflow_input(&release, execution_name, now);
+    Ok(ValidRelease { input, release })
+}
+
+fn under_stack(i: usize, error: crate::TaskError) -> crate::TaskError {
+    match error {
+        crate::TaskError::InvalidInput { field, message } => {
+            crate::TaskError::invalid(format!("stacks[{i}].{field}"), message)
+        }
+        other => other,
+    }
+}
+
+/// The plan execution of a release's stack: named by the release and the stack's place in it, so
+/// that a retried release finds it.
+pub fn stack_plan_name(release: &str, index: usize) -> String {
+    format!(
+        "deploy-p{}",
+        name_hash(&["release", release, &index.to_string()])
+    )
+}
+
+/// The release workflow's input: for each stack its plan (a safe-deploy plan that ends once
+/// judged), its apply (that plan's change set, under the one name the plan step accepts for it)
+/// and the change set's name (deleted if the release does not execute it); the waves by index.
+pub fn workflow_input(release: &Release, execution_name: &str, now: u64) -> Value {
+    let expires_at = crate::approval::timestamp(now + PLAN_SECONDS);
+    let stacks: Vec<Value> = release
+        .stacks
+        .iter()
+        .enumerate()
+        .map(|(i, stack)| {
+            let plan_name = stack_plan_name(execution_name, i);
+            let mut plan = stack.request.clone();
+            plan.insert("planExpiresAt".into(), json!(expires_at));
+            plan.insert("releasePlan".into(), json!(execution_name));
+            let plan = Value::Object(plan);
+            let apply = plans::applying_input(&plan, &plan_name);
+            json!({
+                "stackName": stack.deployment.stack_name.as_str(),
+                "changeSetName": change_set_name(&plan_name, Target::Primary),
+                "planName": plan_name,
+                "applyName": plans::apply_execution_name(&plan_name, &release.requested_by),
+                "plan": plan,
+                "apply": without(apply, "releasePlan"),
+            })
+        })
+        .collect();
+    let last = release.waves.len().saturating_sub(1);
+    let waves: Vec<Value> = release
+        .waves
+        .iter()
+        .enumerate()
+        .map(|(n, wave)| {
+            let bake = if n == last {
+                0
+            } else {
+                release.bake_minutes * 60
+            };
+            json!({"stacks": wave, "bakeSeconds": bake})
+        })
+        .collect();
+    json!({
+        "release": release.release,
+        "environmentName": release.environment_name.as_str(),
+        "requestedBy": release.requested_by,
+        "maxConcurrency": release.max_concurrency,
+        "stacks": stacks,
+        "waves": waves,
+    })
+}
+
+fn without(mut value: Value, field: &str) -> Value {
+    if let Value::Object(fields) = &mut value {
+        fields.remove(field);
+    }
+    value
+}
+
+/// A stack of a release as `GET /releases/{id}` shows it, from its plan's and its apply's
+/// executions (`None`: not started).
+pub fn stack_state(
+    release_status: &str,
+    plan: Option<(&str, Option<&str>)>,
+    apply: Option<(&str, Option<&str>)>,
+) -> &'static str {
+    let outcome = |output: Option<&str>| {
+        output
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            .and_then(|o| o["outcome"].as_str().map(str::to_string))
+    };
+    match (plan, apply) {
+        (_, Some(("RUNNING", _))) => "executing",
+        (_, Some(("SUCCEEDED", _))) => "done",
+        (_, Some(_)) => "failed",
+        (None, None) if release_status == "RUNNING" => "waiting",
+        (None, None) => "skipped",
+        (Some(("RUNNING", _)), None) => "planning",
+        (Some(("SUCCEEDED", output)), None) => match outcome(output).as_deref() {
+            Some("NO_CHANGES") => "unchanged",
+            _ if release_status == "RUNNING" => "planned",
+            _ => "skipped",
+        },
+        (Some(_), None) => "refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tests::{body, config};
+
+    fn manifest(extra: Value) -> Map<String, Value> {
+        let mut m = json!({"environmentName": "prod", "release": "r1", "stacks": [
+            {"stackName": "network", "templateS3Bucket": "templates", "templateS3Key": "n.yaml"},
+            {"stackName": "app", "templateUrl": "https://templates.s3.amazonaws.com/a.yaml",
+             "parameters": {"Size": "2"}, "dependsOn": ["network"]}
+        ]});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        body(m)
+    }
+
+    #[test]
+    fn each_stack_is_planned_then_applied_by_name_in_waves() {
+        let valid =
+            release_request(manifest(json!({})), &config(), "release-k1", "apikey:a", 0).unwrap();
+        let input = valid.input;
+        assert_eq!(
+            input["waves"],
+            json!([{"stacks": [0], "bakeSeconds": 0}, {"stacks": [1], "bakeSeconds": 0}])
+        );
+        let app = &input["stacks"][1];
+        let plan_name = stack_plan_name("release-k1", 1);
+        assert_eq!(app["planName"], json!(plan_name));
+        assert!(crate::request::is_plan_id(&plan_name));
+        assert_eq!(
+            app["applyName"],
+            json!(plans::apply_execution_name(&plan_name, "apikey:a"))
+        );
+        assert_eq!(
+            app["changeSetName"],
+            json!(change_set_name(&plan_name, Target::Primary))
+        );
+        // The plan is a plan of this release, by who asked; the apply executes exactly it.
+        assert_eq!(app["plan"]["releasePlan"], "release-k1");
+        assert_eq!(app["plan"]["requestedBy"], "apikey:a");
+        assert_eq!(app["plan"]["onUnsafe"], "fail");
+        assert_eq!(app["plan"]["parameters"]["Size"], "2");
+        assert!(app["plan"].get("dependsOn").is_none());
+        assert_eq!(app["apply"]["applyPlan"], json!(plan_name));
+        assert!(
+            app["apply"].get("planExpiresAt").is_none()
+                && app["apply"].get("releasePlan").is_none()
+        );
+        // Both are valid deploy requests, as the plan step will read them.
+        crate::request::parse_deployment(&app["plan"], &plan_name).unwrap();
+        crate::request::parse_deployment(&app["apply"], "deploy-a1").unwrap();
+        // Baking happens between waves, not after the last.
+        let baked = release_request(
+            manifest(json!({"waves": {"bakeMinutes": 2}})),
+            &config(),
+            "release-k1",
+            "a",
+            0,
+        )
+        .unwrap();
+        assert_eq!(baked.input["waves"][0]["bakeSeconds"], 120);
+        assert_eq!(baked.input["waves"][1]["bakeSeconds"], 0);
+    }
+
+    #[test]
+    fn a_release_is_held_to_each_deployments_rules_by_path() {
+        let stack = |extra: Value| {
+            let mut s =
+                json!({"stackName": "x", "templateS3Bucket": "templates", "templateS3Key": "k"});
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            json!({"stacks": [s]})
+        };
+        let cases = [
+            (json!({"requestedBy": "CTO"}), "requestedBy"),
+            (json!({"onUnsafe": "approve"}), "onUnsafe"),
+            (json!({"environmentName": "qa"}), "environmentName"),
+            (
+                stack(json!({"templateS3Bucket": "attacker"})),
+                "stacks[0].templateS3Bucket",
+            ),
+            (
+                stack(json!({"capabilities": ["CAPABILITY_IAM"]})),
+                "stacks[0].capabilities",
+            ),
+            (
+                stack(json!({"revisionS3Bucket": "templates"})),
+                "stacks[0].revisionS3Bucket",
+            ),
+            (
+                stack(json!({"releasePlan": "release-x"})),
+                "stacks[0].releasePlan",
+            ),
+            (
+                stack(json!({"account": "111111111111"})),
+                "stacks[0].account",
+            ),
+            (stack(json!({"region": "eu-west-1"})), "stacks[0].region"),
+        ];
+        for (extra, field) in cases {
+            let problem = release_request(manifest(extra.clone()), &config(), "release-k1", "a", 0)
+                .unwrap_err();
+            assert_eq!(
+                (problem.status, problem.field.as_deref()),
+                (400, Some(field)),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stack_shows_where_its_executions_are() {
+        let done = Some(("SUCCEEDED", Some(r#"{"outcome":"PLANNED"}"#)));
+        let unchanged = Some(("SUCCEEDED", Some(r#"{"outcome":"NO_CHANGES"}"#)));
+        assert_eq!(stack_state("RUNNING", None, None), "waiting");
+        assert_eq!(
+            stack_state("RUNNING", Some(("RUNNING", None)), None),
+            "planning"
+        );
+        assert_eq!(stack_state("RUNNING", done, None), "planned");
+        assert_eq!(
+            stack_state("RUNNING", done, Some(("RUNNING", None))),
+            "executing"
+        );
+        assert_eq!(
+            stack_state("SUCCEEDED", done, Some(("SUCCEEDED", None))),
+            "done"
+        );
+        assert_eq!(
+            stack_state("FAILED", done, Some(("FAILED", None))),
+            "failed"
+        );
+        assert_eq!(stack_state("FAILED", done, None), "skipped");
+        assert_eq!(stack_state("FAILED", None, None), "skipped");
+        assert_eq!(
+            stack_state("FAILED", Some(("FAILED", None)), None),
+            "refused"
+        );
+        assert_eq!(stack_state("SUCCEEDED", unchanged, None), "unchanged");
+    }
+}
