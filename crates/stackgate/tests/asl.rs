@@ -715,8 +715,16 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
     // A plan that fails or is refused is counted, never lost: the Map waits for all of them.
     assert_eq!(
         ways_in(&states, "PlanRefused"),
-        [("PlanStack".to_string(), "Catch".to_string())]
+        [
+            ("CheckPlan".to_string(), "Default".to_string()),
+            ("PlanStack".to_string(), "Catch".to_string())
+        ]
     );
+    // Only a plan ready without a person, or without changes, lets the release go on.
+    let accepted = &states["CheckPlan"]["Choices"];
+    assert_eq!(accepted.as_array().unwrap().len(), 1);
+    assert_eq!(accepted[0]["Or"][0]["StringEquals"], "PLANNED");
+    assert_eq!(accepted[0]["Or"][1]["StringEquals"], "NO_CHANGES");
     assert_eq!(states["PlanRefused"]["Parameters"]["outcome"], "REFUSED");
     // Plans are plans of this release; applies execute exactly their plan, under its name.
     for (task, name, input) in [
@@ -759,8 +767,15 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
     let deploy = all_states(&safe_deploy());
     assert_eq!(deploy["ReleasePlanLease"]["Next"], "PlanOrRelease");
     let choice = &deploy["PlanOrRelease"];
-    assert_eq!(choice["Choices"][0]["Variable"], "$.releasePlan");
-    assert_eq!(choice["Choices"][0]["Next"], "PlannedForRelease");
+    // One that would need a person is told apart before the release may count it as planned.
+    assert_eq!(choice["Choices"][0]["And"][0]["Variable"], "$.releasePlan");
+    assert_eq!(choice["Choices"][0]["Next"], "PlanNeedsPerson");
+    assert_eq!(
+        deploy["PlanNeedsPerson"]["Parameters"]["outcome"],
+        "NEEDS_APPROVAL"
+    );
+    assert_eq!(choice["Choices"][1]["Variable"], "$.releasePlan");
+    assert_eq!(choice["Choices"][1]["Next"], "PlannedForRelease");
     assert_eq!(choice["Default"], "PlanReady");
     let reachable = reachable_from(&deploy, "PlannedForRelease");
     assert!(!reachable.contains("ExecuteChangeSet"), "{reachable:?}");
