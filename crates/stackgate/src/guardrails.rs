@@ -166,9 +166,11 @@ impl Guardrails {
             TemplateSource::Url { url } => {
                 let object = s3_url::parse(url, &self.path_style_hosts)
                     .map_err(|rule| TaskError::invalid("templateUrl", rule))?;
+                // Never an inline template: CloudFormation would read it unchecked (the plan step
+                // verifies an inline object's digest when it reads the object itself).
                 (
                     "templateUrl",
-                    self.allows_template(&object.bucket, &object.key),
+                    self.template_buckets.contains(&object.bucket),
                 )
             }
             TemplateSource::S3Object { bucket, key } => {
@@ -396,10 +398,11 @@ mod tests {
         );
         let on = rails().with_inline_templates("staging".into());
         assert_eq!(on.authorize(&staged("staging", &key)), Ok(()));
+        // Only as the object, which the plan step reads and checks, never as a URL.
         let url = format!("http://localhost:4566/staging/{key}");
         assert_eq!(
-            on.authorize(&deployment(json!({"templateUrl": url}))),
-            Ok(())
+            field(on.authorize(&deployment(json!({"templateUrl": url})))),
+            "templateUrl"
         );
         // Only `inline/<sha256>`: not the plan step's own staged copies, not a look-alike key.
         let upper = key.to_uppercase().replace("INLINE/", "inline/");

@@ -436,6 +436,53 @@ mod tests {
         std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap()
     }
 
+    /// An object under the staging bucket's `inline/` is deployed as a template a caller gave the
+    /// API: the stacks API's role is the only one granted to write there, and the bucket denies
+    /// everyone else (the local stack applies no bucket policy, so this is checked here).
+    #[test]
+    fn inline_templates_are_writable_only_by_the_stacks_api() {
+        let template: Value = serde_yaml::from_str(&project_template()).unwrap();
+        let resources = template["Resources"].as_mapping().unwrap();
+        let policy =
+            serde_yaml::to_string(&resources[&Value::from("StagingBucketPolicy")]).unwrap();
+        for part in [
+            "Sid: InlineTemplatesOnlyFromTheApi",
+            "Effect: Deny",
+            "Principal: '*'",
+            "Action: s3:PutObject",
+            "${StagingBucket.Arn}/inline/*",
+            "ArnNotEquals",
+            "aws:PrincipalArn: !GetAtt StacksApiFunctionRole.Arn",
+        ] {
+            assert!(policy.contains(part), "{part}: {policy}");
+        }
+        // Every statement anywhere in a resource (under !If too) that allows PutObject on inline/.
+        fn allows_inline_writes(value: &Value) -> bool {
+            match value {
+                Value::Mapping(map) => {
+                    let text = |key: &str| {
+                        map.get(Value::from(key))
+                            .map(|v| serde_yaml::to_string(v).unwrap())
+                            .unwrap_or_default()
+                    };
+                    let statement = text("Effect").contains("Allow")
+                        && text("Action").contains("s3:PutObject")
+                        && text("Resource").contains("/inline/");
+                    statement || map.values().any(allows_inline_writes)
+                }
+                Value::Sequence(items) => items.iter().any(allows_inline_writes),
+                Value::Tagged(tagged) => allows_inline_writes(&tagged.value),
+                _ => false,
+            }
+        }
+        let writers: Vec<String> = resources
+            .iter()
+            .filter(|(_, resource)| allows_inline_writes(resource))
+            .map(|(name, _)| name.as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(writers, ["StacksApiFunction"]);
+    }
+
     #[test]
     fn the_projects_template_passes() {
         let found = violations(&project_template());
