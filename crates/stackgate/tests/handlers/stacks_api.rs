@@ -1353,3 +1353,91 @@ async fn a_plan_not_ready_expired_or_ended_is_not_applied() {
     );
     assert_eq!(start.num_calls(), 0);
 }
+
+/// `GET /releases/{id}`: only its caller's release exists for a caller; each stack's state comes
+/// from its plan's and its apply's executions, and the release's answer holds no stack's request.
+#[tokio::test]
+async fn a_release_is_read_only_by_its_caller_with_each_stacks_state() {
+    const ID: &str = "release-kr1";
+    let input = json!({
+        "release": "r1", "environmentName": "prod", "requestedBy": "apiKey:owner",
+        "maxConcurrency": 5, "waves": [{"stacks": [0], "bakeSeconds": 0}, {"stacks": [1], "bakeSeconds": 0}],
+        "stacks": [
+            {"stackName": "prod-net", "planName": "deploy-pnet", "applyName": "deploy-anet",
+             "changeSetName": "stackgate-1", "plan": {"parameters": {"Password": "hunter2"}}, "apply": {}},
+            {"stackName": "prod-web", "planName": "deploy-pweb", "applyName": "deploy-aweb",
+             "changeSetName": "stackgate-2", "plan": {}, "apply": {}}
+        ]
+    })
+    .to_string();
+    let described = |status: ExecutionStatus, input: String, output: Option<&'static str>| {
+        move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(DEPLOY)
+                .status(status.clone())
+                .start_date(aws_smithy_types::DateTime::from_secs(0))
+                .input(input.clone())
+                .set_output(output.map(str::to_string))
+                .build()
+                .unwrap()
+        }
+    };
+    let release = mock!(Sfn::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                .is_some_and(|a| a.ends_with(&format!(":{ID}")))
+        })
+        .then_output(described(ExecutionStatus::Running, input, None));
+    let planned = r#"{"outcome":"PLANNED"}"#;
+    let plans = mock!(Sfn::describe_execution)
+        .match_requests(|r| r.execution_arn().is_some_and(|a| a.contains(":deploy-p")))
+        .then_output(described(
+            ExecutionStatus::Succeeded,
+            "{}".into(),
+            Some(planned),
+        ));
+    let net_applied = mock!(Sfn::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                .is_some_and(|a| a.ends_with(":deploy-anet"))
+        })
+        .then_output(described(ExecutionStatus::Succeeded, "{}".into(), None));
+    let web_not_started = mock!(Sfn::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                .is_some_and(|a| a.ends_with(":deploy-aweb"))
+        })
+        .then_error(|| {
+            DescribeExecutionError::ExecutionDoesNotExist(
+                aws_sdk_sfn::types::error::ExecutionDoesNotExist::builder().build(),
+            )
+        });
+    let deps = clients(&[&release, &plans, &net_applied, &web_not_started], &[]);
+    let read = |caller: &str| {
+        as_caller(
+            request("GET", &format!("/releases/{ID}"), None, None),
+            caller,
+        )
+    };
+
+    let (status, shown, _) = call(&deps, read("owner")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["status"], "RUNNING");
+    assert_eq!(shown["release"], "r1");
+    assert_eq!(shown["stacks"][0]["state"], "done", "{shown}");
+    assert_eq!(shown["stacks"][0]["executionId"], "deploy-anet");
+    assert_eq!(shown["stacks"][1]["state"], "planned", "{shown}");
+    assert_eq!(shown["stacks"][1]["executionId"], Value::Null);
+    assert!(!shown.to_string().contains("hunter2"), "{shown}");
+
+    // Another caller, or an id of another kind: no such release.
+    let (status, _, _) = call(&deps, read("someone-else")).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(
+        &deps,
+        as_caller(request("GET", "/releases/deploy-kr1", None, None), "owner"),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
