@@ -71,6 +71,17 @@ pub enum Command {
         #[arg(long)]
         approval_timeout_seconds: Option<u64>,
     },
+    /// Deploy several stacks as one release: plan them all, ask people once if a plan needs them
+    /// (the manifest's `onUnsafe: approve`), then execute in waves ordered by `dependsOn`; follow it
+    /// until it ends or waits for people.
+    Release(ReleaseArgs),
+    /// A release's stacks and outcome (the id `release` prints).
+    Releases {
+        id: String,
+        /// Follow it until it ends or waits for people.
+        #[arg(long)]
+        follow: bool,
+    },
     /// An execution's states and outcome (the id `deploy` and `delete` print).
     Executions {
         id: String,
@@ -124,6 +135,27 @@ pub struct DeployArgs {
     /// PlanMinutes).
     #[arg(long, value_name = "SECONDS")]
     pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The release manifest: a JSON file as `POST /releases` takes it (docs/api.md, Releases). A
+    /// stack's `template` may name a local file (relative to the manifest), `s3://bucket/key` or an
+    /// https S3 URL, as --template does; it becomes the stack's template source.
+    #[arg(long, short = 'm')]
+    pub manifest: std::path::PathBuf,
+    /// Where local templates are uploaded (one of the operator's AllowedTemplateBuckets); default
+    /// on the local stack: its artifacts bucket.
+    #[arg(long, env = "STACKGATE_TEMPLATE_BUCKET")]
+    pub bucket: Option<String>,
+    /// Send local templates' text in the request instead of uploading them, where the operator
+    /// turned InlineTemplates on.
+    #[arg(long, conflicts_with = "bucket")]
+    pub inline: bool,
+    /// Names the release: the same key and manifest again returns the same release (default: a
+    /// new one per run).
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Whether a URL's host (read with a URL parser: `localhost:80@evil.example` is evil.example) is
@@ -188,9 +220,9 @@ impl Cli {
         is_loopback(&self.endpoint())
     }
 
-    /// Where a local template goes.
-    pub fn template_bucket(&self, deploy: &DeployArgs) -> Result<String, CliError> {
-        match deploy.bucket.clone().filter(|b| !b.trim().is_empty()) {
+    /// Where a local template goes: `bucket` (the command's --bucket), else the local stack's.
+    pub fn template_bucket(&self, bucket: Option<&String>) -> Result<String, CliError> {
+        match bucket.cloned().filter(|b| !b.trim().is_empty()) {
             Some(bucket) => Ok(bucket),
             None if self.is_local() => Ok(LOCAL_TEMPLATE_BUCKET.to_string()),
             None => Err(CliError::input(

@@ -8,6 +8,7 @@ pub mod client;
 pub mod follow;
 pub mod outcome;
 pub mod plan;
+pub mod release;
 pub mod render;
 pub mod request;
 pub mod upload;
@@ -49,24 +50,9 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Deploy(deploy) | Command::Plan(deploy) => {
             let applying = matches!(cli.command, Command::Deploy(_));
             let source = request::TemplateSource::parse(&deploy.template)?;
-            let source = match source {
-                request::TemplateSource::File(path) if deploy.inline => upload::inline(&path)?,
-                _ if deploy.inline => {
-                    return Err(CliError::input(
-                        "--inline",
-                        "sends a local file's text; this template is in S3 already",
-                    ))
-                }
-                request::TemplateSource::File(path) => {
-                    let bucket = cli.template_bucket(deploy)?;
-                    printer.note(&format!(
-                        "uploading {} to s3://{bucket}/ with your AWS credentials",
-                        path.display()
-                    ));
-                    upload::template(&path, &bucket, cli.is_local()).await?
-                }
-                other => other,
-            };
+            let source =
+                resolve_template(cli, deploy.bucket.as_ref(), deploy.inline, source, printer)
+                    .await?;
             let body = request::deploy_body(deploy, &source)?;
             let key = deploy
                 .idempotency_key
@@ -160,6 +146,10 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
             let execution = follow::execution(&api, &id, printer, Some(stack)).await?;
             Ok(printer.finished(&execution))
         }
+        Command::Release(args) => release::release(cli, &api, args, printer).await,
+        Command::Releases { id, follow } => {
+            release::read(&api, args::checked_execution(id)?, *follow, printer).await
+        }
         Command::Executions { id, follow: keep } => {
             let id = args::checked_execution(id)?;
             let execution = if *keep {
@@ -175,5 +165,32 @@ async fn execute(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
             };
             Ok(printer.finished(&execution))
         }
+    }
+}
+
+/// A template as the request names it: a local file uploaded to the bucket (or, with `inline`, its
+/// text in the request); one in S3 already as it is.
+pub async fn resolve_template(
+    cli: &Cli,
+    bucket: Option<&String>,
+    inline: bool,
+    source: request::TemplateSource,
+    printer: &Printer,
+) -> Result<request::TemplateSource, CliError> {
+    match source {
+        request::TemplateSource::File(path) if inline => upload::inline(&path),
+        _ if inline => Err(CliError::input(
+            "--inline",
+            "sends a local file's text; this template is in S3 already",
+        )),
+        request::TemplateSource::File(path) => {
+            let bucket = cli.template_bucket(bucket)?;
+            printer.note(&format!(
+                "uploading {} to s3://{bucket}/ with your AWS credentials",
+                path.display()
+            ));
+            upload::template(&path, &bucket, cli.is_local()).await
+        }
+        other => Ok(other),
     }
 }

@@ -58,6 +58,20 @@ impl Exit {
         }
     }
 
+    /// A release as `GET /releases/{id}` shows it: running is waiting when its one approval is
+    /// out; refused, rejected or timed out is a refusal.
+    pub fn of_release(release: &Value) -> Exit {
+        match release["status"].as_str().unwrap_or_default() {
+            "SUCCEEDED" => Exit::Done,
+            "RUNNING" if release["waitingFor"] == "approval" => Exit::Waiting,
+            "RUNNING" => Exit::Done,
+            _ => match release["error"].as_str() {
+                Some("ReleaseRefused" | "ReleaseRejected" | "ApprovalTimedOut") => Exit::Refused,
+                _ => Exit::Failed,
+            },
+        }
+    }
+
     /// An API problem: malformed requests are bad input, anything else a failure.
     pub fn of_problem(status: u16) -> Exit {
         match status {

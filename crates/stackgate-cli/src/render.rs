@@ -249,6 +249,66 @@ impl Printer {
         exit
     }
 
+    /// A release's stack that moved on (`planned`, `executing`, `done` …): one line.
+    pub fn release_stack(&self, stack: &Value) {
+        let state = field(&stack["state"]);
+        let colour = match state.as_str() {
+            "done" | "unchanged" => GREEN,
+            "failed" | "refused" => RED,
+            _ => DIM,
+        };
+        self.say(&format!(
+            "  {} {}",
+            field(&stack["stackName"]),
+            self.paint(colour, &state)
+        ));
+    }
+
+    /// A release's end (or its wait for people), and the exit code it means.
+    pub fn release_finished(&self, release: &Value) -> Exit {
+        let exit = Exit::of_release(release);
+        if self.json {
+            self.document(release);
+            return exit;
+        }
+        let release = &cleaned(release);
+        let id = field(&release["releaseId"]);
+        match exit {
+            Exit::Waiting => {
+                self.say(&self.paint(
+                    YELLOW,
+                    "waiting for a person: the approvers were emailed every stack's diff and a link to decide",
+                ));
+                self.say(&format!(
+                    "  follow it with: stackgate releases {id} --follow"
+                ));
+            }
+            Exit::Done if release["status"] == "RUNNING" => {
+                self.say(&format!(
+                    "running; follow it with: stackgate releases {id} --follow"
+                ));
+            }
+            Exit::Done => self.say(&format!(
+                "{} {}",
+                self.paint(GREEN, "RELEASED"),
+                field(&release["release"])
+            )),
+            _ => {
+                let word = if exit == Exit::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                let error = release["error"].as_str().unwrap_or("FAILED");
+                self.say(&self.paint(RED, &format!("{word}: {error}")));
+                for line in release["cause"].as_str().unwrap_or_default().lines() {
+                    self.say(&format!("  {}", line.trim_start()));
+                }
+            }
+        }
+        exit
+    }
+
     /// A judged plan: its verdict and every change, or why it was refused; and what comes next.
     pub fn plan(&self, plan: &Value, applying: bool) {
         if self.json {

@@ -76,10 +76,9 @@ fn pairs(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>, CliEr
     Ok(map)
 }
 
-pub fn deploy_body(args: &DeployArgs, source: &TemplateSource) -> Result<Value, CliError> {
+/// A template source as the request's fields.
+pub fn source_fields(source: &TemplateSource) -> Result<Map<String, Value>, CliError> {
     let mut body = Map::new();
-    body.insert("environmentName".into(), json!(args.environment));
-    body.insert("stackName".into(), json!(args.stack));
     match source {
         TemplateSource::S3 { bucket, key } => {
             body.insert("templateS3Bucket".into(), json!(bucket));
@@ -98,6 +97,14 @@ pub fn deploy_body(args: &DeployArgs, source: &TemplateSource) -> Result<Value, 
             ));
         }
     }
+    Ok(body)
+}
+
+pub fn deploy_body(args: &DeployArgs, source: &TemplateSource) -> Result<Value, CliError> {
+    let mut body = Map::new();
+    body.insert("environmentName".into(), json!(args.environment));
+    body.insert("stackName".into(), json!(args.stack));
+    body.extend(source_fields(source)?);
     let parameters = pairs("--parameter", &args.parameters)?;
     if !parameters.is_empty() {
         body.insert("parameters".into(), json!(parameters));

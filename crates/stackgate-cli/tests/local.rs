@@ -196,3 +196,69 @@ fn plan_shows_the_judgement_and_executes_nothing_until_applied() {
     assert_eq!(plan["status"], "REFUSED");
     assert_eq!(plan["error"], "UnsafeChangeSet");
 }
+
+/// A manifest beside its local templates, as a team keeps one in its repository.
+fn manifest(name: &str, body: Value) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique_name("release"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["app-v1.yaml", "app-v3-unsafe.yaml"] {
+        std::fs::copy(format!("{TEMPLATES}/{file}"), dir.join(file)).unwrap();
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, body.to_string()).unwrap();
+    path
+}
+
+#[test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+fn a_release_from_a_manifest_deploys_in_order_or_waits_for_people_with_exit_4() {
+    let (net, app) = (unique_name("clinet"), unique_name("cliapp"));
+    let path = manifest(
+        "release.json",
+        serde_json::json!({"environmentName": "e2e", "release": unique_name("clirel"), "stacks": [
+            {"stackName": app, "template": "app-v1.yaml", "dependsOn": [net]},
+            {"stackName": net, "template": "app-v1.yaml"}
+        ]}),
+    );
+    let (code, out, err) = text(&stackgate(&["release", "-m", path.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("RELEASED"), "{out}");
+    assert!(out.contains(&format!("  e2e-{app} done")), "{out}");
+    assert!(out.contains(&format!("  e2e-{net} done")), "{out}");
+
+    // The next version of one stack is unsafe: one approval for the release, and exit 4 while it
+    // waits; its id reads it again.
+    let unsafe_path = manifest(
+        "unsafe.json",
+        serde_json::json!({"environmentName": "e2e", "release": unique_name("clirel"),
+            "onUnsafe": "approve", "stacks": [{"stackName": app, "template": "app-v3-unsafe.yaml"}]}),
+    );
+    let (code, out, err) = text(&stackgate(&[
+        "release",
+        "-m",
+        unsafe_path.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("waiting for a person"), "{out}");
+    let id = out
+        .split("stackgate releases ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (code, out, err) = text(&stackgate(&["--json", "releases", &id]));
+    assert_eq!(code, 4, "{out}{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["waitingFor"], "approval", "{shown}");
+
+    // A template the manifest names that is not there: exit 2, the stack's field named.
+    let missing = manifest(
+        "missing.json",
+        serde_json::json!({"environmentName": "e2e", "release": "r",
+            "stacks": [{"stackName": "x", "template": "hunter2.yaml"}]}),
+    );
+    let (code, _, err) = text(&stackgate(&["release", "-m", missing.to_str().unwrap()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stacks[0].template"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -109,6 +109,9 @@ pub fn request_for(kind: &ActivityKind, input: &TaskInput) -> ApprovalRequest {
         task_name: Some(input.task_name.clone()),
         instructions: input.instructions.clone(),
         requested_by: input.requested_by.clone().unwrap_or_default(),
+        release: None,
+        plan_executions: Vec::new(),
+        stacks: Vec::new(),
     }
 }
 

@@ -109,7 +109,12 @@ pub fn parse_input_file(
 /// Fields only the stacks API sets: whether an execution plans or applies a plan (`POST /plans`,
 /// `POST /stacks {planId}`). From a pipeline's input file they could apply another caller's plan.
 pub fn refuse_api_only_fields(input: &Map<String, Value>) -> Result<(), TaskError> {
-    for field in ["planExpiresAt", "applyPlan", "releasePlan"] {
+    for field in [
+        "planExpiresAt",
+        "applyPlan",
+        "releasePlan",
+        "releaseApproval",
+    ] {
         if input.contains_key(field) {
             return Err(TaskError::invalid(
                 field,

@@ -290,9 +290,16 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         ways_in(&states, "ExecuteChangeSet"),
         [
             ("KeepLease".to_string(), "Next".to_string()),
-            ("RouteChangeSet".to_string(), "Choice 5".to_string()),
+            ("RouteChangeSet".to_string(), "Choice 4".to_string()),
+            ("RouteChangeSet".to_string(), "Choice 6".to_string()),
         ]
     );
+    // Without a person's yes to this change set: a SAFE or EMPTY verdict, or the plan step's word
+    // that it read the release's approval and found this plan in it.
+    let route = &states["RouteChangeSet"]["Choices"];
+    assert_eq!(route[4]["Variable"], "$.plan.releaseApproval");
+    assert_eq!(route[4]["IsNull"], json!(false));
+    assert_eq!(route[6]["Or"][0]["StringEquals"], "SAFE");
     // A person's yes counts only while the stack is still this execution's: an execution stopped
     // while it waited and redriven after another took the stack executes nothing.
     assert_eq!(
@@ -326,7 +333,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     );
 
     let gate = &states["RouteChangeSet"];
-    let verdicts: BTreeSet<&str> = gate["Choices"][5]["Or"]
+    let verdicts: BTreeSet<&str> = gate["Choices"][6]["Or"]
         .as_array()
         .unwrap()
         .iter()
@@ -355,6 +362,10 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
             states[plan]["ResultSelector"]["changeSet.$"],
             "$.Payload.changeSet"
         );
+        assert_eq!(
+            states[plan]["ResultSelector"]["releaseApproval.$"],
+            "$.Payload.releaseApproval"
+        );
     }
     let execute = &states["ExecuteChangeSet"]["Parameters"];
     assert_eq!(execute["ChangeSetName.$"], "$.plan.changeSet.changeSetName");
@@ -381,7 +392,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         })
         .collect();
     assert_eq!(
-        asks[0].1, "Choice 4",
+        asks[0].1, "Choice 5",
         "drift and Guard failures are routed before the safe verdicts"
     );
     assert_eq!(
@@ -699,18 +710,64 @@ fn placeholders_are_the_ones_the_template_substitutes() {
 fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
     let release = machine("release.asl.json");
     let states = all_states(&release);
-    // The only way into the waves is the verdict's default, after every plan ran to its end.
+    // Two ways into the waves, each after every plan ran to its end: no plan needs a person, or
+    // people approved the whole release. Each sets the approval the applies name, from nothing
+    // or from the approval's own answer, never from the input.
     assert_eq!(
         ways_in(&states, "ExecuteWaves"),
+        [
+            ("NoApprovalNeeded".to_string(), "Next".to_string()),
+            ("UseReleaseApproval".to_string(), "Next".to_string()),
+        ]
+    );
+    assert_eq!(
+        ways_in(&states, "NoApprovalNeeded"),
         [("RouteRelease".to_string(), "Default".to_string())]
     );
+    assert_eq!(states["NoApprovalNeeded"]["Result"], json!({}));
+    assert_eq!(states["NoApprovalNeeded"]["ResultPath"], "$.approvalRef");
+    assert_eq!(
+        ways_in(&states, "UseReleaseApproval"),
+        [("IsReleaseApproved".to_string(), "Choice 0".to_string())]
+    );
+    assert_eq!(
+        states["UseReleaseApproval"]["Parameters"]["releaseApproval.$"],
+        "$.approval.approvalId"
+    );
+    assert_eq!(
+        states["IsReleaseApproved"]["Choices"][0]["Variable"],
+        "$.approval.approved"
+    );
+    assert_eq!(
+        ways_in(&states, "IsReleaseApproved"),
+        [("RequestReleaseApproval".to_string(), "Next".to_string())]
+    );
+    // A refused plan refuses the release; one that needs a person asks people once, only with
+    // onUnsafe approve, and refuses the release otherwise.
     let route = &states["RouteRelease"]["Choices"];
-    assert_eq!(route.as_array().unwrap().len(), 1);
+    assert_eq!(route.as_array().unwrap().len(), 3);
     assert_eq!(route[0]["Variable"], "$.judged.refused");
-    assert_eq!(route[0]["BooleanEquals"], json!(true));
+    assert_eq!(route[0]["Next"], "ReleaseRefused");
+    assert_eq!(route[1]["And"][0]["Variable"], "$.judged.needsPerson");
+    assert_eq!(route[1]["And"][1]["Variable"], "$.onUnsafe");
+    assert_eq!(route[1]["And"][1]["StringEquals"], "approve");
+    assert_eq!(route[1]["Next"], "RequestReleaseApproval");
+    assert_eq!(route[2]["Variable"], "$.judged.needsPerson");
+    assert_eq!(route[2]["Next"], "ReleaseRefused");
     assert_eq!(
         states["JudgeRelease"]["Parameters"]["refused.$"],
         "States.ArrayContains($.planned.outcomes, 'REFUSED')"
+    );
+    assert_eq!(
+        states["JudgeRelease"]["Parameters"]["needsPerson.$"],
+        "States.ArrayContains($.planned.outcomes, 'NEEDS_APPROVAL')"
+    );
+    // The approval shows what each plan judged, read from its execution by the emailer.
+    let asks = &states["RequestReleaseApproval"];
+    assert_eq!(asks["Parameters"]["Payload"]["request"]["kind"], "release");
+    assert_eq!(
+        asks["Parameters"]["Payload"]["request"]["planExecutions.$"],
+        "$.planned.executions"
     );
     // A plan that fails or is refused is counted, never lost: the Map waits for all of them.
     assert_eq!(
@@ -722,14 +779,19 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
     );
     // Only a plan ready without a person, or without changes, lets the release go on.
     let accepted = &states["CheckPlan"]["Choices"];
-    assert_eq!(accepted.as_array().unwrap().len(), 1);
+    assert_eq!(accepted.as_array().unwrap().len(), 2);
     assert_eq!(accepted[0]["Or"][0]["StringEquals"], "PLANNED");
     assert_eq!(accepted[0]["Or"][1]["StringEquals"], "NO_CHANGES");
+    assert_eq!(accepted[1]["StringEquals"], "NEEDS_APPROVAL");
     assert_eq!(states["PlanRefused"]["Parameters"]["outcome"], "REFUSED");
     // Plans are plans of this release; applies execute exactly their plan, under its name.
     for (task, name, input) in [
         ("PlanStack", "$.stack.planName", "$.stack.plan"),
-        ("ApplyStack", "$.stack.applyName", "$.stack.apply"),
+        (
+            "ApplyStack",
+            "$.stack.applyName",
+            "States.JsonMerge($.stack.apply, $.approvalRef, false)",
+        ),
     ] {
         let state = &states[task];
         assert_eq!(

@@ -325,7 +325,7 @@ fn sites() -> Vec<Site> {
         site!("dynamodb::get_approval", "GetItem", aws_sdk_dynamodb, AwsJson,
             aws_sdk_dynamodb::Client::get_item,
             ok: || aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build(),
-            call: |c| dynamodb::get_approval(&c, "approvals", "a1")),
+            call: |c| dynamodb::get_approval(&c, "approvals", "a1", true)),
         site!("dynamodb::decide", "UpdateItem", aws_sdk_dynamodb, AwsJson,
             aws_sdk_dynamodb::Client::update_item,
             ok: || aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build(),

@@ -94,6 +94,7 @@ impl Aws {
             detect_drift: false,
             leases: self.leases(),
             guard: Default::default(),
+            approvals: None,
         }
     }
 
@@ -116,6 +117,7 @@ impl Aws {
         approval_emailer::Deps {
             dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
             ses: aws_sdk_sesv2::Client::new(&self.config),
+            sfn: aws_sdk_sfn::Client::new(&self.config),
             table: "approvals".into(),
             key: self.keys(),
             sender: Some("stackgate@example.com".into()),

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{api, api_json, follow, template_url};
+use crate::common::{
+    api, api_json, approval_link, decide, emails_sent_about, follow, template_url,
+};
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::{executable_change_sets, stack_resources};
@@ -147,6 +149,85 @@ async fn a_refused_plan_executes_no_stack_of_the_release_and_leaves_no_change_se
         .await
         .unwrap_or_default()
         .is_empty());
+    assert_eq!(
+        stack_resources(&clients, &format!("api-{live}"))
+            .await
+            .unwrap(),
+        ["DataBucket", "EventsTopic"]
+    );
+}
+
+/// A release of a live stack whose next version deletes its topic (unsafe) between two new ones,
+/// with onUnsafe approve: its name, the live stack and the release's id.
+async fn release_needing_a_person(clients: &LocalClients) -> (String, String, String) {
+    let (live, before, after) = (unique("rapp"), unique("rnew"), unique("rlast"));
+    let body = json!({"environmentName": "api", "stackName": live,
+                      "templateUrl": template_url(clients, "app-v1.yaml").await});
+    let created = api_json(Method::POST, "/stacks", &body, None).await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    follow(created.body["statusUrl"].as_str().unwrap()).await;
+    let name = unique("rel");
+    let id = start(
+        vec![
+            stack(clients, &before, "app-v1.yaml", &[]).await,
+            stack(clients, &live, "app-v3-unsafe.yaml", &[&before]).await,
+            stack(clients, &after, "app-v1.yaml", &[&live]).await,
+        ],
+        json!({"release": name, "onUnsafe": "approve"}),
+    )
+    .await;
+    (name, live, id)
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_unsafe_release_asks_people_once_and_executes_every_stack_on_their_yes() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let (name, live, id) = release_needing_a_person(&clients).await;
+    // One email for the whole release, with every stack's diff; none about the unsafe stack alone.
+    let link = approval_link(&name).await;
+    let waiting = read_until(&id, |r| r["waitingFor"] == "approval").await;
+    assert_eq!(waiting["status"], "RUNNING", "{waiting}");
+    assert_eq!(waiting["stacks"][1]["state"], "planned", "{waiting}");
+    let (status, page) = decide(&link, "approve", "CTO").await;
+    assert_eq!(status, 200, "{page}");
+    let release = ended(&id).await;
+    assert_eq!(release["status"], "SUCCEEDED", "{release}");
+    for shown in release["stacks"].as_array().unwrap() {
+        assert_eq!(shown["state"], "done", "{release}");
+    }
+    // The topic is gone: the unsafe change executed, on the release's approval alone.
+    assert_eq!(
+        stack_resources(&clients, &format!("api-{live}"))
+            .await
+            .unwrap(),
+        ["DataBucket", "WorkQueue"]
+    );
+    assert_eq!(emails_sent_about(&format!("api-{live}")).await, 0);
+    assert_eq!(emails_sent_about(&name).await, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_rejected_release_executes_nothing_and_leaves_no_change_set() {
+    let clients = LocalClients::connect(&endpoint()).await;
+    let (name, live, id) = release_needing_a_person(&clients).await;
+    let link = approval_link(&name).await;
+    let (status, page) = decide(&link, "reject", "CTO").await;
+    assert_eq!(status, 200, "{page}");
+    let release = ended(&id).await;
+    assert_eq!(release["status"], "FAILED", "{release}");
+    assert_eq!(release["error"], "ReleaseRejected", "{release}");
+    for shown in release["stacks"].as_array().unwrap() {
+        let full = shown["stackName"].as_str().unwrap();
+        assert!(
+            executable_change_sets(&clients, full)
+                .await
+                .unwrap_or_default()
+                .is_empty(),
+            "{full} kept a change set"
+        );
+    }
     assert_eq!(
         stack_resources(&clients, &format!("api-{live}"))
             .await

@@ -223,7 +223,7 @@ pub fn delete_request(
 /// Fields of the deploy request the API does not take: revisions come from CodePipeline, who
 /// asked is what API Gateway says, never what the body says, and whether an execution plans or
 /// applies a plan is the route's (`POST /plans`, `POST /stacks {planId}`).
-pub const NOT_FROM_THE_API: [&str; 7] = [
+pub const NOT_FROM_THE_API: [&str; 8] = [
     "revisionS3Bucket",
     "revisionS3Key",
     "templatePath",
@@ -231,6 +231,7 @@ pub const NOT_FROM_THE_API: [&str; 7] = [
     "planExpiresAt",
     "applyPlan",
     "releasePlan",
+    "releaseApproval",
 ];
 
 /// A deploy request the API accepted: the workflow input (with who asked), the deployment it
@@ -617,7 +618,7 @@ pub(crate) mod tests {
             documented.push(name);
         }
         let mut fields = crate::request::DeployRequest::field_names();
-        assert_eq!(fields.len(), 23, "{fields:?}");
+        assert_eq!(fields.len(), 24, "{fields:?}");
         // The API's own field, which becomes the object it names before any workflow sees it.
         fields.push(inline::FIELD.to_string());
         fields.sort();

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{name_hash, plans, ApiConfig, Problem, NOT_FROM_THE_API};
 use crate::lifecycle::{change_set_name, Target};
-use crate::request::release::{parse_release, Release, ReleaseOnUnsafe};
+use crate::request::release::{parse_release, Release};
 
 /// How long a release's plans may wait for the release to apply them (its workflow's own limit).
 const PLAN_SECONDS: u64 = 7 * 24 * 60 * 60;
@@ -49,12 +49,6 @@ pub fn release_request(
     }
     body.insert("requestedBy".into(), json!(requested_by));
     let release = parse_release(&Value::Object(body), execution_name).map_err(Problem::from)?;
-    if release.on_unsafe == ReleaseOnUnsafe::Approve {
-        return Err(Problem::invalid(
-            "onUnsafe",
-            "one approval for a whole release is not offered yet: a release goes on only when every stack is safe (fail); deploy a stack that needs a person on its own (POST /stacks with onUnsafe approve)",
-        ));
-    }
     if !config.guardrails.manages(release.environment_name.as_str()) {
         return Err(Problem::invalid(
             "environmentName",
@@ -142,6 +136,8 @@ pub fn workflow_input(release: &Release, execution_name: &str, now: u64) -> Valu
         "environmentName": release.environment_name.as_str(),
         "requestedBy": release.requested_by,
         "maxConcurrency": release.max_concurrency,
+        "onUnsafe": release.on_unsafe,
+        "approvalTimeoutSeconds": release.approval_timeout_seconds,
         "stacks": stacks,
         "waves": waves,
     })
@@ -180,6 +176,23 @@ pub fn stack_state(
         },
         (Some(_), None) => "refused",
     }
+}
+
+/// Whether a running release waits for people: every plan ended, one of them needs a person,
+/// and no stack was applied yet (the release's one approval is out).
+pub fn waits_for_approval(release_status: &str, plans: &[Option<(&str, Option<&str>)>]) -> bool {
+    let needs_person = |output: Option<&str>| {
+        output
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            .is_some_and(|o| o["outcome"] == "NEEDS_APPROVAL")
+    };
+    release_status == "RUNNING"
+        && plans
+            .iter()
+            .all(|plan| matches!(plan, Some((status, _)) if *status != "RUNNING"))
+        && plans
+            .iter()
+            .any(|plan| matches!(plan, Some(("SUCCEEDED", output)) if needs_person(*output)))
 }
 
 #[cfg(test)]
@@ -234,6 +247,22 @@ mod tests {
         // Both are valid deploy requests, as the plan step will read them.
         crate::request::parse_deployment(&app["plan"], &plan_name).unwrap();
         crate::request::parse_deployment(&app["apply"], "deploy-a1").unwrap();
+        // No approval is named by the API: only the workflow sets one, after people said yes.
+        assert_eq!(input["onUnsafe"], "fail");
+        assert!(input.get("approvalRef").is_none());
+        let approve = release_request(
+            manifest(json!({"onUnsafe": "approve", "approvalTimeoutSeconds": 7200})),
+            &config(),
+            "release-k1",
+            "a",
+            0,
+        )
+        .unwrap()
+        .input;
+        assert_eq!(approve["onUnsafe"], "approve");
+        assert_eq!(approve["approvalTimeoutSeconds"], 7200);
+        assert_eq!(approve["stacks"][1]["plan"]["onUnsafe"], "approve");
+        assert_eq!(approve["stacks"][1]["apply"]["onUnsafe"], "approve");
         // Baking happens between waves, not after the last.
         let baked = release_request(
             manifest(json!({"waves": {"bakeMinutes": 2}})),
@@ -259,7 +288,11 @@ mod tests {
         };
         let cases = [
             (json!({"requestedBy": "CTO"}), "requestedBy"),
-            (json!({"onUnsafe": "approve"}), "onUnsafe"),
+            (json!({"onUnsafe": "blueGreen"}), "onUnsafe"),
+            (
+                stack(json!({"releaseApproval": "0123456789abcdef0123456789abcdef"})),
+                "stacks[0].releaseApproval",
+            ),
             (json!({"environmentName": "qa"}), "environmentName"),
             (
                 stack(json!({"templateS3Bucket": "attacker"})),
@@ -292,6 +325,20 @@ mod tests {
                 "{extra}"
             );
         }
+    }
+
+    #[test]
+    fn a_release_waits_for_people_once_every_plan_ended_and_one_needs_them() {
+        let unsafe_plan = Some(("SUCCEEDED", Some(r#"{"outcome":"NEEDS_APPROVAL"}"#)));
+        let safe_plan = Some(("SUCCEEDED", Some(r#"{"outcome":"PLANNED"}"#)));
+        assert!(waits_for_approval("RUNNING", &[safe_plan, unsafe_plan]));
+        assert!(!waits_for_approval("RUNNING", &[safe_plan, safe_plan]));
+        assert!(!waits_for_approval(
+            "RUNNING",
+            &[Some(("RUNNING", None)), unsafe_plan]
+        ));
+        assert!(!waits_for_approval("RUNNING", &[None, unsafe_plan]));
+        assert!(!waits_for_approval("FAILED", &[unsafe_plan]));
     }
 
     #[test]

@@ -120,10 +120,10 @@ impl LinkKind {
     pub fn serves(self, request_kind: super::ApprovalKind) -> bool {
         use super::ApprovalKind::*;
         match (self, request_kind) {
-            (LinkKind::Decision, Deployment | Deletion | ManualTask) => true,
+            (LinkKind::Decision, Deployment | Deletion | ManualTask | Release) => true,
             (LinkKind::JobResult, ExternalJob) => true,
             (LinkKind::Decision, ExternalJob) => false,
-            (LinkKind::JobResult, Deployment | Deletion | ManualTask) => false,
+            (LinkKind::JobResult, Deployment | Deletion | ManualTask | Release) => false,
         }
     }
 }
@@ -368,7 +368,7 @@ mod tests {
             None
         );
         use super::super::ApprovalKind::*;
-        for kind in [Deployment, Deletion, ManualTask] {
+        for kind in [Deployment, Deletion, ManualTask, Release] {
             assert!(LinkKind::Decision.serves(kind) && !LinkKind::JobResult.serves(kind));
         }
         assert!(!LinkKind::Decision.serves(ExternalJob));

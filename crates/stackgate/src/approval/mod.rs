@@ -34,6 +34,8 @@ pub enum ApprovalKind {
     ManualTask,
     /// An external system's job, reported through a job-result link.
     ExternalJob,
+    /// A release with unsafe stacks: one decision for every stack's plan.
+    Release,
 }
 
 impl ApprovalKind {
@@ -44,6 +46,7 @@ impl ApprovalKind {
             ApprovalKind::Deletion => "Deletion",
             ApprovalKind::ManualTask => "ManualTask",
             ApprovalKind::ExternalJob => "ExternalJob",
+            ApprovalKind::Release => "Release",
         }
     }
 }
@@ -74,6 +77,62 @@ pub struct ApprovalRequest {
     pub instructions: Option<String>,
     #[serde(default)]
     pub requested_by: String,
+    /// A release's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// A release's plans as the workflow names them (their execution ARNs); the emailer reads
+    /// each and stores what it judged as `stacks`, never what the workflow claims of them.
+    #[serde(default, skip_serializing)]
+    pub plan_executions: Vec<String>,
+    /// A release's stacks, each as its plan judged it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<PlannedStack>,
+}
+
+/// One stack of a release as its plan judged it: what a person approves it on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedStack {
+    pub stack_name: String,
+    /// The plan (its execution name): the apply executes exactly this plan's change set.
+    pub plan: String,
+    pub change_set_name: String,
+    /// Where it is deployed: shown as stackgate's own account and Region when none.
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub verdict: String,
+    pub unsafe_changes: u64,
+    pub total_changes: u64,
+    /// The diff as `+ / ~ / -` lines, cut to its share of the stored request.
+    pub summary: String,
+}
+
+/// What a stored approval holds at most of a release's diffs: a DynamoDB item is at most 400 KB.
+pub const RELEASE_SUMMARY_BYTES: usize = 300_000;
+
+/// A stack's diff cut at a line to `budget` bytes, saying how much was cut and where it all is.
+pub fn cut_summary(summary: &str, budget: usize, plan: &str) -> String {
+    if summary.len() <= budget {
+        return summary.to_string();
+    }
+    let mut kept = String::new();
+    let lines: Vec<&str> = summary.lines().collect();
+    let mut shown = 0;
+    for line in &lines {
+        if kept.len() + line.len() + 1 > budget {
+            break;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+        shown += 1;
+    }
+    kept.push_str(&format!(
+        "... and {} more lines: the plan {plan} holds the whole diff",
+        lines.len() - shown
+    ));
+    kept
 }
 
 impl ApprovalRequest {
@@ -101,6 +160,31 @@ impl ApprovalRequest {
             }
             ApprovalKind::ManualTask => format!("Manual task: {}", task()?),
             ApprovalKind::ExternalJob => format!("External job: {}", task()?),
+            ApprovalKind::Release => {
+                let release = self
+                    .release
+                    .clone()
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| {
+                        TaskError::invalid("request.release", "is required for a release")
+                    })?;
+                if self.stacks.is_empty() {
+                    return Err(TaskError::invalid(
+                        "request.planExecutions",
+                        "is required for a release: its stacks' plans",
+                    ));
+                }
+                self.unsafe_changes = Some(self.stacks.iter().map(|s| s.unsafe_changes).sum());
+                self.total_changes = Some(self.stacks.iter().map(|s| s.total_changes).sum());
+                let unsafe_stacks = self.stacks.iter().filter(|s| s.unsafe_changes > 0).count();
+                // Grouped by where they are deployed, in the manifest's order within each place.
+                self.stacks
+                    .sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+                format!(
+                    "Approve release {release}: unsafe changes in {unsafe_stacks} of its {} stacks?",
+                    self.stacks.len()
+                )
+            }
         };
         if self.title.is_empty() {
             self.title = title;
@@ -118,6 +202,7 @@ impl ApprovalRequest {
             ApprovalKind::Deletion => "DeletionRejected",
             ApprovalKind::ManualTask => "ManualTaskFailed",
             ApprovalKind::ExternalJob => "ExternalJobFailed",
+            ApprovalKind::Release => "ReleaseRejected",
         }
     }
 }
@@ -202,6 +287,22 @@ impl Refusal {
     }
 }
 
+/// Whether a stored approval lets a release's `plan` execute without a decision of its own: a
+/// release's approval that a person approved and whose stacks include exactly that plan. `Err`
+/// says why not.
+pub fn release_approves(stored: &StoredApproval, plan: &str) -> Result<(), &'static str> {
+    if stored.request.kind != ApprovalKind::Release {
+        return Err("is not a release's approval");
+    }
+    if stored.status != Status::Approved {
+        return Err("was not approved by a person");
+    }
+    if !stored.request.stacks.iter().any(|s| s.plan == plan) {
+        return Err("does not list this plan");
+    }
+    Ok(())
+}
+
 /// Whether a decision may be taken now.
 pub fn can_decide(stored: Option<&StoredApproval>, now: u64) -> Result<(), Refusal> {
     let stored = stored.ok_or(Refusal::NotFound)?;
@@ -275,14 +376,17 @@ pub fn parse_decision(form: &DecisionForm, approver: &str) -> Result<ValidDecisi
 }
 
 /// What Step Functions receives for a decision: the task output on approval, or (error, cause).
+/// The approval's id goes with a yes: a release's stacks execute on it (`release_approves`).
 pub fn task_result(
-    request: &ApprovalRequest,
+    stored: &StoredApproval,
     decision: &ValidDecision,
     decided_at: &str,
 ) -> Result<Value, (String, String)> {
+    let request = &stored.request;
     match decision.decision {
         Decision::Approve => Ok(json!({
             "approved": true,
+            "approvalId": stored.id,
             "approvedBy": decision.approver,
             "approvedAt": decided_at,
             "comment": decision.comment,
@@ -414,10 +518,11 @@ pub fn render_page(
             "approveLabel": match stored.request.kind {
                 ApprovalKind::Deployment => "Approve and deploy",
                 ApprovalKind::Deletion => "Approve and delete",
+                ApprovalKind::Release => "Approve and release",
                 ApprovalKind::ManualTask | ApprovalKind::ExternalJob => "Mark as done",
             },
             "rejectLabel": match stored.request.kind {
-                ApprovalKind::Deployment | ApprovalKind::Deletion => "Reject",
+                ApprovalKind::Deployment | ApprovalKind::Deletion | ApprovalKind::Release => "Reject",
                 ApprovalKind::ManualTask | ApprovalKind::ExternalJob => "Mark as failed",
             },
         }),
@@ -446,6 +551,9 @@ mod tests {
             task_name: None,
             instructions: None,
             requested_by: "pipeline".into(),
+            release: None,
+            plan_executions: Vec::new(),
+            stacks: Vec::new(),
         }
         .normalised()
         .unwrap()
@@ -545,8 +653,8 @@ mod tests {
     }
 
     #[test]
-    fn task_results_carry_who_and_when() {
-        let request = deployment();
+    fn task_results_carry_who_when_and_which_approval() {
+        let request = stored(Status::Pending, 60);
         let approve = ValidDecision {
             decision: Decision::Approve,
             approver: "Ana".into(),
@@ -554,6 +662,7 @@ mod tests {
         };
         let output = task_result(&request, &approve, "2026-01-01T00:00:00Z").unwrap();
         assert_eq!(output["approvedBy"], "Ana");
+        assert_eq!(output["approvalId"], "id");
         let reject = ValidDecision {
             decision: Decision::Reject,
             approver: "Bo".into(),
@@ -650,6 +759,9 @@ mod tests {
             task_name: Some("Open firewall port".into()),
             instructions: Some("Ticket NET-1".into()),
             requested_by: String::new(),
+            release: None,
+            plan_executions: Vec::new(),
+            stacks: Vec::new(),
         }
         .normalised()
         .unwrap();
@@ -659,6 +771,127 @@ mod tests {
             json!({"kind": "other", "stackName": "prod-app", "requestedBy": "x"}),
         );
         assert!(bad.is_err());
+    }
+
+    fn planned(stack: &str, account: Option<&str>, unsafe_changes: u64) -> PlannedStack {
+        PlannedStack {
+            stack_name: stack.into(),
+            plan: format!("deploy-p-{stack}"),
+            change_set_name: format!("stackgate-{stack}"),
+            account: account.map(str::to_string),
+            region: account.map(|_| "eu-west-1".to_string()),
+            verdict: if unsafe_changes > 0 { "UNSAFE" } else { "SAFE" }.into(),
+            unsafe_changes,
+            total_changes: unsafe_changes + 1,
+            summary: format!(
+                "- {stack}Table (AWS::DynamoDB::Table) [REMOVE]\n+ {stack}Queue (AWS::SQS::Queue)"
+            ),
+        }
+    }
+
+    fn release(stacks: Vec<PlannedStack>) -> ApprovalRequest {
+        let mut request = deployment();
+        request.kind = ApprovalKind::Release;
+        request.title = String::new();
+        request.stack_name = None;
+        request.summary = None;
+        request.release = Some("r7".into());
+        request.stacks = stacks;
+        request
+    }
+
+    #[test]
+    fn a_release_approval_shows_every_stack_s_diff_grouped_by_where_it_goes() {
+        let request = release(vec![
+            planned("app", Some("222222222222"), 1),
+            planned("network", None, 0),
+            planned("data", Some("222222222222"), 2),
+        ])
+        .normalised()
+        .unwrap();
+        assert_eq!(
+            request.title,
+            "Approve release r7: unsafe changes in 2 of its 3 stacks?"
+        );
+        assert_eq!(
+            (request.unsafe_changes, request.total_changes),
+            (Some(3), Some(6))
+        );
+        let order: Vec<&str> = request
+            .stacks
+            .iter()
+            .map(|s| s.stack_name.as_str())
+            .collect();
+        assert_eq!(order, ["network", "app", "data"]);
+        assert_eq!(request.rejection_error(), "ReleaseRejected");
+        let email = render_email(&request, "https://x/approvals/a1?sig=s", 0, 60).unwrap();
+        for text in [&email.text, &email.html] {
+            for stack in ["network", "app", "data"] {
+                assert!(text.contains(&format!("{stack}Table (AWS::DynamoDB::Table) [REMOVE]")));
+                assert!(text.contains(&format!("deploy-p-{stack}")));
+            }
+            // One heading per place, in order.
+            assert_eq!(
+                text.matches("Account 222222222222, Region eu-west-1")
+                    .count(),
+                1
+            );
+            assert!(
+                text.find("Region (where stackgate runs)").unwrap()
+                    < text.find("Account 222222222222").unwrap()
+            );
+        }
+        let stored = StoredApproval {
+            request: request.clone(),
+            ..stored(Status::Pending, 60)
+        };
+        let link = PresentedLink {
+            exp: "60".into(),
+            kid: "k".into(),
+            to: "a@example.com".into(),
+            sig: "s".into(),
+        };
+        let page = render_page(&stored, "/approvals/a1", &link, None, true).unwrap();
+        assert!(page.contains("Approve and release") && page.contains("dataTable"));
+        // No plan, no release: nothing to approve.
+        assert!(release(vec![]).normalised().is_err());
+        let mut unnamed = release(vec![planned("app", None, 1)]);
+        unnamed.release = None;
+        assert!(unnamed.normalised().is_err());
+    }
+
+    #[test]
+    fn only_an_approved_release_approval_listing_the_plan_lets_it_execute() {
+        let request = release(vec![planned("app", None, 1)]).normalised().unwrap();
+        let approved = StoredApproval {
+            request,
+            ..stored(Status::Approved, 60)
+        };
+        assert_eq!(release_approves(&approved, "deploy-p-app"), Ok(()));
+        // Another plan, not listed.
+        assert!(release_approves(&approved, "deploy-p-data").is_err());
+        // Pending, rejected or expired: no person said yes.
+        for status in [Status::Pending, Status::Rejected, Status::Expired] {
+            let undecided = StoredApproval {
+                status,
+                ..approved.clone()
+            };
+            assert!(release_approves(&undecided, "deploy-p-app").is_err());
+        }
+        // A deployment's approval, even one approved, is not a release's.
+        assert!(release_approves(&stored(Status::Approved, 60), "deploy-p-app").is_err());
+    }
+
+    #[test]
+    fn a_long_diff_is_cut_at_a_line_and_says_where_the_rest_is() {
+        let summary: String = (0..100)
+            .map(|i| format!("+ Queue{i} (AWS::SQS::Queue)\n"))
+            .collect();
+        let cut = cut_summary(&summary, 200, "deploy-p1");
+        assert!(cut.len() < 300);
+        assert!(cut.starts_with("+ Queue0 (AWS::SQS::Queue)\n"));
+        assert!(cut.ends_with("more lines: the plan deploy-p1 holds the whole diff"));
+        assert_eq!(cut_summary("+ A", 200, "p"), "+ A");
     }
 
     #[test]

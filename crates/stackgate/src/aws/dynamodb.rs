@@ -71,19 +71,42 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
 }
 
 /// Reads an approval (strongly consistent) with its task token.
+///
+/// The task token is read only when `token` asks for it; otherwise the read leaves it in the table
+/// (a projection the reader's policy can require: `dynamodb:Attributes`) and it comes back empty.
 pub async fn get_approval(
     client: &Client,
     table: &str,
     id: &str,
+    token: bool,
 ) -> Result<Option<(StoredApproval, String)>, TaskError> {
-    let output = client
+    let mut get = client
         .get_item()
         .table_name(table)
         .key("id", s(id))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| classify("GetItem", &e))?;
+        .consistent_read(true);
+    if !token {
+        // Every name through a placeholder: `status` and `request` are reserved words.
+        let mut projection = Vec::new();
+        for (i, name) in [
+            "id",
+            "status",
+            "createdAt",
+            "expiresAt",
+            "request",
+            "decidedBy",
+            "decidedAt",
+            "executionArn",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            projection.push(format!("#a{i}"));
+            get = get.expression_attribute_names(format!("#a{i}"), name);
+        }
+        get = get.projection_expression(projection.join(", "));
+    }
+    let output = get.send().await.map_err(|e| classify("GetItem", &e))?;
     let Some(item) = output.item() else {
         return Ok(None);
     };
@@ -107,9 +130,12 @@ pub async fn get_approval(
         comment: text(item, "comment").map(str::to_string),
         execution_arn: text(item, "executionArn").map(str::to_string),
     };
-    let token = text(item, "taskToken")
-        .ok_or_else(|| corrupt("taskToken"))?
-        .to_string();
+    let token = match token {
+        true => text(item, "taskToken")
+            .ok_or_else(|| corrupt("taskToken"))?
+            .to_string(),
+        false => String::new(),
+    };
     Ok(Some((approval, token)))
 }
 

@@ -62,6 +62,7 @@ pub struct DeployRequest {
     pub plan_expires_at: Option<String>,
     pub apply_plan: Option<String>,
     pub release_plan: Option<String>,
+    pub release_approval: Option<String>,
 }
 
 /// A parameter or tag value: a string, or a number or boolean written as CloudFormation reads it.
@@ -152,6 +153,10 @@ pub struct Deployment {
     /// applies or deletes its change set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_plan: Option<String>,
+    /// Applying a release's plan: the release's approval (its id) that a person gave for it, in
+    /// place of one of its own; the plan step reads it and executes only if it lists this plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_approval: Option<String>,
 }
 
 /// Who asked, when the workflow's input does not say.
@@ -259,6 +264,7 @@ impl DeployRequest {
             plan_expires_at: plan_expiry(text("planExpiresAt", self.plan_expires_at)?)?,
             apply_plan: plan_id("applyPlan", text("applyPlan", self.apply_plan)?)?,
             release_plan: release_id(text("releasePlan", self.release_plan)?)?,
+            release_approval: approval_ref(text("releaseApproval", self.release_approval)?)?,
         })
         .and_then(Deployment::one_stage)
     }
@@ -291,6 +297,12 @@ impl Deployment {
                 "is taken only with planExpiresAt: a release's stacks are planned first",
             ));
         }
+        if self.release_approval.is_some() && self.apply_plan.is_none() {
+            return Err(TaskError::invalid(
+                "releaseApproval",
+                "is taken only with applyPlan: a release's approval covers its plans",
+            ));
+        }
         if self.plan_expires_at.is_some() && self.apply_plan.is_some() {
             return Err(TaskError::invalid(
                 "applyPlan",
@@ -321,6 +333,25 @@ pub fn plan_id(field: &str, given: Option<String>) -> Result<Option<String>, Tas
         Some(_) => Err(TaskError::invalid(
             field,
             "must be a plan id as POST /plans answered it (deploy-…)",
+        )),
+    }
+}
+
+/// `releaseApproval`: an approval's id (32 lowercase hex digits, as `approval::approval_id` makes).
+fn approval_ref(given: Option<String>) -> Result<Option<String>, TaskError> {
+    match given {
+        None => Ok(None),
+        Some(id)
+            if id.len() == 32
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
+        {
+            Ok(Some(id))
+        }
+        Some(_) => Err(TaskError::invalid(
+            "releaseApproval",
+            "must be an approval id as the release's approval answered it",
         )),
     }
 }

@@ -23,7 +23,7 @@ pub const MAX_BAKE_MINUTES: u64 = 180;
 const MAX_RELEASE_NAME: usize = 64;
 
 /// Fields of a stack entry that the release decides for every stack, or that no caller sets.
-const RELEASE_WIDE: [&str; 8] = [
+const RELEASE_WIDE: [&str; 9] = [
     "environmentName",
     "onUnsafe",
     "approvalTimeoutSeconds",
@@ -32,6 +32,7 @@ const RELEASE_WIDE: [&str; 8] = [
     "planExpiresAt",
     "applyPlan",
     "releasePlan",
+    "releaseApproval",
 ];
 
 /// The release as it arrives (`POST /releases`, a pipeline's manifest file, a direct

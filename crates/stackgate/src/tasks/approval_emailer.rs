@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::parse_input;
-use crate::approval::{self, ApprovalRequest, Status, StoredApproval};
+use crate::approval::{self, ApprovalKind, ApprovalRequest, PlannedStack, Status, StoredApproval};
 use crate::aws::ssm::SigningKeySource;
-use crate::aws::{dynamodb, ses};
+use crate::aws::{dynamodb, ses, sfn};
 use crate::config::{env_list, env_var, required_env};
 use crate::metrics::{self, names, Metric};
 use crate::TaskError;
@@ -20,6 +20,8 @@ use crate::TaskError;
 pub struct Deps {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ses: aws_sdk_sesv2::Client,
+    /// Reads a release's plans (their executions' outputs).
+    pub sfn: aws_sdk_sfn::Client,
     /// `APPROVALS_TABLE`
     pub table: String,
     pub key: SigningKeySource,
@@ -41,6 +43,7 @@ impl Deps {
         Ok(Deps {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ses: aws_sdk_sesv2::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
             table: required_env("APPROVALS_TABLE")?,
             key: crate::config::signing_keys(config)?,
             sender: env_var("SENDER"),
@@ -90,8 +93,60 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
         task_token: &input.task_token,
         execution_arn: input.execution_arn.as_deref(),
     };
-    let output = request_approval(deps, waiting, input.request, input.timeout_seconds).await?;
+    let mut request = input.request;
+    if request.kind == ApprovalKind::Release {
+        request.stacks = planned_stacks(deps, &request.plan_executions).await?;
+    }
+    let output = request_approval(deps, waiting, request, input.timeout_seconds).await?;
     serde_json::to_value(&output).map_err(|e| TaskError::invalid("$", e.to_string()))
+}
+
+/// A release's stacks as their plans judged them, each read from its plan's execution (a
+/// safe-deploy execution that ended judged): what people approve is what the plan step found, not
+/// what the workflow's input says. A plan without changes has nothing to approve or execute.
+async fn planned_stacks(
+    deps: &Deps,
+    executions: &[String],
+) -> Result<Vec<PlannedStack>, TaskError> {
+    let budget = approval::RELEASE_SUMMARY_BYTES / executions.len().max(1);
+    let mut stacks = Vec::with_capacity(executions.len());
+    for (i, arn) in executions.iter().enumerate() {
+        let field = || format!("request.planExecutions[{i}]");
+        let plan = arn.rsplit(':').next().unwrap_or_default();
+        if !approval::is_execution_arn(arn) || !crate::request::is_plan_id(plan) {
+            return Err(TaskError::invalid(field(), "is not a plan's execution ARN"));
+        }
+        let state = sfn::describe_execution(&deps.sfn, arn).await?;
+        let output: Value = state
+            .output
+            .filter(|_| state.status == "SUCCEEDED")
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or_default();
+        let number = |name: &str| output[name].as_u64().unwrap_or_default();
+        let text = |name: &str| output[name].as_str().unwrap_or_default().to_string();
+        match output["outcome"].as_str() {
+            Some("NO_CHANGES") => continue,
+            Some("PLANNED" | "NEEDS_APPROVAL") => {}
+            _ => {
+                return Err(TaskError::invalid(
+                    field(),
+                    "is not a plan that ended judged for its release",
+                ))
+            }
+        }
+        stacks.push(PlannedStack {
+            stack_name: text("stackName"),
+            plan: plan.to_string(),
+            change_set_name: text("changeSetName"),
+            account: None,
+            region: None,
+            verdict: text("verdict"),
+            unsafe_changes: number("unsafeChanges"),
+            total_changes: number("totalChanges"),
+            summary: approval::cut_summary(&text("summary"), budget, plan),
+        });
+    }
+    Ok(stacks)
 }
 
 /// The task waiting for an answer: its token, and its execution where the workflow names it.
@@ -177,7 +232,7 @@ pub async fn store(
         return Ok(stored);
     }
     Ok(
-        dynamodb::get_approval(&deps.dynamodb, &deps.table, &stored.id)
+        dynamodb::get_approval(&deps.dynamodb, &deps.table, &stored.id, false)
             .await?
             .map(|(existing, _)| existing)
             .unwrap_or(stored),

@@ -43,6 +43,7 @@ fn approvals(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> Mocked {
         email: approval_emailer::Deps {
             dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
             ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
             table: "approvals".into(),
             key: keys(),
             sender: Some("stackgate@example.com".into()),

@@ -15,7 +15,13 @@ use super::approval_api::{key, keys, TOKEN};
 use crate::common;
 
 pub(crate) fn emailer(dynamodb: &[&Rule], ses: &[&Rule]) -> approval_emailer::Deps {
+    reading_plans(dynamodb, ses, &[])
+}
+
+/// The emailer with Step Functions answering `sfn` (a release's plans).
+fn reading_plans(dynamodb: &[&Rule], ses: &[&Rule], sfn: &[&Rule]) -> approval_emailer::Deps {
     approval_emailer::Deps {
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
         ses: mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, |c| c
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())),
@@ -137,4 +143,133 @@ async fn the_waiting_execution_is_stored_and_must_be_an_execution_arn() {
     assert!(err.to_string().contains("executionArn"), "{err}");
     assert!(!err.to_string().contains(crafted), "{err}");
     assert_eq!(put.num_calls(), 1, "nothing stored for a refused input");
+}
+
+const PLAN_A: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:deploy-pa";
+const PLAN_B: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:deploy-pb";
+const PLAN_C: &str = "arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:deploy-pc";
+
+/// A plan's execution as safe deploy ends it for a release.
+fn plan_execution(arn: &'static str, status: &'static str, output: Value) -> Rule {
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(move |r| r.execution_arn() == Some(arn))
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn(arn)
+                .state_machine_arn("arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy")
+                .status(status.into())
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .output(output.to_string())
+                .build()
+                .unwrap()
+        })
+}
+
+fn release_event(plans: &[&str]) -> LambdaEvent<Value> {
+    LambdaEvent::new(
+        json!({
+            "taskToken": TOKEN,
+            "timeoutSeconds": 3600,
+            "request": {"kind": "release", "release": "r7", "environmentName": "prod",
+                        "planExecutions": plans, "requestedBy": "apikey:a",
+                        // What the workflow's input claims is not what people are shown.
+                        "stacks": [{"stackName": "prod-fake", "plan": "deploy-pz", "changeSetName": "x",
+                                    "verdict": "SAFE", "unsafeChanges": 0, "totalChanges": 0, "summary": "nothing"}]}
+        }),
+        Context::default(),
+    )
+}
+
+/// One approval for a release: the emailer reads every stack's plan from its execution (what the
+/// plan step judged, never what the workflow's input claims), stores each stack's diff and verdict,
+/// and emails them all in one message; a plan without changes has nothing to approve.
+#[tokio::test]
+async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
+    let a = plan_execution(
+        PLAN_A,
+        "SUCCEEDED",
+        json!({"outcome": "NEEDS_APPROVAL", "stackName": "prod-data", "changeSetName": "stackgate-a",
+               "verdict": "UNSAFE", "unsafeChanges": 1, "totalChanges": 2,
+               "summary": "- Orders (AWS::DynamoDB::Table) [REMOVE]\n+ Queue (AWS::SQS::Queue)"}),
+    );
+    let b = plan_execution(
+        PLAN_B,
+        "SUCCEEDED",
+        json!({"outcome": "PLANNED", "stackName": "prod-app", "changeSetName": "stackgate-b",
+               "verdict": "SAFE", "unsafeChanges": 0, "totalChanges": 1, "summary": "+ Fn (AWS::Lambda::Function)"}),
+    );
+    let c = plan_execution(
+        PLAN_C,
+        "SUCCEEDED",
+        json!({"outcome": "NO_CHANGES", "stackName": "prod-network"}),
+    );
+    let put = mock!(DynamoDb::put_item)
+        .match_requests(|r| {
+            let request: Value =
+                serde_json::from_str(r.item().unwrap()["request"].as_s().unwrap()).unwrap();
+            let stacks: Vec<&str> = request["stacks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["stackName"].as_str().unwrap())
+                .collect();
+            stacks == ["prod-data", "prod-app"]
+                && request["stacks"][0]["plan"] == "deploy-pa"
+                && request["unsafeChanges"] == 1
+                && request.get("planExecutions").is_none()
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let send = mock!(Ses::send_email)
+        .match_requests(|r| {
+            let text = email_text(r);
+            text.contains("Approve release r7: unsafe changes in 1 of its 2 stacks?")
+                && text.contains("- Orders (AWS::DynamoDB::Table) [REMOVE]")
+                && text.contains("+ Fn (AWS::Lambda::Function)")
+                && !text.contains("prod-fake")
+                && !text.contains(TOKEN)
+        })
+        .then_output(|| SendEmailOutput::builder().build());
+    let capture = stackgate::metrics::Capture::start();
+    let deps = reading_plans(&[&put], &[&send], &[&a, &b, &c]);
+    approval_emailer::handle(&deps, release_event(&[PLAN_A, PLAN_B, PLAN_C]))
+        .await
+        .unwrap();
+    assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
+    assert_eq!(capture.summaries(), ["ApprovalsRequested Kind=Release"]);
+
+    // A plan still running, a plan that failed, or an ARN that is not a plan's: no approval is
+    // asked for, and the field is named, not its value.
+    let running = plan_execution(PLAN_A, "RUNNING", json!({}));
+    let refused = plan_execution(PLAN_B, "SUCCEEDED", json!({"outcome": "REFUSED"}));
+    for (deps, plans, field) in [
+        (
+            reading_plans(&[&put], &[&send], &[&running]),
+            vec![PLAN_A],
+            "request.planExecutions[0]",
+        ),
+        (
+            reading_plans(&[&put], &[&send], &[&refused]),
+            vec![PLAN_B],
+            "request.planExecutions[0]",
+        ),
+        (
+            reading_plans(&[&put], &[&send], &[]),
+            vec!["arn:aws:states:us-east-1:123456789012:execution:SafeDeploy:release-x"],
+            "request.planExecutions[0]",
+        ),
+        (
+            reading_plans(&[&put], &[&send], &[]),
+            vec![],
+            "request.planExecutions",
+        ),
+    ] {
+        let err = approval_emailer::handle(&deps, release_event(&plans))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains(field), "{err}");
+        assert!(!err.to_string().contains("release-x"), "{err}");
+    }
+    assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
 }

@@ -109,6 +109,7 @@ fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
         detect_drift: false,
         leases: super::stack_lease::free(),
         guard: Default::default(),
+        approvals: None,
     }
 }
 
@@ -884,6 +885,121 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
         "{text}"
     );
     assert_eq!(delete.num_calls(), 1, "the refused change set is deleted");
+}
+
+/// The approvals table answering GetItem for approval `APPROVAL` with `status` and `request`.
+fn approvals(status: &'static str, request: Value) -> (create_change_set::Approvals, Rule) {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    let rule = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| {
+            // Read without the task token: the plan step has no use for it.
+            r.projection_expression().is_some()
+                && r.expression_attribute_names()
+                    .is_some_and(|n| !n.values().any(|v| v == "taskToken"))
+                && r.key().unwrap()["id"].as_s().unwrap() == APPROVAL
+        })
+        .then_output(move || {
+            GetItemOutput::builder()
+                .item("id", Av::S(APPROVAL.into()))
+                .item("status", Av::S(status.into()))
+                .item("expiresAt", Av::N("1".into()))
+                .item("decidedBy", Av::S("lead@example.com".into()))
+                .item("request", Av::S(request.to_string()))
+                .build()
+        });
+    let approvals = create_change_set::Approvals {
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+        table: "approvals".into(),
+    };
+    (approvals, rule)
+}
+
+const APPROVAL: &str = "0123456789abcdef0123456789abcdef";
+
+/// A release's stack executes an unsafe plan without an approval of its own only on its
+/// release's: one read from the approvals table, approved by a person, listing this very plan.
+/// Anything else (pending, another plan's, a deployment's, none readable) refuses before the stack
+/// is taken.
+#[tokio::test]
+async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lists_it() {
+    use aws_sdk_cloudformation::types::ExecutionStatus;
+    use create_change_set::{change_set_name, Target};
+    let planned = change_set_name("deploy-pplan", Target::Primary);
+    let mut input = plan_input("approve");
+    input["request"]["applyPlan"] = json!("deploy-pplan");
+    input["request"]["releaseApproval"] = json!(APPROVAL);
+    input["request"]["requestedBy"] = json!("apiKey:releaser");
+    input["executionName"] = json!(stackgate::api::plans::apply_execution_name(
+        "deploy-pplan",
+        "apiKey:releaser"
+    ));
+    let exists = stack_is(Some(StackStatus::UpdateComplete));
+    let get = revision_rule("Resources: {}".into());
+    let kept = mock!(CloudFormation::describe_change_set)
+        .match_requests(move |r| r.change_set_name() == Some(planned.as_str()))
+        .then_output(|| {
+            let mut ready = change_set_status(ChangeSetStatus::CreateComplete, None);
+            ready.execution_status = Some(ExecutionStatus::Available);
+            ready.changes = Some(vec![resource_change(ChangeAction::Remove, "Topic", None)]);
+            ready
+        });
+    let release = |plan: &str| {
+        json!({"kind": "release", "release": "r1", "requestedBy": "apiKey:releaser",
+               "stacks": [{"stackName": "prod-app", "plan": plan, "changeSetName": "c",
+                           "verdict": "UNSAFE", "unsafeChanges": 1, "totalChanges": 1, "summary": "- Topic"}]})
+    };
+    let (approved, read) = approvals("approved", release("deploy-pplan"));
+    let mut with_approval = deps(&[&exists, &kept], &[&get]);
+    with_approval.approvals = Some(approved);
+    let out = create_change_set::handle(&with_approval, event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out["inspection"]["verdict"], "UNSAFE", "{out}");
+    assert_eq!(
+        out["releaseApproval"],
+        json!({"approvalId": APPROVAL, "approvedBy": "lead@example.com"})
+    );
+    assert_eq!(read.num_calls(), 1);
+
+    // A refused apply consumes the plan, as any apply that fails for good does.
+    let delete = deleted();
+    let mut deployment = release("deploy-pplan");
+    deployment["kind"] = json!("deployment");
+    deployment["stackName"] = json!("prod-app");
+    for (status, request) in [
+        ("pending", release("deploy-pplan")),
+        ("rejected", release("deploy-pplan")),
+        ("approved", release("deploy-pother")),
+        ("approved", deployment),
+    ] {
+        let (refusing, _) = approvals(status, request);
+        let mut deps = deps(&[&exists, &kept, &delete], &[&get]);
+        deps.approvals = Some(refusing);
+        let err = create_change_set::handle(&deps, event(input.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{status}: {err}");
+        assert!(err.to_string().contains("releaseApproval"), "{err}");
+        assert!(!err.to_string().contains(APPROVAL), "{err}");
+    }
+    // No approvals table: nothing can vouch for the plan.
+    let err = create_change_set::handle(
+        &deps(&[&exists, &kept, &delete], &[&get]),
+        event(input.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("releaseApproval"), "{err}");
+    assert_eq!(delete.num_calls(), 5);
+    // Only with applyPlan: a new plan cannot borrow a release's approval.
+    let mut fresh = plan_input("approve");
+    fresh["request"]["releaseApproval"] = json!(APPROVAL);
+    let err = create_change_set::handle(&with_approval, event(fresh))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("releaseApproval"), "{err}");
+    assert_eq!(read.num_calls(), 1);
 }
 
 /// `applyPlan`: the plan's change set (found by the plan's name), judged again; never a new one.

@@ -194,7 +194,7 @@ async fn deliver(
         status,
         decided_at,
     } = decided;
-    let told = match approval::task_result(&stored.request, &decision, &decided_at) {
+    let told = match approval::task_result(&stored, &decision, &decided_at) {
         Ok(output) => TaskAnswer::Success {
             output: output.to_string(),
         },

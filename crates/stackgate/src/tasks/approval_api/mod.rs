@@ -222,7 +222,7 @@ async fn signed(
 }
 
 async fn load(deps: &Deps, id: &str) -> Result<Option<(StoredApproval, String)>, TaskError> {
-    dynamodb::get_approval(&deps.dynamodb, &deps.table, id).await
+    dynamodb::get_approval(&deps.dynamodb, &deps.table, id, true).await
 }
 
 /// Records a decision (the conditional write that makes a link single-use): `Ok(Ok(()))` when this

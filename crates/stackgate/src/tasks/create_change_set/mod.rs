@@ -61,6 +61,16 @@ pub struct Deps {
     pub leases: crate::tasks::stack_lease::Leases,
     /// The Guard rules every template is held to (`GUARD_DEFAULTS`, `GUARD_RULES`, `GUARD_ON_FAILURE`).
     pub guard: crate::guard::Settings,
+    /// Where a release's approval is read (`APPROVALS_TABLE`): a release's plan executes on the
+    /// release's yes. None: no plan applied here may name one.
+    pub approvals: Option<Approvals>,
+}
+
+/// The approvals table, read without its task tokens.
+#[derive(Debug, Clone)]
+pub struct Approvals {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
 }
 
 impl Deps {
@@ -88,6 +98,10 @@ impl Deps {
             detect_drift: env_var("DRIFT_DETECTION_POLICY_ARN").is_some(),
             leases: crate::tasks::stack_lease::Leases::from_env(&config)?,
             guard: crate::config::guard_settings()?,
+            approvals: env_var("APPROVALS_TABLE").map(|table| Approvals {
+                dynamodb: aws_sdk_dynamodb::Client::new(&config),
+                table,
+            }),
         })
     }
 }
@@ -128,6 +142,9 @@ pub struct Plan {
     pub check: check_stack::Output,
     pub change_set: Option<Output>,
     pub inspection: Option<inspect_change_set::Output>,
+    /// A release's plan its release's approval lets execute: the workflow executes it without
+    /// asking again. Only ever set after reading that approval (`applying::release_approval`).
+    pub release_approval: Option<applying::ReleaseApproval>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::applying::{applies_own_plan, discard_unapplied_plan};
+use super::applying::{applies_own_plan, discard_unapplied_plan, release_approval};
 use super::{
     change_set, change_set_name, check_stack, drift_check, inspect_change_set, Deps, Input, Output,
     Plan, PlanStatus, Readiness, Target, PLAN_KEY,
@@ -44,6 +44,8 @@ async fn plan_request(
             "a plan is applied only by the execution the stacks API starts for it (POST /stacks with planId)",
         ));
     }
+    // Read first: a plan that names an approval it does not have never takes the stack.
+    let approved = release_approval(deps, &deployment).await?;
     // One execution per stack, taken before the stack is read: a deployment queued behind another
     // must not see that one's operation in progress as a busy stack.
     deps.leases
@@ -104,6 +106,7 @@ async fn plan_request(
                 check,
                 change_set: None,
                 inspection: None,
+                release_approval: None,
             });
         }
         check.stack.change_set_type = "CREATE";
@@ -140,6 +143,7 @@ async fn plan_request(
             check,
             change_set: Some(change_set),
             inspection: None,
+            release_approval: None,
         });
     }
     let inspection = judge(deps, &check, &change_set, input.target, drift).await?;
@@ -148,6 +152,7 @@ async fn plan_request(
         check,
         change_set: Some(change_set),
         inspection: Some(inspection),
+        release_approval: approved,
     })
 }
 

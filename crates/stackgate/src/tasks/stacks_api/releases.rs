@@ -63,6 +63,7 @@ pub(super) async fn get(deps: &Deps, id: &str, caller: &str) -> Result<Response<
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default();
     let mut stacks = Vec::new();
+    let mut plans = Vec::new();
     for stack in input["stacks"].as_array().into_iter().flatten() {
         let read = |field: &str| {
             let name = stack[field].as_str().unwrap_or_default().to_string();
@@ -71,6 +72,7 @@ pub(super) async fn get(deps: &Deps, id: &str, caller: &str) -> Result<Response<
         };
         let plan = read("planName").await?;
         let apply = read("applyName").await?;
+        plans.push((plan.clone(), apply.is_some()));
         let failed = apply
             .as_ref()
             .or(plan.as_ref())
@@ -97,6 +99,14 @@ pub(super) async fn get(deps: &Deps, id: &str, caller: &str) -> Result<Response<
         "waves": input["waves"],
         "stacks": stacks,
     });
+    let applied = plans.iter().any(|(_, applied)| *applied);
+    let plan_views: Vec<_> = plans.iter().map(|(plan, _)| view(plan)).collect();
+    if input["onUnsafe"] == "approve"
+        && !applied
+        && releases::waits_for_approval(&state.status, &plan_views)
+    {
+        body["waitingFor"] = json!("approval");
+    }
     if let Some(error) = state.error {
         body["error"] = json!(error);
         body["cause"] = json!(state.cause.map(|c| crate::pipeline::readable_cause(&c)));
