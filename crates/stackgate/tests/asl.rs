@@ -724,7 +724,12 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
         ways_in(&states, "NoApprovalNeeded"),
         [("RouteRelease".to_string(), "Default".to_string())]
     );
-    assert_eq!(states["NoApprovalNeeded"]["Result"], json!({}));
+    // It wins the merge into each apply's input: a releaseApproval the input's stacks carry is
+    // overwritten, never used.
+    assert_eq!(
+        states["NoApprovalNeeded"]["Result"],
+        json!({"releaseApproval": null})
+    );
     assert_eq!(states["NoApprovalNeeded"]["ResultPath"], "$.approvalRef");
     assert_eq!(
         ways_in(&states, "UseReleaseApproval"),

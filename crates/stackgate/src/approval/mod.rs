@@ -107,6 +107,38 @@ pub struct PlannedStack {
     pub total_changes: u64,
     /// The diff as `+ / ~ / -` lines, cut to its share of the stored request.
     pub summary: String,
+    /// SHA-256 of the whole diff, uncut: the apply executes on this approval only while its own
+    /// judgement is the one people saw (`PlannedStack::judged_alike`).
+    #[serde(default)]
+    pub summary_digest: String,
+}
+
+impl PlannedStack {
+    /// Whether a judgement made again at apply time is the one people approved: the same verdict,
+    /// the same counts and the same diff (drift found since, a Guard rule added since, a changed
+    /// retention all change it). Anything else goes to a person again.
+    pub fn judged_alike(
+        &self,
+        verdict: &str,
+        unsafe_changes: u64,
+        total_changes: u64,
+        summary: &str,
+    ) -> bool {
+        !self.summary_digest.is_empty()
+            && self.verdict == verdict
+            && self.unsafe_changes == unsafe_changes
+            && self.total_changes == total_changes
+            && self.summary_digest == summary_digest(summary)
+    }
+}
+
+/// SHA-256 of a diff, in hex.
+pub fn summary_digest(summary: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(summary.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What a stored approval holds at most of a release's diffs: a DynamoDB item is at most 400 KB.
@@ -288,19 +320,24 @@ impl Refusal {
 }
 
 /// Whether a stored approval lets a release's `plan` execute without a decision of its own: a
-/// release's approval that a person approved and whose stacks include exactly that plan. `Err`
-/// says why not.
-pub fn release_approves(stored: &StoredApproval, plan: &str) -> Result<(), &'static str> {
+/// release's approval that a person approved and whose stacks include exactly that plan (which it
+/// returns, as people saw it). `Err` says why not.
+pub fn release_approves<'a>(
+    stored: &'a StoredApproval,
+    plan: &str,
+) -> Result<&'a PlannedStack, &'static str> {
     if stored.request.kind != ApprovalKind::Release {
         return Err("is not a release's approval");
     }
     if stored.status != Status::Approved {
         return Err("was not approved by a person");
     }
-    if !stored.request.stacks.iter().any(|s| s.plan == plan) {
-        return Err("does not list this plan");
-    }
-    Ok(())
+    stored
+        .request
+        .stacks
+        .iter()
+        .find(|s| s.plan == plan)
+        .ok_or("does not list this plan")
 }
 
 /// Whether a decision may be taken now.
@@ -774,7 +811,11 @@ mod tests {
     }
 
     fn planned(stack: &str, account: Option<&str>, unsafe_changes: u64) -> PlannedStack {
+        let summary = format!(
+            "- {stack}Table (AWS::DynamoDB::Table) [REMOVE]\n+ {stack}Queue (AWS::SQS::Queue)"
+        );
         PlannedStack {
+            summary_digest: summary_digest(&summary),
             stack_name: stack.into(),
             plan: format!("deploy-p-{stack}"),
             change_set_name: format!("stackgate-{stack}"),
@@ -783,9 +824,7 @@ mod tests {
             verdict: if unsafe_changes > 0 { "UNSAFE" } else { "SAFE" }.into(),
             unsafe_changes,
             total_changes: unsafe_changes + 1,
-            summary: format!(
-                "- {stack}Table (AWS::DynamoDB::Table) [REMOVE]\n+ {stack}Queue (AWS::SQS::Queue)"
-            ),
+            summary,
         }
     }
 
@@ -867,7 +906,22 @@ mod tests {
             request,
             ..stored(Status::Approved, 60)
         };
-        assert_eq!(release_approves(&approved, "deploy-p-app"), Ok(()));
+        let listed = release_approves(&approved, "deploy-p-app").unwrap();
+        assert_eq!(listed.stack_name, "app");
+        // Only while the apply's judgement is the one people saw.
+        let summary = listed.summary.clone();
+        assert!(listed.judged_alike("UNSAFE", 1, 2, &summary));
+        assert!(!listed.judged_alike(
+            "UNSAFE",
+            1,
+            2,
+            &format!("~ Drifted (AWS::S3::Bucket)\n{summary}")
+        ));
+        assert!(!listed.judged_alike("UNSAFE", 2, 3, &summary));
+        assert!(!listed.judged_alike("SAFE", 1, 2, &summary));
+        let mut undigested = listed.clone();
+        undigested.summary_digest = String::new();
+        assert!(!undigested.judged_alike("UNSAFE", 1, 2, &summary));
         // Another plan, not listed.
         assert!(release_approves(&approved, "deploy-p-data").is_err());
         // Pending, rejected or expired: no person said yes.

@@ -112,6 +112,9 @@ async fn planned_stacks(
     let mut stacks = Vec::with_capacity(executions.len());
     for (i, arn) in executions.iter().enumerate() {
         let field = || format!("request.planExecutions[{i}]");
+        if executions[..i].contains(arn) {
+            return Err(TaskError::invalid(field(), "names a plan listed before it"));
+        }
         let plan = arn.rsplit(':').next().unwrap_or_default();
         if !approval::is_execution_arn(arn) || !crate::request::is_plan_id(plan) {
             return Err(TaskError::invalid(field(), "is not a plan's execution ARN"));
@@ -144,6 +147,7 @@ async fn planned_stacks(
             unsafe_changes: number("unsafeChanges"),
             total_changes: number("totalChanges"),
             summary: approval::cut_summary(&text("summary"), budget, plan),
+            summary_digest: approval::summary_digest(&text("summary")),
         });
     }
     Ok(stacks)

@@ -217,6 +217,10 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
             stacks == ["prod-data", "prod-app"]
                 && request["stacks"][0]["plan"] == "deploy-pa"
                 && request["unsafeChanges"] == 1
+                && request["stacks"][0]["summaryDigest"]
+                    == stackgate::approval::summary_digest(
+                        "- Orders (AWS::DynamoDB::Table) [REMOVE]\n+ Queue (AWS::SQS::Queue)",
+                    )
                 && request.get("planExecutions").is_none()
         })
         .then_output(|| PutItemOutput::builder().build());
@@ -238,7 +242,7 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
     assert_eq!((put.num_calls(), send.num_calls()), (1, 1));
     assert_eq!(capture.summaries(), ["ApprovalsRequested Kind=Release"]);
 
-    // A plan still running, a plan that failed, or an ARN that is not a plan's: no approval is
+    // A plan still running, a plan that failed, an ARN that is not a plan's, or one plan twice: no approval is
     // asked for, and the field is named, not its value.
     let running = plan_execution(PLAN_A, "RUNNING", json!({}));
     let refused = plan_execution(PLAN_B, "SUCCEEDED", json!({"outcome": "REFUSED"}));
@@ -262,6 +266,11 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
             reading_plans(&[&put], &[&send], &[]),
             vec![],
             "request.planExecutions",
+        ),
+        (
+            reading_plans(&[&put], &[&send], &[&a]),
+            vec![PLAN_A, PLAN_A],
+            "request.planExecutions[1]",
         ),
     ] {
         let err = approval_emailer::handle(&deps, release_event(&plans))

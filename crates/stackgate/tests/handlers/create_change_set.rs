@@ -887,10 +887,16 @@ async fn an_unsafe_change_set_is_deleted_and_refused_when_the_request_says_fail(
     assert_eq!(delete.num_calls(), 1, "the refused change set is deleted");
 }
 
-/// The approvals table answering GetItem for approval `APPROVAL` with `status` and `request`.
-fn approvals(status: &'static str, request: Value) -> (create_change_set::Approvals, Rule) {
+/// The approvals table answering GetItem for approval `APPROVAL` with `status` and `request`,
+/// and the release that waited for it, in `release` status.
+fn approvals(
+    status: &'static str,
+    request: Value,
+    release: &'static str,
+) -> (create_change_set::Approvals, Rule) {
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue as Av;
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
     let rule = mock!(aws_sdk_dynamodb::Client::get_item)
         .match_requests(|r| {
             // Read without the task token: the plan step has no use for it.
@@ -905,22 +911,36 @@ fn approvals(status: &'static str, request: Value) -> (create_change_set::Approv
                 .item("status", Av::S(status.into()))
                 .item("expiresAt", Av::N("1".into()))
                 .item("decidedBy", Av::S("lead@example.com".into()))
+                .item("executionArn", Av::S(RELEASE.into()))
                 .item("request", Av::S(request.to_string()))
                 .build()
         });
+    let described = mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|r| r.execution_arn() == Some(RELEASE))
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn(RELEASE)
+                .state_machine_arn("arn:aws:states:us-east-1:123456789012:stateMachine:Release")
+                .status(release.into())
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        });
     let approvals = create_change_set::Approvals {
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&described]),
         table: "approvals".into(),
     };
     (approvals, rule)
 }
 
 const APPROVAL: &str = "0123456789abcdef0123456789abcdef";
+const RELEASE: &str = "arn:aws:states:us-east-1:123456789012:execution:Release:release-k1";
 
 /// A release's stack executes an unsafe plan without an approval of its own only on its
-/// release's: one read from the approvals table, approved by a person, listing this very plan.
-/// Anything else (pending, another plan's, a deployment's, none readable) refuses before the stack
-/// is taken.
+/// release's: one read from the approvals table, approved by a person, listing this very plan,
+/// while the release still runs, and only if the apply judges the plan as people saw it. Anything
+/// else refuses before the stack is taken, or (a judgement that changed) asks a person again.
 #[tokio::test]
 async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lists_it() {
     use aws_sdk_cloudformation::types::ExecutionStatus;
@@ -928,7 +948,6 @@ async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lis
     let planned = change_set_name("deploy-pplan", Target::Primary);
     let mut input = plan_input("approve");
     input["request"]["applyPlan"] = json!("deploy-pplan");
-    input["request"]["releaseApproval"] = json!(APPROVAL);
     input["request"]["requestedBy"] = json!("apiKey:releaser");
     input["executionName"] = json!(stackgate::api::plans::apply_execution_name(
         "deploy-pplan",
@@ -944,12 +963,23 @@ async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lis
             ready.changes = Some(vec![resource_change(ChangeAction::Remove, "Topic", None)]);
             ready
         });
-    let release = |plan: &str| {
+    // What the apply judges, as the release's plan judged it before.
+    let judged = create_change_set::handle(&deps(&[&exists, &kept], &[&get]), event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(judged["releaseApproval"], Value::Null, "no approval named");
+    let summary = judged["inspection"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    input["request"]["releaseApproval"] = json!(APPROVAL);
+    let release = |plan: &str, summary: &str| {
         json!({"kind": "release", "release": "r1", "requestedBy": "apiKey:releaser",
                "stacks": [{"stackName": "prod-app", "plan": plan, "changeSetName": "c",
-                           "verdict": "UNSAFE", "unsafeChanges": 1, "totalChanges": 1, "summary": "- Topic"}]})
+                           "verdict": "UNSAFE", "unsafeChanges": 1, "totalChanges": 1, "summary": summary,
+                           "summaryDigest": stackgate::approval::summary_digest(summary)}]})
     };
-    let (approved, read) = approvals("approved", release("deploy-pplan"));
+    let (approved, read) = approvals("approved", release("deploy-pplan", &summary), "RUNNING");
     let mut with_approval = deps(&[&exists, &kept], &[&get]);
     with_approval.approvals = Some(approved);
     let out = create_change_set::handle(&with_approval, event(input.clone()))
@@ -962,18 +992,34 @@ async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lis
     );
     assert_eq!(read.num_calls(), 1);
 
+    // People saw another diff (drift or a Guard rule found since, say): a person decides again.
+    let (otherwise, _) = approvals(
+        "approved",
+        release("deploy-pplan", "~ Bucket (AWS::S3::Bucket) drifted"),
+        "RUNNING",
+    );
+    let mut changed = deps(&[&exists, &kept], &[&get]);
+    changed.approvals = Some(otherwise);
+    let out = create_change_set::handle(&changed, event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "READY", "{out}");
+    assert_eq!(out["releaseApproval"], Value::Null, "{out}");
+
     // A refused apply consumes the plan, as any apply that fails for good does.
     let delete = deleted();
-    let mut deployment = release("deploy-pplan");
+    let mut deployment = release("deploy-pplan", &summary);
     deployment["kind"] = json!("deployment");
     deployment["stackName"] = json!("prod-app");
-    for (status, request) in [
-        ("pending", release("deploy-pplan")),
-        ("rejected", release("deploy-pplan")),
-        ("approved", release("deploy-pother")),
-        ("approved", deployment),
+    for (status, request, release_status) in [
+        ("pending", release("deploy-pplan", &summary), "RUNNING"),
+        ("rejected", release("deploy-pplan", &summary), "RUNNING"),
+        ("approved", release("deploy-pother", &summary), "RUNNING"),
+        ("approved", deployment, "RUNNING"),
+        // The release was stopped (or ended): its yes executes nothing more.
+        ("approved", release("deploy-pplan", &summary), "ABORTED"),
     ] {
-        let (refusing, _) = approvals(status, request);
+        let (refusing, _) = approvals(status, request, release_status);
         let mut deps = deps(&[&exists, &kept, &delete], &[&get]);
         deps.approvals = Some(refusing);
         let err = create_change_set::handle(&deps, event(input.clone()))
@@ -991,7 +1037,7 @@ async fn a_release_s_plan_executes_only_on_an_approved_release_approval_that_lis
     .await
     .unwrap_err();
     assert!(err.to_string().contains("releaseApproval"), "{err}");
-    assert_eq!(delete.num_calls(), 5);
+    assert_eq!(delete.num_calls(), 6);
     // Only with applyPlan: a new plan cannot borrow a release's approval.
     let mut fresh = plan_input("approve");
     fresh["request"]["releaseApproval"] = json!(APPROVAL);

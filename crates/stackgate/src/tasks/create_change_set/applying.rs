@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{change_set_name, check_stack, Deps, Input, Target};
-use crate::aws::{cloudformation, dynamodb};
+use crate::approval::PlannedStack;
+use crate::aws::{cloudformation, dynamodb, sfn};
 use crate::TaskError;
 
 /// The approval a release's plan executes on: who said yes to the whole release.
@@ -17,12 +18,14 @@ pub struct ReleaseApproval {
 }
 
 /// The release's approval a request names (`releaseApproval`), read from the approvals table: it
-/// must be a release's, approved by a person, and list the very plan this execution applies.
-/// Anything else refuses the request before the stack is taken.
+/// must be a release's, approved by a person, list the very plan this execution applies, and its
+/// release must still be running (a stopped or ended release's yes executes nothing more). Anything
+/// else refuses the request before the stack is taken. Returns the plan as people saw it, for
+/// `approved_as_judged` once the apply has judged it again.
 pub(super) async fn release_approval(
     deps: &Deps,
     deployment: &crate::request::Deployment,
-) -> Result<Option<ReleaseApproval>, TaskError> {
+) -> Result<Option<(ReleaseApproval, PlannedStack)>, TaskError> {
     let Some(id) = deployment.release_approval.as_deref() else {
         return Ok(None);
     };
@@ -36,16 +39,53 @@ pub(super) async fn release_approval(
         .await?
         .map(|(stored, _)| stored)
         .ok_or_else(|| refused("names no approval"))?;
-    crate::approval::release_approves(&stored, plan).map_err(refused)?;
+    let planned = crate::approval::release_approves(&stored, plan).map_err(refused)?;
+    let release = stored
+        .execution_arn
+        .as_deref()
+        .filter(|arn| crate::approval::is_execution_arn(arn))
+        .ok_or_else(|| refused("names an approval no release waited for"))?;
+    let running = sfn::describe_if_exists(&approvals.sfn, release)
+        .await?
+        .is_some_and(|release| release.status == "RUNNING");
+    if !running {
+        return Err(refused("belongs to a release that no longer runs"));
+    }
     tracing::info!(
         plan,
         approval_id = id,
         "a release's plan, approved with its release"
     );
-    Ok(Some(ReleaseApproval {
-        approval_id: id.to_string(),
-        approved_by: stored.decided_by.unwrap_or_default(),
-    }))
+    Ok(Some((
+        ReleaseApproval {
+            approval_id: id.to_string(),
+            approved_by: stored.decided_by.clone().unwrap_or_default(),
+        },
+        planned.clone(),
+    )))
+}
+
+/// The release's approval, if the apply's own judgement of the primary stack's change set is the
+/// one people approved; otherwise none, and the workflow asks a person as for any apply.
+pub(super) fn approved_as_judged(
+    approved: Option<(ReleaseApproval, PlannedStack)>,
+    target: Target,
+    inspection: &super::inspect_change_set::Output,
+) -> Option<ReleaseApproval> {
+    let (approval, planned) = approved?;
+    let verdict = serde_json::to_value(inspection.verdict).ok()?;
+    let alike = target == Target::Primary
+        && planned.judged_alike(
+            verdict.as_str()?,
+            inspection.unsafe_changes as u64,
+            inspection.total_changes as u64,
+            &inspection.summary,
+        );
+    if !alike {
+        tracing::warn!(plan = %planned.plan, "the apply judged the plan otherwise than its release's approval showed: a person decides again");
+        return None;
+    }
+    Some(approval)
 }
 
 /// Whether this execution may apply the plan it names: only the execution the stacks API starts

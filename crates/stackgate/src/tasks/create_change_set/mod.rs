@@ -66,10 +66,11 @@ pub struct Deps {
     pub approvals: Option<Approvals>,
 }
 
-/// The approvals table, read without its task tokens.
+/// The approvals table, read without its task tokens, and the releases that wait on them.
 #[derive(Debug, Clone)]
 pub struct Approvals {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
     pub table: String,
 }
 
@@ -100,6 +101,7 @@ impl Deps {
             guard: crate::config::guard_settings()?,
             approvals: env_var("APPROVALS_TABLE").map(|table| Approvals {
                 dynamodb: aws_sdk_dynamodb::Client::new(&config),
+                sfn: aws_sdk_sfn::Client::new(&config),
                 table,
             }),
         })

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::applying::{applies_own_plan, discard_unapplied_plan, release_approval};
+use super::applying::{
+    applies_own_plan, approved_as_judged, discard_unapplied_plan, release_approval,
+};
 use super::{
     change_set, change_set_name, check_stack, drift_check, inspect_change_set, Deps, Input, Output,
     Plan, PlanStatus, Readiness, Target, PLAN_KEY,
@@ -149,10 +151,10 @@ async fn plan_request(
     let inspection = judge(deps, &check, &change_set, input.target, drift).await?;
     Ok(Plan {
         status: PlanStatus::Ready,
+        release_approval: approved_as_judged(approved, input.target, &inspection),
         check,
         change_set: Some(change_set),
         inspection: Some(inspection),
-        release_approval: approved,
     })
 }
 
