@@ -128,6 +128,7 @@ impl Spec {
         let mut scopes = vec![None];
         scopes.extend(spec.rules.iter().map(|r| {
             r.service.as_ref().map(|service| Call {
+                answer_may_be_lost: true,
                 service: service.clone(),
                 operation: r.operation.clone().unwrap_or_default(),
                 protocol: Protocol::Query,
@@ -206,7 +207,10 @@ impl Injector {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let draw = next_draw(&mut state.0);
         state.1.eligible += 1;
-        let fault = self.spec.fault_for(call, draw)?;
+        let fault = self
+            .spec
+            .fault_for(call, draw)
+            .filter(|kind| *kind != Kind::Timeout || call.answer_may_be_lost)?;
         *state.1.injected.entry(fault.name()).or_default() += 1;
         *state
             .1
@@ -242,6 +246,7 @@ mod tests {
 
     fn call(service: &str, operation: &str, protocol: Protocol) -> Call {
         Call {
+            answer_may_be_lost: true,
             service: service.into(),
             operation: operation.into(),
             protocol,

@@ -37,6 +37,10 @@ pub struct Call {
     pub service: String,
     pub operation: String,
     pub protocol: Protocol,
+    /// Whether its answer may be lost on the way back (`timeout`): not when Step Functions starts
+    /// a nested execution itself, a call that never leaves AWS (a lost answer there, retried after
+    /// the child ended, fails with ExecutionAlreadyExists, which AWS's integration does not show).
+    pub answer_may_be_lost: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +100,13 @@ pub fn classify(
     if interpreter(&key) && service == "states" && operation == "DescribeExecution" {
         return None;
     }
+    let answer_may_be_lost =
+        !(interpreter(&key) && service == "states" && operation == "StartExecution");
     Some(Call {
         service,
         operation,
         protocol,
+        answer_may_be_lost,
     })
 }
 
@@ -230,6 +237,7 @@ mod tests {
 
     fn call(service: &str, operation: &str, protocol: Protocol) -> Call {
         Call {
+            answer_may_be_lost: true,
             service: service.into(),
             operation: operation.into(),
             protocol,
@@ -319,6 +327,12 @@ mod tests {
             classify("POST", Some(&role_polling), target, "/", None, b"{}"),
             None
         );
+        // The nested execution it starts may be throttled or refused, but its answer is not lost.
+        let nested = Some("AWSStepFunctions.StartExecution");
+        let started = classify("POST", Some(&role_polling), nested, "/", None, b"{}").unwrap();
+        assert!(!started.answer_may_be_lost);
+        let function = classify("POST", Some(&states), nested, "/", None, b"{}").unwrap();
+        assert!(function.answer_may_be_lost);
         assert_eq!(classify("POST", None, None, "/", None, form), None);
         let monitoring = AUTH.replace("cloudformation", "monitoring");
         assert_eq!(
