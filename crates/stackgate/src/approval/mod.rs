@@ -397,6 +397,10 @@ fn environment() -> &'static minijinja::Environment<'static> {
                 "approval-page.html",
                 include_str!("../../templates/approval-page.html"),
             ),
+            (
+                "approval-release.html",
+                include_str!("../../templates/approval-release.html"),
+            ),
         ] {
             if let Err(error) = env.add_template(name, source) {
                 tracing::error!(template = name, %error, "template does not parse");
