@@ -98,6 +98,9 @@ pub async fn stage(
         stackgate_local::pipeline::prepare(clients, event, &template, "demo", BENCH_PLAN_STACK)
             .await?;
     }
+    if event.get("operation").is_some() && event.get("executionArn").is_some() {
+        stage_scheduled_operation(repo, clients, event).await?;
+    }
     if waited_deploy(event).is_some() {
         deploy_stack(repo, clients, BENCH_WAITED_STACK).await?;
         samples::point_wait_at(clients, event, BENCH_WAITED_STACK)
@@ -172,6 +175,20 @@ async fn stage_template(
     event["request"]["templateUrl"] = Value::String(format!("{base}/{bucket}/{key}"));
     event["request"]["stackName"] = Value::String(BENCH_PLAN_STACK.to_string());
     Ok(())
+}
+
+/// A stack operation, on a stack of the benchmark's, for an execution that asked for it.
+async fn stage_scheduled_operation(
+    repo: &Path,
+    clients: &LocalClients,
+    event: &mut Value,
+) -> Result<(), BenchError> {
+    let stack = format!("demo-{BENCH_READ_STACK}");
+    deploy_stack(repo, clients, &stack).await?;
+    event["stackName"] = Value::String(stack);
+    samples::point_operation_at_a_running_execution(clients, event)
+        .await
+        .map_err(|e| BenchError::Local(format!("staging an operation: {e}")))
 }
 
 async fn deploy_stack(repo: &Path, clients: &LocalClients, stack: &str) -> Result<(), BenchError> {

@@ -34,6 +34,9 @@ const NETWORK_TEMPLATE_KEY: &str = "templates/network.yaml";
 /// Where the provisioning samples' configuration object is.
 pub const SAMPLE_CONFIG_KEY: &str = "billing/staging/run-1.json";
 
+/// Accounts besides the local stack's own that releases may deploy to (moto keeps each apart).
+pub const TARGET_ACCOUNTS: [&str; 2] = ["222222222222", "333333333333"];
+
 /// Parameter values the local stack deploys the template with.
 pub fn local_parameters() -> BTreeMap<String, String> {
     [
@@ -101,6 +104,10 @@ pub fn local_parameters() -> BTreeMap<String, String> {
         ("GuardDefaults", "on".to_string()),
         ("GuardRules", String::new()),
         ("GuardOnFailure", "refuse".to_string()),
+        // The two other accounts the e2e suite's releases deploy to, each through its deploy role.
+        ("TargetAccounts", TARGET_ACCOUNTS.join(",")),
+        ("TargetRegions", OTHER_REGION.to_string()),
+        ("TargetExternalId", "stackgate-local".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -161,7 +168,50 @@ pub async fn deploy(
     upload_samples(clients).await?;
     make_organization(endpoint).await?;
     operator_settings(clients).await?;
+    target_accounts(clients).await?;
     deploy_state_machines(clients, &template, translated.as_ref()).await
+}
+
+/// The other Region the e2e suite's releases deploy to, besides the local stack's own.
+pub const OTHER_REGION: &str = "eu-west-1";
+
+/// What `examples/target-account-role.yaml` makes in each target account and Region that the local
+/// stack needs: the rule sending CloudFormation's stack status changes to this bus (as in the
+/// local stack's own other Region). The roles need not exist: moto's AssumeRole does not ask, and
+/// it evaluates neither their trust nor their policies (docs/local-stack.md).
+async fn target_accounts(clients: &LocalClients) -> Result<(), BoxError> {
+    let places = TARGET_ACCOUNTS
+        .iter()
+        .flat_map(|account| [(Some(*account), REGION), (Some(*account), OTHER_REGION)])
+        .chain([(None, OTHER_REGION)]);
+    for (account, region) in places {
+        let events = clients.elsewhere(account, region).await?.events;
+        let name = "stackgate-stack-status";
+        events
+            .put_rule()
+            .name(name)
+            .event_pattern(
+                serde_json::json!({
+                    "source": ["aws.cloudformation"],
+                    "detail-type": ["CloudFormation Stack Status Change"],
+                })
+                .to_string(),
+            )
+            .send()
+            .await?;
+        let bus = aws_sdk_eventbridge::types::Target::builder()
+            .id("stackgate")
+            .arn(format!(
+                "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+            ))
+            .role_arn(format!(
+                "arn:aws:iam::{}:role/stackgate-forward",
+                account.unwrap_or(ACCOUNT)
+            ))
+            .build()?;
+        events.put_targets().rule(name).targets(bus).send().await?;
+    }
+    Ok(())
 }
 
 /// Every IAM role of the template with its exact inline policies, and each function's role tagged

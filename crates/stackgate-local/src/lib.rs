@@ -77,6 +77,14 @@ pub struct LocalClients {
     pub ses: aws_sdk_sesv2::Client,
     pub iam: aws_sdk_iam::Client,
     pub events: aws_sdk_eventbridge::Client,
+    config: aws_config::SdkConfig,
+}
+
+/// Clients in another account or Region of the local stack.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl LocalClients {
@@ -96,7 +104,51 @@ impl LocalClients {
             ssm: aws_sdk_ssm::Client::new(&config),
             ses: aws_sdk_sesv2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
+            config,
         }
+    }
+
+    /// Clients in `account` (through its deploy role, as stackgate reaches it; moto keeps each
+    /// account apart by the credentials' account) and `region`; `None`: the local stack's own.
+    pub async fn elsewhere(
+        &self,
+        account: Option<&str>,
+        region: &str,
+    ) -> Result<Elsewhere, BoxError> {
+        let mut config = self
+            .config
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()));
+        if let Some(account) = account {
+            let assumed = aws_sdk_sts::Client::new(&self.config)
+                .assume_role()
+                .role_arn(format!(
+                    "arn:aws:iam::{account}:role/{}",
+                    stackgate::destination::DEPLOY_ROLE
+                ))
+                .role_session_name("stackgate-local")
+                .send()
+                .await?;
+            let given = assumed
+                .credentials()
+                .ok_or("STS answered without credentials")?;
+            config = config.credentials_provider(
+                aws_sdk_cloudformation::config::SharedCredentialsProvider::new(
+                    aws_sdk_cloudformation::config::Credentials::new(
+                        given.access_key_id(),
+                        given.secret_access_key(),
+                        Some(given.session_token().to_string()),
+                        None,
+                        "stackgate-local",
+                    ),
+                ),
+            );
+        }
+        let config = config.build();
+        Ok(Elsewhere {
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+        })
     }
 }
 

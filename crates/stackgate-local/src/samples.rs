@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use stackgate::approval::{self, SigningKey, Status, StoredApproval};
 
 use crate::demo::{revision_zip, TEMPLATE_PATH};
-use crate::{BoxError, LocalClients};
+use crate::template::ACCOUNT;
+use crate::{BoxError, LocalClients, REGION};
 
 /// The sample template staged wherever a sample needs a stack or a revision.
 pub const SAMPLE_TEMPLATE: &str = "app-v1.yaml";
@@ -285,6 +286,9 @@ pub async fn fresh(
     if let Some(stack) = waited_deploy(event) {
         point_wait_at(clients, event, &stack).await?;
     }
+    if event.get("operation").is_some() && event.get("executionArn").is_some() {
+        point_operation_at_a_running_execution(clients, event).await?;
+    }
     if event.get("resource").and_then(Value::as_str) == Some(APPROVAL_RESOURCE) {
         let table = env
             .iter()
@@ -295,6 +299,67 @@ pub async fn fresh(
         point_at(event, &link);
     }
     Ok(())
+}
+
+/// A stack operation acts only for a running execution that scheduled it: an execution of a
+/// machine of the local tooling's own asks for the sample's very operation, then waits (its
+/// task's failure is caught), and the sample names that execution.
+pub async fn point_operation_at_a_running_execution(
+    clients: &LocalClients,
+    event: &mut Value,
+) -> Result<(), BoxError> {
+    let mut payload = event.clone();
+    if let Value::Object(fields) = &mut payload {
+        fields.remove("executionArn");
+        fields.insert("executionArn.$".into(), json!("$$.Execution.Id"));
+    }
+    let definition = json!({
+        "Comment": "stackgate-local: an execution that asked for a sample's stack operation",
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:stack-operation-sample"),
+                    "Payload": payload,
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": "Hold"}],
+                "Next": "Hold"
+            },
+            "Hold": {"Type": "Wait", "Seconds": 3600, "End": true}
+        }
+    });
+    let machine = clients
+        .sfn
+        .create_state_machine()
+        // Named as safe deploy's machines are: the function reads the histories of no others.
+        .name(crate::unique_name("SafeDeployStateMachineSample-"))
+        .definition(definition.to_string())
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/stackgate-samples"))
+        .send()
+        .await?;
+    let started = clients
+        .sfn
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .name(crate::unique_name("sample-"))
+        .send()
+        .await?;
+    let execution = started.execution_arn().to_string();
+    // Until the task is scheduled: the operation looks for it in the history.
+    for _ in 0..100 {
+        let scheduled = crate::execution::history(&clients.sfn, &execution)
+            .await?
+            .iter()
+            .any(|e| e.task_scheduled_event_details().is_some());
+        if scheduled {
+            event["executionArn"] = Value::String(execution);
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err("the execution never scheduled its task".into())
 }
 
 /// A link to a pending approval: its id and the query that signs it.

@@ -7,6 +7,7 @@ pub mod approval;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
+pub mod destination;
 pub mod drift;
 pub mod error;
 #[cfg(feature = "guard")]

@@ -114,11 +114,13 @@ pub fn refuse_api_only_fields(input: &Map<String, Value>) -> Result<(), TaskErro
         "applyPlan",
         "releasePlan",
         "releaseApproval",
+        "account",
+        "region",
     ] {
         if input.contains_key(field) {
             return Err(TaskError::invalid(
                 field,
-                "is set by the stacks API's plan and release routes, never by a pipeline",
+                "is set by the stacks API's plan and release routes (a release's stacks), never by a pipeline",
             ));
         }
     }
@@ -334,7 +336,8 @@ mod tests {
 
     #[test]
     fn a_pipeline_can_neither_plan_nor_apply_a_plan() {
-        for field in ["planExpiresAt", "applyPlan"] {
+        // Nor send a stack to another account or Region, which only a release's stack may.
+        for field in ["planExpiresAt", "applyPlan", "account", "region"] {
             let input = json!({"environmentName": "prod", "stackName": "app", field: "deploy-kx"});
             let error = refuse_api_only_fields(input.as_object().unwrap()).unwrap_err();
             assert!(

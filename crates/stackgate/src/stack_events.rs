@@ -10,6 +10,7 @@
 //! A wait is stored (`StackWait`, keyed by stack id) by `wait-stack`, which then reads the stack once:
 //! whichever of the two sees the operation's end first, that read or the event, answers the task.
 
+use crate::destination::Destination;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -122,6 +123,8 @@ pub struct StackWait {
     /// The deployment's rollback alarms (ARNs): a rollback one of them caused is named as such.
     pub rollback_alarms: Vec<String>,
     pub expires_at: u64,
+    /// Where the stack lives: its account's and Region's CloudFormation is read there.
+    pub destination: Destination,
 }
 
 impl StackStatusChange {
@@ -189,6 +192,7 @@ mod tests {
 
     fn wait(stack_id: &str, token: &str) -> StackWait {
         StackWait {
+            destination: Destination::default(),
             stack_id: stack_id.into(),
             request_token: token.into(),
             task_token: "AQB8-token".into(),

@@ -102,6 +102,14 @@ fn reachable_from(states: &BTreeMap<String, Value>, start: &str) -> BTreeSet<Str
 }
 
 /// (state, how) for every transition into `target`.
+/// The operation a state asks of the stack-operation function, if it invokes it.
+fn stack_operation(state: &Value) -> Option<&str> {
+    (state["Resource"] == "arn:aws:states:::lambda:invoke"
+        && state["Parameters"]["FunctionName"] == "${StackOperationFunctionArn}")
+        .then(|| state["Parameters"]["Payload"]["operation"].as_str())
+        .flatten()
+}
+
 fn ways_in(states: &BTreeMap<String, Value>, target: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (name, state) in states {
@@ -231,17 +239,6 @@ fn failures_pass_through_one_notify_state() {
                 if notify.contains(name) && fails.contains(&next) {
                     continue;
                 }
-                // Not a failure: deleting a change set that is already gone (a retry whose first
-                // answer was lost) goes where success goes.
-                let already_deleted = state["Resource"]
-                    .as_str()
-                    .is_some_and(|r| r.ends_with("cloudformation:deleteChangeSet"))
-                    && catcher["ErrorEquals"]
-                        == json!(["CloudFormation.ChangeSetNotFoundException"])
-                    && state["Next"] == catcher["Next"];
-                if already_deleted {
-                    continue;
-                }
                 let reachable = reachable_from(&states, &next);
                 let notifies = reachable.iter().any(|s| notify.contains(s));
                 assert!(
@@ -279,9 +276,10 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
     let executes: Vec<&String> = states
         .iter()
         .filter(|(_, s)| {
-            s["Resource"]
-                .as_str()
-                .is_some_and(|r| r.ends_with("cloudformation:executeChangeSet"))
+            stack_operation(s) == Some("EXECUTE_CHANGE_SET")
+                || s["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("cloudformation:executeChangeSet"))
         })
         .map(|(n, _)| n)
         .collect();
@@ -313,9 +311,10 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         keep["Parameters"]["ExpressionAttributeValues"][":me"]["S.$"],
         "$$.Execution.Id"
     );
+    // The stack's lease: its name, and where it lives when that is not stackgate's own.
     assert_eq!(
         keep["Parameters"]["Key"]["stackName"]["S.$"],
-        "$.plan.check.deployment.stackName"
+        "$.plan.check.stack.leaseKey"
     );
     assert_eq!(
         keep["Retry"][0],
@@ -367,9 +366,13 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
             "$.Payload.releaseApproval"
         );
     }
-    let execute = &states["ExecuteChangeSet"]["Parameters"];
-    assert_eq!(execute["ChangeSetName.$"], "$.plan.changeSet.changeSetName");
-    assert_eq!(execute["StackName.$"], "$.plan.changeSet.stackName");
+    assert_eq!(
+        stack_operation(&states["ExecuteChangeSet"]),
+        Some("EXECUTE_CHANGE_SET")
+    );
+    let execute = &states["ExecuteChangeSet"]["Parameters"]["Payload"];
+    assert_eq!(execute["changeSetName.$"], "$.plan.changeSet.changeSetName");
+    assert_eq!(execute["stackName.$"], "$.plan.changeSet.stackName");
 
     // The other way in: a person approved the inspected change set.
     let approved = &states["IsApproved"]["Choices"][0];
@@ -409,7 +412,7 @@ fn the_change_set_is_executed_only_behind_the_safety_verdict_or_a_human_yes() {
         .ends_with("lambda:invoke.waitForTaskToken"));
     assert_eq!(
         request["Parameters"]["Payload"]["request"]["changeSetName.$"],
-        execute["ChangeSetName.$"]
+        execute["changeSetName.$"]
     );
     assert_eq!(request["ResultPath"], "$.approval");
 }
@@ -559,9 +562,13 @@ fn stack_operations_are_waited_on_by_token_with_a_reconciling_timeout() {
             // The operation it waits on: the state that leads to it, with the same token.
             let before = ways_in(&states, name);
             assert_eq!(before.len(), 1, "{file}: {name} {before:?}");
-            let operation = &states[&before[0].0];
+            let operation = &states[&before[0].0]["Parameters"];
+            // stack-operation's payload, or an SDK integration's parameters (safe delete).
+            let started_with = operation["Payload"]
+                .get("clientRequestToken.$")
+                .unwrap_or(&operation["ClientRequestToken.$"]);
             assert_eq!(
-                operation["Parameters"]["ClientRequestToken.$"], payload["clientRequestToken.$"],
+                started_with, &payload["clientRequestToken.$"],
                 "{file}: {name} waits on another token than {} was started with",
                 before[0].0
             );
@@ -607,10 +614,7 @@ fn the_unsafe_path_deletes_the_change_set_and_fails_with_unsafe_change_set() {
     assert_eq!(catch["Next"], "NotifyFailure");
     assert_eq!(states["NotifyFailure"]["Next"], "DeploymentFailed");
     let discard = &states["DiscardUnsafeChangeSet"];
-    assert!(discard["Resource"]
-        .as_str()
-        .unwrap()
-        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(stack_operation(discard), Some("DELETE_CHANGE_SET"));
     assert_eq!(
         states["RouteChangeSet"]["Default"],
         "DiscardUnsafeChangeSet"
@@ -666,12 +670,9 @@ fn a_plan_never_reaches_execute_change_set() {
     assert_eq!(wait["TimestampPath"], "$.planExpiresAt");
     assert_eq!(wait["Next"], "ExpirePlan");
     let expire = &states["ExpirePlan"];
-    assert!(expire["Resource"]
-        .as_str()
-        .unwrap()
-        .ends_with("cloudformation:deleteChangeSet"));
+    assert_eq!(stack_operation(expire), Some("DELETE_CHANGE_SET"));
     assert_eq!(
-        expire["Parameters"]["ChangeSetName.$"],
+        expire["Parameters"]["Payload"]["changeSetName.$"],
         "$.plan.changeSet.changeSetName"
     );
     assert_eq!(
@@ -824,11 +825,11 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
         "{into_notify:?}"
     );
     let discard = &states["DiscardPlan"];
-    assert!(discard["Resource"]
-        .as_str()
-        .unwrap()
-        .ends_with("cloudformation:deleteChangeSet"));
-    assert_eq!(discard["Parameters"]["ChangeSetName.$"], "$.changeSetName");
+    assert_eq!(stack_operation(discard), Some("DELETE_CHANGE_SET"));
+    assert_eq!(
+        discard["Parameters"]["Payload"]["changeSetName.$"],
+        "$.changeSetName"
+    );
     assert_eq!(states["DiscardPlans"]["ItemsPath"], "$.stacks");
     // Safe deploy ends a release's plan once judged; any other plan waits to be applied.
     let deploy = all_states(&safe_deploy());
@@ -846,4 +847,38 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
     assert_eq!(choice["Default"], "PlanReady");
     let reachable = reachable_from(&deploy, "PlannedForRelease");
     assert!(!reachable.contains("ExecuteChangeSet"), "{reachable:?}");
+}
+
+/// A deployment's stack may live in another account or Region, which Step Functions' own SDK
+/// integrations cannot reach: every CloudFormation call of safe deploy and of a release goes
+/// through stack-operation, with the arguments it needs.
+#[test]
+fn every_call_on_a_planned_stack_goes_through_stack_operation() {
+    for file in ["safe-deploy.asl.json", "release.asl.json"] {
+        let states = all_states(&machine(file));
+        let mut operations = 0;
+        for (name, state) in &states {
+            let resource = state["Resource"].as_str().unwrap_or_default();
+            assert!(
+                !resource.contains(":aws-sdk:cloudformation:"),
+                "{file}: {name} calls CloudFormation itself"
+            );
+            let Some(operation) = stack_operation(state) else {
+                continue;
+            };
+            operations += 1;
+            let payload = &state["Parameters"]["Payload"];
+            assert!(payload["stackName.$"].is_string(), "{file}: {name}");
+            if operation != "DELETE_STACK" {
+                assert!(payload["changeSetName.$"].is_string(), "{file}: {name}");
+            }
+            if operation != "DELETE_CHANGE_SET" {
+                assert!(
+                    payload["clientRequestToken.$"].is_string(),
+                    "{file}: {name}"
+                );
+            }
+        }
+        assert!(operations > 0, "{file}");
+    }
 }

@@ -25,7 +25,9 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::body::SdkBody;
 use serde_json::json;
 use stackgate::approval::{Email, Status, StoredApproval};
-use stackgate::aws::{cloudformation, codepipeline, dynamodb, eventbridge, s3, sdk, ses, sfn, ssm};
+use stackgate::aws::{
+    cloudformation, codepipeline, dynamodb, eventbridge, reach, s3, sdk, ses, sfn, ssm,
+};
 use stackgate::TaskError;
 
 const REQUEST_ID: &str = "f4c1e2d3-0000-4000-8000-5eed0fa17ed5";
@@ -276,7 +278,15 @@ fn sites() -> Vec<Site> {
         site!("cloudformation::delete_change_set", "DeleteChangeSet", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::delete_change_set,
             ok: || cf::delete_change_set::DeleteChangeSetOutput::builder().build(),
-            call: |c| cloudformation::delete_change_set(&c, "app", "cs")),
+            call: |c| async move { cloudformation::delete_change_set(&c, "app", "cs").await.map(|_| ()) }),
+        site!("cloudformation::execute_change_set", "ExecuteChangeSet", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::execute_change_set,
+            ok: || cf::execute_change_set::ExecuteChangeSetOutput::builder().build(),
+            call: |c| async move { cloudformation::execute_change_set(&c, "app", "cs", "t").await.map(|_| ()) }),
+        site!("cloudformation::delete_stack", "DeleteStack", aws_sdk_cloudformation, AwsQuery,
+            aws_sdk_cloudformation::Client::delete_stack,
+            ok: || cf::delete_stack::DeleteStackOutput::builder().build(),
+            call: |c| cloudformation::delete_stack(&c, "app", "t")),
         site!("cloudformation::change_set", "DescribeChangeSet", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::describe_change_set,
             ok: || cf::describe_change_set::DescribeChangeSetOutput::builder().build(),
@@ -457,6 +467,25 @@ fn sites() -> Vec<Site> {
             aws_sdk_ssm::Client::put_parameter,
             ok: || aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder().build(),
             call: |c| ssm::put_secure_string(&c, "/stackgate/app/db", "v", None)),
+        // --- STS (a stack's account, `aws::reach`) ---
+        site!("reach::assume_role", "AssumeRole", aws_sdk_sts, AwsQuery,
+        aws_sdk_sts::Client::assume_role,
+        ok: || aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+            .credentials(aws_sdk_sts::types::Credentials::builder()
+                .access_key_id("a").secret_access_key("s").session_token("t")
+                .expiration(aws_smithy_types::DateTime::from_secs(0))
+                .build().unwrap())
+            .build(),
+        call: |c| async move {
+            let role = reach::DeployRole {
+                accounts: vec![],
+                regions: vec![],
+                name: "stackgate-deploy".into(),
+                external_id: None,
+                session_name: "stackgate-test".into(),
+            };
+            reach::assume_role(&c, "arn:aws:iam::222222222222:role/stackgate-deploy", &role).await.map(|_| ())
+        }),
     ]
 }
 
@@ -605,6 +634,7 @@ const STACK_ARN: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/dev
 
 fn stack_wait() -> stackgate::stack_events::StackWait {
     stackgate::stack_events::StackWait {
+        destination: Default::default(),
         stack_id: STACK_ARN.into(),
         request_token: "stackgate-1".into(),
         task_token: "tok".into(),

@@ -27,7 +27,7 @@ use stackgate::tasks::create_change_set::check_stack;
 use stackgate::tasks::{
     activity_dispatcher, approval_api, approval_emailer, create_change_set, health_check,
     maintenance_mode, pipeline_trigger, plan_delete, pre_provision, provision_starter,
-    stack_status, stacks_api, wait_stack,
+    stack_operation, stack_status, stacks_api, wait_stack,
 };
 use stackgate::webhook::WebhookClient;
 use stackgate::TaskError;
@@ -79,6 +79,7 @@ impl Aws {
 
     fn deps(&self) -> create_change_set::Deps {
         create_change_set::Deps {
+            reach: self.reach(),
             cloudformation: aws_sdk_cloudformation::Client::new(&self.config),
             s3: stackgate::aws::s3_client(&self.config),
             polling: self.polling(),
@@ -516,9 +517,26 @@ fn create_change_set_never_panics_and_validates_before_calling_aws() {
 }
 
 impl Aws {
+    /// CloudFormation at home and, through the deploy role, in one other account.
+    fn reach(&self) -> stackgate::aws::reach::Reach {
+        let role = stackgate::aws::reach::DeployRole {
+            accounts: vec!["222222222222".into()],
+            regions: vec!["eu-west-1".into()],
+            name: "stackgate-deploy".into(),
+            external_id: Some("stackgate-ext".into()),
+            session_name: "stackgate-fuzz".into(),
+        };
+        stackgate::aws::reach::Reach::new(
+            &self.config,
+            aws_sdk_cloudformation::Client::new(&self.config),
+            aws_sdk_sts::Client::new(&self.config),
+            role,
+        )
+    }
+
     fn stack_waits(&self) -> wait_stack::Deps {
         wait_stack::Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&self.config),
+            reach: self.reach(),
             dynamodb: aws_sdk_dynamodb::Client::new(&self.config),
             sfn: aws_sdk_sfn::Client::new(&self.config),
             table: "waits".into(),
@@ -540,6 +558,17 @@ fn stack_status_never_panics_and_validates_before_calling_aws() {
     fuzz_task(&["stack-status.json"], |aws, input| {
         let deps = aws.stack_waits();
         async move { stack_status::handle(&deps, event(input)).await }
+    });
+}
+
+#[test]
+fn stack_operation_never_panics_and_validates_before_calling_aws() {
+    fuzz_task(&["stack-operation.json"], |aws, input| {
+        let deps = stack_operation::Deps {
+            reach: aws.reach(),
+            sfn: aws_sdk_sfn::Client::new(&aws.config),
+        };
+        async move { stack_operation::handle(&deps, event(input)).await }
     });
 }
 
@@ -916,6 +945,9 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                     guardrails: guardrails().with_inline_templates("staging".into()),
                     max_body_bytes: 64 * 1024,
                     plan_seconds: 3600,
+                    target_accounts: vec![],
+                    target_regions: vec![],
+                    home_region: "us-east-1".into(),
                 },
                 template_url_base: None,
                 region: "us-east-1".into(),

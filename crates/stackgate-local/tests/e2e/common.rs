@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde_json::Value;
-use stackgate_local::demo::{sample_template, upload_revision, ARTIFACT_BUCKET};
+pub use stackgate_local::demo::ARTIFACT_BUCKET;
+use stackgate_local::demo::{sample_template, upload_revision};
 use stackgate_local::deploy::state_machine_arn;
 use stackgate_local::execution::{self, Report};
 use stackgate_local::http::{call, send};

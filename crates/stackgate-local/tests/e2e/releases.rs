@@ -5,11 +5,12 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    api, api_json, approval_link, decide, emails_sent_about, follow, template_url,
+    api, api_json, approval_link, decide, emails_sent_about, follow, template_url, ARTIFACT_BUCKET,
 };
 use hyper::Method;
 use serde_json::{json, Value};
 use stackgate_local::demo::{executable_change_sets, stack_resources};
+use stackgate_local::http::send;
 use stackgate_local::unique_name as unique;
 use stackgate_local::{endpoint, LocalClients};
 
@@ -104,6 +105,169 @@ async fn a_safe_release_deploys_every_stack_in_dependency_order_without_a_person
     }
     // Each wave started only after the one it depends on had ended.
     assert!(runs[0].1 <= runs[1].0 && runs[1].1 <= runs[2].0, "{runs:?}");
+}
+
+/// A stack elsewhere, its template from S3: stackgate reads it and passes its body, so the other
+/// account needs no access to stackgate's buckets.
+async fn stack_at(
+    clients: &LocalClients,
+    name: &str,
+    (account, region): (Option<&str>, &str),
+    file: &str,
+    depends_on: &[&str],
+) -> Value {
+    let url = template_url(clients, file).await;
+    let key = url.split_once(&format!("/{ARTIFACT_BUCKET}/")).unwrap().1;
+    let mut stack = json!({"stackName": name, "templateS3Bucket": ARTIFACT_BUCKET,
+                           "templateS3Key": key, "dependsOn": depends_on, "region": region});
+    if let Some(account) = account {
+        stack["account"] = json!(account);
+    }
+    stack
+}
+
+/// The issue's release: three stacks across two accounts besides stackgate's own and two
+/// Regions, each planned and executed where it lives (through the account's deploy role), in
+/// dependency order, without a person; each wait ends on CloudFormation's own event, sent from
+/// there to stackgate's bus. Nothing lands in stackgate's own account and Region.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_release_deploys_each_stack_in_its_account_and_region_in_dependency_order() {
+    use stackgate_local::deploy::{OTHER_REGION, TARGET_ACCOUNTS};
+    let clients = LocalClients::connect(&endpoint()).await;
+    let (net, data, app) = (unique("xnet"), unique("xdata"), unique("xapp"));
+    let places = [
+        (Some(TARGET_ACCOUNTS[0]), "us-east-1"),
+        (Some(TARGET_ACCOUNTS[1]), OTHER_REGION),
+        (None, OTHER_REGION),
+    ];
+    let started = Instant::now();
+    let id = start(
+        vec![
+            stack_at(&clients, &net, places[0], "app-v1.yaml", &[]).await,
+            stack_at(&clients, &data, places[1], "app-v1.yaml", &[&net]).await,
+            stack_at(&clients, &app, places[2], "app-v1.yaml", &[&data]).await,
+        ],
+        json!({}),
+    )
+    .await;
+    let release = ended(&id).await;
+    assert_eq!(release["status"], "SUCCEEDED", "{release}");
+    let mut runs = Vec::new();
+    for (i, (name, (account, region))) in [&net, &data, &app].into_iter().zip(places).enumerate() {
+        let full = format!("api-{name}");
+        let shown = &release["stacks"][i];
+        assert_eq!(shown["state"], "done", "{release}");
+        assert_eq!(shown["account"], json!(account), "{release}");
+        // stackgate's own Region named is stackgate's own Region: shown as such.
+        let named = (region != stackgate_local::REGION).then_some(region);
+        assert_eq!(shown["region"], json!(named), "{release}");
+        let there = clients.elsewhere(account, region).await.unwrap();
+        let described = there
+            .cloudformation
+            .describe_stacks()
+            .stack_name(&full)
+            .send()
+            .await
+            .unwrap();
+        let stack = &described.stacks()[0];
+        assert_eq!(
+            stack.stack_status().map(|s| s.as_str()),
+            Some("CREATE_COMPLETE")
+        );
+        let arn = stack.stack_id().unwrap_or_default();
+        let expected = format!(
+            "arn:aws:cloudformation:{region}:{}:stack/",
+            account.unwrap_or("123456789012")
+        );
+        assert!(arn.starts_with(&expected), "{arn}");
+        // Not in stackgate's own account and Region.
+        assert!(
+            stack_resources(&clients, &full).await.is_err(),
+            "{full} at home"
+        );
+        runs.push(ran(&clients, shown["executionId"].as_str().unwrap()).await);
+    }
+    assert!(runs[0].1 <= runs[1].0 && runs[1].1 <= runs[2].0, "{runs:?}");
+    // Each wait was answered by the event forwarded from where the stack lives, not by the
+    // timeout's reconciling read (10 minutes).
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The issue's second release: one unsafe stack in another account and Region, with
+/// `onUnsafe: approve`. People are asked once; the page shows every stack's diff under where it
+/// goes; their yes executes all three, each where it lives.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn an_unsafe_release_across_accounts_asks_once_and_executes_every_stack_where_it_lives() {
+    use stackgate_local::deploy::{OTHER_REGION, TARGET_ACCOUNTS};
+    let clients = LocalClients::connect(&endpoint()).await;
+    let (live, next, last) = (unique("xlive"), unique("xnext"), unique("xlast"));
+    let places = [
+        (Some(TARGET_ACCOUNTS[0]), OTHER_REGION),
+        (Some(TARGET_ACCOUNTS[1]), "us-east-1"),
+        (None, OTHER_REGION),
+    ];
+    // The live stack, there, first.
+    let first = start(
+        vec![stack_at(&clients, &live, places[0], "app-v1.yaml", &[]).await],
+        json!({}),
+    )
+    .await;
+    assert_eq!(ended(&first).await["status"], "SUCCEEDED");
+    let name = unique("xrel");
+    let id = start(
+        vec![
+            stack_at(&clients, &live, places[0], "app-v3-unsafe.yaml", &[]).await,
+            stack_at(&clients, &next, places[1], "app-v1.yaml", &[&live]).await,
+            stack_at(&clients, &last, places[2], "app-v1.yaml", &[&next]).await,
+        ],
+        json!({"release": name, "onUnsafe": "approve"}),
+    )
+    .await;
+    let link = approval_link(&name).await;
+    let (code, _, page) = send(Method::GET, &link, &[], Vec::new()).await.unwrap();
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert_eq!(code, 200, "{page}");
+    for heading in [
+        format!("Account {}, Region {OTHER_REGION}", TARGET_ACCOUNTS[0]),
+        format!(
+            "Account {}, Region (where stackgate runs)",
+            TARGET_ACCOUNTS[1]
+        ),
+        format!("Account (where stackgate runs), Region {OTHER_REGION}"),
+    ] {
+        assert!(page.contains(&heading), "{heading}: {page}");
+    }
+    assert!(
+        page.contains("EventsTopic"),
+        "the unsafe stack's diff: {page}"
+    );
+    let (status, answer) = decide(&link, "approve", "CTO").await;
+    assert_eq!(status, 200, "{answer}");
+    let release = ended(&id).await;
+    assert_eq!(release["status"], "SUCCEEDED", "{release}");
+    // The topic is gone there: the unsafe change executed, on the release's approval alone.
+    let there = clients.elsewhere(places[0].0, places[0].1).await.unwrap();
+    let listed = there
+        .cloudformation
+        .list_stack_resources()
+        .stack_name(format!("api-{live}"))
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = listed
+        .stack_resource_summaries()
+        .iter()
+        .filter_map(|r| r.logical_resource_id())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["DataBucket", "WorkQueue"]);
+    assert_eq!(emails_sent_about(&name).await, 1);
 }
 
 #[tokio::test]
@@ -296,10 +460,14 @@ async fn a_bad_manifest_is_refused_naming_the_path_and_starts_nothing() {
     let lone = stack(&clients, "c", "app-v1.yaml", &[]).await;
     let mut other_account = lone.clone();
     other_account["account"] = json!("12345");
+    // Well formed, but not one of the operator's TargetAccounts.
+    let mut unlisted_account = lone.clone();
+    unlisted_account["account"] = json!("444444444444");
     for (stacks, field) in [
         (vec![a, b], "stacks[0].dependsOn"),
         (vec![lone.clone(), lone.clone()], "stacks[1].stackName"),
         (vec![other_account], "stacks[0].account"),
+        (vec![unlisted_account], "stacks[0].account"),
     ] {
         let body = json!({"environmentName": "api", "release": "r", "stacks": stacks});
         let refused = api_json(Method::POST, "/releases", &body, None).await;

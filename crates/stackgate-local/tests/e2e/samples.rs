@@ -85,7 +85,10 @@ const SHOWING_AN_ERROR: &[(&str, Expected, &str)] = &[
 const NOT_A_FUNCTIONS: &[&str] = &["events/check-stack.json"];
 
 /// Samples whose normal path works once, run as the docs say: through `stackgate-local sample`.
-const RUN_FRESH: &[&str] = &["events/approval-api/approve.json"];
+const RUN_FRESH: &[&str] = &[
+    "events/approval-api/approve.json",
+    "events/stack-operation.json",
+];
 
 fn expected(file: &Path) -> Expected {
     SHOWING_AN_ERROR

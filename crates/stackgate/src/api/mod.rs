@@ -158,6 +158,12 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long a plan may wait to be applied, and its default life (`PLAN_MINUTES`).
     pub plan_seconds: u64,
+    /// The accounts a release's stacks may go to besides stackgate's own (`TARGET_ACCOUNTS`).
+    pub target_accounts: Vec<String>,
+    /// The Regions they may go to besides stackgate's own (`TARGET_REGIONS`).
+    pub target_regions: Vec<String>,
+    /// stackgate's own Region: a stack naming it is a stack at home.
+    pub home_region: String,
 }
 
 /// The managed environment of a full stack name; other names do not exist as far as the API is
@@ -222,8 +228,9 @@ pub fn delete_request(
 
 /// Fields of the deploy request the API does not take: revisions come from CodePipeline, who
 /// asked is what API Gateway says, never what the body says, and whether an execution plans or
-/// applies a plan is the route's (`POST /plans`, `POST /stacks {planId}`).
-pub const NOT_FROM_THE_API: [&str; 8] = [
+/// applies a plan is the route's (`POST /plans`, `POST /stacks {planId}`). Another account or
+/// Region is only a release's stack's (`RELEASE_STACK_PLACE`).
+pub const NOT_FROM_THE_API: [&str; 10] = [
     "revisionS3Bucket",
     "revisionS3Key",
     "templatePath",
@@ -232,7 +239,12 @@ pub const NOT_FROM_THE_API: [&str; 8] = [
     "applyPlan",
     "releasePlan",
     "releaseApproval",
+    "account",
+    "region",
 ];
+
+/// What a release's stack may say of the request fields no deployment body may: where it lives.
+pub const RELEASE_STACK_PLACE: [&str; 2] = ["account", "region"];
 
 /// A deploy request the API accepted: the workflow input (with who asked), the deployment it
 /// describes, and the inline template to store before anything starts.
@@ -407,6 +419,9 @@ pub(crate) mod tests {
             .unwrap(),
             max_body_bytes: 1024,
             plan_seconds: plans::DEFAULT_PLAN_SECONDS,
+            target_accounts: vec!["111111111111".into()],
+            target_regions: vec!["eu-west-1".into(), "eu-central-1".into()],
+            home_region: "us-east-1".into(),
         }
     }
 
@@ -618,7 +633,7 @@ pub(crate) mod tests {
             documented.push(name);
         }
         let mut fields = crate::request::DeployRequest::field_names();
-        assert_eq!(fields.len(), 24, "{fields:?}");
+        assert_eq!(fields.len(), 26, "{fields:?}");
         // The API's own field, which becomes the object it names before any workflow sees it.
         fields.push(inline::FIELD.to_string());
         fields.sort();

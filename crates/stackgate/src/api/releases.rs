@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{name_hash, plans, ApiConfig, Problem, NOT_FROM_THE_API};
+use super::{name_hash, plans, ApiConfig, Problem, NOT_FROM_THE_API, RELEASE_STACK_PLACE};
 use crate::lifecycle::{change_set_name, Target};
 use crate::request::release::{parse_release, Release};
 
@@ -36,14 +36,25 @@ pub fn release_request(
     }
     if let Some(Value::Array(stacks)) = body.get("stacks") {
         for (i, stack) in stacks.iter().enumerate() {
-            let refused = stack
-                .as_object()
-                .and_then(|s| s.keys().find(|k| NOT_FROM_THE_API.contains(&k.as_str())));
+            let refused = stack.as_object().and_then(|s| {
+                s.keys().find(|k| {
+                    NOT_FROM_THE_API.contains(&k.as_str())
+                        && !RELEASE_STACK_PLACE.contains(&k.as_str())
+                })
+            });
             if let Some(field) = refused {
                 return Err(Problem::invalid(
                     format!("stacks[{i}].{field}"),
                     "is not accepted by the API: give templateUrl or templateS3Bucket+templateS3Key",
                 ));
+            }
+        }
+    }
+    // A stack naming stackgate's own Region is a stack at home: one lease, one name.
+    if let Some(Value::Array(stacks)) = body.get_mut("stacks") {
+        for stack in stacks.iter_mut().filter_map(Value::as_object_mut) {
+            if stack.get("region").and_then(Value::as_str) == Some(config.home_region.as_str()) {
+                stack.remove("region");
             }
         }
     }
@@ -56,11 +67,20 @@ pub fn release_request(
         ));
     }
     for (i, stack) in release.stacks.iter().enumerate() {
-        for (field, given) in [("account", &stack.account), ("region", &stack.region)] {
-            if given.is_some() {
+        let destination = &stack.deployment.destination;
+        if let Some(account) = &destination.account {
+            if !config.target_accounts.contains(account) {
                 return Err(Problem::invalid(
-                    format!("stacks[{i}].{field}"),
-                    "releases into other accounts and Regions are not offered yet: leave it out to deploy in stackgate's own",
+                    format!("stacks[{i}].account"),
+                    "is not one of the operator's target accounts (TargetAccounts)",
+                ));
+            }
+        }
+        if let Some(region) = &destination.region {
+            if !config.target_regions.contains(region) {
+                return Err(Problem::invalid(
+                    format!("stacks[{i}].region"),
+                    "is not stackgate's own Region nor one of the operator's target Regions (TargetRegions)",
                 ));
             }
         }
@@ -110,6 +130,10 @@ pub fn workflow_input(release: &Release, execution_name: &str, now: u64) -> Valu
             json!({
                 "stackName": stack.deployment.stack_name.as_str(),
                 "changeSetName": change_set_name(&plan_name, Target::Primary),
+                "destination": {
+                    "account": stack.deployment.destination.account,
+                    "region": stack.deployment.destination.region,
+                },
                 "planName": plan_name,
                 "applyName": plans::apply_execution_name(&plan_name, &release.requested_by),
                 "plan": plan,
@@ -310,11 +334,14 @@ mod tests {
                 stack(json!({"releasePlan": "release-x"})),
                 "stacks[0].releasePlan",
             ),
+            // Well formed, but not one of the operator's target accounts.
             (
-                stack(json!({"account": "111111111111"})),
+                stack(json!({"account": "222222222222"})),
                 "stacks[0].account",
             ),
-            (stack(json!({"region": "eu-west-1"})), "stacks[0].region"),
+            (stack(json!({"region": "eu_west_1"})), "stacks[0].region"),
+            // Well formed, but not one of the operator's target Regions.
+            (stack(json!({"region": "ap-south-1"})), "stacks[0].region"),
         ];
         for (extra, field) in cases {
             let problem = release_request(manifest(extra.clone()), &config(), "release-k1", "a", 0)
@@ -370,5 +397,48 @@ mod tests {
             "refused"
         );
         assert_eq!(stack_state("SUCCEEDED", unchanged, None), "unchanged");
+    }
+
+    /// A stack elsewhere: its plan and apply are deploy requests that say where, and the release's
+    /// own record of it says where its change set is deleted.
+    #[test]
+    fn a_stack_in_a_target_account_and_region_is_planned_and_applied_there() {
+        let mut m = Value::Object(manifest(json!({})));
+        m["stacks"][0]["account"] = json!("111111111111");
+        m["stacks"][0]["region"] = json!("eu-west-1");
+        m["stacks"][1]["region"] = json!("eu-central-1");
+        let valid = release_request(body(m), &config(), "release-k1", "apikey:a", 0).unwrap();
+        let stacks = &valid.input["stacks"];
+        assert_eq!(
+            stacks[0]["destination"],
+            json!({"account": "111111111111", "region": "eu-west-1"})
+        );
+        assert_eq!(
+            stacks[1]["destination"],
+            json!({"account": null, "region": "eu-central-1"})
+        );
+        for part in ["plan", "apply"] {
+            let request = &stacks[0][part];
+            assert_eq!(request["account"], "111111111111", "{part}");
+            assert_eq!(request["region"], "eu-west-1", "{part}");
+            // Each is a valid deploy request that says where (the plan step reads it again).
+            let deployment = crate::request::parse_deployment(request, "deploy-x").unwrap();
+            assert_eq!(
+                deployment.destination.account.as_deref(),
+                Some("111111111111")
+            );
+        }
+        assert!(stacks[1]["plan"].get("account").is_none());
+
+        // stackgate's own Region named is stackgate's own Region: the same stack, the same lease.
+        let mut m = Value::Object(manifest(json!({})));
+        m["stacks"][0]["region"] = json!("us-east-1");
+        let valid = release_request(body(m), &config(), "release-k1", "apikey:a", 0).unwrap();
+        let home = &valid.input["stacks"][0];
+        assert_eq!(
+            home["destination"],
+            json!({"account": null, "region": null})
+        );
+        assert!(home["plan"].get("region").is_none());
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::classify;
 use crate::approval::{ApprovalRequest, Status, StoredApproval, RETENTION_SECONDS};
+use crate::destination::Destination;
 use crate::lease::Lease;
 use crate::stack_events::{Operation, StackWait};
 use crate::TaskError;
@@ -322,9 +323,17 @@ pub async fn read_lease(
 /// out carries a new task token, and the old one can no longer be answered.
 pub async fn put_wait(client: &Client, table: &str, wait: &StackWait) -> Result<(), TaskError> {
     let alarms = wait.rollback_alarms.iter().map(|a| s(a.as_str())).collect();
+    let place = [
+        ("account", &wait.destination.account),
+        ("region", &wait.destination.region),
+    ];
+    let place = place
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_string(), s(value.as_deref()?))));
     client
         .put_item()
         .table_name(table)
+        .set_item(Some(place.collect()))
         .item("stackId", s(&wait.stack_id))
         .item("requestToken", s(&wait.request_token))
         .item("taskToken", s(&wait.task_token))
@@ -377,6 +386,15 @@ pub async fn read_wait(
         operation,
         rollback_alarms,
         expires_at: number(item, "expiresAt").unwrap_or_default(),
+        // A value a table's writer could not have written is not a place to assume a role in.
+        destination: Destination::new(
+            text(item, "account").map(str::to_string),
+            text(item, "region").map(str::to_string),
+        )
+        .map_err(|_| TaskError::Aws {
+            operation: "GetItem".into(),
+            message: format!("the wait on {stack_id} names no account or Region stackgate wrote; an operator should delete it"),
+        })?,
     }))
 }
 

@@ -4,6 +4,7 @@ pub mod cloudformation;
 pub mod codepipeline;
 pub mod dynamodb;
 pub mod eventbridge;
+pub mod reach;
 pub mod s3;
 pub mod sdk;
 pub mod ses;

@@ -161,6 +161,33 @@ pub async fn read_history<T>(
     }
 }
 
+/// Whether the execution still runs and, among its most recent events, scheduled a Lambda task
+/// with exactly `payload`: what a function that acts for a workflow's state may act on.
+pub async fn scheduled(
+    client: &Client,
+    execution_arn: &str,
+    payload: &serde_json::Value,
+) -> Result<bool, TaskError> {
+    use aws_sdk_sfn::types::HistoryEventType as Event;
+    let found = read_history(client, execution_arn, true, |event| {
+        let ended = matches!(
+            event.r#type(),
+            Event::ExecutionSucceeded
+                | Event::ExecutionFailed
+                | Event::ExecutionAborted
+                | Event::ExecutionTimedOut
+        );
+        if ended {
+            return Some(false);
+        }
+        let parameters = event.task_scheduled_event_details()?.parameters();
+        let asked = serde_json::from_str::<serde_json::Value>(parameters).ok()?;
+        (asked.get("Payload") == Some(payload)).then_some(true)
+    })
+    .await?;
+    Ok(found.unwrap_or(false))
+}
+
 /// The states an execution entered, in order.
 pub async fn states_entered(
     client: &Client,

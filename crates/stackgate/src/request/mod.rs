@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::destination::Destination;
 use crate::guardrails::RESERVED_TAG_PREFIX;
 use crate::TaskError;
 pub use deletion::{DeleteRequest, Deletion, OnUnsafeDeletion};
@@ -63,6 +64,8 @@ pub struct DeployRequest {
     pub apply_plan: Option<String>,
     pub release_plan: Option<String>,
     pub release_approval: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 /// A parameter or tag value: a string, or a number or boolean written as CloudFormation reads it.
@@ -157,6 +160,10 @@ pub struct Deployment {
     /// place of one of its own; the plan step reads it and executes only if it lists this plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_approval: Option<String>,
+    /// Where the stack lives: another account (through its deploy role) or Region; a release's
+    /// stacks only. Always written (nulls at home): the workflows pass it on.
+    #[serde(default)]
+    pub destination: Destination,
 }
 
 /// Who asked, when the workflow's input does not say.
@@ -265,6 +272,10 @@ impl DeployRequest {
             apply_plan: plan_id("applyPlan", text("applyPlan", self.apply_plan)?)?,
             release_plan: release_id(text("releasePlan", self.release_plan)?)?,
             release_approval: approval_ref(text("releaseApproval", self.release_approval)?)?,
+            destination: Destination::new(
+                text("account", self.account)?,
+                text("region", self.region)?,
+            )?,
         })
         .and_then(Deployment::one_stage)
     }

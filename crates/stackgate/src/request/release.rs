@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{approval_timeout, requested_by, text, Deployment, EnvironmentName};
+use crate::destination::Destination;
 use crate::TaskError;
 
 /// The most stacks one release holds: each is a plan, an execution and a line of the approval,
@@ -236,21 +237,12 @@ fn stack_entry(
         ));
     }
     let account = optional_text(&mut entry, "account")?;
-    if let Some(account) = &account {
-        if !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(TaskError::invalid(
-                "account",
-                "must be an AWS account id: 12 digits",
-            ));
-        }
-    }
     let region = optional_text(&mut entry, "region")?;
-    if let Some(region) = &region {
-        if !is_region(region) {
-            return Err(TaskError::invalid(
-                "region",
-                "must be an AWS Region code, such as eu-west-1",
-            ));
+    let Destination { account, region } = Destination::new(account, region)?;
+    // The stack's own deploy request says where it goes: its plan and apply run there.
+    for (field, given) in [("account", &account), ("region", &region)] {
+        if let Some(given) = given {
+            entry.insert(field.into(), json!(given));
         }
     }
     let depends_on = match entry.remove("dependsOn") {
@@ -299,19 +291,6 @@ fn optional_text(entry: &mut Map<String, Value>, field: &str) -> Result<Option<S
         Some(Value::String(text)) => super::text(field, Some(text)),
         Some(_) => Err(TaskError::invalid(field, "must be a string")),
     }
-}
-
-/// A Region code as AWS writes them: `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`.
-fn is_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    let is_word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    region.len() <= 25
-        && (3..=4).contains(&parts.len())
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(is_word)
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| n >= 1 && !parts[parts.len() - 1].starts_with('0'))
 }
 
 /// Where a stack is: its account and Region (none: stackgate's own) and its full name.
@@ -681,32 +660,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!text.contains("hunter2"), "{text}");
-    }
-
-    #[test]
-    fn regions_are_read_as_aws_writes_them() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "cn-north-1",
-            "ap-southeast-4",
-            "il-central-1",
-        ] {
-            assert!(is_region(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "us-east",
-            "us-east-0",
-            "us-east-01",
-            "US-east-1",
-            "useast1",
-            "us--1",
-            "a-b-1",
-            "us-east-1-x-y",
-        ] {
-            assert!(!is_region(bad), "{bad}");
-        }
     }
 }

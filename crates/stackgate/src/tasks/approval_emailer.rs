@@ -141,8 +141,11 @@ async fn planned_stacks(
             stack_name: text("stackName"),
             plan: plan.to_string(),
             change_set_name: text("changeSetName"),
-            account: None,
-            region: None,
+            // Where the plan's own execution says the stack goes (null: stackgate's own).
+            account: output["destination"]["account"]
+                .as_str()
+                .map(str::to_string),
+            region: output["destination"]["region"].as_str().map(str::to_string),
             verdict: text("verdict"),
             unsafe_changes: number("unsafeChanges"),
             total_changes: number("totalChanges"),

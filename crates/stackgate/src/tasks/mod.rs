@@ -22,6 +22,8 @@ pub mod provision_starter;
 #[cfg(feature = "aws")]
 pub mod stack_lease;
 #[cfg(feature = "aws")]
+pub mod stack_operation;
+#[cfg(feature = "aws")]
 pub mod stack_status;
 #[cfg(feature = "aws")]
 pub mod stacks_api;

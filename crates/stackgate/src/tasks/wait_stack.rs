@@ -12,9 +12,11 @@ use serde_json::{json, Value};
 
 use super::{parse_input, to_output};
 use crate::approval::now;
+use crate::aws::reach::Reach;
 use crate::aws::sfn::TaskAnswer;
 use crate::aws::{cloudformation, dynamodb, sfn};
 use crate::config::required_env;
+use crate::destination::Destination;
 use crate::guardrails::ENVIRONMENT_TAG;
 use crate::lifecycle::{delete_outcome, deploy_outcome, is_settled, OperationEnd};
 use crate::metrics::{self, names, Metric};
@@ -25,7 +27,8 @@ use crate::TaskError;
 /// What the wait needs, read once per process (`stack-status` needs the same).
 #[derive(Debug, Clone)]
 pub struct Deps {
-    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// CloudFormation where each stack lives (stackgate's own at home).
+    pub reach: Reach,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sfn: aws_sdk_sfn::Client,
     /// `STACK_WAITS_TABLE`
@@ -38,7 +41,7 @@ impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
         let config = crate::aws::sdk::sdk_config();
         Ok(Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            reach: Reach::from_env(&config, "wait-stack"),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sfn: aws_sdk_sfn::Client::new(&config),
             table: required_env("STACK_WAITS_TABLE")?,
@@ -59,6 +62,9 @@ struct Input {
     task_token: String,
     #[serde(default)]
     rollback_alarms: Vec<String>,
+    /// Where the stack lives (the deployment's); stackgate's own account and Region when absent.
+    #[serde(default)]
+    destination: Destination,
 }
 
 /// What the waiting task is answered on success.
@@ -86,7 +92,9 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
             return Err(TaskError::invalid(field, "must not be empty"));
         }
     }
+    let Destination { account, region } = input.destination;
     let wait = StackWait {
+        destination: Destination::new(account, region)?,
         stack_id: input.stack_id,
         request_token: input.client_request_token,
         task_token: input.task_token,
@@ -94,6 +102,15 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Tas
         rollback_alarms: input.rollback_alarms,
         expires_at: now() + WAIT_RETENTION_SECONDS,
     };
+    if !wait
+        .destination
+        .holds(&wait.stack_id, &deps.reach.home_region())
+    {
+        return Err(TaskError::invalid(
+            "destination",
+            "does not name the account and Region of the stack's ARN",
+        ));
+    }
     // Stored before the read: an end the read misses is then one the event finds a wait for.
     dynamodb::put_wait(&deps.dynamodb, &deps.table, &wait).await?;
     let answered = answer_if_ended(deps, &wait, "check").await?;
@@ -188,7 +205,15 @@ async fn end_of(
     reported_by: &'static str,
 ) -> Result<Option<(Result<Output, TaskError>, About)>, TaskError> {
     let stack = wait.stack_id.as_str();
-    let Some(summary) = cloudformation::describe_stack(&deps.cloudformation, stack).await? else {
+    // A wait names its stack by ARN and says where it lives: both, or neither is read.
+    if !wait.destination.holds(stack, &deps.reach.home_region()) {
+        return Err(TaskError::invalid(
+            "destination",
+            "does not name the account and Region of the stack's ARN",
+        ));
+    }
+    let cloudformation = deps.reach.cloudformation(&wait.destination).await?;
+    let Some(summary) = cloudformation::describe_stack(&cloudformation, stack).await? else {
         let end = match wait.operation {
             Operation::Delete => Ok(Output {
                 stack_name: stack_name(stack).to_string(),
@@ -224,7 +249,7 @@ async fn end_of(
         Operation::Delete => delete_outcome(&summary.status),
     };
     if end == OperationEnd::Failed {
-        let failure = failure(deps, stack, &summary, &wait.rollback_alarms).await;
+        let failure = failure(&cloudformation, stack, &summary, &wait.rollback_alarms).await;
         return Ok(Some((Err(failure), about)));
     }
     let output = Output {
@@ -249,12 +274,12 @@ fn stack_name(stack: &str) -> &str {
 /// Builds the failure message from the root-cause event (falling back to the stack's own reason);
 /// a rollback one of the deployment's alarms caused says so.
 async fn failure(
-    deps: &Deps,
+    cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,
     summary: &cloudformation::StackSummary,
     rollback_alarms: &[String],
 ) -> TaskError {
-    let events = cloudformation::recent_events(&deps.cloudformation, &summary.stack_id).await;
+    let events = cloudformation::recent_events(cloudformation, &summary.stack_id).await;
     let stack_name = stack_name(stack);
     if let Ok(events) = &events {
         if let Some(alarm) = root_cause::alarm_that_rolled_back(events, stack_name, rollback_alarms)

@@ -190,6 +190,7 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
         PLAN_A,
         "SUCCEEDED",
         json!({"outcome": "NEEDS_APPROVAL", "stackName": "prod-data", "changeSetName": "stackgate-a",
+               "destination": {"account": "222222222222", "region": "eu-west-1"},
                "verdict": "UNSAFE", "unsafeChanges": 1, "totalChanges": 2,
                "summary": "- Orders (AWS::DynamoDB::Table) [REMOVE]\n+ Queue (AWS::SQS::Queue)"}),
     );
@@ -214,10 +215,15 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
                 .iter()
                 .map(|s| s["stackName"].as_str().unwrap())
                 .collect();
-            stacks == ["prod-data", "prod-app"]
-                && request["stacks"][0]["plan"] == "deploy-pa"
+            // Grouped by where they go: stackgate's own account and Region first.
+            stacks == ["prod-app", "prod-data"]
+                && request["stacks"][1]["plan"] == "deploy-pa"
+                // Where each goes, as its plan's execution says.
+                && request["stacks"][1]["account"] == "222222222222"
+                && request["stacks"][1]["region"] == "eu-west-1"
+                && request["stacks"][0]["account"].is_null()
                 && request["unsafeChanges"] == 1
-                && request["stacks"][0]["summaryDigest"]
+                && request["stacks"][1]["summaryDigest"]
                     == stackgate::approval::summary_digest(
                         "- Orders (AWS::DynamoDB::Table) [REMOVE]\n+ Queue (AWS::SQS::Queue)",
                     )
@@ -228,6 +234,7 @@ async fn a_release_approval_shows_every_plan_as_its_execution_judged_it() {
         .match_requests(|r| {
             let text = email_text(r);
             text.contains("Approve release r7: unsafe changes in 1 of its 2 stacks?")
+                && text.contains("Account 222222222222, Region eu-west-1")
                 && text.contains("- Orders (AWS::DynamoDB::Table) [REMOVE]")
                 && text.contains("+ Fn (AWS::Lambda::Function)")
                 && !text.contains("prod-fake")

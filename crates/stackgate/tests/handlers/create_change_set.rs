@@ -86,8 +86,10 @@ pub(crate) fn polling() -> Polling {
 
 /// The plan's dependencies: the mocked clients and the rules the test inputs are written for.
 fn deps(cfn_rules: &[&Rule], s3_rules: &[&Rule]) -> create_change_set::Deps {
+    let cloudformation = cfn_with_summary(cfn_rules);
     create_change_set::Deps {
-        cloudformation: cfn_with_summary(cfn_rules),
+        reach: stackgate::aws::reach::Reach::home_only(cloudformation.clone()),
+        cloudformation,
         s3: s3(s3_rules),
         polling: polling(),
         guardrails: Guardrails::new(
@@ -378,6 +380,16 @@ fn change_set_status(
         .build()
 }
 
+/// DescribeChangeSet of a change set CloudFormation found nothing to do in.
+fn no_changes() -> Rule {
+    mock!(CloudFormation::describe_change_set).then_output(|| {
+        change_set_status(
+            ChangeSetStatus::Failed,
+            Some("The submitted information didn't contain changes."),
+        )
+    })
+}
+
 fn revision_rule(body: String) -> Rule {
     mock!(S3::get_object)
         .match_requests(|r| r.bucket() == Some("artifacts") && r.key() == Some("rev.zip"))
@@ -458,12 +470,7 @@ async fn rollback_alarms_become_the_change_sets_rollback_configuration() {
                 && config.monitoring_time_in_minutes() == Some(20)
         })
         .then_output(|| CreateChangeSetOutput::builder().build());
-    let describe = mock!(CloudFormation::describe_change_set).then_output(|| {
-        change_set_status(
-            ChangeSetStatus::Failed,
-            Some("The submitted information didn't contain changes."),
-        )
-    });
+    let describe = no_changes();
     let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
     let mut deps = deps(&[&exists, &create, &describe, &delete], &[&get]);
     deps.rollback_floors = stackgate::request::rollback_floors(
@@ -2352,4 +2359,57 @@ async fn a_nested_stack_is_held_to_the_rules_through_its_own_change_set() {
     assert!(text.contains("NESTED_STACK_NOT_EVALUATED: Other"), "{text}");
     assert_eq!(child_template.num_calls(), 1);
     assert_eq!(delete.num_calls(), 1);
+}
+
+/// A release's stack in another account and Region: the change set is made there, with that
+/// account's service role, while the template is read with stackgate's own credentials; the
+/// stack's lease names where it lives. An account the operator did not list is refused before
+/// any call.
+#[tokio::test]
+async fn a_plan_elsewhere_is_made_there_with_that_account_s_service_role() {
+    let get = revision_rule("Resources: {}".into());
+    let create = mock!(CloudFormation::create_change_set)
+        .match_requests(|r| {
+            r.role_arn() == Some("arn:aws:iam::222222222222:role/stackgate-cloudformation")
+                && r.template_body() == Some("Resources: {}")
+        })
+        .then_output(|| CreateChangeSetOutput::builder().build());
+    let describe = no_changes();
+    let (exists, delete) = (stack_is(Some(StackStatus::UpdateComplete)), deleted());
+    // stackgate's own CloudFormation answers nothing: every call must go elsewhere.
+    let mut deps = deps(&[], &[&get]);
+    // stackgate's own Region, as its Reach's.
+    deps.region = "us-east-1".into();
+    deps.cloudformation_role_arn = Some("arn:aws:iam::123456789012:role/cloudformation".into());
+    deps.reach = super::stack_operation::reach_elsewhere(
+        deps.cloudformation.clone(),
+        cfn_with_summary(&[&exists, &create, &describe, &delete]),
+    );
+    let mut input = create_input();
+    input["request"]["account"] = json!("222222222222");
+    input["request"]["region"] = json!("eu-west-1");
+    let out = create_change_set::handle(&deps, event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(get.num_calls(), 1, "the template is read at home");
+    assert_eq!(
+        out["check"]["deployment"]["destination"],
+        json!({"account": "222222222222", "region": "eu-west-1"})
+    );
+    assert_eq!(
+        out["check"]["stack"]["leaseKey"],
+        "prod-app@222222222222/eu-west-1"
+    );
+
+    input["request"]["account"] = json!("444444444444");
+    let error = create_change_set::handle(&deps, event(input))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TaskError::InvalidInput { field, .. } if field == "account"),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("444444444444"), "{error}");
+    assert_eq!(create.num_calls(), 1);
 }

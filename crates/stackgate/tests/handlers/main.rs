@@ -14,5 +14,6 @@ mod plan_delete;
 mod provision_starter;
 mod sdk_client;
 mod stack_lease;
+mod stack_operation;
 mod stacks_api;
 mod wait_stack;

@@ -93,7 +93,7 @@ fn aws(cfn_rules: &[&Rule], stored_item: Option<HashMap<String, AttributeValue>>
         });
     Aws {
         deps: wait_stack::Deps {
-            cloudformation: cfn_with_summary(cfn_rules),
+            reach: stackgate::aws::reach::Reach::home_only(cfn_with_summary(cfn_rules)),
             dynamodb: mock_client!(
                 aws_sdk_dynamodb,
                 RuleMode::MatchAny,
@@ -575,4 +575,106 @@ fn a_malformed_event_names_the_field() {
     foreign["source"] = json!("my.app");
     let error = block(stack_status::handle(&aws.deps, event(foreign))).unwrap_err();
     assert!(matches!(&error, TaskError::InvalidInput { field, .. } if field == "source"));
+}
+
+/// A stack in another account and Region: its wait says where, and the event (forwarded from
+/// there) is confirmed by reading the stack there, never at home; a stored place stackgate could
+/// not have written is no place to assume a role in.
+#[test]
+fn a_wait_elsewhere_is_stored_with_where_and_read_there() {
+    let describe = mock!(CloudFormation::describe_stacks).then_output(completed_with_outputs);
+    // Home answers nothing.
+    let reach = || {
+        super::stack_operation::reach_elsewhere(
+            cfn_with_summary(&[]),
+            cfn_with_summary(&[&describe]),
+        )
+    };
+    // The stack's ARN names where it lives.
+    let arn = "arn:aws:cloudformation:eu-west-1:222222222222:stack/prod-app/1";
+    let elsewhere = |value: Value| -> Value {
+        serde_json::from_str(&value.to_string().replace(STACK_ID, arn)).unwrap()
+    };
+    let mut there = stored_wait();
+    there.insert("stackId".into(), AttributeValue::S(arn.into()));
+    there.insert("account".into(), AttributeValue::S("222222222222".into()));
+    there.insert("region".into(), AttributeValue::S("eu-west-1".into()));
+    let mut event_side = aws(&[], Some(there.clone()));
+    event_side.deps.reach = reach();
+    // The wait of that stack, read and then removed once answered.
+    let (read, removed) = (
+        mock!(DynamoDb::get_item).then_output({
+            let there = there.clone();
+            move || {
+                GetItemOutput::builder()
+                    .set_item(Some(there.clone()))
+                    .build()
+            }
+        }),
+        mock!(DynamoDb::delete_item)
+            .match_requests(move |r| r.key().unwrap()["stackId"].as_s().unwrap() == arn)
+            .then_output(|| DeleteItemOutput::builder().build()),
+    );
+    event_side.deps.dynamodb =
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &removed]);
+    let out = block(stack_status::handle(
+        &event_side.deps,
+        event(elsewhere(status_change("UPDATE_COMPLETE", TOKEN))),
+    ))
+    .unwrap();
+    assert_eq!(out["answered"], true);
+    assert_eq!(describe.num_calls(), 1);
+
+    // The registration stores where.
+    let stored_there = mock!(DynamoDb::put_item)
+        .match_requests(|r| {
+            let item = r.item().unwrap();
+            item.get("account")
+                .and_then(|a| a.as_s().ok())
+                .map(String::as_str)
+                == Some("222222222222")
+                && item
+                    .get("region")
+                    .and_then(|a| a.as_s().ok())
+                    .map(String::as_str)
+                    == Some("eu-west-1")
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let mut registering = aws(&[], None);
+    registering.deps.reach = reach();
+    registering.deps.dynamodb = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&stored_there, &removed]
+    );
+    let mut input = elsewhere(registration("DEPLOY", &[]));
+    input["destination"] = json!({"account": "222222222222", "region": "eu-west-1"});
+    block(wait_stack::handle(&registering.deps, event(input))).unwrap();
+    assert_eq!(stored_there.num_calls(), 1);
+    // A wait that says its stack is elsewhere than its ARN does: nothing stored, nothing read.
+    let mut astray = registration("DEPLOY", &[]);
+    astray["destination"] = json!({"account": "222222222222", "region": "eu-west-1"});
+    let error = block(wait_stack::handle(&registering.deps, event(astray))).unwrap_err();
+    assert!(
+        matches!(&error, TaskError::InvalidInput { field, .. } if field == "destination"),
+        "{error:?}"
+    );
+    assert_eq!(stored_there.num_calls(), 1);
+
+    // A tampered item: refused, nothing read, nobody answered; a well-formed account that is not
+    // the ARN's, too.
+    for account in ["22222222222x", "333333333333"] {
+        let mut tampered_item = there.clone();
+        tampered_item.insert("account".into(), AttributeValue::S(account.into()));
+        let mut tampered = aws(&[], Some(tampered_item));
+        tampered.deps.reach = reach();
+        let result = block(stack_status::handle(
+            &tampered.deps,
+            event(elsewhere(status_change("UPDATE_COMPLETE", TOKEN))),
+        ));
+        assert!(result.is_err(), "{account}: {result:?}");
+        assert!(tampered.told().is_empty());
+    }
+    // Read twice, there: for the event and for the registration; never for a tampered wait.
+    assert_eq!(describe.num_calls(), 2);
 }

@@ -125,12 +125,13 @@ fn stack_busy<E: ProvideErrorMetadata, R>(
         })
 }
 
-/// Deletes a change set; one already gone (a retried task) is not an error.
+/// Deletes a change set; one already gone (a retried task) is not an error. True when this call
+/// deleted it.
 pub async fn delete_change_set(
     client: &Client,
     stack: &str,
     change_set: &str,
-) -> Result<(), TaskError> {
+) -> Result<bool, TaskError> {
     match client
         .delete_change_set()
         .stack_name(stack)
@@ -138,16 +139,48 @@ pub async fn delete_change_set(
         .send()
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(error)
             if error
                 .as_service_error()
                 .is_some_and(|e| e.code() == Some("ChangeSetNotFound")) =>
         {
-            Ok(())
+            Ok(false)
         }
         Err(error) => Err(classify("DeleteChangeSet", &error)),
     }
+}
+
+/// Executes a change set; true when a retry (its first answer lost) finds it already executing or
+/// executed. A change set that did not run and cannot is an error.
+pub async fn execute_change_set(
+    client: &Client,
+    stack: &str,
+    change_set: &str,
+    token: &str,
+) -> Result<bool, TaskError> {
+    let sent = client
+        .execute_change_set()
+        .stack_name(stack)
+        .change_set_name(change_set)
+        .client_request_token(token)
+        .send()
+        .await;
+    let error = match sent {
+        Ok(_) => return Ok(false),
+        Err(error) => error,
+    };
+    let not_executable = error
+        .as_service_error()
+        .is_some_and(|e| e.is_invalid_change_set_status_exception());
+    if not_executable
+        && self::change_set(client, stack, change_set)
+            .await?
+            .is_some_and(|c| c.execution_started)
+    {
+        return Ok(true);
+    }
+    Err(classify("ExecuteChangeSet", &error))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +191,8 @@ pub struct ChangeSetStatus {
     pub reason: Option<String>,
     /// Whether it can be executed (`ExecutionStatus` AVAILABLE).
     pub executable: bool,
+    /// Whether it has been executed (`ExecutionStatus` EXECUTE_IN_PROGRESS or EXECUTE_COMPLETE).
+    pub execution_started: bool,
 }
 
 /// A change set as it stands now (first page only: no changes are read here); `None` when it, or
@@ -183,6 +218,10 @@ pub async fn change_set(
                 .map_or_else(String::new, |s| s.as_str().to_string()),
             reason: output.status_reason().map(str::to_string),
             executable: output.execution_status().map(|s| s.as_str()) == Some("AVAILABLE"),
+            execution_started: matches!(
+                output.execution_status().map(|s| s.as_str()),
+                Some("EXECUTE_IN_PROGRESS" | "EXECUTE_COMPLETE")
+            ),
         })),
         Err(error)
             if error

@@ -5,8 +5,8 @@
 mod change_sets;
 mod drift;
 pub use change_sets::{
-    all_changes, change_set, create_change_set, delete_change_set, ChangeSetRequest,
-    ChangeSetStatus,
+    all_changes, change_set, create_change_set, delete_change_set, execute_change_set,
+    ChangeSetRequest, ChangeSetStatus,
 };
 pub use drift::{drift_detection_status, drifted_resources, start_drift_detection, DetectionState};
 
@@ -141,6 +141,19 @@ pub async fn declared_parameters(
 }
 
 /// Whether the stack holds any resource (one page is enough to know).
+/// Deletes a stack; the token makes a retry the same deletion (CloudFormation answers a deletion
+/// of a stack already gone with success).
+pub async fn delete_stack(client: &Client, stack: &str, token: &str) -> Result<(), TaskError> {
+    client
+        .delete_stack()
+        .stack_name(stack)
+        .client_request_token(token)
+        .send()
+        .await
+        .map_err(|e| classify("DeleteStack", &e))?;
+    Ok(())
+}
+
 pub async fn has_resources(client: &Client, stack: &str) -> Result<bool, TaskError> {
     let output = client
         .list_stack_resources()

@@ -35,6 +35,8 @@ pub struct Output {
 #[serde(rename_all = "camelCase")]
 pub struct StackFacts {
     pub stack_name: String,
+    /// The stack's lease (`Destination::lease_key`), which the workflow keeps and gives back.
+    pub lease_key: String,
     pub action: StackAction,
     /// CREATE or UPDATE: the change set type once any recreate delete has happened.
     pub change_set_type: &'static str,
@@ -114,6 +116,7 @@ pub async fn read(deps: &Deps, deployment: Deployment) -> Result<Output, TaskErr
     tracing::info!(stack = %name, ?action, status = status.as_deref().unwrap_or("MISSING"), "stack checked");
     Ok(Output {
         stack: StackFacts {
+            lease_key: deployment.destination.lease_key(&name),
             stack_name: name,
             action,
             change_set_type: match action {

@@ -10,6 +10,7 @@
 //!
 //! Idempotent: a retry finds the same change set (named after the execution and target).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use lambda_runtime::LambdaEvent;
@@ -25,7 +26,9 @@ mod plan;
 mod template_source;
 
 use super::{parse_input, to_output, wait_budget};
+use crate::aws::reach::{DeployRole, Reach};
 use crate::config::{env_var, Polling};
+use crate::destination::{partition_of, Destination, TARGET_CLOUDFORMATION_ROLE};
 use crate::guardrails::Guardrails;
 use crate::metrics::{self, names, Metric};
 use crate::policy::Verdict;
@@ -64,6 +67,8 @@ pub struct Deps {
     /// Where a release's approval is read (`APPROVALS_TABLE`): a release's plan executes on the
     /// release's yes. None: no plan applied here may name one.
     pub approvals: Option<Approvals>,
+    /// CloudFormation in a release's other accounts and Regions.
+    pub reach: Reach,
 }
 
 /// The approvals table, read without its task tokens, and the releases that wait on them.
@@ -82,8 +87,15 @@ impl Deps {
         let region = crate::aws::region_of(&config);
         let cloudformation_role_arn = env_var("CLOUDFORMATION_ROLE_ARN");
         let guardrails = crate::config::guardrails()?;
+        let cloudformation = aws_sdk_cloudformation::Client::new(&config);
         Ok(Deps {
-            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            reach: Reach::new(
+                &config,
+                cloudformation.clone(),
+                aws_sdk_sts::Client::new(&config),
+                DeployRole::from_env("create-change-set"),
+            ),
+            cloudformation,
             s3: crate::aws::s3_client(&config),
             polling: Polling::from_env(),
             rollback_floors: crate::config::rollback_floors(&guardrails)?,
@@ -106,6 +118,43 @@ impl Deps {
             }),
         })
     }
+}
+
+impl Deps {
+    /// The plan's dependencies where the stack lives: CloudFormation there, and there the service
+    /// role a change set is made with (the target account's own, `examples/target-account-role.yaml`)
+    /// and the alarms it names. Templates are still read (and staged) with stackgate's own
+    /// credentials, so a template from S3 is passed to another account as its body.
+    pub async fn at(&self, destination: &Destination) -> Result<Cow<'_, Deps>, TaskError> {
+        if destination.is_home() {
+            return Ok(Cow::Borrowed(self));
+        }
+        let region = destination.region_or(&self.region).to_string();
+        let role_arn = match &destination.account {
+            Some(account) => Some(format!(
+                "arn:{}:iam::{account}:role/{TARGET_CLOUDFORMATION_ROLE}",
+                partition_of(&region)
+            )),
+            None => self.cloudformation_role_arn.clone(),
+        };
+        Ok(Cow::Owned(Deps {
+            cloudformation: self.reach.cloudformation(destination).await?,
+            alarm_arn_prefix: alarm_arn_prefix(role_arn.as_deref(), &region),
+            cloudformation_role_arn: role_arn,
+            // `region` stays stackgate's own: the staging bucket, whose URLs name it, is there.
+            ..self.clone()
+        }))
+    }
+}
+
+/// Where the plan works: the request's `account` and `region`, validated before any call.
+fn destination_of(request: &Value) -> Result<Destination, TaskError> {
+    let text = |field: &str| match request.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(given)) => Ok(Some(given.trim().to_string())),
+        Some(_) => Err(TaskError::invalid(field, "must be a string")),
+    };
+    Destination::new(text("account")?, text("region")?)
 }
 
 pub use crate::lifecycle::{change_set_name, Target};
@@ -177,14 +226,28 @@ pub fn means_no_changes(reason: &str) -> bool {
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, TaskError> {
     let deadline = event.context.deadline;
-    let input: Input = parse_input(event.payload)?;
+    let mut input: Input = parse_input(event.payload)?;
+    // stackgate's own Region named is a stack at home: one lease, whoever named it.
+    if input.request.get("region").and_then(Value::as_str) == Some(deps.region.as_str()) {
+        if let Value::Object(request) = &mut input.request {
+            request.remove("region");
+        }
+    }
     let started = std::time::Instant::now();
-    let result = plan::plan(
-        deps,
-        &input,
-        wait_budget(deps.polling.wait_budget, deadline),
-    )
-    .await;
+    let result = match destination_of(&input.request) {
+        Ok(destination) => match deps.at(&destination).await {
+            Ok(there) => {
+                plan::plan(
+                    &there,
+                    &input,
+                    wait_budget(deps.polling.wait_budget, deadline),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
     publish(deps, &input, &result, started.elapsed());
     to_output(&result?)
 }

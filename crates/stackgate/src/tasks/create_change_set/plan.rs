@@ -50,14 +50,18 @@ async fn plan_request(
     let approved = release_approval(deps, &deployment).await?;
     // One execution per stack, taken before the stack is read: a deployment queued behind another
     // must not see that one's operation in progress as a busy stack.
+    let destination = &deployment.destination;
     deps.leases
-        .take(deployment.stack_name.as_str(), &input.execution_arn)
+        .take(
+            &destination.lease_key(deployment.stack_name.as_str()),
+            &input.execution_arn,
+        )
         .await?;
     if input.target == Target::BlueGreen {
         // The new stack's name is one another request may deploy to directly: it is held too.
         deps.leases
             .take(
-                deployment.blue_green_stack_name.as_str(),
+                &destination.lease_key(deployment.blue_green_stack_name.as_str()),
                 &input.execution_arn,
             )
             .await?;
@@ -183,6 +187,7 @@ async fn discard(deps: &Deps, change_set: &Output) -> Result<(), TaskError> {
         &change_set.change_set_name,
     )
     .await
+    .map(drop)
 }
 
 /// Judges every change; a change set the request says to refuse is deleted and the task fails.

@@ -79,6 +79,9 @@ pub(super) async fn get(deps: &Deps, id: &str, caller: &str) -> Result<Response<
             .filter(|e| e.error.is_some());
         stacks.push(json!({
             "stackName": stack["stackName"],
+            // Null: stackgate's own account or Region.
+            "account": stack["destination"]["account"],
+            "region": stack["destination"]["region"],
             "state": releases::stack_state(&state.status, view(&plan), view(&apply)),
             "planId": stack["planName"],
             "executionId": apply.as_ref().map(|_| stack["applyName"].clone()),
