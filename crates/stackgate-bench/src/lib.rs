@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod functions;
 pub mod page;
+pub mod release;
 pub mod report;
 pub mod runtime_api;
 pub mod stage;

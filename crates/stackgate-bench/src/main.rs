@@ -13,7 +13,7 @@ use stackgate_bench::report::{self, FunctionResult, Machine, Report};
 use stackgate_bench::runtime_api::{cold_start, Process};
 use stackgate_bench::workflow::{self, Counts, PathCost, PathRun, LATENCIES, PATHS};
 use stackgate_bench::BenchError;
-use stackgate_bench::{page, stage};
+use stackgate_bench::{page, release, stage};
 use stackgate_local::{endpoint, repo_root, LocalClients};
 
 #[derive(Debug, Parser)]
@@ -288,6 +288,19 @@ async fn run(args: Args) -> Result<(), BenchError> {
         }
     }
 
+    eprintln!("== releases of {:?} stacks", release::SIZES);
+    let mut releases = Vec::new();
+    for stacks in release::SIZES {
+        let run = release::run(&clients, stacks, our_ms).await?;
+        eprintln!(
+            "  {stacks} stacks: {} transitions, {} history events, {:.0} s",
+            run.release.transitions + run.deployments.transitions,
+            run.history_events,
+            run.run_seconds
+        );
+        releases.push(run);
+    }
+
     let mut overhead = Vec::new();
     for (index, path) in PATHS.iter().enumerate() {
         let ours: Vec<PathRun> = rounds.iter().map(|round| round[index]).collect();
@@ -313,6 +326,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
     targets.extend(report::cost_target(&costs));
     targets.extend(report::lambda_time_target(&costs));
     targets.extend(report::overhead_target(&overhead));
+    targets.extend(report::release_target(&releases));
     targets.extend(report::whole_command_target(command_seconds, args.fresh));
     let report = Report {
         generated_at: aws_smithy_types::DateTime::from(std::time::SystemTime::now())
@@ -328,6 +342,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
         floor,
         workflow: costs,
         overhead,
+        releases,
         targets,
         seconds: started.elapsed().as_secs_f64(),
         command_seconds,

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::report::{fraction, init_over_floor, mib, ms, profile_effect, size, Report};
+use crate::workflow::LATENCIES;
 
 // Long by design: the page written top to bottom, one section after another, so that the
 // code reads like the page it makes.
@@ -192,8 +193,54 @@ pub fn markdown(report: &Report, command: &str) -> String {
             p.polling_usd_per_1000
         );
     }
+    releases(&mut out, report);
     overhead(&mut out, report);
     out
+}
+
+/// The releases section: what a release of 1, 5 and 20 stacks costs, and its room in Step
+/// Functions' limits.
+fn releases(out: &mut String, report: &Report) {
+    if report.releases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Releases\n\n\
+         Each release is started as a pipeline starts one (a CodePipeline job whose source holds the \
+         manifest and the template) and creates every stack, in waves of five (each stack after the \
+         one five before it), five at a time; the 20-stack release spreads its stacks over four \
+         accounts and two Regions. Counts are the release's own execution plus every plan and apply \
+         it started (each a safe-deploy execution of its own, with its own history); the cost under \
+         a latency adds each stack's waits as for one created stack (above). Step Functions allows \
+         one execution 25,000 history events and a state 256 KiB of input or output.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| stacks | places | waves | transitions: release + plans and applies | Lambda invocations | release history events | largest state (bytes) | run time (local stack) | USD per 1,000 releases: {} |\n|---|---|---|---|---|---|---|---|---|",
+        LATENCIES.iter().map(|l| l.name).collect::<Vec<_>>().join(" / ")
+    );
+    for r in &report.releases {
+        let usd: Vec<String> = r
+            .usd_per_1000
+            .iter()
+            .map(|c| format!("{:.2}", c.usd))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} + {} | {} | {} | {} | {:.0} s | {} |",
+            r.stacks,
+            r.places,
+            r.waves,
+            r.release.transitions,
+            r.deployments.transitions,
+            r.release.lambda_invocations + r.deployments.lambda_invocations,
+            r.history_events,
+            r.largest_payload_bytes,
+            r.run_seconds,
+            usd.join(" / ")
+        );
+    }
 }
 
 /// The orchestration overhead section: what stackgate adds to every deployment.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::release::{ReleaseRun, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES};
 use crate::runtime_api::ColdStart;
 use crate::stats::{median, millis, ratio};
 use crate::workflow::{Overhead, PathCost, LATENCIES};
@@ -147,6 +148,8 @@ pub struct Report {
     pub floor: Option<FunctionResult>,
     pub workflow: Vec<PathCost>,
     pub overhead: Vec<Overhead>,
+    /// Releases of `release::SIZES` stacks.
+    pub releases: Vec<ReleaseRun>,
     pub targets: Vec<Target>,
     /// The measurements alone.
     pub seconds: f64,
@@ -495,6 +498,21 @@ pub fn overhead_target(overhead: &[Overhead]) -> Option<Target> {
     })
 }
 
+/// The largest release stays well within Step Functions' limits on one execution: a tenth of its
+/// history's events, a quarter of a state's payload.
+pub fn release_target(releases: &[ReleaseRun]) -> Option<Target> {
+    let largest = releases.iter().max_by_key(|r| r.stacks)?;
+    Some(Target {
+        target: "the largest release uses at most a tenth of Step Functions' 25,000 history events and a quarter of its 256 KiB state payload".into(),
+        measured: format!(
+            "{} stacks in {} places: {} events, largest state {} bytes",
+            largest.stacks, largest.places, largest.history_events, largest.largest_payload_bytes
+        ),
+        met: largest.history_events * 10 <= MAX_HISTORY_EVENTS
+            && largest.largest_payload_bytes * 4 <= MAX_PAYLOAD_BYTES,
+    })
+}
+
 /// The Markdown page (docs/performance.md).
 #[cfg(test)]
 mod tests {
@@ -732,6 +750,7 @@ mod tests {
                 None,
             )),
             workflow: vec![path(LATENCIES[0].name, 9, 30)],
+            releases: vec![],
             overhead: vec![Overhead {
                 path: DeployPath::Create,
                 runs: 20,

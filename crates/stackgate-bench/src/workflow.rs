@@ -214,7 +214,7 @@ pub fn cost_per_1000(counts: Counts, lambda_seconds: f64) -> f64 {
 }
 
 /// Billed Lambda seconds: each invocation rounded up to the millisecond.
-fn billed_seconds(invocations: u64, per_invocation_ms: f64) -> f64 {
+pub fn billed_seconds(invocations: u64, per_invocation_ms: f64) -> f64 {
     invocations as f64 * per_invocation_ms.ceil() / 1000.0
 }
 

@@ -275,6 +275,7 @@ async fn pipeline_trigger_never_logs_artifact_credentials() {
     let events: Vec<Value> = [
         "pipeline-trigger-first.json",
         "pipeline-trigger-continue.json",
+        "pipeline-trigger-release.json",
     ]
     .iter()
     .map(|file| {

@@ -100,11 +100,10 @@ pub async fn stack_resources(clients: &LocalClients, stack: &str) -> Result<Vec<
 /// Change sets of a stack that could still be executed. moto keeps executed change sets listed and
 /// ignores ListChangeSets' stack filter, so both are filtered here.
 pub async fn executable_change_sets(
-    clients: &LocalClients,
+    cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> Result<Vec<String>, BoxError> {
-    let listed = clients
-        .cloudformation
+    let listed = cloudformation
         .list_change_sets()
         .stack_name(stack)
         .send()
@@ -171,7 +170,7 @@ pub async fn run(clients: &LocalClients) -> Result<(), BoxError> {
         print_report(title, &report);
         if *expected == "REFUSED" {
             let after = stack_resources(clients, &full_name).await?;
-            let pending = executable_change_sets(clients, &full_name).await?;
+            let pending = executable_change_sets(&clients.cloudformation, &full_name).await?;
             println!("   stack resources before: {}", before.join(", "));
             println!("   stack resources after:  {}", after.join(", "));
             println!("   executable change sets left: {}", pending.len());

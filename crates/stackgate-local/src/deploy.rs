@@ -35,7 +35,7 @@ const NETWORK_TEMPLATE_KEY: &str = "templates/network.yaml";
 pub const SAMPLE_CONFIG_KEY: &str = "billing/staging/run-1.json";
 
 /// Accounts besides the local stack's own that releases may deploy to (moto keeps each apart).
-pub const TARGET_ACCOUNTS: [&str; 2] = ["222222222222", "333333333333"];
+pub const TARGET_ACCOUNTS: [&str; 3] = ["222222222222", "333333333333", "444444444444"];
 
 /// Parameter values the local stack deploys the template with.
 pub fn local_parameters() -> BTreeMap<String, String> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::demo::{revision_zip, ARTIFACT_BUCKET, TEMPLATE_PATH};
+use crate::demo::{revision_zip, zip_of, ARTIFACT_BUCKET, TEMPLATE_PATH};
 use crate::http::{call, invoke};
 use crate::{BoxError, LocalClients};
 
@@ -129,19 +129,29 @@ pub async fn prepare(
             .as_str()
             .ok_or("no input artifact key")?,
     );
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(revision_zip(template)?.into())
-        .send()
-        .await?;
     let parameters: Value = serde_json::from_str(
         data["actionConfiguration"]["configuration"]["UserParameters"]
             .as_str()
             .unwrap_or("{}"),
     )?;
+    let revision = match parameters["releaseManifest"].as_str() {
+        Some(path) => {
+            let manifest = release_manifest(environment, stack).to_string();
+            zip_of(&[
+                (TEMPLATE_PATH, template.as_bytes()),
+                (path, manifest.as_bytes()),
+            ])?
+        }
+        None => revision_zip(template)?,
+    };
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(revision.into())
+        .send()
+        .await?;
     if let (Some(bucket), Some(file)) = (
         parameters["s3Bucket"].as_str(),
         parameters["stateMachineFile"].as_str(),
@@ -157,4 +167,14 @@ pub async fn prepare(
             .await?;
     }
     Ok(())
+}
+
+/// The release a job's manifest asks for: `<stack>-network`, then `<stack>-web` after it, both
+/// from the template in the job's revision.
+pub fn release_manifest(environment: &str, stack: &str) -> Value {
+    let (network, web) = (format!("{stack}-network"), format!("{stack}-web"));
+    json!({"environmentName": environment, "release": format!("{stack}-release"), "stacks": [
+        {"stackName": network, "templatePath": TEMPLATE_PATH},
+        {"stackName": web, "templatePath": TEMPLATE_PATH, "dependsOn": [network]}
+    ]})
 }

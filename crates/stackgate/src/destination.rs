@@ -95,6 +95,46 @@ impl Destination {
     }
 }
 
+/// The places stackgate may deploy to besides its own account and Region: the operator's
+/// `TargetAccounts` and `TargetRegions`, checked by the API and again before any call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+impl Targets {
+    /// `TARGET_ACCOUNTS` and `TARGET_REGIONS`.
+    pub fn from_env() -> Self {
+        Targets {
+            accounts: crate::config::env_list("TARGET_ACCOUNTS"),
+            regions: crate::config::env_list("TARGET_REGIONS"),
+        }
+    }
+
+    /// Refuses a destination (already relative to stackgate's own Region) that names an account or
+    /// a Region the operator did not list; the error names `account` or `region`, never the value.
+    pub fn admit(&self, destination: &Destination) -> Result<(), TaskError> {
+        if let Some(account) = &destination.account {
+            if !self.accounts.contains(account) {
+                return Err(TaskError::invalid(
+                    "account",
+                    "is not one of the operator's target accounts (TargetAccounts)",
+                ));
+            }
+        }
+        if let Some(region) = &destination.region {
+            if !self.regions.contains(region) {
+                return Err(TaskError::invalid(
+                    "region",
+                    "is not stackgate's own Region nor one of the operator's target Regions (TargetRegions)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A 12-digit AWS account id.
 pub fn is_account(account: &str) -> bool {
     account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())

@@ -27,16 +27,19 @@ pub enum InputSource {
     S3File { bucket: String, key: String },
     /// The input itself, inline.
     Inline(Map<String, Value>),
+    /// A release manifest (`POST /releases`' body) at this path in the first input artifact: the
+    /// job starts the release workflow.
+    ReleaseManifest { path: String },
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> TaskError {
     TaskError::invalid(format!("UserParameters.{field}"), message)
 }
 
-/// Reads `UserParameters`: `{"s3Bucket","stateMachineFile"}` or `{"input": {...}}`.
+/// Reads `UserParameters`: `{"s3Bucket","stateMachineFile"}`, `{"input": {...}}` or
+/// `{"releaseManifest": "path/in/the/artifact.json"}`.
 pub fn parse_user_parameters(raw: Option<&str>) -> Result<InputSource, TaskError> {
-    const EXPECTED: &str =
-        r#"expected {"s3Bucket": "...", "stateMachineFile": "..."} or {"input": {...}}"#;
+    const EXPECTED: &str = r#"expected {"s3Bucket": "...", "stateMachineFile": "..."}, {"input": {...}} or {"releaseManifest": "..."}"#;
     let raw = raw
         .map(str::trim)
         .filter(|r| !r.is_empty())
@@ -53,11 +56,23 @@ pub fn parse_user_parameters(raw: Option<&str>) -> Result<InputSource, TaskError
             format!("is not a JSON object; {EXPECTED}"),
         ));
     };
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| !["s3Bucket", "stateMachineFile", "input"].contains(&k.as_str()))
-    {
+    if let Some(unknown) = object.keys().find(|k| {
+        !["s3Bucket", "stateMachineFile", "input", "releaseManifest"].contains(&k.as_str())
+    }) {
         return Err(invalid(unknown, format!("unknown key; {EXPECTED}")));
+    }
+    if let Some(manifest) = object.get("releaseManifest") {
+        if object.len() > 1 {
+            return Err(TaskError::invalid(
+                "UserParameters",
+                "give releaseManifest alone: a release's stacks name their own templates",
+            ));
+        }
+        let path = manifest
+            .as_str()
+            .ok_or_else(|| invalid("releaseManifest", "must be a path in the input artifact"))?;
+        let path = crate::request::validate_archive_path("UserParameters.releaseManifest", path)?;
+        return Ok(InputSource::ReleaseManifest { path });
     }
     match (
         object.get("input"),
@@ -106,6 +121,38 @@ pub fn parse_input_file(
     }
 }
 
+/// A release manifest read from the input artifact, made the release's input: who asked is the
+/// pipeline's job whatever the file says, and a stack naming a `templatePath` reads it from the
+/// same artifact. `parse_release` and the release's checks come after.
+pub fn release_manifest(
+    text: &[u8],
+    artifact: (&str, &str),
+    job_id: &str,
+) -> Result<Map<String, Value>, TaskError> {
+    let mut manifest = match serde_json::from_slice::<Value>(text) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err(invalid("releaseManifest", "must hold a JSON object")),
+        Err(e) => {
+            return Err(invalid(
+                "releaseManifest",
+                crate::error::describe_json_error(&e),
+            ))
+        }
+    };
+    if let Some(Value::Array(stacks)) = manifest.get_mut("stacks") {
+        for stack in stacks.iter_mut() {
+            if let Value::Object(fields) = stack {
+                *fields = with_revision(std::mem::take(fields), Some(artifact));
+            }
+        }
+    }
+    manifest.insert(
+        "requestedBy".into(),
+        Value::String(format!("codepipeline job {job_id}")),
+    );
+    Ok(manifest)
+}
+
 /// Fields only the stacks API sets: whether an execution plans or applies a plan (`POST /plans`,
 /// `POST /stacks {planId}`). From a pipeline's input file they could apply another caller's plan.
 pub fn refuse_api_only_fields(input: &Map<String, Value>) -> Result<(), TaskError> {
@@ -146,6 +193,15 @@ pub fn with_revision(
 /// The execution name for a job: the same job always maps to the same execution, so a retried
 /// invocation can never start a second one.
 pub fn execution_name(job_id: &str) -> String {
+    named("pipeline", job_id)
+}
+
+/// The release execution for a job: a release id (`release-…`), the same for every retry.
+pub fn release_execution_name(job_id: &str) -> String {
+    named("release-pipeline", job_id)
+}
+
+fn named(prefix: &str, job_id: &str) -> String {
     let cleaned: String = job_id
         .chars()
         .map(|c| {
@@ -156,7 +212,7 @@ pub fn execution_name(job_id: &str) -> String {
             }
         })
         .collect();
-    let name = format!("pipeline-{cleaned}");
+    let name = format!("{prefix}-{cleaned}");
     if name.len() <= MAX_EXECUTION_NAME && cleaned == job_id {
         return name;
     }
@@ -166,7 +222,7 @@ pub fn execution_name(job_id: &str) -> String {
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("pipeline-{digest}")
+    format!("{prefix}-{digest}")
 }
 
 /// What the trigger remembers between calls.
@@ -256,10 +312,11 @@ fn variable_name(key: &str) -> String {
         .collect()
 }
 
-/// CodePipeline output variables from the workflow output: outcome, stack, and the stack's outputs.
+/// CodePipeline output variables from the workflow output: outcome, stack (or release), and the
+/// stack's outputs.
 pub fn output_variables(output: &Value) -> BTreeMap<String, String> {
     let mut variables = BTreeMap::new();
-    for key in ["outcome", "stackName", "stackId"] {
+    for key in ["outcome", "stackName", "stackId", "release"] {
         if let Some(value) = output.get(key).and_then(Value::as_str) {
             variables.insert(key.to_string(), truncate(value, MAX_OUTPUT_VALUE));
         }
@@ -297,10 +354,11 @@ pub fn answer(
                 .get("outcome")
                 .and_then(Value::as_str)
                 .unwrap_or("done");
-            let stack = output
-                .get("stackName")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
+            let what = match (output.get("release"), output.get("stackName")) {
+                (Some(Value::String(release)), _) => format!("release {release}"),
+                (_, Some(Value::String(stack))) => format!("stack {stack}"),
+                _ => "stack ?".to_string(),
+            };
             let who = output
                 .get("requestedBy")
                 .and_then(Value::as_str)
@@ -308,7 +366,7 @@ pub fn answer(
                 .unwrap_or_default();
             JobAnswer::Succeed {
                 summary: truncate(
-                    &format!("stackgate {outcome}: stack {stack} (execution {execution_arn}{who})"),
+                    &format!("stackgate {outcome}: {what} (execution {execution_arn}{who})"),
                     MAX_SUMMARY,
                 ),
                 output_variables: output_variables(&output),
@@ -362,6 +420,43 @@ mod tests {
         );
         let inline = parse_user_parameters(Some(r#"{"input":{"stackName":"a"}}"#)).unwrap();
         assert!(matches!(inline, InputSource::Inline(ref m) if m["stackName"] == "a"));
+        assert_eq!(
+            parse_user_parameters(Some(r#"{"releaseManifest":"./releases//prod.json"}"#)).unwrap(),
+            InputSource::ReleaseManifest {
+                path: "releases/prod.json".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_release_manifest_is_asked_for_by_the_job_and_reads_its_templates_from_the_artifact() {
+        let text = br#"{"environmentName":"prod","release":"r1","requestedBy":"mallory","stacks":[
+            {"stackName":"a","templatePath":"infra/a.yaml"},
+            {"stackName":"b","templateUrl":"https://templates.s3.amazonaws.com/b.yaml"}]}"#;
+        let manifest = release_manifest(text, ("artifacts", "pipe/Source/rev"), "job-1").unwrap();
+        assert_eq!(manifest["requestedBy"], "codepipeline job job-1");
+        assert_eq!(manifest["stacks"][0]["revisionS3Bucket"], "artifacts");
+        assert_eq!(manifest["stacks"][0]["revisionS3Key"], "pipe/Source/rev");
+        assert!(manifest["stacks"][1].get("revisionS3Bucket").is_none());
+        for bad in [&b"[1]"[..], b"{\"release\": hunter2"] {
+            let error = release_manifest(bad, ("artifacts", "k"), "job-1").unwrap_err();
+            assert!(
+                matches!(&error, TaskError::InvalidInput { field, .. } if field == "UserParameters.releaseManifest"),
+                "{error}"
+            );
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        // A release id, the same for every retry of the job, never the single deployment's name.
+        let name = release_execution_name("11111111-abcd-1111-abcd-111111abcdef");
+        assert!(crate::request::release::is_release_id(&name), "{name}");
+        assert_eq!(
+            name,
+            release_execution_name("11111111-abcd-1111-abcd-111111abcdef")
+        );
+        assert_ne!(name, execution_name("11111111-abcd-1111-abcd-111111abcdef"));
+        assert!(crate::request::release::is_release_id(
+            &release_execution_name(&"j/".repeat(60))
+        ));
     }
 
     #[test]
@@ -386,6 +481,22 @@ mod tests {
             (Some(r#"{"input":"x"}"#), "UserParameters.input"),
             (Some(r#"{"input":{},"s3Bucket":"b"}"#), "UserParameters"),
             (Some(r#"{"bucket":"b"}"#), "UserParameters.bucket"),
+            (
+                Some(r#"{"releaseManifest":"/etc/release.json"}"#),
+                "UserParameters.releaseManifest",
+            ),
+            (
+                Some(r#"{"releaseManifest":"a/../../b.json"}"#),
+                "UserParameters.releaseManifest",
+            ),
+            (
+                Some(r#"{"releaseManifest":7}"#),
+                "UserParameters.releaseManifest",
+            ),
+            (
+                Some(r#"{"releaseManifest":"r.json","input":{}}"#),
+                "UserParameters",
+            ),
         ];
         for (raw, field) in cases {
             match parse_user_parameters(raw) {

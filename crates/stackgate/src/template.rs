@@ -26,10 +26,23 @@ pub fn delivery_for(template_len: usize) -> Delivery {
     }
 }
 
-/// Extracts `path` (already validated as relative, no `..`) from a zip held in memory.
-/// Entries whose names would escape the archive root are never matched; sizes are capped
-/// on the bytes actually read, not on what the archive claims.
+/// Extracts the template at `path` (already validated as relative, no `..`) from a revision zip.
 pub fn extract_from_zip(archive: &[u8], path: &str) -> Result<String, TaskError> {
+    template_text(
+        file_from_zip(archive, path, "templatePath", MAX_TEMPLATE_SIZE)?,
+        path,
+    )
+}
+
+/// Reads the file at `path` (already validated as relative, no `..`) from a zip held in memory,
+/// at most `max` + 1 bytes; errors name `field`. Entries whose names would escape the archive root
+/// are never matched; sizes are capped on the bytes actually read, not on what the archive claims.
+pub fn file_from_zip(
+    archive: &[u8],
+    path: &str,
+    field: &str,
+    max: u64,
+) -> Result<Vec<u8>, TaskError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(archive)).map_err(|e| {
         TaskError::InvalidTemplate(format!("the revision is not a readable zip: {e}"))
     })?;
@@ -51,17 +64,17 @@ pub fn extract_from_zip(archive: &[u8], path: &str) -> Result<String, TaskError>
         }
     }
     let index = found.ok_or_else(|| {
-        TaskError::InvalidTemplate(format!("templatePath {path:?} is not in the revision zip"))
+        TaskError::InvalidTemplate(format!("{field} {path:?} is not in the revision zip"))
     })?;
     let entry = zip
         .by_index(index)
         .map_err(|e| TaskError::InvalidTemplate(format!("unreadable zip entry {path:?}: {e}")))?;
     let mut bytes = Vec::new();
     entry
-        .take(MAX_TEMPLATE_SIZE + 1)
+        .take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| TaskError::InvalidTemplate(format!("cannot inflate {path:?}: {e}")))?;
-    template_text(bytes, path)
+    Ok(bytes)
 }
 
 /// Checks size and encoding of a template's bytes.

@@ -478,8 +478,10 @@ fn sites() -> Vec<Site> {
             .build(),
         call: |c| async move {
             let role = reach::DeployRole {
-                accounts: vec![],
-                regions: vec![],
+                targets: stackgate::destination::Targets {
+                    accounts: vec![],
+                    regions: vec![],
+                },
                 name: "stackgate-deploy".into(),
                 external_id: None,
                 session_name: "stackgate-test".into(),

@@ -520,8 +520,10 @@ impl Aws {
     /// CloudFormation at home and, through the deploy role, in one other account.
     fn reach(&self) -> stackgate::aws::reach::Reach {
         let role = stackgate::aws::reach::DeployRole {
-            accounts: vec!["222222222222".into()],
-            regions: vec!["eu-west-1".into()],
+            targets: stackgate::destination::Targets {
+                accounts: vec!["222222222222".into()],
+                regions: vec!["eu-west-1".into()],
+            },
             name: "stackgate-deploy".into(),
             external_id: Some("stackgate-ext".into()),
             session_name: "stackgate-fuzz".into(),
@@ -592,6 +594,7 @@ fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
         &[
             "pipeline-trigger-first.json",
             "pipeline-trigger-continue.json",
+            "pipeline-trigger-release.json",
         ],
         |aws, input| {
             let clients = pipeline_trigger::Deps {
@@ -600,6 +603,20 @@ fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
                 codepipeline: aws_sdk_codepipeline::Client::new(&aws.config),
                 state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy"
                     .into(),
+                releases: Some(pipeline_trigger::Releases {
+                    state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:Release"
+                        .into(),
+                    guardrails: stackgate::guardrails::Guardrails::new(
+                        vec!["prod".into()],
+                        vec![],
+                        Some("stackgate-local-artifacts".into()),
+                        vec![],
+                        vec![],
+                    )
+                    .unwrap(),
+                    targets: Default::default(),
+                    home_region: "us-east-1".into(),
+                }),
             };
             async move { pipeline_trigger::handle(&clients, event(input)).await }
         },
@@ -945,8 +962,7 @@ fn stacks_api_always_answers_and_refuses_bad_requests_before_calling_aws() {
                     guardrails: guardrails().with_inline_templates("staging".into()),
                     max_body_bytes: 64 * 1024,
                     plan_seconds: 3600,
-                    target_accounts: vec![],
-                    target_regions: vec![],
+                    targets: Default::default(),
                     home_region: "us-east-1".into(),
                 },
                 template_url_base: None,

@@ -153,7 +153,7 @@ async fn an_approved_unsafe_change_is_deployed_and_a_rejected_one_leaves_nothing
         "stack untouched"
     );
     assert!(
-        executable_change_sets(&clients, &full)
+        executable_change_sets(&clients.cloudformation, &full)
             .await
             .unwrap()
             .is_empty(),
@@ -238,7 +238,7 @@ async fn an_unanswered_approval_times_out_and_deletes_the_change_set() {
         stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic"]
     );
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());

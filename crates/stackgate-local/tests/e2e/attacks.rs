@@ -164,7 +164,7 @@ async fn an_iam_user_with_an_access_key_never_deploys_without_a_person() {
             "{on_unsafe}: nothing was deployed"
         );
         assert!(
-            executable_change_sets(&clients, &full)
+            executable_change_sets(&clients.cloudformation, &full)
                 .await
                 .unwrap_or_default()
                 .is_empty(),
@@ -657,7 +657,7 @@ async fn a_template_failing_a_guard_rule_is_refused_naming_the_rule_whatever_the
     assert!(!report.entered("RequestApproval"), "{:?}", report.states);
     let cause = report.cause.as_deref().unwrap_or_default();
     assert!(!cause.contains("PublicRead"), "no value echoed: {cause}");
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());

@@ -119,7 +119,9 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
         stack_resources(&clients, &full).await.unwrap(),
         ["DataBucket", "EventsTopic", "WorkQueue"]
     );
-    let left = executable_change_sets(&clients, &full).await.unwrap();
+    let left = executable_change_sets(&clients.cloudformation, &full)
+        .await
+        .unwrap();
     assert!(left.is_empty(), "{left:?} {:?}", refused);
     assert_eq!(
         stack_status(&clients, &full).await.as_deref(),
@@ -133,7 +135,7 @@ async fn create_safe_update_unsafe_refused_and_no_changes() {
         ["PlanChangeSet", "RouteChangeSet", "NoChanges"],
         "{unchanged:?}"
     );
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());
@@ -266,7 +268,7 @@ async fn a_stack_with_an_operation_in_progress_fails_fast_as_busy() {
         report.states,
         ["PlanChangeSet", "NotifyFailure", "DeploymentFailed"]
     );
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());
@@ -770,7 +772,7 @@ async fn a_table_deleted_outside_cloudformation_refuses_the_update() {
         "! myDynamoDBTable (AWS::DynamoDB::Table) drifted: DELETED",
     );
     assert!(
-        executable_change_sets(&clients, &full)
+        executable_change_sets(&clients.cloudformation, &full)
             .await
             .unwrap()
             .is_empty(),
@@ -903,7 +905,7 @@ async fn a_yes_given_after_the_stack_was_taken_executes_nothing() {
     let report = finish(&clients, &waiting).await;
     assert_failed_with(&report, "LeaseLost", "was taken by another execution");
     assert!(!report.entered("ExecuteChangeSet"), "{:?}", report.states);
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());

@@ -71,7 +71,9 @@ async fn a_plan_executes_nothing_and_applying_it_executes_exactly_its_change_set
     let change_set = judged["changeSetName"].as_str().unwrap().to_string();
     // Judged, kept, and not executed: the stack is as it was.
     assert_eq!(
-        executable_change_sets(&clients, &full).await.unwrap(),
+        executable_change_sets(&clients.cloudformation, &full)
+            .await
+            .unwrap(),
         std::slice::from_ref(&change_set)
     );
     assert_eq!(
@@ -160,7 +162,7 @@ async fn a_plan_the_stack_moved_past_or_that_expired_executes_nothing() {
     .await;
     assert_eq!(expired["status"], "EXPIRED", "{expired}");
     assert_eq!(expired["verdict"], "UNSAFE", "{expired}");
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());
@@ -187,7 +189,7 @@ async fn an_unsafe_plan_that_would_be_refused_is_refused_with_its_diff_and_keeps
             .contains("- EventsTopic (AWS::SNS::Topic)"),
         "{refused}"
     );
-    assert!(executable_change_sets(&clients, &full)
+    assert!(executable_change_sets(&clients.cloudformation, &full)
         .await
         .unwrap()
         .is_empty());

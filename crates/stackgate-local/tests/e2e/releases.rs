@@ -302,7 +302,7 @@ async fn a_refused_plan_executes_no_stack_of_the_release_and_leaves_no_change_se
     for name in [&fresh, &live] {
         let full = format!("api-{name}");
         assert!(
-            executable_change_sets(&clients, &full)
+            executable_change_sets(&clients.cloudformation, &full)
                 .await
                 .unwrap_or_default()
                 .is_empty(),
@@ -385,7 +385,7 @@ async fn a_rejected_release_executes_nothing_and_leaves_no_change_set() {
     for shown in release["stacks"].as_array().unwrap() {
         let full = shown["stackName"].as_str().unwrap();
         assert!(
-            executable_change_sets(&clients, full)
+            executable_change_sets(&clients.cloudformation, full)
                 .await
                 .unwrap_or_default()
                 .is_empty(),
@@ -403,6 +403,7 @@ async fn a_rejected_release_executes_nothing_and_leaves_no_change_set() {
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn a_failure_stops_the_release_names_the_stack_and_deletes_later_change_sets() {
+    use stackgate_local::deploy::{OTHER_REGION, TARGET_ACCOUNTS};
     let clients = LocalClients::connect(&endpoint()).await;
     let (first, second, third) = (unique("rfirst"), unique("rsecond"), unique("rthird"));
     let body = json!({"environmentName": "api", "stackName": second,
@@ -413,11 +414,13 @@ async fn a_failure_stops_the_release_names_the_stack_and_deletes_later_change_se
     // A value in the failing stack's request, which no message or answer may repeat.
     let mut failing = stack(&clients, &second, "app-v2-safe.yaml", &[&first]).await;
     failing["tags"] = json!({"team": "hunter2-in-a-tag"});
+    // The last wave lives in another account and Region: its plan is discarded there.
+    let elsewhere = (Some(TARGET_ACCOUNTS[0]), OTHER_REGION);
     let id = start(
         vec![
             stack(&clients, &first, "app-v1.yaml", &[]).await,
             failing,
-            stack(&clients, &third, "app-v1.yaml", &[&second]).await,
+            stack_at(&clients, &third, elsewhere, "app-v1.yaml", &[&second]).await,
         ],
         json!({"waves": {"bakeMinutes": 1}}),
     )
@@ -440,15 +443,28 @@ async fn a_failure_stops_the_release_names_the_stack_and_deletes_later_change_se
     assert_eq!(release["stacks"][1]["state"], "failed", "{release}");
     assert_eq!(release["stacks"][1]["error"], "PlanObsolete", "{release}");
     assert_eq!(release["stacks"][2]["state"], "skipped", "{release}");
+    assert_eq!(
+        release["stacks"][2]["account"], TARGET_ACCOUNTS[0],
+        "{release}"
+    );
     let third_full = format!("api-{third}");
-    assert!(executable_change_sets(&clients, &third_full)
+    let there = clients.elsewhere(elsewhere.0, elsewhere.1).await.unwrap();
+    assert!(
+        executable_change_sets(&there.cloudformation, &third_full)
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the third stack's plan is left {elsewhere:?}"
+    );
+    let resources = there
+        .cloudformation
+        .list_stack_resources()
+        .stack_name(&third_full)
+        .send()
         .await
-        .unwrap_or_default()
-        .is_empty());
-    assert!(stack_resources(&clients, &third_full)
-        .await
-        .unwrap_or_default()
-        .is_empty());
+        .map(|listed| listed.stack_resource_summaries().len())
+        .unwrap_or_default();
+    assert_eq!(resources, 0, "the third stack was deployed {elsewhere:?}");
 }
 
 #[tokio::test]
@@ -462,7 +478,7 @@ async fn a_bad_manifest_is_refused_naming_the_path_and_starts_nothing() {
     other_account["account"] = json!("12345");
     // Well formed, but not one of the operator's TargetAccounts.
     let mut unlisted_account = lone.clone();
-    unlisted_account["account"] = json!("444444444444");
+    unlisted_account["account"] = json!("999999999999");
     for (stacks, field) in [
         (vec![a, b], "stacks[0].dependsOn"),
         (vec![lone.clone(), lone.clone()], "stacks[1].stackName"),
@@ -473,5 +489,108 @@ async fn a_bad_manifest_is_refused_naming_the_path_and_starts_nothing() {
         let refused = api_json(Method::POST, "/releases", &body, None).await;
         assert_eq!(refused.status, 400, "{}", refused.body);
         assert_eq!(refused.body["field"], field, "{}", refused.body);
+    }
+}
+
+/// Runs a CodePipeline job whose input artifact holds `manifest` at `release.json` and each
+/// template its stacks name by `templatePath`; returns the job's record.
+async fn release_job(
+    clients: &LocalClients,
+    manifest: &Value,
+    templates: &[(&str, &str)],
+) -> Value {
+    use stackgate_local::demo::{sample_template, zip_of};
+    use stackgate_local::pipeline;
+    let job_id = pipeline::fresh_job_id();
+    let key = format!("e2e/{job_id}/revision.zip");
+    let mut files = vec![("release.json".to_string(), manifest.to_string())];
+    for (path, file) in templates {
+        files.push((path.to_string(), sample_template(file).unwrap()));
+    }
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_bytes()))
+        .collect();
+    clients
+        .s3
+        .put_object()
+        .bucket(ARTIFACT_BUCKET)
+        .key(&key)
+        .body(zip_of(&entries).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let event = pipeline::job_event(&job_id, &json!({"releaseManifest": "release.json"}), &key);
+    pipeline::run_job(
+        &endpoint(),
+        event,
+        Duration::from_millis(500),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap()
+}
+
+/// The CodePipeline source: a manifest file in the input artifact, beside the templates
+/// its stacks name by path. The trigger checks it as `POST /releases` does (a bad one fails the
+/// job naming the path, and starts nothing), starts the release, follows it, and answers the job
+/// with the release's outcome; one stack lives in another account and Region.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_pipeline_job_with_a_release_manifest_deploys_the_release_and_answers_the_job() {
+    use stackgate_local::deploy::{OTHER_REGION, TARGET_ACCOUNTS};
+    let clients = LocalClients::connect(&endpoint()).await;
+    let (net, app) = (unique("pnet"), unique("papp"));
+    let release = unique("pr");
+    let mut manifest = json!({"environmentName": "e2e", "release": release, "stacks": [
+        {"stackName": net, "templatePath": "infra/net.yaml"},
+        {"stackName": app, "templatePath": "infra/app.yaml", "dependsOn": [net],
+         "account": "999999999999", "region": OTHER_REGION}
+    ]});
+    let templates = [
+        ("infra/net.yaml", "app-v1.yaml"),
+        ("infra/app.yaml", "app-v1.yaml"),
+    ];
+
+    let refused = release_job(&clients, &manifest, &templates).await;
+    assert_eq!(refused["status"], "Failed", "{refused}");
+    let message = refused["answers"][0]["failureDetails"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("stacks[1].account"), "{message}");
+    assert!(!message.contains("999999999999"), "{message}");
+
+    manifest["stacks"][1]["account"] = json!(TARGET_ACCOUNTS[1]);
+    let record = release_job(&clients, &manifest, &templates).await;
+    assert_eq!(record["status"], "Succeeded", "{record}");
+    let last = record["answers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["outputVariables"]["outcome"], "RELEASED", "{record}");
+    assert_eq!(
+        last["outputVariables"]["release"],
+        json!(release),
+        "{record}"
+    );
+    for (name, account, region) in [
+        (&net, None, stackgate_local::REGION),
+        (&app, Some(TARGET_ACCOUNTS[1]), OTHER_REGION),
+    ] {
+        let there = clients.elsewhere(account, region).await.unwrap();
+        let described = there
+            .cloudformation
+            .describe_stacks()
+            .stack_name(format!("e2e-{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described.stacks()[0].stack_status().map(|s| s.as_str()),
+            Some("CREATE_COMPLETE"),
+            "{name} in {account:?}/{region}"
+        );
     }
 }

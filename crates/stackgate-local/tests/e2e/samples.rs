@@ -118,6 +118,8 @@ fn function_of(repo: &Path, file: &Path) -> String {
 
 /// The CodePipeline job id of the pipeline samples (the first call's and its continuation's).
 const SAMPLE_JOB_ID: &str = "11111111-abcd-1111-abcd-111111abcdef";
+/// The job id of the pipeline's release sample, another job.
+const RELEASE_JOB_ID: &str = "22222222-abcd-2222-abcd-222222abcdef";
 
 /// The sample as this local stack can read it: the docs' samples name the default port, and a
 /// job is answered once, so each run gives the pipeline samples a job id of its own (the first
@@ -127,6 +129,7 @@ fn on_this_stack(event: &str, job_id: &str) -> String {
     event
         .replace("localhost:4566", &format!("localhost:{port}"))
         .replace(SAMPLE_JOB_ID, job_id)
+        .replace(RELEASE_JOB_ID, &job_id.replacen("-0000-", "-0001-", 1))
 }
 
 /// `cargo lambda invoke` as the docs show it (the cargo-lambda binary the local stack runs, given

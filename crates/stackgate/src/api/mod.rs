@@ -11,6 +11,7 @@ pub use accounts::{account_request, valid_vpc_cidr};
 pub use compat::{compat_create_body, compat_name};
 use serde_json::{json, Map, Value};
 
+use crate::destination::Targets;
 use crate::guardrails::Guardrails;
 use crate::http::{self, Route};
 pub use crate::http::{Problem, PROBLEM_CONTENT_TYPE};
@@ -158,10 +159,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long a plan may wait to be applied, and its default life (`PLAN_MINUTES`).
     pub plan_seconds: u64,
-    /// The accounts a release's stacks may go to besides stackgate's own (`TARGET_ACCOUNTS`).
-    pub target_accounts: Vec<String>,
-    /// The Regions they may go to besides stackgate's own (`TARGET_REGIONS`).
-    pub target_regions: Vec<String>,
+    /// Where a release's stacks may go besides stackgate's own account and Region.
+    pub targets: Targets,
     /// stackgate's own Region: a stack naming it is a stack at home.
     pub home_region: String,
 }
@@ -419,8 +418,10 @@ pub(crate) mod tests {
             .unwrap(),
             max_body_bytes: 1024,
             plan_seconds: plans::DEFAULT_PLAN_SECONDS,
-            target_accounts: vec!["111111111111".into()],
-            target_regions: vec!["eu-west-1".into(), "eu-central-1".into()],
+            targets: Targets {
+                accounts: vec!["111111111111".into()],
+                regions: vec!["eu-west-1".into(), "eu-central-1".into()],
+            },
             home_region: "us-east-1".into(),
         }
     }

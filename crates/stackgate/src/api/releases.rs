@@ -5,8 +5,11 @@
 use serde_json::{json, Map, Value};
 
 use super::{name_hash, plans, ApiConfig, Problem, NOT_FROM_THE_API, RELEASE_STACK_PLACE};
+use crate::destination::Targets;
+use crate::guardrails::Guardrails;
 use crate::lifecycle::{change_set_name, Target};
 use crate::request::release::{parse_release, Release};
+use crate::TaskError;
 
 /// How long a release's plans may wait for the release to apply them (its workflow's own limit).
 const PLAN_SECONDS: u64 = 7 * 24 * 60 * 60;
@@ -18,9 +21,8 @@ pub struct ValidRelease {
     pub release: Release,
 }
 
-/// Validates `POST /releases` and returns the release workflow's input. Each stack is held to the
-/// same rules as one deployment (errors named under `stacks[i]`); the plan step applies them
-/// again to each.
+/// Validates `POST /releases` and returns the release workflow's input: what only the API refuses
+/// (who asked, a revision), then what every starter of a release checks (`checked_release`).
 pub fn release_request(
     mut body: Map<String, Value>,
     config: &ApiConfig,
@@ -50,53 +52,63 @@ pub fn release_request(
             }
         }
     }
+    body.insert("requestedBy".into(), json!(requested_by));
+    let rules = ReleaseRules {
+        guardrails: &config.guardrails,
+        targets: &config.targets,
+        home_region: &config.home_region,
+    };
+    checked_release(body, &rules, execution_name, now).map_err(Problem::from)
+}
+
+/// What a release is checked against wherever it comes from.
+pub struct ReleaseRules<'a> {
+    pub guardrails: &'a Guardrails,
+    pub targets: &'a Targets,
+    /// stackgate's own Region: a stack naming it is a stack at home.
+    pub home_region: &'a str,
+}
+
+/// What every starter of a release checks before starting it (the API, the pipeline trigger):
+/// the manifest (`parse_release`, with `requestedBy` set), then for each stack the operator's
+/// environments, target accounts and Regions and guardrails, errors named under `stacks[i]`. The
+/// plan step checks each stack again.
+pub fn checked_release(
+    mut body: Map<String, Value>,
+    rules: &ReleaseRules,
+    execution_name: &str,
+    now: u64,
+) -> Result<ValidRelease, TaskError> {
     // A stack naming stackgate's own Region is a stack at home: one lease, one name.
     if let Some(Value::Array(stacks)) = body.get_mut("stacks") {
         for stack in stacks.iter_mut().filter_map(Value::as_object_mut) {
-            if stack.get("region").and_then(Value::as_str) == Some(config.home_region.as_str()) {
+            if stack.get("region").and_then(Value::as_str) == Some(rules.home_region) {
                 stack.remove("region");
             }
         }
     }
-    body.insert("requestedBy".into(), json!(requested_by));
-    let release = parse_release(&Value::Object(body), execution_name).map_err(Problem::from)?;
-    if !config.guardrails.manages(release.environment_name.as_str()) {
-        return Err(Problem::invalid(
+    let release = parse_release(&Value::Object(body), execution_name)?;
+    if !rules.guardrails.manages(release.environment_name.as_str()) {
+        return Err(TaskError::invalid(
             "environmentName",
             "is not an environment stackgate manages here",
         ));
     }
     for (i, stack) in release.stacks.iter().enumerate() {
-        let destination = &stack.deployment.destination;
-        if let Some(account) = &destination.account {
-            if !config.target_accounts.contains(account) {
-                return Err(Problem::invalid(
-                    format!("stacks[{i}].account"),
-                    "is not one of the operator's target accounts (TargetAccounts)",
-                ));
-            }
-        }
-        if let Some(region) = &destination.region {
-            if !config.target_regions.contains(region) {
-                return Err(Problem::invalid(
-                    format!("stacks[{i}].region"),
-                    "is not stackgate's own Region nor one of the operator's target Regions (TargetRegions)",
-                ));
-            }
-        }
-        config
-            .guardrails
-            .authorize(&stack.deployment)
-            .map_err(|e| Problem::from(under_stack(i, e)))?;
+        rules
+            .targets
+            .admit(&stack.deployment.destination)
+            .and_then(|()| rules.guardrails.authorize(&stack.deployment))
+            .map_err(|e| under_stack(i, e))?;
     }
     let input = workflow_input(&release, execution_name, now);
     Ok(ValidRelease { input, release })
 }
 
-fn under_stack(i: usize, error: crate::TaskError) -> crate::TaskError {
+fn under_stack(i: usize, error: TaskError) -> TaskError {
     match error {
-        crate::TaskError::InvalidInput { field, message } => {
-            crate::TaskError::invalid(format!("stacks[{i}].{field}"), message)
+        TaskError::InvalidInput { field, message } => {
+            TaskError::invalid(format!("stacks[{i}].{field}"), message)
         }
         other => other,
     }

@@ -14,7 +14,7 @@ use aws_sdk_cloudformation::config::SharedCredentialsProvider;
 use aws_sdk_cloudformation::Client;
 
 use crate::config::env_var;
-use crate::destination::{Destination, DEPLOY_ROLE};
+use crate::destination::{Destination, Targets, DEPLOY_ROLE};
 use crate::TaskError;
 
 /// How long an assumed session lasts: AWS's default maximum for a role.
@@ -25,11 +25,9 @@ const RENEW_BEFORE: Duration = Duration::from_secs(300);
 /// The role stackgate assumes in another account.
 #[derive(Debug, Clone)]
 pub struct DeployRole {
-    /// `TARGET_ACCOUNTS`: the only accounts stackgate deploys to besides its own; the functions'
-    /// policies let them assume no role elsewhere either.
-    pub accounts: Vec<String>,
-    /// `TARGET_REGIONS`: the only Regions besides stackgate's own.
-    pub regions: Vec<String>,
+    /// The only accounts and Regions stackgate deploys to besides its own; the functions'
+    /// policies let them assume no role in another account either.
+    pub targets: Targets,
     /// The same name in every account (`destination::DEPLOY_ROLE`).
     pub name: String,
     /// `TARGET_EXTERNAL_ID`: what the role's trust policy asks of stackgate (not a secret, but
@@ -42,8 +40,7 @@ pub struct DeployRole {
 impl DeployRole {
     pub fn from_env(function: &str) -> Self {
         DeployRole {
-            accounts: crate::config::env_list("TARGET_ACCOUNTS"),
-            regions: crate::config::env_list("TARGET_REGIONS"),
+            targets: Targets::from_env(),
             name: DEPLOY_ROLE.into(),
             external_id: env_var("TARGET_EXTERNAL_ID"),
             session_name: format!("stackgate-{function}"),
@@ -106,8 +103,7 @@ impl Reach {
             home,
             sts,
             DeployRole {
-                accounts: Vec::new(),
-                regions: Vec::new(),
+                targets: Targets::default(),
                 name: DEPLOY_ROLE.into(),
                 external_id: None,
                 session_name: "stackgate".into(),
@@ -149,22 +145,7 @@ impl Reach {
         if destination.is_home() {
             return Ok(self.home.clone());
         }
-        if let Some(region) = &destination.region {
-            if !self.role.regions.contains(region) {
-                return Err(TaskError::invalid(
-                    "region",
-                    "is not stackgate's own Region nor one of the operator's target Regions (TargetRegions)",
-                ));
-            }
-        }
-        if let Some(account) = &destination.account {
-            if !self.role.accounts.contains(account) {
-                return Err(TaskError::invalid(
-                    "account",
-                    "is not one of the operator's target accounts (TargetAccounts)",
-                ));
-            }
-        }
+        self.role.targets.admit(destination)?;
         let now = SystemTime::now();
         if let Some(reached) = self.lock().get(destination) {
             if reached.until.is_none_or(|until| until > now + RENEW_BEFORE) {

@@ -6,6 +6,9 @@ use aws_sdk_s3::Client;
 use super::classify;
 use crate::TaskError;
 
+/// S3's longest object key, in bytes.
+const MAX_KEY: usize = 1024;
+
 /// Reads an object, refusing anything larger than `max_bytes` before downloading it.
 pub async fn get_object(
     client: &Client,
@@ -13,6 +16,13 @@ pub async fn get_object(
     key: &str,
     max_bytes: u64,
 ) -> Result<Vec<u8>, TaskError> {
+    // The SDK panics building a request whose URI is too long: a name S3 could not hold is
+    // refused here, without repeating it.
+    if !(3..=63).contains(&bucket.len()) || key.is_empty() || key.len() > MAX_KEY {
+        return Err(TaskError::InvalidTemplate(format!(
+            "names no S3 object: a bucket name is 3 to 63 characters, a key 1 to {MAX_KEY} bytes"
+        )));
+    }
     let output = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(output) => output,
         Err(error) => {

@@ -23,8 +23,8 @@ use crate::guardrails::RESERVED_TAG_PREFIX;
 use crate::TaskError;
 pub use deletion::{DeleteRequest, Deletion, OnUnsafeDeletion};
 pub use names::{
-    stack_name_rule, validate_stack_name, validate_template_path, Capability, EnvironmentName,
-    StackName, TemplatePath, MAX_STACK_NAME,
+    stack_name_rule, validate_archive_path, validate_stack_name, validate_template_path,
+    Capability, EnvironmentName, StackName, TemplatePath, MAX_STACK_NAME,
 };
 pub use rollback::{floors as rollback_floors, Rollback, MAX_ALARMS, MAX_MONITORING_MINUTES};
 pub use secrets::{check_secret_parameters, is_secret_reference, DeclaredParameter};

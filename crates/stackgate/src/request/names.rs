@@ -40,7 +40,12 @@ pub fn validate_stack_name(field: &str, name: &str) -> Result<(), TaskError> {
 
 /// A path inside the revision zip: relative, without `..`, so it cannot escape the archive root.
 pub fn validate_template_path(path: &str) -> Result<String, TaskError> {
-    template_path_rule(path).map_err(|message| TaskError::invalid("templatePath", message))
+    validate_archive_path("templatePath", path)
+}
+
+/// The same rule for any file of an archive; the error names `field`.
+pub fn validate_archive_path(field: &str, path: &str) -> Result<String, TaskError> {
+    template_path_rule(path).map_err(|message| TaskError::invalid(field, message))
 }
 
 fn template_path_rule(path: &str) -> Result<String, &'static str> {

@@ -1,7 +1,8 @@
 //! `pipeline-trigger`: the CodePipeline Invoke action. The first call starts the safe-deploy
-//! execution (named after the job, so a retry never starts a second one) and answers with a
-//! continuation token; later calls answer from the execution's status. Every job is answered:
-//! problems of its own become a job failure that says what is wrong.
+//! execution, or the release workflow for a `releaseManifest` (named after the job, so a retry
+//! never starts a second one), and answers with a continuation token; later calls answer from the
+//! execution's status. Every job is answered: problems of its own become a job failure that says
+//! what is wrong.
 //!
 //! The job event carries `artifactCredentials`: it is never logged, only the job id and execution ARN.
 
@@ -10,7 +11,10 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api::releases::{checked_release, ReleaseRules};
 use crate::aws::{codepipeline, s3, sfn};
+use crate::destination::Targets;
+use crate::guardrails::Guardrails;
 use crate::metrics::{self, names, Metric};
 use crate::pipeline::{self, ContinuationToken, InputSource, JobAnswer};
 use crate::TaskError;
@@ -23,22 +27,45 @@ pub struct Deps {
     pub codepipeline: aws_sdk_codepipeline::Client,
     /// `STATE_MACHINE_ARN`: the safe-deploy workflow.
     pub state_machine_arn: String,
+    /// The release workflow and what a release is checked against; none: a job naming a
+    /// `releaseManifest` is failed.
+    pub releases: Option<Releases>,
+}
+
+/// What a job that starts a release needs: the same checks as `POST /releases`.
+#[derive(Debug, Clone)]
+pub struct Releases {
+    /// `RELEASE_STATE_MACHINE_ARN`.
+    pub state_machine_arn: String,
+    pub guardrails: Guardrails,
+    pub targets: Targets,
+    pub home_region: String,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, TaskError> {
         let state_machine_arn = crate::config::required_env("STATE_MACHINE_ARN")?;
         let config = crate::aws::sdk::sdk_config();
+        let releases = match crate::config::env_var("RELEASE_STATE_MACHINE_ARN") {
+            Some(state_machine_arn) => Some(Releases {
+                state_machine_arn,
+                guardrails: crate::config::guardrails()?,
+                targets: Targets::from_env(),
+                home_region: crate::aws::region_of(&config),
+            }),
+            None => None,
+        };
         Ok(Deps {
             sfn: aws_sdk_sfn::Client::new(&config),
             s3: crate::aws::s3_client(&config),
             codepipeline: aws_sdk_codepipeline::Client::new(&config),
             state_machine_arn,
+            releases,
         })
     }
 }
 
-/// The largest input file read from S3.
+/// The largest input file (or release manifest) read.
 const MAX_INPUT_FILE: u64 = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,11 +157,19 @@ async fn process(
     }
 }
 
-async fn workflow_input(
-    deps: &Deps,
+/// What a job starts: a workflow, its execution's name (the same for every retry of the job) and
+/// its input.
+struct Start<'a> {
+    state_machine_arn: &'a str,
+    name: String,
+    input: String,
+}
+
+async fn what_to_start<'a>(
+    deps: &'a Deps,
     job_id: &str,
     job: &CodePipelineJobEvent,
-) -> Result<String, TaskError> {
+) -> Result<Start<'a>, TaskError> {
     let data = &job.code_pipeline_job.data;
     let source = pipeline::parse_user_parameters(
         data.action_configuration
@@ -142,6 +177,13 @@ async fn workflow_input(
             .user_parameters
             .as_deref(),
     )?;
+    let artifact = data.input_artifacts.first().and_then(|a| {
+        let location = &a.location.s3_location;
+        Some((
+            location.bucket_name.as_deref()?,
+            location.object_key.as_deref()?,
+        ))
+    });
     let input = match source {
         InputSource::Inline(input) => input,
         InputSource::S3File { bucket, key } => {
@@ -155,14 +197,10 @@ async fn workflow_input(
                 })?;
             pipeline::parse_input_file(&bytes, &bucket, &key)?
         }
+        InputSource::ReleaseManifest { path } => {
+            return release(deps, job_id, artifact, &path).await;
+        }
     };
-    let artifact = data.input_artifacts.first().and_then(|a| {
-        let location = &a.location.s3_location;
-        Some((
-            location.bucket_name.as_deref()?,
-            location.object_key.as_deref()?,
-        ))
-    });
     pipeline::refuse_api_only_fields(&input)?;
     let mut input = pipeline::with_revision(input, artifact);
     // Who asked is the pipeline's job, whatever the input file says.
@@ -170,14 +208,76 @@ async fn workflow_input(
         "requestedBy".into(),
         Value::String(format!("codepipeline job {job_id}")),
     );
-    Ok(Value::Object(input).to_string())
+    Ok(Start {
+        state_machine_arn: &deps.state_machine_arn,
+        name: pipeline::execution_name(job_id),
+        input: Value::Object(input).to_string(),
+    })
+}
+
+/// A release from the manifest at `path` in the input artifact, checked as `POST /releases`
+/// checks one before anything starts.
+async fn release<'a>(
+    deps: &'a Deps,
+    job_id: &str,
+    artifact: Option<(&str, &str)>,
+    path: &str,
+) -> Result<Start<'a>, TaskError> {
+    const FIELD: &str = "UserParameters.releaseManifest";
+    let releases = deps.releases.as_ref().ok_or_else(|| {
+        TaskError::invalid(
+            FIELD,
+            "the release workflow is not deployed with this stackgate",
+        )
+    })?;
+    let (bucket, key) = artifact.ok_or_else(|| {
+        TaskError::invalid(FIELD, "the action has no input artifact to read it from")
+    })?;
+    // Read with stackgate's own role, as the plan step reads a revision: only from the bucket the
+    // operator named.
+    if releases.guardrails.artifact_bucket.as_deref() != Some(bucket) {
+        return Err(TaskError::invalid(
+            FIELD,
+            "the input artifact is not in stackgate's artifact bucket (ArtifactBucketName)",
+        ));
+    }
+    let as_field = |error: TaskError| match error {
+        TaskError::InvalidTemplate(message) => TaskError::invalid(FIELD, message),
+        other => other,
+    };
+    let archive = s3::get_object(&deps.s3, bucket, key, crate::template::MAX_REVISION_ZIP)
+        .await
+        .map_err(as_field)?;
+    let text = crate::template::file_from_zip(&archive, path, "releaseManifest", MAX_INPUT_FILE)
+        .map_err(as_field)?;
+    if text.len() as u64 > MAX_INPUT_FILE {
+        return Err(TaskError::invalid(
+            FIELD,
+            format!("is larger than {MAX_INPUT_FILE} bytes"),
+        ));
+    }
+    let manifest = pipeline::release_manifest(&text, (bucket, key), job_id)?;
+    let name = pipeline::release_execution_name(job_id);
+    let rules = ReleaseRules {
+        guardrails: &releases.guardrails,
+        targets: &releases.targets,
+        home_region: &releases.home_region,
+    };
+    let valid = checked_release(manifest, &rules, &name, crate::approval::now())?;
+    Ok(Start {
+        state_machine_arn: &releases.state_machine_arn,
+        name,
+        input: valid.input.to_string(),
+    })
 }
 
 async fn start(deps: &Deps, job_id: &str, job: &CodePipelineJobEvent) -> Result<Output, TaskError> {
-    let input = workflow_input(deps, job_id, job).await?;
-    let name = pipeline::execution_name(job_id);
-    let execution_arn =
-        sfn::start_execution(&deps.sfn, &deps.state_machine_arn, &name, &input).await?;
+    let Start {
+        state_machine_arn,
+        name,
+        input,
+    } = what_to_start(deps, job_id, job).await?;
+    let execution_arn = sfn::start_execution(&deps.sfn, state_machine_arn, &name, &input).await?;
     let token = ContinuationToken {
         execution_arn: execution_arn.clone(),
     }

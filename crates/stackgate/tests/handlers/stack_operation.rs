@@ -92,8 +92,10 @@ fn config() -> SdkConfig {
 
 fn role() -> DeployRole {
     DeployRole {
-        accounts: vec![ELSEWHERE.into()],
-        regions: vec!["eu-west-1".into()],
+        targets: stackgate::destination::Targets {
+            accounts: vec![ELSEWHERE.into()],
+            regions: vec!["eu-west-1".into()],
+        },
         name: "stackgate-deploy".into(),
         external_id: Some("stackgate-ext".into()),
         session_name: "stackgate-stack-operation".into(),

@@ -71,8 +71,7 @@ impl Deps {
                         DEFAULT_MAX_BODY
                     }),
                 plan_seconds: plan_seconds(env_var("PLAN_MINUTES").as_deref())?,
-                target_accounts: crate::config::env_list("TARGET_ACCOUNTS"),
-                target_regions: crate::config::env_list("TARGET_REGIONS"),
+                targets: crate::destination::Targets::from_env(),
                 home_region: crate::aws::region_of(&config),
             },
             template_url_base: env_var("TEMPLATE_URL_BASE")
