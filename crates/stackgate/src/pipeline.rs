@@ -140,10 +140,22 @@ pub fn release_manifest(
         }
     };
     if let Some(Value::Array(stacks)) = manifest.get_mut("stacks") {
-        for stack in stacks.iter_mut() {
-            if let Value::Object(fields) = stack {
-                *fields = with_revision(std::mem::take(fields), Some(artifact));
+        for (i, stack) in stacks.iter_mut().enumerate() {
+            let Value::Object(fields) = stack else {
+                continue;
+            };
+            // Only the job's own source: a manifest anyone may commit must not name another
+            // pipeline's artifact, or an older revision of its own, for stackgate to read.
+            if let Some(field) = ["revisionS3Bucket", "revisionS3Key"]
+                .into_iter()
+                .find(|f| fields.contains_key(*f))
+            {
+                return Err(TaskError::invalid(
+                    format!("stacks[{i}].{field}"),
+                    "is set by the pipeline: a release's stack reads its templatePath from the job's own source",
+                ));
             }
+            *fields = with_revision(std::mem::take(fields), Some(artifact));
         }
     }
     manifest.insert(
@@ -438,6 +450,15 @@ mod tests {
         assert_eq!(manifest["stacks"][0]["revisionS3Bucket"], "artifacts");
         assert_eq!(manifest["stacks"][0]["revisionS3Key"], "pipe/Source/rev");
         assert!(manifest["stacks"][1].get("revisionS3Bucket").is_none());
+        // Another artifact, or an older revision, is not the manifest's to name.
+        let elsewhere = br#"{"stacks":[{"stackName":"a","templatePath":"t.yaml"},
+            {"stackName":"b","templatePath":"t.yaml","revisionS3Key":"other-pipeline/Source/old"}]}"#;
+        let error = release_manifest(elsewhere, ("artifacts", "k"), "job-1").unwrap_err();
+        assert!(
+            matches!(&error, TaskError::InvalidInput { field, .. } if field == "stacks[1].revisionS3Key"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("other-pipeline"), "{error}");
         for bad in [&b"[1]"[..], b"{\"release\": hunter2"] {
             let error = release_manifest(bad, ("artifacts", "k"), "job-1").unwrap_err();
             assert!(

@@ -831,6 +831,30 @@ fn a_release_executes_only_unrefused_plans_and_leaves_no_change_set_behind() {
         "$.changeSetName"
     );
     assert_eq!(states["DiscardPlans"]["ItemsPath"], "$.stacks");
+    // A plan that could not be deleted is not counted as deleted: the notice names it.
+    assert_eq!(discard["Next"], "Discarded");
+    assert_eq!(discard["Catch"][0]["Next"], "NotDiscarded");
+    assert_eq!(states["Discarded"]["Result"], "deleted");
+    let left = &states["NotDiscarded"]["Parameters"];
+    for field in ["stackName.$", "changeSetName.$", "destination.$"] {
+        assert!(left.get(field).is_some(), "{field}");
+    }
+    assert_eq!(
+        left["error.$"], "$.discardError.Error",
+        "the name, never the cause"
+    );
+    assert_eq!(states["DiscardPlans"]["ResultPath"], "$.discarded");
+    assert_eq!(
+        states["DiscardPlans"]["Catch"][0]["ResultPath"],
+        "$.discarded"
+    );
+    let message = states["NotifyFailure"]["Parameters"]["Message.$"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("States.JsonToString($.discarded)"),
+        "{message}"
+    );
     // Safe deploy ends a release's plan once judged; any other plan waits to be applied.
     let deploy = all_states(&safe_deploy());
     assert_eq!(deploy["ReleasePlanLease"]["Next"], "PlanOrRelease");

@@ -603,6 +603,7 @@ fn pipeline_trigger_never_panics_and_validates_before_calling_aws() {
                 codepipeline: aws_sdk_codepipeline::Client::new(&aws.config),
                 state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:SafeDeploy"
                     .into(),
+                input_bucket: Some("stackgate-local-artifacts".into()),
                 releases: Some(pipeline_trigger::Releases {
                     state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:Release"
                         .into(),

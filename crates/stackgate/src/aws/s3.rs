@@ -59,7 +59,8 @@ pub async fn get_object(
             "s3://{bucket}/{key} is more than the {max_bytes}-byte limit"
         )));
     }
-    Ok(bytes.to_vec())
+    // Without a copy: the trigger's memory holds one artifact, not two.
+    Ok(Vec::from(bytes))
 }
 
 /// Writes a template for CloudFormation to fetch by URL.

@@ -27,6 +27,9 @@ pub struct Deps {
     pub codepipeline: aws_sdk_codepipeline::Client,
     /// `STATE_MACHINE_ARN`: the safe-deploy workflow.
     pub state_machine_arn: String,
+    /// `PIPELINE_INPUT_BUCKET`: the only bucket input files (`stateMachineFile`) are read from;
+    /// none: only inline input and release manifests.
+    pub input_bucket: Option<String>,
     /// The release workflow and what a release is checked against; none: a job naming a
     /// `releaseManifest` is failed.
     pub releases: Option<Releases>,
@@ -60,6 +63,7 @@ impl Deps {
             s3: crate::aws::s3_client(&config),
             codepipeline: aws_sdk_codepipeline::Client::new(&config),
             state_machine_arn,
+            input_bucket: crate::config::env_var("PIPELINE_INPUT_BUCKET"),
             releases,
         })
     }
@@ -67,6 +71,9 @@ impl Deps {
 
 /// The largest input file (or release manifest) read.
 const MAX_INPUT_FILE: u64 = 256 * 1024;
+/// The largest source artifact a release manifest is read from: it is held in memory whole (the
+/// function has 128 MB), and refused from its size before it is downloaded.
+const MAX_ARTIFACT: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -187,6 +194,14 @@ async fn what_to_start<'a>(
     let input = match source {
         InputSource::Inline(input) => input,
         InputSource::S3File { bucket, key } => {
+            // Read with stackgate's own role, which also reads the artifact bucket: only the
+            // bucket the operator named for input files.
+            if deps.input_bucket.as_deref() != Some(bucket.as_str()) {
+                return Err(TaskError::invalid(
+                    "UserParameters.s3Bucket",
+                    "is not stackgate's pipeline input bucket (PipelineInputBucketName)",
+                ));
+            }
             let bytes = s3::get_object(&deps.s3, &bucket, &key, MAX_INPUT_FILE)
                 .await
                 .map_err(|e| match e {
@@ -245,7 +260,7 @@ async fn release<'a>(
         TaskError::InvalidTemplate(message) => TaskError::invalid(FIELD, message),
         other => other,
     };
-    let archive = s3::get_object(&deps.s3, bucket, key, crate::template::MAX_REVISION_ZIP)
+    let archive = s3::get_object(&deps.s3, bucket, key, MAX_ARTIFACT)
         .await
         .map_err(as_field)?;
     let text = crate::template::file_from_zip(&archive, path, "releaseManifest", MAX_INPUT_FILE)

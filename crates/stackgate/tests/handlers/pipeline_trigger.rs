@@ -52,6 +52,7 @@ fn clients(mocks: Mocks<'_>) -> Deps {
             |c| c.retry_config(retry())
         ),
         state_machine_arn: MACHINE.into(),
+        input_bucket: Some("inputs".into()),
         releases: Some(pipeline_trigger::Releases {
             state_machine_arn: RELEASE_MACHINE.into(),
             guardrails: stackgate::guardrails::Guardrails::new(
@@ -354,8 +355,12 @@ async fn every_failed_end_fails_the_job_saying_why() {
 #[tokio::test]
 async fn bad_user_parameters_fail_the_job_without_starting_anything() {
     let start = start_rule();
-    let cases: [(&str, &'static [&'static str]); 3] = [
+    let cases: [(&str, &'static [&'static str]); 4] = [
         ("not json", &["UserParameters", "not valid JSON"]),
+        (
+            r#"{"s3Bucket":"artifacts","stateMachineFile":"pipe/Source/rev.zip"}"#,
+            &["UserParameters.s3Bucket", "PipelineInputBucketName"],
+        ),
         (
             r#"{"s3Bucket":"inputs"}"#,
             &["UserParameters.stateMachineFile", "required"],
@@ -693,6 +698,18 @@ fn artifact_rule(manifest: Value) -> Rule {
         })
 }
 
+/// The release job's first call against these mocks: the trigger's output.
+async fn first_release_call(get: &Rule, start: &Rule, answer: &Rule) -> Value {
+    let clients = clients(Mocks {
+        sfn: vec![start],
+        s3: vec![get],
+        codepipeline: vec![answer],
+    });
+    pipeline_trigger::handle(&clients, job_event(RELEASE_PARAMETERS, None))
+        .await
+        .unwrap()
+}
+
 fn manifest() -> Value {
     json!({"environmentName": "prod", "release": "r7", "requestedBy": "someone-else",
     "stacks": [
@@ -729,14 +746,7 @@ async fn a_release_manifest_in_the_artifact_starts_the_release_workflow_named_af
                 .unwrap()
         });
     let answer = success_with_token_rule();
-    let clients = clients(Mocks {
-        sfn: vec![&start],
-        s3: vec![&get],
-        codepipeline: vec![&answer],
-    });
-    let out = pipeline_trigger::handle(&clients, job_event(RELEASE_PARAMETERS, None))
-        .await
-        .unwrap();
+    let out = first_release_call(&get, &start, &answer).await;
     assert_eq!(out["answer"], "STARTED", "{out}");
     assert_eq!((start.num_calls(), answer.num_calls()), (1, 1));
 }
@@ -752,7 +762,7 @@ async fn a_bad_release_manifest_fails_the_job_naming_the_path_and_starts_nothing
         m.pointer_mut(parent).unwrap()[field] = value;
         m
     };
-    let cases: [(Value, &'static [&'static str]); 6] = [
+    let cases: [(Value, &'static [&'static str]); 7] = [
         (
             with("/stacks/1/account", json!("333333333333")),
             &["stacks[1].account", "TargetAccounts"],
@@ -779,6 +789,13 @@ async fn a_bad_release_manifest_fails_the_job_naming_the_path_and_starts_nothing
             &["stacks[0].templatePath"],
         ),
         (
+            with(
+                "/stacks/1/revisionS3Key",
+                json!("hunter2-pipeline/Source/old.zip"),
+            ),
+            &["stacks[1].revisionS3Key"],
+        ),
+        (
             with("/environmentName", json!("hunter2env")),
             &["environmentName"],
         ),
@@ -791,14 +808,7 @@ async fn a_bad_release_manifest_fails_the_job_naming_the_path_and_starts_nothing
                 expect.iter().all(|e| message.contains(e)) && !message.contains("hunter2")
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
-        let clients = clients(Mocks {
-            sfn: vec![&start],
-            s3: vec![&get],
-            codepipeline: vec![&answer],
-        });
-        let out = pipeline_trigger::handle(&clients, job_event(RELEASE_PARAMETERS, None))
-            .await
-            .unwrap();
+        let out = first_release_call(&get, &start, &answer).await;
         assert_eq!(out["answer"], "FAILED", "{manifest}");
         assert_eq!(answer.num_calls(), 1, "{manifest}: {expect:?}");
     }
@@ -920,4 +930,21 @@ async fn an_object_name_s3_cannot_hold_fails_the_job_without_a_call() {
         assert_eq!(answer.num_calls(), 1);
     }
     assert_eq!((get.num_calls(), start.num_calls()), (0, 0));
+}
+
+/// The trigger holds the artifact in memory to read a manifest out of it: one larger than it can
+/// hold is refused from its size, before its body is read, and the job is failed saying so.
+#[tokio::test]
+async fn an_artifact_too_large_to_hold_fails_the_job_before_it_is_downloaded() {
+    let get = mock!(S3::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .content_length(300 * 1024 * 1024)
+            .body(ByteStream::from_static(b""))
+            .build()
+    });
+    let start = start_rule();
+    let answer = failure_rule(&["UserParameters.releaseManifest", "limit"]);
+    let out = first_release_call(&get, &start, &answer).await;
+    assert_eq!(out["answer"], "FAILED", "{out}");
+    assert_eq!((answer.num_calls(), start.num_calls()), (1, 0));
 }
