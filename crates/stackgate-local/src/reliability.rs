@@ -198,7 +198,8 @@ pub fn render(dir: &Path) -> Result<String, BoxError> {
              functions and the state machines make over the Query, JSON, Lambda and SES REST and \
              S3 protocols (throttles and server errors in each service's own error shape; \
              `timeout`: the call is carried out and its answer lost; not injected: what the spec \
-             exempts, and moto's own polling of `.sync` child executions), each function and state \
+             exempts, moto's own polling of `.sync` child executions, and lost answers to the \
+             workflows' own nested starts and `CreateAccount`, which stay inside AWS), each function and state \
              machine running under its own IAM role from the template. Every test passed, each deployment ending \
              as it should; like a client, the tests try a 503 from the API again. \
              At least {} faults of each kind were injected (asserted; the exact counts depend on \

@@ -128,6 +128,21 @@ impl Guardrails {
         self.template_buckets.iter().any(|b| b == bucket) || self.is_inline(bucket, key)
     }
 
+    /// Whether a template's parts (a nested stack's template, an included file) may come from a
+    /// bucket: the template buckets and the revisions' (where `sam package` puts nested templates),
+    /// never the staging bucket, whose inline templates are the API's alone.
+    pub fn allows_nested_template(&self, bucket: &str) -> bool {
+        self.nested_template_buckets().contains(&bucket)
+    }
+
+    pub fn nested_template_buckets(&self) -> Vec<&str> {
+        self.template_buckets
+            .iter()
+            .chain(&self.artifact_bucket)
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Whether an S3 object is an inline template (allowed only with the option on).
     pub fn is_inline(&self, bucket: &str, key: &str) -> bool {
         self.inline_bucket.as_deref() == Some(bucket) && is_inline_key(key)

@@ -31,6 +31,7 @@ pub mod stateful;
 pub mod tasks;
 pub mod telemetry;
 pub mod template;
+pub mod template_origins;
 pub mod tls;
 pub mod values;
 pub mod webhook;

@@ -37,6 +37,18 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "AWS::CloudFormation::Macro",
     "AWS::CloudFormation::Hook*",
     "AWS::SSM::Association",
+    // Registers extensions whose code or template text comes from a package of the template's
+    // choosing (modules are expanded into later templates; resource types run handlers).
+    "AWS::CloudFormation::ModuleVersion",
+    "AWS::CloudFormation::ModuleDefaultVersion",
+    "AWS::CloudFormation::ResourceVersion",
+    "AWS::CloudFormation::ResourceDefaultVersion",
+    "AWS::CloudFormation::TypeActivation",
+    "AWS::CloudFormation::PublicTypeVersion",
+    "AWS::CloudFormation::Publisher",
+    // Deploys whole stacks from templates stackgate never reads (a product's artifact URL).
+    "AWS::ServiceCatalog::CloudFormationProduct",
+    "AWS::ServiceCatalog::CloudFormationProvisionedProduct",
     // Shares data or reach with other accounts or the internet.
     "AWS::Logs::SubscriptionFilter",
     "AWS::RAM::*",
@@ -168,6 +180,11 @@ mod tests {
             "AWS::SNS::TopicPolicy",
             "AWS::SQS::QueuePolicy",
             "AWS::Lambda::Permission",
+            // Load template text or code from packages stackgate never reads (an attacker's review).
+            "AWS::CloudFormation::ModuleVersion",
+            "AWS::CloudFormation::ResourceVersion",
+            "AWS::ServiceCatalog::CloudFormationProduct",
+            "AWS::ServiceCatalog::CloudFormationProvisionedProduct",
         ] {
             assert!(types.matches(t), "{t}");
         }

@@ -250,7 +250,7 @@ fn sites() -> Vec<Site> {
             aws_sdk_cloudformation::Client::get_template_summary,
             ok: || cf::get_template_summary::GetTemplateSummaryOutput::builder().build(),
             call: |c| cloudformation::declared_parameters(&c, Some("Resources: {}"), None)),
-        site!("cloudformation::current_template", "GetTemplate", aws_sdk_cloudformation, AwsQuery,
+        site!("cloudformation::template_at", "GetTemplate", aws_sdk_cloudformation, AwsQuery,
             aws_sdk_cloudformation::Client::get_template,
             ok: || cf::get_template::GetTemplateOutput::builder().build(),
             call: |c| cloudformation::current_template(&c, Some("app"), None)),

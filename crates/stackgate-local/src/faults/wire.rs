@@ -100,14 +100,26 @@ pub fn classify(
     if interpreter(&key) && service == "states" && operation == "DescribeExecution" {
         return None;
     }
-    let answer_may_be_lost =
-        !(interpreter(&key) && service == "states" && operation == "StartExecution");
+    let answer_may_be_lost = !(interpreter(&key) && answer_kept_inside_aws(&service, &operation));
     Some(Call {
         service,
         operation,
         protocol,
         answer_may_be_lost,
     })
+}
+
+/// Calls a workflow's SDK integration makes whose lost answer is not injected, because the call
+/// never leaves AWS and a lost answer would only prove that the workflow fails on purpose:
+/// - a nested execution: retried after the child ended, it fails with ExecutionAlreadyExists,
+///   which AWS's integration does not show;
+/// - `CreateAccount`, which has no idempotency token: account vending does not retry a client
+///   error there (a retry could make a second account), so a lost answer fails the vending.
+fn answer_kept_inside_aws(service: &str, operation: &str) -> bool {
+    matches!(
+        (service, operation),
+        ("states", "StartExecution") | ("organizations", "CreateAccount")
+    )
 }
 
 /// S3's operation, as far as the method and the path's shape tell (path-style: `/bucket/key`).
@@ -333,6 +345,14 @@ mod tests {
         assert!(!started.answer_may_be_lost);
         let function = classify("POST", Some(&states), nested, "/", None, b"{}").unwrap();
         assert!(function.answer_may_be_lost);
+        // Nor is CreateAccount's, which account vending deliberately does not retry.
+        let organizations = role_polling.replace("/states/", "/organizations/");
+        let create = Some("AWSOrganizationsV20161128.CreateAccount");
+        let vended = classify("POST", Some(&organizations), create, "/", None, b"{}").unwrap();
+        assert!(!vended.answer_may_be_lost);
+        let described = Some("AWSOrganizationsV20161128.DescribeCreateAccountStatus");
+        let status = classify("POST", Some(&organizations), described, "/", None, b"{}").unwrap();
+        assert!(status.answer_may_be_lost);
         assert_eq!(classify("POST", None, None, "/", None, form), None);
         let monitoring = AUTH.replace("cloudformation", "monitoring");
         assert_eq!(

@@ -122,6 +122,82 @@ async fn templates_from_another_bucket_are_refused_at_the_api_and_in_the_plan() 
     assert_eq!(done["output"]["requestedBy"], "anonymous", "{done}");
 }
 
+/// An allowed template that passes the allow-list on: a nested stack whose template, or an include
+/// whose file, is in a bucket the operator did not allow. Both are refused in the plan, naming what
+/// refused them and never the bucket; no stack and no change set is left.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_nested_stack_or_an_include_from_another_bucket_is_refused() {
+    let clients = clients().await;
+    let elsewhere = "e2e-attacker-templates";
+    let _ = clients.s3.create_bucket().bucket(elsewhere).send().await;
+    clients
+        .s3
+        .put_object()
+        .bucket(elsewhere)
+        .key("nested.json")
+        .body(ESCALATION_TEMPLATE.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let nested_url = format!(
+        "{}/{elsewhere}/nested.json",
+        stackgate_local::endpoint().replace("127.0.0.1", "localhost")
+    );
+    let nesting = json!({"Resources": {
+        "Data": {"Type": "AWS::S3::Bucket"},
+        "Network": {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": nested_url}}
+    }});
+    let stack = unique("nested");
+    let input = json!({"environmentName": "e2e", "stackName": stack,
+        "templateUrl": upload(&clients, &nesting.to_string()).await});
+    let nested = deploy(&clients, &input).await;
+    assert_failed_with(
+        &nested,
+        "InvalidTemplate",
+        "nested stack Network reads its template (TemplateURL) from outside the buckets the operator allowed",
+    );
+    // The change set was made (CloudFormation resolves the URL) and is deleted, not left behind.
+    assert!(
+        executable_change_sets(&clients.cloudformation, &format!("e2e-{stack}"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let including = json!({"Resources": {"Data": {"Type": "AWS::S3::Bucket", "Properties": {
+        "Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": format!("s3://{elsewhere}/nested.json")}}
+    }}}});
+    let key = format!("attacks/{}.json", unique("include"));
+    clients
+        .s3
+        .put_object()
+        .bucket(ARTIFACT_BUCKET)
+        .key(&key)
+        .body(including.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let included = unique("include");
+    let input = json!({"environmentName": "e2e", "stackName": included,
+        "templateS3Bucket": ARTIFACT_BUCKET, "templateS3Key": key});
+    let include = deploy(&clients, &input).await;
+    assert_failed_with(
+        &include,
+        "InvalidTemplate",
+        "an AWS::Include transform reads from outside the buckets the operator allowed",
+    );
+    // Refused from the text stackgate read, before CloudFormation was asked anything.
+    assert_eq!(
+        stack_status(&clients, &format!("e2e-{included}")).await,
+        None
+    );
+    for report in [&nested, &include] {
+        let cause = report.cause.as_deref().unwrap_or_default();
+        assert!(!cause.contains(elsewhere), "no bucket echoed: {cause}");
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the local stack: scripts/local-stack.sh up"]
 async fn an_iam_user_with_an_access_key_never_deploys_without_a_person() {

@@ -732,6 +732,54 @@ async fn a_data_loss_the_template_or_request_accepts_deploys_and_a_protected_one
     assert_eq!(accepted.outcome(), Some("UPDATED"), "{accepted:?}");
 }
 
+/// Access changed in place on the local stack: the local change sets list each changed property
+/// (as CloudFormation's `Details` do), so a bucket that starts granting write access to another
+/// party (a canned ACL, which the bundled Guard rules do not judge) needs a person even though a
+/// bucket is no security-sensitive type, while a queue's longer visibility deploys.
+#[tokio::test]
+#[ignore = "needs the local stack: scripts/local-stack.sh up"]
+async fn a_bucket_whose_access_changes_in_place_needs_a_person() {
+    let clients = clients().await;
+    let stack = unique("access");
+    // Created with the bucket's defaults (a property that decides access, set at creation, would
+    // be an access change too); then a queue's longer visibility; then the bucket's ACL.
+    let template = |visibility: u32, granted: bool| {
+        let access = if granted {
+            "    Properties:\n      AccessControl: LogDeliveryWrite\n"
+        } else {
+            ""
+        };
+        format!(
+            "Resources:\n  Site:\n    Type: AWS::S3::Bucket\n{access}  Jobs:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: {visibility}\n"
+        )
+    };
+    let run = |body: String| {
+        let clients = &clients;
+        let stack = &stack;
+        async move {
+            let key = format!("e2e/{}.zip", unique(""));
+            let input = upload_revision(clients, &key, &body, "e2e", stack)
+                .await
+                .unwrap();
+            deploy(clients, &input).await
+        }
+    };
+    let created = run(template(30, false)).await;
+    assert_eq!(created.outcome(), Some("CREATED"), "{created:?}");
+    let updated = run(template(60, false)).await;
+    assert_eq!(updated.outcome(), Some("UPDATED"), "{updated:?}");
+    assert!(!updated.entered("RequestApproval"), "{:?}", updated.states);
+    let refused = run(template(60, true)).await;
+    assert_failed_with(
+        &refused,
+        "UnsafeChangeSet",
+        "security-sensitive: changes AccessControl, which decides access",
+    );
+    let cause = refused.cause.as_deref().unwrap_or_default();
+    assert!(cause.contains("Site (AWS::S3::Bucket)"), "{cause}");
+    assert!(!cause.contains("Jobs"), "{cause}");
+}
+
 /// A table deleted outside CloudFormation is drift: the next update is refused before any change
 /// set is made, naming the table; with `onDrift: ignore` the plan goes on and lists it.
 #[tokio::test]

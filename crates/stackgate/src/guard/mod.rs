@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::TaskError;
 
+mod reading;
+pub use reading::template_json;
+
 /// The bundled rules (`GuardDefaults=on`).
 pub const DEFAULT_RULES: &str = include_str!("default.guard");
 
@@ -324,75 +327,6 @@ fn resource_of(path: &str) -> Option<String> {
     let id = path.strip_prefix("/Resources/")?.split('/').next()?;
     (!id.is_empty() && id.len() <= 255 && id.chars().all(|c| c.is_ascii_alphanumeric()))
         .then(|| id.to_string())
-}
-
-/// The template as JSON: CloudFormation's YAML short forms (`!Ref`, `!GetAtt a.b`, `!Sub` …) become
-/// their long forms, as CloudFormation reads them.
-pub fn template_json(template: &str) -> Result<Value, TaskError> {
-    let trimmed = template.trim_start();
-    if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed)
-            .map_err(|_| TaskError::InvalidTemplate("the template is not valid JSON".into()));
-    }
-    let yaml: serde_yaml::Value = serde_yaml::from_str(template)
-        .map_err(|_| TaskError::InvalidTemplate("the template is not valid YAML".into()))?;
-    yaml_to_json(yaml)
-}
-
-fn yaml_to_json(value: serde_yaml::Value) -> Result<Value, TaskError> {
-    use serde_yaml::Value as Yaml;
-    Ok(match value {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(b),
-        Yaml::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(yaml_to_json)
-                .collect::<Result<_, _>>()?,
-        ),
-        Yaml::Mapping(map) => {
-            let mut object = serde_json::Map::new();
-            for (key, value) in map {
-                let key = match key {
-                    Yaml::String(s) => s,
-                    Yaml::Bool(b) => b.to_string(),
-                    Yaml::Number(n) => n.to_string(),
-                    _ => {
-                        return Err(TaskError::InvalidTemplate(
-                            "the template has a key that is not a string".into(),
-                        ))
-                    }
-                };
-                object.insert(key, yaml_to_json(value)?);
-            }
-            Value::Object(object)
-        }
-        Yaml::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let inner = yaml_to_json(tagged.value)?;
-            let (key, inner) = match name {
-                "Ref" | "Condition" => (name.to_string(), inner),
-                // `!GetAtt Resource.Attribute` is the list form's short hand.
-                "GetAtt" => match inner {
-                    Value::String(text) => match text.split_once('.') {
-                        Some((resource, attribute)) => (
-                            "Fn::GetAtt".to_string(),
-                            Value::Array(vec![resource.into(), attribute.into()]),
-                        ),
-                        None => ("Fn::GetAtt".to_string(), Value::String(text)),
-                    },
-                    other => ("Fn::GetAtt".to_string(), other),
-                },
-                other => (format!("Fn::{other}"), inner),
-            };
-            let mut object = serde_json::Map::new();
-            object.insert(key, inner);
-            Value::Object(object)
-        }
-    })
 }
 
 #[cfg(test)]

@@ -212,6 +212,29 @@ fn yaml_short_forms_become_the_long_forms_cloudformation_reads() {
     );
 }
 
+/// A key written twice could hide a resource from the rules (or an include from the allow-list)
+/// if this reader and CloudFormation's took different copies: both forms are refused.
+#[test]
+fn a_key_written_twice_is_refused_in_json_and_yaml() {
+    let hidden = r#"{"Resources": {"Open": {"Type": "AWS::S3::Bucket"}}, "Resources": {}}"#;
+    let nested = r#"{"Resources": {"R": {"Type": "A", "Properties": {"P": [{"k": 1, "k": 2}]}}}}"#;
+    let yaml = "Resources:\n  Open:\n    Type: AWS::S3::Bucket\nResources: {}\n";
+    // From an attacker's review: a number key and a text key that this reader sees as one.
+    let octal =
+        "Resources:\n  0o20:\n    Type: AWS::S3::Bucket\n  \"16\":\n    Type: AWS::SNS::Topic\n";
+    let number =
+        "Resources:\n  16:\n    Type: AWS::S3::Bucket\n  \"16\":\n    Type: AWS::SNS::Topic\n";
+    for template in [hidden, nested, yaml, octal, number] {
+        assert_eq!(
+            template_json(template).unwrap_err().error_type(),
+            "InvalidTemplate",
+            "{template}"
+        );
+    }
+    let plain = r#"{"Resources": {"A": {"Type": "T", "Properties": {"L": [1, 2.5, -3, null, true, "x"]}}}}"#;
+    assert!(template_json(plain).is_ok());
+}
+
 #[test]
 fn the_operators_rules_are_evaluated_beside_the_defaults() {
     let mine = RulesFile {

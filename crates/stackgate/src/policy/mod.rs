@@ -52,6 +52,20 @@ pub struct ResourceChange {
     pub replacing_properties: Vec<String>,
     /// Before and after values of the changed properties, masked (`values::shown`).
     pub values: Vec<ShownValue>,
+    /// Where a nested stack or a stack set reads its template from, as the change set will use it
+    /// (its `AfterContext`); `None` for types that read no template.
+    pub template: Option<TemplateRef>,
+}
+
+/// The template a nested stack or stack set deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateRef {
+    /// `TemplateURL`.
+    Url(String),
+    /// A stack set's own `TemplateBody`, part of the template judged.
+    Inline,
+    /// Not known before execution, masked, or not said.
+    Unknown,
 }
 
 /// What the judgement takes besides the changes.

@@ -80,3 +80,32 @@ pub fn report(kind: &str, name: &str, record: serde_json::Value) {
     )
     .unwrap();
 }
+
+/// A zip of `(path, text)` files, as a CodePipeline revision holds them.
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, text) in files {
+        writer
+            .start_file(*path, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(text.as_bytes()).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// S3 answering GetObject of exactly `bucket`/`key` with `bytes`, their length given as S3 gives it.
+pub fn s3_object(
+    bucket: &'static str,
+    key: &'static str,
+    bytes: Vec<u8>,
+) -> aws_smithy_mocks::Rule {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    aws_smithy_mocks::mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |r| r.bucket() == Some(bucket) && r.key() == Some(key))
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .content_length(bytes.len() as i64)
+                .body(aws_sdk_s3::primitives::ByteStream::from(bytes.clone()))
+                .build()
+        })
+}

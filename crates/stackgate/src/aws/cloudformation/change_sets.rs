@@ -10,6 +10,10 @@ use aws_sdk_cloudformation::types::{
 };
 use aws_sdk_cloudformation::Client;
 
+use super::resource_change::{
+    changed_properties, replacement_known_after_apply, replacing_properties, shown_values,
+    template_ref,
+};
 use crate::aws::{classify, is_stack_missing};
 use crate::policy::ResourceChange;
 use crate::values;
@@ -321,6 +325,7 @@ pub async fn all_changes(
                     replacement_known_after_apply: replacement_known_after_apply(resource),
                     replacing_properties: replacing_properties(resource),
                     values: shown_values(resource, &secret_parameters, !path.is_empty()),
+                    template: template_ref(resource_type, resource.after_context()),
                 });
             }
             match output.next_token() {
@@ -330,115 +335,4 @@ pub async fn all_changes(
         }
     }
     Ok(changes)
-}
-
-/// CloudFormation writes `{{changeSet:KNOWN_AFTER_APPLY}}` for a new value it cannot know before
-/// execution. Whether the resource is then replaced depends on it when the property holding it can
-/// force a replacement: a `Properties` detail whose `RequiresRecreation` is not `Never` (absent
-/// counts as may), whose new value is unknown (its `AfterValue`, or the change's `AfterContext`
-/// where the detail carries no value).
-fn replacement_known_after_apply(resource: &aws_sdk_cloudformation::types::ResourceChange) -> bool {
-    const UNKNOWN: &str = "{{changeSet:KNOWN_AFTER_APPLY}}";
-    let context_unknown = resource
-        .after_context()
-        .is_some_and(|after| after.contains(UNKNOWN));
-    resource.details().iter().any(|d| {
-        d.target().is_some_and(|t| {
-            t.attribute().map(|a| a.as_str()) == Some("Properties")
-                && t.requires_recreation().map(|r| r.as_str()) != Some("Never")
-                && match t.after_value() {
-                    Some(value) => value.contains(UNKNOWN),
-                    None => context_unknown,
-                }
-        })
-    })
-}
-
-/// The changed properties that force or may force a replacement, in the order CloudFormation
-/// lists them.
-fn replacing_properties(resource: &aws_sdk_cloudformation::types::ResourceChange) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for target in resource.details().iter().filter_map(|d| d.target()) {
-        let recreates = matches!(
-            target.requires_recreation().map(|r| r.as_str()),
-            Some("Always" | "Conditionally")
-        );
-        if target.attribute().map(|a| a.as_str()) == Some("Properties") && recreates {
-            if let Some(name) = target.name().filter(|n| !names.iter().any(|m| m == n)) {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names
-}
-
-/// The changed properties' values, masked as they are read (an unmasked one is never kept). A
-/// path's entries are taken together: one caused by a secret parameter masks the path. Inside a
-/// nested stack every value a parameter causes is masked (the parent may pass it a secret through a
-/// parameter the child does not declare NoEcho).
-fn shown_values(
-    resource: &aws_sdk_cloudformation::types::ResourceChange,
-    secret_parameters: &BTreeSet<String>,
-    nested: bool,
-) -> Vec<values::ShownValue> {
-    let resource_type = resource.resource_type().unwrap_or_default();
-    // (path, before, after, caused by a secret), in CloudFormation's order.
-    let mut paths: Vec<(&str, Option<&str>, Option<&str>, bool)> = Vec::new();
-    for detail in resource.details() {
-        let Some(target) = detail.target() else {
-            continue;
-        };
-        if target.attribute().map(|a| a.as_str()) != Some("Properties") {
-            continue;
-        }
-        let path = target.path().or(target.name()).unwrap_or_default();
-        let by_parameter = detail.change_source().map(|s| s.as_str()) == Some("ParameterReference");
-        let secret = by_parameter
-            && (nested
-                || detail
-                    .causing_entity()
-                    .is_some_and(|p| secret_parameters.contains(p)));
-        match paths.iter_mut().find(|(p, ..)| *p == path) {
-            Some(entry) => {
-                entry.1 = entry.1.or(target.before_value());
-                entry.2 = entry.2.or(target.after_value());
-                entry.3 |= secret;
-            }
-            None => paths.push((path, target.before_value(), target.after_value(), secret)),
-        }
-    }
-    paths
-        .into_iter()
-        .filter(|(_, before, after, _)| before.is_some() || after.is_some())
-        .take(values::MAX_VALUES_PER_CHANGE)
-        .map(|(path, before, after, caused_by_secret)| {
-            values::shown(&values::DescribedValue {
-                path,
-                resource_type,
-                before,
-                after,
-                caused_by_secret,
-            })
-        })
-        .collect()
-}
-
-/// The properties a change touches: those its Details name, and for an addition every property it
-/// is created with (for a modification, `AfterContext` lists unchanged properties too).
-fn changed_properties(resource: &aws_sdk_cloudformation::types::ResourceChange) -> Vec<String> {
-    let mut names: Vec<String> = resource
-        .details()
-        .iter()
-        .filter_map(|d| d.target())
-        .filter(|t| t.attribute().map(|a| a.as_str()) == Some("Properties"))
-        .filter_map(|t| t.name().map(str::to_string))
-        .collect();
-    if resource.action().map(|a| a.as_str()) == Some("Add") {
-        names.extend(crate::sensitive::context_properties(
-            resource.after_context(),
-        ));
-    }
-    names.sort();
-    names.dedup();
-    names
 }

@@ -4,6 +4,7 @@
 
 mod change_sets;
 mod drift;
+mod resource_change;
 pub use change_sets::{
     all_changes, change_set, create_change_set, delete_change_set, execute_change_set,
     ChangeSetRequest, ChangeSetStatus,
@@ -13,6 +14,7 @@ pub use drift::{drift_detection_status, drifted_resources, start_drift_detection
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::TemplateStage;
 use aws_sdk_cloudformation::Client;
 
 use super::{classify, is_stack_missing};
@@ -85,11 +87,31 @@ pub async fn current_template(
     stack: Option<&str>,
     change_set: Option<&str>,
 ) -> Result<Option<String>, TaskError> {
+    template_at(client, stack, change_set, TemplateStage::Processed).await
+}
+
+/// A change set's template as it was submitted (`Original`: before transforms, so that what a
+/// transform such as `AWS::Include` reads is still named): by name with its stack, or by ARN alone
+/// (a nested stack's).
+pub async fn submitted_template(
+    client: &Client,
+    stack: Option<&str>,
+    change_set: &str,
+) -> Result<Option<String>, TaskError> {
+    template_at(client, stack, Some(change_set), TemplateStage::Original).await
+}
+
+async fn template_at(
+    client: &Client,
+    stack: Option<&str>,
+    change_set: Option<&str>,
+    stage: TemplateStage,
+) -> Result<Option<String>, TaskError> {
     match client
         .get_template()
         .set_stack_name(stack.map(str::to_string))
         .set_change_set_name(change_set.map(str::to_string))
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
+        .template_stage(stage)
         .send()
         .await
     {

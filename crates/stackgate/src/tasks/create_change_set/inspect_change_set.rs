@@ -7,8 +7,9 @@ use super::Deps;
 use crate::aws::{cloudformation, s3};
 use crate::guard;
 use crate::policy::{judge, Judgement, Rules};
-use crate::request::Deployment;
+use crate::request::{Deployment, TemplateSource};
 use crate::retention;
+use crate::template_origins;
 use crate::TaskError;
 
 /// What the inspection says: the judgement of every change (`policy::Judgement`).
@@ -30,6 +31,7 @@ pub async fn inspect(
     let changes =
         cloudformation::all_changes(&deps.cloudformation, stack, change_set, &secret_parameters)
             .await?;
+    check_template_origins(deps, stack, change_set, deployment, &changes).await?;
     let removes_or_replaces = changes.iter().any(|c| {
         c.replacement_known_after_apply
             || c.action != "Add"
@@ -77,6 +79,36 @@ pub async fn inspect(
     }
     tracing::info!(stack, change_set, verdict = ?output.verdict, total = output.total_changes, unsafe_changes = output.unsafe_changes, "change set inspected");
     Ok(output)
+}
+
+/// Guarantee 1 for a template's parts: nested stacks' templates, and the includes of every template
+/// CloudFormation read itself (by the request's URL, or a nested stack's), as submitted; stackgate
+/// checked the text it read itself before the change set was made.
+async fn check_template_origins(
+    deps: &Deps,
+    stack: &str,
+    change_set: &str,
+    deployment: &Deployment,
+    changes: &[crate::policy::ResourceChange],
+) -> Result<(), TaskError> {
+    template_origins::check_nested_stacks(&deps.guardrails, changes)?;
+    let by_url = matches!(deployment.source, TemplateSource::Url { .. })
+        .then_some((Some(stack), change_set));
+    let nested = changes
+        .iter()
+        .filter_map(|c| c.nested_change_set.as_deref())
+        .map(|arn| (None, arn));
+    for (stack, change_set) in by_url.into_iter().chain(nested) {
+        let submitted = cloudformation::submitted_template(&deps.cloudformation, stack, change_set)
+            .await?
+            .ok_or_else(|| {
+                TaskError::InvalidTemplate(format!(
+                    "the template of change set {change_set} could not be read for its includes"
+                ))
+            })?;
+        template_origins::check_includes(&deps.guardrails, &guard::template_json(&submitted)?)?;
+    }
+    Ok(())
 }
 
 /// The retain policies of the stack's current template, or of the change set's.

@@ -51,6 +51,12 @@ pub async fn locate(
             template::extract_from_zip(&archive, template_path)?
         }
     };
+    // What the template includes comes from the allowed buckets too (guarantee 1), checked before
+    // CloudFormation reads any of it.
+    crate::template_origins::check_includes(
+        &deps.guardrails,
+        &crate::guard::template_json(&body)?,
+    )?;
     match template::delivery_for(body.len()) {
         Delivery::Body => Ok(Located {
             body: Some(body),
