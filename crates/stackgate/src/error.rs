@@ -212,6 +212,28 @@ pub fn redact_values(message: &str) -> String {
     "does not have the expected shape".to_string()
 }
 
+/// Text from AWS (a change set's `StatusReason`) with every URL it quotes replaced: a nested
+/// template's or an include's URL may be presigned, its signature and session token in the query.
+pub fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["https://", "http://", "s3://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        out.push_str("(a URL)");
+        let url = &rest[at..];
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']'))
+            .unwrap_or(url.len());
+        rest = &url[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What is wrong with JSON text, without quoting any of it.
 pub fn describe_json_error(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
@@ -278,6 +300,18 @@ pub fn field_of(path: &str, message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_in_text_from_aws_are_replaced_and_the_rest_kept() {
+        let reason = "S3 error: Access Denied for https://b.s3.amazonaws.com/t.yaml?X-Amz-Security-Token=planted, then s3://other/x and (http://h/y)";
+        let said = super::without_urls(reason);
+        assert_eq!(
+            said,
+            "S3 error: Access Denied for (a URL) then (a URL) and ((a URL))"
+        );
+        assert_eq!(super::without_urls("no URL here"), "no URL here");
+        assert_eq!(super::without_urls("ends https://x"), "ends (a URL)");
+    }
+
     use super::*;
 
     #[test]

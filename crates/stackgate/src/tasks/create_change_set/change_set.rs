@@ -179,15 +179,17 @@ async fn wait_until_computed(
                     change_set: name.to_string(),
                     reason: status
                         .reason
-                        .unwrap_or_else(|| "no reason given".to_string()),
+                        .as_deref()
+                        .map_or_else(|| "no reason given".to_string(), crate::error::without_urls),
                 });
             }
             "DELETE_FAILED" | "DELETE_COMPLETE" | "DELETE_IN_PROGRESS" => {
                 return Err(TaskError::ChangeSetFailed {
                     change_set: name.to_string(),
-                    reason: status
-                        .reason
-                        .unwrap_or_else(|| format!("change set is {}", status.status)),
+                    reason: status.reason.as_deref().map_or_else(
+                        || format!("change set is {}", status.status),
+                        crate::error::without_urls,
+                    ),
                 })
             }
             _ => None,

@@ -8,14 +8,7 @@ async fn a_running_execution_continues_with_the_same_token() {
         .match_requests(|r| r.execution_arn() == Some(EXECUTION))
         .then_output(|| described(ExecutionStatus::Running, None, None, None));
     let answer = success_with_token_rule();
-    let clients = clients(Mocks {
-        sfn: vec![&describe],
-        s3: vec![],
-        codepipeline: vec![&answer],
-    });
-    let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
-        .await
-        .unwrap();
+    let out = later_call(&describe, &answer).await;
     assert_eq!(out["answer"], "CONTINUE");
     assert_eq!(answer.num_calls(), 1);
 }
@@ -98,14 +91,7 @@ async fn every_failed_end_fails_the_job_saying_why() {
                     && details.external_execution_id() == Some(EXECUTION)
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
-        let clients = clients(Mocks {
-            sfn: vec![&describe],
-            s3: vec![],
-            codepipeline: vec![&answer],
-        });
-        let out = pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
-            .await
-            .unwrap();
+        let out = later_call(&describe, &answer).await;
         assert_eq!(out["answer"], "FAILED", "{expected_status}");
         assert_eq!(answer.num_calls(), 1, "{expected_status}");
     }

@@ -125,13 +125,7 @@ fn start_rule() -> Rule {
                 && input["revisionS3Key"] == "pipe/Source/rev.zip"
                 && input["stackName"] == "app"
         })
-        .then_output(|| {
-            StartExecutionOutput::builder()
-                .execution_arn(EXECUTION)
-                .start_date(aws_smithy_types::DateTime::from_secs(0))
-                .build()
-                .unwrap()
-        })
+        .then_output(started)
 }
 
 fn success_with_token_rule() -> Rule {
@@ -197,6 +191,27 @@ fn artifact_rule(manifest: Value) -> Rule {
         ("infra/network.yaml", "Resources: {}"),
     ]);
     crate::common::s3_object("artifacts", "pipe/Source/rev.zip", archive)
+}
+
+/// StartExecution's answer: the execution started.
+fn started() -> StartExecutionOutput {
+    StartExecutionOutput::builder()
+        .execution_arn(EXECUTION)
+        .start_date(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+        .unwrap()
+}
+
+/// A later call of the job (with its continuation token) against these mocks: the trigger's output.
+async fn later_call(describe: &Rule, answer: &Rule) -> Value {
+    let clients = clients(Mocks {
+        sfn: vec![describe],
+        s3: vec![],
+        codepipeline: vec![answer],
+    });
+    pipeline_trigger::handle(&clients, job_event(S3_PARAMETERS, Some(&token())))
+        .await
+        .unwrap()
 }
 
 /// The release job's first call against these mocks: the trigger's output.

@@ -20,13 +20,7 @@ async fn a_release_manifest_in_the_artifact_starts_the_release_workflow_named_af
                 && input["waves"]
                     == json!([{"stacks": [0], "bakeSeconds": 0}, {"stacks": [1], "bakeSeconds": 0}])
         })
-        .then_output(|| {
-            StartExecutionOutput::builder()
-                .execution_arn(EXECUTION)
-                .start_date(aws_smithy_types::DateTime::from_secs(0))
-                .build()
-                .unwrap()
-        });
+        .then_output(started);
     let answer = success_with_token_rule();
     let out = first_release_call(&get, &start, &answer).await;
     assert_eq!(out["answer"], "STARTED", "{out}");

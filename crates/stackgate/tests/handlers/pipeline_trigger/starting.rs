@@ -28,13 +28,7 @@ async fn inline_input_is_used_as_given() {
             input["templateUrl"] == "https://b.s3.amazonaws.com/t.yaml"
                 && input.get("revisionS3Bucket").is_none()
         })
-        .then_output(|| {
-            StartExecutionOutput::builder()
-                .execution_arn(EXECUTION)
-                .start_date(aws_smithy_types::DateTime::from_secs(0))
-                .build()
-                .unwrap()
-        });
+        .then_output(started);
     let answer = success_with_token_rule();
     let clients = clients(Mocks {
         sfn: vec![&start],
